@@ -1,0 +1,97 @@
+"""智能手环 — wristband worn by an elderly resident: SOS, fall detection, steps, heart rate, location."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from devices.kind import DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
+
+Battery = Annotated[int, Field(ge=0, le=100)]
+
+
+class Location(Payload):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    accuracy_m: Annotated[float, Field(ge=0)] | None = None
+
+
+class WristbandEvent(Payload):
+    """Native payload on `sc/<community>/wristband/<device_id>/event`; `steps` counts since the last one."""
+
+    ts: EpochMs
+    sos: bool | None = None
+    fall: bool | None = None
+    steps: Annotated[int, Field(ge=0)] | None = None
+    heart_rate: Annotated[int, Field(ge=20, le=250)] | None = None
+    worn: bool | None = None
+    battery: Battery | None = None
+    location: Location | None = None
+
+    @model_validator(mode="after")
+    def _carries_a_measurement(self) -> WristbandEvent:
+        if all(
+            value is None
+            for value in (self.sos, self.fall, self.steps, self.heart_rate, self.worn, self.battery)
+        ):
+            raise ValueError("payload carries none of sos, fall, steps, heart_rate, worn, battery")
+        return self
+
+
+class WristbandZigbee2mqtt(Zigbee2mqttPayload):
+    """What Zigbee2MQTT publishes for an SOS button or pendant.
+
+    A press arrives as `"action": "emergency"` immediately followed by a reset `"action": ""`: that pair is
+    ONE press. Both decode (`sos` true, then false); alerting counts presses on the false→true edge.
+    """
+
+    action: str | None = None
+    battery: Battery | None = None
+
+
+def decode(raw: bytes) -> Reading:
+    event = parse(WristbandEvent, raw)
+    location = event.location
+    return Reading(
+        event.ts,
+        present(
+            sos=event.sos,
+            fall=event.fall,
+            steps=event.steps,
+            heart_rate=event.heart_rate,
+            worn=event.worn,
+            battery=event.battery,
+            lat=float(location.lat) if location else None,
+            lon=float(location.lon) if location else None,
+            accuracy_m=float(location.accuracy_m) if location and location.accuracy_m is not None else None,
+        ),
+    )
+
+
+def decode_zigbee2mqtt(raw: bytes, received_ms: int) -> Reading:
+    state = parse(WristbandZigbee2mqtt, raw)
+    return Reading(
+        state.ts_or(received_ms),
+        present(sos=state.action == "emergency", battery=state.battery, linkquality=state.linkquality),
+    )
+
+
+KIND = DeviceKind(
+    name="wristband",
+    title="智能手环 wristband",
+    event_model=WristbandEvent,
+    decode=decode,
+    example={
+        "ts": "2026-11-23T07:30:00.000+08:00",
+        "steps": 412,
+        "heart_rate": 78,
+        "worn": True,
+        "battery": 71,
+        "location": {"lat": 31.2304, "lon": 121.4737, "accuracy_m": 12.5},
+    },
+    checkin_interval=timedelta(hours=1),
+    zigbee2mqtt_model=WristbandZigbee2mqtt,
+    decode_zigbee2mqtt=decode_zigbee2mqtt,
+)

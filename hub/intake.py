@@ -1,0 +1,244 @@
+"""Intake: route each MQTT message to a decoder, write the batch to the store, then acknowledge it.
+
+`Router` decides what one message is (an observation, an availability change, a dead letter, or a topic
+to ignore) and touches nothing. `IntakeWorker` is the thread that drains the queue in batches: one SQLite
+transaction per batch, and only after the commit are the batch's messages acknowledged to the broker,
+so a crash at any instant leaves every uncommitted message with the broker for redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from devices import KINDS
+from devices.availability import decode_availability
+from devices.kind import DecodeError, Reading, Reason
+from hub.mqtt import Message
+from hub.registry import PlacedDevice, Registry
+from hub.store import Batch, DeadLetter, Observation, Store
+from hub.topics import IgnoredTopic, NativeTopic, Zigbee2mqttTopic, parse_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChange:
+    device: PlacedDevice
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A dead letter, with the device when the topic named a known one (it still counts as seen)."""
+
+    reason: Reason
+    detail: str
+    device: PlacedDevice | None = None
+
+
+Routed = Observation | AvailabilityChange | Rejected | IgnoredTopic
+
+
+@dataclass(frozen=True, slots=True)
+class RouterLimits:
+    max_payload_bytes: int = 64 * 1024
+    max_future_skew_ms: int = 600_000
+
+
+class Router:
+    """Pure routing: topic + payload + arrival time → what the message is. Reads the registry only."""
+
+    def __init__(self, registry: Registry, zigbee2mqtt_base: str, limits: RouterLimits) -> None:
+        self.registry = registry
+        self._z2m_base = zigbee2mqtt_base
+        self._limits = limits
+
+    def route(self, topic: str, payload: bytes, received_ms: int) -> Routed:
+        parsed = parse_topic(topic, self._z2m_base)
+        if parsed is None:
+            return Rejected(Reason.UNKNOWN_TOPIC, f"topic {topic!r} fits neither sc/<community>/<kind>/"
+                            f"<device>/event|availability nor {self._z2m_base}/<friendly_name>")
+        if isinstance(parsed, IgnoredTopic):
+            return parsed
+        device, problem = self._device(parsed)
+        if device is None:
+            assert problem is not None
+            return problem
+        if len(payload) > self._limits.max_payload_bytes:
+            return Rejected(Reason.TOO_LARGE, f"payload is {len(payload)} bytes, limit "
+                            f"{self._limits.max_payload_bytes}", device)
+        try:
+            if parsed.channel == "availability":
+                online, _ = decode_availability(payload)
+                return AvailabilityChange(device, online)
+            reading = self._decode(device, parsed, payload, received_ms)
+        except DecodeError as exc:
+            return Rejected(exc.reason, exc.detail, device)
+        except Exception as exc:  # a broken decoder must not stop intake for every other kind
+            log.exception("decoder for %s crashed", device.kind)
+            return Rejected(Reason.DECODER_ERROR, f"{type(exc).__name__}: {exc}", device)
+        if reading.ts > received_ms + self._limits.max_future_skew_ms:
+            return Rejected(Reason.TS_IN_FUTURE, f"ts is {(reading.ts - received_ms) / 1000:.0f} s ahead of "
+                            "the hub clock (device clock wrong?)", device)
+        return Observation(device.id, device.kind, reading.ts, reading.fields, received_ms)
+
+    def _device(self, parsed: NativeTopic | Zigbee2mqttTopic) -> tuple[PlacedDevice | None, Rejected | None]:
+        if isinstance(parsed, Zigbee2mqttTopic):
+            device = self.registry.by_zigbee2mqtt_name.get(parsed.friendly_name)
+            if device is None:
+                return None, Rejected(Reason.UNKNOWN_DEVICE,
+                                      f"no device has zigbee2mqtt name {parsed.friendly_name!r}")
+            return device, None
+        device = self.registry.devices.get(parsed.device_id)
+        if device is None:
+            return None, Rejected(Reason.UNKNOWN_DEVICE, f"device {parsed.device_id!r} is not registered")
+        if (parsed.community, parsed.kind) != (device.community, device.kind):
+            return None, Rejected(
+                Reason.TOPIC_MISMATCH,
+                f"device {device.id!r} is a {device.kind} in {device.community}, topic says "
+                f"{parsed.kind} in {parsed.community}", device)
+        return device, None
+
+    @staticmethod
+    def _decode(device: PlacedDevice, parsed: NativeTopic | Zigbee2mqttTopic, payload: bytes,
+                received_ms: int) -> Reading:
+        kind = KINDS[device.kind]
+        if isinstance(parsed, NativeTopic):
+            return kind.decode(payload)
+        if kind.decode_zigbee2mqtt is None:
+            raise DecodeError(Reason.INVALID_PAYLOAD, f"{kind.name} has no Zigbee2MQTT form")
+        return kind.decode_zigbee2mqtt(payload, received_ms)
+
+
+@dataclass
+class IntakeStats:
+    """Counters owned by the intake thread (single writer); the live view and metrics read them."""
+
+    received: Counter[str] = field(default_factory=Counter)   # per kind ("?" when unknown)
+    stored: Counter[str] = field(default_factory=Counter)     # per kind
+    dead_letters: Counter[str] = field(default_factory=Counter)  # per reason
+    ignored: int = 0
+    batches: int = 0
+    commit_failures: int = 0
+    last_commit_error: str | None = None
+    last_batch_size: int = 0
+    last_commit_s: float = 0.0
+
+
+def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats: IntakeStats) -> Batch:
+    batch = Batch()
+    for message in messages:
+        routed = router.route(message.topic, message.payload, message.received_ms)
+        if isinstance(routed, Observation):
+            batch.observations.append(routed)
+            batch.mark_seen(routed.device_id, routed.kind, routed.ts, routed.received_ms)
+            stats.received[routed.kind] += 1
+        elif isinstance(routed, AvailabilityChange):
+            batch.availability[routed.device.id] = (routed.online, message.received_ms)
+            stats.received[routed.device.kind] += 1
+        elif isinstance(routed, Rejected):
+            device = routed.device
+            batch.dead_letters.append(DeadLetter(
+                message.topic, routed.reason, routed.detail, message.payload[:keep_bytes],
+                len(message.payload), message.received_ms, device.id if device else None))
+            if device is not None:
+                batch.mark_seen(device.id, device.kind, None, message.received_ms, routed.reason)
+            stats.received[device.kind if device else "?"] += 1
+        else:
+            stats.ignored += 1
+    return batch
+
+
+class IntakeWorker(threading.Thread):
+    """Drains received messages in batches: route, commit, then acknowledge.
+
+    A failed commit (disk full, read-only file system) acknowledges nothing and is retried with the same
+    batch; meanwhile the broker stops sending once Receive Maximum messages are unacknowledged, so the
+    backlog waits at the broker, not in our memory.
+    """
+
+    def __init__(self, store_factory: Callable[[], Store], router: Router, ack: Callable[[Message], None], *,
+                 batch_max: int, linger_s: float, keep_bytes: int) -> None:
+        super().__init__(name="intake", daemon=True)
+        self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self.stats = IntakeStats()
+        self.router = router
+        self._store_factory = store_factory
+        self._ack = ack
+        self._batch_max = batch_max
+        self._linger_s = linger_s
+        self._keep_bytes = keep_bytes
+        self._stopping = threading.Event()
+        self.healthy = threading.Event()
+        self.healthy.set()
+
+    def submit(self, message: Message) -> None:
+        self.queue.put(message)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        store = self._store_factory()
+        try:
+            while not (self._stopping.is_set() and self.queue.empty()):
+                messages = self._next_messages()
+                if messages:
+                    self._commit_and_ack(store, messages)
+        finally:
+            store.close()
+
+    def _next_messages(self) -> list[Message]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        messages = [first]
+        deadline = time.monotonic() + self._linger_s
+        while len(messages) < self._batch_max:
+            try:
+                messages.append(self.queue.get_nowait())
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    messages.append(self.queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+        return messages
+
+    def _commit_and_ack(self, store: Store, messages: list[Message]) -> None:
+        stats = self.stats
+        batch = build_batch(self.router, messages, self._keep_bytes, stats)
+        delay = 0.5
+        while True:
+            started = time.perf_counter()
+            try:
+                store.commit(batch)
+                break
+            except Exception as exc:  # sqlite3 errors: disk full, read-only, I/O; keep the batch, retry
+                stats.commit_failures += 1
+                stats.last_commit_error = f"{type(exc).__name__}: {exc}"
+                self.healthy.clear()
+                log.error("store commit failed, nothing acknowledged, retrying in %.1f s: %s", delay, exc)
+                if self._stopping.wait(delay):
+                    return  # shutting down: the broker redelivers this batch next time
+                delay = min(delay * 2, 30.0)
+        self.healthy.set()
+        stats.last_commit_s = time.perf_counter() - started
+        stats.last_batch_size = len(messages)
+        stats.batches += 1
+        for observation in batch.observations:
+            stats.stored[observation.kind] += 1
+        for dead in batch.dead_letters:
+            stats.dead_letters[dead.reason] += 1
+        for message in messages:
+            self._ack(message)

@@ -1,0 +1,68 @@
+"""The live terminal view of a running hub (rich): messages/s per kind, stored counts, dead letters,
+export backlog and broker state, redrawn once a second."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from devices import KINDS
+from hub.runtime import Hub
+
+
+class LiveView:
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._last_received: Counter[str] = Counter()
+        self._last_at = time.monotonic()
+        self._rates: dict[str, float] = {}
+
+    def render(self) -> Group:
+        hub = self._hub
+        stats = hub.intake.stats
+        now = time.monotonic()
+        elapsed = max(now - self._last_at, 1e-3)
+        received = Counter(stats.received)
+        self._rates = {kind: (received[kind] - self._last_received[kind]) / elapsed for kind in received}
+        self._last_received, self._last_at = received, now
+
+        status = hub.status()
+        header = Text.assemble(
+            ("smart-community hub  ", "bold"),
+            ("● connected", "green") if status.connected else ("○ not connected", "red"),
+            f"  broker {status.broker_url}  ",
+            ("store ok" if status.store_healthy else f"STORE FAILING: {stats.last_commit_error}",
+             "green" if status.store_healthy else "bold red"),
+        )
+        kinds = Table(title="intake", expand=True)
+        for column in ("kind", "msg/s", "received", "stored"):
+            kinds.add_column(column, justify="left" if column == "kind" else "right")
+        for kind in [*KINDS, "?"]:
+            if kind == "?" and not received[kind]:
+                continue
+            kinds.add_row(kind, f"{self._rates.get(kind, 0.0):,.0f}", f"{received[kind]:,}",
+                          f"{stats.stored[kind]:,}")
+        kinds.add_row(Text("total", style="bold"), f"{sum(self._rates.values()):,.0f}",
+                      f"{sum(received.values()):,}", f"{sum(stats.stored.values()):,}")
+
+        dead = Table(title="dead letters", expand=True)
+        dead.add_column("reason")
+        dead.add_column("count", justify="right")
+        for reason, count in stats.dead_letters.most_common():
+            dead.add_row(reason, f"{count:,}")
+        if not stats.dead_letters:
+            dead.add_row(Text("none", style="dim"), "0")
+
+        parts: list[Table | Text] = [header, kinds, dead]
+        if hub.influx is not None:
+            export = hub.influx.stats
+            parts.append(Text(f"InfluxDB export: {export.exported:,} sent, backlog {export.backlog:,}, "
+                              f"{export.failures} failed writes" + (f" ({export.last_error})"
+                                                                    if export.last_error else "")))
+        parts.append(Text(f"batches {stats.batches:,}, last {stats.last_batch_size} msgs committed in "
+                          f"{stats.last_commit_s * 1000:.1f} ms; ignored {stats.ignored:,}", style="dim"))
+        return Group(*parts)

@@ -1,0 +1,282 @@
+"""The one module that talks to paho-mqtt. Everything else sees `Subscriber`, `Publisher` and `Message`.
+
+At-least-once intake rests on four settings here (see README, "At-least-once"):
+- a fixed client id and a persistent session (MQTT 5: clean_start=False with a session expiry > 0;
+  MQTT 3.1.1: clean_session=False), so the broker queues messages while the hub is down;
+- `manual_ack=True`: a message is acknowledged only when the caller says it is committed;
+- a Receive Maximum large enough for a batch, so the broker keeps the pipeline full;
+- acknowledgements are tied to the connection they arrived on: after a reconnect the broker reuses
+  packet ids, so acking an old id on the new connection could acknowledge a *different*, uncommitted
+  message. Stale acks are dropped; the broker redelivers those messages, and storage is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+Protocol = Literal["5", "3.1.1"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> BrokerAddress:
+        """`mqtt://[user[:password]@]host[:port]` or `mqtts://...` (TLS, default port 8883)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message, stamped with the hub's clock on arrival and the connection it came on."""
+
+    topic: str
+    payload: bytes
+    received_ms: int
+    mid: int
+    qos: int
+    connection: int
+
+
+def _client(client_id: str, address: BrokerAddress, protocol: Protocol, manual_ack: bool) -> paho.Client:
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5 if protocol == "5" else paho.MQTTv311,
+        # MQTT 3.1.1 takes the persistent session here; MQTT 5 takes clean_start at connect().
+        clean_session=None if protocol == "5" else False,
+        manual_ack=manual_ack,
+    )
+    if address.username:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        client.tls_set()
+    # paho queues without limit by default; a bounded queue would drop messages on the floor.
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+class Subscriber:
+    """A persistent-session, manually acknowledging subscriber.
+
+    `on_message` runs on paho's network thread and must only hand the message over (e.g. to a queue).
+    """
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str,
+        topics: list[str],
+        on_message: Callable[[Message], None],
+        *,
+        protocol: Protocol = "5",
+        session_expiry_s: int = 7 * 24 * 3600,
+        receive_maximum: int = 10_000,
+        status_topic: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._address = address
+        self._topics = topics
+        self._on_message = on_message
+        self._protocol = protocol
+        self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
+        self._status_topic = status_topic
+        self._clock = clock or SystemClock()
+        self._connection = 0
+        self._paused = False
+        self._subscribed = threading.Event()
+        self._client = _client(client_id, address, protocol, manual_ack=True)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_subscribe = self._handle_subscribe
+        self._client.on_message = self._handle_message
+        if status_topic:
+            self._client.will_set(status_topic, b"offline", qos=1, retain=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._subscribed.is_set()
+
+    def start(self) -> None:
+        properties = None
+        if self._protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = self._session_expiry_s
+            properties.ReceiveMaximum = self._receive_maximum
+        # connect_async + loop_start: the first connection is retried like any reconnect, so a hub
+        # started before its broker simply waits for it.
+        self._client.connect_async(
+            self._address.host,
+            self._address.port,
+            keepalive=30,
+            clean_start=False if self._protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a committed message, unless it arrived on an earlier connection (see module doc)."""
+        if message.qos == 0 or message.connection != self._connection:
+            return
+        self._client.ack(message.mid, message.qos)
+
+    def pause(self) -> None:
+        """Stop handing over messages, but stay connected so acknowledgements still reach the broker.
+        Whatever arrives from now on is left unacknowledged, and the broker redelivers it next session."""
+        self._paused = True
+
+    def stop(self) -> None:
+        if self._status_topic and self._subscribed.is_set():
+            self._client.publish(self._status_topic, b"offline", qos=1, retain=True).wait_for_publish(2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _handle_connect(self, client: paho.Client, _: Any, flags: Any, reason: Any, __: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused connection: %s", reason)
+            return
+        self._connection += 1
+        log.info("connected to %s:%s (session present: %s)", self._address.host, self._address.port,
+                 flags.session_present)
+        if self._protocol == "5":
+            # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
+            options = SubscribeOptions(qos=1, retainHandling=1)
+            client.subscribe([(topic, options) for topic in self._topics])
+        else:
+            client.subscribe([(topic, 1) for topic in self._topics])
+
+    def _handle_subscribe(self, client: paho.Client, _: Any, mid: int, reasons: Any, __: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("subscription refused: %s", reasons)
+            return
+        if self._status_topic:
+            client.publish(self._status_topic, b"online", qos=1, retain=True)
+        self._subscribed.set()
+
+    def _handle_disconnect(self, _: paho.Client, __: Any, flags: Any, reason: Any, ___: Any) -> None:
+        self._subscribed.clear()
+        log.warning("disconnected from broker: %s", reason)
+
+    def _handle_message(self, _: paho.Client, __: Any, msg: paho.MQTTMessage) -> None:
+        if self._paused:
+            return
+        self._on_message(
+            Message(msg.topic, bytes(msg.payload), self._clock.now_ms(), msg.mid, msg.qos, self._connection)
+        )
+
+
+class Publisher:
+    """A plain publisher (simulators, alert sinks, tests).
+
+    `publish` returns at once while fewer than `max_outstanding` messages await their acknowledgement,
+    and blocks beyond that: paho numbers messages with 16-bit ids, so an unbounded backlog would collide.
+    """
+
+    def __init__(self, address: BrokerAddress, client_id: str = "", *, protocol: Protocol = "5",
+                 max_inflight: int = 20, max_outstanding: int = 20_000) -> None:
+        self._address = address
+        self._client = _client(client_id, address, protocol, manual_ack=False)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._outstanding = threading.BoundedSemaphore(max_outstanding)
+        self._connected = threading.Event()
+        self._client.on_connect = lambda *args: self._connected.set()
+        self._client.on_publish = lambda *args: self._outstanding.release()
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._client.connect(self._address.host, self._address.port, keepalive=30)
+        self._client.loop_start()
+        if not self._connected.wait(timeout):
+            raise ConnectionError(f"no CONNACK from {self._address.host}:{self._address.port}")
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> Published:
+        self._outstanding.acquire()
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            self._outstanding.release()
+            raise ConnectionError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        return Published(info)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+class Published:
+    """A handle on one publish: `wait()` returns once the broker acknowledged it (QoS 1)."""
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: paho.MQTTMessageInfo) -> None:
+        self._info = info
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._info.wait_for_publish(timeout)
+        return self._info.is_published()
+
+
+def wait_for_message(address: BrokerAddress, topic: str, predicate: Callable[[bytes], bool],
+                     timeout: float) -> bytes | None:
+    """Subscribe with a throwaway session until a message on `topic` satisfies `predicate` (retained ones
+    included); return its payload, or None on timeout. For status checks and tests, not for intake."""
+    found: list[bytes] = []
+    done = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311, clean_session=True)
+    if address.username:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        client.tls_set()
+
+    def on_message(_: paho.Client, __: Any, msg: paho.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
+        if predicate(payload):
+            found.append(payload)
+            done.set()
+
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_message = on_message
+    try:
+        client.connect(address.host, address.port, keepalive=30)
+    except OSError:
+        return None
+    client.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return found[0] if found else None

@@ -1,0 +1,217 @@
+"""The community registry: community → compound → building → grid → household → resident, caregivers,
+and the devices placed in households or on buildings.
+
+Operators write it as one YAML (or JSON) file of flat lists whose entries name their parent by id; flat
+lists diff well, and every reference is checked at load so a typo is an error at start, not a device
+whose messages silently become dead letters. The hub resolves each device once, at load, to the
+community/building/household it reports for, so the hot path is one dict lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from devices import KINDS
+
+# Ids appear in MQTT topics and InfluxDB tags: no wildcards, separators or spaces.
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Community(Entry):
+    id: Id
+    name: str
+    timezone: str = "Asia/Shanghai"
+
+
+class Compound(Entry):
+    id: Id
+    community: Id
+    name: str = ""
+
+
+class Building(Entry):
+    id: Id
+    compound: Id
+    name: str = ""
+    floors: int | None = Field(default=None, ge=1, le=200)
+
+
+class Grid(Entry):
+    """网格: the patch of a building a grid worker (网格员) looks after."""
+
+    id: Id
+    building: Id
+    name: str = ""
+
+
+class Household(Entry):
+    id: Id
+    grid: Id
+    unit: str = ""
+
+
+CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_security"]
+
+
+class Caregiver(Entry):
+    id: Id
+    name: str
+    role: CaregiverRole
+    phone: str = ""
+    notify: list[str] = Field(default_factory=list, description="apprise URLs")
+
+
+class CaregiverLink(Entry):
+    caregiver: Id
+    tier: int = Field(ge=1, le=9, description="1 is notified first; the next tier on no acknowledgement")
+
+
+class Resident(Entry):
+    id: Id
+    household: Id
+    name: str
+    lives_alone: bool = True
+    flags: list[str] = Field(default_factory=list, description="special groups, e.g. 独居老人, 残疾人")
+    wandering_risk: bool = False
+    caregivers: list[CaregiverLink] = Field(default_factory=list)
+
+
+class Device(Entry):
+    id: Id
+    kind: str
+    household: Id | None = None
+    building: Id | None = None
+    resident: Id | None = Field(default=None, description="wearer of a wristband")
+    zigbee2mqtt: str | None = Field(default=None, description="Zigbee2MQTT friendly name")
+    checkin_interval_s: int | None = Field(default=None, ge=10)
+
+    @model_validator(mode="after")
+    def _placed_once(self) -> Self:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if (self.household is None) == (self.building is None):
+            raise ValueError("a device is placed in exactly one of `household` or `building`")
+        return self
+
+
+class RegistryFile(Entry):
+    communities: list[Community] = Field(default_factory=list)
+    compounds: list[Compound] = Field(default_factory=list)
+    buildings: list[Building] = Field(default_factory=list)
+    grids: list[Grid] = Field(default_factory=list)
+    households: list[Household] = Field(default_factory=list)
+    caregivers: list[Caregiver] = Field(default_factory=list)
+    residents: list[Resident] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        problems: list[str] = []
+        tables: dict[str, Iterable[Any]] = {
+            "communities": self.communities, "compounds": self.compounds, "buildings": self.buildings,
+            "grids": self.grids, "households": self.households, "caregivers": self.caregivers,
+            "residents": self.residents, "devices": self.devices,
+        }
+        ids = {name: [e.id for e in entries] for name, entries in tables.items()}
+        for name, values in ids.items():
+            problems += [f"{name}: duplicate id {v!r}" for v, n in Counter(values).items() if n > 1]
+        known = {name: set(values) for name, values in ids.items()}
+
+        def check(table: str, entry_id: str, field: str, target: str, value: str | None) -> None:
+            if value is not None and value not in known[target]:
+                problems.append(f"{table} {entry_id!r}: {field} {value!r} is not in {target}")
+
+        for c in self.compounds:
+            check("compounds", c.id, "community", "communities", c.community)
+        for b in self.buildings:
+            check("buildings", b.id, "compound", "compounds", b.compound)
+        for g in self.grids:
+            check("grids", g.id, "building", "buildings", g.building)
+        for h in self.households:
+            check("households", h.id, "grid", "grids", h.grid)
+        for r in self.residents:
+            check("residents", r.id, "household", "households", r.household)
+            for link in r.caregivers:
+                check("residents", r.id, "caregiver", "caregivers", link.caregiver)
+        for d in self.devices:
+            check("devices", d.id, "household", "households", d.household)
+            check("devices", d.id, "building", "buildings", d.building)
+            check("devices", d.id, "resident", "residents", d.resident)
+        names = Counter(d.zigbee2mqtt for d in self.devices if d.zigbee2mqtt)
+        problems += [f"devices: zigbee2mqtt name {n!r} used {c} times" for n, c in names.items() if c > 1]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedDevice:
+    """A device resolved to where it reports from: what intake and the exporters need, precomputed."""
+
+    id: str
+    kind: str
+    community: str
+    building: str
+    household: str | None
+    resident: str | None
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class Registry:
+    """An immutable, indexed view of a `RegistryFile`. Reloading builds a new one and swaps it in."""
+
+    def __init__(self, data: RegistryFile) -> None:
+        self.data = data
+        compound_community = {c.id: c.community for c in data.compounds}
+        building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+        grid_building = {g.id: g.building for g in data.grids}
+        household_building = {h.id: grid_building[h.grid] for h in data.households}
+        self.devices: dict[str, PlacedDevice] = {}
+        for d in data.devices:
+            building = household_building[d.household] if d.household else d.building
+            assert building is not None  # guaranteed by Device._placed_once
+            self.devices[d.id] = PlacedDevice(
+                d.id, d.kind, building_community[building], building, d.household, d.resident
+            )
+        self.by_zigbee2mqtt_name = {d.zigbee2mqtt: self.devices[d.id] for d in data.devices if d.zigbee2mqtt}
+
+    @classmethod
+    def empty(cls) -> Registry:
+        return cls(RegistryFile())
+
+    @classmethod
+    def load(cls, path: Path) -> Registry:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(f"cannot read registry {path}: {exc.strerror}") from exc
+        try:
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            return cls(RegistryFile.model_validate(raw or {}))
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise RegistryError(f"registry {path} is not valid YAML/JSON: {exc}") from exc
+        except ValidationError as exc:
+            raise RegistryError(f"registry {path} is invalid:\n{exc}") from exc
+
+    def dump(self, path: Path) -> None:
+        """Write the registry as YAML (atomically: a half-written registry must never be loaded)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        body = self.data.model_dump(mode="json", exclude_defaults=True)
+        tmp.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)

@@ -1,0 +1,103 @@
+"""The running hub: broker connection, intake worker, exporters, wired from `Settings`.
+
+Start order matters for at-least-once: the store and the intake worker exist before the subscriber
+connects, because the broker starts redelivering the moment the persistent session resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
+from hub.embedded_broker import EmbeddedBroker
+from hub.export.influxdb import InfluxExporter
+from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
+from hub.registry import Registry
+from hub.settings import Settings
+from hub.store import Store
+from hub.topics import hub_status_topic, subscriptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    connected: bool
+    store_healthy: bool
+    broker_url: str
+
+
+class Hub:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
+        self.embedded_broker: EmbeddedBroker | None = None
+        if settings.mqtt_url is None:
+            self.embedded_broker = EmbeddedBroker(settings.embedded_broker_port)
+            self.broker_url = self.embedded_broker.url
+            protocol: Protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
+        else:
+            self.broker_url = settings.mqtt_url
+            protocol = settings.mqtt_protocol
+        Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
+        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
+        topics = subscriptions(settings.zigbee2mqtt_base_topic)
+        if isinstance(self.clock, FollowedClock):
+            topics.append(CLOCK_TOPIC)
+        self.subscriber = Subscriber(
+            BrokerAddress.from_url(self.broker_url),
+            settings.mqtt_client_id,
+            topics,
+            self._received,
+            protocol=protocol,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+            receive_maximum=settings.mqtt_receive_maximum,
+            status_topic=hub_status_topic(settings.mqtt_client_id),
+            clock=self.clock,
+        )
+        self.intake = IntakeWorker(
+            self._open_store, self.router, self.subscriber.ack,
+            batch_max=settings.batch_max, linger_s=settings.batch_linger_ms / 1000,
+            keep_bytes=settings.dead_letter_keep_bytes,
+        )
+        self.influx: InfluxExporter | None = None
+        if settings.influx_url:
+            self.influx = InfluxExporter(settings, self._open_store, lambda: self.router.registry)
+
+    def _open_store(self) -> Store:
+        return Store(self.settings.store_path, synchronous=self.settings.store_synchronous)
+
+    def _received(self, message: Message) -> None:
+        # Runs on the MQTT network thread: advance a followed clock in order with the device messages
+        # around it, then hand over. Nothing here may block.
+        if message.topic == CLOCK_TOPIC and isinstance(self.clock, FollowedClock):
+            self.clock.advance_from_payload(message.payload)
+        self.intake.submit(message)
+
+    def start(self) -> None:
+        if self.embedded_broker is not None:
+            self.embedded_broker.start()
+        self.intake.start()
+        if self.influx is not None:
+            self.influx.start()
+        self.subscriber.start()
+        log.info("hub started: broker %s, store %s, %d devices registered", self.broker_url,
+                 self.settings.store_path, len(self.registry.devices))
+
+    def status(self) -> HubStatus:
+        return HubStatus(self.subscriber.connected, self.intake.healthy.is_set(), self.broker_url)
+
+    def stop(self) -> None:
+        """Stop taking messages, commit and acknowledge what was taken, then stop the rest."""
+        self.subscriber.pause()
+        self.intake.stop()
+        self.subscriber.stop()
+        if self.influx is not None:
+            self.influx.stop()
+        if self.embedded_broker is not None:
+            self.embedded_broker.stop()
+        log.info("hub stopped")

@@ -1,0 +1,54 @@
+"""The hub's one settings object, configured from `HUB_*` environment variables (pydantic-settings).
+
+Every default runs the hub on its embedded parts: no `HUB_MQTT_URL` starts an embedded broker, the store
+is SQLite under ./var/, and without `HUB_INFLUX_URL` nothing is exported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # MQTT intake
+    mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883; unset = embedded broker")
+    mqtt_client_id: str = Field("sc-hub", description="fixed: the broker keeps this session's queue")
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_session_expiry_s: int = Field(7 * 24 * 3600, gt=0, description="how long the broker queues for us")
+    mqtt_receive_maximum: int = Field(20_000, ge=1, le=65535)
+    embedded_broker_port: int = Field(1883, ge=0, le=65535)
+    zigbee2mqtt_base_topic: str = "zigbee2mqtt"
+    clock: Literal["system", "mqtt"] = Field(
+        "system", description="mqtt: follow the simulated time a simulator publishes on sim/clock"
+    )
+
+    # Registry and store
+    registry_path: Path = Path("var/registry.yaml")
+    store_path: Path = Path("var/hub.sqlite3")
+    store_synchronous: Literal["full", "normal"] = Field(
+        "full", description="full: a commit survives power loss before its messages are acknowledged"
+    )
+
+    # Intake pipeline
+    batch_max: int = Field(5000, ge=1, description="messages per SQLite transaction at most")
+    batch_linger_ms: int = Field(20, ge=0, description="how long a batch waits to fill once started")
+    max_payload_bytes: int = Field(64 * 1024, ge=256)
+    max_future_skew_s: int = Field(600, ge=0, description="ts further ahead of the hub clock is refused")
+    dead_letter_keep_bytes: int = Field(16 * 1024, ge=0, description="raw bytes kept per dead letter")
+
+    # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
+    influx_url: str | None = None
+    influx_token: SecretStr = SecretStr("")
+    influx_org: str = "smart-community"
+    influx_bucket: str = "smart-community"
+    influx_batch: int = Field(5000, ge=1)
+    influx_timeout_s: float = Field(10.0, gt=0)
+    influx_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between failed writes")

@@ -1,0 +1,265 @@
+"""The embedded store: SQLite in WAL mode, the system of record on one machine.
+
+It holds observations (one row per device reading, unique on (device_id, ts) so a redelivered message
+replaces itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
+from each device, and the cursors of the exporters that read observations as an outbox.
+
+Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
+exporters and the CLI read while intake writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from devices.kind import Fields
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS observations (
+    id          INTEGER PRIMARY KEY,          -- export order; a replaced row gets a new id and is re-sent
+    device_id   TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    ts          INTEGER NOT NULL,             -- device time, epoch ms
+    fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
+    received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
+    UNIQUE (device_id, ts)
+);
+CREATE INDEX IF NOT EXISTS observations_kind_ts ON observations (kind, ts);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id           INTEGER PRIMARY KEY,
+    received_ms  INTEGER NOT NULL,
+    topic        TEXT    NOT NULL,
+    reason       TEXT    NOT NULL,
+    detail       TEXT    NOT NULL,
+    device_id    TEXT,
+    payload      BLOB    NOT NULL,            -- capped at settings.dead_letter_keep_bytes
+    payload_size INTEGER NOT NULL,            -- the size as received
+    replayed_ms  INTEGER                      -- set once a replay stored it
+);
+CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason, id);
+CREATE TABLE IF NOT EXISTS devices_seen (
+    device_id       TEXT PRIMARY KEY,
+    kind            TEXT,
+    last_ts         INTEGER,                  -- newest device time of a valid reading
+    last_received_ms INTEGER NOT NULL,        -- newest message of any kind, valid or not
+    online          INTEGER,                  -- last availability message: 1, 0, or NULL if none yet
+    availability_ms INTEGER,
+    last_error      TEXT                      -- reason of the newest message that failed to decode
+);
+CREATE TABLE IF NOT EXISTS export_cursors (
+    sink    TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    device_id: str
+    kind: str
+    ts: int
+    fields: Fields
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    id: int
+    device_id: str
+    kind: str
+    ts: int
+    fields: Fields
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+    payload_size: int
+    received_ms: int
+    device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    received_ms: int
+    topic: str
+    reason: str
+    detail: str
+    device_id: str | None
+    payload: bytes
+    payload_size: int
+    replayed_ms: int | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one transaction writes. `seen` and `availability` are folded per device in memory first,
+    so a batch of thousands of messages costs one upsert per device, not per message."""
+
+    observations: list[Observation] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    seen: dict[str, tuple[str | None, int | None, int, str | None]] = field(default_factory=dict)
+    availability: dict[str, tuple[bool, int]] = field(default_factory=dict)
+
+    def mark_seen(self, device_id: str, kind: str | None, ts: int | None, received_ms: int,
+                  error: str | None = None) -> None:
+        old = self.seen.get(device_id)
+        if old is not None:
+            ts = max(ts, old[1]) if ts is not None and old[1] is not None else ts or old[1]
+            received_ms = max(received_ms, old[2])
+            error = error or old[3]
+        self.seen[device_id] = (kind, ts, received_ms, error)
+
+    def __len__(self) -> int:
+        return len(self.observations) + len(self.dead_letters) + len(self.availability)
+
+
+class Store:
+    def __init__(self, path: Path, *, synchronous: Literal["full", "normal"] = "full",
+                 read_only: bool = False) -> None:
+        self.path = path
+        if read_only:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if not read_only:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def commit(self, batch: Batch) -> None:
+        """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO observations (device_id, kind, ts, fields, received_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
+                 for o in batch.observations],
+            )
+            db.executemany(
+                "INSERT INTO dead_letters"
+                " (received_ms, topic, reason, detail, device_id, payload, payload_size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
+                 for d in batch.dead_letters],
+            )
+            db.executemany(
+                "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                " kind = coalesce(excluded.kind, kind),"
+                " last_ts = max(coalesce(last_ts, 0), coalesce(excluded.last_ts, 0)),"
+                " last_received_ms = max(last_received_ms, excluded.last_received_ms),"
+                " last_error = coalesce(excluded.last_error, last_error)",
+                [(device, *values) for device, values in batch.seen.items()],
+            )
+            db.executemany(
+                "INSERT INTO devices_seen (device_id, last_received_ms, online, availability_ms)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                " online = excluded.online, availability_ms = excluded.availability_ms,"
+                " last_received_ms = max(last_received_ms, excluded.last_received_ms)",
+                [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
+            )
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def count_observations(self, kind: str | None = None) -> int:
+        if kind is None:
+            row = self._db.execute("SELECT count(*) FROM observations").fetchone()
+        else:
+            row = self._db.execute("SELECT count(*) FROM observations WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0])
+
+    def counts_by_kind(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT kind, count(*) FROM observations GROUP BY kind")
+        return {kind: n for kind, n in rows}
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason")
+        return {reason: n for reason, n in rows}
+
+    def observation_keys(self) -> list[tuple[str, int]]:
+        return [(d, ts) for d, ts in self._db.execute("SELECT device_id, ts FROM observations")]
+
+    def observations_after(self, last_id: int, limit: int) -> list[StoredObservation]:
+        rows = self._db.execute(
+            "SELECT id, device_id, kind, ts, fields FROM observations WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, limit),
+        )
+        return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
+
+    def last_observation_id(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
+
+    def device_seen(self, device_id: str) -> dict[str, Any] | None:
+        cursor = self._db.execute("SELECT * FROM devices_seen WHERE device_id = ?", (device_id,))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def dead_letters(self, *, reason: str | None = None, ids: Iterable[int] | None = None,
+                     include_replayed: bool = False, limit: int = 100) -> list[StoredDeadLetter]:
+        where: list[str] = []
+        args: list[object] = []
+        if reason is not None:
+            where.append("reason = ?")
+            args.append(reason)
+        if ids is not None:
+            wanted = list(ids)
+            where.append(f"id IN ({','.join('?' * len(wanted))})")
+            args += wanted
+        if not include_replayed:
+            where.append("replayed_ms IS NULL")
+        sql = ("SELECT id, received_ms, topic, reason, detail, device_id, payload, payload_size, replayed_ms"
+               " FROM dead_letters")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
+        return [StoredDeadLetter(*row) for row in rows]
+
+    def mark_replayed(self, ids: Iterable[int], at_ms: int) -> None:
+        with self._transaction() as db:
+            db.executemany("UPDATE dead_letters SET replayed_ms = ? WHERE id = ?", [(at_ms, i) for i in ids])
+
+    def update_dead_letter(self, dead_letter_id: int, reason: str, detail: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
+                       (reason, detail, dead_letter_id))
+
+    # --- export cursors ------------------------------------------------------------------------
+
+    def export_cursor(self, sink: str) -> int:
+        row = self._db.execute("SELECT last_id FROM export_cursors WHERE sink = ?", (sink,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_export_cursor(self, sink: str, last_id: int) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
+                " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
+                (sink, last_id),
+            )

@@ -1,0 +1,88 @@
+"""The MQTT topic scheme, in one place, for the hub and the simulators alike.
+
+Native devices:   sc/<community>/<kind>/<device_id>/event          QoS 1, one message per reading
+                  sc/<community>/<kind>/<device_id>/availability   retained, also the last will
+Zigbee2MQTT:      <base>/<friendly_name>                            device state
+                  <base>/<friendly_name>/availability               online/offline
+Hub status:       hub/<client_id>/status                            retained online/offline (last will)
+
+Friendly names may themselves contain `/` (Zigbee2MQTT allows it for grouping), so a Zigbee2MQTT topic
+is matched from its end, and Zigbee2MQTT's own `bridge/...` topics and `/set` `/get` commands are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hub.clock import CLOCK_TOPIC
+
+Channel = Literal["event", "availability"]
+
+
+@dataclass(frozen=True, slots=True)
+class NativeTopic:
+    community: str
+    kind: str
+    device_id: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class Zigbee2mqttTopic:
+    friendly_name: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredTopic:
+    """A topic the hub subscribes to by wildcard but that carries no device reading."""
+
+    why: str
+
+
+def event_topic(community: str, kind: str, device_id: str) -> str:
+    return f"sc/{community}/{kind}/{device_id}/event"
+
+
+def availability_topic(community: str, kind: str, device_id: str) -> str:
+    return f"sc/{community}/{kind}/{device_id}/availability"
+
+
+def zigbee2mqtt_topic(base: str, friendly_name: str, channel: Channel = "event") -> str:
+    return f"{base}/{friendly_name}" if channel == "event" else f"{base}/{friendly_name}/availability"
+
+
+def hub_status_topic(client_id: str) -> str:
+    return f"hub/{client_id}/status"
+
+
+def subscriptions(zigbee2mqtt_base: str) -> list[str]:
+    return ["sc/+/+/+/event", "sc/+/+/+/availability", f"{zigbee2mqtt_base}/#"]
+
+
+_Z2M_COMMANDS = ("/set", "/get")
+
+
+def parse_topic(topic: str, zigbee2mqtt_base: str) -> NativeTopic | Zigbee2mqttTopic | IgnoredTopic | None:
+    """Classify a topic; None means it fits no scheme (a dead letter: someone publishes garbage)."""
+    if topic == CLOCK_TOPIC:
+        return IgnoredTopic("simulation clock")
+    if topic.startswith("sc/"):
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[4] in ("event", "availability") and all(parts[1:4]):
+            channel: Channel = "event" if parts[4] == "event" else "availability"
+            return NativeTopic(parts[1], parts[2], parts[3], channel)
+        return None
+    prefix = zigbee2mqtt_base + "/"
+    if not topic.startswith(prefix):
+        return None
+    name = topic[len(prefix):]
+    if name.startswith("bridge/") or name == "bridge":
+        return IgnoredTopic("zigbee2mqtt bridge topic")
+    if name.endswith(_Z2M_COMMANDS) or "/set/" in name:
+        return IgnoredTopic("zigbee2mqtt command topic")
+    if name.endswith("/availability"):
+        name = name.removesuffix("/availability")
+        return Zigbee2mqttTopic(name, "availability") if name else None
+    return Zigbee2mqttTopic(name, "event") if name else None

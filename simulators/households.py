@@ -1,0 +1,170 @@
+"""A household's day, choreographed across its devices.
+
+Each resident's `ResidentDay` says where they are each minute; this turns those places into what the
+household's devices see: the door opening and closing and the peephole recognizing the resident when
+they leave and come back, motion sensors switching on when someone moves in their room and off again
+after their occupancy timeout, and the people who come to the door (neighbours passing, visitors,
+couriers lingering). With two residents, each device sees both: their intervals are merged first, so a
+sensor never reports "occupied" twice in a row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+import numpy as np
+
+from devices.smart_peephole import PeepholeEventType
+from simulators.calendar import LocalDay
+from simulators.door_sensor import DoorSensor
+from simulators.message import MINUTE_MS, SECOND_MS
+from simulators.motion_sensor import MotionSensor
+from simulators.residents import (
+    AWAKE_AT_HOME,
+    ILL_ACTIVITY,
+    ROOM_OF,
+    Place,
+    ResidentConditions,
+    ResidentDay,
+    ResidentProfile,
+    ResidentTimeline,
+    Room,
+    plan_day,
+)
+from simulators.smart_peephole import SmartPeephole
+
+Action = Callable[[int], None]  # something a device does at a simulated time
+Interval = tuple[int, int]
+
+OCCUPANCY_TIMEOUT_MS = 90 * SECOND_MS  # a PIR reports "clear" this long after the last motion it saw
+
+
+class Schedule(Protocol):
+    def at(self, sim_ms: int, action: Action) -> None: ...
+
+
+@dataclass
+class Occupant:
+    resident_id: str
+    profile: ResidentProfile
+    conditions: ResidentConditions
+    timeline: ResidentTimeline
+    rng: np.random.Generator
+
+
+class HouseholdSim:
+    def __init__(self, household_id: str, occupants: list[Occupant], *, door: DoorSensor | None,
+                 peephole: SmartPeephole | None, sensors: dict[Room, MotionSensor],
+                 rng: np.random.Generator) -> None:
+        self.id = household_id
+        self.occupants = occupants
+        self.door = door
+        self.peephole = peephole
+        self.sensors = sensors
+        self.rng = rng
+
+    def plan_day(self, day: LocalDay, schedule: Schedule) -> None:
+        door_open: list[Interval] = []
+        occupied: defaultdict[Room, list[Interval]] = defaultdict(list)
+        for occupant in self.occupants:
+            previous = occupant.timeline.last_place
+            resident_day = plan_day(occupant.profile, occupant.conditions, day, occupant.rng)
+            occupant.timeline.add(resident_day)
+            self._comings_and_goings(resident_day, previous, occupant, door_open, schedule)
+            self._movement(resident_day, occupant, occupied)
+        self._callers(day, door_open, schedule)
+        if self.door is not None:
+            _schedule_intervals(schedule, door_open, partial(self.door.set_open, is_open=True),
+                                partial(self.door.set_open, is_open=False))
+        for room, intervals in occupied.items():
+            sensor = self.sensors[room]
+            _schedule_intervals(schedule, intervals, partial(sensor.set_occupied, occupied=True),
+                                partial(sensor.set_occupied, occupied=False))
+
+    def _comings_and_goings(self, resident_day: ResidentDay, previous: Place | None, occupant: Occupant,
+                            door_open: list[Interval], schedule: Schedule) -> None:
+        out = resident_day.places == Place.OUT
+        was_out = bool(out[0]) if previous is None else previous == Place.OUT
+        changes = np.flatnonzero(np.diff(np.concatenate(([was_out], out)).astype(np.int8)))
+        rng, day = occupant.rng, resident_day.day
+        for minute in changes:
+            pinned = resident_day.pinned_ms.get(int(minute))
+            at = pinned if pinned is not None else day.at(int(minute)) + int(rng.integers(0, MINUTE_MS))
+            if out[minute]:  # leaving
+                door_open.append((at, at + int(rng.integers(6, 20)) * SECOND_MS))
+                self._peephole(schedule, at + int(rng.integers(3, 8)) * SECOND_MS, "resident_left")
+            else:            # coming back: the peephole sees them approach, then the door opens
+                self._peephole(schedule, at - int(rng.integers(6, 12)) * SECOND_MS, "motion")
+                self._peephole(schedule, at - int(rng.integers(1, 4)) * SECOND_MS, "resident_returned")
+                closes = occupant.conditions.door_closes.get(at, at + int(rng.integers(5, 15)) * SECOND_MS)
+                door_open.append((at, closes))
+
+    def _movement(self, resident_day: ResidentDay, occupant: Occupant,
+                  occupied: defaultdict[Room, list[Interval]]) -> None:
+        places, day, rng = resident_day.places, resident_day.day, occupant.rng
+        ill = occupant.conditions.ill_on(day)
+        liveliness = occupant.profile.liveliness * (ILL_ACTIVITY if ill else 1.0)
+        bounds = np.flatnonzero(np.diff(places)) + 1
+        for first, last in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [len(places)])),
+                               strict=True):
+            place = Place(places[first])
+            room = ROOM_OF.get(place)
+            if room is None or room not in self.sensors:
+                continue
+            start, end = day.at(int(first)), day.at(int(last))
+            intervals = occupied[room]
+            if place == Place.ASLEEP:      # turning over in bed now and then
+                for _ in range(rng.poisson((last - first) / 90)):
+                    moved = int(rng.integers(start, end))
+                    still = moved + int(rng.integers(10, 40)) * SECOND_MS
+                    intervals.append((moved, still + OCCUPANCY_TIMEOUT_MS))
+            elif place == Place.BATHROOM:  # a small room: in view the whole time
+                intervals.append((start + int(rng.integers(3, 20)) * SECOND_MS, end + OCCUPANCY_TIMEOUT_MS))
+            else:                          # bouts of moving about, with still spells between
+                moment = start + int(rng.integers(2, 30)) * SECOND_MS
+                while moment < end:
+                    stop = min(end, moment + int(rng.exponential(4 * MINUTE_MS * liveliness)))
+                    intervals.append((moment, stop + OCCUPANCY_TIMEOUT_MS))
+                    moment = stop + int(rng.exponential(10 * MINUTE_MS / liveliness))
+
+    def _callers(self, day: LocalDay, door_open: list[Interval], schedule: Schedule) -> None:
+        rng = self.rng
+
+        def moments(per_day: float, from_hour: float, to_hour: float) -> list[int]:
+            return sorted(day.at(float(rng.uniform(from_hour * 60, to_hour * 60)))
+                          for _ in range(rng.poisson(per_day)))
+
+        for moment in moments(5.0, 7, 22):                    # neighbours passing in the corridor
+            self._peephole(schedule, moment, "motion")
+        for moment in moments(0.5 if day.is_weekend else 0.15, 9, 19):  # a visitor rings
+            self._peephole(schedule, moment, "doorbell", snapshot=True)
+            if any(o.timeline.place_at(moment) in AWAKE_AT_HOME for o in self.occupants):
+                opens = moment + int(rng.integers(15, 60)) * SECOND_MS
+                door_open.append((opens, opens + int(rng.integers(30, 180)) * SECOND_MS))
+        for moment in moments(0.03, 8, 20):                   # someone hangs about outside the door
+            self._peephole(schedule, moment, "lingering", lingering_s=int(rng.integers(30, 180)),
+                           snapshot=True)
+
+    def _peephole(self, schedule: Schedule, sim_ms: int, event: PeepholeEventType, *,
+                  lingering_s: int | None = None, snapshot: bool = False) -> None:
+        if self.peephole is not None:
+            schedule.at(sim_ms, partial(self.peephole.event, event=event, lingering_s=lingering_s,
+                                        snapshot=snapshot))
+
+
+def _schedule_intervals(schedule: Schedule, intervals: list[Interval], on: Action, off: Action) -> None:
+    """Schedule on/off for the union of `intervals` (overlapping ones merge into one)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in merged:
+        schedule.at(start, on)
+        schedule.at(end, off)
+

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.registry import (
+    Building,
+    Community,
+    Compound,
+    Device,
+    Grid,
+    Household,
+    Registry,
+    RegistryFile,
+    Resident,
+)
+from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    server = VictoriaMetrics(tmp_path / "victoria-metrics").start()
+    yield server
+    server.stop()
+
+
+StartHub = Callable[..., HubProcess]
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[StartHub]:
+    """Start hub subprocesses against the test's broker; all are stopped (and logs kept) at the end."""
+    started: list[HubProcess] = []
+
+    def start(registry: Path, env: dict[str, str] | None = None) -> HubProcess:
+        hub = HubProcess(tmp_path / f"hub{len(started)}", registry, mosquitto, env).start()
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+ONE_OF_EACH: dict[str, str | None] = {
+    # device id -> Zigbee2MQTT friendly name (None: native only)
+    "door-1": None, "door-z": "101/front door", "peephole-1": None, "band-1": None,
+    "band-z": "101/sos button", "camera-1": None, "motion-1": None, "motion-z": "101/hall pir",
+}
+
+
+@pytest.fixture
+def one_of_each_registry(tmp_path: Path) -> Path:
+    """A one-household registry with a device of every kind, some also in Zigbee2MQTT form."""
+    kinds = {"door": "door_sensor", "peephole": "smart_peephole", "band": "wristband",
+             "camera": "high_altitude_camera", "motion": "motion_sensor"}
+    devices = []
+    for device_id, z2m in ONE_OF_EACH.items():
+        kind = kinds[device_id.split("-")[0]]
+        placement = {"building": "b1"} if kind == "high_altitude_camera" else {"household": "h101"}
+        devices.append(Device(id=device_id, kind=kind, zigbee2mqtt=z2m, **placement))
+    data = RegistryFile(
+        communities=[Community(id="sunshine", name="阳光社区")],
+        compounds=[Compound(id="c1", community="sunshine")],
+        buildings=[Building(id="b1", compound="c1", floors=18)],
+        grids=[Grid(id="g1", building="b1")],
+        households=[Household(id="h101", grid="g1", unit="1-101")],
+        residents=[Resident(id="r1", household="h101", name="王奶奶")],
+        devices=devices,
+    )
+    path = tmp_path / "registry.yaml"
+    Registry(data).dump(path)
+    return path
