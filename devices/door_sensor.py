@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field
-
-from devices.kind import DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
-
-Battery = Annotated[int, Field(ge=0, le=100)]
+from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
 
 
 class DoorSensorEvent(Payload):
@@ -25,7 +21,6 @@ class DoorSensorZigbee2mqtt(Zigbee2mqttPayload):
     """What Zigbee2MQTT publishes for a contact sensor. Note `contact: true` means the door is CLOSED."""
 
     contact: bool
-    battery: Battery | None = None
     tamper: bool | None = None
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 Scalar = bool | int | float | str
 Fields = dict[str, Scalar]
@@ -78,6 +78,7 @@ def epoch_ms_to_iso(ms: int) -> str:
 
 
 EpochMs = Annotated[int, BeforeValidator(to_epoch_ms)]
+Battery = Annotated[int, Field(ge=0, le=100)]  # percent, the same field in every kind
 
 
 class Payload(BaseModel):
@@ -160,7 +161,7 @@ class Zigbee2mqttPayload(Payload):
     which loses exactly-once storage across a hub crash for that message (see README).
     """
 
-    battery: int | None = None
+    battery: Battery | None = None
     voltage: int | None = None
     linkquality: int | None = None
     last_seen: EpochMs | None = None

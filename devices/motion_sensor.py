@@ -7,9 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from devices.kind import DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
-
-Battery = Annotated[int, Field(ge=0, le=100)]
+from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
 
 
 class MotionSensorEvent(Payload):
@@ -24,7 +22,6 @@ class MotionSensorZigbee2mqtt(Zigbee2mqttPayload):
     """What Zigbee2MQTT publishes for an occupancy sensor; `illuminance` only on models that measure it."""
 
     occupancy: bool
-    battery: Battery | None = None
     illuminance: Annotated[int, Field(ge=0)] | None = None
 
 

@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from devices.kind import DeviceKind, EpochMs, Payload, Reading, parse, present
-
-Battery = Annotated[int, Field(ge=0, le=100)]
+from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, parse, present
 
 PeepholeEventType = Literal[
     "motion", "doorbell", "lingering", "resident_left", "resident_returned", "heartbeat"

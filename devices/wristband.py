@@ -7,9 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from devices.kind import DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
-
-Battery = Annotated[int, Field(ge=0, le=100)]
+from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
 
 
 class Location(Payload):
@@ -43,12 +41,13 @@ class WristbandEvent(Payload):
 class WristbandZigbee2mqtt(Zigbee2mqttPayload):
     """What Zigbee2MQTT publishes for an SOS button or pendant.
 
-    A press arrives as `"action": "emergency"` immediately followed by a reset `"action": ""`: that pair is
-    ONE press. Both decode (`sos` true, then false); alerting counts presses on the false→true edge.
+    A press arrives as `"action": "emergency"` immediately followed by a reset `"action": ""` carrying the
+    same `last_seen`: that pair is ONE press. Only the press carries `sos: true`; the reset (or any other
+    action) carries no `sos` at all, because it reports no new state: stored at the same time, it merges
+    into the press instead of overwriting it with `sos: false`.
     """
 
     action: str | None = None
-    battery: Battery | None = None
 
 
 def decode(raw: bytes) -> Reading:
@@ -74,7 +73,8 @@ def decode_zigbee2mqtt(raw: bytes, received_ms: int) -> Reading:
     state = parse(WristbandZigbee2mqtt, raw)
     return Reading(
         state.ts_or(received_ms),
-        present(sos=state.action == "emergency", battery=state.battery, linkquality=state.linkquality),
+        present(sos=True if state.action == "emergency" else None, battery=state.battery,
+                linkquality=state.linkquality),
     )
 
 

@@ -6,10 +6,12 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -18,18 +20,26 @@ from rich.table import Table
 
 from hub.clock import SystemClock
 from hub.deadletter import replay
+from hub.embedded_broker import free_loopback_port
 from hub.intake import Router, RouterLimits
 from hub.live_view import LiveView
+from hub.mqtt import BrokerAddress
 from hub.registry import Registry, RegistryError
 from hub.runtime import Hub
 from hub.settings import Settings
 from hub.store import Store
+from simulators.cli import app as simulate_app
+from simulators.community import CommunityParameters
+from simulators.publishing import publish_messages
+from simulators.scenario import Scenario
+from simulators.simulation import Simulation
 
 app = typer.Typer(help="Smart-community IoT hub.", no_args_is_help=True, add_completion=False)
 deadletter_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 registry_app = typer.Typer(help="Check the community registry.", no_args_is_help=True)
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(registry_app, name="registry")
+app.add_typer(simulate_app, name="simulate")
 console = Console(stderr=True)
 
 RegistryOption = Annotated[Path | None, typer.Option(help="registry file [default: $HUB_REGISTRY_PATH]")]
@@ -48,36 +58,26 @@ def _load_registry(path: Path) -> Registry:
         raise typer.Exit(2) from None
 
 
-def run_hub(settings: Settings, registry: Registry, *, duration: float | None, view: bool,
-            ready: threading.Event | None = None) -> Hub:
-    """Run a hub until `duration` passes, Ctrl-C, or SIGTERM; then stop it cleanly."""
-    hub = Hub(settings, registry)
+def serve(hub: Hub, *, duration: float | None, view: bool,
+          before_stop: Callable[[], None] = lambda: None) -> None:
+    """Run a started hub until `duration` passes, Ctrl-C or SIGTERM; then `before_stop()`, and stop it."""
     stop = threading.Event()
-
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    hub.start()
-    if ready is not None:
-        ready.set()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    deadline = None if duration is None else time.monotonic() + duration
     try:
         if view:
             live_view = LiveView(hub)
             with Live(live_view.render(), console=Console(), refresh_per_second=2) as live:
-                deadline = None if duration is None else datetime.now(UTC).timestamp() + duration
-                while not stop.wait(1.0):
+                while not stop.wait(1.0) and (deadline is None or time.monotonic() < deadline):
                     live.update(live_view.render())
-                    if deadline is not None and datetime.now(UTC).timestamp() >= deadline:
-                        break
         else:
             stop.wait(duration)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        before_stop()
         hub.stop()
-    return hub
 
 
 @app.command()
@@ -90,7 +90,70 @@ def run(
     settings = Settings()
     _setup_logging(settings)
     reg = _load_registry(registry or settings.registry_path)
-    run_hub(settings, reg, duration=duration, view=sys.stdout.isatty() if view is None else view)
+    hub = Hub(settings, reg)
+    hub.start()
+    serve(hub, duration=duration, view=sys.stdout.isatty() if view is None else view)
+
+
+@app.command()
+def demo(
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    households: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    acceleration: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
+    seed: Annotated[int, typer.Option()] = 1,
+    view: Annotated[bool | None, typer.Option(help="live terminal view [default: when a terminal]")] = None,
+) -> None:
+    """The hub on its embedded defaults, with a simulated community publishing through it.
+
+    An embedded broker on a free loopback port (unless HUB_MQTT_URL is set), the store under var/demo/,
+    and ~20 households with every device kind living their days from now on, 600× faster than real
+    time (a day in 2.4 minutes); the hub follows the simulated clock.
+    """
+    workdir = Path("var/demo")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("hub.sqlite3*"):
+        stale.unlink()  # every demo starts from an empty store, so its counts mean this run
+    scenario = Scenario(seed=seed, days=30, start=datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")),
+                        community=CommunityParameters(households=households, buildings=3))
+    simulation = Simulation(scenario)
+    registry = Registry(simulation.registry)
+    registry.dump(workdir / "registry.yaml")
+    settings = Settings().model_copy(update={
+        "store_path": workdir / "hub.sqlite3", "registry_path": workdir / "registry.yaml", "clock": "mqtt",
+        "mqtt_client_id": "sc-hub-demo", "embedded_broker_port": free_loopback_port()})
+    _setup_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    hub = Hub(settings, registry)
+    hub.start()
+    if not hub.subscriber.wait_subscribed(15):
+        console.print(f"[red]the hub could not subscribe at {hub.broker_url}[/red]")
+        hub.stop()
+        raise typer.Exit(1)
+    console.print(f"demo: {len(registry.data.households)} households, {len(registry.devices)} devices, "
+                  f"broker {hub.broker_url}, store {settings.store_path}, {acceleration:g}× real time; "
+                  "Ctrl-C stops")
+    stop_publishing = threading.Event()
+    publisher = threading.Thread(target=publish_messages, name="simulated-community", daemon=True, kwargs={
+        "messages": simulation.messages(), "address": BrokerAddress.from_url(hub.broker_url),
+        "acceleration": acceleration, "protocol": hub.subscriber.protocol, "stop": stop_publishing})
+    publisher.start()
+
+    def stop_community() -> None:
+        stop_publishing.set()
+        publisher.join(30)
+
+    serve(hub, duration=duration, view=sys.stdout.isatty() if view is None else view,
+          before_stop=stop_community)
+    _print_summary(hub)
+
+
+def _print_summary(hub: Hub) -> None:
+    stats = hub.intake.stats
+    table = Table("kind", "received", "stored", title="demo summary")
+    for kind in sorted(stats.received):
+        table.add_row(kind, f"{stats.received[kind]:,}", f"{stats.stored[kind]:,}")
+    Console().print(table)
+    dead = ", ".join(f"{reason}: {n}" for reason, n in stats.dead_letters.most_common()) or "none"
+    Console().print(f"dead letters: {dead}  (`HUB_STORE_PATH={hub.settings.store_path} hub deadletter list`)")
 
 
 @registry_app.command("check")

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from typing import Any
 
 from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on now (so a demo does not collide with a system broker on 1883)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class EmbeddedBroker:

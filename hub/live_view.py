@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from devices import KINDS
+from hub.clock import FollowedClock
 from hub.runtime import Hub
 
 
@@ -20,6 +23,8 @@ class LiveView:
         self._last_received: Counter[str] = Counter()
         self._last_at = time.monotonic()
         self._rates: dict[str, float] = {}
+        communities = hub.registry.data.communities
+        self._zone = ZoneInfo(communities[0].timezone if communities else "UTC")
 
     def render(self) -> Group:
         hub = self._hub
@@ -31,12 +36,15 @@ class LiveView:
         self._last_received, self._last_at = received, now
 
         status = hub.status()
+        clock = datetime.fromtimestamp(hub.clock.now_ms() / 1000, self._zone).strftime("%Y-%m-%d %H:%M")
+        simulated = " (simulated)" if isinstance(hub.clock, FollowedClock) else ""
         header = Text.assemble(
             ("smart-community hub  ", "bold"),
             ("● connected", "green") if status.connected else ("○ not connected", "red"),
             f"  broker {status.broker_url}  ",
             ("store ok" if status.store_healthy else f"STORE FAILING: {stats.last_commit_error}",
              "green" if status.store_healthy else "bold red"),
+            f"  clock {clock}{simulated}",
         )
         kinds = Table(title="intake", expand=True)
         for column in ("kind", "msg/s", "received", "stored"):

@@ -68,14 +68,15 @@ class Message:
     connection: int
 
 
-def _client(client_id: str, address: BrokerAddress, protocol: Protocol, manual_ack: bool) -> paho.Client:
+def _client(client_id: str, address: BrokerAddress, protocol: Protocol, *, persistent: bool) -> paho.Client:
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=paho.MQTTv5 if protocol == "5" else paho.MQTTv311,
         # MQTT 3.1.1 takes the persistent session here; MQTT 5 takes clean_start at connect().
-        clean_session=None if protocol == "5" else False,
-        manual_ack=manual_ack,
+        clean_session=None if protocol == "5" else not persistent,
+        # A persistent subscriber acknowledges only what it committed (see the module docstring).
+        manual_ack=persistent,
     )
     if address.username:
         client.username_pw_set(address.username, address.password)
@@ -109,7 +110,7 @@ class Subscriber:
         self._address = address
         self._topics = topics
         self._on_message = on_message
-        self._protocol = protocol
+        self.protocol = protocol
         self._session_expiry_s = session_expiry_s
         self._receive_maximum = receive_maximum
         self._status_topic = status_topic
@@ -117,7 +118,7 @@ class Subscriber:
         self._connection = 0
         self._paused = False
         self._subscribed = threading.Event()
-        self._client = _client(client_id, address, protocol, manual_ack=True)
+        self._client = _client(client_id, address, protocol, persistent=True)
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_subscribe = self._handle_subscribe
@@ -131,7 +132,7 @@ class Subscriber:
 
     def start(self) -> None:
         properties = None
-        if self._protocol == "5":
+        if self.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self._session_expiry_s
             properties.ReceiveMaximum = self._receive_maximum
@@ -141,7 +142,7 @@ class Subscriber:
             self._address.host,
             self._address.port,
             keepalive=30,
-            clean_start=False if self._protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            clean_start=False if self.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
         )
         self._client.loop_start()
@@ -173,7 +174,7 @@ class Subscriber:
         self._connection += 1
         log.info("connected to %s:%s (session present: %s)", self._address.host, self._address.port,
                  flags.session_present)
-        if self._protocol == "5":
+        if self.protocol == "5":
             # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
             options = SubscribeOptions(qos=1, retainHandling=1)
             client.subscribe([(topic, options) for topic in self._topics])
@@ -190,7 +191,10 @@ class Subscriber:
 
     def _handle_disconnect(self, _: paho.Client, __: Any, flags: Any, reason: Any, ___: Any) -> None:
         self._subscribed.clear()
-        log.warning("disconnected from broker: %s", reason)
+        if reason.is_failure:
+            log.warning("disconnected from broker: %s", reason)
+        else:
+            log.info("disconnected from broker")
 
     def _handle_message(self, _: paho.Client, __: Any, msg: paho.MQTTMessage) -> None:
         if self._paused:
@@ -210,7 +214,7 @@ class Publisher:
     def __init__(self, address: BrokerAddress, client_id: str = "", *, protocol: Protocol = "5",
                  max_inflight: int = 20, max_outstanding: int = 20_000) -> None:
         self._address = address
-        self._client = _client(client_id, address, protocol, manual_ack=False)
+        self._client = _client(client_id, address, protocol, persistent=False)
         self._client.max_inflight_messages_set(max_inflight)
         self._outstanding = threading.BoundedSemaphore(max_outstanding)
         self._connected = threading.Event()

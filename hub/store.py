@@ -1,7 +1,7 @@
 """The embedded store: SQLite in WAL mode, the system of record on one machine.
 
 It holds observations (one row per device reading, unique on (device_id, ts) so a redelivered message
-replaces itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
+lands on itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
 from each device, and the cursors of the exporters that read observations as an outbox.
 
 Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
@@ -22,7 +22,7 @@ from devices.kind import Fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
-    id          INTEGER PRIMARY KEY,          -- export order; a replaced row gets a new id and is re-sent
+    id          INTEGER PRIMARY KEY,          -- export order; a changed row gets a new id and is re-sent
     device_id   TEXT    NOT NULL,
     kind        TEXT    NOT NULL,
     ts          INTEGER NOT NULL,             -- device time, epoch ms
@@ -56,6 +56,19 @@ CREATE TABLE IF NOT EXISTS export_cursors (
     sink    TEXT PRIMARY KEY,
     last_id INTEGER NOT NULL
 );
+"""
+
+
+# A second message for the same (device, ts) is either a redelivery (same fields: nothing changes) or more
+# of the same moment's state, e.g. Zigbee2MQTT's action reset that follows an SOS press with the same
+# `last_seen`. Its fields are merged in, never replacing what was there (the press keeps `sos: true`),
+# and a changed row takes a new id so the exporters send the merged point again.
+_UPSERT_OBSERVATION = """
+INSERT INTO observations (device_id, kind, ts, fields, received_ms) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (device_id, ts) DO UPDATE SET
+    fields = json_patch(fields, excluded.fields),
+    id = (SELECT max(id) + 1 FROM observations)
+WHERE json_patch(fields, excluded.fields) != fields
 """
 
 
@@ -156,9 +169,7 @@ class Store:
     def commit(self, batch: Batch) -> None:
         """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO observations (device_id, kind, ts, fields, received_ms)"
-                " VALUES (?, ?, ?, ?, ?)",
+            db.executemany(_UPSERT_OBSERVATION,
                 [(o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
                  for o in batch.observations],
             )

@@ -87,7 +87,7 @@ class _Builder:
     """Accumulates the registry's flat lists, one community at a time."""
 
     def __init__(self, parameters: CommunityParameters, rng: np.random.Generator) -> None:
-        self.p = parameters
+        self.parameters = parameters
         self.rng = rng
         self.communities: list[Community] = []
         self.compounds: list[Compound] = []
@@ -104,14 +104,14 @@ class _Builder:
     def add_community(self, index: int) -> None:
         community_id = f"c{index + 1:02d}"
         name = _COMMUNITY_NAMES[index % len(_COMMUNITY_NAMES)] + "社区"
-        self.communities.append(Community(id=community_id, name=name, timezone=self.p.timezone))
+        self.communities.append(Community(id=community_id, name=name, timezone=self.parameters.timezone))
         self.locations[community_id] = Coordinates(_FIRST_LOCATION.lat + 0.01 * index,
                                                    _FIRST_LOCATION.lon + 0.01 * index)
         compound_id = f"{community_id}-p1"
         self.compounds.append(Compound(id=compound_id, community=community_id, name=f"{name}一期"))
         duty_officer = f"{community_id}-duty"
         self.caregivers.append(Caregiver(id=duty_officer, name=f"{name}值班室", role="duty_officer"))
-        per_building = np.array_split(np.arange(self.p.households), self.p.buildings)
+        per_building = np.array_split(np.arange(self.parameters.households), self.parameters.buildings)
         for number, households in enumerate(per_building, start=1):
             self._add_building(compound_id, f"{community_id}-b{number:02d}", number, len(households),
                                duty_officer)
@@ -127,7 +127,7 @@ class _Builder:
         slots = np.sort(self.rng.choice(floors * _UNITS_PER_FLOOR, size=households, replace=False))
         # Slot k is on floor k // 4 + 1, door k % 4 + 1: unit 1203 is the third door on floor 12.
         units = [(s // _UNITS_PER_FLOOR + 1) * 100 + s % _UNITS_PER_FLOOR + 1 for s in map(int, slots)]
-        grid_count = max(1, math.ceil(households / self.p.households_per_grid))
+        grid_count = max(1, math.ceil(households / self.parameters.households_per_grid))
         for grid_index, grid_units in enumerate(np.array_split(np.array(units, dtype=int), grid_count), 1):
             grid_id = f"{building_id}-g{grid_index}"
             self.grids.append(Grid(id=grid_id, building=building_id, name=f"{number}号楼第{grid_index}网格"))
@@ -147,16 +147,17 @@ class _Builder:
         family = f"{household_id}-family"
         self.caregivers.append(Caregiver(id=family, name=surname + self._given(_YOUNGER_NAMES),
                                          role="family"))
-        lives_alone = bool(self.rng.random() < self.p.living_alone_share)
+        lives_alone = bool(self.rng.random() < self.parameters.living_alone_share)
         zigbee_prefix = f"{building_id}/{unit:04d}"
         for number in range(1, 2 if lives_alone else 3):
             resident_id = f"{household_id}-r{number}"
             flags = [LIVES_ALONE_FLAG] if lives_alone else []
-            flags += [flag for flag, share in self.p.flag_shares.items() if self.rng.random() < share]
+            flag_shares = self.parameters.flag_shares.items()
+            flags += [flag for flag, share in flag_shares if self.rng.random() < share]
             self.residents.append(Resident(
                 id=resident_id, household=household_id, name=surname + self._given(_ELDER_NAMES),
                 lives_alone=lives_alone, flags=flags,
-                wandering_risk=bool(self.rng.random() < self.p.wandering_risk_share),
+                wandering_risk=bool(self.rng.random() < self.parameters.wandering_risk_share),
                 caregivers=[CaregiverLink(caregiver=family, tier=1), *links],
             ))
             self._add_device(f"{resident_id}-band", "wristband", household_id,
@@ -170,7 +171,7 @@ class _Builder:
 
     def _add_device(self, device_id: str, kind: str, household_id: str, zigbee_name: str | None,
                     resident: str | None = None) -> None:
-        zigbee = kind in self._zigbee_kinds and bool(self.rng.random() < self.p.zigbee2mqtt_share)
+        zigbee = kind in self._zigbee_kinds and bool(self.rng.random() < self.parameters.zigbee2mqtt_share)
         self.devices.append(Device(id=device_id, kind=kind, household=household_id, resident=resident,
                                    zigbee2mqtt=zigbee_name if zigbee else None))
 

@@ -59,7 +59,7 @@ class ClockOffset:
 
 
 @dataclass(frozen=True, slots=True)
-class Battery:
+class DrainingBattery:
     """A battery that drains linearly from `level` at `start_ms`.
 
     With `replaced_below`, residents swap in a fresh battery once it drops below that level (so long
@@ -87,7 +87,7 @@ class DevicePlan:
     """What the scenario has in store for one device: its battery (None: the kind's usual one), clock
     errors and offline periods."""
 
-    battery: Battery | None = None
+    battery: DrainingBattery | None = None
     clock_offsets: tuple[ClockOffset, ...] = ()
     offline: tuple[Window, ...] = ()
 
@@ -215,8 +215,8 @@ class SimulatedDevice:
             zigbee2mqtt=self.uses_zigbee2mqtt,
         )
 
-    def _usual_battery(self, start_ms: int) -> Battery | None:
+    def _usual_battery(self, start_ms: int) -> DrainingBattery | None:
         if self.battery_drain_per_day is None:
             return None
-        return Battery(start_ms, float(self.rng.uniform(55, 100)),
+        return DrainingBattery(start_ms, float(self.rng.uniform(55, 100)),
                        self.battery_drain_per_day * float(self.rng.uniform(0.5, 1.5)))

@@ -26,7 +26,7 @@ from simulators.scenario import FaultSettings
 
 # Keys whose values are times: a "wrong type" fault leaves them alone so that the payload stays a
 # reading with a wrong field rather than one with a broken timestamp.
-_TIME_KEYS = frozenset({"ts", "last_seen"})
+_TIMESTAMP_FIELDS = frozenset({"ts", "last_seen"})
 _LATIN1_E_ACUTE = b"\xe9"
 
 
@@ -76,7 +76,7 @@ def corrupt(payload: bytes, reason: Reason, rng: np.random.Generator) -> bytes:
     if reason == Reason.MISSING_TS:
         del body["ts"]
     elif reason == Reason.INVALID_PAYLOAD:
-        keys = sorted(key for key in body if key not in _TIME_KEYS)
+        keys = sorted(key for key in body if key not in _TIMESTAMP_FIELDS)
         key = keys[int(rng.integers(len(keys)))]
         value = body[key]
         # A number, string, flag or object where a list is, or a list where a scalar is: no lax

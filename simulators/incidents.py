@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from devices.kind import epoch_ms_to_iso
 from hub.registry import Device, RegistryFile, Resident
 from simulators.calendar import Calendar, LocalDay
-from simulators.device import Battery, DevicePlan, Window
+from simulators.device import DevicePlan, DrainingBattery, Window
 from simulators.message import DAY_MS, HOUR_MS, MINUTE_MS
 from simulators.residents import Outing, ResidentConditions
 from simulators.scenario import IncidentCounts
@@ -150,7 +150,7 @@ def device_plans(incidents: Iterable[Incident], start_ms: int) -> dict[str, Devi
             assert incident.end_ms is not None
             plans[device] = DevicePlan(offline=(Window(incident.start_ms, incident.end_ms),))
         elif incident.incident == IncidentKind.BATTERY_LOW:
-            plans[device] = DevicePlan(battery=Battery(
+            plans[device] = DevicePlan(battery=DrainingBattery(
                 start_ms, float(incident.details["level_at_start"]), float(incident.details["drain_per_day"]),
                 replaced_below=None))
     return plans
@@ -282,7 +282,7 @@ class _Planner:
             span = self.calendar.end_ms - self.calendar.start_ms
             crosses = self.calendar.start_ms + int(self.rng.uniform(0.3, 0.7) * span)
             level = BATTERY_LOW_THRESHOLD + _RUNDOWN_PER_DAY * (crosses - self.calendar.start_ms) / DAY_MS
-            battery = Battery(self.calendar.start_ms, level, _RUNDOWN_PER_DAY, replaced_below=None)
+            battery = DrainingBattery(self.calendar.start_ms, level, _RUNDOWN_PER_DAY, replaced_below=None)
             self._add(IncidentKind.BATTERY_LOW, battery.crosses_ms(BATTERY_LOW_THRESHOLD), device.id,
                       device=device.id, household=device.household,
                       details={"kind": device.kind, "threshold": BATTERY_LOW_THRESHOLD,

@@ -7,6 +7,7 @@ takes 1/N s of wall time; with 0, messages go out as fast as the broker acknowle
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devices.kind import epoch_ms_to_iso
-from hub.mqtt import BrokerAddress, Published, Publisher
+from hub.mqtt import BrokerAddress, Protocol, Published, Publisher
 from simulators.message import SimMessage
 from simulators.simulation import Simulation
 from simulators.summary import PublishReport, RunSummary, SummaryTracker
@@ -57,28 +58,35 @@ ProgressCallback = Callable[[int, SimMessage], None]  # (messages so far, the la
 
 
 def publish_messages(messages: Iterable[SimMessage], address: BrokerAddress, *, acceleration: float = 0.0,
-                     client_id: str = "", window: int = 10_000,
+                     client_id: str = "", window: int = 1_000, protocol: Protocol = "5",
+                     stop: threading.Event | None = None,
                      on_progress: ProgressCallback | None = None) -> PublishReport:
-    """Publish `messages` in order on one connection; returns once the broker acknowledged them all.
+    """Publish `messages` in order on one connection; returns once the broker acknowledged them all, or
+    once `stop` is set (after the acknowledgements of what was published).
 
     `on_progress` is called every few thousand messages.
     """
     if acceleration < 0:
         raise ValueError("acceleration must be positive, or 0 for as fast as possible")
-    publisher = Publisher(address, client_id)
+    # No in-flight limit in paho: on every PUBACK it rescans all in-flight messages to release queued
+    # ones, which halves throughput at a limit of 1000. `AckWindow` bounds in-flight messages instead.
+    stop = stop or threading.Event()
+    publisher = Publisher(address, client_id, max_inflight=0, protocol=protocol)
     publisher.start()
     acks = AckWindow(window)
     started = time.perf_counter()
     origin_ms: int | None = None
     try:
         for count, message in enumerate(messages, 1):
+            if stop.is_set():
+                break
             if acceleration:
                 if origin_ms is None:
                     origin_ms = message.sim_ms
                 due = started + (message.sim_ms - origin_ms) / 1000 / acceleration
                 delay = due - time.perf_counter()
                 if delay > _SLEEP_AT_LEAST_S:
-                    time.sleep(delay)
+                    stop.wait(delay)
             acks.add(publisher.publish(message.topic, message.payload, qos=message.qos,
                                        retain=message.retain))
             if on_progress is not None and count % _PROGRESS_EVERY == 0:
@@ -110,7 +118,7 @@ def publish_simulation(simulation: Simulation, address: BrokerAddress, *, accele
             report = publish_messages(messages, address, acceleration=acceleration, client_id=client_id,
                                       on_progress=advance)
             progress.update(task, completed=simulation.end_ms - simulation.start_ms,
-                            messages=report.published)
+                            messages=report.published, now=epoch_ms_to_iso(simulation.end_ms)[:16])
     return tracker.summary(time.perf_counter() - started, report)
 
 

@@ -104,9 +104,9 @@ class SummaryTracker:
     def observe(self, message: SimMessage) -> None:
         self._published[message.kind] += 1
         if message.fault:
-            self._faults[message.fault] += 1
+            self._faults[str(message.fault)] += 1
         if message.dead_letter is not None:
-            self._dead[message.dead_letter] += 1
+            self._dead[str(message.dead_letter)] += 1
         elif message.reading_ts is not None and message.device_id is not None:
             self._store(message.kind, message.device_id, message.reading_ts, message.sim_ms)
 

@@ -81,6 +81,7 @@ class Wristband(SimulatedDevice):
             action=action, battery=self.battery(sim_ms), linkquality=self.linkquality(), last_seen=ts))
 
     def _native_battery(self, sim_ms: int) -> int:
+        """The band's charge now. When low, its wearer charges it at home in the evening."""
         hours = max(0, sim_ms - self._level_ms) / HOUR_MS
         if sim_ms <= self._charging_until_ms:
             self._level = min(100.0, self._level + _CHARGE_PER_HOUR * hours)

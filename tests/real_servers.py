@@ -18,18 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from hub.embedded_broker import free_loopback_port
 from hub.mqtt import BrokerAddress, wait_for_message
 from hub.store import Store
 from hub.topics import hub_status_topic
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_until(check: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:
@@ -90,7 +84,7 @@ class Mosquitto:
     def __init__(self, workdir: Path, extra_conf: str = "") -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.dir) + extra_conf)
         self._binary = require_binary("mosquitto", "/usr/sbin/mosquitto")
@@ -123,7 +117,7 @@ class VictoriaMetrics:
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
-        self.port = free_port()
+        self.port = free_loopback_port()
         self._binary = require_binary("victoria-metrics", "/usr/bin/victoria-metrics")
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from influxdb_client import InfluxDBClient, Point, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
 from influxdb_client.rest import ApiException
 
 from hub.registry import PlacedDevice, Registry
@@ -88,30 +88,39 @@ class InfluxExporter(threading.Thread):
                 if not rows:
                     self._stopping.wait(self._poll_s)
                     continue
-                devices = self._registry().devices
-                lines = [to_line(row, devices.get(row.device_id)) for row in rows]
-                try:
-                    write_api.write(s.influx_bucket, s.influx_org, record=lines,
-                                    write_precision=WritePrecision.MS)
-                except ApiException as exc:
-                    if exc.status in _RETRYABLE or exc.status is None or exc.status >= 500:
-                        delay = self._failed(f"HTTP {exc.status}: {exc.reason}", delay)
-                        continue
-                    # The server will never take these points; they stay in the store, the system of record.
-                    self.stats.rejected += len(rows)
-                    log.error("InfluxDB refused %d points (ids %d..%d) for good: HTTP %s %s", len(rows),
-                              rows[0].id, rows[-1].id, exc.status, exc.body)
-                except Exception as exc:  # connection refused, timeouts, DNS: wait and send the same batch
-                    delay = self._failed(f"{type(exc).__name__}: {exc}", delay)
+                error = self._write(write_api, rows)
+                if error is not None:
+                    delay = self._failed(error, delay)
                     continue
-                else:
-                    self.stats.exported += len(rows)
                 delay = 0.5
                 cursor = rows[-1].id
                 store.set_export_cursor(SINK, cursor)
         finally:
             client.close()
             store.close()
+
+    def _write(self, write_api: WriteApi, rows: list[StoredObservation]) -> str | None:
+        """Send one batch; None when the cursor may move past it, else why the same batch must be retried."""
+        devices = self._registry().devices
+        # A reading with no fields (a Zigbee2MQTT action reset alone) is no point in line protocol.
+        lines = [to_line(row, devices.get(row.device_id)) for row in rows if row.fields]
+        if not lines:
+            return None
+        try:
+            write_api.write(self._settings.influx_bucket, self._settings.influx_org, record=lines,
+                            write_precision=WritePrecision.MS)
+        except ApiException as exc:
+            if exc.status in _RETRYABLE or exc.status is None or exc.status >= 500:
+                return f"HTTP {exc.status}: {exc.reason}"
+            # The server will never take these points; they stay in the store, the system of record.
+            self.stats.rejected += len(lines)
+            log.error("InfluxDB refused %d points (ids %d..%d) for good: HTTP %s %s", len(lines),
+                      rows[0].id, rows[-1].id, exc.status, exc.body)
+            return None
+        except Exception as exc:  # connection refused, timeouts, DNS: wait and send the same batch
+            return f"{type(exc).__name__}: {exc}"
+        self.stats.exported += len(lines)
+        return None
 
     def _failed(self, error: str, delay: float) -> float:
         self.stats.failures += 1

@@ -1,0 +1,402 @@
+"""The simulators: payloads the hub accepts (and refuses for the recorded reason), determinism, a valid
+registry, incidents that leave the traces their ground truth claims, load mode, the CLI, and the week
+through a real broker and hub whose store must match the run summary exactly."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from devices import KINDS
+from devices.availability import decode_availability
+from devices.kind import DecodeError, Reading, Reason
+from hub.clock import CLOCK_TOPIC
+from hub.intake import Rejected, Router, RouterLimits
+from hub.mqtt import BrokerAddress
+from hub.registry import Registry
+from hub.store import Observation, Store
+from hub.topics import NativeTopic, Zigbee2mqttTopic, parse_topic
+from simulators.cli import app
+from simulators.community import CommunityParameters
+from simulators.device import SimulatedDevice
+from simulators.incidents import (
+    BATTERY_LOW_THRESHOLD,
+    Incident,
+    IncidentKind,
+    read_ground_truth,
+    write_ground_truth,
+)
+from simulators.kinds import SIMULATORS
+from simulators.load import LoadPlan, fleet_for_worker, load_community, run_load
+from simulators.message import CLOCK_KIND, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
+from simulators.publishing import publish_simulation, summarize_simulation
+from simulators.scenario import (
+    MALFORMED_REASONS,
+    FaultSettings,
+    IncidentCounts,
+    Scenario,
+    Zigbee2mqttSettings,
+)
+from simulators.simulation import Simulation
+from simulators.summary import SummaryTracker
+
+Z2M_BASE = "zigbee2mqtt"
+START = "2026-11-16T00:00:00+08:00"  # a Monday
+
+
+def small_scenario(seed: int = 11, last_seen: str = "ISO_8601") -> Scenario:
+    """Two days of a dozen households, with every incident and generous fault rates."""
+    return Scenario.model_validate({
+        "seed": seed, "start": START, "days": 2,
+        "community": CommunityParameters(households=12, buildings=2, zigbee2mqtt_share=0.5,
+                                         wandering_risk_share=0.5, living_alone_share=0.7),
+        "incidents": IncidentCounts(),
+        "faults": FaultSettings(duplicate_rate=0.02, cached_state_rate=0.1, malformed_rate=0.02,
+                                skewed_device_share=0.2, future_clock_devices=2, burst_rate=0.2),
+        "zigbee2mqtt": Zigbee2mqttSettings(last_seen=last_seen),
+    })
+
+
+@pytest.fixture(scope="module", params=["ISO_8601", "epoch"])
+def generated(request: pytest.FixtureRequest) -> tuple[Simulation, list[SimMessage]]:
+    simulation = Simulation(small_scenario(last_seen=request.param))
+    return simulation, list(simulation.messages())
+
+
+def decode(message: SimMessage) -> Reading:
+    """Decode an event message as the hub would, with the hub's clock at its arrival."""
+    topic = parse_topic(message.topic, Z2M_BASE)
+    kind = KINDS[message.kind]
+    if isinstance(topic, Zigbee2mqttTopic):
+        assert kind.decode_zigbee2mqtt is not None
+        return kind.decode_zigbee2mqtt(message.payload, hub_clock_at(message.sim_ms))
+    return kind.decode(message.payload)
+
+
+def readings(messages: list[SimMessage], device_id: str) -> list[Reading]:
+    """The device's stored readings (availability and refused messages carry no `reading_ts`)."""
+    return [decode(m) for m in messages if m.device_id == device_id and m.reading_ts is not None]
+
+
+# --- one simulator per kind --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_device_kind_has_a_simulator_module(kind: str) -> None:
+    assert importlib.util.find_spec(f"simulators.{kind}") is not None, f"write simulators/{kind}.py"
+    module = importlib.import_module(f"simulators.{kind}")
+    simulators = [value for value in vars(module).values() if isinstance(value, type)
+                  and issubclass(value, SimulatedDevice) and getattr(value, "kind", None) is KINDS[kind]]
+    assert simulators, f"simulators/{kind}.py defines no SimulatedDevice for {kind}"
+    assert SIMULATORS.get(kind) is simulators[0], f"register {simulators[0].__name__} in simulators/kinds.py"
+
+
+# --- payloads ------------------------------------------------------------------------------------
+
+
+def test_payloads_decode_with_the_hubs_decoders(generated: tuple[Simulation, list[SimMessage]]) -> None:
+    _, messages = generated
+    forms: set[tuple[str, str]] = set()
+    reasons: Counter[Reason] = Counter()
+    for message in messages:
+        if message.kind == CLOCK_KIND:
+            continue
+        topic = parse_topic(message.topic, Z2M_BASE)
+        assert isinstance(topic, NativeTopic | Zigbee2mqttTopic), message.topic
+        if topic.channel == "availability":
+            online, _ = decode_availability(message.payload)
+            assert isinstance(online, bool)
+            continue
+        forms.add((message.kind, "zigbee2mqtt" if isinstance(topic, Zigbee2mqttTopic) else "native"))
+        limit = hub_clock_at(message.sim_ms) + MAX_FUTURE_SKEW_MS
+        if message.dead_letter is not None:
+            reasons[message.dead_letter] += 1
+        if message.dead_letter is None:
+            reading = decode(message)
+            assert reading.ts == message.reading_ts, message
+            assert reading.ts <= limit, message
+        elif message.dead_letter == Reason.TS_IN_FUTURE:
+            assert decode(message).ts > limit, message
+        else:
+            with pytest.raises(DecodeError) as refused:
+                decode(message)
+            assert refused.value.reason == message.dead_letter, (message, refused.value.detail)
+    expected_forms = {(kind, "native") for kind in KINDS} | {
+        (name, "zigbee2mqtt") for name, kind in KINDS.items() if kind.zigbee2mqtt_model is not None}
+    assert forms == expected_forms
+    assert set(reasons) == {*MALFORMED_REASONS, Reason.TS_IN_FUTURE}
+
+
+def test_the_hubs_router_stores_exactly_what_the_summary_reports(
+        generated: tuple[Simulation, list[SimMessage]]) -> None:
+    simulation, messages = generated
+    router = Router(Registry(simulation.registry), Z2M_BASE, RouterLimits())
+    stored: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
+    dead_letters: Counter[str] = Counter()
+    for message in messages:
+        if message.kind == CLOCK_KIND:
+            continue
+        routed = router.route(message.topic, message.payload, hub_clock_at(message.sim_ms))
+        if isinstance(routed, Observation):
+            stored[routed.kind].add((routed.device_id, routed.ts))
+        elif isinstance(routed, Rejected):
+            assert routed.device is not None, routed  # never an unknown topic or device
+            dead_letters[routed.reason] += 1
+    tracker = SummaryTracker(simulation.scenario.seed, simulation.start_ms, simulation.end_ms)
+    for message in messages:
+        tracker.observe(message)
+    summary = tracker.summary()
+    assert {kind: len(keys) for kind, keys in stored.items()} == summary.unique_readings_by_kind
+    assert dict(dead_letters) == summary.dead_letters_by_reason
+
+
+def test_clock_ticks_lead_every_simulated_minute(generated: tuple[Simulation, list[SimMessage]]) -> None:
+    simulation, messages = generated
+    ticks = [m for m in messages if m.kind == CLOCK_KIND]
+    assert all(t.topic == CLOCK_TOPIC and t.qos == 1 and t.retain for t in ticks)
+    minutes = range(simulation.start_ms, simulation.end_ms + 1, MINUTE_MS)
+    assert [int(t.payload) for t in ticks] == list(minutes)
+    clock = None
+    previous = simulation.start_ms
+    for message in messages:
+        assert message.sim_ms >= previous, "messages out of time order"
+        previous = message.sim_ms
+        if message.kind == CLOCK_KIND:
+            clock = int(message.payload)
+        else:
+            assert clock == hub_clock_at(message.sim_ms), message
+
+
+# --- determinism -----------------------------------------------------------------------------------
+
+
+def test_the_same_seed_gives_the_same_messages_and_ground_truth(tmp_path: Path) -> None:
+    first, second = Simulation(small_scenario(seed=5)), Simulation(small_scenario(seed=5))
+    assert first.registry == second.registry
+    assert list(first.messages()) == list(second.messages())
+    assert list(first.messages()) == list(second.messages()), "a second pass must replay the same stream"
+    write_ground_truth(first.incidents, tmp_path / "first.jsonl")
+    write_ground_truth(second.incidents, tmp_path / "second.jsonl")
+    assert (tmp_path / "first.jsonl").read_bytes() == (tmp_path / "second.jsonl").read_bytes()
+    assert read_ground_truth(tmp_path / "first.jsonl") == first.incidents
+
+
+def test_a_different_seed_gives_a_different_scenario() -> None:
+    first, second = Simulation(small_scenario(seed=5)), Simulation(small_scenario(seed=6))
+    assert first.registry != second.registry
+    assert first.incidents != second.incidents
+    assert [m.payload for m in first.messages()] != [m.payload for m in second.messages()]
+
+
+# --- registry --------------------------------------------------------------------------------------
+
+
+def test_the_registry_loads_and_holds_every_device_that_publishes(
+        tmp_path: Path, generated: tuple[Simulation, list[SimMessage]]) -> None:
+    simulation, messages = generated
+    path = tmp_path / "registry.yaml"
+    Registry(simulation.registry).dump(path)
+    registry = Registry.load(path)
+    assert registry.data == simulation.registry
+    for message in messages:
+        if message.device_id is not None:
+            assert message.device_id in registry.devices
+        topic = parse_topic(message.topic, Z2M_BASE)
+        if isinstance(topic, Zigbee2mqttTopic):
+            assert registry.by_zigbee2mqtt_name[topic.friendly_name].id == message.device_id
+
+
+def test_each_household_and_building_is_fitted_out() -> None:
+    registry = Simulation(small_scenario()).registry
+    devices: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for device in registry.devices:
+        devices[device.household or device.building or ""][device.kind] += 1
+    residents = Counter(r.household for r in registry.residents)
+    for household in registry.households:
+        fitted = devices[household.id]
+        assert fitted["door_sensor"] == 1
+        assert fitted["smart_peephole"] == 1
+        assert 1 <= fitted["motion_sensor"] <= 3
+        assert fitted["wristband"] == residents[household.id]
+    for building in registry.buildings:
+        assert 1 <= devices[building.id]["high_altitude_camera"] <= 2
+    roles = {c.id: c.role for c in registry.caregivers}
+    for resident in registry.residents:
+        tiers = {roles[link.caregiver]: link.tier for link in resident.caregivers}
+        assert tiers == {"family": 1, "grid_worker": 2, "duty_officer": 3}
+
+
+# --- incidents ---------------------------------------------------------------------------------------
+
+
+def test_every_incident_leaves_the_traces_its_ground_truth_claims(
+        generated: tuple[Simulation, list[SimMessage]]) -> None:
+    simulation, messages = generated
+    by_kind = {incident.incident: incident for incident in simulation.incidents}
+    assert set(by_kind) == set(IncidentKind)
+    devices = {d.id: d for d in simulation.registry.devices}
+
+    def household_device(incident: Incident, kind: str) -> str:
+        return next(d.id for d in devices.values() if d.household == incident.household and d.kind == kind)
+
+    def first_reading(device_id: str, ts: int) -> Reading:
+        return next(r for r in readings(messages, device_id) if r.ts == ts)
+
+    collapse = by_kind[IncidentKind.COLLAPSE]
+    household = {d.id for d in devices.values() if d.household == collapse.household}
+    for message in messages:
+        if message.device_id in household and message.reading_ts and message.reading_ts > collapse.start_ms:
+            fields = decode(message).fields
+            assert not fields.get("occupancy"), (message, fields)
+            assert not fields.get("open"), (message, fields)
+            assert "resident_left" not in fields, (message, fields)
+            # The band's first report after the collapse still counts the steps taken before it.
+            if message.reading_ts > collapse.start_ms + 20 * MINUTE_MS:
+                assert not fields.get("steps"), (message, fields)
+
+    sos = by_kind[IncidentKind.SOS]
+    assert sos.device is not None
+    assert first_reading(sos.device, sos.start_ms).fields["sos"] is True
+
+    fall = by_kind[IncidentKind.FALL]
+    assert fall.device is not None
+    assert first_reading(fall.device, fall.start_ms).fields["fall"] is True
+
+    thrown = by_kind[IncidentKind.FALLING_OBJECT]
+    assert thrown.device is not None
+    detection = first_reading(thrown.device, thrown.start_ms).fields
+    assert detection["falling_object"] is True
+    assert (detection["floor_min"], detection["floor_max"]) == (
+        thrown.details["floor_min"], thrown.details["floor_max"])
+
+    for kind in (IncidentKind.DOOR_LEFT_OPEN, IncidentKind.NIGHT_EXIT):
+        incident = by_kind[kind]
+        door = household_device(incident, "door_sensor")
+        assert first_reading(door, incident.start_ms).fields["open"] is True
+        later = [r for r in readings(messages, door) if r.ts > incident.start_ms]
+        closed = next(r.ts for r in later if not r.fields["open"])
+        if kind == IncidentKind.DOOR_LEFT_OPEN:
+            assert closed == incident.end_ms, "the door stays open until the ground truth says"
+
+    offline = by_kind[IncidentKind.DEVICE_OFFLINE]
+    assert offline.end_ms is not None
+    sent = [m for m in messages if m.device_id == offline.device and m.fault is None
+            and offline.start_ms <= m.sim_ms < offline.end_ms]
+    assert [decode_availability(m.payload)[0] for m in sent] == [False]
+
+    battery = by_kind[IncidentKind.BATTERY_LOW]
+    assert battery.device is not None
+    low = [r.ts for r in readings(messages, battery.device)
+           if "battery" in r.fields and int(r.fields["battery"]) < BATTERY_LOW_THRESHOLD]
+    assert low
+    assert min(low) >= battery.start_ms
+
+    illness = by_kind[IncidentKind.ILLNESS]
+    sensors = {d.id for d in devices.values()
+               if d.household == illness.household and d.kind == "motion_sensor"}
+    movements = Counter(message.reading_ts >= illness.start_ms for message in messages
+                        if message.device_id in sensors and message.reading_ts
+                        and decode(message).fields["occupancy"])
+    # Day one is healthy, day two ill: far fewer bouts of movement.
+    assert movements[True] < 0.7 * movements[False], "an ill resident moves about much less"
+
+
+# --- summary, CLI, load ---------------------------------------------------------------------------------
+
+
+def test_the_cli_writes_registry_ground_truth_and_summary(tmp_path: Path) -> None:
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(f"seed: 3\nstart: '{START}'\ndays: 1\ncommunity: {{households: 6}}\n",
+                             encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, [
+        "run", "--dry-run", "--scenario", str(scenario_file), "--malformed-rate", "0.01",
+        "--registry", str(tmp_path / "registry.yaml"), "--truth", str(tmp_path / "truth.jsonl"),
+        "--summary", str(tmp_path / "summary.json")])
+    assert result.exit_code == 0, result.output
+    expected = Scenario.model_validate({"seed": 3, "start": START, "days": 1, "community": {"households": 6},
+                                        "faults": {"malformed_rate": 0.01}})
+    simulation = Simulation(expected)
+    assert Registry.load(tmp_path / "registry.yaml").data == simulation.registry
+    assert read_ground_truth(tmp_path / "truth.jsonl") == simulation.incidents
+    written = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    summary = summarize_simulation(simulation)
+    assert written["unique_readings_by_kind"] == summary.unique_readings_by_kind
+    assert written["dead_letters_by_reason"] == summary.dead_letters_by_reason
+
+    result = runner.invoke(app, ["community", "--out", str(tmp_path / "community.yaml"), "--households", "4"])
+    assert result.exit_code == 0, result.output
+    assert len(Registry.load(tmp_path / "community.yaml").data.households) == 4
+
+
+def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
+    plan = LoadPlan("mqtt://localhost:1883", devices=300, processes=2, total=1000, zigbee2mqtt_share=0.5)
+    community = load_community(plan.devices, plan.seed, plan.zigbee2mqtt_share)
+    assert len(community.registry.devices) == plan.devices
+    router = Router(Registry(community.registry), Z2M_BASE, RouterLimits())
+    outbox: list[SimMessage] = []
+
+    class Collect:
+        def deliver(self, message: SimMessage, *, zigbee2mqtt: bool) -> None:
+            outbox.append(message)
+
+    fleets = [fleet_for_worker(plan, index, Collect()) for index in range(plan.processes)]
+    assert sorted(d.id for fleet in fleets for d in fleet) == sorted(d.id for d in community.registry.devices)
+    now = int(time.time() * 1000)
+    for fleet in fleets:
+        for device in fleet:
+            device.report(now)
+    assert len(outbox) == plan.devices
+    for message in outbox:
+        assert isinstance(router.route(message.topic, message.payload, now), Observation), message
+
+
+def test_load_mode_publishes_the_total_asked_for(mosquitto) -> None:
+    report = run_load(LoadPlan(mosquitto.url, devices=200, processes=2, total=3_000))
+    assert report.published == 3_000
+    assert report.achieved_rate > 0
+
+
+# --- end to end -----------------------------------------------------------------------------------------
+
+
+def test_a_simulated_week_reaches_the_hubs_store_exactly(tmp_path: Path, mosquitto, start_hub) -> None:
+    """Seven days of fifty households, two incidents of every kind, all faults, through a real broker
+    and hub that follows the simulated clock: every unique reading stored, every malformed message a
+    dead letter with its reason, in under a minute of wall time."""
+    scenario = Scenario.model_validate({
+        "seed": 7, "start": START, "days": 7,
+        "community": {"households": 50, "wandering_risk_share": 0.2, "zigbee2mqtt_share": 0.3},
+        "incidents": {kind.value: 2 for kind in IncidentKind},
+        "faults": {"malformed_rate": 0.002, "duplicate_rate": 0.01},
+    })
+    simulation = Simulation(scenario)
+    assert Counter(i.incident for i in simulation.incidents) == dict.fromkeys(IncidentKind, 2)
+    registry_path = tmp_path / "registry.yaml"
+    Registry(simulation.registry).dump(registry_path)
+    hub = start_hub(registry_path, env={"HUB_CLOCK": "mqtt"})
+    started = time.perf_counter()
+    summary = publish_simulation(simulation, BrokerAddress.from_url(mosquitto.url))
+
+    def stored(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+        return store.counts_by_kind(), store.dead_letter_counts()
+
+    expected = (summary.unique_readings_by_kind, summary.dead_letters_by_reason)
+    with contextlib.suppress(TimeoutError):  # the assertion below shows what differs
+        hub.wait_for(lambda store: stored(store) == expected, timeout=60, what="the simulated week")
+    elapsed = time.perf_counter() - started
+    store = hub.store()
+    try:
+        assert stored(store) == expected
+    finally:
+        store.close()
+    assert set(summary.dead_letters_by_reason) == {*MALFORMED_REASONS, Reason.TS_IN_FUTURE}
+    assert elapsed < 60, f"a simulated week took {elapsed:.0f} s"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.store import Batch, Observation, Store
+
+
+def commit(store: Store, *observations: Observation) -> None:
+    batch = Batch()
+    batch.observations.extend(observations)
+    store.commit(batch)
+
+
+def test_redelivery_lands_on_itself_and_is_not_exported_again(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    reading = Observation("door-1", "door_sensor", 1_763_856_000_000, {"open": True, "battery": 80}, 1)
+    commit(store, reading)
+    first = store.observations_after(0, 10)
+    commit(store, reading)
+    assert store.observations_after(0, 10) == first, "same row, same id: nothing to export again"
+
+
+def test_zigbee2mqtt_sos_reset_merges_into_the_press(tmp_path: Path) -> None:
+    """Zigbee2MQTT sends `action: emergency` then a reset with the same last_seen: one press, kept."""
+    store = Store(tmp_path / "s.sqlite3")
+    ts = 1_763_856_000_000
+    commit(store, Observation("sos-1", "wristband", ts, {"sos": True, "battery": 90}, 1))
+    (pressed,) = store.observations_after(0, 10)
+    commit(store, Observation("sos-1", "wristband", ts, {"battery": 89, "linkquality": 70}, 2))
+    (merged,) = store.observations_after(0, 10)
+    assert merged.fields == {"sos": True, "battery": 89, "linkquality": 70}
+    assert merged.id > pressed.id, "a changed row moves to the end of the outbox to be exported again"
+    assert store.count_observations() == 1
+
+
+def test_both_in_one_batch_merge_too(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    ts = 1_763_856_000_000
+    commit(store, Observation("sos-1", "wristband", ts, {"sos": True}, 1),
+           Observation("sos-1", "wristband", ts, {"battery": 88}, 1))
+    (row,) = store.observations_after(0, 10)
+    assert row.fields == {"sos": True, "battery": 88}
+
+
+def test_seen_is_folded_per_device(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    batch = Batch()
+    batch.mark_seen("d", "door_sensor", 200, 1_000)
+    batch.mark_seen("d", "door_sensor", None, 3_000, "invalid_json")
+    batch.mark_seen("d", "door_sensor", 100, 2_000)
+    store.commit(batch)
+    seen = store.device_seen("d")
+    assert seen is not None
+    assert (seen["last_ts"], seen["last_received_ms"], seen["last_error"]) == (200, 3_000, "invalid_json")
