@@ -161,10 +161,15 @@ class IntakeWorker(threading.Thread):
     A failed commit (disk full, read-only file system) acknowledges nothing and is retried with the same
     batch; meanwhile the broker stops sending once Receive Maximum messages are unacknowledged, so the
     backlog waits at the broker, not in our memory.
+
+    What the hub last heard from each device (`devices_seen`) is written at most once per
+    `seen_flush_s`, not with every batch: with thousands of devices that upsert cost as much as storing
+    the observations. A crash loses at most that much liveness detail, never a reading or a dead letter
+    (both name their device and time, and are committed before their acknowledgement).
     """
 
     def __init__(self, store_factory: Callable[[], Store], router: Router, ack: Callable[[Message], None], *,
-                 batch_max: int, linger_s: float, keep_bytes: int) -> None:
+                 batch_max: int, linger_s: float, keep_bytes: int, seen_flush_s: float = 1.0) -> None:
         super().__init__(name="intake", daemon=True)
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.stats = IntakeStats()
@@ -174,6 +179,9 @@ class IntakeWorker(threading.Thread):
         self._batch_max = batch_max
         self._linger_s = linger_s
         self._keep_bytes = keep_bytes
+        self._seen_flush_s = seen_flush_s
+        self._unflushed_seen = Batch()
+        self._seen_due = 0.0
         self._stopping = threading.Event()
         self.healthy = threading.Event()
         self.healthy.set()
@@ -192,6 +200,8 @@ class IntakeWorker(threading.Thread):
                 messages = self._next_messages()
                 if messages:
                     self._commit_and_ack(store, messages)
+            if self._unflushed_seen.seen:
+                store.commit(self._unflushed_seen)
         finally:
             store.close()
 
@@ -218,6 +228,10 @@ class IntakeWorker(threading.Thread):
     def _commit_and_ack(self, store: Store, messages: list[Message]) -> None:
         stats = self.stats
         batch = build_batch(self.router, messages, self._keep_bytes, stats)
+        self._unflushed_seen.absorb_seen(batch)
+        if time.monotonic() >= self._seen_due:
+            batch.absorb_seen(self._unflushed_seen)
+            self._seen_due = time.monotonic() + self._seen_flush_s
         delay = 0.5
         while True:
             started = time.perf_counter()

@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS observations (
     received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
     UNIQUE (device_id, ts)
 );
-CREATE INDEX IF NOT EXISTS observations_kind_ts ON observations (kind, ts);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY,
     received_ms  INTEGER NOT NULL,
@@ -133,8 +132,11 @@ class Batch:
             error = error or old[3]
         self.seen[device_id] = (kind, ts, received_ms, error)
 
-    def __len__(self) -> int:
-        return len(self.observations) + len(self.dead_letters) + len(self.availability)
+    def absorb_seen(self, other: Batch) -> None:
+        """Fold another batch's `seen` into this one's (and leave the other's empty)."""
+        for device_id, (kind, ts, received_ms, error) in other.seen.items():
+            self.mark_seen(device_id, kind, ts, received_ms, error)
+        other.seen = {}
 
 
 class Store:
