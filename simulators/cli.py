@@ -19,10 +19,11 @@ from rich.console import Console
 
 from hub.mqtt import BrokerAddress
 from hub.registry import Registry
-from simulators.incidents import write_ground_truth
+from simulators.incidents import read_ground_truth, write_ground_truth
 from simulators.load import LoadPlan, load_community, run_load
 from simulators.publishing import publish_simulation, summarize_simulation
 from simulators.scenario import Scenario
+from simulators.scoring import read_alerts, render, score
 from simulators.simulation import Simulation
 
 app = typer.Typer(help="Simulate a smart community's devices and residents.", no_args_is_help=True)
@@ -157,3 +158,23 @@ def _address(url: str) -> BrokerAddress:
         return BrokerAddress.from_url(url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--broker") from exc
+
+
+@app.command("score")
+def score_command(
+    *,
+    truth: Annotated[Path, typer.Option(help="ground truth JSON Lines from `run --truth`", exists=True)],
+    alerts: Annotated[Path, typer.Option(help="alerts as JSON Lines (`hub backtest`, the alerts export)",
+                                         exists=True)],
+    window_h: Annotated[float, typer.Option(help="alerts later than this after the incident miss it")] = 24,
+    out: Annotated[Path | None, typer.Option(help="write the report here (JSON)")] = None,
+) -> None:
+    """Compare the alerts a hub raised with the simulation's ground truth."""
+    try:
+        report = score(read_ground_truth(truth), read_alerts(alerts), window_ms=int(window_h * 3_600_000))
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    render(report, console)
+    if out is not None:
+        out.write_text(report.to_json() + "\n", encoding="utf-8")
