@@ -1,0 +1,6 @@
+"""The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
+
+from detectors.evidence import Evidence, evidence_of, is_activity
+from detectors.inactivity import NEVER, NO_TIME, InactivityDetector, Severity
+
+__all__ = ["NEVER", "NO_TIME", "Evidence", "InactivityDetector", "Severity", "evidence_of", "is_activity"]

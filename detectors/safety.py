@@ -24,7 +24,8 @@ Scalar = bool | int | float | str
 @dataclass(frozen=True, slots=True)
 class Signal:
     """Something an alert should be raised (or updated) for. `subject` is what the alert is about: a
-    resident, a device, or a building (falling objects)."""
+    resident, a device, or a building (falling objects). `occurrence` names the real-world event (an SOS
+    press, a fall, a falling object) so that seeing it again, redelivered, never counts twice."""
 
     kind: str
     severity: Severity
@@ -32,6 +33,7 @@ class Signal:
     device: str
     at_ms: int
     evidence: dict[str, Scalar] = field(default_factory=dict)
+    occurrence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +96,13 @@ class SafetyRules:
         if fields.get("sos") is True:
             # One alert per press: the press's own time identifies it, so a redelivery or Zigbee2MQTT's
             # reset (same last_seen, no `sos`) adds nothing.
-            signals.append(Signal("sos", "critical", wearer, device.id, ts_ms, {"press_ts": ts_ms}))
+            signals.append(
+                Signal("sos", "critical", wearer, device.id, ts_ms, {"press_ts": ts_ms}, str(ts_ms))
+            )
         if fields.get("fall") is True:
-            signals.append(Signal("fall", "critical", wearer, device.id, ts_ms, {"fall_ts": ts_ms}))
+            signals.append(
+                Signal("fall", "critical", wearer, device.id, ts_ms, {"fall_ts": ts_ms}, str(ts_ms))
+            )
         if fields.get("falling_object") is True:
             signals += self._falling_object(device, ts_ms, fields)
         if device.kind == "door_sensor" and isinstance(fields.get("open"), bool):
@@ -226,7 +232,7 @@ class SafetyRules:
             value = fields.get(key)
             if value is not None:
                 evidence[key] = value
-        return [Signal("falling_object", "critical", device.building, device.id, ts_ms, evidence)]
+        return [Signal("falling_object", "critical", device.building, device.id, ts_ms, evidence, event_id)]
 
     def _is_night(self, ts_ms: int, timezone: str) -> bool:
         hour = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(timezone)).hour

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from hub.alerts.cli import app as alerts_app
 from hub.clock import SystemClock
 from hub.deadletter import replay
 from hub.embedded_broker import free_loopback_port
@@ -40,6 +41,7 @@ registry_app = typer.Typer(help="Check the community registry.", no_args_is_help
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(registry_app, name="registry")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(alerts_app, name="alerts")
 console = Console(stderr=True)
 
 RegistryOption = Annotated[Path | None, typer.Option(help="registry file [default: $HUB_REGISTRY_PATH]")]

@@ -183,11 +183,16 @@ class IntakeWorker(threading.Thread):
         self._unflushed_seen = Batch()
         self._seen_due = 0.0
         self._stopping = threading.Event()
+        self.on_committed: Callable[[], None] = lambda: None
         self.healthy = threading.Event()
         self.healthy.set()
 
     def submit(self, message: Message) -> None:
         self.queue.put(message)
+
+    def idle(self) -> bool:
+        """Nothing waits to be committed: time-driven checks may trust that silence is silence."""
+        return self.queue.qsize() < self._batch_max
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -256,3 +261,4 @@ class IntakeWorker(threading.Thread):
             stats.dead_letters[dead.reason] += 1
         for message in messages:
             self._ack(message)
+        self.on_committed()

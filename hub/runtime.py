@@ -9,8 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks import build_sinks
 from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
 from hub.embedded_broker import EmbeddedBroker
+from hub.evaluation import Evaluator
 from hub.export.influxdb import InfluxExporter
 from hub.intake import IntakeWorker, Router, RouterLimits
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
@@ -67,6 +71,17 @@ class Hub:
         self.influx: InfluxExporter | None = None
         if settings.influx_url:
             self.influx = InfluxExporter(settings, self._open_store, lambda: self.router.registry)
+        alert_settings = settings.alerts
+        if alert_settings.mqtt_client_id == AlertSettings().mqtt_client_id:
+            # Derived from the hub's own id, so two hubs on one broker never take each other's session.
+            alert_settings = alert_settings.model_copy(
+                update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"})
+        self.alerts = AlertService(
+            settings.store_path, lambda: self.router.registry, self.clock, alert_settings,
+            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol))
+        self.evaluation = Evaluator(self._open_store, lambda: self.router.registry, self.clock,
+                                    self.alerts.raise_alert, intake_idle=self.intake.idle)
+        self.intake.on_committed = self.evaluation.wake
 
     def _open_store(self) -> Store:
         return Store(self.settings.store_path, synchronous=self.settings.store_synchronous)
@@ -84,6 +99,8 @@ class Hub:
         self.intake.start()
         if self.influx is not None:
             self.influx.start()
+        self.alerts.start()
+        self.evaluation.start()
         self.subscriber.start()
         log.info("hub started: broker %s, store %s, %d devices registered", self.broker_url,
                  self.settings.store_path, len(self.registry.devices))
@@ -96,6 +113,8 @@ class Hub:
         self.subscriber.pause()
         self.intake.stop()
         self.subscriber.stop()
+        self.evaluation.stop()
+        self.alerts.close()
         if self.influx is not None:
             self.influx.stop()
         if self.embedded_broker is not None:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.alerts.settings import AlertSettings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
@@ -52,3 +54,6 @@ class Settings(BaseSettings):
     influx_batch: int = Field(5000, ge=1)
     influx_timeout_s: float = Field(10.0, gt=0)
     influx_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between failed writes")
+
+    # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)

@@ -229,6 +229,11 @@ class Store:
     def last_observation_id(self) -> int:
         return int(self._db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 
+    def liveness(self) -> list[tuple[str, int, bool | None]]:
+        """(device, when the hub last heard from it, its last availability) for every device heard."""
+        rows = self._db.execute("SELECT device_id, last_received_ms, online FROM devices_seen")
+        return [(d, heard, None if online is None else bool(online)) for d, heard, online in rows]
+
     def device_seen(self, device_id: str) -> dict[str, Any] | None:
         cursor = self._db.execute("SELECT * FROM devices_seen WHERE device_id = ?", (device_id,))
         row = cursor.fetchone()

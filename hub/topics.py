@@ -4,6 +4,7 @@ Native devices:   sc/<community>/<kind>/<device_id>/event          QoS 1, one me
                   sc/<community>/<kind>/<device_id>/availability   retained, also the last will
 Zigbee2MQTT:      <base>/<friendly_name>                            device state
                   <base>/<friendly_name>/availability               online/offline
+Alerts:           sc/<community>/alerts/<kind>                     QoS 1, JSON, published by the hub
 Hub status:       hub/<client_id>/status                            retained online/offline (last will)
 
 Friendly names may themselves contain `/` (Zigbee2MQTT allows it for grouping), so a Zigbee2MQTT topic
@@ -51,6 +52,10 @@ def availability_topic(community: str, kind: str, device_id: str) -> str:
 
 def zigbee2mqtt_topic(base: str, friendly_name: str, channel: Channel = "event") -> str:
     return f"{base}/{friendly_name}" if channel == "event" else f"{base}/{friendly_name}/availability"
+
+
+def alert_topic(community: str, kind: str) -> str:
+    return f"sc/{community}/alerts/{kind}"
 
 
 def hub_status_topic(client_id: str) -> str:

@@ -41,7 +41,7 @@ OCCURRENCE_KEY = "occurrence"
 
 
 def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+    return SEVERITIES.index(severity)
 
 
 class AlertError(Exception):

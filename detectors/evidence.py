@@ -1,0 +1,51 @@
+"""What counts as a sign of life, as small integer codes the detector takes in arrays.
+
+The codes keep the detector free of device details: the hub (or the backtest) maps each reading to one
+code once, and the detector only ever sees arrays of codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import IntEnum
+
+ENTRANCE = "entrance"
+
+
+class Evidence(IntEnum):
+    INDOOR = 0    # someone moving inside the home: ends an outing
+    DOOR = 1      # the front door opened or closed: the resident may have gone out
+    WORN = 2      # a worn wristband counted steps: alive wherever they are; ends an outing too
+    CORRIDOR = 3  # the smart peephole saw the corridor: neighbours pass several times a day, so it
+                  # proves nothing about the resident and is ignored rather than resetting the clock
+
+
+def evidence_of(kind: str, location: str) -> Evidence:
+    """The code of an activity row (the backtest's `kind` and `location` columns)."""
+    if kind == "smart_peephole":
+        return Evidence.CORRIDOR
+    if kind == "door_sensor" and location.strip().lower() == ENTRANCE:
+        return Evidence.DOOR
+    if kind == "wristband":
+        return Evidence.WORN
+    return Evidence.INDOOR  # any other kind (pressure mats, appliances, …) is someone at home
+
+
+def is_activity(kind: str, fields: Mapping[str, object], previous: Mapping[str, object] | None) -> bool:
+    """Whether a decoded reading is activity, given the same device's previous reading (or None).
+
+    Door and motion sensors repeat their state in periodic reports; only a change is activity, and for a
+    motion sensor only motion starting (occupancy turning false is its timeout running out).
+    """
+    if kind == "door_sensor":
+        return previous is not None and fields.get("contact") != previous.get("contact")
+    if kind == "motion_sensor":
+        return fields.get("occupancy") is True and (previous is None or previous.get("occupancy") is not True)
+    if kind == "smart_peephole":
+        return fields.get("event") in ("motion", "resident_returned", "resident_left")
+    if kind == "wristband":
+        steps = fields.get("steps")
+        worn = fields.get("worn") is not False
+        return (worn and isinstance(steps, int) and steps > 0) or fields.get("sos") is True or bool(
+            fields.get("action"))
+    return False  # cameras and anything unknown in the live stream are not about one home

@@ -1,0 +1,208 @@
+"""`hub alerts …`: list, show, acknowledge, assign and resolve alerts in the hub's store.
+
+It works on the store file directly (HUB_STORE_PATH), next to a running hub: SQLite WAL lets both write,
+and the hub's next tick sees an acknowledgement and stops escalating. It never sends notifications.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, cast
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.alerts.model import ALERT_STATES, OUTCOMES, SEVERITIES, Alert, AlertError, AlertState
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.clock import SystemClock
+from hub.registry import Registry, RegistryError
+from hub.settings import Settings
+
+app = typer.Typer(help="Inspect and act on alerts.", no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+ByOption = Annotated[str, typer.Option("--by", help="who is acting (name or caregiver id)")]
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@contextmanager
+def _service() -> Iterator[AlertService]:
+    settings = Settings()
+    if not settings.store_path.exists():
+        err.print(f"[red]no hub store at {settings.store_path} (set HUB_STORE_PATH)[/red]")
+        raise typer.Exit(1)
+    # Loaded only if an action needs it (assign checks the caregiver exists).
+    registry = functools.cache(lambda: Registry.load(settings.registry_path))
+    service = AlertService(settings.store_path, registry, SystemClock(), AlertSettings())
+    try:
+        yield service
+    except (AlertError, RegistryError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        service.close()
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> None:
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=option)
+
+
+def _print_alert(alert: Alert) -> None:
+    out.print(
+        f"alert {alert.id}: {alert.kind} {alert.severity} {alert.state}"
+        + (f" (assigned to {alert.assigned_to})" if alert.assigned_to else "")
+    )
+
+
+@app.command("list")
+def list_alerts(
+    *,
+    state: Annotated[str | None, typer.Option(help=f"one of {', '.join(ALERT_STATES)}")] = None,
+    kind: Annotated[str | None, typer.Option()] = None,
+    severity: Annotated[str | None, typer.Option(help="this severity and higher")] = None,
+    community: Annotated[str | None, typer.Option()] = None,
+    building: Annotated[str | None, typer.Option()] = None,
+    since_hours: Annotated[float | None, typer.Option(help="last seen within this many hours")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object per line (for `hub simulate score`)")
+    ] = False,
+) -> None:
+    """Alerts, newest first."""
+    _choice(state, ALERT_STATES, "--state")
+    _choice(severity, SEVERITIES, "--severity")
+    since_ms = None if since_hours is None else SystemClock().now_ms() - int(since_hours * 3_600_000)
+    with _service() as service:
+        alerts = service.list(
+            state=cast(AlertState | None, state),
+            kind=kind,
+            min_severity=severity,
+            community=community,
+            building=building,
+            since_ms=since_ms,
+            limit=limit,
+        )
+    if as_json:
+        for a in alerts:
+            print(json.dumps({**dataclasses.asdict(a), "raised_at_ms": a.first_seen_ms}, ensure_ascii=False))
+        return
+    table = Table(
+        "id",
+        "kind",
+        "severity",
+        "state",
+        "subject",
+        "building",
+        "count",
+        "last seen",
+        "tier",
+        "assigned",
+        title=f"{len(alerts)} alert(s)",
+    )
+    for a in alerts:
+        table.add_row(
+            str(a.id),
+            a.kind,
+            a.severity,
+            a.state,
+            a.subject,
+            a.building,
+            str(a.count),
+            _when(a.last_seen_ms),
+            str(a.tier),
+            a.assigned_to or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
+    """One alert with its history and deliveries."""
+    with _service() as service:
+        detail = service.get(alert_id)
+    a = detail.alert
+    out.print(f"[bold]alert {a.id}[/bold]  {a.kind}  {a.severity}  {a.state}")
+    for label, value in (
+        ("subject", a.subject),
+        ("place", f"{a.community} / {a.building} / {a.household or '-'}"),
+        ("resident", a.resident or "-"),
+        ("device", a.device or "-"),
+        ("count", str(a.count)),
+        ("first seen", _when(a.first_seen_ms)),
+        ("last seen", _when(a.last_seen_ms)),
+        ("tier notified", str(a.tier)),
+        ("next escalation", _when(a.deadline_ms)),
+        ("assigned to", a.assigned_to or "-"),
+        ("acknowledged", f"{a.acknowledged_by} at {_when(a.acknowledged_ms)}" if a.acknowledged_by else "-"),
+        ("resolved", f"{a.outcome} by {a.resolved_by} at {_when(a.resolved_ms)}" if a.resolved_by else "-"),
+        ("note", a.note or "-"),
+        ("evidence", json.dumps(a.evidence, ensure_ascii=False)),
+    ):
+        out.print(f"  {label:<16} {value}")
+    history = Table("when", "who", "action", "from", "to", "detail", title="history")
+    for e in detail.history:
+        history.add_row(
+            _when(e.at_ms),
+            e.actor,
+            e.action,
+            e.from_state or "",
+            e.to_state,
+            json.dumps(e.detail, ensure_ascii=False),
+        )
+    out.print(history)
+    deliveries = Table(
+        "sink", "tier", "recipient", "reason", "status", "attempts", "last error", title="deliveries"
+    )
+    for d in detail.deliveries:
+        deliveries.add_row(
+            d.sink, str(d.tier), d.recipient or "", d.reason, d.status, str(d.attempts), d.last_error or ""
+        )
+    out.print(deliveries)
+
+
+@app.command()
+def ack(alert_id: Annotated[int, typer.Argument(help="alert id")], by: ByOption) -> None:
+    """Acknowledge an alert: escalation stops."""
+    with _service() as service:
+        _print_alert(service.acknowledge(alert_id, by))
+
+
+@app.command()
+def assign(
+    alert_id: Annotated[int, typer.Argument(help="alert id")],
+    to: Annotated[str, typer.Option("--to", help="caregiver id from the registry")],
+    by: ByOption,
+) -> None:
+    """Make a caregiver responsible for an alert."""
+    with _service() as service:
+        _print_alert(service.assign(alert_id, to, by))
+
+
+@app.command()
+def resolve(
+    alert_id: Annotated[int, typer.Argument(help="alert id")],
+    outcome: Annotated[str, typer.Option("--outcome", help=f"one of {', '.join(OUTCOMES)}")],
+    by: ByOption,
+    note: Annotated[str, typer.Option(help="what happened")] = "",
+) -> None:
+    """Resolve an alert with its outcome."""
+    with _service() as service:
+        _print_alert(service.resolve(alert_id, outcome, by, note))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,95 @@
+"""Who is told about an alert, and the names people read in it, looked up in the registry at the moment of
+notifying (so a registry reload applies to the next notification, including escalations).
+
+Tiers. An alert about a resident goes to that resident's caregivers in their tiers (tier 1 first). One
+about a household without a named resident goes to the caregivers of everyone living there. Alerts about
+a building or a device with no one behind it (falling objects, offline cameras, coverage) go to the
+community's staff by role: falling objects to `property_security` (tier 1) then `duty_officer` (tier 2),
+everything else to `duty_officer`. A resident alert that finds no caregiver at all falls back to the
+staff too, so no alert about a person ever has no one to tell.
+
+The registry does not link staff to a community; a community's staff are the caregivers with that role
+who are linked to one of its residents, or, in a registry of one community, everyone with that role.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from hub.registry import Caregiver, CaregiverRole, Registry
+
+_STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
+    "falling_object": ("property_security", "duty_officer"),
+}
+_DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
+
+Tiers = dict[int, list[Caregiver]]
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """What people read in a notification besides ids."""
+
+    resident_name: str | None
+    unit: str | None
+    timezone: str
+
+
+def _community_of_households(registry: Registry) -> dict[str, str]:
+    data = registry.data
+    compound_community = {c.id: c.community for c in data.compounds}
+    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+    grid_community = {g.id: building_community[g.building] for g in data.grids}
+    return {h.id: grid_community[h.grid] for h in data.households}
+
+
+def _staff(registry: Registry, community: str, kind: str) -> Tiers:
+    data = registry.data
+    household_community = _community_of_households(registry)
+    linked = {link.caregiver for r in data.residents if household_community.get(r.household) == community
+              for link in r.caregivers}
+    single_community = len(data.communities) == 1
+    tiers: Tiers = {}
+    for tier, role in enumerate(_STAFF_ROLES_BY_KIND.get(kind, _DEFAULT_STAFF_ROLES), start=1):
+        holders = [c for c in data.caregivers if c.role == role]
+        chosen = [c for c in holders if c.id in linked] or (holders if single_community else [])
+        if chosen:
+            tiers[tier] = chosen
+    return tiers
+
+
+def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,
+                    resident: str | None) -> Tiers:
+    """Caregivers by tier for an alert placed like this (see the module docstring)."""
+    data = registry.data
+    caregivers = {c.id: c for c in data.caregivers}
+    if resident is not None:
+        residents = [r for r in data.residents if r.id == resident]
+    elif household is not None:
+        residents = [r for r in data.residents if r.household == household]
+    else:
+        residents = []
+    tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)
+    for r in residents:
+        for link in sorted(r.caregivers, key=lambda link: link.tier):
+            caregiver = caregivers.get(link.caregiver)
+            if caregiver is not None and caregiver not in tiers[link.tier]:
+                tiers[link.tier].append(caregiver)
+    return dict(sorted(tiers.items())) or _staff(registry, community, kind)
+
+
+def next_tier(tiers: Tiers, after: int) -> int | None:
+    return min((tier for tier in tiers if tier > after), default=None)
+
+
+def caregiver(registry: Registry, caregiver_id: str) -> Caregiver | None:
+    return next((c for c in registry.data.caregivers if c.id == caregiver_id), None)
+
+
+def labels(registry: Registry, *, community: str, household: str | None, resident: str | None) -> Labels:
+    data = registry.data
+    resident_name = next((r.name for r in data.residents if r.id == resident), None)
+    unit = next((h.unit or h.id for h in data.households if h.id == household), None)
+    timezone = next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
+    return Labels(resident_name, unit, timezone)

@@ -1,0 +1,104 @@
+"""What a sink sends: one `Notification` (an alert, why it is being told now, and to which tier), rendered
+as the JSON body the MQTT and webhook sinks send and as the title/text of a chat or e-mail message.
+
+The rendering is pinned by the golden files in `hub/alerts/testdata/`: consumers parse these bodies, so a
+change to them is a change to an interface.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.alerts.model import Alert
+from hub.registry import Caregiver
+
+SCHEMA = "sc.alert/1"
+
+KIND_LABELS: dict[str, str] = {
+    "inactivity": "长时间无活动", "not_back_home": "未按时回家", "coverage": "监测覆盖不足",
+    "sos": "SOS 求助", "fall": "跌倒", "falling_object": "高空抛物", "door_left_open": "门未关",
+    "night_exit": "夜间外出", "device_offline": "设备离线", "battery_low": "电量低",
+}
+SEVERITY_LABELS: dict[str, str] = {"info": "提示", "warning": "警告", "critical": "紧急"}
+REASON_LABELS: dict[str, str] = {
+    "raised": "新告警", "escalated": "无人确认，已升级", "severity_raised": "级别升高",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    alert: Alert
+    event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
+    reason: str  # raised, escalated, severity_raised
+    tier: int
+    recipients: tuple[Caregiver, ...]  # everyone notified in this tier
+    recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks
+    resident_name: str | None
+    unit: str | None
+    timezone: str  # the community's, for the times people read
+
+
+def body(notification: Notification) -> dict[str, Any]:
+    a = notification.alert
+    return {
+        "schema": SCHEMA,
+        "alert_id": a.id,
+        "event_id": notification.event_id,
+        "reason": notification.reason,
+        "kind": a.kind,
+        "severity": a.severity,
+        "state": a.state,
+        "subject": a.subject,
+        "community": a.community,
+        "building": a.building,
+        "household": a.household,
+        "unit": notification.unit,
+        "resident": a.resident,
+        "resident_name": notification.resident_name,
+        "device": a.device,
+        "count": a.count,
+        "first_seen_ms": a.first_seen_ms,
+        "last_seen_ms": a.last_seen_ms,
+        "evidence": a.evidence,
+        "tier": notification.tier,
+        # Phone numbers and notify URLs stay out: this body goes to brokers and third-party services.
+        "recipients": [{"id": c.id, "name": c.name, "role": c.role} for c in notification.recipients],
+        "assigned_to": a.assigned_to,
+    }
+
+
+def body_bytes(notification: Notification) -> bytes:
+    """The exact bytes the MQTT and webhook sinks send (and the webhook signs)."""
+    return json.dumps(body(notification), ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def _local_time(ms: int, timezone: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def title(notification: Notification) -> str:
+    a = notification.alert
+    who = notification.resident_name or a.device or a.subject
+    where = notification.unit or f"{a.building} 号楼"
+    return (f"[{SEVERITY_LABELS.get(a.severity, a.severity)}] {KIND_LABELS.get(a.kind, a.kind)}"
+            f" · {who} · {where}")
+
+
+def text(notification: Notification) -> str:
+    a = notification.alert
+    tz = notification.timezone
+    lines = [
+        f"告警 #{a.id} · {REASON_LABELS.get(notification.reason, notification.reason)}"
+        f" · 第 {notification.tier} 级通知",
+        f"首次 {_local_time(a.first_seen_ms, tz)} · 最近 {_local_time(a.last_seen_ms, tz)} · 共 {a.count} 次",
+        f"社区 {a.community} · 楼 {a.building}" + (f" · 设备 {a.device}" if a.device else ""),
+    ]
+    if a.evidence:
+        lines.append("详情 " + json.dumps(a.evidence, ensure_ascii=False, sort_keys=True))
+    lines.append(f"确认: hub alerts ack {a.id} --by <姓名>")
+    return "\n".join(lines)

@@ -1,0 +1,269 @@
+"""`AlertService`: the alert loop's one entry point for the hub and the CLI.
+
+Raising, acknowledging, assigning and resolving each run in one write transaction that also appends the
+audit event and queues the notifications, so history and queue never disagree with the alert. Escalation
+deadlines live in the alert rows: `tick(now_ms)` after a restart escalates whatever fell due meanwhile.
+
+Escalation: a raised alert notifies its first tier and gets a deadline (`ack_deadline_<severity>_s`). At
+the deadline, if nobody acknowledged, the next tier is notified too (`escalated`) and gets a full
+deadline of its own, counted from when it was told — after a long outage tiers are told one tick apart,
+not all at once with no time to answer. When no tier is left the history says so
+(`escalation_exhausted`). Acknowledging stops escalation; a severity rise re-notifies the tiers told so
+far and shortens the pending deadline to the new severity's.
+
+Threads: the service serialises its own calls (one connection, a lock), so the hub may call it from its
+intake and timer threads; each sink's deliveries run in their own worker thread (`start()`), or inline
+in `tick()` when the workers are not started. CLI processes use their own `AlertService` on the same
+file (WAL, busy timeout) and never deliver: they pass no sinks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hub.alerts.delivery import DeliveryWorker, deliver_due
+from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
+from hub.alerts.model import (
+    OUTCOMES,
+    Alert,
+    AlertDetail,
+    AlertError,
+    AlertRequest,
+    AlertState,
+    severity_rank,
+)
+from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks.sink import Sink
+from hub.alerts.store import AlertFilter, AlertStore
+from hub.clock import Clock
+from hub.registry import Registry
+
+HUB_ACTOR = "hub"
+
+
+class AlertService:
+    def __init__(self, store_path: Path, registry: Callable[[], Registry], clock: Clock,
+                 settings: AlertSettings, sinks: Sequence[Sink] = ()) -> None:
+        self._store_path = store_path
+        self._registry = registry
+        self._clock = clock
+        self._settings = settings
+        self._sinks = list(sinks)
+        self._store = AlertStore(store_path)
+        self._lock = threading.RLock()
+        self._workers: list[DeliveryWorker] = []
+        self._ticker: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one delivery worker per sink and a timer that ticks every `tick_interval_s`."""
+        self._stopping.clear()
+        self._workers = [DeliveryWorker(sink, self._store_path, self._registry, self._clock, self._settings)
+                         for sink in self._sinks]
+        for worker in self._workers:
+            worker.start()
+        self._ticker = threading.Thread(target=self._tick_periodically, name="alerts-escalation", daemon=True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(10)
+            self._ticker = None
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self._store.close()
+
+    def _tick_periodically(self) -> None:
+        while not self._stopping.wait(self._settings.tick_interval_s):
+            self.tick(self._clock.now_ms())
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def raise_alert(self, request: AlertRequest) -> Alert:
+        """Open an alert, or fold the request into the unresolved one for its (subject, kind)."""
+        now = self._clock.now_ms()
+        occurrence = request.occurrence()
+        with self._lock, self._store.transaction():
+            store = self._store
+            if occurrence is not None:
+                seen = store.with_occurrence(request.subject, request.kind, occurrence)
+                if seen is not None:
+                    return seen  # a redelivery of something already counted
+            alert = store.unresolved(request.subject, request.kind)
+            if alert is None:
+                alert = self._open(request, occurrence, now)
+            else:
+                alert = self._repeat(alert, request, occurrence, now)
+        self._wake_workers()
+        return alert
+
+    def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None) -> Alert:
+        """Someone has taken the alert on: escalation stops."""
+        at = self._clock.now_ms() if at_ms is None else at_ms
+        with self._lock, self._store.transaction():
+            alert = self._unresolved(alert_id, "acknowledge")
+            if alert.state == "acknowledged":
+                raise AlertError(f"alert {alert_id} is already acknowledged by {alert.acknowledged_by}")
+            self._store.update_alert(alert_id, state="acknowledged", acknowledged_by=by, acknowledged_ms=at,
+                                     deadline_ms=None)
+            self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged", from_state=alert.state,
+                                  to_state="acknowledged")
+            return self._get(alert_id)
+
+    def assign(self, alert_id: int, to: str, by: str) -> Alert:
+        """Record which caregiver is responsible (a registry caregiver id)."""
+        if caregiver(self._registry(), to) is None:
+            raise AlertError(f"cannot assign alert {alert_id} to {to!r}: no such caregiver in the registry")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            alert = self._unresolved(alert_id, "assign")
+            self._store.update_alert(alert_id, assigned_to=to)
+            self._store.add_event(alert_id, at_ms=now, actor=by, action="assigned", from_state=alert.state,
+                                  to_state=alert.state, detail={"to": to, "previous": alert.assigned_to})
+            return self._get(alert_id)
+
+    def resolve(self, alert_id: int, outcome: str, by: str, note: str = "") -> Alert:
+        if outcome not in OUTCOMES:
+            raise AlertError(f"cannot resolve alert {alert_id}: unknown outcome {outcome!r};"
+                             f" one of {', '.join(OUTCOMES)}")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            alert = self._unresolved(alert_id, "resolve")
+            self._store.update_alert(alert_id, state="resolved", resolved_by=by, resolved_ms=now,
+                                     outcome=outcome, note=note, deadline_ms=None)
+            self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved", from_state=alert.state,
+                                  to_state="resolved", detail={"outcome": outcome, "note": note})
+            return self._get(alert_id)
+
+    def tick(self, now_ms: int) -> list[Alert]:
+        """Escalate alerts whose deadline passed, then deliver: wake the workers, or (not started) make one
+        pass over every sink's due deliveries here. Returns the alerts escalated."""
+        escalated: list[Alert] = []
+        with self._lock:
+            for overdue in self._store.overdue(now_ms):
+                with self._store.transaction():
+                    alert = self._store.alert(overdue.id)
+                    # Re-read inside the write lock: a CLI may have acknowledged it a moment ago.
+                    if alert is None or alert.state != "open" or alert.deadline_ms is None \
+                            or alert.deadline_ms > now_ms:
+                        continue
+                    if self._escalate(alert, now_ms):
+                        escalated.append(self._get(alert.id))
+            if self._workers:
+                self._wake_workers()
+            else:
+                registry = self._registry()
+                for sink in self._sinks:
+                    deliver_due(self._store, sink, registry, self._settings, now_ms)
+        return escalated
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get(self, alert_id: int) -> AlertDetail:
+        with self._lock:
+            alert = self._get(alert_id)
+            return AlertDetail(alert, self._store.history(alert_id), self._store.deliveries(alert_id))
+
+    def list(self, *, state: AlertState | None = None, kind: str | None = None,
+             min_severity: str | None = None, community: str | None = None, building: str | None = None,
+             since_ms: int | None = None, limit: int = 100) -> list[Alert]:
+        """Newest first. `min_severity` keeps that severity and higher; `since_ms`: last seen since."""
+        with self._lock:
+            return self._store.alerts(AlertFilter(state, kind, min_severity, community, building, since_ms,
+                                                  limit))
+
+    # --- inside a transaction ------------------------------------------------------------------
+
+    def _get(self, alert_id: int) -> Alert:
+        alert = self._store.alert(alert_id)
+        if alert is None:
+            raise AlertError(f"there is no alert {alert_id}")
+        return alert
+
+    def _unresolved(self, alert_id: int, action: str) -> Alert:
+        alert = self._get(alert_id)
+        if alert.state == "resolved":
+            raise AlertError(f"cannot {action} alert {alert_id}: it was already resolved"
+                             f" by {alert.resolved_by} ({alert.outcome})")
+        return alert
+
+    def _tiers(self, alert: Alert | AlertRequest) -> Tiers:
+        return recipient_tiers(self._registry(), kind=alert.kind, community=alert.community,
+                               household=alert.household, resident=alert.resident)
+
+    def _open(self, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
+        tiers = self._tiers(request)
+        first = next_tier(tiers, 0) or 1
+        deadline = now + self._settings.ack_deadline_ms(request.severity)
+        alert_id = self._store.insert_alert(request, occurrence, first, deadline)
+        event = self._store.add_event(alert_id, at_ms=now, actor=HUB_ACTOR, action="raised", from_state=None,
+                                      to_state="open",
+                                      detail={"severity": request.severity, "tier": first,
+                                              "recipients": [c.id for c in tiers.get(first, [])]})
+        self._queue(alert_id, event_id=event, reason="raised", tier=first, tiers=tiers, now=now)
+        return self._get(alert_id)
+
+    def _repeat(self, alert: Alert, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
+        rises = severity_rank(request.severity) > severity_rank(alert.severity)
+        changes: dict[str, Any] = {"count": alert.count + 1, "evidence": request.evidence,
+                                   "last_seen_ms": max(alert.last_seen_ms, request.raised_at_ms)}
+        if rises:
+            changes["severity"] = request.severity
+            if alert.deadline_ms is not None:
+                changes["deadline_ms"] = min(alert.deadline_ms,
+                                             now + self._settings.ack_deadline_ms(request.severity))
+        self._store.update_alert(alert.id, **changes)
+        if occurrence is not None:
+            self._store.add_occurrence(alert.id, occurrence)
+        self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="repeated", from_state=alert.state,
+                              to_state=alert.state,
+                              detail={"count": alert.count + 1, "occurrence": occurrence})
+        if rises:
+            event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="severity_raised",
+                                          from_state=alert.state, to_state=alert.state,
+                                          detail={"from": alert.severity, "to": request.severity})
+            tiers = self._tiers(alert)
+            # With no one in the registry to tell, the broadcast sinks still hear of it (as when raised).
+            for tier in [t for t in tiers if t <= alert.tier] or [alert.tier]:
+                self._queue(alert.id, event_id=event, reason="severity_raised", tier=tier, tiers=tiers,
+                            now=now)
+        return self._get(alert.id)
+
+    def _escalate(self, alert: Alert, now: int) -> bool:
+        tiers = self._tiers(alert)
+        tier = next_tier(tiers, alert.tier)
+        if tier is None:
+            self._store.update_alert(alert.id, deadline_ms=None)
+            self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="escalation_exhausted",
+                                  from_state=alert.state, to_state=alert.state, detail={"tier": alert.tier})
+            return False
+        self._store.update_alert(alert.id, tier=tier,
+                                 deadline_ms=now + self._settings.ack_deadline_ms(alert.severity))
+        event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="escalated",
+                                      from_state=alert.state, to_state=alert.state,
+                                      detail={"from_tier": alert.tier, "tier": tier,
+                                              "recipients": [c.id for c in tiers[tier]]})
+        self._queue(alert.id, event_id=event, reason="escalated", tier=tier, tiers=tiers, now=now)
+        return True
+
+    def _queue(self, alert_id: int, *, event_id: int, reason: str, tier: int, tiers: Tiers, now: int) -> None:
+        recipients = tiers.get(tier, [])
+        for sink in self._sinks:
+            for addressee in sink.addressees(recipients):
+                self._store.add_delivery(alert_id, event_id=event_id, reason=reason, tier=tier,
+                                         sink=sink.name, recipient=addressee, now_ms=now)
+
+    def _wake_workers(self) -> None:
+        for worker in self._workers:
+            worker.wake()

@@ -1,0 +1,264 @@
+"""The alert tables, in the hub's SQLite file: alerts, their audit history, and the delivery queue.
+
+Same conventions as `hub.store`: WAL so the CLI reads and acts while the hub writes, a busy timeout so
+two writers wait for each other instead of failing, one connection per thread, and write transactions
+that take the write lock up front (BEGIN IMMEDIATE) so a read-then-write decision — is this alert still
+open? — cannot be overtaken by another process. The schema is created idempotently on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery, severity_rank
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL,
+    severity        TEXT    NOT NULL,
+    state           TEXT    NOT NULL,         -- open, acknowledged, resolved
+    subject         TEXT    NOT NULL,         -- resident, device or building id
+    community       TEXT    NOT NULL,
+    building        TEXT    NOT NULL,
+    household       TEXT,
+    resident        TEXT,
+    device          TEXT,
+    evidence        TEXT    NOT NULL,         -- JSON object: the newest request's evidence
+    occurrences     TEXT    NOT NULL,         -- JSON array of occurrence ids counted (SOS presses, ...)
+    count           INTEGER NOT NULL,
+    first_seen_ms   INTEGER NOT NULL,
+    last_seen_ms    INTEGER NOT NULL,
+    tier            INTEGER NOT NULL,         -- highest caregiver tier notified so far
+    deadline_ms     INTEGER,                  -- next escalation unless acknowledged; NULL: none pending
+    assigned_to     TEXT,
+    acknowledged_by TEXT,
+    acknowledged_ms INTEGER,
+    resolved_by     TEXT,
+    resolved_ms     INTEGER,
+    outcome         TEXT,
+    note            TEXT    NOT NULL DEFAULT ''
+);
+-- One unresolved alert per (subject, kind): the database refuses a second, whatever the callers do.
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (subject, kind) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (subject, kind, id);
+CREATE INDEX IF NOT EXISTS alerts_deadline ON alerts (deadline_ms) WHERE deadline_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen_ms);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id          INTEGER PRIMARY KEY,
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,             -- a person's name, or "hub"
+    action      TEXT    NOT NULL,
+    from_state  TEXT,                         -- NULL when the action created the alert
+    to_state    TEXT    NOT NULL,
+    detail      TEXT    NOT NULL              -- JSON object
+);
+CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id              INTEGER PRIMARY KEY,
+    alert_id        INTEGER NOT NULL REFERENCES alerts (id),
+    event_id        INTEGER NOT NULL REFERENCES alert_events (id),
+    reason          TEXT    NOT NULL,
+    tier            INTEGER NOT NULL,
+    sink            TEXT    NOT NULL,
+    recipient       TEXT,                     -- caregiver id; NULL: the sink's own destination
+    status          TEXT    NOT NULL,         -- pending, sent, failed (given up)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    sent_ms         INTEGER
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms)
+    WHERE status = 'pending';
+"""
+
+_ALERT_COLUMNS = (
+    "id, kind, severity, state, subject, community, building, household, resident, device, evidence, count,"
+    " first_seen_ms, last_seen_ms, tier, deadline_ms, assigned_to, acknowledged_by, acknowledged_ms,"
+    " resolved_by, resolved_ms, outcome, note"
+)
+_UPDATABLE = {"severity", "state", "evidence", "count", "last_seen_ms", "tier", "deadline_ms", "assigned_to",
+              "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "outcome", "note"}
+_DELIVERY_COLUMNS = ("id, alert_id, event_id, reason, tier, sink, recipient, status, attempts,"
+                     " next_attempt_ms, last_error, sent_ms")
+
+
+def _alert(row: tuple[Any, ...]) -> Alert:
+    values = list(row)
+    values[10] = json.loads(values[10])
+    return Alert(*values)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    state: AlertState | None = None
+    kind: str | None = None
+    min_severity: str | None = None
+    community: str | None = None
+    building: str | None = None
+    since_ms: int | None = None  # last seen at or after
+    limit: int = 100
+
+
+class AlertStore:
+    """One connection to the alert tables; open one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: the owner serialises use itself (the service holds a lock).
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- alerts --------------------------------------------------------------------------------
+
+    def alert(self, alert_id: int) -> Alert | None:
+        row = self._db.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return None if row is None else _alert(row)
+
+    def unresolved(self, subject: str, kind: str) -> Alert | None:
+        row = self._db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ? AND state != 'resolved'",
+            (subject, kind)).fetchone()
+        return None if row is None else _alert(row)
+
+    def with_occurrence(self, subject: str, kind: str, occurrence: str) -> Alert | None:
+        """The alert (resolved or not) that already counted this occurrence, if any."""
+        row = self._db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ?"
+            " AND EXISTS (SELECT 1 FROM json_each(alerts.occurrences) WHERE value = ?) ORDER BY id DESC",
+            (subject, kind, occurrence)).fetchone()
+        return None if row is None else _alert(row)
+
+    def insert_alert(self, request: AlertRequest, occurrence: str | None, tier: int,
+                     deadline_ms: int | None) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO alerts (kind, severity, state, subject, community, building, household, resident,"
+            " device, evidence, occurrences, count, first_seen_ms, last_seen_ms, tier, deadline_ms)"
+            " VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            (request.kind, request.severity, request.subject, request.community, request.building,
+             request.household, request.resident, request.device, _json(request.evidence),
+             _json([] if occurrence is None else [occurrence]), request.raised_at_ms, request.raised_at_ms,
+             tier, deadline_ms))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_alert(self, alert_id: int, **columns: Any) -> None:
+        unknown = set(columns) - _UPDATABLE
+        assert not unknown, f"not updatable: {unknown}"
+        values = [_json(v) if name == "evidence" else v for name, v in columns.items()]
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._db.execute(f"UPDATE alerts SET {assignments} WHERE id = ?", (*values, alert_id))
+
+    def add_occurrence(self, alert_id: int, occurrence: str) -> None:
+        self._db.execute("UPDATE alerts SET occurrences = json_insert(occurrences, '$[#]', ?) WHERE id = ?",
+                         (occurrence, alert_id))
+
+    def alerts(self, where: AlertFilter) -> list[Alert]:
+        clauses: list[str] = []
+        args: list[object] = []
+        for column, value in (("state", where.state), ("kind", where.kind), ("community", where.community),
+                              ("building", where.building)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if where.min_severity is not None:
+            # Severities are stored by name; rank them in SQL the way `severity_rank` does.
+            clauses.append("CASE severity WHEN 'info' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END >= ?")
+            args.append(severity_rank(where.min_severity))
+        if where.since_ms is not None:
+            clauses.append("last_seen_ms >= ?")
+            args.append(where.since_ms)
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, where.limit))
+        return [_alert(row) for row in rows]
+
+    def overdue(self, now_ms: int) -> list[Alert]:
+        """Unacknowledged alerts whose tier's acknowledgement deadline has passed."""
+        rows = self._db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state = 'open'"
+            " ORDER BY deadline_ms", (now_ms,))
+        return [_alert(row) for row in rows]
+
+    # --- history -------------------------------------------------------------------------------
+
+    def add_event(self, alert_id: int, *, at_ms: int, actor: str, action: str, from_state: AlertState | None,
+                  to_state: AlertState, detail: dict[str, Any] | None = None) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO alert_events (alert_id, at_ms, actor, action, from_state, to_state, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (alert_id, at_ms, actor, action, from_state, to_state, _json(detail or {})))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def history(self, alert_id: int) -> list[AlertEvent]:
+        rows = self._db.execute(
+            "SELECT id, alert_id, at_ms, actor, action, from_state, to_state, detail FROM alert_events"
+            " WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return [AlertEvent(id=i, alert_id=a, at_ms=at, actor=actor, action=action, from_state=from_state,
+                           to_state=to_state, detail=json.loads(detail))
+                for i, a, at, actor, action, from_state, to_state, detail in rows]
+
+    # --- deliveries ----------------------------------------------------------------------------
+
+    def add_delivery(self, alert_id: int, *, event_id: int, reason: str, tier: int, sink: str,
+                     recipient: str | None, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT INTO alert_deliveries (alert_id, event_id, reason, tier, sink, recipient, status,"
+            " next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (alert_id, event_id, reason, tier, sink, recipient, now_ms))
+
+    def deliveries(self, alert_id: int) -> list[Delivery]:
+        rows = self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return [Delivery(*row) for row in rows]
+
+    def due_deliveries(self, sink: str, now_ms: int, limit: int) -> list[Delivery]:
+        rows = self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries"
+            " WHERE sink = ? AND status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, id"
+            " LIMIT ?", (sink, now_ms, limit))
+        return [Delivery(*row) for row in rows]
+
+    def delivery_sent(self, delivery_id: int, now_ms: int) -> None:
+        self._db.execute(
+            "UPDATE alert_deliveries SET status = 'sent', attempts = attempts + 1, sent_ms = ?,"
+            " last_error = NULL WHERE id = ?", (now_ms, delivery_id))
+
+    def delivery_failed(self, delivery_id: int, error: str, next_attempt_ms: int | None) -> None:
+        """Record a failed attempt; `next_attempt_ms` None gives the delivery up."""
+        self._db.execute(
+            "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?,"
+            " status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,"
+            " next_attempt_ms = coalesce(?, next_attempt_ms) WHERE id = ?",
+            (error, next_attempt_ms, next_attempt_ms, delivery_id))

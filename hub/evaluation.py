@@ -1,0 +1,180 @@
+"""Evaluation: committed observations → safety rules and the inactivity detector → alerts.
+
+It reads the store's observations as an outbox with its own cursor, like the exporters, so a crash
+between a commit and its evaluation loses nothing: after a restart the evaluation resumes at its cursor,
+and the alert loop's occurrence keys make a re-evaluated SOS press the same alert, not a second one.
+Time-driven checks (doors left open, devices silent, inactivity deadlines) run only once evaluation has
+caught up with intake, so a backlog being worked through never looks like silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Signal
+from devices import KINDS
+from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
+from hub.clock import Clock
+from hub.registry import Registry
+from hub.store import Store, StoredObservation
+
+log = logging.getLogger(__name__)
+
+CURSOR = "evaluation"
+
+
+def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
+    """What the rules need per device, resolved once per registry."""
+    data = registry.data
+    residents_of: dict[str, list[str]] = {}
+    wandering: set[str] = set()
+    for resident in data.residents:
+        residents_of.setdefault(resident.household, []).append(resident.id)
+        if resident.wandering_risk:
+            wandering.add(resident.household)
+    zones = {c.id: c.timezone for c in data.communities}
+    entries = {d.id: d for d in data.devices}
+    facts = {}
+    for device_id, placed in registry.devices.items():
+        household = placed.household
+        facts[device_id] = DeviceFacts(
+            id=device_id,
+            kind=placed.kind,
+            building=placed.building,
+            household=household,
+            resident=placed.resident,
+            household_residents=tuple(residents_of.get(household, ())) if household else (),
+            wandering_risk=household in wandering,
+            timezone=zones[placed.community],
+            checkin_interval_s=entries[device_id].checkin_interval_s,
+        )
+    return facts
+
+
+def default_thresholds() -> SafetyThresholds:
+    return SafetyThresholds(
+        checkin_interval_s={name: int(kind.checkin_interval.total_seconds()) for name, kind in KINDS.items()}
+    )
+
+
+@dataclass
+class EvaluationStats:
+    evaluated: int = 0
+    signals: int = 0
+    ticks: int = 0
+    backlog: int = 0
+
+
+class Evaluator(threading.Thread):
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        registry: Callable[[], Registry],
+        clock: Clock,
+        raise_alert: Callable[[AlertRequest], object],
+        *,
+        intake_idle: Callable[[], bool],
+        thresholds: SafetyThresholds | None = None,
+        batch: int = 5000,
+        tick_s: float = 1.0,
+    ) -> None:
+        super().__init__(name="evaluation", daemon=True)
+        self.stats = EvaluationStats()
+        self.rules = SafetyRules(thresholds or default_thresholds())
+        self._store_factory = store_factory
+        self._registry = registry
+        self._clock = clock
+        self._raise_alert = raise_alert
+        self._intake_idle = intake_idle
+        self._batch = batch
+        self._tick_s = tick_s
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._facts_for: tuple[Registry, dict[str, DeviceFacts]] | None = None
+
+    def wake(self) -> None:
+        """Intake committed something: evaluate now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        store = self._store_factory()
+        try:
+            self._seed(store)
+            cursor = store.export_cursor(CURSOR)
+            while not self._stopping.is_set():
+                rows = store.observations_after(cursor, self._batch)
+                for row in rows:
+                    self._evaluate(row)
+                if rows:
+                    cursor = rows[-1].id
+                    store.set_export_cursor(CURSOR, cursor)
+                    self.stats.evaluated += len(rows)
+                self.stats.backlog = store.last_observation_id() - cursor
+                if len(rows) < self._batch and self._intake_idle():
+                    self._tick()
+                    self._wake.wait(self._tick_s)
+                    self._wake.clear()
+        finally:
+            store.close()
+
+    def _facts(self) -> dict[str, DeviceFacts]:
+        registry = self._registry()
+        if self._facts_for is None or self._facts_for[0] is not registry:
+            self._facts_for = (registry, device_facts(registry))
+        return self._facts_for[1]
+
+    def _seed(self, store: Store) -> None:
+        """After a restart, what the hub last heard from each device still counts toward offline checks."""
+        facts = self._facts()
+        for device_id, heard_ms, online in store.liveness():
+            device = facts.get(device_id)
+            if device is None:
+                continue
+            self.rules.heard_from(device, heard_ms)
+            if online is False:
+                self._emit(self.rules.went_offline(device, heard_ms))
+
+    def _evaluate(self, row: StoredObservation) -> None:
+        device = self._facts().get(row.device_id)
+        if device is not None:
+            self._emit(self.rules.observe(device, row.ts, row.fields))
+
+    def _tick(self) -> None:
+        self.stats.ticks += 1
+        self._emit(self.rules.tick(self._clock.now_ms()))
+
+    def _emit(self, signals: list[Signal]) -> None:
+        registry = self._registry()
+        residents = {r.id for r in registry.data.residents} if signals else set()
+        for signal in signals:
+            placed = registry.devices.get(signal.device)
+            if placed is None:
+                continue
+            evidence: dict[str, object] = {**signal.evidence, "device_kind": placed.kind}
+            if signal.occurrence is not None:
+                evidence[OCCURRENCE_KEY] = signal.occurrence
+            request = AlertRequest(
+                kind=signal.kind,
+                severity=signal.severity,
+                subject=signal.subject,
+                community=placed.community,
+                building=placed.building,
+                household=placed.household,
+                resident=signal.subject if signal.subject in residents else None,
+                device=signal.device,
+                evidence=evidence,
+                raised_at_ms=signal.at_ms,
+            )
+            self.stats.signals += 1
+            try:
+                self._raise_alert(request)
+            except Exception:  # one bad alert must not stop evaluation of everything after it
+                log.exception("raising %s for %s failed", signal.kind, signal.subject)

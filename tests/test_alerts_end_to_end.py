@@ -1,0 +1,67 @@
+"""A real SOS press through a real Mosquitto into the hub subprocess comes out as an alert: in the store,
+on the MQTT alert topic, and — pressed again in Zigbee2MQTT form with its reset — still one alert."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.clock import SystemClock
+from hub.mqtt import Publisher, wait_for_message
+from hub.registry import Registry
+from tests.conftest import StartHub
+from tests.real_servers import Mosquitto, wait_until
+
+
+def alerts_in(store_path: Path, registry: Path) -> list:
+    reg = Registry.load(registry)
+    service = AlertService(store_path, lambda: reg, SystemClock(), AlertSettings())
+    try:
+        return service.list()
+    finally:
+        service.close()
+
+
+def test_sos_press_becomes_one_alert_delivered_on_mqtt(
+    mosquitto: Mosquitto, start_hub: StartHub, one_of_each_registry: Path
+) -> None:
+    hub = start_hub(one_of_each_registry)
+    with ThreadPoolExecutor(1) as pool:
+        # Alert messages are not retained: listen before pressing.
+        listening = pool.submit(wait_for_message, mosquitto.address, "sc/sunshine/alerts/sos", bool, 20)
+        time.sleep(1)
+        publisher = Publisher(mosquitto.address)
+        publisher.start()
+        now = int(time.time() * 1000)
+        publisher.publish("sc/sunshine/wristband/band-1/event", json.dumps({"ts": now, "sos": True}))
+        delivered = listening.result()
+    assert delivered is not None, hub.log()[-2000:]
+    body = json.loads(delivered)
+    assert (body["kind"], body["subject"], body["severity"], body["reason"]) == (
+        "sos",
+        "r1",
+        "critical",
+        "raised",
+    )
+
+    # Zigbee2MQTT's SOS button: the press, its reset with the same last_seen, and a redelivery.
+    press = json.dumps({"action": "emergency", "battery": 90, "last_seen": now + 60_000})
+    reset = json.dumps({"action": "", "battery": 90, "last_seen": now + 60_000})
+    for payload in (press, reset, press):
+        publisher.publish("zigbee2mqtt/101/sos button", payload).wait(5)
+    publisher.stop()
+
+    def sos_alerts() -> list:
+        alerts = [a for a in alerts_in(hub.store_path, one_of_each_registry) if a.kind == "sos"]
+        return alerts if alerts and alerts[0].count >= 2 else []
+
+    (alert,) = wait_until(sos_alerts, 20, what="the second press counted on the open SOS alert")
+    assert alert.count == 2, "two presses: the reset and the redelivery add nothing"
+    assert alert.severity == "critical"
+    time.sleep(1)
+    (again,) = [a for a in alerts_in(hub.store_path, one_of_each_registry) if a.kind == "sos"]
+    assert again.count == 2

@@ -1,0 +1,338 @@
+"""The delivery sinks against real receivers on loopback — an HTTP server, an SMTP server, Mosquitto —
+and the golden payloads in hub/alerts/testdata/ that pin what they send."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from hub.alerts.delivery import notification_for
+from hub.alerts.model import Alert
+from hub.alerts.notification import Notification, body_bytes, text, title
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink, build_sinks
+from hub.topics import alert_topic
+from hub.alerts.sinks.sink import Sink
+from hub.alerts.sinks.webhook import SIGNATURE_HEADER, request_headers, signature
+from hub.clock import FollowedClock, SystemClock
+from hub.embedded_broker import free_loopback_port
+from hub.mqtt import Publisher, wait_for_message
+from hub.registry import Caregiver, Registry
+from tests.real_servers import Mosquitto, wait_until
+from tests.test_alerts_support import MINUTE_MS, T0, alert_service, community_registry, resident_request
+
+TESTDATA = Path(__file__).parent.parent / "hub" / "alerts" / "testdata"
+GOLDEN_SECRET = "golden-secret"
+# Regenerate the golden files after an intended change with UPDATE_GOLDEN=1, and review the diff.
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+FAST_RETRIES = AlertSettings(delivery_backoff_initial_s=0.05, delivery_backoff_max_s=0.2, webhook_timeout_s=2,
+                             mqtt_publish_timeout_s=5)
+
+
+# --- golden payloads -----------------------------------------------------------------------------------
+
+def sample_notification() -> Notification:
+    daughter = Caregiver(id="cg-li", name="李女士", role="family", phone="13800000000",
+                         notify=["mailto://li@example.com"])
+    alert = Alert(
+        id=42, kind="sos", severity="critical", state="open", subject="r-wang", community="sunshine",
+        building="b7", household="h1402", resident="r-wang", device="band-1402",
+        evidence={"occurrence": 1795400000000, "location": {"lat": 31.2304, "lon": 121.4737}},
+        count=2, first_seen_ms=1795400000000, last_seen_ms=1795400030000, tier=1,
+        deadline_ms=1795400300000, assigned_to=None, acknowledged_by=None, acknowledged_ms=None,
+        resolved_by=None, resolved_ms=None, outcome=None, note="")
+    return Notification(alert=alert, event_id=7, reason="raised", tier=1, recipients=(daughter,),
+                        recipient=daughter, resident_name="王奶奶", unit="7-2-1402", timezone="Asia/Shanghai")
+
+
+def golden_payloads() -> dict[str, dict[str, Any]]:
+    n = sample_notification()
+    payload = body_bytes(n)
+    return {
+        "mqtt.json": {"topic": alert_topic(n.alert.community, n.alert.kind), "qos": 1,
+                      "payload": json.loads(payload)},
+        "webhook.json": {"secret": GOLDEN_SECRET, "headers": request_headers(GOLDEN_SECRET, payload),
+                         "body": payload.decode("utf-8")},
+        "apprise.json": {"title": title(n), "body": text(n)},
+    }
+
+
+@pytest.mark.parametrize("name", ["mqtt.json", "webhook.json", "apprise.json"])
+def test_sink_payloads_match_golden_files(name: str) -> None:
+    rendered = golden_payloads()[name]
+    path = TESTDATA / name
+    if UPDATE_GOLDEN:
+        path.write_text(json.dumps(rendered, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    assert json.loads(path.read_text(encoding="utf-8")) == rendered
+
+
+def test_the_body_leaves_out_contact_details() -> None:
+    payload = body_bytes(sample_notification()).decode("utf-8")
+    assert "13800000000" not in payload and "mailto" not in payload
+
+
+# --- receivers -----------------------------------------------------------------------------------------
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP server that answers each POST with the next status of `statuses` (then 200)."""
+
+    statuses: list[int]
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(statuses=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.requests.append((dict(self.headers.items()), body))
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
+            pass
+
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A URL whose server accepts connections and never answers: a hung webhook."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/alerts"
+    listener.close()
+
+
+@dataclass
+class Mailbox:
+    port: int
+    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+
+    def url(self, to: str) -> str:
+        # Plain SMTP on loopback: no TLS (mode=insecure), no login.
+        return f"mailto://127.0.0.1:{self.port}?from=hub@example.com&to={to}&mode=insecure"
+
+    def subjects_for(self, address: str) -> list[str]:
+        return [str(make_header(decode_header(message_from_bytes(content)["Subject"])))
+                for recipients, content in self.messages if address in recipients]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox(free_loopback_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
+            box.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+def started(store_path: Path, sinks: list[Sink], *, registry: Registry | None = None,
+            clock: SystemClock | FollowedClock | None = None) -> AlertService:
+    service = alert_service(store_path, clock or SystemClock(), registry, FAST_RETRIES, sinks)
+    service.start()
+    return service
+
+
+def sent_notification(service: AlertService, alert_id: int, sink: str, registry: Registry) -> Notification:
+    detail = service.get(alert_id)
+    delivery = next(d for d in detail.deliveries if d.sink == sink)
+    return notification_for(delivery, detail.alert, registry)
+
+
+# --- webhook -------------------------------------------------------------------------------------------
+
+def test_webhook_is_signed_and_retried_after_a_server_error(tmp_path: Path,
+                                                            webhook_receiver: WebhookReceiver) -> None:
+    webhook_receiver.statuses = [500]
+    registry = community_registry()
+    service = started(tmp_path / "hub.sqlite3", [WebhookSink(webhook_receiver.url, "s3cret", 2)],
+                      registry=registry)
+    try:
+        alert = service.raise_alert(resident_request("sos", "critical"))
+        wait_until(lambda: len(webhook_receiver.requests) >= 2, 10, what="the webhook's second attempt")
+        [delivery] = wait_until(
+            lambda: [d for d in service.get(alert.id).deliveries if d.status == "sent"], 5,
+            what="the delivery marked sent")
+        assert delivery.attempts == 2 and delivery.last_error is None
+        expected = body_bytes(sent_notification(service, alert.id, "webhook", registry))
+    finally:
+        service.close()
+    for headers, body in webhook_receiver.requests:
+        assert body == expected
+        assert hmac.compare_digest(headers[SIGNATURE_HEADER], signature("s3cret", body))
+        assert headers["Content-Type"].startswith("application/json")
+    received = json.loads(webhook_receiver.requests[0][1])
+    assert (received["alert_id"], received["reason"], received["kind"]) == (alert.id, "raised", "sos")
+    assert received["recipients"] == [{"id": "cg-li", "name": "李女士", "role": "family"}]
+
+
+def test_tick_delivers_inline_when_the_workers_are_not_started(tmp_path: Path,
+                                                               webhook_receiver: WebhookReceiver) -> None:
+    service = alert_service(tmp_path / "hub.sqlite3", SystemClock(), settings=FAST_RETRIES,
+                            sinks=[WebhookSink(webhook_receiver.url, "s3cret", 2)])
+    try:
+        alert = service.raise_alert(resident_request("sos", "critical"))
+        assert webhook_receiver.requests == []  # queued, not sent, until something works the queue
+        service.tick(SystemClock().now_ms())
+        assert len(webhook_receiver.requests) == 1
+        assert service.get(alert.id).deliveries[0].status == "sent"
+    finally:
+        service.close()
+
+
+def test_webhook_gives_up_on_a_client_error(tmp_path: Path, webhook_receiver: WebhookReceiver) -> None:
+    webhook_receiver.statuses = [400]
+    service = started(tmp_path / "hub.sqlite3", [WebhookSink(webhook_receiver.url, "s3cret", 2)])
+    try:
+        alert = service.raise_alert(resident_request())
+        wait_until(lambda: service.get(alert.id).deliveries[0].status == "failed", 10,
+                   what="the delivery given up")
+        time.sleep(0.3)  # longer than the back-off: a retry would have happened by now
+        assert len(webhook_receiver.requests) == 1
+        event = service.get(alert.id).history[-1]
+        assert (event.action, event.detail["sink"], event.detail["error"]) == \
+            ("delivery_failed", "webhook", "HTTP 400 Bad Request")
+    finally:
+        service.close()
+
+
+# --- e-mail through apprise ----------------------------------------------------------------------------
+
+def test_caregivers_get_mail_and_escalation_mails_the_next_tier(tmp_path: Path, mailbox: Mailbox) -> None:
+    registry = community_registry({"cg-li": [mailbox.url("li@example.com")],
+                                   "cg-grid": [mailbox.url("grid@example.com")]})
+    clock = FollowedClock()
+    clock.advance_to(T0)
+    service = started(tmp_path / "hub.sqlite3", [AppriseSink()], registry=registry, clock=clock)
+    try:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        wait_until(lambda: mailbox.subjects_for("li@example.com"), 20, what="the daughter's e-mail")
+        assert mailbox.subjects_for("li@example.com") == ["[紧急] 跌倒 · 王奶奶 · 7-2-1402"]
+        assert mailbox.subjects_for("grid@example.com") == []
+
+        clock.advance_to(T0 + 5 * MINUTE_MS)  # nobody acknowledged within the critical deadline
+        service.tick(clock.now_ms())
+        wait_until(lambda: mailbox.subjects_for("grid@example.com"), 20, what="the grid worker's e-mail")
+        deliveries = service.get(alert.id).deliveries
+        assert [(d.recipient, d.tier, d.reason, d.status) for d in deliveries] == [
+            ("cg-li", 1, "raised", "sent"), ("cg-grid", 2, "escalated", "sent")]
+    finally:
+        service.close()
+    body = message_from_bytes(mailbox.messages[-1][1])
+    text_part = next(p for p in body.walk() if p.get_content_type() == "text/plain")
+    payload = text_part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    assert f"告警 #{alert.id} · 无人确认，已升级 · 第 2 级通知" in payload.decode("utf-8")
+
+
+# --- MQTT ----------------------------------------------------------------------------------------------
+
+class AlertSubscriber:
+    """`wait_for_message` in a thread on `sc/<community>/alerts/#`, proven subscribed (a probe message
+    came back) before the test raises anything: alerts are not retained, so a late subscriber misses them."""
+
+    def __init__(self, broker: Mosquitto, community: str, want: Any) -> None:
+        self.ready = threading.Event()
+        self.received: list[tuple[float, bytes]] = []
+        probe_topic = alert_topic(community, "probe")
+
+        def predicate(payload: bytes) -> bool:
+            if payload == b"probe":
+                self.ready.set()
+                return False
+            self.received.append((time.monotonic(), payload))
+            return bool(want(json.loads(payload)))
+
+        self._thread = threading.Thread(
+            target=lambda: wait_for_message(broker.address, f"sc/{community}/alerts/#", predicate, 30),
+            daemon=True)
+        self._thread.start()
+        prober = Publisher(broker.address)
+        prober.start()
+        try:
+            wait_until(lambda: self.ready.is_set() or not prober.publish(probe_topic, b"probe").wait(1), 10,
+                       interval=0.1, what="the alert subscriber")
+        finally:
+            prober.stop()
+
+    def wait(self, timeout: float = 15) -> None:
+        self._thread.join(timeout)
+
+
+def test_mqtt_sink_publishes_the_alert(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    registry = community_registry()
+    subscriber = AlertSubscriber(mosquitto, "sunshine", lambda body: body["kind"] == "sos")
+    service = started(tmp_path / "hub.sqlite3", [MqttSink(mosquitto.address, "alerts-test", 5)],
+                      registry=registry)
+    try:
+        alert = service.raise_alert(resident_request("sos", "critical"))
+        subscriber.wait()
+        wait_until(lambda: service.get(alert.id).deliveries[0].status == "sent", 10, what="sent")
+        expected = body_bytes(sent_notification(service, alert.id, "mqtt", registry))
+    finally:
+        service.close()
+    assert subscriber.received[-1][1] == expected
+
+
+def test_a_dead_webhook_does_not_delay_mqtt(tmp_path: Path, mosquitto: Mosquitto, black_hole: str) -> None:
+    subscriber = AlertSubscriber(mosquitto, "sunshine", lambda body: body["kind"] == "fall")
+    webhook = WebhookSink(black_hole, "s3cret", timeout_s=5)
+    service = started(tmp_path / "hub.sqlite3", [webhook, MqttSink(mosquitto.address, "alerts-test", 5)])
+    try:
+        service.raise_alert(resident_request("inactivity", "warning"))  # the webhook now hangs on this
+        time.sleep(0.2)
+        raised_at = time.monotonic()
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        subscriber.wait()
+        arrived_at = subscriber.received[-1][0]
+        assert arrived_at - raised_at < 2.0, "MQTT waited for the hung webhook"
+        webhook_deliveries = [d for d in service.get(alert.id).deliveries if d.sink == "webhook"]
+        assert [d.status for d in webhook_deliveries] == ["pending"]
+    finally:
+        service.close()
+
+
+def test_build_sinks_from_settings(mosquitto: Mosquitto) -> None:
+    settings = AlertSettings(webhook_url="http://127.0.0.1:9/hook", apprise_urls=["mailto://a@example.com"])
+    assert [s.name for s in build_sinks(settings, mosquitto.address)] == ["mqtt", "webhook", "apprise"]
+    assert [s.name for s in build_sinks(AlertSettings(apprise_enabled=False))] == []

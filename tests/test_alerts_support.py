@@ -1,0 +1,70 @@
+"""Shared pieces of the alert tests: a small community registry and request/service builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hub.alerts.model import AlertRequest
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks.sink import Sink
+from hub.clock import Clock
+from hub.registry import (
+    Building,
+    Caregiver,
+    CaregiverLink,
+    Community,
+    Compound,
+    Device,
+    Grid,
+    Household,
+    Registry,
+    RegistryFile,
+    Resident,
+)
+
+T0 = 1_795_400_000_000  # 2026-11-23, epoch ms
+MINUTE_MS = 60_000
+
+
+def community_registry(notify: dict[str, list[str]] | None = None) -> Registry:
+    """One building, one household with 王奶奶 (daughter tier 1, grid worker tier 2), and staff."""
+    notify = notify or {}
+    caregivers = [
+        Caregiver(id="cg-li", name="李女士", role="family", notify=notify.get("cg-li", [])),
+        Caregiver(id="cg-grid", name="张网格员", role="grid_worker", notify=notify.get("cg-grid", [])),
+        Caregiver(id="cg-duty", name="值班员", role="duty_officer", notify=notify.get("cg-duty", [])),
+        Caregiver(id="cg-guard", name="保安", role="property_security", notify=notify.get("cg-guard", [])),
+    ]
+    return Registry(RegistryFile(
+        communities=[Community(id="sunshine", name="阳光社区")],
+        compounds=[Compound(id="c1", community="sunshine")],
+        buildings=[Building(id="b7", compound="c1", floors=18)],
+        grids=[Grid(id="g7", building="b7")],
+        households=[Household(id="h1402", grid="g7", unit="7-2-1402")],
+        caregivers=caregivers,
+        residents=[Resident(id="r-wang", household="h1402", name="王奶奶", caregivers=[
+            CaregiverLink(caregiver="cg-li", tier=1), CaregiverLink(caregiver="cg-grid", tier=2)])],
+        devices=[Device(id="band-1402", kind="wristband", household="h1402", resident="r-wang"),
+                 Device(id="hac-07", kind="high_altitude_camera", building="b7")],
+    ))
+
+
+def resident_request(kind: str = "inactivity", severity: str = "warning", *, raised_at_ms: int = T0,
+                     evidence: dict[str, Any] | None = None) -> AlertRequest:
+    return AlertRequest(kind=kind, severity=severity, subject="r-wang", community="sunshine", building="b7",
+                        household="h1402", resident="r-wang", device="band-1402", evidence=evidence or {},
+                        raised_at_ms=raised_at_ms)
+
+
+def falling_object_request(event_id: str, *, raised_at_ms: int = T0) -> AlertRequest:
+    return AlertRequest(kind="falling_object", severity="critical", subject="b7", community="sunshine",
+                        building="b7", device="hac-07", raised_at_ms=raised_at_ms,
+                        evidence={"occurrence": event_id, "floor_min": 12, "floor_max": 14})
+
+
+def alert_service(store_path: Path, clock: Clock, registry: Registry | None = None,
+                  settings: AlertSettings | None = None, sinks: list[Sink] | None = None) -> AlertService:
+    fixed = registry or community_registry()
+    return AlertService(store_path, lambda: fixed, clock, settings or AlertSettings(), sinks or [])

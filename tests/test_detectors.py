@@ -1,0 +1,177 @@
+"""The inactivity detector core: batch equivalence, rhythm, prior, outings, coverage, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors import NEVER, Evidence, InactivityDetector, Severity, evidence_of, is_activity
+
+HOUR = 3_600_000
+MINUTE = 60_000
+SHANGHAI = 8 * 3600
+# Monday 2026-03-02 00:00 in Shanghai, as epoch ms.
+MONDAY = 1_772_380_800_000
+
+
+def local(day: int, hour: float) -> int:
+    return MONDAY + day * 24 * HOUR + int(hour * HOUR)
+
+
+def trained(days: int = 14, n: int = 1) -> InactivityDetector:
+    """Residents awake 07:00–22:00 with activity every 10 minutes, asleep and still at night."""
+    detector = InactivityDetector().init(n, SHANGHAI)
+    for day in range(days):
+        times = np.arange(local(day, 7), local(day, 22), 10 * MINUTE)
+        for resident in range(n):
+            detector.partial_fit(np.full(len(times), resident), times, np.zeros(len(times)))
+    return detector
+
+
+def test_new_resident_gets_the_conservative_prior_timeout() -> None:
+    detector = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0).init(1, SHANGHAI)
+    detector.partial_fit([0], [local(0, 10)], [Evidence.INDOOR])
+    timeout_h = (detector.deadline_ms_[0] - local(0, 10)) / HOUR
+    # Ten expected minutes at one an hour, a little sooner for the one minute already seen.
+    assert 9.0 < timeout_h <= 10.0
+    assert detector.decide(detector.score(local(0, 15)))[0] == Severity.NONE
+
+
+def test_daytime_silence_alerts_but_the_same_silence_at_night_does_not() -> None:
+    detector = trained()
+    day, night = local(14, 10), local(14, 22)
+    detector.partial_fit([0], [day], [Evidence.INDOOR])
+    assert detector.decide(detector.score(day + 4 * HOUR))[0] >= Severity.WARNING
+    detector.partial_fit([0], [night], [Evidence.INDOOR])
+    assert detector.decide(detector.score(night + 4 * HOUR))[0] == Severity.NONE
+    assert detector.decide(detector.score(night + 9 * HOUR))[0] == Severity.NONE  # a whole night's sleep
+
+
+def test_severity_escalates_from_warning_to_critical() -> None:
+    detector = trained()
+    start = local(14, 9)
+    detector.partial_fit([0], [start], [Evidence.INDOOR])
+    warn, crit = int(detector.deadline_ms_[0]), int(detector.critical_ms_[0])
+    assert start < warn < crit
+    assert detector.decide(detector.score(warn - MINUTE))[0] == Severity.NONE
+    assert detector.decide(detector.score(warn))[0] == Severity.WARNING
+    assert detector.decide(detector.score(crit))[0] == Severity.CRITICAL
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0, SHANGHAI, -5 * 3600, 19_800]))
+def test_deadline_is_when_the_score_crosses_the_warning(seed: int, offset: int) -> None:
+    rng = np.random.default_rng(seed)
+    detector = InactivityDetector().init(5, offset)
+    times = np.sort(rng.integers(MONDAY, MONDAY + 20 * 24 * HOUR, 400))
+    detector.partial_fit(rng.integers(0, 5, 400), times, rng.choice([0, 2], 400))
+    seen = detector.last_activity_ms_ > 0
+    deadline = detector.deadline_ms_[seen]
+    at = detector.score(deadline, np.flatnonzero(seen))
+    a_second_before = detector.score(deadline - 1000, np.flatnonzero(seen))
+    np.testing.assert_allclose(at, detector.warning_surprise, rtol=1e-6)
+    assert np.all(a_second_before < detector.warning_surprise)
+    assert np.all(detector.decide(at, resident_idx=np.flatnonzero(seen)) >= Severity.WARNING)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, events = 6, 300
+    offsets = rng.choice([0, SHANGHAI, -18_000], n)
+    who = rng.integers(0, n, events)
+    times = np.sort(rng.integers(MONDAY, MONDAY + 10 * 24 * HOUR, events))
+    codes = rng.choice([Evidence.INDOOR, Evidence.DOOR, Evidence.WORN, Evidence.CORRIDOR], events)
+    together = InactivityDetector().init(n, offsets)
+    for chunk in np.array_split(np.arange(events), 7):
+        together.partial_fit(who[chunk], times[chunk], codes[chunk])
+    now = MONDAY + 11 * 24 * HOUR
+    scores = together.score(now)
+    for r in range(n):
+        alone = InactivityDetector().init(1, offsets[r])
+        mine = who == r
+        alone.partial_fit(np.zeros(mine.sum()), times[mine], codes[mine])
+        np.testing.assert_allclose(alone.score(now), scores[r : r + 1], rtol=1e-6)
+        assert alone.deadline_ms_[0] == together.deadline_ms_[r]
+        assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
+
+
+def test_away_after_the_front_door_suppresses_inactivity_and_raises_not_back_home() -> None:
+    detector = trained()
+    left = local(14, 14)
+    detector.partial_fit([0], [left], [Evidence.DOOR])
+    assert detector.away()[0]
+    assert detector.deadline_ms_[0] == NEVER
+    assert detector.decide(detector.score(local(14, 20)))[0] == Severity.NONE
+    assert not detector.not_back_home(local(14, 22.9))[0]
+    assert detector.not_back_home(local(14, 23))[0]
+    assert detector.due(local(14, 23))[0]
+    detector.partial_fit([0], [local(14, 23.5)], [Evidence.INDOOR])  # home again
+    assert not detector.away()[0]
+    assert not detector.not_back_home(local(14, 23.6))[0]
+
+
+def test_the_door_closing_behind_a_visitor_is_not_an_outing() -> None:
+    detector = trained()
+    detector.partial_fit([0, 0], [local(14, 10), local(14, 10) + 2 * MINUTE], [Evidence.DOOR, Evidence.INDOOR])
+    assert not detector.away()[0]
+    assert detector.deadline_ms_[0] < NEVER
+
+
+def test_silent_sensors_give_a_coverage_signal_instead_of_an_alarm() -> None:
+    detector = trained(n=2)
+    for r in (0, 1):
+        detector.partial_fit([r], [local(14, 9)], [Evidence.INDOOR])
+    scores = detector.score(local(14, 15))
+    coverage_ok = np.array([True, False])
+    assert list(detector.decide(scores, coverage_ok)) == [Severity.CRITICAL, Severity.NONE]
+    assert list(detector.coverage(scores, coverage_ok)) == [False, True]
+
+
+def test_corridor_motion_does_not_reset_the_silence() -> None:
+    detector = trained()
+    detector.partial_fit([0], [local(14, 9)], [Evidence.INDOOR])
+    deadline = detector.deadline_ms_[0]
+    detector.partial_fit([0], [local(14, 10)], [Evidence.CORRIDOR])
+    assert detector.deadline_ms_[0] == deadline
+
+
+def test_checkpoint_round_trip_scores_identically(tmp_path) -> None:
+    detector = trained(days=3, n=3)
+    detector.partial_fit([0, 1, 2], [local(3, 9), local(3, 10), local(3, 11)],
+                         [Evidence.INDOOR, Evidence.DOOR, Evidence.WORN])
+    path = tmp_path / "state.npz"
+    np.savez(path, **detector.get_state())
+    with np.load(path) as saved:
+        restored = InactivityDetector(**detector.get_params()).set_state(dict(saved))
+    now = local(3, 20)
+    np.testing.assert_array_equal(restored.score(now), detector.score(now))
+    np.testing.assert_array_equal(restored.deadline_ms_, detector.deadline_ms_)
+    np.testing.assert_array_equal(restored.not_back_ms_, detector.not_back_ms_)
+    # and it keeps learning the same way
+    for d in (restored, detector):
+        d.partial_fit([0], [local(3, 21)], [Evidence.INDOOR])
+    np.testing.assert_array_equal(restored.score(now + 5 * HOUR), detector.score(now + 5 * HOUR))
+
+
+def test_add_residents_keeps_existing_state() -> None:
+    detector = trained(days=2)
+    before = detector.score(local(2, 12))
+    new = detector.add_residents([SHANGHAI, 0])
+    assert list(new) == [1, 2]
+    np.testing.assert_array_equal(detector.score(local(2, 12))[:1], before)
+    assert list(detector.score(local(2, 12))[1:]) == [0.0, 0.0]
+
+
+def test_evidence_codes_and_activity() -> None:
+    assert evidence_of("door_sensor", "entrance") == Evidence.DOOR
+    assert evidence_of("door_sensor", "fridge") == Evidence.INDOOR
+    assert evidence_of("pressure_sensor", "bed") == Evidence.INDOOR
+    assert evidence_of("smart_peephole", "entrance") == Evidence.CORRIDOR
+    assert is_activity("motion_sensor", {"occupancy": True}, {"occupancy": False})
+    assert not is_activity("motion_sensor", {"occupancy": False}, {"occupancy": True})
+    assert is_activity("wristband", {"steps": 5, "worn": True}, None)
+    assert not is_activity("wristband", {"steps": 0, "worn": True}, None)
+    assert not is_activity("door_sensor", {"contact": "closed"}, {"contact": "closed"})
