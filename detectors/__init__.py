@@ -1,6 +1,15 @@
 """The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
 
-from detectors.evidence import Evidence, evidence_of, is_activity
+from detectors.evidence import Evidence, evidence_of, is_activity, live_evidence
 from detectors.inactivity import NEVER, NO_TIME, InactivityDetector, Severity
 
-__all__ = ["NEVER", "NO_TIME", "Evidence", "InactivityDetector", "Severity", "evidence_of", "is_activity"]
+__all__ = [
+    "NEVER",
+    "NO_TIME",
+    "Evidence",
+    "InactivityDetector",
+    "Severity",
+    "evidence_of",
+    "is_activity",
+    "live_evidence",
+]

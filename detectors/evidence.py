@@ -13,11 +13,11 @@ ENTRANCE = "entrance"
 
 
 class Evidence(IntEnum):
-    INDOOR = 0    # someone moving inside the home: ends an outing
-    DOOR = 1      # the front door opened or closed: the resident may have gone out
-    WORN = 2      # a worn wristband counted steps: alive wherever they are; ends an outing too
+    INDOOR = 0  # someone moving inside the home: ends an outing
+    DOOR = 1  # the front door opened or closed: the resident may have gone out
+    WORN = 2  # a worn wristband counted steps: alive wherever they are; ends an outing too
     CORRIDOR = 3  # the smart peephole saw the corridor: neighbours pass several times a day, so it
-                  # proves nothing about the resident and is ignored rather than resetting the clock
+    # proves nothing about the resident and is ignored rather than resetting the clock
 
 
 def evidence_of(kind: str, location: str) -> Evidence:
@@ -32,20 +32,31 @@ def evidence_of(kind: str, location: str) -> Evidence:
 
 
 def is_activity(kind: str, fields: Mapping[str, object], previous: Mapping[str, object] | None) -> bool:
-    """Whether a decoded reading is activity, given the same device's previous reading (or None).
+    """Whether a decoded reading (the fields `devices/` decoders produce) is activity, given the same
+    device's previous reading (or None).
 
     Door and motion sensors repeat their state in periodic reports; only a change is activity, and for a
     motion sensor only motion starting (occupancy turning false is its timeout running out).
     """
     if kind == "door_sensor":
-        return previous is not None and fields.get("contact") != previous.get("contact")
+        is_open = fields.get("open")
+        return isinstance(is_open, bool) and (previous is None or previous.get("open") != is_open)
     if kind == "motion_sensor":
         return fields.get("occupancy") is True and (previous is None or previous.get("occupancy") is not True)
     if kind == "smart_peephole":
-        return fields.get("event") in ("motion", "resident_returned", "resident_left")
+        return any(fields.get(event) is True for event in ("motion", "resident_returned", "resident_left"))
     if kind == "wristband":
         steps = fields.get("steps")
         worn = fields.get("worn") is not False
-        return (worn and isinstance(steps, int) and steps > 0) or fields.get("sos") is True or bool(
-            fields.get("action"))
+        return (worn and isinstance(steps, int) and steps > 0) or fields.get("sos") is True
     return False  # cameras and anything unknown in the live stream are not about one home
+
+
+def live_evidence(kind: str, fields: Mapping[str, object]) -> Evidence:
+    """The code of a live reading that `is_activity` accepted. The peephole's own word that the resident
+    left or came back is front-door evidence; its plain motion is the corridor."""
+    if kind == "smart_peephole" and (
+        fields.get("resident_left") is True or fields.get("resident_returned") is True
+    ):
+        return Evidence.DOOR
+    return evidence_of(kind, ENTRANCE if kind == "door_sensor" else "home")

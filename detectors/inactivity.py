@@ -101,8 +101,8 @@ class InactivityDetector:
     not_back_ms_: I64        # when an outing becomes `not_back_home` (NEVER unless away)
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
-                 prior_strength_days: float = 3.0, warning_surprise: float = 12.0,
-                 critical_surprise: float = 20.0, min_timeout_s: float = 1800.0,
+                 prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
+                 critical_surprise: float = 18.0, min_timeout_s: float = 1800.0,
                  max_timeout_s: float = 16 * 3600.0, away_after_door_s: float = 900.0,
                  not_back_by_local_hour: float = 23.0, max_away_s: float = 16 * 3600.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
@@ -223,8 +223,10 @@ class InactivityDetector:
         self.cum_[who] = week.cumulative(np.clip(rates, floor, cap))
 
         away = self.last_door_ms_[who] > self.last_indoor_ms_[who]
-        warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise), offsets)
-        crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise), offsets)
+        # Aim a hair past each threshold so rounding never leaves the score just short at the deadline.
+        nudge = 1 + 1e-6
+        warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
+        crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise * nudge), offsets)
         self.deadline_ms_[who] = np.where(away, NEVER, warn)
         self.critical_ms_[who] = np.where(away, NEVER, crit)
         self.not_back_ms_[who] = np.where(away, self._not_back_deadline(last, offsets), NEVER)

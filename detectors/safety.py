@@ -130,6 +130,10 @@ class SafetyRules:
             )
         ]
 
+    def offline_devices(self) -> set[str]:
+        """Devices currently reported offline (silent past their check-in, or said so)."""
+        return set(self._offline_reported)
+
     # --- time ----------------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> list[Signal]:

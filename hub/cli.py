@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from hub.alerts.cli import app as alerts_app
+from hub.backtest import backtest_command
 from hub.clock import SystemClock
 from hub.deadletter import replay
 from hub.embedded_broker import free_loopback_port
@@ -42,6 +43,7 @@ app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(registry_app, name="registry")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(alerts_app, name="alerts")
+app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 
 RegistryOption = Annotated[Path | None, typer.Option(help="registry file [default: $HUB_REGISTRY_PATH]")]

@@ -19,6 +19,7 @@ from devices import KINDS
 from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
 from hub.clock import Clock
 from hub.registry import Registry
+from hub.resident_activity import ResidentActivity
 from hub.store import Store, StoredObservation
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Evaluator(threading.Thread):
         clock: Clock,
         raise_alert: Callable[[AlertRequest], object],
         *,
-        intake_idle: Callable[[], bool],
+        settled_ms: Callable[[int], int],
         thresholds: SafetyThresholds | None = None,
         batch: int = 5000,
         tick_s: float = 1.0,
@@ -88,12 +89,13 @@ class Evaluator(threading.Thread):
         self._registry = registry
         self._clock = clock
         self._raise_alert = raise_alert
-        self._intake_idle = intake_idle
+        self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._facts_for: tuple[Registry, dict[str, DeviceFacts]] | None = None
+        self.activity = ResidentActivity(registry())
 
     def wake(self) -> None:
         """Intake committed something: evaluate now rather than at the next poll."""
@@ -109,17 +111,21 @@ class Evaluator(threading.Thread):
         try:
             self._seed(store)
             cursor = store.export_cursor(CURSOR)
+            self._relearn(store, cursor)
             while not self._stopping.is_set():
+                # Read the watermark first: everything intake committed up to it is in the rows below.
+                settled = self._settled_ms(self._clock.now_ms())
                 rows = store.observations_after(cursor, self._batch)
                 for row in rows:
                     self._evaluate(row)
+                self.activity.observe(rows)
                 if rows:
                     cursor = rows[-1].id
                     store.set_export_cursor(CURSOR, cursor)
                     self.stats.evaluated += len(rows)
                 self.stats.backlog = store.last_observation_id() - cursor
-                if len(rows) < self._batch and self._intake_idle():
-                    self._tick()
+                if len(rows) < self._batch:
+                    self._tick(settled)
                     self._wake.wait(self._tick_s)
                     self._wake.clear()
         finally:
@@ -130,6 +136,17 @@ class Evaluator(threading.Thread):
         if self._facts_for is None or self._facts_for[0] is not registry:
             self._facts_for = (registry, device_facts(registry))
         return self._facts_for[1]
+
+    def _relearn(self, store: Store, until_id: int) -> None:
+        """Rebuild the residents' learned rhythm and current silences from what is stored (a restart)."""
+        self.activity = ResidentActivity(self._registry())
+        last_id = 0
+        while last_id < until_id:
+            rows = [row for row in store.observations_after(last_id, self._batch) if row.id <= until_id]
+            if not rows:
+                break
+            self.activity.observe(rows)
+            last_id = rows[-1].id
 
     def _seed(self, store: Store) -> None:
         """After a restart, what the hub last heard from each device still counts toward offline checks."""
@@ -147,9 +164,30 @@ class Evaluator(threading.Thread):
         if device is not None:
             self._emit(self.rules.observe(device, row.ts, row.fields))
 
-    def _tick(self) -> None:
+    def _tick(self, now: int) -> None:
+        """Time-driven checks at `now`: the time through which intake has committed everything."""
         self.stats.ticks += 1
-        self._emit(self.rules.tick(self._clock.now_ms()))
+        self._emit(self.rules.tick(now))
+        registry = self._registry()
+        homes = {r.id: r.household for r in registry.data.residents}
+        places = {d.household: d for d in registry.devices.values() if d.household is not None}
+        for signal in self.activity.tick(now, self.rules.offline_devices()):
+            place = places.get(homes.get(signal.resident, ""))
+            if place is None:
+                continue  # a resident whose home has no devices yet: nothing can be said about them
+            self._request(
+                AlertRequest(
+                    kind=signal.kind,
+                    severity=signal.severity,
+                    subject=signal.resident,
+                    community=place.community,
+                    building=place.building,
+                    household=place.household,
+                    resident=signal.resident,
+                    evidence=dict(signal.evidence),
+                    raised_at_ms=signal.at_ms,
+                )
+            )
 
     def _emit(self, signals: list[Signal]) -> None:
         registry = self._registry()
@@ -173,8 +211,11 @@ class Evaluator(threading.Thread):
                 evidence=evidence,
                 raised_at_ms=signal.at_ms,
             )
-            self.stats.signals += 1
-            try:
-                self._raise_alert(request)
-            except Exception:  # one bad alert must not stop evaluation of everything after it
-                log.exception("raising %s for %s failed", signal.kind, signal.subject)
+            self._request(request)
+
+    def _request(self, request: AlertRequest) -> None:
+        self.stats.signals += 1
+        try:
+            self._raise_alert(request)
+        except Exception:  # one bad alert must not stop evaluation of everything after it
+            log.exception("raising %s for %s failed", request.kind, request.subject)

@@ -180,6 +180,8 @@ class IntakeWorker(threading.Thread):
         self._linger_s = linger_s
         self._keep_bytes = keep_bytes
         self._seen_flush_s = seen_flush_s
+        self._in_hand = False  # messages taken from the queue and not yet committed
+        self._committed_through_ms = 0
         self._unflushed_seen = Batch()
         self._seen_due = 0.0
         self._stopping = threading.Event()
@@ -190,9 +192,13 @@ class IntakeWorker(threading.Thread):
     def submit(self, message: Message) -> None:
         self.queue.put(message)
 
-    def idle(self) -> bool:
-        """Nothing waits to be committed: time-driven checks may trust that silence is silence."""
-        return self.queue.qsize() < self._batch_max
+    def settled_ms(self, now_ms: int) -> int:
+        """The hub time through which every message received is committed: `now_ms` when nothing waits,
+        else the arrival time of the newest committed message. Time-driven checks use it, so that a
+        backlog still in the queue never looks like silence."""
+        if self.queue.empty() and not self._in_hand:
+            return now_ms
+        return min(now_ms, self._committed_through_ms)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -215,6 +221,7 @@ class IntakeWorker(threading.Thread):
             first = self.queue.get(timeout=0.2)
         except queue.Empty:
             return []
+        self._in_hand = True
         messages = [first]
         deadline = time.monotonic() + self._linger_s
         while len(messages) < self._batch_max:
@@ -261,4 +268,6 @@ class IntakeWorker(threading.Thread):
             stats.dead_letters[dead.reason] += 1
         for message in messages:
             self._ack(message)
+        self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order
+        self._in_hand = False
         self.on_committed()

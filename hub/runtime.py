@@ -64,8 +64,11 @@ class Hub:
             clock=self.clock,
         )
         self.intake = IntakeWorker(
-            self._open_store, self.router, self.subscriber.ack,
-            batch_max=settings.batch_max, linger_s=settings.batch_linger_ms / 1000,
+            self._open_store,
+            self.router,
+            self.subscriber.ack,
+            batch_max=settings.batch_max,
+            linger_s=settings.batch_linger_ms / 1000,
             keep_bytes=settings.dead_letter_keep_bytes,
         )
         self.influx: InfluxExporter | None = None
@@ -75,12 +78,22 @@ class Hub:
         if alert_settings.mqtt_client_id == AlertSettings().mqtt_client_id:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
             alert_settings = alert_settings.model_copy(
-                update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"})
+                update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"}
+            )
         self.alerts = AlertService(
-            settings.store_path, lambda: self.router.registry, self.clock, alert_settings,
-            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol))
-        self.evaluation = Evaluator(self._open_store, lambda: self.router.registry, self.clock,
-                                    self.alerts.raise_alert, intake_idle=self.intake.idle)
+            settings.store_path,
+            lambda: self.router.registry,
+            self.clock,
+            alert_settings,
+            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol),
+        )
+        self.evaluation = Evaluator(
+            self._open_store,
+            lambda: self.router.registry,
+            self.clock,
+            self.alerts.raise_alert,
+            settled_ms=self.intake.settled_ms,
+        )
         self.intake.on_committed = self.evaluation.wake
 
     def _open_store(self) -> Store:
@@ -102,8 +115,12 @@ class Hub:
         self.alerts.start()
         self.evaluation.start()
         self.subscriber.start()
-        log.info("hub started: broker %s, store %s, %d devices registered", self.broker_url,
-                 self.settings.store_path, len(self.registry.devices))
+        log.info(
+            "hub started: broker %s, store %s, %d devices registered",
+            self.broker_url,
+            self.settings.store_path,
+            len(self.registry.devices),
+        )
 
     def status(self) -> HubStatus:
         return HubStatus(self.subscriber.connected, self.intake.healthy.is_set(), self.broker_url)

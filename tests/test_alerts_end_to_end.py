@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hub.alerts.model import Alert
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.clock import SystemClock
@@ -17,7 +18,7 @@ from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
 
 
-def alerts_in(store_path: Path, registry: Path) -> list:
+def alerts_in(store_path: Path, registry: Path) -> list[Alert]:
     reg = Registry.load(registry)
     service = AlertService(store_path, lambda: reg, SystemClock(), AlertSettings())
     try:
@@ -55,7 +56,7 @@ def test_sos_press_becomes_one_alert_delivered_on_mqtt(
         publisher.publish("zigbee2mqtt/101/sos button", payload).wait(5)
     publisher.stop()
 
-    def sos_alerts() -> list:
+    def sos_alerts() -> list[Alert]:
         alerts = [a for a in alerts_in(hub.store_path, one_of_each_registry) if a.kind == "sos"]
         return alerts if alerts and alerts[0].count >= 2 else []
 

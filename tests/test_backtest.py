@@ -78,7 +78,7 @@ def test_a_collapse_is_detected_and_a_nights_sleep_is_not(tmp_path: Path) -> Non
     inactivity = [a for a in alerts if a["kind"] == "inactivity"]
     assert [a["severity"] for a in inactivity] == ["warning", "critical"]  # one episode, escalated
     raised = datetime.fromisoformat(str(inactivity[0]["raised_at"])).replace(tzinfo=None)
-    assert collapse < raised < collapse + timedelta(hours=3)
+    assert collapse < raised < collapse + timedelta(hours=4)
     assert inactivity[0]["last_activity"] == "2026-03-16T09:45:00+08:00"
 
 
@@ -104,11 +104,13 @@ def test_an_alert_at_t_depends_only_on_events_before_t(tmp_path: Path) -> None:
     base = run(tmp_path, rows[: len(rows) // 2])
     cut = datetime.fromisoformat(rows[len(rows) // 2 - 1].split(",")[0])
     # Whatever comes later in the log cannot change what was raised before it.
-    later = run(tmp_path, rows + [f"{(START + timedelta(days=12)).isoformat()},r1,x,appliance,kitchen"])
-    early = [a for a in later if datetime.fromisoformat(str(a["raised_at"])).replace(tzinfo=None) <= cut]
-    assert early == [a for a in base if datetime.fromisoformat(str(a["raised_at"])).replace(tzinfo=None) <= cut]
-    full = run(tmp_path, rows)
-    assert [a for a in full if datetime.fromisoformat(str(a["raised_at"])).replace(tzinfo=None) <= cut] == early
+    later = run(tmp_path, [*rows, f"{(START + timedelta(days=12)).isoformat()},r1,x,appliance,kitchen"])
+
+    def until_cut(alerts: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [a for a in alerts if datetime.fromisoformat(str(a["raised_at"])).replace(tzinfo=None) <= cut]
+
+    assert until_cut(later) == until_cut(base)
+    assert until_cut(run(tmp_path, rows)) == until_cut(base)
 
 
 def test_an_outing_raises_not_back_home_not_inactivity(tmp_path: Path) -> None:

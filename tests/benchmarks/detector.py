@@ -47,7 +47,8 @@ def tick(residents: int) -> None:
     full_ms = (time.perf_counter() - began) * 1000
     print(f"tick over {residents:,} residents: {np.median(timings) * 1000:.1f} ms median "
           f"(due: {len(due):,}; scoring and deciding them {decide_ms:.1f} ms; scoring everyone "
-          f"{full_ms:.0f} ms, {int((full > 0).sum()):,} alerting); state {per_resident:.0f} bytes per resident")
+          f"{full_ms:.0f} ms, {int((full > 0).sum()):,} alerting); "
+          f"state {per_resident:.0f} bytes per resident")
 
 
 def throughput(residents: int, days: int) -> None:
@@ -76,7 +77,8 @@ def throughput(residents: int, days: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--log-residents", type=int, default=2_000)
     parser.add_argument("--log-days", type=int, default=30)

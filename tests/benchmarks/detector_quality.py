@@ -29,7 +29,7 @@ from detectors.evidence import ENTRANCE
 from devices import KINDS
 from hub.backtest import HEADER, backtest
 from simulators.community import CommunityParameters
-from simulators.incidents import Incident, IncidentKind
+from simulators.incidents import IncidentKind
 from simulators.message import CLOCK_KIND, DAY_MS, SimMessage
 from simulators.scenario import IncidentCounts, Scenario
 from simulators.simulation import Simulation
@@ -47,7 +47,8 @@ def activity_rows(simulation: Simulation) -> Iterator[Row]:
     residents: dict[str, list[str]] = {}
     for resident in registry.residents:
         residents.setdefault(resident.household, []).append(resident.id)
-    owners = {d.id: [d.resident] if d.resident else residents.get(d.household or "", []) for d in registry.devices}
+    owners = {d.id: [d.resident] if d.resident else residents.get(d.household or "", [])
+              for d in registry.devices}
     previous: dict[str, dict[str, object]] = {}
     for message in simulation.messages():
         if message.kind == CLOCK_KIND or message.reading_ts is None or message.dead_letter is not None:
@@ -58,8 +59,8 @@ def activity_rows(simulation: Simulation) -> Iterator[Row]:
             stamp = datetime.fromtimestamp(message.reading_ts / 1000, UTC).astimezone(zone)
             local = stamp.replace(tzinfo=None).isoformat(timespec="milliseconds")
             location = ENTRANCE if message.kind in _FRONT_DOOR_KINDS else "home"
-            for resident in owners[message.device_id]:
-                yield local, resident, message.device_id, message.kind, location
+            for owner in owners[message.device_id]:
+                yield local, owner, message.device_id, message.kind, location
         previous[message.device_id] = fields
 
 
@@ -103,20 +104,23 @@ class Quality:
                 f"{self.not_back_home / self.resident_months:.2f} per resident-month")
 
 
-def evaluate(csv_path: Path, incidents: list[Incident], residents: list[str], start_ms: int, end_ms: int,
-             events: int, detector: InactivityDetector | None = None) -> Quality:
+def evaluate(csv_path: Path, simulation: Simulation, events: int,
+             detector: InactivityDetector | None = None) -> Quality:
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         out = Path(tmp) / "alerts.jsonl"
         backtest(csv_path, out, progress=False, detector=detector)
         seconds = time.perf_counter() - began
         alerts = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    collapsed = {i.resident: i.start_ms for i in incidents if i.incident == IncidentKind.COLLAPSE and i.resident}
+    start_ms, end_ms = simulation.start_ms, simulation.end_ms
+    residents = [r.id for r in simulation.registry.residents]
+    collapsed = {i.resident: i.start_ms for i in simulation.incidents
+                 if i.incident == IncidentKind.COLLAPSE and i.resident}
     delays: list[float] = []
     false_alarms = not_back = 0
     for resident, collapse_ms in collapsed.items():
-        raised = sorted(_ms(a["raised_at"]) for a in alerts
-                        if a["resident"] == resident and a["kind"] == "inactivity" and _ms(a["raised_at"]) >= collapse_ms)
+        raised = sorted(_ms(a["raised_at"]) for a in alerts if a["resident"] == resident
+                        and a["kind"] == "inactivity" and _ms(a["raised_at"]) >= collapse_ms)
         if raised and raised[0] - collapse_ms <= DAY_MS:
             delays.append((raised[0] - collapse_ms) / 60_000)
     for alert in alerts:
@@ -135,13 +139,15 @@ def _ms(iso: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--households", type=int, default=300)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--collapses", type=int, default=120)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    scenario = Scenario(seed=args.seed, days=args.days, start=datetime(2026, 3, 2, tzinfo=ZoneInfo("Asia/Shanghai")),
+    start = datetime(2026, 3, 2, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
+    scenario = Scenario(seed=args.seed, days=args.days, start=start,
                         community=CommunityParameters(households=args.households),
                         incidents=IncidentCounts(**{**_NO_OTHER_INCIDENTS, "collapse": args.collapses}))
     simulation = Simulation(scenario)
@@ -155,8 +161,7 @@ def main() -> None:
         n_full = write_csv(rows, full)
         n_sensors = write_csv((r for r in rows if r[3] != "wristband"), sensors)
         for label, path, n in (("wristband + sensors", full, n_full), ("sensor-only", sensors, n_sensors)):
-            print(evaluate(path, simulation.incidents, residents, simulation.start_ms, simulation.end_ms, n)
-                  .line(label))
+            print(evaluate(path, simulation, n).line(label))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""Live residents' activity → the inactivity detector → inactivity, not-back-home and coverage signals.
+
+The detector (`detectors.InactivityDetector`) is pure and vectorized; this is the hub's side of it: which
+residents a device's readings are about (a wristband its wearer; a home's sensors everyone living
+there), which readings are activity, and an episode guard so that one silence raises one warning and at
+most one escalation to critical, not a request every tick. Its learned state is rebuilt from the stored
+observations when the hub starts, so a restart never cancels a pending alert: the deadline of a
+silence that began before the restart is where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from detectors import NO_TIME, InactivityDetector, Severity, is_activity, live_evidence
+from hub.registry import Registry
+from hub.store import StoredObservation
+
+_SEVERITY = {int(Severity.WARNING): "warning", int(Severity.CRITICAL): "critical"}
+_HOME_SENSORS = ("door_sensor", "motion_sensor")
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentSignal:
+    kind: str  # inactivity, not_back_home, coverage
+    severity: str
+    resident: str
+    at_ms: int
+    evidence: dict[str, int | float | str]
+
+
+class ResidentActivity:
+    def __init__(self, registry: Registry, detector: InactivityDetector | None = None) -> None:
+        data = registry.data
+        self.residents = [r.id for r in data.residents]
+        self.index = {resident: i for i, resident in enumerate(self.residents)}
+        zones = {c.id: c.timezone for c in data.communities}
+        home_of = {r.id: r.household for r in data.residents}
+        living: dict[str, list[int]] = {}
+        for resident, household in home_of.items():
+            living.setdefault(household, []).append(self.index[resident])
+        self._about: dict[str, Sequence[int]] = {}
+        self._home_sensors: dict[int, list[str]] = {i: [] for i in range(len(self.residents))}
+        community_of_household: dict[str, str] = {}
+        for device in registry.devices.values():
+            if device.household is None:
+                continue
+            community_of_household[device.household] = device.community
+            if device.resident in self.index:
+                self._about[device.id] = (self.index[device.resident],)
+            else:
+                self._about[device.id] = living.get(device.household, ())
+            if device.kind in _HOME_SENSORS:
+                for i in living.get(device.household, ()):
+                    self._home_sensors[i].append(device.id)
+        now = datetime.now(UTC)
+        offsets = [
+            _utc_offset_s(zones.get(community_of_household.get(home_of[r], ""), "Asia/Shanghai"), now)
+            for r in self.residents
+        ]
+        self.detector = (detector or InactivityDetector()).init(len(self.residents), np.array(offsets))
+        self._previous: dict[str, Mapping[str, object]] = {}
+        self._raised = np.zeros(len(self.residents), dtype=np.int8)  # severity raised this silence
+        self._raised_for = np.full(len(self.residents), NO_TIME, np.int64)  # ... which began then
+        self._not_back_for = np.full(len(self.residents), NO_TIME, np.int64)
+
+    def observe(self, rows: Sequence[StoredObservation]) -> None:
+        """Learn from stored readings, in store order (one detector call per batch)."""
+        who: list[int] = []
+        when: list[int] = []
+        codes: list[int] = []
+        for row in rows:
+            residents = self._about.get(row.device_id)
+            previous = self._previous.get(row.device_id)
+            self._previous[row.device_id] = row.fields
+            if not residents or not is_activity(row.kind, row.fields, previous):
+                continue
+            code = int(live_evidence(row.kind, row.fields))
+            for i in residents:
+                who.append(i)
+                when.append(row.ts)
+                codes.append(code)
+        if who:
+            self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes))
+
+    def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
+        """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""
+        detector = self.detector
+        due = np.flatnonzero(detector.due(now_ms))
+        if due.size == 0:
+            return []
+        last = detector.last_activity_ms_[due]
+        fresh = last != self._raised_for[due]  # activity since the last alert: a new silence
+        self._raised[due[fresh]] = 0
+        self._raised_for[due[fresh]] = last[fresh]
+        coverage_ok = np.array([self._covered(int(i), offline) for i in due], dtype=np.bool_)
+        scores = detector.score(now_ms, due)
+        severity = detector.decide(scores, coverage_ok, due)
+        uncovered = detector.coverage(scores, coverage_ok, due)
+        not_back = detector.not_back_home(now_ms, due)
+        signals = []
+        for k, i in enumerate(due):
+            evidence: dict[str, int | float | str] = {
+                "last_activity_ms": int(last[k]),
+                "silence_s": int((now_ms - last[k]) // 1000),
+                "surprise": round(float(scores[k]), 2),
+            }
+            if severity[k] > self._raised[i]:
+                self._raised[i] = severity[k]
+                signals.append(
+                    ResidentSignal(
+                        "inactivity", _SEVERITY[int(severity[k])], self.residents[i], now_ms, evidence
+                    )
+                )
+            if uncovered[k] and self._raised[i] == 0:
+                self._raised[i] = int(Severity.WARNING)  # one coverage alert per silence
+                signals.append(ResidentSignal("coverage", "warning", self.residents[i], now_ms, evidence))
+            door_ms = int(detector.last_door_ms_[i])
+            if not_back[k] and self._not_back_for[i] != door_ms:
+                self._not_back_for[i] = door_ms
+                signals.append(
+                    ResidentSignal(
+                        "not_back_home",
+                        "warning",
+                        self.residents[i],
+                        now_ms,
+                        {**evidence, "left_ms": door_ms},
+                    )
+                )
+        return signals
+
+    def _covered(self, resident: int, offline: set[str]) -> bool:
+        """Whether any of the home's sensors still reports (a home without sensors has only the band)."""
+        sensors = self._home_sensors[resident]
+        return not sensors or any(device not in offline for device in sensors)
+
+
+def _utc_offset_s(zone: str, at: datetime) -> int:
+    offset = at.astimezone(ZoneInfo(zone)).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
