@@ -26,13 +26,13 @@ from hub.alerts.notification import Notification, body_bytes, text, title
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink, build_sinks
-from hub.topics import alert_topic
 from hub.alerts.sinks.sink import Sink
 from hub.alerts.sinks.webhook import SIGNATURE_HEADER, request_headers, signature
 from hub.clock import FollowedClock, SystemClock
 from hub.embedded_broker import free_loopback_port
 from hub.mqtt import Publisher, wait_for_message
 from hub.registry import Caregiver, Registry
+from hub.topics import alert_topic
 from tests.real_servers import Mosquitto, wait_until
 from tests.test_alerts_support import MINUTE_MS, T0, alert_service, community_registry, resident_request
 
