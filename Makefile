@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TEST_DEBS := mosquitto victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-slow test-deps bench lint clean
+.PHONY: demo test test-slow test-deps bench bench-quality lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.ingest $(BENCH_ARGS)
+	$(BIN)/python -m tests.benchmarks.detector
+
+bench-quality: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.benchmarks.detector_quality --households 150 --days 21 --collapses 60
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""The hub's side of the inactivity detector: which readings are whose activity, one alert per silence,
+and a restart (the state rebuilt from stored observations) that keeps a pending alert pending."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hub.registry import Registry
+from hub.resident_activity import ResidentActivity
+from hub.store import StoredObservation
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MIN = 60_000
+
+
+def local(day: int, hour: int, minute: int = 0) -> int:
+    return int(datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI).timestamp() * 1000)
+
+
+def history() -> list[StoredObservation]:
+    """Three ordinary days of the resident moving about the living room, then nothing from 09:00."""
+    rows, i = [], 0
+    for day in (16, 17, 18, 19):
+        for hour in range(7, 22):
+            for minute in (5, 25, 45):
+                t = local(day, hour, minute)
+                if day == 19 and t > local(19, 9):
+                    break
+                for occupied in (True, False):
+                    i += 1
+                    rows.append(
+                        StoredObservation(
+                            i,
+                            "motion-1",
+                            "motion_sensor",
+                            t + (0 if occupied else MIN),
+                            {"occupancy": occupied},
+                        )
+                    )
+    return rows
+
+
+def test_a_silence_alerts_once_and_survives_a_restart(one_of_each_registry: Path) -> None:
+    registry = Registry.load(one_of_each_registry)
+    rows = history()
+    live = ResidentActivity(registry)
+    live.observe(rows)
+    assert live.tick(local(19, 9, 30), offline=set()) == [], "half an hour of quiet is nothing"
+    signals = live.tick(local(19, 16), offline=set())
+    assert [(s.kind, s.severity, s.resident) for s in signals] == [("inactivity", "warning", "r1")]
+    assert live.tick(local(19, 16, 1), offline=set()) == [], "one alert per silence, not one per tick"
+
+    restarted = ResidentActivity(registry)
+    restarted.observe(rows)  # what the evaluator does at start: relearn from the store
+    again = restarted.tick(local(19, 16), offline=set())
+    assert [(s.kind, s.severity) for s in again] == [("inactivity", "warning")], "still pending after restart"
+
+
+def test_silent_sensors_raise_coverage_not_inactivity(one_of_each_registry: Path) -> None:
+    activity = ResidentActivity(Registry.load(one_of_each_registry))
+    activity.observe(history())
+    home_sensors = {"door-1", "door-z", "motion-1", "motion-z"}
+    signals = activity.tick(local(19, 16), offline=home_sensors)
+    assert [(s.kind, s.resident) for s in signals] == [("coverage", "r1")]
