@@ -66,6 +66,7 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "last_activity_ms_": np.int64,
     "last_indoor_ms_": np.int64,
     "last_door_ms_": np.int64,
+    "out_": np.bool_,
     "cum_": np.float32,
     "deadline_ms_": np.int64,
     "critical_ms_": np.int64,
@@ -97,6 +98,7 @@ class InactivityDetector:
     last_door_ms_: I64
     cum_: F32                # (n, 169) cumulative clipped rate over the local week, as of the last activity
     deadline_ms_: I64        # when the surprise reaches `warning_surprise` (NEVER while away)
+    out_: npt.NDArray[np.bool_]  # on the far side of the front door (an odd number of passages)
     critical_ms_: I64        # when it reaches `critical_surprise`
     not_back_ms_: I64        # when an outing becomes `not_back_home` (NEVER unless away)
 
@@ -104,7 +106,8 @@ class InactivityDetector:
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
                  critical_surprise: float = 18.0, min_timeout_s: float = 1800.0,
                  max_timeout_s: float = 16 * 3600.0, away_after_door_s: float = 900.0,
-                 not_back_by_local_hour: float = 23.0, max_away_s: float = 16 * 3600.0) -> None:
+                 not_back_by_local_hour: float = 23.0, max_away_s: float = 16 * 3600.0,
+                 door_passage_s: float = 180.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -114,6 +117,7 @@ class InactivityDetector:
         self.away_after_door_s = away_after_door_s
         self.not_back_by_local_hour = not_back_by_local_hour
         self.max_away_s = max_away_s
+        self.door_passage_s = door_passage_s
 
     # --- setup and checkpoints ---------------------------------------------------------------
 
@@ -141,6 +145,7 @@ class InactivityDetector:
             "last_activity_ms_": filled(NO_TIME),
             "last_indoor_ms_": filled(NO_TIME),
             "last_door_ms_": filled(NO_TIME),
+            "out_": np.zeros(n, dtype=np.bool_),
             "cum_": week.cumulative(np.broadcast_to(self._prior_rates(), (n, week.N_BINS))),
             "deadline_ms_": filled(NEVER),
             "critical_ms_": filled(NEVER),
@@ -154,7 +159,8 @@ class InactivityDetector:
     def get_params(self) -> dict[str, float | Sequence[float]]:
         return {name: getattr(self, name) for name in (
             "prior_events_per_hour", "prior_strength_days", "warning_surprise", "critical_surprise",
-            "min_timeout_s", "max_timeout_s", "away_after_door_s", "not_back_by_local_hour", "max_away_s")}
+            "min_timeout_s", "max_timeout_s", "away_after_door_s", "not_back_by_local_hour", "max_away_s",
+            "door_passage_s")}
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
@@ -201,10 +207,35 @@ class InactivityDetector:
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
+        self._pass_doors(idx, t, code)
         np.maximum.at(self.last_door_ms_, idx[door], t[door])
         np.maximum.at(self.last_indoor_ms_, idx[~door], t[~door])
         self._refresh(np.unique(idx))
         return self
+
+    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+        """Which side of the front door each resident is on. Door events within `door_passage_s` of each
+        other (open, close, the peephole's word) are one passage; each passage flips the side, and
+        movement indoors puts the resident back inside. So a resident who comes home and collapses right
+        behind the door is inside (an inactivity alarm), not out (a gentle not-back-home hours later).
+        Only residents with a door event in the batch are walked through, in time order: doors are rare."""
+        concerned = np.isin(idx, np.unique(idx[code == Evidence.DOOR]))
+        self.out_[idx[~concerned & (code == Evidence.INDOOR)]] = False
+        if not concerned.any():
+            return
+        order = np.lexsort((t[concerned], idx[concerned]))
+        gap_ms = int(self.door_passage_s * 1000)
+        last_door = self.last_door_ms_  # read before partial_fit moves it
+        seen_door: dict[int, int] = {}
+        for i, when, what in zip(idx[concerned][order].tolist(), t[concerned][order].tolist(),
+                                 code[concerned][order].tolist(), strict=True):
+            if what == Evidence.DOOR:
+                previous = seen_door.get(i, int(last_door[i]))
+                if previous == NO_TIME or when - previous > gap_ms:
+                    self.out_[i] = not self.out_[i]
+                seen_door[i] = when
+            elif what == Evidence.INDOOR:
+                self.out_[i] = False
 
     def _prior_rates(self) -> F64:
         return np.broadcast_to(np.asarray(self.prior_events_per_hour, dtype=np.float64), (week.N_BINS,))
@@ -222,7 +253,7 @@ class InactivityDetector:
         cap = self.warning_surprise * 3600.0 / self.min_timeout_s
         self.cum_[who] = week.cumulative(np.clip(rates, floor, cap))
 
-        away = self.last_door_ms_[who] > self.last_indoor_ms_[who]
+        away = (self.last_door_ms_[who] > self.last_indoor_ms_[who]) & self.out_[who]
         # Aim a hair past each threshold so rounding never leaves the score just short at the deadline.
         nudge = 1 + 1e-6
         warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
@@ -258,7 +289,7 @@ class InactivityDetector:
         """Last seen at the front door: out, or about to be judged out (inactivity is not theirs to raise:
         `min_timeout_s` is longer than `away_after_door_s`)."""
         who = slice(None) if resident_idx is None else np.asarray(resident_idx, np.intp)
-        return np.asarray(self.last_door_ms_[who] > self.last_indoor_ms_[who])
+        return np.asarray((self.last_door_ms_[who] > self.last_indoor_ms_[who]) & self.out_[who])
 
     def decide(self, scores: F64, coverage_ok: Bools | None = None,
                resident_idx: npt.ArrayLike | None = None) -> I8:

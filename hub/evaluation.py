@@ -10,7 +10,7 @@ caught up with intake, so a backlog being worked through never looks like silenc
 from __future__ import annotations
 
 import logging
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ from hub.clock import Clock
 from hub.registry import Registry
 from hub.resident_activity import ResidentActivity
 from hub.store import Store, StoredObservation
+from hub.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class EvaluationStats:
     backlog: int = 0
 
 
-class Evaluator(threading.Thread):
+class Evaluator(Worker):
     def __init__(
         self,
         store_factory: Callable[[], Store],
@@ -82,7 +83,7 @@ class Evaluator(threading.Thread):
         batch: int = 5000,
         tick_s: float = 1.0,
     ) -> None:
-        super().__init__(name="evaluation", daemon=True)
+        super().__init__("evaluation")
         self.stats = EvaluationStats()
         self.rules = SafetyRules(thresholds or default_thresholds())
         self._store_factory = store_factory
@@ -92,26 +93,16 @@ class Evaluator(threading.Thread):
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._facts_for: tuple[Registry, dict[str, DeviceFacts]] | None = None
         self.activity = ResidentActivity(registry())
-
-    def wake(self) -> None:
-        """Intake committed something: evaluate now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self.join(timeout)
 
     def run(self) -> None:
         store = self._store_factory()
         try:
             self._seed(store)
-            cursor = store.export_cursor(CURSOR)
+            cursor = saved = store.export_cursor(CURSOR)
             self._relearn(store, cursor)
+            save_due = 0.0
             while not self._stopping.is_set():
                 # Read the watermark first: everything intake committed up to it is in the rows below.
                 settled = self._settled_ms(self._clock.now_ms())
@@ -121,13 +112,18 @@ class Evaluator(threading.Thread):
                 self.activity.observe(rows)
                 if rows:
                     cursor = rows[-1].id
-                    store.set_export_cursor(CURSOR, cursor)
                     self.stats.evaluated += len(rows)
+                if cursor != saved and time.monotonic() >= save_due:
+                    # At most once a second: re-evaluating a second of readings after a crash raises
+                    # nothing twice (occurrence keys, one open alert per subject and kind), while a
+                    # synchronous commit per intake batch would halve intake on a small machine.
+                    store.set_export_cursor(CURSOR, cursor)
+                    saved, save_due = cursor, time.monotonic() + 1.0
                 self.stats.backlog = store.last_observation_id() - cursor
                 if len(rows) < self._batch:
                     self._tick(settled)
-                    self._wake.wait(self._tick_s)
-                    self._wake.clear()
+                    self._sleep(self._tick_s)  # intake wakes us after each commit
+            store.set_export_cursor(CURSOR, cursor)
         finally:
             store.close()
 

@@ -113,6 +113,18 @@ def test_away_after_the_front_door_suppresses_inactivity_and_raises_not_back_hom
     assert not detector.not_back_home(local(14, 23.6))[0]
 
 
+def test_coming_home_and_collapsing_behind_the_door_is_inside_not_out() -> None:
+    detector = trained()
+    out, back = local(14, 10), local(14, 12)
+    # Leaving: the door opens and closes (one passage); coming back: another passage, then nothing.
+    detector.partial_fit([0, 0], [out, out + MINUTE], [Evidence.DOOR, Evidence.DOOR])
+    assert detector.away()[0]
+    detector.partial_fit([0, 0], [back, back + MINUTE], [Evidence.DOOR, Evidence.DOOR])
+    assert not detector.away()[0], "two passages: back inside"
+    assert detector.deadline_ms_[0] < local(14, 18)
+    assert detector.decide(detector.score(local(14, 18)))[0] >= Severity.WARNING
+
+
 def test_the_door_closing_behind_a_visitor_is_not_an_outing() -> None:
     detector = trained()
     opened = local(14, 10)

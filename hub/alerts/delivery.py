@@ -10,7 +10,6 @@ queue is in the store, deliveries pending at a restart are sent after it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hub.alerts.sinks.sink import DeliveryError, Sink
 from hub.alerts.store import AlertStore
 from hub.clock import Clock
 from hub.registry import Registry
+from hub.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -80,40 +80,29 @@ def _failed(store: AlertStore, settings: AlertSettings, delivery: Delivery, aler
                                 "attempts": attempts, "error": error})
 
 
-class DeliveryWorker(threading.Thread):
+class DeliveryWorker(Worker):
     """Works one sink's deliveries: whenever woken (something was queued), and every `poll_s` for the
     retries coming due."""
 
     def __init__(self, sink: Sink, store_path: Path, registry: Callable[[], Registry], clock: Clock,
                  settings: AlertSettings, *, poll_s: float = 0.5) -> None:
-        super().__init__(name=f"alerts-{sink.name}", daemon=True)
+        super().__init__(f"alerts-{sink.name}")
         self.sink = sink
         self._store_path = store_path
         self._registry = registry
         self._clock = clock
         self._settings = settings
         self._poll_s = poll_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self.join(timeout)
 
     def run(self) -> None:
         store = AlertStore(self._store_path)
         try:
             while not self._stopping.is_set():
-                self._wake.clear()
                 try:
                     deliver_due(store, self.sink, self._registry(), self._settings, self._clock.now_ms())
                 except Exception:  # the store busy beyond its timeout, say: keep the worker alive
                     log.exception("alert delivery pass for %s failed", self.sink.name)
-                self._wake.wait(self._poll_s)
+                self._sleep(self._poll_s)
         finally:
             self.sink.close()
             store.close()

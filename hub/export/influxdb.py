@@ -16,7 +16,6 @@ API (VictoriaMetrics in the tests). Sample configuration:
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from influxdb_client.rest import ApiException
 from hub.registry import PlacedDevice, Registry
 from hub.settings import Settings
 from hub.store import Store, StoredObservation
+from hub.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,16 @@ class ExportStats:
     last_error: str | None = None
 
 
-class InfluxExporter(threading.Thread):
+class InfluxExporter(Worker):
     def __init__(self, settings: Settings, store_factory: Callable[[], Store],
                  registry: Callable[[], Registry], *, poll_s: float = 0.2) -> None:
-        super().__init__(name="export-influxdb", daemon=True)
+        super().__init__("export-influxdb")
         assert settings.influx_url is not None
         self.stats = ExportStats()
         self._settings = settings
         self._store_factory = store_factory
         self._registry = registry
         self._poll_s = poll_s
-        self._stopping = threading.Event()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self.join(timeout)
 
     def run(self) -> None:
         s = self._settings
