@@ -57,7 +57,7 @@ class SafetyThresholds:
     door_open_limit_s: int = 15 * 60
     night_start_hour: int = 22  # local time; night runs across midnight to night_end_hour
     night_end_hour: int = 6
-    battery_low_percent: int = 20
+    battery_low_percent: int = 20  # below this a battery is low (20 itself is still fine)
     falling_object_merge_s: int = 30  # two cameras seeing one object within this are one event
     checkin_interval_s: Mapping[str, int] = field(default_factory=dict)  # per kind; see devices.KINDS
 
@@ -200,7 +200,7 @@ class SafetyRules:
         return []
 
     def _battery(self, device: DeviceFacts, ts_ms: int, level: int) -> list[Signal]:
-        if level > self.thresholds.battery_low_percent:
+        if level >= self.thresholds.battery_low_percent:
             self._low_battery_reported.discard(device.id)  # replaced: report the next run-down again
             return []
         if device.id in self._low_battery_reported:

@@ -103,7 +103,7 @@ def test_explicit_offline_is_reported_at_once() -> None:
 
 def test_low_battery_once_until_replaced() -> None:
     r = rules()
-    assert r.observe(DOOR, at(8), {"open": False, "battery": 21}) == []
+    assert r.observe(DOOR, at(8), {"open": False, "battery": 20}) == []
     (low,) = r.observe(DOOR, at(9), {"open": False, "battery": 19})
     assert (low.kind, low.severity, low.evidence["battery"]) == ("battery_low", "info", 19)
     assert r.observe(DOOR, at(10), {"open": False, "battery": 18}) == []
