@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from hub.alerts.directory import recipient_tiers
 from hub.alerts.model import Alert, AlertError, AlertRequest
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
@@ -16,6 +17,7 @@ from tests.test_alerts_support import (
     MINUTE_MS,
     T0,
     alert_service,
+    community_registry,
     falling_object_request,
     resident_request,
 )
@@ -242,3 +244,14 @@ def test_request_from_detectors_round_trips_its_fields() -> None:
                            building="b7", device="hac-07", raised_at_ms=T0)
     assert request.household is None and request.resident is None
     assert request.occurrence() is None
+
+
+def test_equipment_alerts_go_to_the_duty_officer_not_the_family() -> None:
+    registry = community_registry()
+    for kind in ("coverage", "device_offline", "battery_low"):
+        tiers = recipient_tiers(registry, kind=kind, community="sunshine", household="h1402",
+                                resident="r-wang")
+        assert [c.role for tier in tiers.values() for c in tier] == ["duty_officer"], kind
+    welfare = recipient_tiers(registry, kind="inactivity", community="sunshine", household="h1402",
+                              resident="r-wang")
+    assert welfare[1][0].role == "family"

@@ -59,9 +59,16 @@ def _staff(registry: Registry, community: str, kind: str) -> Tiers:
     return tiers
 
 
+# Alerts about equipment rather than the person: the operator's to handle, not a welfare alarm for
+# the family ("no data" is not "no activity").
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"})
+
+
 def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,
                     resident: str | None) -> Tiers:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
+    if kind in OPERATOR_KINDS:
+        return _staff(registry, community, kind)
     data = registry.data
     caregivers = {c.id: c for c in data.caregivers}
     if resident is not None:
