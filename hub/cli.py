@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from hub.alerts.cli import app as alerts_app
+from hub.alerts.service import AlertService
 from hub.backtest import backtest_command
 from hub.clock import SystemClock
 from hub.deadletter import replay
@@ -101,23 +103,26 @@ def run(
 
 @app.command()
 def demo(
+    *,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     households: Annotated[int, typer.Option(min=1, max=500)] = 20,
     acceleration: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option()] = 1,
+    days: Annotated[int, typer.Option(min=1, help="simulated days; one incident of each kind in them")] = 2,
     view: Annotated[bool | None, typer.Option(help="live terminal view [default: when a terminal]")] = None,
 ) -> None:
     """The hub on its embedded defaults, with a simulated community publishing through it.
 
     An embedded broker on a free loopback port (unless HUB_MQTT_URL is set), the store under var/demo/,
     and ~20 households with every device kind living their days from now on, 600× faster than real
-    time (a day in 2.4 minutes); the hub follows the simulated clock.
+    time (a day in 2.4 minutes), with one incident of each kind (SOS, fall, falling object, collapse...)
+    somewhere in those days; the hub follows the simulated clock.
     """
     workdir = Path("var/demo")
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("hub.sqlite3*"):
         stale.unlink()  # every demo starts from an empty store, so its counts mean this run
-    scenario = Scenario(seed=seed, days=30, start=datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")),
+    scenario = Scenario(seed=seed, days=days, start=datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")),
                         community=CommunityParameters(households=households, buildings=3))
     simulation = Simulation(scenario)
     registry = Registry(simulation.registry)
@@ -158,6 +163,13 @@ def _print_summary(hub: Hub) -> None:
     Console().print(table)
     dead = ", ".join(f"{reason}: {n}" for reason, n in stats.dead_letters.most_common()) or "none"
     Console().print(f"dead letters: {dead}  (`HUB_STORE_PATH={hub.settings.store_path} hub deadletter list`)")
+    service = AlertService(hub.settings.store_path, lambda: hub.registry, hub.clock, hub.settings.alerts)
+    try:
+        raised = Counter(f"{a.kind} ({a.severity})" for a in service.list(limit=100_000))
+    finally:
+        service.close()
+    Console().print("alerts: " + (", ".join(f"{k}: {n}" for k, n in sorted(raised.items())) or "none")
+                    + f"  (`HUB_STORE_PATH={hub.settings.store_path} hub alerts list`)")
 
 
 @registry_app.command("check")

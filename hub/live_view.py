@@ -71,6 +71,21 @@ class LiveView:
             parts.append(Text(f"InfluxDB export: {export.exported:,} sent, backlog {export.backlog:,}, "
                               f"{export.failures} failed writes" + (f" ({export.last_error})"
                                                                     if export.last_error else "")))
+        parts.append(self._alerts())
         parts.append(Text(f"batches {stats.batches:,}, last {stats.last_batch_size} msgs committed in "
                           f"{stats.last_commit_s * 1000:.1f} ms; ignored {stats.ignored:,}", style="dim"))
         return Group(*parts)
+
+    def _alerts(self) -> Table:
+        table = Table(title="latest alerts (hub alerts list)", expand=True)
+        for column in ("raised", "kind", "severity", "about", "state", "count"):
+            table.add_column(column)
+        alerts = self._hub.alerts.list(limit=8)
+        for alert in alerts:
+            raised = datetime.fromtimestamp(alert.first_seen_ms / 1000, self._zone).strftime("%m-%d %H:%M")
+            style = {"critical": "bold red", "warning": "yellow"}.get(alert.severity)
+            table.add_row(raised, alert.kind, alert.severity, alert.subject, alert.state, str(alert.count),
+                          style=style)
+        if not alerts:
+            table.add_row(Text("none yet", style="dim"), "", "", "", "", "")
+        return table

@@ -75,7 +75,7 @@ class Hub:
         if settings.influx_url:
             self.influx = InfluxExporter(settings, self._open_store, lambda: self.router.registry)
         alert_settings = settings.alerts
-        if alert_settings.mqtt_client_id == AlertSettings().mqtt_client_id:
+        if alert_settings.mqtt_client_id == AlertSettings.model_fields["mqtt_client_id"].default:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
             alert_settings = alert_settings.model_copy(
                 update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"}
