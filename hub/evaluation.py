@@ -20,6 +20,7 @@ from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
 from hub.clock import Clock
 from hub.registry import Registry
 from hub.resident_activity import ResidentActivity
+from hub.settings import RuleSettings
 from hub.store import Store, StoredObservation
 from hub.worker import Worker
 
@@ -34,10 +35,15 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
     data = registry.data
     residents_of: dict[str, list[str]] = {}
     wandering: set[str] = set()
+    door_limit: dict[str, int] = {}  # household -> the shortest limit any of its residents asks for
     for resident in data.residents:
         residents_of.setdefault(resident.household, []).append(resident.id)
         if resident.wandering_risk:
             wandering.add(resident.household)
+        if resident.door_open_limit_s is not None:
+            door_limit[resident.household] = min(
+                resident.door_open_limit_s, door_limit.get(resident.household, resident.door_open_limit_s)
+            )
     zones = {c.id: c.timezone for c in data.communities}
     entries = {d.id: d for d in data.devices}
     facts = {}
@@ -53,13 +59,21 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
             wandering_risk=household in wandering,
             timezone=zones[placed.community],
             checkin_interval_s=entries[device_id].checkin_interval_s,
+            door_open_limit_s=entries[device_id].door_open_limit_s or door_limit.get(household or ""),
         )
     return facts
 
 
-def default_thresholds() -> SafetyThresholds:
+def thresholds(rules: RuleSettings) -> SafetyThresholds:
+    """The rules' thresholds: settings over each kind's own check-in interval."""
+    checkins = {name: int(kind.checkin_interval.total_seconds()) for name, kind in KINDS.items()}
     return SafetyThresholds(
-        checkin_interval_s={name: int(kind.checkin_interval.total_seconds()) for name, kind in KINDS.items()}
+        door_open_limit_s=rules.door_open_limit_s,
+        night_start_hour=rules.night_start_hour,
+        night_end_hour=rules.night_end_hour,
+        battery_low_percent=rules.battery_low_percent,
+        falling_object_merge_s=rules.falling_object_merge_s,
+        checkin_interval_s=checkins | rules.checkin_interval_s,
     )
 
 
@@ -80,13 +94,13 @@ class Evaluator(Worker):
         raise_alert: Callable[[AlertRequest], object],
         *,
         settled_ms: Callable[[int], int],
-        thresholds: SafetyThresholds | None = None,
+        rules: SafetyThresholds | None = None,
         batch: int = 5000,
         tick_s: float = 1.0,
     ) -> None:
         super().__init__("evaluation")
         self.stats = EvaluationStats()
-        self.rules = SafetyRules(thresholds or default_thresholds())
+        self.rules = SafetyRules(rules or thresholds(RuleSettings()))
         self._store_factory = store_factory
         self._registry = registry
         self._clock = clock

@@ -86,6 +86,7 @@ class Resident(Entry):
     flags: list[str] = Field(default_factory=list, description="special groups, e.g. 独居老人, 残疾人")
     wandering_risk: bool = False
     caregivers: list[CaregiverLink] = Field(default_factory=list)
+    door_open_limit_s: int | None = Field(default=None, ge=60, description="overrides the rule's default")
 
 
 class Device(Entry):
@@ -96,6 +97,7 @@ class Device(Entry):
     resident: Id | None = Field(default=None, description="wearer of a wristband")
     zigbee2mqtt: str | None = Field(default=None, description="Zigbee2MQTT friendly name")
     checkin_interval_s: int | None = Field(default=None, ge=10)
+    door_open_limit_s: int | None = Field(default=None, ge=60, description="for a door sensor")
 
     @model_validator(mode="after")
     def _placed_once(self) -> Self:

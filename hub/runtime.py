@@ -14,7 +14,7 @@ from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import build_sinks
 from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
 from hub.embedded_broker import EmbeddedBroker
-from hub.evaluation import Evaluator
+from hub.evaluation import Evaluator, thresholds
 from hub.export.influxdb import InfluxExporter
 from hub.intake import IntakeWorker, Router, RouterLimits
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
@@ -93,6 +93,7 @@ class Hub:
             self.clock,
             self.alerts.raise_alert,
             settled_ms=self.intake.settled_ms,
+            rules=thresholds(settings.rules),
         )
         self.intake.on_committed = self.evaluation.wake
 

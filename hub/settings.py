@@ -15,6 +15,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from hub.alerts.settings import AlertSettings
 
 
+class RuleSettings(BaseSettings):
+    """Safety-rule thresholds, from `HUB_RULES_*`. Per device and per resident overrides live in the
+    registry (`checkin_interval_s`, `door_open_limit_s`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_RULES_", extra="ignore")
+
+    door_open_limit_s: int = Field(15 * 60, ge=60)
+    night_start_hour: int = Field(22, ge=0, le=23, description="local; night runs across midnight")
+    night_end_hour: int = Field(6, ge=0, le=23)
+    battery_low_percent: int = Field(20, ge=1, le=100, description="below this a battery is low")
+    falling_object_merge_s: int = Field(30, ge=1)
+    checkin_interval_s: dict[str, int] = Field(
+        default_factory=dict, description='per kind, JSON: {"motion_sensor": 3600}; default: the kind\'s own'
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
 
@@ -57,3 +73,4 @@ class Settings(BaseSettings):
 
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rules: RuleSettings = Field(default_factory=RuleSettings)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Scalar
+from hub.evaluation import device_facts, thresholds
+from hub.registry import Registry
+from hub.settings import RuleSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MIN = 60_000
@@ -109,3 +113,22 @@ def test_low_battery_once_until_replaced() -> None:
     assert r.observe(DOOR, at(10), {"open": False, "battery": 18}) == []
     r.observe(DOOR, at(11), {"open": False, "battery": 100})
     assert len(r.observe(DOOR, at(12), {"open": False, "battery": 15})) == 1
+
+
+def test_thresholds_come_from_settings_and_the_registry(one_of_each_registry: Path) -> None:
+    """Per kind from HUB_RULES_*, per resident and per device from the registry."""
+    registry = Registry.load(one_of_each_registry)
+    resident = registry.data.residents[0].model_copy(update={"door_open_limit_s": 300})
+    registry = Registry(registry.data.model_copy(update={"residents": [resident]}))
+    facts = device_facts(registry)
+    assert facts["door-1"].door_open_limit_s == 300
+    rules = SafetyRules(
+        thresholds(RuleSettings(checkin_interval_s={"wristband": 600}, battery_low_percent=30))
+    )
+    assert rules.thresholds.checkin_interval_s["wristband"] == 600
+    assert rules.thresholds.checkin_interval_s["door_sensor"] == 7200, "other kinds keep their own"
+    rules.observe(facts["door-1"], at(9), {"open": True})
+    assert [s.kind for s in rules.tick(at(9, 6))] == ["door_left_open"], "the resident's 5 minutes"
+    assert [s.kind for s in rules.observe(facts["door-1"], at(9, 7), {"open": False, "battery": 29})] == [
+        "battery_low"
+    ]
