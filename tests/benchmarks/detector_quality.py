@@ -145,7 +145,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--collapses", type=int, default=120)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--warning", type=float, default=None, help="warning_surprise (default: detector's)")
+    parser.add_argument("--critical", type=float, default=None, help="critical_surprise")
     args = parser.parse_args()
+    params = {name: value for name, value in (("warning_surprise", args.warning),
+                                              ("critical_surprise", args.critical)) if value is not None}
     start = datetime(2026, 3, 2, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Monday
     scenario = Scenario(seed=args.seed, days=args.days, start=start,
                         community=CommunityParameters(households=args.households),
@@ -161,7 +165,7 @@ def main() -> None:
         n_full = write_csv(rows, full)
         n_sensors = write_csv((r for r in rows if r[3] != "wristband"), sensors)
         for label, path, n in (("wristband + sensors", full, n_full), ("sensor-only", sensors, n_sensors)):
-            print(evaluate(path, simulation, n).line(label))
+            print(evaluate(path, simulation, n, InactivityDetector(**params)).line(label))
 
 
 if __name__ == "__main__":
