@@ -34,6 +34,11 @@ class FollowedClock:
         self._now_ms: int | None = None
         self._lock = threading.Lock()
 
+    @property
+    def following(self) -> bool:
+        """Whether a tick has arrived yet (before it, "now" is only the system clock's guess)."""
+        return self._now_ms is not None
+
     def now_ms(self) -> int:
         now = self._now_ms
         return SystemClock().now_ms() if now is None else now

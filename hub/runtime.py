@@ -92,10 +92,17 @@ class Hub:
             lambda: self.router.registry,
             self.clock,
             self.alerts.raise_alert,
-            settled_ms=self.intake.settled_ms,
+            settled_ms=self._settled_ms,
             rules=thresholds(settings.rules),
         )
         self.intake.on_committed = self.evaluation.wake
+
+    def _settled_ms(self, now_ms: int) -> int:
+        """The hub time through which everything received is committed. A simulation's clock that has not
+        ticked yet is no time at all: time-driven checks wait for it."""
+        if isinstance(self.clock, FollowedClock) and not self.clock.following:
+            return 0
+        return self.intake.settled_ms(now_ms)
 
     def _open_store(self) -> Store:
         return Store(self.settings.store_path, synchronous=self.settings.store_synchronous)
