@@ -21,7 +21,7 @@ from devices.availability import decode_availability
 from devices.kind import DecodeError, Reading, Reason
 from hub.mqtt import Message
 from hub.registry import PlacedDevice, Registry
-from hub.store import Batch, DeadLetter, Observation, Store
+from hub.store import Batch, Committed, DeadLetter, Observation, Store
 from hub.topics import IgnoredTopic, NativeTopic, Zigbee2mqttTopic, parse_topic
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,11 @@ class Router:
     def route(self, topic: str, payload: bytes, received_ms: int) -> Routed:
         parsed = parse_topic(topic, self._z2m_base)
         if parsed is None:
-            return Rejected(Reason.UNKNOWN_TOPIC, f"topic {topic!r} fits neither sc/<community>/<kind>/"
-                            f"<device>/event|availability nor {self._z2m_base}/<friendly_name>")
+            return Rejected(
+                Reason.UNKNOWN_TOPIC,
+                f"topic {topic!r} fits neither sc/<community>/<kind>/"
+                f"<device>/event|availability nor {self._z2m_base}/<friendly_name>",
+            )
         if isinstance(parsed, IgnoredTopic):
             return parsed
         device, problem = self._device(parsed)
@@ -71,8 +74,11 @@ class Router:
             assert problem is not None
             return problem
         if len(payload) > self._limits.max_payload_bytes:
-            return Rejected(Reason.TOO_LARGE, f"payload is {len(payload)} bytes, limit "
-                            f"{self._limits.max_payload_bytes}", device)
+            return Rejected(
+                Reason.TOO_LARGE,
+                f"payload is {len(payload)} bytes, limit {self._limits.max_payload_bytes}",
+                device,
+            )
         try:
             if parsed.channel == "availability":
                 online, _ = decode_availability(payload)
@@ -84,16 +90,21 @@ class Router:
             log.exception("decoder for %s crashed", device.kind)
             return Rejected(Reason.DECODER_ERROR, f"{type(exc).__name__}: {exc}", device)
         if reading.ts > received_ms + self._limits.max_future_skew_ms:
-            return Rejected(Reason.TS_IN_FUTURE, f"ts is {(reading.ts - received_ms) / 1000:.0f} s ahead of "
-                            "the hub clock (device clock wrong?)", device)
+            return Rejected(
+                Reason.TS_IN_FUTURE,
+                f"ts is {(reading.ts - received_ms) / 1000:.0f} s ahead of "
+                "the hub clock (device clock wrong?)",
+                device,
+            )
         return Observation(device.id, device.kind, reading.ts, reading.fields, received_ms)
 
     def _device(self, parsed: NativeTopic | Zigbee2mqttTopic) -> tuple[PlacedDevice | None, Rejected | None]:
         if isinstance(parsed, Zigbee2mqttTopic):
             device = self.registry.by_zigbee2mqtt_name.get(parsed.friendly_name)
             if device is None:
-                return None, Rejected(Reason.UNKNOWN_DEVICE,
-                                      f"no device has zigbee2mqtt name {parsed.friendly_name!r}")
+                return None, Rejected(
+                    Reason.UNKNOWN_DEVICE, f"no device has zigbee2mqtt name {parsed.friendly_name!r}"
+                )
             return device, None
         device = self.registry.devices.get(parsed.device_id)
         if device is None:
@@ -102,12 +113,15 @@ class Router:
             return None, Rejected(
                 Reason.TOPIC_MISMATCH,
                 f"device {device.id!r} is a {device.kind} in {device.community}, topic says "
-                f"{parsed.kind} in {parsed.community}", device)
+                f"{parsed.kind} in {parsed.community}",
+                device,
+            )
         return device, None
 
     @staticmethod
-    def _decode(device: PlacedDevice, parsed: NativeTopic | Zigbee2mqttTopic, payload: bytes,
-                received_ms: int) -> Reading:
+    def _decode(
+        device: PlacedDevice, parsed: NativeTopic | Zigbee2mqttTopic, payload: bytes, received_ms: int
+    ) -> Reading:
         kind = KINDS[device.kind]
         if isinstance(parsed, NativeTopic):
             return kind.decode(payload)
@@ -120,8 +134,8 @@ class Router:
 class IntakeStats:
     """Counters owned by the intake thread (single writer); the live view and metrics read them."""
 
-    received: Counter[str] = field(default_factory=Counter)   # per kind ("?" when unknown)
-    stored: Counter[str] = field(default_factory=Counter)     # per kind
+    received: Counter[str] = field(default_factory=Counter)  # per kind ("?" when unknown)
+    stored: Counter[str] = field(default_factory=Counter)  # per kind
     dead_letters: Counter[str] = field(default_factory=Counter)  # per reason
     ignored: int = 0
     batches: int = 0
@@ -144,9 +158,17 @@ def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats:
             stats.received[routed.device.kind] += 1
         elif isinstance(routed, Rejected):
             device = routed.device
-            batch.dead_letters.append(DeadLetter(
-                message.topic, routed.reason, routed.detail, message.payload[:keep_bytes],
-                len(message.payload), message.received_ms, device.id if device else None))
+            batch.dead_letters.append(
+                DeadLetter(
+                    message.topic,
+                    routed.reason,
+                    routed.detail,
+                    message.payload[:keep_bytes],
+                    len(message.payload),
+                    message.received_ms,
+                    device.id if device else None,
+                )
+            )
             if device is not None:
                 batch.mark_seen(device.id, device.kind, None, message.received_ms, routed.reason)
             stats.received[device.kind if device else "?"] += 1
@@ -168,8 +190,17 @@ class IntakeWorker(threading.Thread):
     (both name their device and time, and are committed before their acknowledgement).
     """
 
-    def __init__(self, store_factory: Callable[[], Store], router: Router, ack: Callable[[Message], None], *,
-                 batch_max: int, linger_s: float, keep_bytes: int, seen_flush_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        router: Router,
+        ack: Callable[[Message], None],
+        *,
+        batch_max: int,
+        linger_s: float,
+        keep_bytes: int,
+        seen_flush_s: float = 1.0,
+    ) -> None:
         super().__init__(name="intake", daemon=True)
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.stats = IntakeStats()
@@ -185,7 +216,7 @@ class IntakeWorker(threading.Thread):
         self._unflushed_seen = Batch()
         self._seen_due = 0.0
         self._stopping = threading.Event()
-        self.on_committed: Callable[[], None] = lambda: None
+        self.on_committed: Callable[[Committed], None] = lambda committed: None
         self.healthy = threading.Event()
         self.healthy.set()
 
@@ -248,7 +279,7 @@ class IntakeWorker(threading.Thread):
         while True:
             started = time.perf_counter()
             try:
-                store.commit(batch)
+                committed = store.commit(batch)
                 break
             except Exception as exc:  # sqlite3 errors: disk full, read-only, I/O; keep the batch, retry
                 stats.commit_failures += 1
@@ -270,4 +301,4 @@ class IntakeWorker(threading.Thread):
             self._ack(message)
         self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order
         self._in_hand = False
-        self.on_committed()
+        self.on_committed(committed)

@@ -95,7 +95,7 @@ class Hub:
             settled_ms=self._settled_ms,
             rules=thresholds(settings.rules),
         )
-        self.intake.on_committed = self.evaluation.wake
+        self.intake.on_committed = self.evaluation.committed
 
     def _settled_ms(self, now_ms: int) -> int:
         """The hub time through which everything received is committed. A simulation's clock that has not

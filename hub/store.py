@@ -113,6 +113,16 @@ class StoredDeadLetter:
     replayed_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one commit added: the observations now holding ids (before_id, after_id] (a row merged with a
+    new message moves into that range too), so a reader can follow the outbox without reading it back."""
+
+    before_id: int
+    after_id: int
+    observations: list[Observation]
+
+
 @dataclass(slots=True)
 class Batch:
     """Everything one transaction writes. `seen` and `availability` are folded per device in memory first,
@@ -123,8 +133,9 @@ class Batch:
     seen: dict[str, tuple[str | None, int | None, int, str | None]] = field(default_factory=dict)
     availability: dict[str, tuple[bool, int]] = field(default_factory=dict)
 
-    def mark_seen(self, device_id: str, kind: str | None, ts: int | None, received_ms: int,
-                  error: str | None = None) -> None:
+    def mark_seen(
+        self, device_id: str, kind: str | None, ts: int | None, received_ms: int, error: str | None = None
+    ) -> None:
         old = self.seen.get(device_id)
         if old is not None:
             ts = max(ts, old[1]) if ts is not None and old[1] is not None else ts or old[1]
@@ -140,12 +151,14 @@ class Batch:
 
 
 class Store:
-    def __init__(self, path: Path, *, synchronous: Literal["full", "normal"] = "full",
-                 read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: Literal["full", "normal"] = "full", read_only: bool = False
+    ) -> None:
         self.path = path
         if read_only:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -168,19 +181,25 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def commit(self, batch: Batch) -> None:
+    def commit(self, batch: Batch) -> Committed:
         """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
         with self._transaction() as db:
-            db.executemany(_UPSERT_OBSERVATION,
-                [(o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
-                 for o in batch.observations],
+            before = self._max_observation_id(db)
+            db.executemany(
+                _UPSERT_OBSERVATION,
+                [
+                    (o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
+                    for o in batch.observations
+                ],
             )
             db.executemany(
                 "INSERT INTO dead_letters"
                 " (received_ms, topic, reason, detail, device_id, payload, payload_size)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
-                 for d in batch.dead_letters],
+                [
+                    (d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
+                    for d in batch.dead_letters
+                ],
             )
             db.executemany(
                 "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
@@ -198,6 +217,12 @@ class Store:
                 " last_received_ms = max(last_received_ms, excluded.last_received_ms)",
                 [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
             )
+            after = self._max_observation_id(db)
+        return Committed(before, after, batch.observations)
+
+    @staticmethod
+    def _max_observation_id(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -239,8 +264,14 @@ class Store:
         row = cursor.fetchone()
         return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
 
-    def dead_letters(self, *, reason: str | None = None, ids: Iterable[int] | None = None,
-                     include_replayed: bool = False, limit: int = 100) -> list[StoredDeadLetter]:
+    def dead_letters(
+        self,
+        *,
+        reason: str | None = None,
+        ids: Iterable[int] | None = None,
+        include_replayed: bool = False,
+        limit: int = 100,
+    ) -> list[StoredDeadLetter]:
         where: list[str] = []
         args: list[object] = []
         if reason is not None:
@@ -252,8 +283,10 @@ class Store:
             args += wanted
         if not include_replayed:
             where.append("replayed_ms IS NULL")
-        sql = ("SELECT id, received_ms, topic, reason, detail, device_id, payload, payload_size, replayed_ms"
-               " FROM dead_letters")
+        sql = (
+            "SELECT id, received_ms, topic, reason, detail, device_id, payload, payload_size, replayed_ms"
+            " FROM dead_letters"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._db.execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
@@ -265,8 +298,10 @@ class Store:
 
     def update_dead_letter(self, dead_letter_id: int, reason: str, detail: str) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
-                       (reason, detail, dead_letter_id))
+            db.execute(
+                "UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
+                (reason, detail, dead_letter_id),
+            )
 
     # --- export cursors ------------------------------------------------------------------------
 
