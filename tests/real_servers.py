@@ -203,6 +203,13 @@ class HubProcess:
     def store(self) -> Store:
         return Store(self.store_path, read_only=True)
 
+    def count_observations(self) -> int:
+        store = self.store()
+        try:
+            return store.count_observations()
+        finally:
+            store.close()
+
     def wait_for(self, check: Callable[[Store], T], timeout: float, what: str = "the hub's store") -> T:
         store = self.store()
         try:

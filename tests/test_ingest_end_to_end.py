@@ -10,7 +10,7 @@ from pathlib import Path
 from devices import KINDS
 from hub.store import Store
 from tests.conftest import StartHub
-from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
+from tests.real_servers import Mosquitto, VictoriaMetrics, wait_until
 from tests.traffic import BackgroundPublisher, keys, readings
 
 
@@ -99,7 +99,7 @@ def test_influxdb_outage_stalls_nothing_and_loses_nothing(
     during: list[int] = []
     for _ in range(30):  # 30 s of outage: intake must keep committing
         time.sleep(1)
-        during.append(_count(hub))
+        during.append(hub.count_observations())
     assert during[-1] - during[0] > 4_000, f"intake went on during the outage: {during[0]} → {during[-1]}"
     victoria_metrics.start()
     publisher.finish()
@@ -113,11 +113,3 @@ def test_influxdb_outage_stalls_nothing_and_loses_nothing(
         what="the export backlog to drain into VictoriaMetrics",
     )
     assert "InfluxDB export failed" in hub.log(), "the outage was noticed and retried"
-
-
-def _count(hub: HubProcess) -> int:
-    store = hub.store()
-    try:
-        return store.count_observations()
-    finally:
-        store.close()

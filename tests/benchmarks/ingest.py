@@ -49,22 +49,15 @@ def load_started(load: LoadReport) -> float:
     return min(worker.started for worker in load.workers)
 
 
-def count(hub: HubProcess) -> int:
-    store = hub.store()
-    try:
-        return store.count_observations()
-    finally:
-        store.close()
-
-
 def consumed(hub: HubProcess, before: int, expected: int, since: float | None = None,
              timeout: float = 900) -> float:
     """Seconds from `since` (epoch; None: the first new observation) to the `expected`-th new
     observation in the store, polled every 20 ms."""
     if since is None:
-        wait_until(lambda: count(hub) > before, timeout, interval=0.01, what="the first observation")
+        wait_until(lambda: hub.count_observations() > before, timeout, interval=0.01,
+                   what="the first observation")
         since = time.time()
-    wait_until(lambda: count(hub) >= before + expected, timeout, interval=0.02,
+    wait_until(lambda: hub.count_observations() >= before + expected, timeout, interval=0.02,
                what=f"{expected:,} observations")
     return time.time() - since
 
@@ -92,7 +85,7 @@ def main(
             console.print("[bold]hub, live[/bold] …")
             hub = HubProcess(work / "hub", registry, broker, {"HUB_LOG_LEVEL": "WARNING"}).start()
             for phase in ("hub_live", "hub_drain"):
-                before = count(hub)
+                before = hub.count_observations()
                 if phase == "hub_drain":
                     console.print("[bold]hub, draining a backlog queued while it was stopped[/bold] …")
                     hub.stop()
@@ -101,7 +94,7 @@ def main(
                     hub.start()
                 since = load_started(load) if phase == "hub_live" else None
                 seconds = consumed(hub, before, load.published, since)
-                stored = count(hub) - before
+                stored = hub.count_observations() - before
                 results[phase] = {"received": stored, "seconds": seconds, "rate": stored / seconds,
                                   "published": load.published, "publish_rate": load.achieved_rate}
             hub.stop()
