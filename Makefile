@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TEST_DEBS := mosquitto victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-slow test-deps bench bench-quality lint clean
+.PHONY: demo test test-deps bench bench-quality lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,6 @@ test-deps:
 
 test: $(VENV)/.installed-dev test-deps lint
 	$(BIN)/pytest -m "not slow"
-
-test-slow: $(VENV)/.installed-dev test-deps
-	$(BIN)/pytest -m slow
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
