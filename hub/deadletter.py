@@ -27,11 +27,10 @@ def replay(store: Store, router: Router, *, reason: str | None = None, ids: list
         # The original arrival time, so "ts in the future" is judged as it was then.
         routed = router.route(dead.topic, dead.payload, dead.received_ms)
         if isinstance(routed, Observation):
-            batch.observations.append(routed)
-            batch.mark_seen(routed.device_id, routed.kind, routed.ts, dead.received_ms)
+            batch.add_observation(routed, dead.received_ms)
             report.stored.append(dead.id)
         elif isinstance(routed, AvailabilityChange):
-            batch.availability[routed.device.id] = (routed.online, dead.received_ms)
+            batch.set_availability(routed.device.id, routed.online, dead.received_ms)
             report.stored.append(dead.id)
         elif isinstance(routed, Rejected):
             report.still_failing[dead.id] = f"{routed.reason}: {routed.detail}"

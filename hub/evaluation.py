@@ -15,11 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Signal
+from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Severity, Signal
 from devices import KINDS
 from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
 from hub.clock import Clock
-from hub.registry import Registry
+from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
 from hub.settings import RuleSettings
 from hub.store import Committed, Store, StoredObservation
@@ -110,7 +110,7 @@ class Evaluator(Worker):
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
-        self._facts_for: tuple[Registry, dict[str, DeviceFacts]] | None = None
+        self._placed: _Placement | None = None
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
         self._handover: deque[Committed] = deque()
@@ -170,15 +170,17 @@ class Evaluator(Worker):
             return rows, committed.after_id
         return None
 
-    def _facts(self) -> dict[str, DeviceFacts]:
+    def _placement(self) -> _Placement:
         registry = self._registry()
-        if self._facts_for is None or self._facts_for[0] is not registry:
-            self._facts_for = (registry, device_facts(registry))
-        return self._facts_for[1]
+        if self._placed is None or self._placed.registry is not registry:
+            self._placed = _Placement(registry)
+        return self._placed
+
+    def _facts(self) -> dict[str, DeviceFacts]:
+        return self._placement().facts
 
     def _relearn(self, store: Store, until_id: int) -> None:
         """Rebuild the residents' learned rhythm and current silences from what is stored (a restart)."""
-        self.activity = ResidentActivity(self._registry())
         last_id = 0
         while last_id < until_id:
             rows = [row for row in store.observations_after(last_id, self._batch) if row.id <= until_id]
@@ -227,54 +229,83 @@ class Evaluator(Worker):
         signals = self.activity.tick(now, self.rules.offline_devices())
         if not signals:
             return
-        registry = self._registry()
-        homes = {r.id: r.household for r in registry.data.residents}
-        places = {d.household: d for d in registry.devices.values() if d.household is not None}
+        placement = self._placement()
         for signal in signals:
-            place = places.get(homes.get(signal.resident, ""))
-            if place is None:
+            home = placement.home_of.get(signal.resident)
+            if home is None:
                 continue  # a resident whose home has no devices yet: nothing can be said about them
             self._request(
-                AlertRequest(
-                    kind=signal.kind,
-                    severity=signal.severity,
-                    subject=signal.resident,
-                    community=place.community,
-                    building=place.building,
-                    household=place.household,
-                    resident=signal.resident,
-                    evidence=dict(signal.evidence),
-                    raised_at_ms=signal.at_ms,
-                )
+                signal.kind,
+                signal.severity,
+                subject=signal.resident,
+                place=home,
+                device=None,
+                evidence=dict(signal.evidence),
+                at_ms=signal.at_ms,
             )
 
     def _emit(self, signals: list[Signal]) -> None:
-        registry = self._registry()
-        residents = {r.id for r in registry.data.residents} if signals else set()
+        if not signals:
+            return
+        devices = self._registry().devices
         for signal in signals:
-            placed = registry.devices.get(signal.device)
+            placed = devices.get(signal.device)
             if placed is None:
                 continue
             evidence: dict[str, object] = {**signal.evidence, "device_kind": placed.kind}
             if signal.occurrence is not None:
                 evidence[OCCURRENCE_KEY] = signal.occurrence
-            request = AlertRequest(
-                kind=signal.kind,
-                severity=signal.severity,
+            self._request(
+                signal.kind,
+                signal.severity,
                 subject=signal.subject,
-                community=placed.community,
-                building=placed.building,
-                household=placed.household,
-                resident=signal.subject if signal.subject in residents else None,
+                place=placed,
                 device=signal.device,
                 evidence=evidence,
-                raised_at_ms=signal.at_ms,
+                at_ms=signal.at_ms,
             )
-            self._request(request)
 
-    def _request(self, request: AlertRequest) -> None:
+    def _request(
+        self,
+        kind: str,
+        severity: Severity,
+        *,
+        subject: str,
+        place: PlacedDevice,
+        device: str | None,
+        evidence: dict[str, object],
+        at_ms: int,
+    ) -> None:
+        """Raise an alert about `subject`, placed where `place` is (its community, building, household)."""
         self.stats.signals += 1
+        resident = subject if subject in self._placement().residents else None
         try:
-            self._raise_alert(request)
+            self._raise_alert(
+                AlertRequest(
+                    kind=kind,
+                    severity=severity,
+                    subject=subject,
+                    community=place.community,
+                    building=place.building,
+                    household=place.household,
+                    resident=resident,
+                    device=device,
+                    evidence=evidence,
+                    raised_at_ms=at_ms,
+                )
+            )
         except Exception:  # one bad alert must not stop evaluation of everything after it
-            log.exception("raising %s for %s failed", request.kind, request.subject)
+            log.exception("raising %s for %s failed", kind, subject)
+
+
+class _Placement:
+    """Lookups derived from one registry, built once per registry rather than per tick or signal."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.facts = device_facts(registry)
+        self.residents = frozenset(r.id for r in registry.data.residents)
+        by_household = {d.household: d for d in registry.devices.values() if d.household is not None}
+        self.home_of = {
+            r.id: by_household[r.household] for r in registry.data.residents if r.household in by_household
+        }

@@ -150,11 +150,10 @@ def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats:
     for message in messages:
         routed = router.route(message.topic, message.payload, message.received_ms)
         if isinstance(routed, Observation):
-            batch.observations.append(routed)
-            batch.mark_seen(routed.device_id, routed.kind, routed.ts, routed.received_ms)
+            batch.add_observation(routed, message.received_ms)
             stats.received[routed.kind] += 1
         elif isinstance(routed, AvailabilityChange):
-            batch.availability[routed.device.id] = (routed.online, message.received_ms)
+            batch.set_availability(routed.device.id, routed.online, message.received_ms)
             stats.received[routed.device.kind] += 1
         elif isinstance(routed, Rejected):
             device = routed.device

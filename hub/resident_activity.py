@@ -18,17 +18,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from detectors import NO_TIME, InactivityDetector, Severity, is_activity, live_evidence
+from detectors.safety import Severity as AlertSeverity
 from hub.registry import Registry
 from hub.store import StoredObservation
 
-_SEVERITY = {int(Severity.WARNING): "warning", int(Severity.CRITICAL): "critical"}
+_SEVERITY: dict[int, AlertSeverity] = {int(Severity.WARNING): "warning", int(Severity.CRITICAL): "critical"}
 _HOME_SENSORS = ("door_sensor", "motion_sensor")
 
 
 @dataclass(frozen=True, slots=True)
 class ResidentSignal:
     kind: str  # inactivity, not_back_home, coverage
-    severity: str
+    severity: AlertSeverity
     resident: str
     at_ms: int
     evidence: dict[str, int | float | str]

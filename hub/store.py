@@ -138,10 +138,20 @@ class Batch:
     ) -> None:
         old = self.seen.get(device_id)
         if old is not None:
-            ts = max(ts, old[1]) if ts is not None and old[1] is not None else ts or old[1]
-            received_ms = max(received_ms, old[2])
-            error = error or old[3]
+            _, old_ts, old_received_ms, old_error = old
+            if ts is None or (old_ts is not None and old_ts > ts):
+                ts = old_ts
+            received_ms = max(received_ms, old_received_ms)
+            error = error or old_error
         self.seen[device_id] = (kind, ts, received_ms, error)
+
+    def add_observation(self, observation: Observation, received_ms: int) -> None:
+        """A reading to store; its device counts as seen."""
+        self.observations.append(observation)
+        self.mark_seen(observation.device_id, observation.kind, observation.ts, received_ms)
+
+    def set_availability(self, device_id: str, online: bool, at_ms: int) -> None:
+        self.availability[device_id] = (online, at_ms)
 
     def absorb_seen(self, other: Batch) -> None:
         """Fold another batch's `seen` into this one's (and leave the other's empty)."""
