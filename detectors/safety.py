@@ -139,25 +139,8 @@ class SafetyRules:
     def tick(self, now_ms: int) -> list[Signal]:
         """Signals that are due because time passed: doors left open, devices silent too long."""
         signals: list[Signal] = []
-        for device_id, door in self._doors.items():
-            facts = self._last_heard[device_id][1]
-            limit_s = facts.door_open_limit_s or self.thresholds.door_open_limit_s
-            if (
-                door.opened_at_ms is not None
-                and not door.reported
-                and now_ms - door.opened_at_ms >= limit_s * 1000
-            ):
-                door.reported = True
-                signals.append(
-                    Signal(
-                        "door_left_open",
-                        "warning",
-                        _household_subject(facts),
-                        device_id,
-                        now_ms,
-                        {"opened_at_ms": door.opened_at_ms, "limit_s": limit_s},
-                    )
-                )
+        for device_id in self._doors:
+            signals += self._door_overdue(self._last_heard[device_id][1], now_ms)
         for device_id, (heard_ms, facts) in self._last_heard.items():
             interval_s = facts.checkin_interval_s or self.thresholds.checkin_interval_s.get(facts.kind)
             if interval_s is None or device_id in self._offline_reported:
@@ -181,8 +164,11 @@ class SafetyRules:
     def _door(self, device: DeviceFacts, ts_ms: int, is_open: bool) -> list[Signal]:
         door = self._doors.setdefault(device.id, _DoorState())
         if not is_open:
+            # Closed after the limit with no tick in between (the hub was catching up on a backlog): the
+            # door did stand open too long, so report it late rather than never.
+            late = self._door_overdue(device, ts_ms, closed=True)
             door.opened_at_ms, door.reported = None, False
-            return []
+            return late
         if door.opened_at_ms is not None:
             return []  # a repeated "open" (a cached Zigbee2MQTT state) is not a new opening
         door.opened_at_ms = ts_ms
@@ -198,6 +184,18 @@ class SafetyRules:
                 )
             ]
         return []
+
+    def _door_overdue(self, device: DeviceFacts, now_ms: int, *, closed: bool = False) -> list[Signal]:
+        door = self._doors[device.id]
+        limit_s = device.door_open_limit_s or self.thresholds.door_open_limit_s
+        if door.opened_at_ms is None or door.reported or now_ms - door.opened_at_ms < limit_s * 1000:
+            return []
+        door.reported = True
+        evidence: dict[str, Scalar] = {"opened_at_ms": door.opened_at_ms, "limit_s": limit_s}
+        if closed:
+            evidence["closed_at_ms"] = now_ms
+        at_ms = door.opened_at_ms + limit_s * 1000 if closed else now_ms
+        return [Signal("door_left_open", "warning", _household_subject(device), device.id, at_ms, evidence)]
 
     def _battery(self, device: DeviceFacts, ts_ms: int, level: int) -> list[Signal]:
         if level >= self.thresholds.battery_low_percent:

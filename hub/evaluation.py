@@ -123,9 +123,10 @@ class Evaluator(Worker):
             self._relearn(store, cursor)
             save_due = 0.0
             while not self._stopping.is_set():
-                # Read the watermark first: everything intake committed up to it is in the rows below.
-                settled = self._settled_ms(self._clock.now_ms())
+                # The watermark is read after taking a handed-over batch (intake moves it before handing
+                # over, so it covers the batch) and before reading the store (so the rows cover it).
                 handed = self._handed_over(cursor)
+                settled = self._settled_ms(self._clock.now_ms())
                 if handed is None:
                     rows = store.observations_after(cursor, self._batch)
                     last_id = rows[-1].id if rows else cursor

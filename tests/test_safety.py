@@ -73,6 +73,17 @@ def test_door_left_open_fires_after_the_limit_once_and_not_when_closed_in_time()
     assert [s for s in r.tick(at(10, 30)) if s.kind == "door_left_open"] == []
 
 
+def test_a_door_closed_past_the_limit_between_two_ticks_is_still_reported() -> None:
+    """A backlog can carry the opening and the closing in one chunk with no tick between them."""
+    r = rules(door_open_limit_s=600)
+    r.observe(DOOR, at(9), {"open": True})
+    (late,) = [s for s in r.observe(DOOR, at(11), {"open": False}) if s.kind == "door_left_open"]
+    assert (late.at_ms, late.evidence["closed_at_ms"]) == (at(9, 10), at(11))
+    assert [s for s in r.tick(at(11, 30)) if s.kind == "door_left_open"] == []
+    r.observe(DOOR, at(12), {"open": True})
+    assert r.observe(DOOR, at(12, 5), {"open": False}) == [], "closed in time"
+
+
 def test_night_exit_only_for_residents_at_risk_of_wandering_and_only_at_night() -> None:
     r = rules()
     (exit_,) = r.observe(WANDERER_DOOR, at(23, 30), {"open": True})
