@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -101,6 +102,18 @@ def run(
     serve(hub, duration=duration, view=sys.stdout.isatty() if view is None else view)
 
 
+def _port_or_free(port: int) -> int:
+    """The configured HTTP port when it is free; else any free one, so a demo never fails on a busy 8080."""
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return free_loopback_port()
+    return port
+
+
 @app.command()
 def demo(
     *,
@@ -129,7 +142,8 @@ def demo(
     registry.dump(workdir / "registry.yaml")
     settings = Settings().model_copy(update={
         "store_path": workdir / "hub.sqlite3", "registry_path": workdir / "registry.yaml", "clock": "mqtt",
-        "mqtt_client_id": "sc-hub-demo", "embedded_broker_port": free_loopback_port()})
+        "mqtt_client_id": "sc-hub-demo", "embedded_broker_port": free_loopback_port(),
+        "http_port": _port_or_free(Settings().http_port)})
     _setup_logging(settings.model_copy(update={"log_level": "WARNING"}))
     hub = Hub(settings, registry)
     hub.start()
@@ -138,7 +152,8 @@ def demo(
         hub.stop()
         raise typer.Exit(1)
     console.print(f"demo: {len(registry.data.households)} households, {len(registry.devices)} devices, "
-                  f"broker {hub.broker_url}, store {settings.store_path}, {acceleration:g}× real time; "
+                  f"broker {hub.broker_url}, store {settings.store_path}, "
+                  f"API {hub.api.url if hub.api else 'off'}, {acceleration:g}× real time; "
                   "Ctrl-C stops")
     stop_publishing = threading.Event()
     publisher = threading.Thread(target=publish_messages, name="simulated-community", daemon=True, kwargs={

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import build_sinks
+from hub.api import ApiServer, create_app
 from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
 from hub.embedded_broker import EmbeddedBroker
 from hub.evaluation import Evaluator, thresholds
@@ -96,6 +97,9 @@ class Hub:
             rules=thresholds(settings.rules),
         )
         self.intake.on_committed = self.evaluation.committed
+        self.api: ApiServer | None = None
+        if settings.http_port:
+            self.api = ApiServer(create_app(self), settings.http_host, settings.http_port)
 
     def _settled_ms(self, now_ms: int) -> int:
         """The hub time through which everything received is committed. A simulation's clock that has not
@@ -123,6 +127,8 @@ class Hub:
         self.alerts.start()
         self.evaluation.start()
         self.subscriber.start()
+        if self.api is not None:
+            self.api.start()
         log.info(
             "hub started: broker %s, store %s, %d devices registered",
             self.broker_url,
@@ -135,6 +141,8 @@ class Hub:
 
     def stop(self) -> None:
         """Stop taking messages, commit and acknowledge what was taken, then stop the rest."""
+        if self.api is not None:
+            self.api.stop()
         self.subscriber.pause()
         self.intake.stop()
         self.subscriber.stop()

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         "system", description="mqtt: follow the simulated time a simulator publishes on sim/clock"
     )
 
+    # HTTP: the API, health and /metrics (hub/api/)
+    http_host: str = Field("127.0.0.1", description="0.0.0.0 to serve beyond this machine")
+    http_port: int = Field(8080, ge=0, le=65535, description="0: no HTTP server")
+
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
     store_path: Path = Path("var/hub.sqlite3")

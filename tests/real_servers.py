@@ -163,12 +163,14 @@ class HubProcess:
         self.client_id = f"hub-test-{uuid.uuid4().hex[:8]}"
         self.store_path = self.dir / "hub.sqlite3"
         self.log_path = self.dir / "hub.log"
+        self.http_url = f"http://127.0.0.1:{free_loopback_port()}"
         self.env = {
             **os.environ,
             "HUB_MQTT_URL": broker.url,
             "HUB_MQTT_CLIENT_ID": self.client_id,
             "HUB_STORE_PATH": str(self.store_path),
             "HUB_LOG_LEVEL": "INFO",
+            "HUB_HTTP_PORT": self.http_url.rsplit(":", 1)[1],
             **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None

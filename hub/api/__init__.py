@@ -1,0 +1,9 @@
+"""The hub's HTTP surface (FastAPI): the caregiver/operator API, health, and `/metrics`.
+
+`create_app(hub)` builds the app for a running hub; `ApiServer` serves it from the hub process.
+"""
+
+from hub.api.app import create_app
+from hub.api.server import ApiServer
+
+__all__ = ["ApiServer", "create_app"]
