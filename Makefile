@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests run for real: the MQTT broker and a server speaking InfluxDB's write API.
-TEST_DEBS := mosquitto victoria-metrics
+# Debian packages the tests run for real: the MQTT broker, a server speaking InfluxDB's write API, and a
+# browser (with its driver) for the caregiver page.
+# Prometheus and InfluxDB 1.x run every dashboard query for real.
+# openssl makes the CA and certificate of the broker's TLS listener in tests/test_broker_config.py.
+TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-deps bench bench-quality lint clean
+.PHONY: demo test test-deps bench bench-quality lint clean dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +40,10 @@ test: $(VENV)/.installed-dev test-deps lint
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Regenerate dashboards/generated/*.json from the builders in dashboards/ (commit the result).
+dashboards: $(VENV)/.installed-dev
+	$(BIN)/python -m dashboards
 
 bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.ingest $(BENCH_ARGS)

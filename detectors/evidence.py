@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from enum import IntEnum
 
 ENTRANCE = "entrance"
+STILL_LOCATION = "still"
+"""The backtest's location for a wristband row that is a worn band's report of no steps."""
 
 
 class Evidence(IntEnum):
@@ -18,6 +20,8 @@ class Evidence(IntEnum):
     WORN = 2  # a worn wristband counted steps: alive wherever they are; ends an outing too
     CORRIDOR = 3  # the smart peephole saw the corridor: neighbours pass several times a day, so it
     # proves nothing about the resident and is ignored rather than resetting the clock
+    STILL = 4  # a worn wristband reported no steps since its last report: not a sign of life, but the
+    # band's own evidence of stillness, which the detector weighs against the wearer's habit
 
 
 def evidence_of(kind: str, location: str) -> Evidence:
@@ -27,7 +31,7 @@ def evidence_of(kind: str, location: str) -> Evidence:
     if kind == "door_sensor" and location.strip().lower() == ENTRANCE:
         return Evidence.DOOR
     if kind == "wristband":
-        return Evidence.WORN
+        return Evidence.STILL if location.strip().lower() == STILL_LOCATION else Evidence.WORN
     return Evidence.INDOOR  # any other kind (pressure mats, appliances, …) is someone at home
 
 
@@ -50,6 +54,12 @@ def is_activity(kind: str, fields: Mapping[str, object], previous: Mapping[str, 
         worn = fields.get("worn") is not False
         return (worn and isinstance(steps, int) and steps > 0) or fields.get("sos") is True
     return False  # cameras and anything unknown in the live stream are not about one home
+
+
+def is_stillness(kind: str, fields: Mapping[str, object]) -> bool:
+    """A worn wristband's periodic report that counted no steps (see `Evidence.STILL`)."""
+    return (kind == "wristband" and fields.get("worn") is True and fields.get("steps") == 0
+            and fields.get("sos") is not True and fields.get("fall") is not True)
 
 
 def live_evidence(kind: str, fields: Mapping[str, object]) -> Evidence:

@@ -21,6 +21,18 @@ Outings. A front-door event with nothing indoor after it for `away_after_door_s`
 out: inactivity is not raised while they are away; if they are still away at `not_back_by_local_hour`
 (or `max_away_s` after leaving, whichever comes first) a gentler `not_back_home` signal is due.
 
+Band stillness. A worn wristband reports every few minutes how many steps it counted. Its reports are a
+second, faster channel: each report with no steps is `Evidence.STILL`, and the wearer's own history gives
+the chance of a still report at that hour in each of three states: after a moving report (sitting or
+lying down), early in a run of still reports (a rest that may end any minute) and in a long run (sleep).
+The surprise of a run is the sum of its reports' -log chances, a Markov chain: stillness comes in runs,
+and counting reports as independent would make every nap an emergency, while conditioning on the run's
+age keeps a lie-in after a long night from looking like a collapse. Each hour's chances are shrunk
+toward the wearer's chances over all hours, and those toward a population prior, so an hour seen rarely
+borrows the wearer's own habit before anyone else's. Scaled by `warning_surprise / band_warning_surprise`
+the run's surprise joins the silence's score (the larger counts): someone lying still wearing the band
+is noticed within a few reports, while a band that is off leaves the sensors' slower clock.
+
 Coverage. Silence from a home whose sensors are not reporting is no evidence about the resident:
 `decide` drops those alarms and `coverage` raises them as a coverage problem instead.
 
@@ -71,7 +83,14 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "deadline_ms_": np.int64,
     "critical_ms_": np.int64,
     "not_back_ms_": np.int64,
+    "band_n_": np.uint16,
+    "band_still_n_": np.uint16,
+    "band_last_ms_": np.int64,
+    "band_run_start_ms_": np.int64,
+    "band_run_n_": np.int16,
+    "band_run_": np.float32,
 }
+_MOVING, _RESTING, _LONG_STILL = 0, 1, 2  # the band's states: what the previous report said
 
 
 class InactivityDetector:
@@ -86,6 +105,20 @@ class InactivityDetector:
         away_after_door_s: silence after a front-door event that means the resident went out.
         not_back_by_local_hour: local hour by which someone who went out is expected back.
         max_away_s: longest outing before `not_back_home`, whatever the hour.
+        band_prior_still, band_prior_stay: population chances of a still report after a moving one, and
+            after a still one (resting or long still); band_prior_reports: how many reports weigh as much
+            as the prior against the wearer's pooled chances, and as the pooled chances against one hour's.
+        band_warning_surprise: the still run's surprise that counts as `warning_surprise`.
+        band_gap_s: reports further apart than this do not continue a run (the band was off or away).
+        band_long_run_s: a still run this old is long stillness (sleep) rather than a rest.
+        band_min_still_reports: still reports in a row before the band alone may warn (one quiet report
+            is a person sitting down).
+        sensor_only_warning_surprise: `warning_surprise` for a resident not wearing a band (critical
+            scales with it).
+        band_neighbour_hours: the band's chances at an hour pool the hours this far either side.
+        band_min_reports: a still report adds no surprise where fewer reports than this were seen in the
+            pooled hours (about three days of 5-minute reports): a new wearer's band says nothing until
+            their habit is known, so a new resident asleep at 03:00 is never an emergency for the band.
 
     Learned state (set by `init`/`set_state`, one row per resident; times are epoch ms):
     """
@@ -101,13 +134,24 @@ class InactivityDetector:
     out_: npt.NDArray[np.bool_]  # on the far side of the front door (an odd number of passages)
     critical_ms_: I64        # when it reaches `critical_surprise`
     not_back_ms_: I64        # when an outing becomes `not_back_home` (NEVER unless away)
+    band_n_: npt.NDArray[np.uint16]        # (n, 3, 48) band reports per state and rate bin
+    band_still_n_: npt.NDArray[np.uint16]  # (n, 3, 48) of which still
+    band_last_ms_: I64       # the last band report (NO_TIME: no band seen)
+    band_run_start_ms_: I64  # first report of the current still run (NO_TIME: moving)
+    band_run_n_: npt.NDArray[np.int16]     # still reports in the current run
+    band_run_: F32           # surprise of the current run of still reports (0 when moving)
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
                  critical_surprise: float = 18.0, min_timeout_s: float = 1800.0,
                  max_timeout_s: float = 16 * 3600.0, away_after_door_s: float = 900.0,
                  not_back_by_local_hour: float = 23.0, max_away_s: float = 16 * 3600.0,
-                 door_passage_s: float = 180.0) -> None:
+                 door_passage_s: float = 180.0, band_prior_still: float = 0.3,
+                 band_prior_stay: float = 0.5, band_prior_reports: float = 2.0,
+                 band_warning_surprise: float = 5.0, band_gap_s: float = 1800.0,
+                 band_long_run_s: float = 1800.0, band_min_still_reports: int = 2,
+                 band_neighbour_hours: int = 1, band_min_reports: float = 100.0,
+                 sensor_only_warning_surprise: float = 8.5) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -118,6 +162,16 @@ class InactivityDetector:
         self.not_back_by_local_hour = not_back_by_local_hour
         self.max_away_s = max_away_s
         self.door_passage_s = door_passage_s
+        self.band_prior_still = band_prior_still
+        self.band_prior_stay = band_prior_stay
+        self.band_prior_reports = band_prior_reports
+        self.band_warning_surprise = band_warning_surprise
+        self.band_gap_s = band_gap_s
+        self.band_long_run_s = band_long_run_s
+        self.band_min_still_reports = band_min_still_reports
+        self.band_neighbour_hours = band_neighbour_hours
+        self.band_min_reports = band_min_reports
+        self.sensor_only_warning_surprise = sensor_only_warning_surprise
 
     # --- setup and checkpoints ---------------------------------------------------------------
 
@@ -150,6 +204,12 @@ class InactivityDetector:
             "deadline_ms_": filled(NEVER),
             "critical_ms_": filled(NEVER),
             "not_back_ms_": filled(NEVER),
+            "band_n_": np.zeros((n, 3, week.N_BINS), dtype=np.uint16),
+            "band_still_n_": np.zeros((n, 3, week.N_BINS), dtype=np.uint16),
+            "band_last_ms_": filled(NO_TIME),
+            "band_run_start_ms_": filled(NO_TIME),
+            "band_run_n_": np.zeros(n, dtype=np.int16),
+            "band_run_": np.zeros(n, dtype=np.float32),
         }
 
     @property
@@ -160,7 +220,9 @@ class InactivityDetector:
         return {name: getattr(self, name) for name in (
             "prior_events_per_hour", "prior_strength_days", "warning_surprise", "critical_surprise",
             "min_timeout_s", "max_timeout_s", "away_after_door_s", "not_back_by_local_hour", "max_away_s",
-            "door_passage_s")}
+            "door_passage_s", "band_prior_still", "band_prior_stay", "band_prior_reports",
+            "band_warning_surprise", "band_gap_s", "band_long_run_s", "band_min_still_reports",
+            "band_neighbour_hours", "band_min_reports", "sensor_only_warning_surprise")}
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
@@ -191,15 +253,34 @@ class InactivityDetector:
         idx = np.asarray(resident_idx, dtype=np.intp)
         t = np.asarray(t_ms, dtype=np.int64)
         code = np.asarray(evidence, dtype=np.int8)
-        alive = code != Evidence.CORRIDOR
+        band = (code == Evidence.WORN) | (code == Evidence.STILL)
+        wearers = np.unique(idx[band])
+        if wearers.size:
+            # The wearers' other signs of life go along: they end a still run where they fall in time.
+            mine = np.isin(idx, wearers) & (code != Evidence.CORRIDOR)
+            self._follow_band(idx[mine], t[mine], code[mine])
+        alive = (code != Evidence.CORRIDOR) & (code != Evidence.STILL)
         idx, t, code = idx[alive], t[alive], code[alive]
-        if idx.size == 0:
-            return self
-        # Active minutes: one count per (resident, minute), and none for the minute already counted.
+        if idx.size:
+            self._learn_activity(idx, t, code)
+        if wearers.size:
+            # A band report can change whether a resident counts as wearing it (`_silence_scale`): the
+            # silence's deadlines move with it, or a deadline could pass with the score short of it.
+            seen = wearers[self.last_activity_ms_[wearers] != NO_TIME]
+            self._refresh(seen)
+            self._refresh_band(seen)
+        return self
+
+    def _learn_activity(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+        # Active minutes: one count per (resident, minute), and none for the minute already counted. A
+        # band's moving report is a sign of life but not a count: it comes on the band's schedule, not the
+        # resident's, and would make the silence clock tick as fast as the band reports (the band's
+        # stillness has its own channel).
         minute = t // week.MINUTE_MS
         previous_minute = np.where(self.last_activity_ms_[idx] == NO_TIME, NO_TIME,
                                    self.last_activity_ms_[idx] // week.MINUTE_MS)
-        keys = np.unique(np.stack([idx, minute], axis=1)[minute != previous_minute], axis=0)
+        counted = (minute != previous_minute) & (code != Evidence.WORN)
+        keys = np.unique(np.stack([idx, minute], axis=1)[counted], axis=0)
         rows, minutes = keys[:, 0], keys[:, 1]
         bins = week.bin_of(week.week_hours(minutes * week.MINUTE_MS, self.utc_offset_s_[rows]))
         np.add.at(self.counts_, (rows, bins), 1.0)
@@ -210,8 +291,90 @@ class InactivityDetector:
         self._pass_doors(idx, t, code)
         np.maximum.at(self.last_door_ms_, idx[door], t[door])
         np.maximum.at(self.last_indoor_ms_, idx[~door], t[~door])
+        # A sign of life newer than the band's last report ends a still run (one in the same batch as band
+        # reports was placed in time by `_follow_band`).
+        moved = idx[t > self.band_last_ms_[idx]]
+        self.band_run_[moved], self.band_run_n_[moved], self.band_run_start_ms_[moved] = 0.0, 0, NO_TIME
         self._refresh(np.unique(idx))
-        return self
+
+    def _follow_band(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+        """Learn the band's chances and carry each wearer's run of still reports forward, through the
+        wearers' readings in time order: band reports (`WORN`, `STILL`) and any other sign of life, which
+        ends a run like a moving report but teaches the band nothing. A reading older than the wearer's
+        last band report is ignored, since a run cannot be rewritten backwards."""
+        order = np.lexsort((t, idx))
+        idx, t, code = idx[order], t[order], code[order]
+        fresh = t > self.band_last_ms_[idx]
+        idx, t, code = idx[fresh], t[fresh], code[fresh]
+        if idx.size == 0:
+            return
+        still = code == Evidence.STILL
+        report = still | (code == Evidence.WORN)
+        first = np.r_[True, idx[1:] != idx[:-1]]
+        previous_t = np.where(first, self.band_last_ms_[idx], np.r_[NO_TIME, t[:-1]])
+        previous_still = np.where(first, self.band_run_start_ms_[idx] != NO_TIME, np.r_[False, still[:-1]])
+        continues = (previous_still & (previous_t != NO_TIME)
+                     & (t - previous_t <= int(self.band_gap_s * 1000)) & still)
+        carried = first & continues
+        # A segment starts at each wearer's first reading (carrying their run on) and at each reading that
+        # does not continue a run; a moving one is a run of its own, of 0.
+        starts = first | ~continues
+        start_at = np.maximum.accumulate(np.where(starts, np.arange(idx.size), 0))
+        run_start = np.where(carried[start_at], self.band_run_start_ms_[idx], t[start_at])
+        run_n = np.arange(idx.size) - start_at + np.where(carried[start_at], self.band_run_n_[idx], 0) + 1
+        age_ms = np.where(continues, previous_t - run_start, 0)
+        state = np.where(~continues, _MOVING,
+                         np.where(age_ms < int(self.band_long_run_s * 1000), _RESTING, _LONG_STILL))
+        bins = week.bin_of(week.week_hours(t, self.utc_offset_s_[idx]))
+
+        chance = self._band_chance(idx, state, bins)
+        # Alive before: known to the detector, or a sign of life earlier in this batch.
+        group_at = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
+        alive_at = np.maximum.accumulate(np.where(~still, np.arange(idx.size), -1))
+        seen = (self.last_activity_ms_[idx] != NO_TIME) | (alive_at >= group_at)
+        surprise = np.where(still & seen & self._band_known(idx, bins), -np.log(chance), 0.0)
+        surprise[carried] += self.band_run_[idx[carried]]
+        total = np.cumsum(surprise)
+        run = total - total[start_at] + surprise[start_at]
+
+        np.add.at(self.band_n_, (idx[report], state[report], bins[report]), 1)
+        np.add.at(self.band_still_n_, (idx[still], state[still], bins[still]), 1)
+        np.maximum.at(self.band_last_ms_, idx[report], t[report])
+        last = np.r_[idx[1:] != idx[:-1], True]
+        wearer, ended_still = idx[last], still[last]
+        self.band_run_start_ms_[wearer] = np.where(ended_still, run_start[last], NO_TIME)
+        self.band_run_n_[wearer] = np.where(ended_still, np.minimum(run_n[last], np.iinfo(np.int16).max), 0)
+        self.band_run_[wearer] = np.where(ended_still, run[last], 0.0)
+
+    def _band_chance(self, idx: Indices, state: npt.NDArray[np.intp], bins: npt.NDArray[np.intp]) -> F64:
+        """Chance of a still report for each (wearer, state, hour bin): the counts of the hours around it
+        (a nap taken at 12:40 one day and 13:20 the next is one habit), shrunk toward the wearer's counts
+        over all hours in that state, shrunk toward the population prior."""
+        k = self.band_prior_reports
+        prior = np.where(state == _MOVING, self.band_prior_still, self.band_prior_stay)
+        pooled_n = self.band_n_[idx, state].sum(axis=1, dtype=np.float64)
+        pooled_still = self.band_still_n_[idx, state].sum(axis=1, dtype=np.float64)
+        pooled = (prior * k + pooled_still) / (k + pooled_n)
+        around = _around(bins, self.band_neighbour_hours)
+        n = self.band_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
+        still = self.band_still_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
+        return np.asarray((pooled * k + still) / (k + n), dtype=np.float64)
+
+    def _band_known(self, idx: Indices, bins: npt.NDArray[np.intp]) -> Bools:
+        """Wearers whose band has reported enough around these hours to judge a still report."""
+        around = _around(bins, self.band_neighbour_hours)
+        seen = self.band_n_[idx[:, None], :, around].sum(axis=(1, 2), dtype=np.float64)
+        return np.asarray(seen >= self.band_min_reports)
+
+    def _refresh_band(self, who: Indices) -> None:
+        """Bring forward the deadlines of wearers whose still run is already surprising enough."""
+        band = self._band_score(who)
+        at = self.band_last_ms_[who]
+        away = self.away(who)
+        self.deadline_ms_[who] = np.where((band >= self.warning_surprise) & ~away,
+                                          np.minimum(self.deadline_ms_[who], at), self.deadline_ms_[who])
+        self.critical_ms_[who] = np.where((band >= self.critical_surprise) & ~away,
+                                          np.minimum(self.critical_ms_[who], at), self.critical_ms_[who])
 
     def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
         """Which side of the front door each resident is on. Door events within `door_passage_s` of each
@@ -254,8 +417,9 @@ class InactivityDetector:
         self.cum_[who] = week.cumulative(np.clip(rates, floor, cap))
 
         away = (self.last_door_ms_[who] > self.last_indoor_ms_[who]) & self.out_[who]
-        # Aim a hair past each threshold so rounding never leaves the score just short at the deadline.
-        nudge = 1 + 1e-6
+        # The silence reaches each threshold (on the common scale, see `_silence_scale`) a hair past it,
+        # so that rounding never leaves the score just short at the deadline.
+        nudge = (1 + 1e-6) / self._silence_scale(who)
         warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
         crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise * nudge), offsets)
         self.deadline_ms_[who] = np.where(away, NEVER, warn)
@@ -283,7 +447,27 @@ class InactivityDetector:
         offsets = self.utc_offset_s_[who]
         start = week.week_hours(np.where(seen, last, now), offsets)
         end = week.week_hours(np.maximum(now, np.where(seen, last, now)), offsets)
-        return week.integral(self.cum_[who], start, end)
+        silence = week.integral(self.cum_[who], start, end) * self._silence_scale(who)
+        return np.asarray(np.maximum(silence, self._band_score(who)), dtype=np.float64)
+
+    def _silence_scale(self, who: Indices) -> F64:
+        """Residents not wearing a band (none reported within `band_gap_s` of their last activity) are
+        judged by the sensors alone, at `sensor_only_warning_surprise`, once their own history outweighs
+        the prior twice over (before that the prior's conservative timeout stands): their silence is
+        scaled onto the common scale. The sensors alone raise fewer false alarms than sensors and band
+        together, and the spare is spent on noticing sooner."""
+        last = self.last_activity_ms_[who]
+        wearing = (self.band_last_ms_[who] != NO_TIME) & (
+            last - self.band_last_ms_[who] <= int(self.band_gap_s * 1000))
+        known_ms = 2 * self.prior_strength_days * 24 * week.HOUR_MS
+        known = (last != NO_TIME) & (last - self.first_ms_[who] >= known_ms)
+        return np.where(known & ~wearing, self.warning_surprise / self.sensor_only_warning_surprise, 1.0)
+
+    def _band_score(self, who: Indices) -> F64:
+        """The still run's surprise on the silence's scale; nothing before `band_min_still_reports`."""
+        scale = self.warning_surprise / self.band_warning_surprise
+        long_enough = self.band_run_n_[who] >= self.band_min_still_reports
+        return np.where(long_enough, self.band_run_[who].astype(np.float64) * scale, 0.0)
 
     def away(self, resident_idx: npt.ArrayLike | None = None) -> Bools:
         """Last seen at the front door: out, or about to be judged out (inactivity is not theirs to raise:
@@ -323,5 +507,21 @@ class InactivityDetector:
         if self.away_after_door_s >= self.min_timeout_s:
             raise ValueError("away_after_door_s must be shorter than min_timeout_s, or an outing would "
                              "raise inactivity before it is recognised")
+        if not (0 < self.band_prior_still < 1 and 0 < self.band_prior_stay < 1 and self.band_prior_reports > 0
+                and self.band_warning_surprise > 0 and self.band_gap_s > 0 and self.band_long_run_s > 0
+                and self.band_min_still_reports >= 1 and 0 <= self.band_neighbour_hours < 12
+                and self.sensor_only_warning_surprise > 0):
+            raise ValueError("band priors must be chances in (0, 1); band strength, threshold, gap, long "
+                             "run, minimum still reports and the sensor-only threshold must be positive; "
+                             "neighbour hours in 0..11")
         if np.any(self._prior_rates() <= 0) or self.prior_strength_days <= 0:
             raise ValueError("the prior rate and strength must be positive")
+
+
+def _around(bins: npt.NDArray[np.intp], hours: int) -> npt.NDArray[np.intp]:
+    """(k, 2·hours+1): each rate bin with the bins of the hours either side, within the same half
+    (weekday or weekend) and wrapping around midnight."""
+    offsets = np.arange(-hours, hours + 1)
+    half, hour = np.divmod(bins, 24)
+    return np.asarray(half[:, None] * 24 + (hour[:, None] + offsets[None, :]) % 24, dtype=np.intp)
+

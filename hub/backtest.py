@@ -206,7 +206,8 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
         evaluations += 1
         batch = slice(bounds[k], bounds[k + 1])
         detector.partial_fit(log.resident[batch], log.t_ms[batch], log.evidence[batch])
-        alive = np.unique(log.resident[batch][log.evidence[batch] != Evidence.CORRIDOR])
+        codes = log.evidence[batch]
+        alive = np.unique(log.resident[batch][(codes != Evidence.CORRIDOR) & (codes != Evidence.STILL)])
         raised[alive] = Severity.NONE   # activity resumed: a new silence is a new episode
         not_back_raised[alive] &= detector.away(alive)
         if progress is not None and task is not None and (k % 512 == 0 or k == len(starts) - 1):

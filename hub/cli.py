@@ -22,7 +22,9 @@ from rich.table import Table
 
 from hub.alerts.cli import app as alerts_app
 from hub.alerts.service import AlertService
+from hub.api.tokens_cli import app as tokens_app
 from hub.backtest import backtest_command
+from hub.broker.export import export_mosquitto_command
 from hub.clock import SystemClock
 from hub.deadletter import replay
 from hub.embedded_broker import free_loopback_port
@@ -42,10 +44,12 @@ from simulators.simulation import Simulation
 app = typer.Typer(help="Smart-community IoT hub.", no_args_is_help=True, add_completion=False)
 deadletter_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 registry_app = typer.Typer(help="Check the community registry.", no_args_is_help=True)
+registry_app.command("export-mosquitto")(export_mosquitto_command)
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(registry_app, name="registry")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(tokens_app, name="tokens")
 app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 
@@ -96,7 +100,9 @@ def run(
     """Run the hub: MQTT intake into the embedded store, InfluxDB export if configured."""
     settings = Settings()
     _setup_logging(settings)
-    reg = _load_registry(registry or settings.registry_path)
+    # The hub writes registry edits made through the API back to the file it was started with.
+    settings = settings.model_copy(update={"registry_path": registry or settings.registry_path})
+    reg = _load_registry(settings.registry_path)
     hub = Hub(settings, reg)
     hub.start()
     serve(hub, duration=duration, view=sys.stdout.isatty() if view is None else view)

@@ -114,6 +114,8 @@ class Evaluator(Worker):
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
         self._handover: deque[Committed] = deque()
+        # Metrics: seconds one tick's time-driven checks took, residents the detector looked at.
+        self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
     def run(self) -> None:
         store = self._store_factory()
@@ -174,6 +176,8 @@ class Evaluator(Worker):
     def _placement(self) -> _Placement:
         registry = self._registry()
         if self._placed is None or self._placed.registry is not registry:
+            if self._placed is not None:
+                self.activity.follow(registry)  # the registry was edited in the running hub
             self._placed = _Placement(registry)
         return self._placed
 
@@ -224,6 +228,11 @@ class Evaluator(Worker):
         checks walk every device, which is too much to do after every commit."""
         if now < self._ticked_ms + TICK_MS:
             return
+        started = time.perf_counter()
+        self._tick(now)
+        self.on_tick(time.perf_counter() - started, self.activity.detector.n_residents)
+
+    def _tick(self, now: int) -> None:
         self._ticked_ms = now
         self.stats.ticks += 1
         self._emit(self.rules.tick(now))

@@ -102,13 +102,17 @@ class Router:
         if isinstance(parsed, Zigbee2mqttTopic):
             device = self.registry.by_zigbee2mqtt_name.get(parsed.friendly_name)
             if device is None:
-                return None, Rejected(
-                    Reason.UNKNOWN_DEVICE, f"no device has zigbee2mqtt name {parsed.friendly_name!r}"
-                )
+                if parsed.friendly_name in self.registry.deactivated_zigbee2mqtt_names:
+                    why = f"the device with zigbee2mqtt name {parsed.friendly_name!r} is deactivated"
+                else:
+                    why = f"no device has zigbee2mqtt name {parsed.friendly_name!r}"
+                return None, Rejected(Reason.UNKNOWN_DEVICE, why)
             return device, None
         device = self.registry.devices.get(parsed.device_id)
         if device is None:
-            return None, Rejected(Reason.UNKNOWN_DEVICE, f"device {parsed.device_id!r} is not registered")
+            known = parsed.device_id in self.registry.deactivated_devices
+            state = "deactivated" if known else "not registered"
+            return None, Rejected(Reason.UNKNOWN_DEVICE, f"device {parsed.device_id!r} is {state}")
         if (parsed.community, parsed.kind) != (device.community, device.kind):
             return None, Rejected(
                 Reason.TOPIC_MISMATCH,
@@ -143,6 +147,7 @@ class IntakeStats:
     last_commit_error: str | None = None
     last_batch_size: int = 0
     last_commit_s: float = 0.0
+    acked: Counter[str] = field(default_factory=Counter)  # per kind, as `received`, once committed
 
 
 def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats: IntakeStats) -> Batch:
@@ -216,6 +221,8 @@ class IntakeWorker(threading.Thread):
         self._seen_due = 0.0
         self._stopping = threading.Event()
         self.on_committed: Callable[[Committed], None] = lambda committed: None
+        # Metrics: messages in the batch, seconds its commit took, the readings it stored.
+        self.on_batch: Callable[[int, float, list[Observation]], None] = lambda size, commit_s, stored: None
         self.healthy = threading.Event()
         self.healthy.set()
 
@@ -269,6 +276,7 @@ class IntakeWorker(threading.Thread):
 
     def _commit_and_ack(self, store: Store, messages: list[Message]) -> None:
         stats = self.stats
+        received_before = stats.received.copy()
         batch = build_batch(self.router, messages, self._keep_bytes, stats)
         self._unflushed_seen.absorb_seen(batch)
         if time.monotonic() >= self._seen_due:
@@ -298,6 +306,8 @@ class IntakeWorker(threading.Thread):
             stats.dead_letters[dead.reason] += 1
         for message in messages:
             self._ack(message)
+        stats.acked.update(stats.received - received_before)
+        self.on_batch(len(messages), stats.last_commit_s, batch.observations)
         self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order
         self._in_hand = False
         self.on_committed(committed)

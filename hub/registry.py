@@ -10,6 +10,7 @@ community/building/household it reports for, so the hot path is one dict lookup.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,35 +30,38 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Community(Entry):
+class Record(Entry):
+    """An entry with an id. Taken out of service it is deactivated, never deleted: the observations and
+    alerts that name it still resolve, and its id is never reused for something else."""
+
     id: Id
+    active: bool = True
+
+
+class Community(Record):
     name: str
     timezone: str = "Asia/Shanghai"
 
 
-class Compound(Entry):
-    id: Id
+class Compound(Record):
     community: Id
     name: str = ""
 
 
-class Building(Entry):
-    id: Id
+class Building(Record):
     compound: Id
     name: str = ""
     floors: int | None = Field(default=None, ge=1, le=200)
 
 
-class Grid(Entry):
+class Grid(Record):
     """网格: the patch of a building a grid worker (网格员) looks after."""
 
-    id: Id
     building: Id
     name: str = ""
 
 
-class Household(Entry):
-    id: Id
+class Household(Record):
     grid: Id
     unit: str = ""
 
@@ -65,8 +69,7 @@ class Household(Entry):
 CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_security"]
 
 
-class Caregiver(Entry):
-    id: Id
+class Caregiver(Record):
     name: str
     role: CaregiverRole
     phone: str = ""
@@ -78,8 +81,7 @@ class CaregiverLink(Entry):
     tier: int = Field(ge=1, le=9, description="1 is notified first; the next tier on no acknowledgement")
 
 
-class Resident(Entry):
-    id: Id
+class Resident(Record):
     household: Id
     name: str
     lives_alone: bool = True
@@ -89,8 +91,7 @@ class Resident(Entry):
     door_open_limit_s: int | None = Field(default=None, ge=60, description="overrides the rule's default")
 
 
-class Device(Entry):
-    id: Id
+class Device(Record):
     kind: str
     household: Id | None = None
     building: Id | None = None
@@ -130,10 +131,14 @@ class RegistryFile(Entry):
         for name, values in ids.items():
             problems += [f"{name}: duplicate id {v!r}" for v, n in Counter(values).items() if n > 1]
         known = {name: set(values) for name, values in ids.items()}
+        inactive = {name: {e.id for e in entries if not e.active} for name, entries in tables.items()}
 
         def check(table: str, entry_id: str, field: str, target: str, value: str | None) -> None:
             if value is not None and value not in known[target]:
                 problems.append(f"{table} {entry_id!r}: {field} {value!r} is not in {target}")
+            elif value in inactive[target] and entry_id not in inactive[table]:
+                # What is in service must stand on what is in service: deactivate children first.
+                problems.append(f"{table} {entry_id!r}: {field} {value!r} is deactivated in {target}")
 
         for c in self.compounds:
             check("compounds", c.id, "community", "communities", c.community)
@@ -157,6 +162,16 @@ class RegistryFile(Entry):
             raise ValueError("; ".join(problems))
         return self
 
+    def in_service(self) -> RegistryFile:
+        """Only the active entries: what the running hub routes, evaluates and notifies. Its references
+        resolve, since an active entry may not name a deactivated one."""
+        tables = type(self).model_fields
+        if all(entry.active for table in tables for entry in getattr(self, table)):
+            return self
+        return self.model_copy(
+            update={table: [e for e in getattr(self, table) if e.active] for table in tables}
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PlacedDevice:
@@ -178,7 +193,13 @@ class Registry:
     """An immutable, indexed view of a `RegistryFile`. Reloading builds a new one and swaps it in."""
 
     def __init__(self, data: RegistryFile) -> None:
-        self.data = data
+        self.file = data  # as written, deactivated entries included: what is edited and persisted
+        self.data = data = data.in_service()  # what the hub routes, evaluates and notifies
+        # Kept so their messages become dead letters that say why, not "not registered".
+        self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
+        self.deactivated_zigbee2mqtt_names = {
+            d.zigbee2mqtt for d in self.file.devices if not d.active and d.zigbee2mqtt
+        }
         compound_community = {c.id: c.community for c in data.compounds}
         building_community = {b.id: compound_community[b.compound] for b in data.buildings}
         grid_building = {g.id: g.building for g in data.grids}
@@ -211,9 +232,23 @@ class Registry:
             raise RegistryError(f"registry {path} is invalid:\n{exc}") from exc
 
     def dump(self, path: Path) -> None:
-        """Write the registry as YAML (atomically: a half-written registry must never be loaded)."""
+        """Write the registry as YAML, or JSON for a `.json` path (what `load` reads back), atomically and
+        durably: a half-written registry must never be loaded, and an edit acknowledged by the API must
+        survive a power cut."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        body = self.data.model_dump(mode="json", exclude_defaults=True)
-        tmp.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        body = self.file.model_dump(mode="json", exclude_defaults=True)
+        if path.suffix == ".json":
+            text = json.dumps(body, ensure_ascii=False, indent=2)
+        else:
+            text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
         tmp.replace(path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself
+        finally:
+            os.close(directory)

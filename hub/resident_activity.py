@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors import NO_TIME, InactivityDetector, Severity, is_activity, live_evidence
+from detectors import (
+    NO_TIME,
+    Evidence,
+    InactivityDetector,
+    Severity,
+    is_activity,
+    is_stillness,
+    live_evidence,
+)
 from detectors.safety import Severity as AlertSeverity
 from hub.registry import Registry
 from hub.store import StoredObservation
@@ -37,21 +45,45 @@ class ResidentSignal:
 
 class ResidentActivity:
     def __init__(self, registry: Registry, detector: InactivityDetector | None = None) -> None:
+        self.residents: list[str] = []
+        self.index: dict[str, int] = {}
+        self.detector = (detector or InactivityDetector()).init(0)
+        self._previous: dict[str, Mapping[str, object]] = {}
+        self._raised = np.zeros(0, dtype=np.int8)  # severity raised this silence
+        self._raised_for = np.zeros(0, dtype=np.int64)  # ... which began then
+        self._not_back_for = np.zeros(0, dtype=np.int64)
+        self.follow(registry)
+
+    def follow(self, registry: Registry) -> None:
+        """Take a changed registry (an API edit in the running hub): residents new to it join the detector
+        with the prior, those already known keep everything learned, devices are re-placed, and residents
+        no longer in it (deactivated) are still learned about but raise nothing."""
         data = registry.data
-        self.residents = [r.id for r in data.residents]
-        self.index = {resident: i for i, resident in enumerate(self.residents)}
-        zones = {c.id: c.timezone for c in data.communities}
-        home_of = {r.id: r.household for r in data.residents}
+        fresh = [r for r in data.residents if r.id not in self.index]
+        if fresh:
+            zones = {c.id: c.timezone for c in data.communities}
+            community_of_household = {d.household: d.community for d in registry.devices.values()
+                                      if d.household is not None}
+            now = datetime.now(UTC)
+            offsets = [_utc_offset_s(zones.get(community_of_household.get(r.household, ""), "Asia/Shanghai"),
+                                     now) for r in fresh]
+            first = len(self.residents)
+            self.detector.add_residents(np.array(offsets))
+            self.residents += [r.id for r in fresh]
+            self.index.update({r.id: first + k for k, r in enumerate(fresh)})
+            self._raised = np.concatenate([self._raised, np.zeros(len(fresh), np.int8)])
+            self._raised_for = np.concatenate([self._raised_for, np.full(len(fresh), NO_TIME, np.int64)])
+            self._not_back_for = np.concatenate([self._not_back_for, np.full(len(fresh), NO_TIME, np.int64)])
+        self._active = np.zeros(len(self.residents), dtype=np.bool_)
+        self._active[np.array([self.index[r.id] for r in data.residents], dtype=np.intp)] = True
         living: dict[str, list[int]] = {}
-        for resident, household in home_of.items():
-            living.setdefault(household, []).append(self.index[resident])
+        for resident in data.residents:
+            living.setdefault(resident.household, []).append(self.index[resident.id])
         self._about: dict[str, Sequence[int]] = {}
         self._home_sensors: dict[int, list[str]] = {i: [] for i in range(len(self.residents))}
-        community_of_household: dict[str, str] = {}
         for device in registry.devices.values():
             if device.household is None:
                 continue
-            community_of_household[device.household] = device.community
             if device.resident in self.index:
                 self._about[device.id] = (self.index[device.resident],)
             else:
@@ -59,16 +91,6 @@ class ResidentActivity:
             if device.kind in _HOME_SENSORS:
                 for i in living.get(device.household, ()):
                     self._home_sensors[i].append(device.id)
-        now = datetime.now(UTC)
-        offsets = [
-            _utc_offset_s(zones.get(community_of_household.get(home_of[r], ""), "Asia/Shanghai"), now)
-            for r in self.residents
-        ]
-        self.detector = (detector or InactivityDetector()).init(len(self.residents), np.array(offsets))
-        self._previous: dict[str, Mapping[str, object]] = {}
-        self._raised = np.zeros(len(self.residents), dtype=np.int8)  # severity raised this silence
-        self._raised_for = np.full(len(self.residents), NO_TIME, np.int64)  # ... which began then
-        self._not_back_for = np.full(len(self.residents), NO_TIME, np.int64)
 
     def observe(self, rows: Sequence[StoredObservation]) -> None:
         """Learn from stored readings, in store order (one detector call per batch)."""
@@ -79,9 +101,14 @@ class ResidentActivity:
             residents = self._about.get(row.device_id)
             previous = self._previous.get(row.device_id)
             self._previous[row.device_id] = row.fields
-            if not residents or not is_activity(row.kind, row.fields, previous):
+            if not residents:
                 continue
-            code = int(live_evidence(row.kind, row.fields))
+            if is_activity(row.kind, row.fields, previous):
+                code = int(live_evidence(row.kind, row.fields))
+            elif is_stillness(row.kind, row.fields):
+                code = int(Evidence.STILL)
+            else:
+                continue
             for i in residents:
                 who.append(i)
                 when.append(row.ts)
@@ -92,7 +119,7 @@ class ResidentActivity:
     def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""
         detector = self.detector
-        due = np.flatnonzero(detector.due(now_ms))
+        due = np.flatnonzero(detector.due(now_ms) & self._active)
         if due.size == 0:
             return []
         last = detector.last_activity_ms_[due]

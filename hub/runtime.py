@@ -17,7 +17,9 @@ from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
 from hub.embedded_broker import EmbeddedBroker
 from hub.evaluation import Evaluator, thresholds
 from hub.export.influxdb import InfluxExporter
+from hub.export.state import StateSnapshots
 from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
 from hub.registry import Registry
 from hub.settings import Settings
@@ -74,7 +76,10 @@ class Hub:
         )
         self.influx: InfluxExporter | None = None
         if settings.influx_url:
-            self.influx = InfluxExporter(settings, self._open_store, lambda: self.router.registry)
+            state = StateSnapshots(self.clock, lambda: self.router.registry, lambda: self.evaluation,
+                                   settings.store_path)
+            self.influx = InfluxExporter(settings, self._open_store, lambda: self.router.registry,
+                                         state=state)
         alert_settings = settings.alerts
         if alert_settings.mqtt_client_id == AlertSettings.model_fields["mqtt_client_id"].default:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
@@ -97,6 +102,9 @@ class Hub:
             rules=thresholds(settings.rules),
         )
         self.intake.on_committed = self.evaluation.committed
+        self.metrics = HubMetrics(self)
+        self.intake.on_batch = self.metrics.batch_committed
+        self.evaluation.on_tick = self.metrics.ticked
         self.api: ApiServer | None = None
         if settings.http_port:
             self.api = ApiServer(create_app(self), settings.http_host, settings.http_port)
@@ -135,6 +143,12 @@ class Hub:
             self.settings.store_path,
             len(self.registry.devices),
         )
+
+    def replace_registry(self, registry: Registry) -> None:
+        """Swap in an edited registry while running: intake routes the next message with it; evaluation,
+        alerts and exporters read it through `self.router.registry` at their next lookup."""
+        self.registry = registry
+        self.router.registry = registry
 
     def status(self) -> HubStatus:
         return HubStatus(self.subscriber.connected, self.intake.healthy.is_set(), self.broker_url)

@@ -7,9 +7,10 @@ is SQLite under ./var/, and without `HUB_INFLUX_URL` nothing is exported.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.alerts.settings import AlertSettings
@@ -31,9 +32,23 @@ class RuleSettings(BaseSettings):
     )
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+# Values that stand for a secret nobody chose yet (.env.example's `change-me-…`, tutorial defaults).
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "example")
+_PLACEHOLDER_VALUES = frozenset({"secret", "password", "token", "admin", "xxx"})
 
+
+def is_placeholder_secret(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+class Settings(BaseSettings):
+    # An error must never echo the environment it was given: it holds the secrets.
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", hide_input_in_errors=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses to start with placeholder or empty secrets"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # MQTT intake
@@ -78,3 +93,28 @@ class Settings(BaseSettings):
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> Self:
+        """A production hub never runs on `change-me` credentials (an unedited .env.example) or on none."""
+        if self.environment != "production":
+            return self
+
+        def url_password(url: str) -> str:
+            return unquote(urlsplit(url).password or "")
+
+        in_use: dict[str, str] = {}
+        if self.mqtt_url:
+            in_use["the password in HUB_MQTT_URL"] = url_password(self.mqtt_url)
+        if self.influx_url:
+            in_use["HUB_INFLUX_TOKEN"] = self.influx_token.get_secret_value()
+        if self.alerts.mqtt_url:
+            in_use["the password in HUB_ALERTS_MQTT_URL"] = url_password(self.alerts.mqtt_url)
+        if self.alerts.webhook_url:
+            in_use["HUB_ALERTS_WEBHOOK_SECRET"] = self.alerts.webhook_secret.get_secret_value()
+        problems = [] if self.mqtt_url else ["HUB_MQTT_URL is unset (the embedded broker is for trials)"]
+        problems += [f"{name} is empty" if not value else f"{name} looks like a placeholder"
+                     for name, value in in_use.items() if not value or is_placeholder_secret(value)]
+        if problems:
+            raise ValueError("HUB_ENVIRONMENT=production refuses these secrets: " + "; ".join(problems))
+        return self

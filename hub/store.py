@@ -261,6 +261,20 @@ class Store:
         )
         return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
 
+    def recent_observations(self, device_ids: Iterable[str], limit: int) -> list[StoredObservation]:
+        """The newest readings (by device time) of these devices, newest first."""
+        wanted = list(device_ids)
+        if not wanted:
+            return []
+        # One index range per device (UNIQUE (device_id, ts)), each cut at `limit`, then merged.
+        per_device = " UNION ALL ".join(
+            "SELECT * FROM (SELECT id, device_id, kind, ts, fields FROM observations"
+            " WHERE device_id = ? ORDER BY ts DESC LIMIT ?)" for _ in wanted
+        )
+        args = [value for device in wanted for value in (device, limit)]
+        rows = self._db.execute(f"{per_device} ORDER BY ts DESC, id DESC LIMIT ?", (*args, limit))
+        return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
+
     def last_observation_id(self) -> int:
         return int(self._db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 

@@ -1,6 +1,6 @@
 """智能手环 simulator: the resident's wristband (native, cellular) or a Zigbee SOS pendant (Zigbee2MQTT).
 
-The native band reports every 15 minutes what it measured: steps since the last report, pulse, whether
+The native band reports every 5 minutes what it measured: steps since the last report, pulse, whether
 it is on the wrist, battery, and a GPS fix when outdoors. It needs charging every week or so, and is off
 the wrist while it charges. The Zigbee pendant only knows its button and its battery.
 """
@@ -20,7 +20,7 @@ _CHARGE_BELOW = 45.0                 # residents put it on the charger in the ev
 
 class Wristband(SimulatedDevice):
     kind = wristband.KIND
-    report_interval_ms = 15 * MINUTE_MS
+    report_interval_ms = 5 * MINUTE_MS  # the 5-minute upload of 4G elderly-care watches
     battery_drain_per_day = 0.05  # the Zigbee pendant's coin cell; the native band is modelled below
 
     def __init__(self, entry: Device, context: DeviceContext, plan: DevicePlan | None = None) -> None:

@@ -16,7 +16,7 @@ from hub.registry import (
     RegistryFile,
     Resident,
 )
-from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics
+from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
 
 
 @pytest.fixture
@@ -34,6 +34,30 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 
 StartHub = Callable[..., HubProcess]
+StartPrometheus = Callable[[list[str]], Prometheus]
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """Start Prometheus servers scraping the given host:port targets every second; all stopped at the end."""
+    started: list[Prometheus] = []
+
+    def start(targets: list[str]) -> Prometheus:
+        server = Prometheus(tmp_path / f"prometheus{len(started)}", targets)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    """A real InfluxDB 1.x on loopback, shared by a module's tests (they load it once and query it)."""
+    server = InfluxDB1(tmp_path_factory.mktemp("influxdb1")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

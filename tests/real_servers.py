@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -185,6 +186,13 @@ class HubProcess:
         if online is None:
             self.stop()
             raise TimeoutError(f"hub did not come online; log:\n{self.log_path.read_text()[-3000:]}")
+        # The broker hears of the hub before its HTTP server is up: wait for that too.
+        if self.env["HUB_HTTP_PORT"] != "0":
+            try:
+                wait_until(lambda: _http_ok(f"{self.http_url}/health"), timeout, what="the hub's HTTP server")
+            except TimeoutError:
+                self.stop()
+                raise
         return self
 
     @property
@@ -221,3 +229,148 @@ class HubProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class Prometheus:
+    """Scrapes `targets` (host:port) every second; queried through its HTTP API."""
+
+    def __init__(self, workdir: Path, targets: list[str]) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_loopback_port()
+        self.config = self.dir / "prometheus.yml"
+        self.config.write_text(json.dumps({  # JSON is YAML
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "hub", "static_configs": [{"targets": targets}]}],
+        }))
+        self._binary = require_binary("prometheus", "/usr/bin/prometheus")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Prometheus:
+        self._process = subprocess.Popen(
+            [self._binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=error"],
+            stdout=subprocess.DEVNULL, stderr=(self.dir / "prometheus.log").open("ab"))
+        _started_or_stopped(self, f"{self.url}/-/ready")
+        return self
+
+    def stop(self) -> None:
+        _stop(self._process)
+
+    def query(self, promql: str) -> dict[str, Any]:
+        """An instant query's `data` ({"resultType": ..., "result": [...]}); raises on a query error."""
+        url = f"{self.url}/api/v1/query?{urlencode({'query': promql})}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # 400/422: the query is wrong; say how
+            raise AssertionError(f"{promql!r}: {exc.read().decode(errors='replace')}") from exc
+        assert body["status"] == "success", body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def targets_up(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as response:
+            active = json.loads(response.read())["data"]["activeTargets"]
+        return bool(active) and all(target["health"] == "up" for target in active)
+
+
+INFLUXDB_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{dir}/meta"
+[data]
+  dir = "{dir}/data"
+  wal-dir = "{dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[logging]
+  level = "error"
+[continuous_queries]
+  enabled = false
+[subscriber]
+  enabled = false
+"""
+
+
+class InfluxDB1:
+    """InfluxDB 1.x (Debian's `influxdb`): every listener on loopback, its own data, no reporting home.
+    Written through `/write` (line protocol) and read through `/query` (InfluxQL)."""
+
+    def __init__(self, workdir: Path, database: str = "smart_community") -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_loopback_port()
+        self.database = database
+        self.config = self.dir / "influxdb.conf"
+        self.config.write_text(
+            INFLUXDB_CONF.format(port=self.port, rpc_port=free_loopback_port(), dir=self.dir))
+        self._binary = require_binary("influxd", "/usr/bin/influxd")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> InfluxDB1:
+        log = (self.dir / "influxd.log").open("ab")
+        self._process = subprocess.Popen([self._binary, "-config", str(self.config)],
+                                         stdout=subprocess.DEVNULL, stderr=log)
+        _started_or_stopped(self, f"{self.url}/ping")
+        self.query(f'CREATE DATABASE "{self.database}"', method="POST")
+        return self
+
+    def stop(self) -> None:
+        _stop(self._process)
+
+    def write(self, lines: list[str], precision: str = "ms") -> None:
+        url = f"{self.url}/write?{urlencode({'db': self.database, 'precision': precision})}"
+        request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert response.status == 204, response.status
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"influxd refused the write: {exc.read().decode(errors='replace')}") from exc
+
+    def query(self, influxql: str, method: str = "GET") -> list[dict[str, Any]]:
+        """The statement's results (`results[0]`'s series); raises with influxd's message on an error."""
+        params = urlencode({"db": self.database, "q": influxql, "epoch": "ms"})
+        request = urllib.request.Request(f"{self.url}/query?{params}", method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{influxql!r}: {exc.read().decode(errors='replace')}") from exc
+        results = body.get("results", [])
+        errors = [r["error"] for r in results if "error" in r] + ([body["error"]] if "error" in body else [])
+        if errors:
+            raise AssertionError(f"{influxql!r}: {'; '.join(errors)}")
+        series: list[dict[str, Any]] = results[0].get("series", []) if results else []
+        return series
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(200 <= response.status < 300)
+    except OSError:
+        return False
+
+
+def _started_or_stopped(server: Prometheus | InfluxDB1, ready_url: str) -> None:
+    """Wait for the server to answer; if it never does, stop it rather than leave it running."""
+    try:
+        wait_until(lambda: _http_ok(ready_url), 30, what=ready_url)
+    except BaseException:
+        server.stop()
+        raise

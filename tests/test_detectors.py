@@ -65,7 +65,7 @@ def test_deadline_is_when_the_score_crosses_the_warning(seed: int, offset: int) 
     rng = np.random.default_rng(seed)
     detector = InactivityDetector().init(5, offset)
     times = np.sort(rng.integers(MONDAY, MONDAY + 20 * 24 * HOUR, 400))
-    detector.partial_fit(rng.integers(0, 5, 400), times, rng.choice([0, 2], 400))
+    detector.partial_fit(rng.integers(0, 5, 400), times, rng.choice([0, 2, 4], 400))
     seen = detector.last_activity_ms_ > 0
     deadline = detector.deadline_ms_[seen]
     at = detector.score(deadline, np.flatnonzero(seen))
@@ -83,19 +83,68 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
     offsets = rng.choice([0, SHANGHAI, -18_000], n)
     who = rng.integers(0, n, events)
     times = np.sort(rng.integers(MONDAY, MONDAY + 10 * 24 * HOUR, events))
-    codes = rng.choice([Evidence.INDOOR, Evidence.DOOR, Evidence.WORN, Evidence.CORRIDOR], events)
-    together = InactivityDetector().init(n, offsets)
-    for chunk in np.array_split(np.arange(events), 7):
+    codes = rng.choice(list(Evidence), events)
+    chunks = np.array_split(np.arange(events), 7)  # the same batches of time for everyone
+    together = InactivityDetector(band_min_reports=0.0).init(n, offsets)  # the band's runs are in play
+    for chunk in chunks:
         together.partial_fit(who[chunk], times[chunk], codes[chunk])
     now = MONDAY + 11 * 24 * HOUR
     scores = together.score(now)
     for r in range(n):
-        alone = InactivityDetector().init(1, offsets[r])
-        mine = who == r
-        alone.partial_fit(np.zeros(mine.sum()), times[mine], codes[mine])
+        alone = InactivityDetector(band_min_reports=0.0).init(1, offsets[r])
+        for chunk in chunks:
+            mine = chunk[who[chunk] == r]
+            alone.partial_fit(np.zeros(mine.size), times[mine], codes[mine])
         np.testing.assert_allclose(alone.score(now), scores[r : r + 1], rtol=1e-6)
         assert alone.deadline_ms_[0] == together.deadline_ms_[r]
+        np.testing.assert_allclose(alone.band_run_, together.band_run_[r : r + 1], rtol=1e-5)
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
+
+
+def band_wearer(days: int = 14, nap_hour: float | None = None) -> InactivityDetector:
+    """A resident whose band reports every 5 minutes 07:00-22:00: steps while awake, none while asleep
+    at night (worn in bed), and none during a daily 40-minute nap at `nap_hour` if given."""
+    detector = InactivityDetector().init(1, SHANGHAI)
+    for day in range(days):
+        times = np.arange(local(day, 0), local(day + 1, 0), 5 * MINUTE)
+        hours = (times - local(day, 0)) / HOUR
+        still = (hours < 7) | (hours >= 22)
+        if nap_hour is not None:
+            still |= (hours >= nap_hour) & (hours < nap_hour + 40 / 60)
+        detector.partial_fit(np.zeros(len(times)), times, np.where(still, Evidence.STILL, Evidence.WORN))
+    return detector
+
+
+def test_a_worn_band_lying_still_alerts_within_minutes_where_the_sensors_would_take_hours() -> None:
+    detector = band_wearer()
+    moving = local(14, 10)
+    detector.partial_fit([0], [moving], [Evidence.WORN])
+    sensors_deadline = int(detector.deadline_ms_[0])
+    assert sensors_deadline - moving > HOUR
+    still = [moving + k * 5 * MINUTE for k in (1, 2, 3)]
+    detector.partial_fit([0, 0, 0], still, [Evidence.STILL] * 3)
+    assert detector.deadline_ms_[0] <= still[-1], "the still run brings the deadline forward"
+    assert detector.decide(detector.score(still[-1]))[0] >= Severity.WARNING
+    assert detector.last_activity_ms_[0] == moving, "stillness is not a sign of life"
+    detector.partial_fit([0], [still[-1] + 5 * MINUTE], [Evidence.WORN])  # up again
+    assert detector.band_run_[0] == 0
+    assert detector.decide(detector.score(still[-1] + 6 * MINUTE))[0] == Severity.NONE
+
+
+def test_the_daily_nap_and_the_night_are_not_emergencies_for_a_band_wearer() -> None:
+    detector = band_wearer(nap_hour=13)
+    nap = [local(14, 13) + k * 5 * MINUTE for k in range(1, 8)]  # 35 minutes still, as every day
+    detector.partial_fit([0], [local(14, 13)], [Evidence.WORN])
+    detector.partial_fit(np.zeros(len(nap)), nap, [Evidence.STILL] * len(nap))
+    assert detector.decide(detector.score(nap[-1]))[0] == Severity.NONE
+    night = [local(14, 22) + k * 5 * MINUTE for k in range(1, 24)]
+    detector.partial_fit([0], [local(14, 22)], [Evidence.WORN])
+    detector.partial_fit(np.zeros(len(night)), night, [Evidence.STILL] * len(night))
+    assert detector.decide(detector.score(night[-1]))[0] == Severity.NONE
+    morning = [local(15, 10) + k * 5 * MINUTE for k in range(1, 4)]  # the same stillness at 10:00
+    detector.partial_fit([0], [local(15, 10)], [Evidence.WORN])
+    detector.partial_fit(np.zeros(3), morning, [Evidence.STILL] * 3)
+    assert detector.decide(detector.score(morning[-1]))[0] >= Severity.WARNING
 
 
 def test_away_after_the_front_door_suppresses_inactivity_and_raises_not_back_home() -> None:

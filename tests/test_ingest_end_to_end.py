@@ -19,8 +19,10 @@ def stored_keys(store: Store) -> set[tuple[str, int]]:
 
 
 def exported_keys(server: VictoriaMetrics) -> set[tuple[str, int]]:
-    """(device, ts) of every point the server holds, over all measurements and fields."""
-    return {(series["metric"]["device"], ts) for series in server.export() for ts in series["timestamps"]}
+    """(device, ts) of every device reading the server holds, over all measurements and fields (the hub's
+    own state snapshots, tagged by community rather than device, are not readings)."""
+    return {(series["metric"]["device"], ts) for series in server.export() if "device" in series["metric"]
+            for ts in series["timestamps"]}
 
 
 def influx_env(server: VictoriaMetrics) -> dict[str, str]:

@@ -7,7 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.registry import Registry
+import numpy as np
+
+from hub.registry import Device, Registry, RegistryFile, Resident
 from hub.resident_activity import ResidentActivity
 from hub.store import StoredObservation
 
@@ -64,3 +66,33 @@ def test_silent_sensors_raise_coverage_not_inactivity(one_of_each_registry: Path
     home_sensors = {"door-1", "door-z", "motion-1", "motion-z"}
     signals = activity.tick(local(19, 16), offline=home_sensors)
     assert [(s.kind, s.resident) for s in signals] == [("coverage", "r1")]
+
+
+def test_a_registry_edit_adds_a_resident_keeps_what_was_learned_and_silences_a_deactivated_one(
+    one_of_each_registry: Path,
+) -> None:
+    before = Registry.load(one_of_each_registry)
+    live = ResidentActivity(before)
+    live.observe(history())
+    learned = live.detector.counts_[live.index["r1"]].copy()
+
+    newcomer = Resident(id="r9", household="h9", name="新住户")
+    household = before.file.households[0].model_copy(update={"id": "h9"})
+    motion = Device(id="motion-9", kind="motion_sensor", household="h9")
+    edited = before.file.model_copy(update={
+        "households": [*before.file.households, household],
+        "residents": [*before.file.residents, newcomer],
+        "devices": [*before.file.devices, motion],
+    })
+    live.follow(Registry(RegistryFile.model_validate(edited.model_dump())))
+    np.testing.assert_array_equal(live.detector.counts_[live.index["r1"]], learned)
+    live.observe([StoredObservation(0, "motion-9", "motion_sensor", local(19, 8), {"occupancy": True})])
+    assert {s.resident for s in live.tick(local(19, 23), offline=set()) if s.kind == "inactivity"} == {
+        "r1", "r9"}, "the newcomer is watched, on the prior's conservative timeout"
+
+    later = ResidentActivity(before)
+    later.observe(history())
+    r1_off = [r.model_copy(update={"active": False}) if r.id == "r1" else r for r in edited.residents]
+    later.follow(Registry(RegistryFile.model_validate({**edited.model_dump(), "residents": [
+        r.model_dump() for r in r1_off]})))
+    assert later.tick(local(19, 23), offline=set()) == [], "a deactivated resident raises nothing"

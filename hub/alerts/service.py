@@ -19,6 +19,7 @@ file (WAL, busy timeout) and never deliver: they pass no sinks.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +44,8 @@ from hub.registry import Registry
 
 HUB_ACTOR = "hub"
 
+log = logging.getLogger(__name__)
+
 
 class AlertService:
     def __init__(self, store_path: Path, registry: Callable[[], Registry], clock: Clock,
@@ -57,6 +60,20 @@ class AlertService:
         self._workers: list[DeliveryWorker] = []
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._listeners: list[Callable[[Alert], None]] = []
+
+    def add_listener(self, listener: Callable[[Alert], None]) -> None:
+        """Call `listener(alert)` after each committed change (raised, repeated, escalated, acknowledged,
+        assigned, resolved), on the thread that made it: it must return at once (hand over, never block).
+        Changes made by another process on the same store (the CLI) are not seen here."""
+        self._listeners.append(listener)
+
+    def _changed(self, alert: Alert) -> None:
+        for listener in self._listeners:
+            try:
+                listener(alert)
+            except Exception:  # a broken listener must not fail the action that was already committed
+                log.exception("alert listener %r failed", listener)
 
     # --- running -------------------------------------------------------------------------------
 
@@ -106,6 +123,7 @@ class AlertService:
             else:
                 alert = self._repeat(alert, request, occurrence, now)
         self._wake_workers()
+        self._changed(alert)
         return alert
 
     def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None) -> Alert:
@@ -119,7 +137,9 @@ class AlertService:
                                      deadline_ms=None)
             self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged", from_state=alert.state,
                                   to_state="acknowledged")
-            return self._get(alert_id)
+            alert = self._get(alert_id)
+        self._changed(alert)
+        return alert
 
     def assign(self, alert_id: int, to: str, by: str) -> Alert:
         """Record which caregiver is responsible (a registry caregiver id)."""
@@ -131,7 +151,9 @@ class AlertService:
             self._store.update_alert(alert_id, assigned_to=to)
             self._store.add_event(alert_id, at_ms=now, actor=by, action="assigned", from_state=alert.state,
                                   to_state=alert.state, detail={"to": to, "previous": alert.assigned_to})
-            return self._get(alert_id)
+            alert = self._get(alert_id)
+        self._changed(alert)
+        return alert
 
     def resolve(self, alert_id: int, outcome: str, by: str, note: str = "") -> Alert:
         if outcome not in OUTCOMES:
@@ -144,7 +166,9 @@ class AlertService:
                                      outcome=outcome, note=note, deadline_ms=None)
             self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved", from_state=alert.state,
                                   to_state="resolved", detail={"outcome": outcome, "note": note})
-            return self._get(alert_id)
+            alert = self._get(alert_id)
+        self._changed(alert)
+        return alert
 
     def tick(self, now_ms: int) -> list[Alert]:
         """Escalate alerts whose deadline passed, then deliver: wake the workers, or (not started) make one
@@ -166,6 +190,8 @@ class AlertService:
                 registry = self._registry()
                 for sink in self._sinks:
                     deliver_due(self._store, sink, registry, self._settings, now_ms)
+        for alert in escalated:
+            self._changed(alert)
         return escalated
 
     # --- reading -------------------------------------------------------------------------------

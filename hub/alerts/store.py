@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS alert_events (
     detail      TEXT    NOT NULL              -- JSON object
 );
 CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_events_action ON alert_events (action);  -- escalations, counted per scrape
 CREATE TABLE IF NOT EXISTS alert_deliveries (
     id              INTEGER PRIMARY KEY,
     alert_id        INTEGER NOT NULL REFERENCES alerts (id),
@@ -115,8 +116,14 @@ class AlertFilter:
 class AlertStore:
     """One connection to the alert tables; open one per thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # For readers beside a running hub (metrics, snapshots): no schema, no journal change, no writes.
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the owner serialises use itself (the service holds a lock).
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -262,3 +269,36 @@ class AlertStore:
             " status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,"
             " next_attempt_ms = coalesce(?, next_attempt_ms) WHERE id = ?",
             (error, next_attempt_ms, next_attempt_ms, delivery_id))
+
+    # --- figures (metrics, dashboards) ---------------------------------------------------------
+
+    def unresolved_counts(self) -> list[tuple[str, str, str, str, str, int]]:
+        """(community, building, kind, severity, state, count) of the alerts not yet resolved."""
+        rows = self._db.execute(
+            "SELECT community, building, kind, severity, state, count(*) FROM alerts"
+            " WHERE state != 'resolved' GROUP BY community, building, kind, severity, state")
+        return [(c, b, k, s, state, n) for c, b, k, s, state, n in rows]
+
+    def escalation_counts(self) -> dict[str, int]:
+        """How often each kind of alert was escalated to a next tier, over the store's whole history."""
+        rows = self._db.execute(
+            "SELECT a.kind, count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id"
+            " WHERE e.action = 'escalated' GROUP BY a.kind")
+        return {kind: n for kind, n in rows}
+
+    def acknowledgement_buckets(self, bounds_ms: list[int]) -> dict[str, tuple[list[int], int, int]]:
+        """Per severity: how many acknowledged alerts took at most each bound (first seen → acknowledged),
+        their count and the total time in ms. Counted in SQL: the table only grows."""
+        took = "max(acknowledged_ms - first_seen_ms, 0)"
+        buckets = ", ".join(f"sum({took} <= ?)" for _ in bounds_ms)
+        rows = self._db.execute(
+            f"SELECT severity, {buckets}, count(*), sum({took}) FROM alerts"
+            " WHERE acknowledged_ms IS NOT NULL GROUP BY severity", bounds_ms)
+        return {row[0]: (list(row[1:-2]), row[-2], row[-1]) for row in rows}
+
+    def delivery_counts(self) -> list[tuple[str, str, int, int]]:
+        """(sink, status, deliveries, failed attempts) over the delivery queue's whole history."""
+        rows = self._db.execute(
+            "SELECT sink, status, count(*), sum(attempts - (status = 'sent')) FROM alert_deliveries"
+            " GROUP BY sink, status")
+        return [(sink, status, n, failed) for sink, status, n, failed in rows]

@@ -48,6 +48,13 @@ def to_line(observation: StoredObservation, device: PlacedDevice | None) -> str:
     return line
 
 
+def to_lines(rows: list[StoredObservation], registry: Registry) -> list[str]:
+    """What the exporter writes for these stored readings."""
+    devices = registry.devices
+    # A reading with no fields (a Zigbee2MQTT action reset alone) is no point in line protocol.
+    return [to_line(row, devices.get(row.device_id)) for row in rows if row.fields]
+
+
 @dataclass
 class ExportStats:
     exported: int = 0
@@ -59,7 +66,8 @@ class ExportStats:
 
 class InfluxExporter(Worker):
     def __init__(self, settings: Settings, store_factory: Callable[[], Store],
-                 registry: Callable[[], Registry], *, poll_s: float = 0.2) -> None:
+                 registry: Callable[[], Registry], *, poll_s: float = 0.2,
+                 state: Callable[[], list[str]] | None = None) -> None:
         super().__init__("export-influxdb")
         assert settings.influx_url is not None
         self.stats = ExportStats()
@@ -67,6 +75,9 @@ class InfluxExporter(Worker):
         self._store_factory = store_factory
         self._registry = registry
         self._poll_s = poll_s
+        # The hub's state snapshot (hub.export.state) when one is due, else []: sent on this same path so
+        # it shares the retries and back-off, and waits with the readings while the server is down.
+        self._state = state
 
     def run(self) -> None:
         s = self._settings
@@ -76,8 +87,17 @@ class InfluxExporter(Worker):
         write_api = client.write_api(write_options=SYNCHRONOUS)
         cursor = store.export_cursor(SINK)
         delay = 0.5
+        state_lines: list[str] = []
         try:
             while not self._stopping.is_set():
+                if not state_lines and self._state is not None:
+                    state_lines = self._state()
+                if state_lines:
+                    error = self._send(write_api, state_lines, "of the hub's state")
+                    if error is not None:
+                        delay = self._failed(error, delay)
+                        continue
+                    state_lines = []
                 rows = store.observations_after(cursor, s.influx_batch)
                 self.stats.backlog = store.last_observation_id() - cursor
                 if not rows:
@@ -96,21 +116,23 @@ class InfluxExporter(Worker):
 
     def _write(self, write_api: WriteApi, rows: list[StoredObservation]) -> str | None:
         """Send one batch; None when the cursor may move past it, else why the same batch must be retried."""
-        devices = self._registry().devices
-        # A reading with no fields (a Zigbee2MQTT action reset alone) is no point in line protocol.
-        lines = [to_line(row, devices.get(row.device_id)) for row in rows if row.fields]
+        lines = to_lines(rows, self._registry())
         if not lines:
             return None
+        return self._send(write_api, lines, f"(ids {rows[0].id}..{rows[-1].id})")
+
+    def _send(self, write_api: WriteApi, lines: list[str], what: str) -> str | None:
+        """None when the server took the points or refused them for good; else why to send them again."""
         try:
             write_api.write(self._settings.influx_bucket, self._settings.influx_org, record=lines,
                             write_precision=WritePrecision.MS)
         except ApiException as exc:
             if exc.status in _RETRYABLE or exc.status is None or exc.status >= 500:
                 return f"HTTP {exc.status}: {exc.reason}"
-            # The server will never take these points; they stay in the store, the system of record.
+            # The server will never take these points; readings stay in the store, the system of record.
             self.stats.rejected += len(lines)
-            log.error("InfluxDB refused %d points (ids %d..%d) for good: HTTP %s %s", len(lines),
-                      rows[0].id, rows[-1].id, exc.status, exc.body)
+            log.error("InfluxDB refused %d points %s for good: HTTP %s %s", len(lines), what, exc.status,
+                      exc.body)
             return None
         except Exception as exc:  # connection refused, timeouts, DNS: wait and send the same batch
             return f"{type(exc).__name__}: {exc}"

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors import InactivityDetector, is_activity
-from detectors.evidence import ENTRANCE
+from detectors import InactivityDetector, is_activity, is_stillness
+from detectors.evidence import ENTRANCE, STILL_LOCATION
 from devices import KINDS
 from hub.backtest import HEADER, backtest
 from simulators.community import CommunityParameters
@@ -55,10 +55,12 @@ def activity_rows(simulation: Simulation) -> Iterator[Row]:
             continue
         assert message.device_id is not None
         fields = _decode(message)
-        if is_activity(message.kind, fields, previous.get(message.device_id)):
+        active = is_activity(message.kind, fields, previous.get(message.device_id))
+        if active or is_stillness(message.kind, fields):
             stamp = datetime.fromtimestamp(message.reading_ts / 1000, UTC).astimezone(zone)
             local = stamp.replace(tzinfo=None).isoformat(timespec="milliseconds")
-            location = ENTRANCE if message.kind in _FRONT_DOOR_KINDS else "home"
+            place = ENTRANCE if message.kind in _FRONT_DOOR_KINDS else "home"
+            location = place if active else STILL_LOCATION
             for owner in owners[message.device_id]:
                 yield local, owner, message.device_id, message.kind, location
         previous[message.device_id] = fields

@@ -1,14 +1,19 @@
 """Liveness and readiness: `/health` answers while the process serves; `/ready` says whether the hub can
-take messages now (broker connected, store writable), so a load balancer or compose healthcheck can tell."""
+take messages now (broker connected, store writable) and is keeping up with them (ingestion lag), so a
+load balancer or compose healthcheck can tell."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.api.deps import HubDep
 
 router = APIRouter(tags=["health"])
+
+# Behind by more than this, alerts are no longer about now: not ready (a backlog after a restart, a disk
+# too slow for the message rate).
+READY_MAX_INGESTION_LAG_MS = 60_000
 
 
 class Health(BaseModel):
@@ -19,6 +24,10 @@ class Readiness(BaseModel):
     ready: bool
     broker_connected: bool
     store_writable: bool
+    ingestion_lag_ms: int = Field(
+        description="how far (hub time) the newest committed message is behind the messages waiting; 0: none"
+    )
+    intake_queue: int = Field(description="messages received and not yet taken into a batch")
 
 
 @router.get("/health")
@@ -29,10 +38,14 @@ def health() -> Health:
 @router.get("/ready", responses={503: {"model": Readiness}})
 def ready(hub: HubDep, response: Response) -> Readiness:
     current = hub.status()
+    now = hub.clock.now_ms()
+    lag = now - hub.intake.settled_ms(now)
     readiness = Readiness(
-        ready=current.connected and current.store_healthy,
+        ready=current.connected and current.store_healthy and lag <= READY_MAX_INGESTION_LAG_MS,
         broker_connected=current.connected,
         store_writable=current.store_healthy,
+        ingestion_lag_ms=lag,
+        intake_queue=hub.intake.queue.qsize(),
     )
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

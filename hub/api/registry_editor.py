@@ -1,0 +1,111 @@
+"""Registry edits through the API: each one checked as a whole new registry file, written, then swapped
+into the running hub.
+
+Order matters for "nothing half-written": check the caller may touch the entry as it is, validate the
+complete new file (every reference resolves, nothing in service stands on something deactivated), check
+the caller may touch the entry as it becomes, write the file atomically and durably, and only then swap
+it into the hub; a refused or failed edit leaves both the file and the running hub as they were. Edits
+are serialized by one lock, so two concurrent edits never both start from the same old registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.registry import (
+    Building,
+    Caregiver,
+    Community,
+    Compound,
+    Device,
+    Grid,
+    Household,
+    Record,
+    Registry,
+    RegistryFile,
+    Resident,
+)
+
+TABLES: dict[str, type[Record]] = {
+    "communities": Community,
+    "compounds": Compound,
+    "buildings": Building,
+    "grids": Grid,
+    "households": Household,
+    "caregivers": Caregiver,
+    "residents": Resident,
+    "devices": Device,
+}
+
+
+class EntryNotFoundError(LookupError):
+    pass
+
+
+class EntryConflictError(ValueError):
+    """The edit contradicts what is there (an id taken, an id changed); the message says how."""
+
+
+# Vetoes an edit by raising: may the caller touch this entry, placed as in this registry?
+Allowed = Callable[[Record, Registry], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A done edit: the entry before (None when created) and after, and the registry now in service."""
+
+    before: Record | None
+    after: Record
+    registry: Registry
+
+
+class RegistryEditor:
+    def __init__(self, path: Path, current: Callable[[], Registry], swap: Callable[[Registry], None]) -> None:
+        self.path = path
+        self._current = current
+        self._swap = swap
+        self._lock = threading.Lock()
+
+    def find(self, table: str, wanted: str) -> Record:
+        for entry in getattr(self._current().file, table):
+            if entry.id == wanted:
+                found: Record = entry
+                return found
+        raise EntryNotFoundError(f"there is no {table} entry {wanted!r}")
+
+    def create(self, table: str, entry: Record, allowed: Allowed) -> Edit:
+        with self._lock:
+            registry = self._current()
+            new_id = entry.id
+            if any(e.id == new_id for e in getattr(registry.file, table)):
+                raise EntryConflictError(f"{table} already has an entry {new_id!r} (ids are never reused)")
+            return self._commit(table, None, entry, [*getattr(registry.file, table), entry], allowed)
+
+    def update(self, table: str, wanted: str, changes: dict[str, Any], allowed: Allowed) -> Edit:
+        """Apply `changes` (field → new value, JSON merge-patch style) to one entry. Raises
+        ValidationError for an entry the changes make invalid."""
+        with self._lock:
+            registry = self._current()
+            before = self.find(table, wanted)
+            allowed(before, registry)
+            if "id" in changes and changes["id"] != wanted:
+                raise EntryConflictError(f"an entry's id cannot change ({wanted!r} → {changes['id']!r});"
+                                    " deactivate it and create a new one")
+            after = TABLES[table].model_validate({**before.model_dump(), **changes})
+            entries = [after if e.id == wanted else e for e in getattr(registry.file, table)]
+            return self._commit(table, before, after, entries, allowed)
+
+    def _commit(self, table: str, before: Record | None, after: Record, entries: list[Record],
+                allowed: Allowed) -> Edit:
+        """Validate the whole new file, let `allowed` veto the entry in it, write it, then swap it in."""
+        data = self._current().file.model_dump()
+        data[table] = [e.model_dump() for e in entries]
+        registry = Registry(RegistryFile.model_validate(data))  # ValidationError: a broken reference
+        allowed(after, registry)
+        registry.dump(self.path)
+        self._swap(registry)
+        return Edit(before, after, registry)

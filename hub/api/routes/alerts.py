@@ -1,0 +1,150 @@
+"""`/api/v1/alerts`: list and filter, one alert with its history and deliveries, acknowledge, assign,
+resolve, and the live stream. Every action is done by the alert service, which records it in the
+alert's history with the actor (the token's name; a caregiver's registry id) and the time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from hub.alerts.directory import caregiver
+from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState, Severity
+from hub.api.alert_query import AlertQuery, find_alerts
+from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
+from hub.api.deps import HubDep
+from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
+from hub.api.schemas import (
+    AlertDetailOut,
+    AlertEventOut,
+    AlertOut,
+    AssignIn,
+    DeliveryOut,
+    ResolveIn,
+    epoch_ms,
+)
+from hub.api.scope import Scope
+from hub.api.stream import AlertStream
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+# SQLite's integers are 64-bit: a larger id is no alert, not a server error.
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+_ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **REFUSALS, 404: {"description": "no such alert"},
+    409: {"description": "not possible in the alert's state (e.g. already resolved)"},
+}
+
+
+@router.get("", responses=REFUSALS)
+def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
+    hub: HubDep,
+    scope: ScopeDep,
+    state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
+    community: str | None = None,
+    building: str | None = None,
+    kind: Annotated[list[str] | None, Query(description="repeatable")] = None,
+    severity: Annotated[list[Severity] | None, Query(description="repeatable")] = None,
+    resident: str | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="still seen at or after (ISO 8601)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="first seen at or before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlertOut]:
+    """Alerts the token may see, newest first."""
+    unknown = [k for k in kind or [] if k not in ALERT_KINDS]
+    if unknown:
+        raise invalid(("query", "kind"),
+                      f"unknown alert kind {unknown[0]!r}; one of {', '.join(ALERT_KINDS)}", unknown[0])
+    if since is not None and until is not None and since > until:
+        raise invalid(("query", "until"), "`until` is before `since`", until.isoformat())
+    if community is not None and not scope.sees_community(community):
+        raise forbidden(f"community {community} is outside {scope.who}'s communities")
+    if resident is not None and scope.residents is not None and resident not in scope.residents:
+        raise forbidden(f"{scope.who} does not care for resident {resident}")
+    query = AlertQuery(
+        states=tuple(state or ()), kinds=tuple(kind or ()), severities=tuple(severity or ()),
+        community=community, building=building, resident=resident,
+        since_ms=None if since is None else epoch_ms(since),
+        until_ms=None if until is None else epoch_ms(until),
+        limit=limit,
+    )
+    return [AlertOut.of(a) for a in find_alerts(hub.settings.store_path, query, scope)]
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={**REFUSALS, 200: {"content": {"text/event-stream": {}},
+                                  "description": "`event: alert` + `data: <AlertOut JSON>` per change"}},
+)
+async def stream_alerts(request: Request, scope: ScopeDep) -> StreamingResponse:
+    """Server-Sent Events: one `alert` event per change the token may see (raised, repeated,
+    escalated, acknowledged, assigned, resolved), and a `: keepalive` comment every 15 s."""
+    stream: AlertStream = request.app.state.alert_stream
+    return StreamingResponse(stream.events(scope.token), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _visible(hub: Hub, scope: Scope, alert_id: int) -> AlertDetail:
+    try:
+        detail = hub.alerts.get(alert_id)
+    except AlertError:
+        raise not_found(f"alert {alert_id}") from None
+    refusal = scope.alert_refusal(detail.alert)
+    if refusal is not None:
+        raise forbidden(refusal)
+    return detail
+
+
+@router.get("/{alert_id}", responses={**REFUSALS, 404: {"description": "no such alert"}})
+def get_alert(hub: HubDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
+    """One alert with its full history (who did what, when) and its notifications."""
+    detail = _visible(hub, scope, alert_id)
+    return AlertDetailOut(
+        **AlertOut.of(detail.alert).model_dump(),
+        history=[AlertEventOut.of(e) for e in detail.history],
+        deliveries=[DeliveryOut.of(d) for d in detail.deliveries],
+    )
+
+
+def _acting(hub: Hub, scope: Scope, alert_id: int, doing: str) -> None:
+    require_role(scope.token, ACTING_ROLES, f"{doing} alerts")
+    _visible(hub, scope, alert_id)
+
+
+@router.post("/{alert_id}/acknowledge", responses=_ACTION_REFUSALS)
+def acknowledge(hub: HubDep, scope: ScopeDep, alert_id: AlertId) -> AlertOut:
+    """Take the alert on: escalation to the next tier stops."""
+    _acting(hub, scope, alert_id, "acknowledge")
+    try:
+        return AlertOut.of(hub.alerts.acknowledge(alert_id, by=actor(scope.token)))
+    except AlertError as exc:
+        raise conflict(str(exc)) from None
+
+
+@router.post("/{alert_id}/assign", responses={**_ACTION_REFUSALS, 422: {"description": "no such caregiver"}})
+def assign(hub: HubDep, scope: ScopeDep, alert_id: AlertId, body: AssignIn) -> AlertOut:
+    """Make a caregiver (registry id) responsible for the alert."""
+    _acting(hub, scope, alert_id, "assign")
+    if caregiver(hub.registry, body.to) is None:
+        raise invalid(("body", "to"), f"there is no caregiver {body.to!r} in the registry", body.to)
+    try:
+        return AlertOut.of(hub.alerts.assign(alert_id, body.to, by=actor(scope.token)))
+    except AlertError as exc:
+        raise conflict(str(exc)) from None
+
+
+@router.post("/{alert_id}/resolve", responses=_ACTION_REFUSALS)
+def resolve(hub: HubDep, scope: ScopeDep, alert_id: AlertId, body: ResolveIn) -> AlertOut:
+    """Close the alert with its outcome (and a note)."""
+    _acting(hub, scope, alert_id, "resolve")
+    try:
+        return AlertOut.of(hub.alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note))
+    except AlertError as exc:
+        raise conflict(str(exc)) from None

@@ -1,0 +1,160 @@
+"""What the API reads and writes: the alert, its history and deliveries, residents and their activity.
+
+Times are ISO 8601 in UTC (`…Z`), never epoch numbers: the page shows them, people read them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hub.alerts.model import Alert, AlertEvent, AlertState, Delivery, DeliveryStatus, Outcome, Severity
+from hub.registry import CaregiverLink
+
+
+def at(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def epoch_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: str
+    severity: Severity
+    state: AlertState
+    subject: str = Field(description="resident, device or building id")
+    community: str
+    building: str
+    household: str | None
+    resident: str | None
+    device: str | None
+    evidence: dict[str, Any]
+    count: int = Field(description="how many times it was raised (repeats fold into one alert)")
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    tier: int = Field(description="the highest caregiver tier notified so far")
+    deadline: AwareDatetime | None = Field(description="the next tier is notified then, unless acknowledged")
+    assigned_to: str | None
+    acknowledged_by: str | None
+    acknowledged_at: AwareDatetime | None
+    resolved_by: str | None
+    resolved_at: AwareDatetime | None
+    outcome: Outcome | None
+    note: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        return cls(
+            id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state, subject=alert.subject,
+            community=alert.community, building=alert.building, household=alert.household,
+            resident=alert.resident, device=alert.device, evidence=alert.evidence, count=alert.count,
+            first_seen=at(alert.first_seen_ms), last_seen=at(alert.last_seen_ms), tier=alert.tier,
+            deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
+            acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
+            resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
+            note=alert.note,
+        )
+
+
+class AlertEventOut(BaseModel):
+    at: AwareDatetime
+    actor: str = Field(description="a token's name, a caregiver id, or `hub`")
+    action: str = Field(description="raised, repeated, severity_raised, escalated, acknowledged, ...")
+    from_state: AlertState | None
+    to_state: AlertState
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: AlertEvent) -> AlertEventOut:
+        moment = at(event.at_ms)
+        assert moment is not None
+        return cls(at=moment, actor=event.actor, action=event.action, from_state=event.from_state,
+                   to_state=event.to_state, detail=event.detail)
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: int
+    reason: str
+    tier: int
+    sink: str
+    recipient: str | None
+    status: DeliveryStatus
+    attempts: int
+    next_attempt: AwareDatetime
+    last_error: str | None
+    sent_at: AwareDatetime | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryOut:
+        next_attempt = at(delivery.next_attempt_ms)
+        assert next_attempt is not None
+        return cls(id=delivery.id, event_id=delivery.event_id, reason=delivery.reason, tier=delivery.tier,
+                   sink=delivery.sink, recipient=delivery.recipient, status=delivery.status,
+                   attempts=delivery.attempts, next_attempt=next_attempt, last_error=delivery.last_error,
+                   sent_at=at(delivery.sent_ms))
+
+
+class AlertDetailOut(AlertOut):
+    history: list[AlertEventOut]
+    deliveries: list[DeliveryOut]
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, description="the caregiver's registry id")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    note: str = Field("", max_length=2000)
+
+
+class MeOut(BaseModel):
+    token_id: str
+    name: str
+    role: str
+    caregiver: str | None
+    communities: list[str] = Field(description="the communities it sees now")
+    all_communities: bool = Field(description="scoped to every community, present and future")
+
+
+class ResidentOut(BaseModel):
+    id: str
+    name: str
+    household: str
+    building: str
+    community: str
+    lives_alone: bool
+    flags: list[str]
+    wandering_risk: bool
+    caregivers: list[CaregiverLink]
+
+
+class TimelineEntry(BaseModel):
+    ts: AwareDatetime = Field(description="the device's own time of the reading")
+    device: str
+    kind: str
+    fields: dict[str, Any]
+
+
+class ActivityOut(BaseModel):
+    resident: str
+    evaluated: bool = Field(description="whether the running detector follows this resident yet")
+    last_activity: AwareDatetime | None
+    expected_next_activity: AwareDatetime | None = Field(
+        description="when one more active minute is due by the resident's learned rhythm")
+    alert_deadline: AwareDatetime | None = Field(description="an inactivity warning is raised then")
+    critical_deadline: AwareDatetime | None
+    not_back_deadline: AwareDatetime | None = Field(description="while away: not_back_home is raised then")
+    away: bool
+    coverage_ok: bool = Field(description="whether any of the home's sensors is reporting")
+    timeline: list[TimelineEntry]

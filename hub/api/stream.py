@@ -1,0 +1,109 @@
+"""The live alert stream: committed alert changes, from the hub's threads to each connected client.
+
+The alert service calls `AlertStream.changed` on whichever hub thread made the change (evaluation,
+escalation timer, an API action). It only schedules the fan-out on the API's event loop
+(`call_soon_threadsafe`) and returns: the hub never waits on a client. Each client has a bounded queue;
+one that falls `QUEUE_SIZE` changes behind is dropped (its stream ends; the page reconnects and re-reads
+the list), never the hub slowed and never memory grown without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from anyio import to_thread
+
+from hub.alerts.model import Alert
+from hub.api.schemas import AlertOut
+from hub.api.scope import Scope
+from hub.api.tokens import Token
+from hub.registry import Registry
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 256
+KEEPALIVE_S = 15.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    token: Token
+    queue: asyncio.Queue[Alert | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    dropped: bool = False
+
+
+class AlertStream:
+    def __init__(self, registry: Callable[[], Registry], token_live: Callable[[str], bool]) -> None:
+        self._registry = registry
+        self._token_live = token_live
+        self._subscribers: set[Subscriber] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- hub threads ---------------------------------------------------------------------------
+
+    def changed(self, alert: Alert) -> None:
+        """An alert changed (called on a hub thread, after the commit). Returns at once."""
+        loop = self._loop
+        if loop is None or not self._subscribers:
+            return
+        # A closed loop (RuntimeError) means the API server is stopping, and its streams with it.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._fan_out, alert)
+
+    def close(self) -> None:
+        """End every stream (the server is stopping: an open stream would hold its shutdown up)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._end_all)
+
+    # --- the event loop ------------------------------------------------------------------------
+
+    def _fan_out(self, alert: Alert) -> None:
+        registry = self._registry()
+        for subscriber in list(self._subscribers):
+            if Scope.of(subscriber.token, registry).alert_refusal(alert) is not None:
+                continue
+            try:
+                subscriber.queue.put_nowait(alert)
+            except asyncio.QueueFull:
+                log.warning("alert stream of token %s fell %d changes behind: dropped", subscriber.token.id,
+                            QUEUE_SIZE)
+                self._drop(subscriber)
+
+    def _drop(self, subscriber: Subscriber) -> None:
+        subscriber.dropped = True
+        self._subscribers.discard(subscriber)
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes it anyway
+            subscriber.queue.put_nowait(None)
+
+    def _end_all(self) -> None:
+        for subscriber in list(self._subscribers):
+            self._drop(subscriber)
+
+    async def events(self, token: Token) -> AsyncIterator[str]:
+        """The text/event-stream body for one client: `event: alert` per visible change, a `: keepalive`
+        comment every `KEEPALIVE_S` (proxies close idle connections), until the client goes, falls
+        behind, or its token is revoked."""
+        self._loop = asyncio.get_running_loop()
+        subscriber = Subscriber(token)
+        self._subscribers.add(subscriber)
+        try:
+            yield ": connected\n\n"
+            while not subscriber.dropped:
+                try:
+                    alert = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    if not await to_thread.run_sync(self._token_live, token.id):
+                        break
+                    yield ": keepalive\n\n"
+                    continue
+                if alert is None or subscriber.dropped:
+                    break
+                yield f"event: alert\ndata: {AlertOut.of(alert).model_dump_json()}\n\n"
+        finally:
+            self._subscribers.discard(subscriber)

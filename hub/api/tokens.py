@@ -1,0 +1,158 @@
+"""API bearer tokens: created with `hub tokens create`, kept hashed in the hub's store (`api_tokens`).
+
+A token carries a role and a scope:
+- `operator`: reads and acts on everything in its communities;
+- `caregiver`: bound to a registry caregiver id; sees and acts on the alerts of the residents that list
+  that caregiver, and those residents only (its communities follow from the registry);
+- `device_admin`: reads and edits the registry in its communities, reads alerts, acts on none;
+- `read_only`: reads everything in its communities, acts on nothing.
+
+`*` as a community means every community. The table lives in the hub's own SQLite file, so a token
+created or revoked by the CLI counts at the running hub's next request, with no reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           TEXT PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL,
+    caregiver    TEXT,                        -- registry caregiver id, for the caregiver role
+    communities  TEXT    NOT NULL,            -- JSON array of community ids; ["*"]: every community
+    token_sha256 TEXT    NOT NULL UNIQUE,     -- hex; the token itself is never stored
+    created_ms   INTEGER NOT NULL,
+    revoked_ms   INTEGER
+);
+"""
+
+ALL_COMMUNITIES = "*"
+TOKEN_PREFIX = "sch_"  # recognisable in a leaked log or a secret scanner
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # the registry's id syntax
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    CAREGIVER = "caregiver"
+    DEVICE_ADMIN = "device_admin"
+    READ_ONLY = "read_only"
+
+
+class TokenError(ValueError):
+    """A token that cannot be created or revoked as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    id: str
+    name: str
+    role: Role
+    caregiver: str | None
+    communities: tuple[str, ...]
+    created_ms: int
+    revoked_ms: int | None
+
+    @property
+    def all_communities(self) -> bool:
+        return ALL_COMMUNITIES in self.communities
+
+
+def token_hash(secret: str) -> str:
+    # SHA-256 without salt or stretching on purpose: a token is 32 random bytes (256 bits), so unlike a
+    # password it cannot be guessed from its hash, and a fast hash lets every request check it in
+    # microseconds. Salting would only forbid the indexed lookup by hash.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _token(row: tuple[str, str, str, str | None, str, int, int | None]) -> Token:
+    token_id, name, role, caregiver, communities, created_ms, revoked_ms = row
+    return Token(token_id, name, Role(role), caregiver, tuple(json.loads(communities)), created_ms,
+                 revoked_ms)
+
+
+_COLUMNS = "id, name, role, caregiver, communities, created_ms, revoked_ms"
+
+
+class TokenStore:
+    """The `api_tokens` table. One connection per thread; `read_only` for request-time lookups."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        if read_only:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create(self, *, name: str, role: Role, communities: list[str], caregiver: str | None,
+               now_ms: int) -> tuple[Token, str]:
+        """A new token and its secret, which is shown once and never stored."""
+        name = name.strip()
+        if not name:
+            raise TokenError("a token needs a name (it is the actor recorded in alert histories)")
+        if role is Role.CAREGIVER:
+            if caregiver is None:
+                raise TokenError("a caregiver token needs --caregiver, the caregiver's registry id")
+            if communities:
+                raise TokenError("a caregiver token takes no --community: it sees its residents' communities")
+        else:
+            if caregiver is not None:
+                raise TokenError(f"only caregiver tokens take --caregiver, not {role.value}")
+            if not communities:
+                raise TokenError(f"a {role.value} token needs --community (repeatable; '*' for every one)")
+        for value in [*communities, *([caregiver] if caregiver else [])]:
+            if value != ALL_COMMUNITIES and not _ID_PATTERN.match(value):
+                raise TokenError(f"{value!r} is not a registry id ([A-Za-z0-9_.-], up to 64)")
+        if self._db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked_ms IS NULL",
+                            (name,)).fetchone():
+            # Names are what the audit history records: two live tokens with one name would blur it.
+            raise TokenError(f"a token named {name!r} already exists; revoke it first or pick another name")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = Token(secrets.token_hex(6), name, role, caregiver, tuple(dict.fromkeys(communities)), now_ms,
+                      None)
+        self._db.execute(
+            f"INSERT INTO api_tokens ({_COLUMNS}, token_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (token.id, token.name, token.role.value, token.caregiver, json.dumps(list(token.communities)),
+             token.created_ms, None, token_hash(secret)))
+        return token, secret
+
+    def tokens(self) -> list[Token]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM api_tokens ORDER BY created_ms, id")
+        return [_token(row) for row in rows]
+
+    def revoke(self, token_id: str, now_ms: int) -> Token:
+        found = self._db.execute(f"SELECT {_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
+        if found is None:
+            raise TokenError(f"there is no token {token_id!r} (`hub tokens list` shows them)")
+        token = _token(found)
+        if token.revoked_ms is not None:
+            raise TokenError(f"token {token_id!r} ({token.name}) is already revoked")
+        self._db.execute("UPDATE api_tokens SET revoked_ms = ? WHERE id = ?", (now_ms, token_id))
+        return Token(token.id, token.name, token.role, token.caregiver, token.communities, token.created_ms,
+                     now_ms)
+
+    def lookup(self, secret: str) -> Token | None:
+        """The live token with this secret; None for an unknown or revoked one."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM api_tokens WHERE token_sha256 = ? AND revoked_ms IS NULL",
+            (token_hash(secret),)).fetchone()
+        return None if row is None else _token(row)
+
+    def live(self, token_id: str) -> bool:
+        """Whether the token still counts (a long-lived stream checks it now and then)."""
+        return self._db.execute("SELECT 1 FROM api_tokens WHERE id = ? AND revoked_ms IS NULL",
+                                (token_id,)).fetchone() is not None

@@ -1,0 +1,679 @@
+// The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
+// event stream, with acknowledge and resolve; and each resident's last activity. Plain DOM, no build
+// step: the hub serves these files as they are.
+
+import { LABELS, initialLanguage, fill } from "./labels.js";
+
+const API = "/api/v1";
+const TOKEN_KEY = "hub.token"; // sessionStorage: the token goes when the tab closes
+const LANGUAGE_KEY = "hub.language"; // localStorage: the language choice stays on this phone
+const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
+const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
+const OUTCOMES = ["resident_ok", "visited", "hospital", "false_alarm", "device_fault"];
+// The hub sends a keepalive comment well within this; a stream silent for longer is a dead connection
+// that a phone switching networks may never report as closed.
+const STREAM_SILENCE_MS = 60_000;
+const RECONNECT_MAX_S = 30;
+const CLOCK_REFRESH_MS = 30_000;
+const ACTIVITY_REFRESH_MS = 60_000;
+const ACTIVITY_PARALLEL = 4;
+const EVIDENCE_SHOWN = 4;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  language: initialLanguage(localStorage.getItem(LANGUAGE_KEY), navigator.language),
+  me: null,
+  alerts: new Map(), // id -> alert, open and acknowledged only
+  finished: new Set(), // ids seen resolved: a late, older event must not bring one back
+  residents: [],
+  residentsLoaded: false,
+  activity: new Map(), // resident id -> the activity answer
+  session: null, // AbortController of the signed-in session: aborting it stops the stream and timers
+  banner: null, // {key, values} of the banner shown, so a language switch can re-render it
+  loginError: null, // likewise for the sign-in form's error
+};
+
+const t = (key, values) => fill(LABELS[state.language][key] ?? key, values);
+const label = (group, key) => LABELS[state.language][group][key] ?? key;
+
+// --- talking to the hub -------------------------------------------------------------------------
+
+class SessionEnded extends Error {}
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+class NetworkError extends Error {}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+async function send(path, { method = "GET", body, signal, bearer = token(), accept = "application/json" } = {}) {
+  const headers = { Accept: accept, Authorization: `Bearer ${bearer}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    return await fetch(API + path, {
+      method, headers, signal, cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new NetworkError(String(error));
+  }
+}
+
+async function errorDetail(response) {
+  try {
+    const body = await response.json();
+    const detail = body.detail ?? body;
+    // FastAPI's validation errors are a list of {loc, msg}; anything else is shown as it came.
+    if (Array.isArray(detail)) return detail.map((item) => item.msg ?? JSON.stringify(item)).join("; ");
+    return typeof detail === "string" ? detail : JSON.stringify(detail);
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+/** JSON from an API route of the signed-in session; a 401 ends the session and goes back to sign-in. */
+async function api(path, options = {}) {
+  const response = await send(path, options);
+  if (response.status === 401) {
+    endSession("sessionEnded");
+    throw new SessionEnded();
+  }
+  if (!response.ok) throw new ApiError(response.status, await errorDetail(response));
+  return response.json();
+}
+
+/** What went wrong, as a label key and its values (so it can be shown again in the other language). */
+function describeError(error) {
+  if (error instanceof NetworkError) return { key: "networkDown" };
+  if (error instanceof ApiError && error.status === 403) return { key: "forbidden" };
+  return { key: "requestFailed", values: { detail: error.message } };
+}
+
+// --- signing in and out --------------------------------------------------------------------------
+
+async function signIn(candidate) {
+  hideLoginError();
+  let response;
+  try {
+    response = await send("/me", { bearer: candidate });
+  } catch (failure) {
+    showLoginError(describeError(failure));
+    return;
+  }
+  if (response.status === 401 || response.status === 403) {
+    showLoginError({ key: "loginFailed" });
+    return;
+  }
+  if (!response.ok) {
+    showLoginError({ key: "requestFailed", values: { detail: await errorDetail(response) } });
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, candidate);
+  $("token").value = ""; // the token lives in sessionStorage only, not in the page
+  startSession(await response.json());
+}
+
+function showLoginError(error) {
+  state.loginError = error;
+  const node = $("login-error");
+  node.textContent = t(error.key, error.values);
+  node.hidden = false;
+}
+
+function hideLoginError() {
+  state.loginError = null;
+  $("login-error").hidden = true;
+}
+
+function showLogin(messageKey) {
+  $("signed-in").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  if (messageKey) showLoginError({ key: messageKey });
+  $("token").focus();
+}
+
+/** The signed-in view; `me` is null when resuming a saved token, and is read with the first list. */
+function startSession(me) {
+  state.me = me;
+  state.session = new AbortController();
+  const { signal } = state.session;
+  $("login").hidden = true;
+  hideLoginError();
+  $("signed-in").hidden = false;
+  $("logout").hidden = false;
+  renderWhoami();
+  renderAlerts();
+  renderResidents();
+  followAlerts(signal);
+  repeat(signal, CLOCK_REFRESH_MS, renderTimes);
+  repeat(signal, ACTIVITY_REFRESH_MS, () => loadActivity(signal).catch(reportBackgroundError));
+}
+
+function endSession(messageKey) {
+  state.session?.abort();
+  state.session = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.me = null;
+  state.alerts.clear();
+  state.finished.clear();
+  state.residents = [];
+  state.residentsLoaded = false;
+  state.activity.clear();
+  $("alerts").replaceChildren();
+  $("residents").replaceChildren();
+  hideBanner();
+  showLogin(messageKey);
+}
+
+function repeat(signal, intervalMs, action) {
+  const timer = setInterval(action, intervalMs);
+  signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+}
+
+function reportBackgroundError(error) {
+  if (error instanceof SessionEnded || error.name === "AbortError") return;
+  const { key, values } = describeError(error);
+  showBanner(key, values);
+}
+
+function isDisconnection(error) {
+  // A fetch that cannot connect, a stream cut mid-read (TypeError from the reader) or one we aborted
+  // after too long a silence: all mean "reconnect", not "the hub refused".
+  return error instanceof NetworkError || error instanceof TypeError || error.name === "AbortError";
+}
+
+// --- the live alert stream -----------------------------------------------------------------------
+
+/** Follow the stream for as long as the session lasts, reconnecting with back-off. After every
+ * (re)connect the list is fetched again, so whatever changed while disconnected is shown. */
+async function followAlerts(signal) {
+  let failures = 0;
+  let firstLoad = true;
+  while (!signal.aborted) {
+    let why = { key: "reconnecting" }; // the hub ended the stream (it is restarting, or we fell behind)
+    try {
+      await readStream(signal, async () => {
+        failures = 0;
+        hideBanner();
+        // Who and whose residents are extras: their failure is shown, but must not keep alerts away.
+        api("/me", { signal }).then((me) => { state.me = me; renderWhoami(); }).catch(reportBackgroundError);
+        loadResidents(signal).catch(reportBackgroundError);
+        await loadAlerts(signal, { announce: !firstLoad });
+        firstLoad = false;
+      });
+    } catch (error) {
+      if (error instanceof SessionEnded || signal.aborted) return;
+      why = isDisconnection(error) ? null : describeError(error);
+    }
+    if (signal.aborted) return;
+    failures += 1;
+    // 1, 2, 4 … 30 s, with jitter so a hub restart is not met by every phone in the same second.
+    const delayS = Math.min(RECONNECT_MAX_S, 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+    await countDown(delayS, signal, why);
+  }
+}
+
+/** Wait before reconnecting, saying why: the hub cannot be reached (with the seconds left), or what
+ * it answered instead. */
+async function countDown(seconds, signal, why) {
+  const end = Date.now() + seconds * 1000;
+  while (!signal.aborted && Date.now() < end) {
+    if (why) showBanner(why.key, why.values);
+    else showBanner("offline", { s: Math.max(1, Math.ceil((end - Date.now()) / 1000)) });
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1000, end - Date.now())));
+  }
+  if (!signal.aborted && !why) showBanner("reconnecting");
+}
+
+async function readStream(signal, onOpen) {
+  // fetch() rather than EventSource: EventSource cannot send the Authorization header, and a token in a
+  // URL ends up in logs and browser history.
+  const connection = new AbortController();
+  const stop = () => connection.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  let silence;
+  const heard = () => {
+    clearTimeout(silence);
+    silence = setTimeout(stop, STREAM_SILENCE_MS);
+  };
+  try {
+    heard();
+    const response = await send("/alerts/stream", { signal: connection.signal, accept: "text/event-stream" });
+    if (response.status === 401) {
+      endSession("sessionEnded");
+      throw new SessionEnded();
+    }
+    if (!response.ok || !response.body) throw new ApiError(response.status, await errorDetail(response));
+    // The list is read once the stream is open: an alert raised in between arrives on the stream.
+    await onOpen();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    const feed = eventStreamParser((event, data) => {
+      if (event === "alert") applyAlert(JSON.parse(data), { announce: true });
+    });
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      heard();
+      feed(value);
+      renderAlerts();
+    }
+  } finally {
+    clearTimeout(silence);
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+/** A text/event-stream parser (the WHATWG rules for fields, comments and dispatch on a blank line). */
+function eventStreamParser(dispatch) {
+  let pending = "";
+  let event = "";
+  let data = [];
+  return (chunk) => {
+    const lines = (pending + chunk).split(/\r\n|\r|\n/);
+    pending = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (data.length) dispatch(event || "message", data.join("\n"));
+        event = "";
+        data = [];
+      } else if (!line.startsWith(":")) {
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "event") event = value;
+        else if (field === "data") data.push(value);
+      }
+    }
+  };
+}
+
+// --- alerts ------------------------------------------------------------------------------------------
+
+/** Whether `incoming` is a later version of the same alert than `current`. Alerts only move forward
+ * (open → acknowledged → resolved; repeats raise last_seen and count), so an event older than the list
+ * read after it is recognised and dropped. */
+function isNewer(incoming, current) {
+  const byState = STATE_RANK[incoming.state] - STATE_RANK[current.state];
+  if (byState !== 0) return byState > 0;
+  const byLastSeen = Date.parse(incoming.last_seen) - Date.parse(current.last_seen);
+  if (byLastSeen !== 0) return byLastSeen > 0;
+  return incoming.count >= current.count;
+}
+
+function applyAlert(alert, { announce }) {
+  if (state.finished.has(alert.id)) return;
+  const current = state.alerts.get(alert.id);
+  if (current && !isNewer(alert, current)) return;
+  if (alert.state === "resolved") {
+    state.finished.add(alert.id);
+    state.alerts.delete(alert.id);
+    return;
+  }
+  state.alerts.set(alert.id, alert);
+  if (!announce) return;
+  if (!current) announceAlert("newAlert", alert);
+  else if (alert.count > current.count) announceAlert("updatedAlert", alert);
+}
+
+async function loadAlerts(signal, { announce }) {
+  const list = await api("/alerts?state=open&state=acknowledged&limit=200", { signal });
+  const listed = new Set(list.map((alert) => alert.id));
+  // Gone from the list: resolved (or out of the caller's scope) while we were not listening.
+  for (const id of [...state.alerts.keys()]) if (!listed.has(id)) state.alerts.delete(id);
+  for (const alert of list) applyAlert(alert, { announce });
+  renderAlerts();
+}
+
+function sortedAlerts() {
+  return [...state.alerts.values()].sort(
+    (a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]
+      || Date.parse(b.last_seen) - Date.parse(a.last_seen)
+      || b.id - a.id,
+  );
+}
+
+async function act(id, card, path, body) {
+  const alert = state.alerts.get(id);
+  if (!alert) return;
+  const error = card.querySelector(".card-error");
+  error.hidden = true;
+  const buttons = card.querySelectorAll("button");
+  buttons.forEach((button) => { button.disabled = true; });
+  card.setAttribute("aria-busy", "true");
+  try {
+    const updated = await api(`/alerts/${alert.id}/${path}`, { method: "POST", body, signal: state.session?.signal });
+    applyAlert(updated, { announce: false });
+    renderAlerts();
+    // The acknowledge button is gone now: keep the keyboard on the card's next step.
+    if (path === "acknowledge" && card.isConnected) card.querySelector(".resolve-summary").focus();
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+  } finally {
+    buttons.forEach((button) => { button.disabled = false; });
+    card.removeAttribute("aria-busy");
+  }
+}
+
+// --- residents -----------------------------------------------------------------------------------
+
+async function loadResidents(signal) {
+  state.residents = await api("/residents", { signal });
+  state.residentsLoaded = true;
+  renderResidents();
+  renderAlerts(); // names for the cards
+  await loadActivity(signal);
+}
+
+async function loadActivity(signal) {
+  const queue = [...state.residents];
+  let failure = null;
+  const worker = async () => {
+    while (queue.length && !signal.aborted) {
+      const resident = queue.shift();
+      // limit=1: the page shows the detector's view, not the timeline of readings that comes with it.
+      const path = `/residents/${encodeURIComponent(resident.id)}/activity?limit=1`;
+      try {
+        state.activity.set(resident.id, await api(path, { signal }));
+      } catch (error) {
+        if (error instanceof SessionEnded || error.name === "AbortError") throw error;
+        failure = error; // one resident's failure must not hide the others' activity
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: ACTIVITY_PARALLEL }, worker));
+  renderResidents();
+  if (failure) throw failure;
+}
+
+function residentById(id) {
+  return state.residents.find((resident) => resident.id === id);
+}
+
+// --- rendering ----------------------------------------------------------------------------------
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function relativeTime(iso) {
+  const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return t("justNow");
+  if (minutes < 60) return t("minutesAgo", { n: minutes });
+  if (minutes < 48 * 60) return t("hoursAgo", { n: Math.floor(minutes / 60) });
+  return t("daysAgo", { n: Math.floor(minutes / 1440) });
+}
+
+function clockTime(ms) {
+  const when = new Date(ms);
+  const sameDay = when.toDateString() === new Date().toDateString();
+  const locale = state.language === "zh" ? "zh-CN" : "en-GB";
+  const options = sameDay ? { hour: "2-digit", minute: "2-digit" }
+    : { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  return when.toLocaleString(locale, options);
+}
+
+function duration(seconds) {
+  if (seconds < 120) return t("seconds", { n: Math.round(seconds) });
+  if (seconds < 2 * 3600) return t("minutes", { n: Math.round(seconds / 60) });
+  return t("hours", { n: Math.round(seconds / 3600) });
+}
+
+function timeElement(iso, className) {
+  const node = element("time", className, relativeTime(iso));
+  node.dateTime = iso;
+  node.title = new Date(iso).toLocaleString(state.language === "zh" ? "zh-CN" : "en-GB");
+  return node;
+}
+
+function renderTimes() {
+  for (const node of document.querySelectorAll("time[datetime]")) {
+    node.textContent = relativeTime(node.dateTime);
+  }
+}
+
+function evidenceValue(key, value) {
+  if (typeof value === "number" && (key.endsWith("_ms") || key.endsWith("_ts"))) return clockTime(value);
+  if (typeof value === "number" && key.endsWith("_s")) return duration(value);
+  if (key === "battery") return `${value}%`;
+  if (key === "confidence" && typeof value === "number") return `${Math.round(value * 100)}%`;
+  return String(value);
+}
+
+function evidenceSummary(evidence) {
+  const names = LABELS[state.language].evidence;
+  return Object.keys(names)
+    .filter((key) => evidence?.[key] !== undefined && evidence[key] !== null)
+    .slice(0, EVIDENCE_SHOWN)
+    .map((key) => `${names[key]} ${evidenceValue(key, evidence[key])}`)
+    .join(" · ");
+}
+
+function whoFor(alert) {
+  const resident = alert.resident && residentById(alert.resident);
+  if (resident) return resident.name;
+  if (alert.resident_name) return alert.resident_name;
+  if (alert.household) {
+    const names = state.residents.filter((r) => r.household === alert.household).map((r) => r.name);
+    if (names.length) return names.join("、");
+  }
+  if (alert.device) return `${t("device")} ${alert.device}`;
+  return alert.subject;
+}
+
+function placeFor(alert) {
+  const resident = (alert.resident && residentById(alert.resident))
+    || state.residents.find((r) => alert.household && r.household === alert.household);
+  const unit = alert.unit || resident?.unit || alert.household;
+  const parts = [];
+  if (alert.building) parts.push(t("building", { b: alert.building }));
+  if (unit) parts.push(t("household", { h: unit }));
+  return parts.join(" · ");
+}
+
+/** A card's parts are built once and updated in place, so a re-render never loses a chosen outcome, a
+ * typed note or the keyboard focus. */
+function buildCard(alert) {
+  const id = alert.id;
+  const card = element("li", "card");
+  card.dataset.alertId = String(id);
+  const article = element("article");
+  article.setAttribute("aria-labelledby", `alert-${id}-title`);
+  const top = element("div", "card-top");
+  const severity = element("span", "severity");
+  const title = element("h3", "kind");
+  title.id = `alert-${id}-title`;
+  const status = element("span", "state");
+  top.append(severity, title, status);
+  const who = element("p", "who");
+  const where = element("p", "where");
+  const when = element("p", "when");
+  const evidence = element("p", "evidence");
+  const handled = element("p", "handled");
+  const error = element("p", "card-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+
+  const acknowledge = element("button", "acknowledge");
+  acknowledge.type = "button";
+  acknowledge.addEventListener("click", () => act(id, card, "acknowledge"));
+
+  // Resolving is the second step: folded away so a phone screen shows more alerts, one tap to open.
+  const resolvePanel = element("details", "resolve-panel");
+  const resolveSummary = element("summary", "resolve-summary");
+  const resolve = element("form", "resolve");
+  const outcomeLabel = element("label");
+  outcomeLabel.htmlFor = `alert-${id}-outcome`;
+  const outcome = element("select", "outcome");
+  outcome.id = outcomeLabel.htmlFor;
+  outcome.name = "outcome";
+  outcome.append(element("option"), ...OUTCOMES.map((value) => Object.assign(element("option"), { value })));
+  outcome.options[0].value = "";
+  const noteLabel = element("label");
+  noteLabel.htmlFor = `alert-${id}-note`;
+  const note = element("input", "note");
+  note.id = noteLabel.htmlFor;
+  note.name = "note";
+  note.maxLength = 1000;
+  const submit = element("button", "resolve-button");
+  submit.type = "submit";
+  resolve.append(outcomeLabel, outcome, noteLabel, note, submit);
+  resolvePanel.append(resolveSummary, resolve);
+  resolve.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!outcome.value) {
+      error.textContent = t("outcomeRequired");
+      error.hidden = false;
+      outcome.focus();
+      return;
+    }
+    act(id, card, "resolve", { outcome: outcome.value, note: note.value.trim() });
+  });
+
+  const actions = element("div", "actions");
+  actions.append(acknowledge, resolvePanel);
+  article.append(top, who, where, when, evidence, handled, error, actions);
+  card.append(article);
+  return card;
+}
+
+function updateCard(card, alert) {
+  card.className = `card severity-${alert.severity} state-${alert.state}`;
+  card.dataset.state = alert.state;
+  card.dataset.kind = alert.kind;
+  const part = (name) => card.querySelector(`.${name}`);
+  part("severity").textContent = label("severities", alert.severity);
+  part("kind").textContent = label("kinds", alert.kind);
+  part("state").textContent = label("states", alert.state);
+  part("who").textContent = whoFor(alert);
+  part("where").textContent = placeFor(alert);
+  const when = part("when");
+  when.replaceChildren(timeElement(alert.last_seen));
+  if (alert.count > 1) when.append(` · ${t("count", { n: alert.count })}`);
+  const summary = evidenceSummary(alert.evidence);
+  part("evidence").textContent = summary;
+  part("evidence").hidden = !summary;
+  const handled = [];
+  if (alert.acknowledged_by) handled.push(t("acknowledgedBy", { who: alert.acknowledged_by }));
+  if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.assigned_to }));
+  part("handled").textContent = handled.join(" · ");
+  part("handled").hidden = handled.length === 0;
+  const acknowledge = part("acknowledge");
+  acknowledge.textContent = t("acknowledge");
+  acknowledge.hidden = alert.state !== "open";
+  const [outcomeLabel, noteLabel] = card.querySelectorAll(".resolve label");
+  outcomeLabel.textContent = t("outcomeLabel");
+  noteLabel.textContent = t("noteLabel");
+  const options = part("outcome").options;
+  options[0].textContent = t("chooseOutcome");
+  for (let i = 1; i < options.length; i += 1) options[i].textContent = label("outcomes", options[i].value);
+  part("resolve-button").textContent = t("resolve");
+  part("resolve-summary").textContent = t("resolveOpen");
+}
+
+function renderAlerts() {
+  const list = $("alerts");
+  const cards = new Map([...list.children].map((card) => [Number(card.dataset.alertId), card]));
+  const alerts = sortedAlerts();
+  for (const [id, card] of cards) if (!state.alerts.has(id)) card.remove();
+  alerts.forEach((alert, index) => {
+    const card = cards.get(alert.id) ?? buildCard(alert);
+    updateCard(card, alert);
+    // Move only what is out of place: moving a node that holds the focus would drop it.
+    if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
+  });
+  $("no-alerts").hidden = alerts.length > 0;
+  $("alert-count").textContent = alerts.length ? String(alerts.length) : "";
+}
+
+function renderResidents() {
+  const list = $("residents");
+  list.replaceChildren(...state.residents.map((resident) => {
+    const item = element("li", "resident");
+    item.dataset.residentId = resident.id;
+    item.append(element("h3", "resident-name", resident.name));
+    item.append(element("p", "where", t("household", { h: resident.unit || resident.household })));
+    const activity = state.activity.get(resident.id);
+    if (activity) {
+      const last = element("p", "last-activity", t("lastActivity"));
+      if (activity.last_activity) last.append(timeElement(activity.last_activity));
+      else last.append(t("noActivity"));
+      const presence = element("span", `presence ${activity.away ? "away" : "at-home"}`,
+        activity.away ? t("away") : t("atHome"));
+      item.append(last, presence);
+      if (activity.coverage_ok === false) item.append(element("p", "coverage", t("coverageGap")));
+    }
+    return item;
+  }));
+  $("no-residents").hidden = state.residents.length > 0 || !state.residentsLoaded;
+}
+
+function renderWhoami() {
+  $("whoami").textContent = state.me ? t("signedInAs", { name: state.me.name }) : "";
+}
+
+function announceAlert(key, alert) {
+  const what = `${label("severities", alert.severity)} ${label("kinds", alert.kind)} · ${whoFor(alert)}`;
+  $("announcer").textContent = t(key, { what });
+}
+
+function showBanner(key, values) {
+  state.banner = { key, values };
+  const banner = $("banner");
+  banner.textContent = t(key, values);
+  banner.hidden = false;
+}
+
+function hideBanner() {
+  state.banner = null;
+  $("banner").hidden = true;
+}
+
+function setLanguage(language) {
+  state.language = language;
+  localStorage.setItem(LANGUAGE_KEY, language);
+  document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
+  const toggle = $("language");
+  toggle.textContent = t("switchTo");
+  toggle.lang = language === "zh" ? "en" : "zh-CN";
+  if (state.banner) showBanner(state.banner.key, state.banner.values);
+  if (state.loginError) showLoginError(state.loginError);
+  renderWhoami();
+  renderAlerts();
+  renderResidents();
+}
+
+// --- start -------------------------------------------------------------------------------------------
+
+$("language").addEventListener("click", () => setLanguage(state.language === "zh" ? "en" : "zh"));
+$("logout").addEventListener("click", () => endSession(null));
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const candidate = $("token").value.trim();
+  if (candidate) signIn(candidate);
+  else showLoginError({ key: "loginFailed" });
+});
+
+setLanguage(state.language);
+// A reload keeps the session: the saved token is checked by the first request, and a hub that is
+// unreachable right now shows the banner and retries instead of asking for the token again.
+if (token()) startSession(null);
+else showLogin(null);

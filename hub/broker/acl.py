@@ -1,0 +1,119 @@
+"""Who may publish and read what on the production broker, derived from the registry and `hub.topics`.
+
+Mosquitto denies whatever the ACL does not grant, and anonymous clients are refused outright, so:
+
+- each native device (username = its registry id) may only *write* its own two topics,
+  `sc/<community>/<kind>/<id>/event` and `.../availability` (retained, and its last will);
+- a device registered by Zigbee2MQTT friendly name never connects itself: its compound's Zigbee2MQTT
+  gateway does, as user `zigbee2mqtt-<compound id>`, with read and write on `<base>/#` (Zigbee2MQTT
+  subscribes to its own base topic for `/set` commands and bridge requests). All gateways share the
+  hub's one base topic, so the ACL cannot keep one compound's gateway off another compound's friendly
+  names; the hub still attributes each reading through the registry's name → device map;
+- the hub (user `hub`) reads exactly what it subscribes to (`hub.topics.subscriptions`, plus the
+  simulation clock, which no production user may write) and writes the alert topics and its status;
+- an alert consumer (user `alert-consumer`: dashboards, the property-management system) reads alerts;
+- `healthcheck` reads one `$SYS` topic, for the container's healthcheck.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from hub.clock import CLOCK_TOPIC
+from hub.registry import Registry
+from hub.topics import alert_topic, availability_topic, event_topic, hub_status_topic, subscriptions
+
+Access = Literal["read", "write", "readwrite"]
+Role = Literal["hub", "device", "zigbee2mqtt_gateway", "alert_consumer", "healthcheck"]
+
+HUB_USER = "hub"
+ALERT_CONSUMER_USER = "alert-consumer"
+HEALTHCHECK_USER = "healthcheck"
+GATEWAY_USER_PREFIX = "zigbee2mqtt-"
+# Published by Mosquitto itself, retained, so a healthcheck's subscription is answered at once.
+HEALTHCHECK_TOPIC = "$SYS/broker/uptime"
+
+_TOPIC_LEVELS = re.compile(r"^[^#+\s]+(/[^#+\s]+)*$")
+
+
+class BrokerUsersError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    access: Access
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUser:
+    name: str
+    role: Role
+    grants: tuple[Grant, ...]
+
+
+def gateway_user(compound: str) -> str:
+    return GATEWAY_USER_PREFIX + compound
+
+
+def broker_users(registry: Registry, zigbee2mqtt_base: str) -> list[BrokerUser]:
+    """Every broker user the registry calls for: the service accounts, each native device, and one
+    Zigbee2MQTT gateway per compound that has Zigbee2MQTT devices. Names are unique or this raises."""
+    if not _TOPIC_LEVELS.match(zigbee2mqtt_base):
+        raise BrokerUsersError(f"Zigbee2MQTT base topic {zigbee2mqtt_base!r} must be topic levels without "
+                               "wildcards or spaces, like `zigbee2mqtt`")
+    users = [
+        BrokerUser(HUB_USER, "hub", (
+            *(Grant("read", topic) for topic in [*subscriptions(zigbee2mqtt_base), CLOCK_TOPIC]),
+            Grant("write", alert_topic("+", "+")),
+            Grant("write", hub_status_topic("+")),
+        )),
+        BrokerUser(ALERT_CONSUMER_USER, "alert_consumer", (Grant("read", alert_topic("+", "#")),)),
+        BrokerUser(HEALTHCHECK_USER, "healthcheck", (Grant("read", HEALTHCHECK_TOPIC),)),
+    ]
+    building_compound = {b.id: b.compound for b in registry.data.buildings}
+    gateway_compounds: set[str] = set()
+    for device in registry.data.devices:
+        placed = registry.devices[device.id]
+        if device.zigbee2mqtt:
+            gateway_compounds.add(building_compound[placed.building])
+            continue
+        users.append(BrokerUser(device.id, "device", (
+            Grant("write", event_topic(placed.community, placed.kind, device.id)),
+            Grant("write", availability_topic(placed.community, placed.kind, device.id)),
+        )))
+    gateway_grants = (Grant("readwrite", f"{zigbee2mqtt_base}/#"),)
+    users += [BrokerUser(gateway_user(compound), "zigbee2mqtt_gateway", gateway_grants)
+              for compound in sorted(gateway_compounds)]
+    _refuse_duplicate_names(users)
+    return users
+
+
+def _refuse_duplicate_names(users: list[BrokerUser]) -> None:
+    roles: dict[str, list[Role]] = {}
+    for user in users:
+        roles.setdefault(user.name, []).append(user.role)
+    clashes = sorted((name, found) for name, found in roles.items() if len(found) > 1)
+    if clashes:
+        listed = "; ".join(f"{name!r} would be {' and '.join(found)}" for name, found in clashes)
+        raise BrokerUsersError(
+            f"broker user names must be unique: {listed}. Device ids name their broker users; rename the "
+            f"device (the names {HUB_USER!r}, {ALERT_CONSUMER_USER!r}, {HEALTHCHECK_USER!r} and "
+            f"{GATEWAY_USER_PREFIX}<compound> are taken)")
+
+
+def render_acl(users: list[BrokerUser]) -> str:
+    lines = [
+        "# Generated by `hub registry export-mosquitto` from the registry: edit the registry and re-run it.",
+        "# Whatever is not granted here is denied; anonymous clients are refused before the ACL applies.",
+    ]
+    role = None
+    for user in sorted(users, key=lambda u: (u.role != "hub", u.role, u.name)):
+        if user.role != role:
+            role = user.role
+            lines += ["", f"# --- {role.replace('_', ' ')}"]
+        lines += ["", f"user {user.name}", *(f"topic {grant.access} {grant.topic}" for grant in user.grants)]
+    return "\n".join(lines) + "\n"
