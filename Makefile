@@ -50,7 +50,7 @@ bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.detector
 
 bench-quality: $(VENV)/.installed-dev
-	$(BIN)/python -m tests.benchmarks.detector_quality --households 150 --days 21 --collapses 60
+	$(BIN)/python -m tests.benchmarks.detector_quality --households 100 --days 21 --collapses 40
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

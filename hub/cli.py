@@ -22,6 +22,7 @@ from rich.table import Table
 
 from hub.alerts.cli import app as alerts_app
 from hub.alerts.service import AlertService
+from hub.api.tokens import ALL_COMMUNITIES, Role, TokenStore
 from hub.api.tokens_cli import app as tokens_app
 from hub.backtest import backtest_command
 from hub.broker.export import export_mosquitto_command
@@ -161,6 +162,15 @@ def demo(
                   f"broker {hub.broker_url}, store {settings.store_path}, "
                   f"API {hub.api.url if hub.api else 'off'}, {acceleration:g}× real time; "
                   "Ctrl-C stops")
+    if hub.api is not None:
+        # An operator token for this run's store, so a newcomer can open the caregiver page at once.
+        tokens = TokenStore(settings.store_path)
+        try:
+            _, secret = tokens.create(name="demo operator", role=Role.OPERATOR, communities=[ALL_COMMUNITIES],
+                                      caregiver=None, now_ms=int(time.time() * 1000))
+        finally:
+            tokens.close()
+        console.print(f"caregiver page: {hub.api.url}/  (sign in with the token {secret})")
     stop_publishing = threading.Event()
     publisher = threading.Thread(target=publish_messages, name="simulated-community", daemon=True, kwargs={
         "messages": simulation.messages(), "address": BrokerAddress.from_url(hub.broker_url),

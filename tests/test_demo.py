@@ -19,6 +19,7 @@ def test_demo_runs_on_embedded_defaults_and_stores_every_kind(tmp_path: Path) ->
         cwd=tmp_path, env={**env, "COLUMNS": "150"}, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "demo summary" in result.stdout
+    assert "caregiver page: http://127.0.0.1:" in result.stderr, "the newcomer is told where to look"
     store = Store(tmp_path / "var/demo/hub.sqlite3", read_only=True)
     counts = store.counts_by_kind()
     assert set(counts) == set(KINDS), counts
