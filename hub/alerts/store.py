@@ -81,7 +81,7 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_
     WHERE status = 'pending';
 """
 
-_ALERT_COLUMNS = (
+ALERT_COLUMNS = (
     "id, kind, severity, state, subject, community, building, household, resident, device, evidence, count,"
     " first_seen_ms, last_seen_ms, tier, deadline_ms, assigned_to, acknowledged_by, acknowledged_ms,"
     " resolved_by, resolved_ms, outcome, note"
@@ -92,7 +92,7 @@ _DELIVERY_COLUMNS = ("id, alert_id, event_id, reason, tier, sink, recipient, sta
                      " next_attempt_ms, last_error, sent_ms")
 
 
-def _alert(row: tuple[Any, ...]) -> Alert:
+def alert_from_row(row: tuple[Any, ...]) -> Alert:
     values = list(row)
     values[10] = json.loads(values[10])
     return Alert(*values)
@@ -148,22 +148,22 @@ class AlertStore:
     # --- alerts --------------------------------------------------------------------------------
 
     def alert(self, alert_id: int) -> Alert | None:
-        row = self._db.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-        return None if row is None else _alert(row)
+        row = self._db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return None if row is None else alert_from_row(row)
 
     def unresolved(self, subject: str, kind: str) -> Alert | None:
         row = self._db.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ? AND state != 'resolved'",
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ? AND state != 'resolved'",
             (subject, kind)).fetchone()
-        return None if row is None else _alert(row)
+        return None if row is None else alert_from_row(row)
 
     def with_occurrence(self, subject: str, kind: str, occurrence: str) -> Alert | None:
         """The alert (resolved or not) that already counted this occurrence, if any."""
         row = self._db.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ?"
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ?"
             " AND EXISTS (SELECT 1 FROM json_each(alerts.occurrences) WHERE value = ?) ORDER BY id DESC",
             (subject, kind, occurrence)).fetchone()
-        return None if row is None else _alert(row)
+        return None if row is None else alert_from_row(row)
 
     def insert_alert(self, request: AlertRequest, occurrence: str | None, tier: int,
                      deadline_ms: int | None) -> int:
@@ -204,18 +204,18 @@ class AlertStore:
         if where.since_ms is not None:
             clauses.append("last_seen_ms >= ?")
             args.append(where.since_ms)
-        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
+        sql = f"SELECT {ALERT_COLUMNS} FROM alerts"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, where.limit))
-        return [_alert(row) for row in rows]
+        return [alert_from_row(row) for row in rows]
 
     def overdue(self, now_ms: int) -> list[Alert]:
         """Unacknowledged alerts whose tier's acknowledgement deadline has passed."""
         rows = self._db.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state = 'open'"
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state = 'open'"
             " ORDER BY deadline_ms", (now_ms,))
-        return [_alert(row) for row in rows]
+        return [alert_from_row(row) for row in rows]
 
     # --- history -------------------------------------------------------------------------------
 

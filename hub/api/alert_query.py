@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.alerts.model import Alert
-from hub.alerts.store import _ALERT_COLUMNS, _alert
+from hub.alerts.store import ALERT_COLUMNS, alert_from_row
 from hub.api.scope import Scope
 
 
@@ -49,8 +49,8 @@ def find_alerts(store_path: Path, query: AlertQuery, scope: Scope) -> list[Alert
     db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     try:
         db.execute("PRAGMA busy_timeout = 10000")
-        rows = db.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(clauses)}"
+        rows = db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(clauses)}"
                           " ORDER BY id DESC LIMIT ?", (*args, query.limit))
-        return [_alert(row) for row in rows]
+        return [alert_from_row(row) for row in rows]
     finally:
         db.close()
