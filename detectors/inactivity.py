@@ -113,8 +113,11 @@ class InactivityDetector:
         band_long_run_s: a still run this old is long stillness (sleep) rather than a rest.
         band_min_still_reports: still reports in a row before the band alone may warn (one quiet report
             is a person sitting down).
-        sensor_only_warning_surprise: `warning_surprise` for a resident not wearing a band (critical
-            scales with it).
+        sensor_only_warning_surprise: `warning_surprise` for a daytime silence of a resident not wearing
+            a band (critical scales with it).
+        night_after_hours, night_quiet_hours, night_quiet_events: a silence whose rhythm expects fewer
+            active minutes than this in the hours from `night_after_hours` to `night_after_hours +
+            night_quiet_hours` after it began is going to bed (see `_silence_scale`).
         band_neighbour_hours: the band's chances at an hour pool the hours this far either side.
         band_min_reports: a still report adds no surprise where fewer reports than this were seen in the
             pooled hours (about three days of 5-minute reports): a new wearer's band says nothing until
@@ -151,7 +154,8 @@ class InactivityDetector:
                  band_warning_surprise: float = 5.0, band_gap_s: float = 1800.0,
                  band_long_run_s: float = 1800.0, band_min_still_reports: int = 2,
                  band_neighbour_hours: int = 1, band_min_reports: float = 100.0,
-                 sensor_only_warning_surprise: float = 8.5) -> None:
+                 sensor_only_warning_surprise: float = 6.0, night_after_hours: float = 2.0,
+                 night_quiet_hours: float = 3.0, night_quiet_events: float = 2.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -172,6 +176,9 @@ class InactivityDetector:
         self.band_neighbour_hours = band_neighbour_hours
         self.band_min_reports = band_min_reports
         self.sensor_only_warning_surprise = sensor_only_warning_surprise
+        self.night_after_hours = night_after_hours
+        self.night_quiet_hours = night_quiet_hours
+        self.night_quiet_events = night_quiet_events
 
     # --- setup and checkpoints ---------------------------------------------------------------
 
@@ -222,7 +229,8 @@ class InactivityDetector:
             "min_timeout_s", "max_timeout_s", "away_after_door_s", "not_back_by_local_hour", "max_away_s",
             "door_passage_s", "band_prior_still", "band_prior_stay", "band_prior_reports",
             "band_warning_surprise", "band_gap_s", "band_long_run_s", "band_min_still_reports",
-            "band_neighbour_hours", "band_min_reports", "sensor_only_warning_surprise")}
+            "band_neighbour_hours", "band_min_reports", "sensor_only_warning_surprise",
+            "night_after_hours", "night_quiet_hours", "night_quiet_events")}
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
@@ -451,17 +459,26 @@ class InactivityDetector:
         return np.asarray(np.maximum(silence, self._band_score(who)), dtype=np.float64)
 
     def _silence_scale(self, who: Indices) -> F64:
-        """Residents not wearing a band (none reported within `band_gap_s` of their last activity) are
-        judged by the sensors alone, at `sensor_only_warning_surprise`, once their own history outweighs
-        the prior twice over (before that the prior's conservative timeout stands): their silence is
-        scaled onto the common scale. The sensors alone raise fewer false alarms than sensors and band
-        together, and the spare is spent on noticing sooner."""
+        """Daytime silences of residents not wearing a band (none reported within `band_gap_s` of their
+        last activity) are judged by the sensors alone, at `sensor_only_warning_surprise`, once their own
+        history outweighs the prior twice over (before that the prior's conservative timeout stands):
+        their silence is scaled onto the common scale. The sensors alone raise fewer false alarms than
+        sensors and band together, and the spare is spent on noticing sooner. Not at bedtime: a silence
+        after which the resident's own rhythm expects fewer than `night_quiet_events` active minutes in
+        the `night_quiet_hours` starting `night_after_hours` later is going to bed (the evening's last
+        stirrings come first), and its end is a wake-up, whose lateness (a lie-in) is no emergency; it
+        keeps the common threshold."""
         last = self.last_activity_ms_[who]
         wearing = (self.band_last_ms_[who] != NO_TIME) & (
             last - self.band_last_ms_[who] <= int(self.band_gap_s * 1000))
         known_ms = 2 * self.prior_strength_days * 24 * week.HOUR_MS
         known = (last != NO_TIME) & (last - self.first_ms_[who] >= known_ms)
-        return np.where(known & ~wearing, self.warning_surprise / self.sensor_only_warning_surprise, 1.0)
+        x_last = week.week_hours(np.where(known, last, 0), self.utc_offset_s_[who])
+        soon = x_last + self.night_after_hours
+        ahead = week.integral(self.cum_[who], soon, soon + self.night_quiet_hours)
+        daytime = ahead >= self.night_quiet_events
+        return np.where(known & ~wearing & daytime,
+                        self.warning_surprise / self.sensor_only_warning_surprise, 1.0)
 
     def _band_score(self, who: Indices) -> F64:
         """The still run's surprise on the silence's scale; nothing before `band_min_still_reports`."""

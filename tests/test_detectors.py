@@ -101,6 +101,21 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
 
 
+def test_sensor_only_homes_are_judged_sooner_in_the_day_but_not_at_bedtime() -> None:
+    def deadline(start: int, sensor_only_warning: float) -> int:
+        detector = InactivityDetector(sensor_only_warning_surprise=sensor_only_warning).init(1, SHANGHAI)
+        for day in range(14):
+            times = np.arange(local(day, 7), local(day, 22), 10 * MINUTE)
+            detector.partial_fit(np.zeros(len(times)), times, np.zeros(len(times)))
+        detector.partial_fit([0], [start], [Evidence.INDOOR])
+        assert detector.decide(detector.score(int(detector.deadline_ms_[0])))[0] == Severity.WARNING
+        return int(detector.deadline_ms_[0])
+
+    morning, bedtime = local(14, 10), local(14, 21.9)
+    assert deadline(morning, 6.0) < deadline(morning, 10.0), "the sensors' own threshold, in the day"
+    assert deadline(bedtime, 6.0) == deadline(bedtime, 10.0), "a night's sleep keeps the common one"
+
+
 def band_wearer(days: int = 14, nap_hour: float | None = None) -> InactivityDetector:
     """A resident whose band reports every 5 minutes 07:00-22:00: steps while awake, none while asleep
     at night (worn in bed), and none during a daily 40-minute nap at `nap_hour` if given."""
