@@ -89,7 +89,16 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "band_run_start_ms_": np.int64,
     "band_run_n_": np.int16,
     "band_run_": np.float32,
+    "day_": np.int32,
+    "day_count_": np.float32,
+    "day_baseline_": np.float32,
+    "day_baseline_n_": np.int16,
+    "decline_cusum_": np.float32,
+    "decline_ms_": np.int64,
+    "decline_ratio_": np.float32,
 }
+NO_DAY = np.iinfo(np.int32).min
+DAY_MS = 24 * week.HOUR_MS
 _MOVING, _RESTING, _LONG_STILL = 0, 1, 2  # the band's states: what the previous report said
 
 
@@ -118,6 +127,15 @@ class InactivityDetector:
         night_after_hours, night_quiet_hours, night_quiet_events: a silence whose rhythm expects fewer
             active minutes than this in the hours from `night_after_hours` to `night_after_hours +
             night_quiet_hours` after it began is going to bed (see `_silence_scale`).
+        decline_reference, decline_threshold: activity decline (an illness coming on) is a one-sided
+            CUSUM over whole local days of the day's active minutes as a share of a usual day: each day
+            adds `decline_reference` minus that share (never below 0 in all), and crossing
+            `decline_threshold` is a decline. With 0.85 and 0.6: three days at 65 % of usual, or two at
+            55 %, or one day under a quarter; one quiet day and ordinary ups and downs are not.
+        decline_learning_days, decline_smoothing, decline_min_daily: the usual day is a running, then
+            exponential (weight `decline_smoothing`), average of normal days (days that leave the CUSUM
+            at 0, so an illness does not teach the baseline); nothing is judged before
+            `decline_learning_days` of it, or for a usual day under `decline_min_daily` active minutes.
         band_neighbour_hours: the band's chances at an hour pool the hours this far either side.
         band_min_reports: a still report adds no surprise where fewer reports than this were seen in the
             pooled hours (about three days of 5-minute reports): a new wearer's band says nothing until
@@ -143,6 +161,13 @@ class InactivityDetector:
     band_run_start_ms_: I64  # first report of the current still run (NO_TIME: moving)
     band_run_n_: npt.NDArray[np.int16]     # still reports in the current run
     band_run_: F32           # surprise of the current run of still reports (0 when moving)
+    day_: I32                # the local day (days since the epoch) being counted
+    day_count_: F32          # active minutes counted in it so far
+    day_baseline_: F32       # a usual day's active minutes (a slow average of normal days)
+    day_baseline_n_: npt.NDArray[np.int16]  # days in that average
+    decline_cusum_: F32      # evidence of days well below the usual, accumulated (a one-sided CUSUM)
+    decline_ms_: I64         # end of the day on which the last decline was established (NEVER: none)
+    decline_ratio_: F32      # that day's active minutes as a share of a usual day
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
@@ -155,7 +180,10 @@ class InactivityDetector:
                  band_long_run_s: float = 1800.0, band_min_still_reports: int = 2,
                  band_neighbour_hours: int = 1, band_min_reports: float = 100.0,
                  sensor_only_warning_surprise: float = 6.0, night_after_hours: float = 2.0,
-                 night_quiet_hours: float = 3.0, night_quiet_events: float = 2.0) -> None:
+                 night_quiet_hours: float = 3.0, night_quiet_events: float = 2.0,
+                 decline_reference: float = 0.85, decline_threshold: float = 0.6,
+                 decline_learning_days: int = 7, decline_smoothing: float = 0.1,
+                 decline_min_daily: float = 20.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -179,6 +207,11 @@ class InactivityDetector:
         self.night_after_hours = night_after_hours
         self.night_quiet_hours = night_quiet_hours
         self.night_quiet_events = night_quiet_events
+        self.decline_reference = decline_reference
+        self.decline_threshold = decline_threshold
+        self.decline_learning_days = decline_learning_days
+        self.decline_smoothing = decline_smoothing
+        self.decline_min_daily = decline_min_daily
 
     # --- setup and checkpoints ---------------------------------------------------------------
 
@@ -217,6 +250,13 @@ class InactivityDetector:
             "band_run_start_ms_": filled(NO_TIME),
             "band_run_n_": np.zeros(n, dtype=np.int16),
             "band_run_": np.zeros(n, dtype=np.float32),
+            "day_": np.full(n, NO_DAY, dtype=np.int32),
+            "day_count_": np.zeros(n, dtype=np.float32),
+            "day_baseline_": np.zeros(n, dtype=np.float32),
+            "day_baseline_n_": np.zeros(n, dtype=np.int16),
+            "decline_cusum_": np.zeros(n, dtype=np.float32),
+            "decline_ms_": filled(NEVER),
+            "decline_ratio_": np.ones(n, dtype=np.float32),
         }
 
     @property
@@ -230,7 +270,8 @@ class InactivityDetector:
             "door_passage_s", "band_prior_still", "band_prior_stay", "band_prior_reports",
             "band_warning_surprise", "band_gap_s", "band_long_run_s", "band_min_still_reports",
             "band_neighbour_hours", "band_min_reports", "sensor_only_warning_surprise",
-            "night_after_hours", "night_quiet_hours", "night_quiet_events")}
+            "night_after_hours", "night_quiet_hours", "night_quiet_events", "decline_reference",
+            "decline_threshold", "decline_learning_days", "decline_smoothing", "decline_min_daily")}
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
@@ -304,6 +345,53 @@ class InactivityDetector:
         moved = idx[t > self.band_last_ms_[idx]]
         self.band_run_[moved], self.band_run_n_[moved], self.band_run_start_ms_[moved] = 0.0, 0, NO_TIME
         self._refresh(np.unique(idx))
+        self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
+
+    def _count_days(self, rows: Indices, minutes: I64) -> None:
+        """Active minutes per resident and local day; when a day is over (a later day's first minute
+        arrives), judge it against the resident's habit. Minutes of a day already judged are not
+        counted again: the judgement stands."""
+        offsets = self.utc_offset_s_[rows].astype(np.int64) * 1000
+        day = (minutes * week.MINUTE_MS + offsets) // DAY_MS
+        keep = day >= self.day_[rows]
+        rows, day = rows[keep], day[keep]
+        if rows.size == 0:
+            return
+        who = np.unique(rows)
+        counting = self.day_[who] != NO_DAY
+        all_rows = np.concatenate([who[counting], rows])
+        all_days = np.concatenate([self.day_[who[counting]].astype(np.int64), day])
+        weights = np.concatenate([self.day_count_[who[counting]], np.ones(rows.size, np.float32)])
+        pairs, inverse = np.unique(np.stack([all_rows, all_days], axis=1), axis=0, return_inverse=True)
+        totals = np.bincount(inverse.ravel(), weights=weights).astype(np.float64)
+        # Pairs are sorted by (resident, day): each resident's last pair is the day now being counted,
+        # the ones before it are days that have ended, judged in order (a batch read back from the
+        # store after a restart can hold many days).
+        last = np.r_[pairs[1:, 0] != pairs[:-1, 0], True]
+        first = np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]
+        rank = np.arange(len(pairs)) - np.maximum.accumulate(np.where(first, np.arange(len(pairs)), 0))
+        for k in range(int(rank[~last].max(initial=-1)) + 1):
+            ended = np.flatnonzero(~last & (rank == k))
+            self._judge_days(pairs[ended, 0], pairs[ended, 1].astype(np.int64), totals[ended])
+        self.day_[pairs[last, 0]] = pairs[last, 1]
+        self.day_count_[pairs[last, 0]] = totals[last]
+
+    def _judge_days(self, who: Indices, day: I64, active: F64) -> None:
+        base = self.day_baseline_[who].astype(np.float64)
+        seen = self.day_baseline_n_[who].astype(np.int64)
+        ready = (seen >= self.decline_learning_days) & (base >= self.decline_min_daily)
+        share = active / np.maximum(base, 1.0)
+        before = self.decline_cusum_[who].astype(np.float64)
+        cusum = np.where(ready, np.maximum(0.0, before + self.decline_reference - share), 0.0)
+        crossed = ready & (cusum >= self.decline_threshold) & (before < self.decline_threshold)
+        end_ms = (day + 1) * DAY_MS - self.utc_offset_s_[who].astype(np.int64) * 1000
+        self.decline_ms_[who[crossed]] = end_ms[crossed]
+        self.decline_ratio_[who[crossed]] = share[crossed]
+        self.decline_cusum_[who] = cusum
+        normal = cusum == 0.0
+        weight = np.maximum(self.decline_smoothing, 1.0 / (seen + 1))
+        self.day_baseline_[who] = np.where(normal, base + weight * (active - base), base)
+        self.day_baseline_n_[who] = np.where(normal, np.minimum(seen + 1, np.iinfo(np.int16).max), seen)
 
     def _follow_band(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
         """Learn the band's chances and carry each wearer's run of still reports forward, through the

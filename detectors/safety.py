@@ -66,6 +66,7 @@ class SafetyThresholds:
 class _DoorState:
     opened_at_ms: int | None = None
     reported: bool = False
+    last_ts_ms: int | None = None  # the newest reading applied
 
 
 @dataclass
@@ -163,6 +164,11 @@ class SafetyRules:
 
     def _door(self, device: DeviceFacts, ts_ms: int, is_open: bool) -> list[Signal]:
         door = self._doors.setdefault(device.id, _DoorState())
+        if door.last_ts_ms is not None and ts_ms <= door.last_ts_ms:
+            # A redelivery (the store hands a merged duplicate over again) or a reading overtaken by a
+            # newer one: replaying an old "open" after the "close" would leave the door open forever.
+            return []
+        door.last_ts_ms = ts_ms
         if not is_open:
             # Closed after the limit with no tick in between (the hub was catching up on a backlog): the
             # door did stand open too long, so report it late rather than never.

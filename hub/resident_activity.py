@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from detectors import (
+    NEVER,
     NO_TIME,
     Evidence,
     InactivityDetector,
@@ -36,7 +37,7 @@ _HOME_SENSORS = ("door_sensor", "motion_sensor")
 
 @dataclass(frozen=True, slots=True)
 class ResidentSignal:
-    kind: str  # inactivity, not_back_home, coverage
+    kind: str  # inactivity, not_back_home, coverage, activity_decline
     severity: AlertSeverity
     resident: str
     at_ms: int
@@ -52,6 +53,7 @@ class ResidentActivity:
         self._raised = np.zeros(0, dtype=np.int8)  # severity raised this silence
         self._raised_for = np.zeros(0, dtype=np.int64)  # ... which began then
         self._not_back_for = np.zeros(0, dtype=np.int64)
+        self._decline_for = np.zeros(0, dtype=np.int64)  # the decline already raised
         self.follow(registry)
 
     def follow(self, registry: Registry) -> None:
@@ -74,6 +76,7 @@ class ResidentActivity:
             self._raised = np.concatenate([self._raised, np.zeros(len(fresh), np.int8)])
             self._raised_for = np.concatenate([self._raised_for, np.full(len(fresh), NO_TIME, np.int64)])
             self._not_back_for = np.concatenate([self._not_back_for, np.full(len(fresh), NO_TIME, np.int64)])
+            self._decline_for = np.concatenate([self._decline_for, np.full(len(fresh), NEVER, np.int64)])
         self._active = np.zeros(len(self.residents), dtype=np.bool_)
         self._active[np.array([self.index[r.id] for r in data.residents], dtype=np.intp)] = True
         living: dict[str, list[int]] = {}
@@ -119,9 +122,10 @@ class ResidentActivity:
     def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""
         detector = self.detector
+        signals = self._declines(now_ms)
         due = np.flatnonzero(detector.due(now_ms) & self._active)
         if due.size == 0:
-            return []
+            return signals
         last = detector.last_activity_ms_[due]
         fresh = last != self._raised_for[due]  # activity since the last alert: a new silence
         self._raised[due[fresh]] = 0
@@ -131,7 +135,6 @@ class ResidentActivity:
         severity = detector.decide(scores, coverage_ok, due)
         uncovered = detector.coverage(scores, coverage_ok, due)
         not_back = detector.not_back_home(now_ms, due)
-        signals = []
         for k, i in enumerate(due):
             evidence: dict[str, int | float | str] = {
                 "last_activity_ms": int(last[k]),
@@ -161,6 +164,20 @@ class ResidentActivity:
                     )
                 )
         return signals
+
+    def _declines(self, now_ms: int) -> list[ResidentSignal]:
+        """One `activity_decline` per day the detector judged far below habit (an illness coming on)."""
+        detector = self.detector
+        new = np.flatnonzero((detector.decline_ms_ <= now_ms) & (detector.decline_ms_ != self._decline_for)
+                             & self._active)
+        self._decline_for[new] = detector.decline_ms_[new]
+        return [
+            ResidentSignal("activity_decline", "warning", self.residents[i], now_ms, {
+                "day_ended_ms": int(detector.decline_ms_[i]),
+                "share_of_usual": round(float(detector.decline_ratio_[i]), 2),
+            })
+            for i in new
+        ]
 
     def _covered(self, resident: int, offline: set[str]) -> bool:
         """Whether any of the home's sensors still reports (a home without sensors has only the band)."""

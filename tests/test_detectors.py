@@ -98,6 +98,7 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
         np.testing.assert_allclose(alone.score(now), scores[r : r + 1], rtol=1e-6)
         assert alone.deadline_ms_[0] == together.deadline_ms_[r]
         np.testing.assert_allclose(alone.band_run_, together.band_run_[r : r + 1], rtol=1e-5)
+        assert alone.decline_ms_[0] == together.decline_ms_[r]
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
 
 
@@ -114,6 +115,27 @@ def test_sensor_only_homes_are_judged_sooner_in_the_day_but_not_at_bedtime() -> 
     morning, bedtime = local(14, 10), local(14, 21.9)
     assert deadline(morning, 6.0) < deadline(morning, 10.0), "the sensors' own threshold, in the day"
     assert deadline(bedtime, 6.0) == deadline(bedtime, 10.0), "a night's sleep keeps the common one"
+
+
+def test_days_of_thinned_out_activity_are_a_decline_and_one_quiet_day_is_not() -> None:
+    detector = trained()  # 90 active minutes a day, 07:00-22:00, for 14 days
+
+    def day(number: int, every_minutes: int) -> None:
+        times = np.arange(local(number, 7), local(number, 22), every_minutes * MINUTE)
+        detector.partial_fit(np.zeros(len(times)), times, np.zeros(len(times)))
+
+    day(14, 30)  # one quiet day (half the usual): not yet
+    day(15, 10)
+    day(16, 10)
+    assert detector.decline_ms_[0] == NEVER
+    day(17, 20)  # then an illness: half the usual, day after day
+    day(18, 20)
+    assert detector.decline_ms_[0] == NEVER, "judged only once a day is over"
+    day(19, 20)
+    assert detector.decline_ms_[0] == local(19, 0), "two days at half: established as day 18 ends"
+    assert 0.4 < detector.decline_ratio_[0] < 0.6
+    day(20, 20)
+    assert detector.decline_ms_[0] == local(19, 0), "one decline, not one a day"
 
 
 def band_wearer(days: int = 14, nap_hour: float | None = None) -> InactivityDetector:

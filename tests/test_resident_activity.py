@@ -96,3 +96,27 @@ def test_a_registry_edit_adds_a_resident_keeps_what_was_learned_and_silences_a_d
     later.follow(Registry(RegistryFile.model_validate({**edited.model_dump(), "residents": [
         r.model_dump() for r in r1_off]})))
     assert later.tick(local(19, 23), offline=set()) == [], "a deactivated resident raises nothing"
+
+
+def test_a_thinned_out_day_raises_one_activity_decline(one_of_each_registry: Path) -> None:
+    rows: list[StoredObservation] = []
+
+    def motion(day: int, hour: int, minute: int) -> None:
+        rows.append(StoredObservation(len(rows) + 1, "motion-1", "motion_sensor", local(day, hour, minute),
+                                      {"occupancy": True}))
+        rows.append(StoredObservation(len(rows) + 1, "motion-1", "motion_sensor",
+                                      local(day, hour, minute) + MIN, {"occupancy": False}))
+
+    for day in range(2, 12):  # ten ordinary days, six times an hour
+        for hour in range(7, 22):
+            for minute in range(5, 60, 10):
+                motion(day, hour, minute)
+    for hour in range(8, 21, 2):  # then a day of one stir every two hours
+        motion(12, hour, 0)
+    motion(13, 7, 5)  # the next morning closes it
+    live = ResidentActivity(Registry.load(one_of_each_registry))
+    live.observe(rows)
+    (decline,) = [s for s in live.tick(local(13, 7, 10), offline=set()) if s.kind == "activity_decline"]
+    assert (decline.resident, decline.severity) == ("r1", "warning")
+    assert float(decline.evidence["share_of_usual"]) < 0.3
+    assert [s for s in live.tick(local(13, 7, 20), offline=set()) if s.kind == "activity_decline"] == []

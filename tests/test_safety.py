@@ -84,6 +84,14 @@ def test_a_door_closed_past_the_limit_between_two_ticks_is_still_reported() -> N
     assert r.observe(DOOR, at(12, 5), {"open": False}) == [], "closed in time"
 
 
+def test_a_redelivered_open_after_the_close_does_not_reopen_the_door() -> None:
+    r = rules(door_open_limit_s=600)
+    r.observe(DOOR, at(9), {"open": True})
+    r.observe(DOOR, at(9, 1), {"open": False})
+    assert r.observe(DOOR, at(9), {"open": True}) == [], "the same reading again"
+    assert [s for s in r.tick(at(10)) if s.kind == "door_left_open"] == []
+
+
 def test_night_exit_only_for_residents_at_risk_of_wandering_and_only_at_night() -> None:
     r = rules()
     (exit_,) = r.observe(WANDERER_DOOR, at(23, 30), {"open": True})

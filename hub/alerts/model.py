@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # An open set on purpose (detectors grow new kinds), checked against this tuple so a typo is an error.
 ALERT_KINDS: tuple[str, ...] = (
-    "inactivity", "not_back_home", "coverage", "sos", "fall", "falling_object", "door_left_open",
-    "night_exit", "device_offline", "battery_low",
+    "inactivity", "not_back_home", "coverage", "activity_decline", "sos", "fall", "falling_object",
+    "door_left_open", "night_exit", "device_offline", "battery_low",
 )
 
 Severity = Literal["info", "warning", "critical"]

@@ -20,6 +20,7 @@ SCHEMA = "sc.alert/1"
 
 KIND_LABELS: dict[str, str] = {
     "inactivity": "长时间无活动", "not_back_home": "未按时回家", "coverage": "监测覆盖不足",
+    "activity_decline": "活动明显减少",
     "sos": "SOS 求助", "fall": "跌倒", "falling_object": "高空抛物", "door_left_open": "门未关",
     "night_exit": "夜间外出", "device_offline": "设备离线", "battery_low": "电量低",
 }

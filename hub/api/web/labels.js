@@ -20,6 +20,7 @@ export const LABELS = {
     noResidents: "暂无照护对象。",
     kinds: {
       inactivity: "长时间无活动", not_back_home: "未按时回家", coverage: "监测覆盖不足",
+      activity_decline: "活动明显减少",
       sos: "SOS 求助", fall: "跌倒", falling_object: "高空抛物", door_left_open: "门未关",
       night_exit: "夜间外出", device_offline: "设备离线", battery_low: "电量低",
     },
@@ -90,6 +91,7 @@ export const LABELS = {
     noResidents: "No residents in your care.",
     kinds: {
       inactivity: "Inactive for too long", not_back_home: "Not back home", coverage: "Monitoring gap",
+      activity_decline: "Much less active",
       sos: "SOS call", fall: "Fall", falling_object: "Falling object", door_left_open: "Door left open",
       night_exit: "Left home at night", device_offline: "Device offline", battery_low: "Battery low",
     },
