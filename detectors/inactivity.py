@@ -96,6 +96,7 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "decline_cusum_": np.float32,
     "decline_ms_": np.int64,
     "decline_ratio_": np.float32,
+    "sensitivity_": np.float32,
 }
 NO_DAY = np.iinfo(np.int32).min
 DAY_MS = 24 * week.HOUR_MS
@@ -168,6 +169,7 @@ class InactivityDetector:
     decline_cusum_: F32      # evidence of days well below the usual, accumulated (a one-sided CUSUM)
     decline_ms_: I64         # end of the day on which the last decline was established (NEVER: none)
     decline_ratio_: F32      # that day's active minutes as a share of a usual day
+    sensitivity_: F32        # per-resident scale of the score (1: as learned; see `set_sensitivity`)
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
@@ -257,6 +259,7 @@ class InactivityDetector:
             "decline_cusum_": np.zeros(n, dtype=np.float32),
             "decline_ms_": filled(NEVER),
             "decline_ratio_": np.ones(n, dtype=np.float32),
+            "sensitivity_": np.ones(n, dtype=np.float32),
         }
 
     @property
@@ -288,6 +291,20 @@ class InactivityDetector:
             if len(value) != n:
                 raise ValueError(f"detector state {name} has {len(value)} rows, expected {n}")
             setattr(self, name, value.copy())
+        return self
+
+    def set_sensitivity(self, resident_idx: npt.ArrayLike, sensitivity: npt.ArrayLike) -> InactivityDetector:
+        """Scale residents' scores (an operator's setting per resident: 2 warns after about half the
+        silence, 0.5 after about twice it) and move their deadlines with them."""
+        who = np.atleast_1d(np.asarray(resident_idx, dtype=np.intp))
+        values = np.broadcast_to(np.asarray(sensitivity, dtype=np.float32), who.shape)
+        if np.any(values <= 0):
+            raise ValueError("a sensitivity must be positive")
+        changed = who[self.sensitivity_[who] != values]
+        self.sensitivity_[who] = values
+        seen = changed[self.last_activity_ms_[changed] != NO_TIME]
+        self._refresh(seen)
+        self._refresh_band(seen)
         return self
 
     # --- learning ----------------------------------------------------------------------------
@@ -565,12 +582,13 @@ class InactivityDetector:
         soon = x_last + self.night_after_hours
         ahead = week.integral(self.cum_[who], soon, soon + self.night_quiet_hours)
         daytime = ahead >= self.night_quiet_events
-        return np.where(known & ~wearing & daytime,
-                        self.warning_surprise / self.sensor_only_warning_surprise, 1.0)
+        sensors_only = np.where(known & ~wearing & daytime,
+                                self.warning_surprise / self.sensor_only_warning_surprise, 1.0)
+        return np.asarray(sensors_only * self.sensitivity_[who], dtype=np.float64)
 
     def _band_score(self, who: Indices) -> F64:
         """The still run's surprise on the silence's scale; nothing before `band_min_still_reports`."""
-        scale = self.warning_surprise / self.band_warning_surprise
+        scale = self.warning_surprise / self.band_warning_surprise * self.sensitivity_[who]
         long_enough = self.band_run_n_[who] >= self.band_min_still_reports
         return np.where(long_enough, self.band_run_[who].astype(np.float64) * scale, 0.0)
 

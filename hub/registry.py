@@ -89,6 +89,11 @@ class Resident(Record):
     wandering_risk: bool = False
     caregivers: list[CaregiverLink] = Field(default_factory=list)
     door_open_limit_s: int | None = Field(default=None, ge=60, description="overrides the rule's default")
+    inactivity_sensitivity: float = Field(
+        default=1.0, gt=0, le=4,
+        description="scales this resident's inactivity score: 2 alerts after about half the usual silence, "
+                    "0.5 after about twice it (a resident who sleeps long, or needs closer watching)",
+    )
 
 
 class Device(Record):

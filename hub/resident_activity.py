@@ -78,7 +78,9 @@ class ResidentActivity:
             self._not_back_for = np.concatenate([self._not_back_for, np.full(len(fresh), NO_TIME, np.int64)])
             self._decline_for = np.concatenate([self._decline_for, np.full(len(fresh), NEVER, np.int64)])
         self._active = np.zeros(len(self.residents), dtype=np.bool_)
-        self._active[np.array([self.index[r.id] for r in data.residents], dtype=np.intp)] = True
+        listed = np.array([self.index[r.id] for r in data.residents], dtype=np.intp)
+        self._active[listed] = True
+        self.detector.set_sensitivity(listed, [r.inactivity_sensitivity for r in data.residents])
         living: dict[str, list[int]] = {}
         for resident in data.residents:
             living.setdefault(resident.household, []).append(self.index[resident.id])

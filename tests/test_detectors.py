@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,19 @@ def test_days_of_thinned_out_activity_are_a_decline_and_one_quiet_day_is_not() -
     assert 0.4 < detector.decline_ratio_[0] < 0.6
     day(20, 20)
     assert detector.decline_ms_[0] == local(19, 0), "one decline, not one a day"
+
+
+def test_a_residents_sensitivity_scales_the_score_and_moves_the_deadline() -> None:
+    detector = trained(n=2)
+    start = local(14, 10)
+    detector.partial_fit([0, 1], [start, start], [Evidence.INDOOR, Evidence.INDOOR])
+    detector.set_sensitivity(1, 2.0)
+    usual, closer = detector.deadline_ms_
+    assert start < closer < usual, "twice as sensitive: warned sooner"
+    np.testing.assert_allclose(detector.score(closer, [1]), detector.warning_surprise, rtol=1e-5)
+    assert detector.decide(detector.score(closer))[1] == Severity.WARNING
+    with pytest.raises(ValueError, match="positive"):
+        detector.set_sensitivity(0, 0.0)
 
 
 def band_wearer(days: int = 14, nap_hour: float | None = None) -> InactivityDetector:

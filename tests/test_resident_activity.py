@@ -54,6 +54,12 @@ def test_a_silence_alerts_once_and_survives_a_restart(one_of_each_registry: Path
     assert [(s.kind, s.severity, s.resident) for s in signals] == [("inactivity", "warning", "r1")]
     assert live.tick(local(19, 16, 1), offline=set()) == [], "one alert per silence, not one per tick"
 
+    calmer = Registry(RegistryFile.model_validate({**registry.file.model_dump(), "residents": [
+        {**r.model_dump(), "inactivity_sensitivity": 0.5} for r in registry.file.residents]}))
+    watched_less = ResidentActivity(calmer)
+    watched_less.observe(rows)
+    assert watched_less.tick(local(19, 16), offline=set()) == [], "a resident set to half the sensitivity"
+
     restarted = ResidentActivity(registry)
     restarted.observe(rows)  # what the evaluator does at start: relearn from the store
     again = restarted.tick(local(19, 16), offline=set())
