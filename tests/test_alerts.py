@@ -12,6 +12,7 @@ from hub.alerts.directory import recipient_tiers
 from hub.alerts.model import Alert, AlertError, AlertRequest
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks import WebhookSink
 from hub.clock import FollowedClock
 from tests.test_alerts_support import (
     MINUTE_MS,
@@ -255,3 +256,20 @@ def test_equipment_alerts_go_to_the_duty_officer_not_the_family() -> None:
     welfare = recipient_tiers(registry, kind="inactivity", community="sunshine", household="h1402",
                               resident="r-wang")
     assert welfare[1][0].role == "family"
+
+
+def test_everyone_told_hears_who_took_it_on_and_how_it_ended(tmp_path: Path, clock: FollowedClock) -> None:
+    # A webhook no one listens on: deliveries are queued (and their sending fails), which is what is read.
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1)
+    service = alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])
+    try:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        clock.advance_to(T0 + 5 * MINUTE_MS)
+        service.tick(clock.now_ms())  # tier 2 told
+        service.acknowledge(alert.id, by="cg-grid")
+        service.resolve(alert.id, "visited", by="cg-grid", note="on the floor, helped up")
+        told = [(d.reason, d.tier) for d in service.get(alert.id).deliveries]
+        assert told == [("raised", 1), ("escalated", 2), ("acknowledged", 1), ("acknowledged", 2),
+                        ("resolved", 1), ("resolved", 2)]
+    finally:
+        service.close()

@@ -27,6 +27,11 @@ KIND_LABELS: dict[str, str] = {
 SEVERITY_LABELS: dict[str, str] = {"info": "提示", "warning": "警告", "critical": "紧急"}
 REASON_LABELS: dict[str, str] = {
     "raised": "新告警", "escalated": "无人确认，已升级", "severity_raised": "级别升高",
+    "acknowledged": "已有人确认", "resolved": "已处理",
+}
+OUTCOME_LABELS: dict[str, str] = {
+    "resident_ok": "老人平安", "visited": "已上门查看", "hospital": "已送医", "false_alarm": "误报",
+    "device_fault": "设备故障",
 }
 
 
@@ -34,7 +39,7 @@ REASON_LABELS: dict[str, str] = {
 class Notification:
     alert: Alert
     event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
-    reason: str  # raised, escalated, severity_raised
+    reason: str  # raised, escalated, severity_raised, acknowledged, resolved
     tier: int
     recipients: tuple[Caregiver, ...]  # everyone notified in this tier
     recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks
@@ -69,6 +74,9 @@ def body(notification: Notification) -> dict[str, Any]:
         # Phone numbers and notify URLs stay out: this body goes to brokers and third-party services.
         "recipients": [{"id": c.id, "name": c.name, "role": c.role} for c in notification.recipients],
         "assigned_to": a.assigned_to,
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_by": a.resolved_by,
+        "outcome": a.outcome,
     }
 
 
@@ -101,5 +109,11 @@ def text(notification: Notification) -> str:
     ]
     if a.evidence:
         lines.append("详情 " + json.dumps(a.evidence, ensure_ascii=False, sort_keys=True))
-    lines.append(f"确认: hub alerts ack {a.id} --by <姓名>")
+    if a.state == "resolved":
+        lines.append(f"已由 {a.resolved_by} 处理: {OUTCOME_LABELS.get(a.outcome or '', a.outcome)}"
+                     + (f" · {a.note}" if a.note else ""))
+    elif a.state == "acknowledged":
+        lines.append(f"已由 {a.acknowledged_by} 确认，正在处理")
+    else:
+        lines.append(f"确认: hub alerts ack {a.id} --by <姓名>")
     return "\n".join(lines)

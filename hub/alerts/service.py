@@ -135,9 +135,11 @@ class AlertService:
                 raise AlertError(f"alert {alert_id} is already acknowledged by {alert.acknowledged_by}")
             self._store.update_alert(alert_id, state="acknowledged", acknowledged_by=by, acknowledged_ms=at,
                                      deadline_ms=None)
-            self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged", from_state=alert.state,
-                                  to_state="acknowledged")
+            event = self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged",
+                                          from_state=alert.state, to_state="acknowledged")
+            self._tell_notified(alert, event_id=event, reason="acknowledged", now=at)
             alert = self._get(alert_id)
+        self._wake_workers()
         self._changed(alert)
         return alert
 
@@ -164,9 +166,12 @@ class AlertService:
             alert = self._unresolved(alert_id, "resolve")
             self._store.update_alert(alert_id, state="resolved", resolved_by=by, resolved_ms=now,
                                      outcome=outcome, note=note, deadline_ms=None)
-            self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved", from_state=alert.state,
-                                  to_state="resolved", detail={"outcome": outcome, "note": note})
+            event = self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved",
+                                          from_state=alert.state, to_state="resolved",
+                                          detail={"outcome": outcome, "note": note})
+            self._tell_notified(alert, event_id=event, reason="resolved", now=now)
             alert = self._get(alert_id)
+        self._wake_workers()
         self._changed(alert)
         return alert
 
@@ -259,12 +264,16 @@ class AlertService:
             event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="severity_raised",
                                           from_state=alert.state, to_state=alert.state,
                                           detail={"from": alert.severity, "to": request.severity})
-            tiers = self._tiers(alert)
-            # With no one in the registry to tell, the broadcast sinks still hear of it (as when raised).
-            for tier in [t for t in tiers if t <= alert.tier] or [alert.tier]:
-                self._queue(alert.id, event_id=event, reason="severity_raised", tier=tier, tiers=tiers,
-                            now=now)
+            self._tell_notified(alert, event_id=event, reason="severity_raised", now=now)
         return self._get(alert.id)
+
+    def _tell_notified(self, alert: Alert, *, event_id: int, reason: str, now: int) -> None:
+        """Everyone already told of the alert (every tier up to its current one) hears of this too: a
+        severity rising, someone taking it on (so the others need not go), its outcome. With no one in
+        the registry to tell, the broadcast sinks still hear of it (as when raised)."""
+        tiers = self._tiers(alert)
+        for tier in [t for t in tiers if t <= alert.tier] or [alert.tier]:
+            self._queue(alert.id, event_id=event_id, reason=reason, tier=tier, tiers=tiers, now=now)
 
     def _escalate(self, alert: Alert, now: int) -> bool:
         tiers = self._tiers(alert)
