@@ -36,6 +36,7 @@ from hub.registry import Registry, RegistryError
 from hub.runtime import Hub
 from hub.settings import Settings
 from hub.store import Store
+from hub.workers import IntakeProcess, WorkerModeError
 from simulators.cli import app as simulate_app
 from simulators.community import CommunityParameters
 from simulators.publishing import publish_messages
@@ -97,16 +98,40 @@ def run(
     registry: RegistryOption = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     view: Annotated[bool | None, typer.Option(help="live terminal view [default: when a terminal]")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=16, help="intake processes sharing the stream [default: $HUB_INTAKE_WORKERS]")] = None,
 ) -> None:
     """Run the hub: MQTT intake into the embedded store, InfluxDB export if configured."""
     settings = Settings()
     _setup_logging(settings)
     # The hub writes registry edits made through the API back to the file it was started with.
-    settings = settings.model_copy(update={"registry_path": registry or settings.registry_path})
+    settings = settings.model_copy(update={"registry_path": registry or settings.registry_path,
+                                           "intake_workers": workers or settings.intake_workers})
     reg = _load_registry(settings.registry_path)
-    hub = Hub(settings, reg)
+    try:
+        hub = Hub(settings, reg)
+    except WorkerModeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     hub.start()
     serve(hub, duration=duration, view=sys.stdout.isatty() if view is None else view)
+
+
+@app.command()
+def intake(
+    index: Annotated[int, typer.Option(min=1, help="this worker's number, 1..HUB_INTAKE_WORKERS-1")],
+    parent: Annotated[int | None, typer.Option(hidden=True, help="stop when this process is gone")] = None,
+) -> None:
+    """An intake-only worker beside `hub run --workers N` (which starts these itself): shared MQTT
+    subscription, commit into the same store, acknowledge; no evaluation, alerts, export or API."""
+    settings = Settings()
+    _setup_logging(settings)
+    try:
+        process = IntakeProcess(settings, _load_registry(settings.registry_path), index)
+    except WorkerModeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    process.serve(parent)
 
 
 def _port_or_free(port: int) -> int:

@@ -28,7 +28,7 @@ from hub.worker import Worker
 log = logging.getLogger(__name__)
 
 CURSOR = "evaluation"
-_HANDOVER_MAX = 200  # commits held for evaluation in memory at most
+_HANDOVER_MAX = 20  # commits held in memory at most (each up to HUB_BATCH_MAX observations); then the store
 TICK_MS = 60_000  # time-driven checks once a minute of hub time (a door open 15 min, a silence of hours)
 
 

@@ -204,13 +204,22 @@ class IntakeWorker(threading.Thread):
         linger_s: float,
         keep_bytes: int,
         seen_flush_s: float = 1.0,
+        ack_all: Callable[[list[Message]], None] | None = None,
+        queue_max: int = 20_000,
     ) -> None:
         super().__init__(name="intake", daemon=True)
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        # Room in the queue. Receive Maximum should keep the broker from sending more than that many
+        # unacknowledged messages, but Mosquitto 2.0 overshoots it while acknowledgements stream back
+        # (600,000 queued here in a minute of overload): `submit` waits for room, which holds paho's
+        # network thread and leaves the backlog at the broker, not in our memory.
+        self._room = threading.Semaphore(queue_max)
         self.stats = IntakeStats()
         self.router = router
         self._store_factory = store_factory
         self._ack = ack
+        # One call per batch when the subscriber can (one write to the broker instead of one per message).
+        self._ack_all = ack_all or self._ack_each
         self._batch_max = batch_max
         self._linger_s = linger_s
         self._keep_bytes = keep_bytes
@@ -227,6 +236,7 @@ class IntakeWorker(threading.Thread):
         self.healthy.set()
 
     def submit(self, message: Message) -> None:
+        self._room.acquire()
         self.queue.put(message)
 
     def settled_ms(self, now_ms: int) -> int:
@@ -272,7 +282,12 @@ class IntakeWorker(threading.Thread):
                     messages.append(self.queue.get(timeout=remaining))
                 except queue.Empty:
                     break
+        self._room.release(len(messages))
         return messages
+
+    def _ack_each(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._ack(message)
 
     def _commit_and_ack(self, store: Store, messages: list[Message]) -> None:
         stats = self.stats
@@ -290,9 +305,10 @@ class IntakeWorker(threading.Thread):
                 break
             except Exception as exc:  # sqlite3 errors: disk full, read-only, I/O; keep the batch, retry
                 stats.commit_failures += 1
-                stats.last_commit_error = f"{type(exc).__name__}: {exc}"
+                stats.last_commit_error = store.describe_failure(exc)
                 self.healthy.clear()
-                log.error("store commit failed, nothing acknowledged, retrying in %.1f s: %s", delay, exc)
+                log.error("store commit failed, nothing acknowledged, retrying in %.1f s: %s", delay,
+                          stats.last_commit_error)
                 if self._stopping.wait(delay):
                     return  # shutting down: the broker redelivers this batch next time
                 delay = min(delay * 2, 30.0)
@@ -304,8 +320,7 @@ class IntakeWorker(threading.Thread):
             stats.stored[observation.kind] += 1
         for dead in batch.dead_letters:
             stats.dead_letters[dead.reason] += 1
-        for message in messages:
-            self._ack(message)
+        self._ack_all(messages)
         stats.acked.update(stats.received - received_before)
         self.on_batch(len(messages), stats.last_commit_s, batch.observations)
         self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order

@@ -13,6 +13,7 @@ At-least-once intake rests on four settings here (see README, "At-least-once"):
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,8 +69,55 @@ class Message:
     connection: int
 
 
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id: success in 3.1.1 and 5
+
+
+class _ReadAheadClient(paho.Client):
+    """paho reads every packet with three or more recv() calls (type byte, length bytes, body) and a
+    select() before each packet: at thousands of messages a second those system calls cost more than
+    decoding the messages (see README "Performance"). This client reads the socket 64 KiB at a time, hands
+    paho its bytes from that buffer, and goes on reading while whole packets wait there (select() would
+    not wake up for bytes already taken off the socket)."""
+
+    _READ_AHEAD = 65536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ahead = b""
+        self._ahead_pos = 0
+        self._ahead_sock: object = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._ahead_sock is not self._sock:  # a new connection: nothing buffered belongs to it
+            self._ahead, self._ahead_pos, self._ahead_sock = b"", 0, self._sock
+        if self._ahead_pos >= len(self._ahead):
+            data = super()._sock_recv(self._READ_AHEAD)
+            if len(data) <= bufsize:
+                return data
+            self._ahead, self._ahead_pos = data, 0
+        end = self._ahead_pos + bufsize
+        chunk = self._ahead[self._ahead_pos:end]
+        self._ahead_pos = end
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None
+               and self._ahead_sock is self._sock and self._ahead_pos < len(self._ahead)):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _handle_on_message(self, message: paho.MQTTMessage) -> None:
+        # The hub adds no per-topic callbacks (message_callback_add), so paho's topic matching, a walk of its
+        # filter tree for every message, would find none: go straight to on_message.
+        on_message = self.on_message
+        if on_message is not None:
+            with self._in_callback_mutex:
+                on_message(self, self._userdata, message)
+
+
 def _client(client_id: str, address: BrokerAddress, protocol: Protocol, *, persistent: bool) -> paho.Client:
-    client = paho.Client(
+    client = (_ReadAheadClient if persistent else paho.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=paho.MQTTv5 if protocol == "5" else paho.MQTTv311,
@@ -155,6 +203,23 @@ class Subscriber:
         if message.qos == 0 or message.connection != self._connection:
             return
         self._client.ack(message.mid, message.qos)
+
+    def ack_all(self, messages: list[Message]) -> None:
+        """`ack` for a committed batch, written as one packet of PUBACKs: paho queues each `ack` on its own
+        and wakes its network thread and writes the socket once per message, which costs as much as
+        storing the message."""
+        mids = [m.mid for m in messages if m.qos == 1 and m.connection == self._connection]
+        for message in messages:
+            if message.qos == 2:  # never subscribed to, but would need PUBREC/PUBCOMP: leave it to paho
+                self.ack(message)
+        if mids:
+            pubacks = b"".join([_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids])
+            self._client._packet_queue(paho.PUBACK, pubacks, 0, 0)
+
+    def notify(self, topic: str, payload: bytes) -> None:
+        """Publish a QoS 0 notice on this connection without waiting (nothing is lost if it is: the
+        receiver reads the store anyway, the notice only saves it waiting for its next poll)."""
+        self._client.publish(topic, payload, qos=0)
 
     def pause(self) -> None:
         """Stop handing over messages, but stay connected so acknowledgements still reach the broker.

@@ -190,6 +190,9 @@ class PlacedDevice:
     resident: str | None
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class RegistryError(ValueError):
     pass
 
@@ -229,7 +232,8 @@ class Registry:
         except OSError as exc:
             raise RegistryError(f"cannot read registry {path}: {exc.strerror}") from exc
         try:
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            # libyaml's loader when PyYAML has it: a 5,000-device registry loads in a fraction of the time.
+            raw = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
             return cls(RegistryFile.model_validate(raw or {}))
         except (yaml.YAMLError, json.JSONDecodeError) as exc:
             raise RegistryError(f"registry {path} is not valid YAML/JSON: {exc}") from exc

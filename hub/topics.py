@@ -62,6 +62,11 @@ def hub_status_topic(client_id: str) -> str:
     return f"hub/{client_id}/status"
 
 
+def intake_committed_topic(hub_client_id: str) -> str:
+    """Where intake workers tell the main hub they committed a batch (QoS 0, the batch's last id)."""
+    return f"hub/{hub_client_id}/intake/committed"
+
+
 def subscriptions(zigbee2mqtt_base: str) -> list[str]:
     return ["sc/+/+/+/event", "sc/+/+/+/availability", f"{zigbee2mqtt_base}/#"]
 

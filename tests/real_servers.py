@@ -64,8 +64,12 @@ def require_binary(name: str, *candidates: str) -> str:
 
 # Settings at-least-once intake needs from Mosquitto (see README): persistence, and queues that never
 # drop QoS 1 messages for the hub's persistent session while it is down or busy.
+# `user root`: started as root (as `make test` runs in CI), Mosquitto would otherwise drop to the
+# `mosquitto` user, which cannot write the test's private directory: no persistence file, no log, and a
+# restart would silently lose every queued message and session. As any other user the option is ignored.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
+user root
 allow_anonymous true
 persistence true
 persistence_location {dir}/
@@ -198,6 +202,11 @@ class HubProcess:
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
 
     def kill(self) -> None:
         """kill -9, then wait until the broker has noticed (the hub's last will says offline)."""

@@ -41,6 +41,7 @@ from hub.alerts.sinks.sink import Sink
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.clock import Clock
 from hub.registry import Registry
+from hub.store import WriterTurn
 
 HUB_ACTOR = "hub"
 
@@ -56,6 +57,8 @@ class AlertService:
         self._settings = settings
         self._sinks = list(sinks)
         self._store = AlertStore(store_path)
+        # Raising is on the SOS path: wait for intake's commits in the writers' queue, not SQLite's polling.
+        self._writer_turn = WriterTurn(store_path)
         self._lock = threading.RLock()
         self._workers: list[DeliveryWorker] = []
         self._ticker: threading.Thread | None = None
@@ -100,6 +103,7 @@ class AlertService:
         self.stop()
         with self._lock:
             self._store.close()
+            self._writer_turn.close()
 
     def _tick_periodically(self) -> None:
         while not self._stopping.wait(self._settings.tick_interval_s):
@@ -111,7 +115,7 @@ class AlertService:
         """Open an alert, or fold the request into the unresolved one for its (subject, kind)."""
         now = self._clock.now_ms()
         occurrence = request.occurrence()
-        with self._lock, self._store.transaction():
+        with self._lock, self._writer_turn, self._store.transaction():
             store = self._store
             if occurrence is not None:
                 seen = store.with_occurrence(request.subject, request.kind, occurrence)

@@ -23,7 +23,14 @@ from typing import Literal
 
 from hub.clock import CLOCK_TOPIC
 from hub.registry import Registry
-from hub.topics import alert_topic, availability_topic, event_topic, hub_status_topic, subscriptions
+from hub.topics import (
+    alert_topic,
+    availability_topic,
+    event_topic,
+    hub_status_topic,
+    intake_committed_topic,
+    subscriptions,
+)
 
 Access = Literal["read", "write", "readwrite"]
 Role = Literal["hub", "device", "zigbee2mqtt_gateway", "alert_consumer", "healthcheck"]
@@ -70,6 +77,9 @@ def broker_users(registry: Registry, zigbee2mqtt_base: str) -> list[BrokerUser]:
             *(Grant("read", topic) for topic in [*subscriptions(zigbee2mqtt_base), CLOCK_TOPIC]),
             Grant("write", alert_topic("+", "+")),
             Grant("write", hub_status_topic("+")),
+            # Intake workers tell the main hub of each commit (worker mode, `hub run --workers N`).
+            Grant("read", intake_committed_topic("+")),
+            Grant("write", intake_committed_topic("+")),
         )),
         BrokerUser(ALERT_CONSUMER_USER, "alert_consumer", (Grant("read", alert_topic("+", "#")),)),
         BrokerUser(HEALTHCHECK_USER, "healthcheck", (Grant("read", HEALTHCHECK_TOPIC),)),

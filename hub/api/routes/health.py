@@ -24,6 +24,9 @@ class Readiness(BaseModel):
     ready: bool
     broker_connected: bool
     store_writable: bool
+    store_error: str | None = Field(
+        None, description="why the last commit failed while the store is not writable (disk full, read-only)"
+    )
     ingestion_lag_ms: int = Field(
         description="how far (hub time) the newest committed message is behind the messages waiting; 0: none"
     )
@@ -44,6 +47,7 @@ def ready(hub: HubDep, response: Response) -> Readiness:
         ready=current.connected and current.store_healthy and lag <= READY_MAX_INGESTION_LAG_MS,
         broker_connected=current.connected,
         store_writable=current.store_healthy,
+        store_error=None if current.store_healthy else hub.intake.stats.last_commit_error,
         ingestion_lag_ms=lag,
         intake_queue=hub.intake.queue.qsize(),
     )

@@ -1,0 +1,382 @@
+"""Worker mode: several intake processes sharing the device stream through an MQTT 5 shared subscription.
+
+One Python process tops out below the ingest goal (paho's network thread and the SQLite commit share one
+interpreter lock), so `hub run --workers N` (or `HUB_INTAKE_WORKERS=N`) scales intake out the way a
+production deployment would: the main hub and N-1 intake-only processes (`hub intake --index i`) all
+subscribe to `$share/<HUB_MQTT_SHARE_GROUP>/<filter>`, and the broker hands each message to one of them.
+Every process has its own fixed client id and persistent session, commits into the same SQLite store (WAL:
+one writer at a time, so batches of thousands keep the hand-offs of the write lock rare) and acknowledges
+only what it committed, exactly as a single hub does.
+
+Only the main hub evaluates, raises and delivers alerts, exports and serves the API. It reads what the
+other processes committed from the store by id: SQLite serialises writers, and a transaction's ids are
+allocated while it holds the write lock, so ids grow in commit order and a reader's cursor never skips a
+row committed later with a lower id.
+
+The intake watermark (the hub time through which everything received is committed; time-driven checks
+never run ahead of it) spans processes through the `intake_workers` table: each process reports its own
+watermark, its pid and how many messages it committed every `REPORT_S`. The main hub takes the minimum
+over the workers it started. A worker that stopped reporting holds the watermark back for `GRACE_S`
+(long enough to be restarted and take up its session again), then is left out, so that one dead intake
+process cannot stop door and silence checks for the whole community; it is logged.
+
+What shared subscriptions do not keep is order between processes: the broker distributes per message, not
+per topic, so two readings of one device may be committed by different processes in either order. The
+store's upsert on (device, ts) makes storage order-independent, and a Zigbee2MQTT SOS press and its reset
+(same `last_seen`) merge to the same row whichever lands first; see README "Performance" for the rules
+that still read arrival order.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
+from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
+from hub.registry import Registry, RegistryError
+from hub.settings import Settings
+from hub.store import Store
+from hub.topics import hub_status_topic, intake_committed_topic, subscriptions
+from hub.worker import Worker
+
+log = logging.getLogger(__name__)
+
+REPORT_S = 0.5   # how often each process writes its watermark and counts
+GRACE_S = 30.0   # a worker silent this long no longer holds back the main hub's watermark
+RESTART_DELAY_S = 1.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intake_workers (
+    name         TEXT PRIMARY KEY,   -- the process's MQTT client id
+    pid          INTEGER NOT NULL,
+    settled_ms   INTEGER NOT NULL,   -- hub time through which everything it received is committed
+    messages     INTEGER NOT NULL,   -- messages it committed and acknowledged since it started
+    reported_ms  INTEGER NOT NULL    -- wall clock of this report (epoch ms), for staleness
+)
+"""
+
+# Settings an intake process needs, passed to the workers a hub starts as HUB_* variables: the hub may run
+# on settings changed in code (the demo), which its environment would not show.
+_INTAKE_SETTINGS = (
+    "mqtt_url", "mqtt_client_id", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
+    "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
+    "store_synchronous", "batch_max", "batch_linger_ms", "max_payload_bytes",
+    "max_future_skew_s", "dead_letter_keep_bytes", "log_level",
+)
+
+
+class WorkerModeError(ValueError):
+    """Worker mode asked for where it cannot work."""
+
+
+def check_worker_mode(settings: Settings) -> None:
+    if settings.intake_workers > 1 and settings.mqtt_url is None:
+        raise WorkerModeError(
+            f"HUB_INTAKE_WORKERS={settings.intake_workers} needs an external MQTT broker with shared "
+            "subscriptions (Mosquitto 2, EMQX...): set HUB_MQTT_URL; the embedded broker cannot share a "
+            "subscription between processes"
+        )
+
+
+def worker_client_id(hub_client_id: str, index: int) -> str:
+    """Index 0 is the main hub itself; every other process has its own fixed id, hence its own session."""
+    return hub_client_id if index == 0 else f"{hub_client_id}-intake-{index}"
+
+
+
+
+def intake_topics(settings: Settings, *, main: bool = True) -> list[str]:
+    """The device filters, shared when several processes take intake. The simulation clock (when followed)
+    is never shared: every process stamps arrivals with it, so every process must see every tick. The main
+    hub also hears the workers' commit notices, so that an SOS committed by a worker is evaluated at once
+    rather than at the evaluation's next poll of the store (up to a second later on a quiet night)."""
+    topics = subscriptions(settings.zigbee2mqtt_base_topic)
+    if settings.intake_workers > 1:
+        topics = [f"$share/{settings.mqtt_share_group}/{topic}" for topic in topics]
+        if main:
+            topics.append(intake_committed_topic(settings.mqtt_client_id))
+    if settings.clock == "mqtt":
+        topics.append(CLOCK_TOPIC)
+    return topics
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    name: str
+    pid: int
+    settled_ms: int
+    messages: int
+    reported_ms: int
+
+
+class WatermarkBoard:
+    """The `intake_workers` table: one row per intake process, rewritten every `REPORT_S`."""
+
+    def __init__(self, store_path: Path) -> None:
+        self._db = sqlite3.connect(store_path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute(_SCHEMA)
+
+    def report(self, name: str, settled_ms: int, messages: int) -> None:
+        self._db.execute(
+            "INSERT INTO intake_workers (name, pid, settled_ms, messages, reported_ms) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, settled_ms = excluded.settled_ms,"
+            " messages = excluded.messages, reported_ms = excluded.reported_ms",
+            (name, os.getpid(), settled_ms, messages, int(time.time() * 1000)),
+        )
+
+    def reports(self) -> dict[str, WorkerReport]:
+        rows = self._db.execute("SELECT name, pid, settled_ms, messages, reported_ms FROM intake_workers")
+        return {row[0]: WorkerReport(*row) for row in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def registry_snapshot_path(settings: Settings) -> Path:
+    """Where the main hub leaves the registry for its workers, as JSON: loading a registry of thousands of
+    devices from YAML takes seconds, from JSON a tenth of one, and a restarted worker's share of the
+    stream waits at the broker until it is up."""
+    store = settings.store_path
+    return store.with_name(f"{store.name}.{settings.mqtt_client_id}.registry.json")
+
+
+def held_watermark(reports: dict[str, WorkerReport], names: list[str], started_wall_ms: int,
+                   wall_ms: int) -> int | None:
+    """The lowest watermark among the workers `names` that may still be working through messages; None
+    when none may. A worker that has not reported since the hub started (`started_wall_ms`) may be
+    draining a backlog: it holds the watermark at 0. One silent for `GRACE_S` is left out."""
+    held: list[int] = []
+    for name in names:
+        report = reports.get(name)
+        if report is not None and report.reported_ms >= started_wall_ms:
+            if wall_ms - report.reported_ms <= GRACE_S * 1000:
+                held.append(report.settled_ms)
+        elif wall_ms - started_wall_ms <= GRACE_S * 1000:
+            held.append(0)
+    return min(held) if held else None
+
+
+def committed_messages(intake: IntakeWorker) -> int:
+    return sum(intake.stats.acked.values())
+
+
+class Reporter(Worker):
+    """Writes one process's watermark every `REPORT_S`; `also` runs alongside (registry reloads, the main
+    hub's read of everyone else's watermark), so each process has one housekeeping thread."""
+
+    def __init__(self, board: WatermarkBoard, name: str, intake: IntakeWorker, clock: Clock,
+                 also: Callable[[], None] = lambda: None) -> None:
+        super().__init__(f"intake-report-{name}")
+        self._board = board
+        self._name = name
+        self._intake = intake
+        self._clock = clock
+        self._also = also
+
+    def run(self) -> None:
+        while True:
+            try:
+                self._board.report(self._name, self._intake.settled_ms(self._clock.now_ms()),
+                                   committed_messages(self._intake))
+                self._also()
+            except Exception:  # the store busy past its timeout: report again next time
+                log.exception("intake report of %s failed", self._name)
+            if self._sleep(REPORT_S):
+                return
+
+
+class WorkerPool:
+    """The main hub's side of worker mode: starts the intake processes, restarts one that dies (its
+    session, with whatever it had not acknowledged, is waiting at the broker), stops them, and folds their
+    watermarks into the hub's."""
+
+    def __init__(self, settings: Settings, intake: IntakeWorker, clock: Clock,
+                 registry: Callable[[], Registry]) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._registry = registry
+        self._snapshot = registry_snapshot_path(settings)
+        self._snapshot_of: Registry | None = None
+        self._names = [worker_client_id(settings.mqtt_client_id, index)
+                       for index in range(1, settings.intake_workers)]
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._restart_due: dict[int, float] = {}
+        self._started_wall_ms = 0
+        self._others_settled_ms: int | None = 0  # None: no worker holds the watermark back
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._board = WatermarkBoard(settings.store_path)
+        self.reporter = Reporter(self._board, settings.mqtt_client_id, intake, clock, also=self._supervise)
+        self.committed_topic = intake_committed_topic(settings.mqtt_client_id)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def start(self) -> None:
+        self._started_wall_ms = int(time.time() * 1000)
+        self._write_snapshot()
+        for index in range(1, self._settings.intake_workers):
+            self._spawn(index)
+        self.reporter.start()
+
+    def settled_ms(self, own_settled_ms: int) -> int:
+        others = self._others_settled_ms
+        return own_settled_ms if others is None else min(own_settled_ms, others)
+
+    def stop(self) -> None:
+        """SIGTERM every worker: each stops taking messages, commits and acknowledges what it holds."""
+        with self._lock:
+            self._stopping = True
+            processes = list(self._processes.values())
+        self.reporter.stop()
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._board.close()
+
+    def _write_snapshot(self) -> None:
+        """(Re)write the workers' registry when the hub's changed (an edit through the API); they reload it
+        when the file changes. `dump` replaces the file atomically, so no worker reads half of it."""
+        registry = self._registry()
+        if registry is not self._snapshot_of:
+            registry.dump(self._snapshot)
+            self._snapshot_of = registry
+
+    def _spawn(self, index: int) -> None:
+        env = {**os.environ, **{f"HUB_{name.upper()}": str(getattr(self._settings, name))
+                                for name in _INTAKE_SETTINGS if getattr(self._settings, name) is not None},
+               "HUB_REGISTRY_PATH": str(self._snapshot)}
+        command = [sys.executable, "-m", "hub", "intake", "--index", str(index), "--parent", str(os.getpid())]
+        with self._lock:
+            if self._stopping:
+                return
+            self._processes[index] = subprocess.Popen(command, env=env)
+        log.info("intake worker %d started (pid %d)", index, self._processes[index].pid)
+
+    def _supervise(self) -> None:
+        self._write_snapshot()
+        now = time.monotonic()
+        for index, process in list(self._processes.items()):
+            code = process.poll()
+            if code is None or self._stopping:
+                continue
+            due = self._restart_due.setdefault(index, now + RESTART_DELAY_S)
+            if now >= due:
+                log.warning("intake worker %d exited with %s; restarting it", index, code)
+                del self._restart_due[index]
+                self._spawn(index)
+        self._others_settled_ms = held_watermark(self._board.reports(), self._names, self._started_wall_ms,
+                                                 int(time.time() * 1000))
+
+class IntakeProcess:
+    """An intake-only process (`hub intake --index i`): subscriber, intake worker and reporter, nothing
+    else. Registry edits made through the main hub's API reach it through the registry file."""
+
+    def __init__(self, settings: Settings, registry: Registry, index: int) -> None:
+        check_worker_mode(settings)
+        if not 1 <= index < settings.intake_workers:
+            raise WorkerModeError(f"intake worker index {index} is outside 1..{settings.intake_workers - 1} "
+                                  f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
+        assert settings.mqtt_url is not None
+        self.settings = settings
+        self.name = worker_client_id(settings.mqtt_client_id, index)
+        self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
+        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
+        self._registry_mtime = _mtime(settings.registry_path)
+        protocol: Protocol = settings.mqtt_protocol
+        self.subscriber = Subscriber(
+            BrokerAddress.from_url(settings.mqtt_url), self.name, intake_topics(settings, main=False),
+            self._received,
+            protocol=protocol, session_expiry_s=settings.mqtt_session_expiry_s,
+            receive_maximum=settings.mqtt_receive_maximum, status_topic=hub_status_topic(self.name),
+            clock=self.clock,
+        )
+        self.intake = IntakeWorker(
+            lambda: Store(settings.store_path, synchronous=settings.store_synchronous),
+            self.router, self.subscriber.ack, batch_max=settings.batch_max,
+            linger_s=settings.batch_linger_ms / 1000, keep_bytes=settings.dead_letter_keep_bytes,
+            ack_all=self.subscriber.ack_all, queue_max=settings.mqtt_receive_maximum,
+        )
+        notice_topic = intake_committed_topic(settings.mqtt_client_id)
+        self.intake.on_committed = lambda committed: self.subscriber.notify(
+            notice_topic, str(committed.after_id).encode())
+        self._board = WatermarkBoard(settings.store_path)
+        self.reporter = Reporter(self._board, self.name, self.intake, self.clock, also=self._follow_registry)
+
+    def _received(self, message: Message) -> None:
+        # On the network thread, as in the main hub: advance a followed clock, hand over, never block.
+        if message.topic == CLOCK_TOPIC and isinstance(self.clock, FollowedClock):
+            self.clock.advance_from_payload(message.payload)
+        self.intake.submit(message)
+
+    def _follow_registry(self) -> None:
+        mtime = _mtime(self.settings.registry_path)
+        if mtime == self._registry_mtime:
+            return
+        self._registry_mtime = mtime
+        try:
+            self.router.registry = Registry.load(self.settings.registry_path)
+            log.info("%s: registry reloaded", self.name)
+        except RegistryError as exc:  # a half-written file: the next change brings the finished one
+            log.warning("%s: registry not reloaded: %s", self.name, exc)
+
+    def start(self) -> None:
+        self.intake.start()
+        self.reporter.start()
+        self.subscriber.start()
+        gc.freeze()  # as the main hub does (hub/runtime.py): long-lived state out of the collector's passes
+        log.info("%s started: store %s", self.name, self.settings.store_path)
+
+    def stop(self) -> None:
+        """As the hub stops: take nothing more, commit and acknowledge what was taken, then disconnect."""
+        self.subscriber.pause()
+        self.intake.stop()
+        self.subscriber.stop()
+        self.reporter.stop()
+        committed = committed_messages(self.intake)
+        self._board.report(self.name, self.intake.settled_ms(self.clock.now_ms()), committed)
+        self._board.close()
+        log.info("%s stopped: %d messages committed", self.name, committed)
+
+    def serve(self, parent_pid: int | None) -> None:
+        """Run until SIGTERM/SIGINT, or until the hub that started it is gone (it was killed: nobody would
+        stop this process otherwise)."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+        self.start()
+        try:
+            while not stop.wait(1.0):
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.warning("%s: the hub that started it is gone; stopping", self.name)
+                    break
+        finally:
+            self.stop()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
