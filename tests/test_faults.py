@@ -132,6 +132,16 @@ def timeout_for(count: int) -> float:
     return 60 + count / 500
 
 
+def assert_every_message_stored_once(hub: HubProcess, messages: list[SimMessage]) -> None:
+    """Every published (device, ts) is stored, and a redelivery arriving late adds no row."""
+    count = len(messages)
+    hub.wait_for(lambda s: s.count_observations() >= count, timeout_for(count), "every observation")
+    time.sleep(1)  # anything redelivered late must not add rows
+    store = hub.store()
+    assert set(store.observation_keys()) == keys(messages)
+    assert store.count_observations() == count
+
+
 # --- kill -9 -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("count", [20_000, pytest.param(100_000, marks=[pytest.mark.slow,
@@ -156,12 +166,8 @@ def test_kill_9_twice_mid_stream_loses_nothing(
         hub.start()
     publisher.finish(timeout_for(count))
 
-    hub.wait_for(lambda s: s.count_observations() >= count, timeout_for(count), "every observation")
-    time.sleep(1)  # anything redelivered late must not add rows
-    store = hub.store()
+    assert_every_message_stored_once(hub, messages)
     assert max(at_kills) < count, "both kills came mid-stream"
-    assert set(store.observation_keys()) == keys(messages)
-    assert store.count_observations() == count
     assert hub.log().count("session present: True") >= 2, "each restart resumed the persistent session"
     report("kill-9", messages=count, kills=len(at_kills), stored_at_kills=at_kills, lost=0)
 
@@ -185,12 +191,8 @@ def test_broker_restart_mid_stream_loses_nothing(
     mosquitto.restart()
     publisher.finish(timeout_for(count))
 
-    hub.wait_for(lambda s: s.count_observations() >= count, timeout_for(count), "every observation")
-    time.sleep(1)
-    store = hub.store()
+    assert_every_message_stored_once(hub, messages)
     assert at_restart < count, "the broker restarted mid-stream"
-    assert set(store.observation_keys()) == keys(messages)
-    assert store.count_observations() == count
     assert "session present: True" in hub.log(), "the hub resumed its session on the restarted broker"
     assert publisher.published == count
     report("broker-restart", messages=count, stored_at_restart=at_restart, lost=0)
