@@ -115,4 +115,5 @@ KIND = DeviceKind(
         "clip": "https://media.example.com/hac/hac-07/20261123-140327-0012.mp4",
     },
     checkin_interval=timedelta(minutes=10),
+    urgent_marks=(b'"falling_object"',),
 )

@@ -141,6 +141,10 @@ class DeviceKind:
 
     `example` is a valid native payload, shown in the README and checked by the golden tests.
     `checkin_interval` is how long the kind may stay silent before it counts as offline.
+    `urgent_marks` are byte strings found in the raw payload of every reading that alerts at once (an SOS
+    press, a fall, a falling object), in either form: intake commits the batch holding such a message
+    without waiting for it to fill. A mark may match more (a cheap check on undecoded bytes): that costs
+    only a smaller batch; a reading that alerts at once and matches no mark would wait for its batch.
     """
 
     name: str
@@ -151,6 +155,7 @@ class DeviceKind:
     checkin_interval: timedelta
     zigbee2mqtt_model: type[Payload] | None = None
     decode_zigbee2mqtt: Callable[[bytes, int], Reading] | None = None
+    urgent_marks: tuple[bytes, ...] = ()
 
 
 class Zigbee2mqttPayload(Payload):

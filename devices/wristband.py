@@ -94,4 +94,5 @@ KIND = DeviceKind(
     checkin_interval=timedelta(hours=1),
     zigbee2mqtt_model=WristbandZigbee2mqtt,
     decode_zigbee2mqtt=decode_zigbee2mqtt,
+    urgent_marks=(b'"sos"', b'"fall"', b'"emergency"'),
 )

@@ -119,7 +119,7 @@ def run(
 
 @app.command()
 def intake(
-    index: Annotated[int, typer.Option(min=1, help="this worker's number, 1..HUB_INTAKE_WORKERS-1")],
+    index: Annotated[int, typer.Option(min=1, help="this worker's number, 1..HUB_INTAKE_WORKERS")],
     parent: Annotated[int | None, typer.Option(hidden=True, help="stop when this process is gone")] = None,
 ) -> None:
     """An intake-only worker beside `hub run --workers N` (which starts these itself): shared MQTT
@@ -212,7 +212,7 @@ def demo(
 
 
 def _print_summary(hub: Hub) -> None:
-    stats = hub.intake.stats
+    stats = hub.intake_stats()
     table = Table("kind", "received", "stored", title="demo summary")
     for kind in sorted(stats.received):
         table.add_row(kind, f"{stats.received[kind]:,}", f"{stats.stored[kind]:,}")

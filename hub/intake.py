@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from devices import KINDS
 from devices.availability import decode_availability
@@ -25,6 +27,10 @@ from hub.store import Batch, Committed, DeadLetter, Observation, Store
 from hub.topics import IgnoredTopic, NativeTopic, Zigbee2mqttTopic, parse_topic
 
 log = logging.getLogger(__name__)
+
+# Raw bytes that may be an SOS press, a fall or a falling object, of any kind (see `DeviceKind.urgent_marks`):
+# a batch holding one is committed without lingering. One regular expression scans a payload once.
+_URGENT = re.compile(b"|".join(re.escape(mark) for kind in KINDS.values() for mark in kind.urgent_marks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,21 @@ class IntakeStats:
     last_commit_s: float = 0.0
     acked: Counter[str] = field(default_factory=Counter)  # per kind, as `received`, once committed
 
+    _COUNTERS: ClassVar = ("received", "stored", "dead_letters", "acked")
+    _TOTALS: ClassVar = ("ignored", "batches", "commit_failures")
+
+    def report(self) -> dict[str, Any]:
+        """The counters as JSON-ready data, for the main hub to add up (worker mode)."""
+        return ({name: dict(getattr(self, name)) for name in self._COUNTERS}
+                | {name: getattr(self, name) for name in self._TOTALS})
+
+    def add(self, report: Mapping[str, Any]) -> None:
+        """Add counters from `report` (one of another process's, or this worker's before a restart)."""
+        for name in self._COUNTERS:
+            getattr(self, name).update(report.get(name, {}))
+        for name in self._TOTALS:
+            setattr(self, name, getattr(self, name) + report.get(name, 0))
+
 
 def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats: IntakeStats) -> Batch:
     batch = Batch()
@@ -270,18 +291,23 @@ class IntakeWorker(threading.Thread):
             return []
         self._in_hand = True
         messages = [first]
+        urgent = _URGENT.search(first.payload) is not None
         deadline = time.monotonic() + self._linger_s
         while len(messages) < self._batch_max:
             try:
-                messages.append(self.queue.get_nowait())
+                message = self.queue.get_nowait()
             except queue.Empty:
+                # What is queued is taken; with an SOS, a fall or a falling object among it, every
+                # millisecond spent waiting for more is a millisecond before the caregivers hear of it.
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if urgent or remaining <= 0:
                     break
                 try:
-                    messages.append(self.queue.get(timeout=remaining))
+                    message = self.queue.get(timeout=remaining)
                 except queue.Empty:
                     break
+            messages.append(message)
+            urgent = urgent or _URGENT.search(message.payload) is not None
         self._room.release(len(messages))
         return messages
 

@@ -28,7 +28,7 @@ class LiveView:
 
     def render(self) -> Group:
         hub = self._hub
-        stats = hub.intake.stats
+        stats = hub.intake_stats()
         now = time.monotonic()
         elapsed = max(now - self._last_at, 1e-3)
         received = Counter(stats.received)
@@ -42,7 +42,7 @@ class LiveView:
             ("smart-community hub  ", "bold"),
             ("● connected", "green") if status.connected else ("○ not connected", "red"),
             f"  broker {status.broker_url}  ",
-            ("store ok" if status.store_healthy else f"STORE FAILING: {stats.last_commit_error}",
+            ("store ok" if status.store_healthy else f"STORE FAILING: {hub.store_error()}",
              "green" if status.store_healthy else "bold red"),
             f"  clock {clock}{simulated}",
         )
@@ -72,8 +72,10 @@ class LiveView:
                               f"{export.failures} failed writes" + (f" ({export.last_error})"
                                                                     if export.last_error else "")))
         parts.append(self._alerts())
-        parts.append(Text(f"batches {stats.batches:,}, last {stats.last_batch_size} msgs committed in "
-                          f"{stats.last_commit_s * 1000:.1f} ms; ignored {stats.ignored:,}", style="dim"))
+        own = hub.intake.stats  # the last batch is this process's (in worker mode it takes none)
+        last = (f", last {own.last_batch_size} msgs committed in {own.last_commit_s * 1000:.1f} ms"
+                if hub.workers is None else f" by {hub.settings.intake_workers} intake processes")
+        parts.append(Text(f"batches {stats.batches:,}{last}; ignored {stats.ignored:,}", style="dim"))
         return Group(*parts)
 
     def _alerts(self) -> Table:

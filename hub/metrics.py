@@ -35,6 +35,7 @@ from devices.kind import Reason
 from hub.alerts.model import ALERT_KINDS, SEVERITIES
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink
 from hub.alerts.store import AlertStore
+from hub.clock import Clock
 from hub.store import Observation
 
 if TYPE_CHECKING:
@@ -75,14 +76,31 @@ class BucketHistogram:
             self._counts += slots
             self._sum += float(values.sum())
 
-    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+    def report(self) -> list[float]:
+        """Bucket counts then the sum, as JSON-ready numbers: what an intake worker reports."""
         with self._lock:
-            counts, total = self._counts.copy(), self._sum
+            return [*self._counts.tolist(), self._sum]
+
+    def add(self, reported: Sequence[float]) -> None:
+        """Add another histogram's `report`; one with other bounds (another version's) is left out."""
+        if len(reported) != len(self._counts) + 1:
+            return
+        with self._lock:
+            self._counts += np.asarray(reported[:-1], dtype=np.int64)
+            self._sum += float(reported[-1])
+
+    def family(self, name: str, documentation: str,
+               reported: Iterable[Sequence[float]] = ()) -> HistogramMetricFamily:
+        """The histogram, with `reported` ones (other processes', see `report`) added in."""
+        merged = BucketHistogram(self.bounds.tolist())
+        for histogram in [self.report(), *reported]:
+            merged.add(histogram)
+        *counts, total = merged.report()
         return HistogramMetricFamily(name, documentation, buckets=_cumulative(self.bounds, counts),
                                      sum_value=total)
 
 
-def _cumulative(bounds: Iterable[float], counts: Iterable[int]) -> list[tuple[str, float]]:
+def _cumulative(bounds: Iterable[float], counts: Iterable[float]) -> list[tuple[str, float]]:
     """(le, cumulative count) pairs ending with +Inf, from per-bucket counts (one more than bounds)."""
     labels = [_le(bound) for bound in bounds] + ["+Inf"]
     return list(zip(labels, np.cumsum(list(counts)).tolist(), strict=True))
@@ -92,30 +110,61 @@ def _le(bound: float) -> str:
     return str(float(bound))
 
 
+class IntakeHistograms:
+    """Batch sizes, commit latency and ingestion lag of one process's intake, fed once per committed batch
+    (on the intake thread). An intake worker reports them (`report`) for the main hub to serve."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.batch_size = BucketHistogram(BATCH_SIZE_BUCKETS)
+        self.commit_seconds = BucketHistogram(COMMIT_SECONDS_BUCKETS)
+        self.lag_seconds = BucketHistogram(LAG_SECONDS_BUCKETS)
+        self._clock = clock
+
+    def batch_committed(self, size: int, commit_s: float, stored: list[Observation]) -> None:
+        self.batch_size.observe(size)
+        self.commit_seconds.observe(commit_s)
+        if stored:
+            # Hub time, so a simulation's lag is in simulated time; a device clock ahead of ours is no lag.
+            now_ms = self._clock.now_ms()
+            lag_ms = now_ms - np.fromiter((o.ts for o in stored), dtype=np.int64, count=len(stored))
+            self.lag_seconds.observe(np.maximum(lag_ms, 0) / 1000.0)
+
+    def report(self) -> dict[str, list[float]]:
+        return {name: histogram.report() for name, histogram in self._named()}
+
+    def add(self, reported: Mapping[str, Sequence[float]]) -> None:
+        for name, histogram in self._named():
+            if name in reported:
+                histogram.add(reported[name])
+
+    def families(self, reported: Sequence[Mapping[str, Sequence[float]]]) -> Iterator[Metric]:
+        """The three families, with the histograms `reported` by intake workers added in."""
+        documentation = {"batch_size": "Messages per committed batch.",
+                         "commit_seconds": "Time one batch's store transaction took.",
+                         "lag_seconds": "Device time (ts) to the commit of the reading, in hub time."}
+        names = {"batch_size": "hub_intake_batch_size", "commit_seconds": "hub_store_commit_seconds",
+                 "lag_seconds": "hub_ingestion_lag_seconds"}
+        for name, histogram in self._named():
+            yield histogram.family(names[name], documentation[name],
+                                   [report[name] for report in reported if name in report])
+
+    def _named(self) -> list[tuple[str, BucketHistogram]]:
+        return [("batch_size", self.batch_size), ("commit_seconds", self.commit_seconds),
+                ("lag_seconds", self.lag_seconds)]
+
+
 class HubMetrics:
     """The hub's metrics: its registry, and the histograms fed by intake and evaluation."""
 
     def __init__(self, hub: Hub) -> None:
         self.registry = CollectorRegistry()
-        self.batch_size = BucketHistogram(BATCH_SIZE_BUCKETS)
-        self.commit_seconds = BucketHistogram(COMMIT_SECONDS_BUCKETS)
-        self.lag_seconds = BucketHistogram(LAG_SECONDS_BUCKETS)
+        self.intake = IntakeHistograms(hub.clock)
         self.tick_seconds = BucketHistogram(TICK_SECONDS_BUCKETS)
         self.residents_evaluated = 0
         self.residents = 0
         self._hub = hub
         self.registry.register(_HubCollector(hub, self))
         ProcessCollector(registry=self.registry)  # process_* : CPU, memory, open files of the hub
-
-    def batch_committed(self, size: int, commit_s: float, stored: list[Observation]) -> None:
-        """Intake committed a batch of `size` messages (on the intake thread)."""
-        self.batch_size.observe(size)
-        self.commit_seconds.observe(commit_s)
-        if stored:
-            # Hub time, so a simulation's lag is in simulated time; a device clock ahead of ours is no lag.
-            now_ms = self._hub.clock.now_ms()
-            lag_ms = now_ms - np.fromiter((o.ts for o in stored), dtype=np.int64, count=len(stored))
-            self.lag_seconds.observe(np.maximum(lag_ms, 0) / 1000.0)
 
     def ticked(self, seconds: float, residents: int) -> None:
         """Evaluation ran its time-driven checks over `residents` (on the evaluation thread)."""
@@ -178,7 +227,7 @@ class _HubCollector(Collector):
 
     def _intake(self) -> Iterator[Metric]:
         hub, metrics = self._hub, self._metrics
-        stats = hub.intake.stats
+        stats = hub.intake_stats()
         kinds = [*KINDS, UNKNOWN_KIND]
         yield _counter("hub_messages_received", "Messages taken from the broker and routed, per device kind "
                        "(unknown: the topic names no registered device).", "kind", _by_kind(stats.received),
@@ -195,16 +244,12 @@ class _HubCollector(Collector):
         yield _counter("hub_store_commit_failures", "Batch commits that failed and were retried.", None,
                        stats.commit_failures)
         yield _gauge("hub_store_writable", "1 while the last commit succeeded, 0 while commits fail.",
-                     float(hub.intake.healthy.is_set()))
+                     float(hub.status().store_healthy))
         yield _gauge("hub_intake_queue", "Messages received and waiting for intake.",
                      hub.intake.queue.qsize())
         yield _gauge("hub_broker_connected", "1 while connected and subscribed to the broker, else 0.",
                      float(hub.subscriber.connected))
-        yield metrics.batch_size.family("hub_intake_batch_size", "Messages per committed batch.")
-        yield metrics.commit_seconds.family("hub_store_commit_seconds",
-                                            "Time one batch's store transaction took.")
-        yield metrics.lag_seconds.family("hub_ingestion_lag_seconds",
-                                         "Device time (ts) to the commit of the reading, in hub time.")
+        yield from metrics.intake.families(hub.workers.histograms() if hub.workers else [])
 
     def _evaluation(self) -> Iterator[Metric]:
         stats, metrics = self._hub.evaluation.stats, self._metrics

@@ -19,14 +19,14 @@ from hub.embedded_broker import EmbeddedBroker
 from hub.evaluation import Evaluator, thresholds
 from hub.export.influxdb import InfluxExporter
 from hub.export.state import StateSnapshots
-from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.intake import IntakeStats, IntakeWorker, Router, RouterLimits
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import Store
 from hub.topics import hub_status_topic
-from hub.workers import WorkerPool, check_worker_mode, intake_topics
+from hub.workers import WorkerPool, check_worker_mode, dropped_topics, intake_topics
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Hub:
             receive_maximum=settings.mqtt_receive_maximum,
             status_topic=hub_status_topic(settings.mqtt_client_id),
             clock=self.clock,
+            unsubscribe=dropped_topics(settings),
         )
         self.intake = IntakeWorker(
             self._open_store,
@@ -104,11 +105,12 @@ class Hub:
             rules=thresholds(settings.rules),
         )
         self.intake.on_committed = self.evaluation.committed
-        # Worker mode: the other intake processes, and their part of the intake watermark.
-        self.workers = (WorkerPool(settings, self.intake, self.clock, lambda: self.router.registry)
+        # Worker mode: the intake processes (this one then takes no device messages), their watermark
+        # and their counters.
+        self.workers = (WorkerPool(settings, lambda: self.router.registry)
                         if settings.intake_workers > 1 else None)
         self.metrics = HubMetrics(self)
-        self.intake.on_batch = self.metrics.batch_committed
+        self.intake.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
         self.api: ApiServer | None = None
         if settings.http_port:
@@ -119,6 +121,10 @@ class Hub:
         ticked yet is no time at all: time-driven checks wait for it."""
         if isinstance(self.clock, FollowedClock) and not self.clock.following:
             return 0
+        return self.intake_settled_ms(now_ms)
+
+    def intake_settled_ms(self, now_ms: int) -> int:
+        """The hub time through which every process taking device messages has committed what it got."""
         settled = self.intake.settled_ms(now_ms)
         return settled if self.workers is None else self.workers.settled_ms(settled)
 
@@ -131,8 +137,10 @@ class Hub:
         if message.topic == CLOCK_TOPIC and isinstance(self.clock, FollowedClock):
             self.clock.advance_from_payload(message.payload)
         if self.workers is not None and message.topic == self.workers.committed_topic:
-            self.evaluation.wake()  # another intake process committed: evaluate it now, not at the next poll
+            self.evaluation.wake()  # an intake process committed: evaluate it now, not at the next poll
             return
+        # Alone, every device message; in worker mode only what the session queued for the device filters
+        # of a run without workers, before they were dropped: committed here like any other.
         self.intake.submit(message)
 
     def start(self) -> None:
@@ -166,7 +174,21 @@ class Hub:
         self.router.registry = registry
 
     def status(self) -> HubStatus:
-        return HubStatus(self.subscriber.connected, self.intake.healthy.is_set(), self.broker_url)
+        return HubStatus(self.subscriber.connected, self.store_error() is None, self.broker_url)
+
+    def store_error(self) -> str | None:
+        """Why commits are failing (here or in an intake worker), None while they succeed."""
+        if not self.intake.healthy.is_set():
+            return self.intake.stats.last_commit_error or "store commits are failing"
+        return None if self.workers is None else self.workers.store_error()
+
+    def intake_stats(self) -> IntakeStats:
+        """Intake counters of every process taking device messages (a copy)."""
+        stats = IntakeStats()
+        stats.add(self.intake.stats.report())
+        if self.workers is not None:
+            self.workers.add_stats(stats)
+        return stats
 
     def stop(self) -> None:
         """Stop taking messages, commit and acknowledge what was taken, then stop the rest."""

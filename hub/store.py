@@ -1,8 +1,15 @@
 """The embedded store: SQLite in WAL mode, the system of record on one machine.
 
-It holds observations (one row per device reading, unique on (device_id, ts) so a redelivered message
+It holds observations (one row per device reading, unique on (ts, device_id) so a redelivered message
 lands on itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
 from each device, and the cursors of the exporters that read observations as an outbox.
+
+The unique key leads with the device's time, not the device: readings arrive roughly in time order, so
+each batch's index entries land together at the end of the index. Keyed by device first, a batch from
+5,000 devices dirtied one index page per device and SQLite wrote 20 MB of them to its log per commit:
+17,000-22,000 readings a second once the table held a million rows, against 160,000-220,000 keyed by
+time (README "Performance"). Readings by device are read only for a home's recent timeline, which scans
+the time index backwards over a bounded window.
 
 Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
 exporters and the CLI read while intake writes.
@@ -22,16 +29,18 @@ from typing import IO, Any, Literal
 
 from devices.kind import Fields
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS observations (
+_OBSERVATIONS_TABLE = """(
     id          INTEGER PRIMARY KEY,          -- export order; a changed row gets a new id and is re-sent
     device_id   TEXT    NOT NULL,
     kind        TEXT    NOT NULL,
     ts          INTEGER NOT NULL,             -- device time, epoch ms
     fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
     received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
-    UNIQUE (device_id, ts)
-);
+    UNIQUE (ts, device_id)                    -- time first: see the module docstring
+)"""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS observations {_OBSERVATIONS_TABLE};
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY,
     received_ms  INTEGER NOT NULL,
@@ -66,7 +75,7 @@ CREATE TABLE IF NOT EXISTS export_cursors (
 # and a changed row takes a new id so the exporters send the merged point again.
 _UPSERT_OBSERVATION = """
 INSERT INTO observations (device_id, kind, ts, fields, received_ms) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (device_id, ts) DO UPDATE SET
+ON CONFLICT (ts, device_id) DO UPDATE SET
     fields = json_patch(fields, excluded.fields),
     id = (SELECT max(id) + 1 FROM observations)
 WHERE json_patch(fields, excluded.fields) != fields
@@ -205,6 +214,27 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._db.executescript(_SCHEMA)
+            if self._keyed_by_device_first():
+                self._rekey_observations()
+
+    def _keyed_by_device_first(self) -> bool:
+        for _, name, unique, *_ in self._db.execute("PRAGMA index_list(observations)").fetchall():
+            columns = [row[2] for row in self._db.execute(f"PRAGMA index_info('{name}')")]
+            if unique and columns == ["device_id", "ts"]:
+                return True
+        return False
+
+    def _rekey_observations(self) -> None:
+        """A store from before the time-first key: rebuild the table under the new key, ids kept (the
+        exporters' and the evaluation's cursors point at them). Once, in one transaction."""
+        with self._transaction() as db:
+            if not self._keyed_by_device_first():
+                return  # another process did it meanwhile
+            db.execute(f"CREATE TABLE observations_rekeyed {_OBSERVATIONS_TABLE}")
+            db.execute("INSERT INTO observations_rekeyed SELECT id, device_id, kind, ts, fields, received_ms"
+                       " FROM observations")
+            db.execute("DROP TABLE observations")
+            db.execute("ALTER TABLE observations_rekeyed RENAME TO observations")
 
     def close(self) -> None:
         self._db.close()
@@ -310,18 +340,19 @@ class Store:
         )
         return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
 
-    def recent_observations(self, device_ids: Iterable[str], limit: int) -> list[StoredObservation]:
-        """The newest readings (by device time) of these devices, newest first."""
+    def recent_observations(self, device_ids: Iterable[str], limit: int,
+                            since_ms: int) -> list[StoredObservation]:
+        """The newest readings (by device time, from `since_ms` on) of these devices, newest first. It walks
+        the time index backwards over every device's readings until `limit` are found: keep the window to
+        what a person reads (a day, a week)."""
         wanted = list(device_ids)
         if not wanted:
             return []
-        # One index range per device (UNIQUE (device_id, ts)), each cut at `limit`, then merged.
-        per_device = " UNION ALL ".join(
-            "SELECT * FROM (SELECT id, device_id, kind, ts, fields FROM observations"
-            " WHERE device_id = ? ORDER BY ts DESC LIMIT ?)" for _ in wanted
-        )
-        args = [value for device in wanted for value in (device, limit)]
-        rows = self._db.execute(f"{per_device} ORDER BY ts DESC, id DESC LIMIT ?", (*args, limit))
+        rows = self._db.execute(
+            "SELECT id, device_id, kind, ts, fields FROM observations"
+            f" WHERE ts >= ? AND device_id IN ({', '.join('?' * len(wanted))})"
+            " ORDER BY ts DESC, device_id DESC LIMIT ?",  # the index's order: no sorting
+            (since_ms, *wanted, limit))
         return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
 
     def last_observation_id(self) -> int:

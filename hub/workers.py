@@ -2,23 +2,26 @@
 
 One Python process tops out below the ingest goal (paho's network thread and the SQLite commit share one
 interpreter lock), so `hub run --workers N` (or `HUB_INTAKE_WORKERS=N`) scales intake out the way a
-production deployment would: the main hub and N-1 intake-only processes (`hub intake --index i`) all
-subscribe to `$share/<HUB_MQTT_SHARE_GROUP>/<filter>`, and the broker hands each message to one of them.
-Every process has its own fixed client id and persistent session, commits into the same SQLite store (WAL:
-one writer at a time, so batches of thousands keep the hand-offs of the write lock rare) and acknowledges
-only what it committed, exactly as a single hub does.
+production deployment would: N intake-only processes (`hub intake --index i`, i = 1..N) all subscribe to
+`$share/<HUB_MQTT_SHARE_GROUP>/<filter>`, and the broker hands each message to one of them. Every process
+has its own fixed client id and persistent session, commits into the same SQLite store (WAL: one writer at
+a time, so batches of thousands keep the hand-offs of the write lock rare) and acknowledges only what it
+committed, exactly as a single hub does.
 
-Only the main hub evaluates, raises and delivers alerts, exports and serves the API. It reads what the
-other processes committed from the store by id: SQLite serialises writers, and a transaction's ids are
-allocated while it holds the write lock, so ids grow in commit order and a reader's cursor never skips a
-row committed later with a lower id.
+The main hub takes no device messages then: it evaluates, raises and delivers alerts, exports and serves
+the API, so no commit runs under its busy interpreter and an SOS is never stuck behind a batch there. It
+reads what the intake processes committed from the store by id: SQLite serialises writers, and a
+transaction's ids are allocated while it holds the write lock, so ids grow in commit order and a reader's
+cursor never skips a row committed later with a lower id.
 
 The intake watermark (the hub time through which everything received is committed; time-driven checks
-never run ahead of it) spans processes through the `intake_workers` table: each process reports its own
-watermark, its pid and how many messages it committed every `REPORT_S`. The main hub takes the minimum
-over the workers it started. A worker that stopped reporting holds the watermark back for `GRACE_S`
-(long enough to be restarted and take up its session again), then is left out, so that one dead intake
-process cannot stop door and silence checks for the whole community; it is logged.
+never run ahead of it) spans processes through the `intake_workers` table: each intake process reports its
+watermark, its pid, its counters and intake histograms every `REPORT_S`, and the main hub serves their
+sums as its metrics (a restarted worker carries on from its last report, so no counter goes backwards).
+The main hub takes the minimum watermark over the workers it started. A worker that stopped reporting
+holds the watermark back for `GRACE_S` (long enough to be restarted and take up its session again), then
+is left out, so that one dead intake process cannot stop door and silence checks for the whole community;
+it is logged.
 
 What shared subscriptions do not keep is order between processes: the broker distributes per message, not
 per topic, so two readings of one device may be committed by different processes in either order. The
@@ -30,6 +33,7 @@ that still read arrival order.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import signal
@@ -39,11 +43,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
-from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.intake import IntakeStats, IntakeWorker, Router, RouterLimits
+from hub.metrics import IntakeHistograms
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
@@ -62,8 +68,9 @@ CREATE TABLE IF NOT EXISTS intake_workers (
     name         TEXT PRIMARY KEY,   -- the process's MQTT client id
     pid          INTEGER NOT NULL,
     settled_ms   INTEGER NOT NULL,   -- hub time through which everything it received is committed
-    messages     INTEGER NOT NULL,   -- messages it committed and acknowledged since it started
-    reported_ms  INTEGER NOT NULL    -- wall clock of this report (epoch ms), for staleness
+    messages     INTEGER NOT NULL,   -- messages it committed and acknowledged
+    reported_ms  INTEGER NOT NULL,   -- wall clock of this report (epoch ms), for staleness
+    stats        TEXT NOT NULL DEFAULT '{}'  -- JSON: counters, histograms, store health (`WorkerReport`)
 )
 """
 
@@ -91,25 +98,34 @@ def check_worker_mode(settings: Settings) -> None:
 
 
 def worker_client_id(hub_client_id: str, index: int) -> str:
-    """Index 0 is the main hub itself; every other process has its own fixed id, hence its own session."""
-    return hub_client_id if index == 0 else f"{hub_client_id}-intake-{index}"
-
-
+    """Each intake process (1..N) has its own fixed id, hence its own session."""
+    return f"{hub_client_id}-intake-{index}"
 
 
 def intake_topics(settings: Settings, *, main: bool = True) -> list[str]:
-    """The device filters, shared when several processes take intake. The simulation clock (when followed)
-    is never shared: every process stamps arrivals with it, so every process must see every tick. The main
-    hub also hears the workers' commit notices, so that an SOS committed by a worker is evaluated at once
-    rather than at the evaluation's next poll of the store (up to a second later on a quiet night)."""
+    """What a process subscribes to. Alone, the hub takes the device filters. In worker mode the intake
+    processes share them, and the main hub hears only the workers' commit notices, so that an SOS
+    committed by a worker is evaluated at once rather than at the evaluation's next poll of the store (up
+    to a second later on a quiet night). The simulation clock (when followed) is never shared: every
+    process stamps arrivals with it, so every process must see every tick."""
     topics = subscriptions(settings.zigbee2mqtt_base_topic)
     if settings.intake_workers > 1:
-        topics = [f"$share/{settings.mqtt_share_group}/{topic}" for topic in topics]
-        if main:
-            topics.append(intake_committed_topic(settings.mqtt_client_id))
+        topics = ([intake_committed_topic(settings.mqtt_client_id)] if main
+                  else [f"$share/{settings.mqtt_share_group}/{topic}" for topic in topics])
     if settings.clock == "mqtt":
         topics.append(CLOCK_TOPIC)
     return topics
+
+
+def dropped_topics(settings: Settings) -> list[str]:
+    """What the main hub's persistent session may still hold from a run with another worker count, and
+    must drop: the device filters it took alone before it had workers (the broker would go on sending it
+    every message besides sharing them), or the shared ones and the notices of an earlier worker mode."""
+    plain = subscriptions(settings.zigbee2mqtt_base_topic)
+    every = [*plain, *(f"$share/{settings.mqtt_share_group}/{topic}" for topic in plain),
+             intake_committed_topic(settings.mqtt_client_id)]
+    wanted = set(intake_topics(settings))
+    return [topic for topic in every if topic not in wanted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,8 @@ class WorkerReport:
     settled_ms: int
     messages: int
     reported_ms: int
+    # {"intake": IntakeStats.report(), "histograms": IntakeHistograms.report(), "store_error": str | None}
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 class WatermarkBoard:
@@ -128,18 +146,24 @@ class WatermarkBoard:
         self._db = sqlite3.connect(store_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(intake_workers)")}
+        if "stats" not in columns:  # a store from before workers reported their counters
+            self._db.execute("ALTER TABLE intake_workers ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'")
 
-    def report(self, name: str, settled_ms: int, messages: int) -> None:
+    def report(self, name: str, settled_ms: int, messages: int, stats: dict[str, Any] | None = None) -> None:
         self._db.execute(
-            "INSERT INTO intake_workers (name, pid, settled_ms, messages, reported_ms) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, settled_ms = excluded.settled_ms,"
-            " messages = excluded.messages, reported_ms = excluded.reported_ms",
-            (name, os.getpid(), settled_ms, messages, int(time.time() * 1000)),
+            "INSERT INTO intake_workers (name, pid, settled_ms, messages, reported_ms, stats)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid,"
+            " settled_ms = excluded.settled_ms, messages = excluded.messages,"
+            " reported_ms = excluded.reported_ms, stats = excluded.stats",
+            (name, os.getpid(), settled_ms, messages, int(time.time() * 1000), json.dumps(stats or {})),
         )
 
     def reports(self) -> dict[str, WorkerReport]:
-        rows = self._db.execute("SELECT name, pid, settled_ms, messages, reported_ms FROM intake_workers")
-        return {row[0]: WorkerReport(*row) for row in rows}
+        rows = self._db.execute(
+            "SELECT name, pid, settled_ms, messages, reported_ms, stats FROM intake_workers")
+        return {name: WorkerReport(name, pid, settled_ms, messages, reported_ms, json.loads(stats))
+                for name, pid, settled_ms, messages, reported_ms, stats in rows}
 
     def close(self) -> None:
         self._db.close()
@@ -173,27 +197,20 @@ def committed_messages(intake: IntakeWorker) -> int:
     return sum(intake.stats.acked.values())
 
 
-class Reporter(Worker):
-    """Writes one process's watermark every `REPORT_S`; `also` runs alongside (registry reloads, the main
-    hub's read of everyone else's watermark), so each process has one housekeeping thread."""
+class Housekeeping(Worker):
+    """Runs `chore` every `REPORT_S` (a worker's report and registry reload, the main hub's supervision of
+    its workers): one such thread per process."""
 
-    def __init__(self, board: WatermarkBoard, name: str, intake: IntakeWorker, clock: Clock,
-                 also: Callable[[], None] = lambda: None) -> None:
-        super().__init__(f"intake-report-{name}")
-        self._board = board
-        self._name = name
-        self._intake = intake
-        self._clock = clock
-        self._also = also
+    def __init__(self, name: str, chore: Callable[[], None]) -> None:
+        super().__init__(name)
+        self._chore = chore
 
     def run(self) -> None:
         while True:
             try:
-                self._board.report(self._name, self._intake.settled_ms(self._clock.now_ms()),
-                                   committed_messages(self._intake))
-                self._also()
-            except Exception:  # the store busy past its timeout: report again next time
-                log.exception("intake report of %s failed", self._name)
+                self._chore()
+            except Exception:  # the store busy past its timeout: again next time
+                log.exception("%s failed", self.name)
             if self._sleep(REPORT_S):
                 return
 
@@ -203,15 +220,14 @@ class WorkerPool:
     session, with whatever it had not acknowledged, is waiting at the broker), stops them, and folds their
     watermarks into the hub's."""
 
-    def __init__(self, settings: Settings, intake: IntakeWorker, clock: Clock,
-                 registry: Callable[[], Registry]) -> None:
+    def __init__(self, settings: Settings, registry: Callable[[], Registry]) -> None:
         self._settings = settings
-        self._clock = clock
         self._registry = registry
         self._snapshot = registry_snapshot_path(settings)
         self._snapshot_of: Registry | None = None
-        self._names = [worker_client_id(settings.mqtt_client_id, index)
-                       for index in range(1, settings.intake_workers)]
+        self._indices = range(1, settings.intake_workers + 1)
+        self._names = [worker_client_id(settings.mqtt_client_id, index) for index in self._indices]
+        self._reports: dict[str, WorkerReport] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._restart_due: dict[int, float] = {}
         self._started_wall_ms = 0
@@ -219,7 +235,7 @@ class WorkerPool:
         self._stopping = False
         self._lock = threading.Lock()
         self._board = WatermarkBoard(settings.store_path)
-        self.reporter = Reporter(self._board, settings.mqtt_client_id, intake, clock, also=self._supervise)
+        self._housekeeping = Housekeeping("intake-workers", self._supervise)
         self.committed_topic = intake_committed_topic(settings.mqtt_client_id)
 
     @property
@@ -229,20 +245,39 @@ class WorkerPool:
     def start(self) -> None:
         self._started_wall_ms = int(time.time() * 1000)
         self._write_snapshot()
-        for index in range(1, self._settings.intake_workers):
+        for index in self._indices:
             self._spawn(index)
-        self.reporter.start()
+        self._housekeeping.start()
 
     def settled_ms(self, own_settled_ms: int) -> int:
         others = self._others_settled_ms
         return own_settled_ms if others is None else min(own_settled_ms, others)
+
+    def _own_reports(self) -> list[WorkerReport]:
+        reports = self._reports
+        return [reports[name] for name in self._names if name in reports]
+
+    def add_stats(self, stats: IntakeStats) -> None:
+        """Add the workers' intake counters (as last reported) to `stats`."""
+        for report in self._own_reports():
+            stats.add(report.stats.get("intake", {}))
+
+    def histograms(self) -> list[dict[str, list[float]]]:
+        return [report.stats.get("histograms", {}) for report in self._own_reports()]
+
+    def store_error(self) -> str | None:
+        """The commit error of a worker whose store commits are failing, as it last reported."""
+        wall_ms = int(time.time() * 1000)
+        return next((report.stats["store_error"] for report in self._own_reports()
+                     if report.stats.get("store_error") and wall_ms - report.reported_ms <= GRACE_S * 1000),
+                    None)
 
     def stop(self) -> None:
         """SIGTERM every worker: each stops taking messages, commits and acknowledges what it holds."""
         with self._lock:
             self._stopping = True
             processes = list(self._processes.values())
-        self.reporter.stop()
+        self._housekeeping.stop()
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -285,7 +320,8 @@ class WorkerPool:
                 log.warning("intake worker %d exited with %s; restarting it", index, code)
                 del self._restart_due[index]
                 self._spawn(index)
-        self._others_settled_ms = held_watermark(self._board.reports(), self._names, self._started_wall_ms,
+        self._reports = self._board.reports()
+        self._others_settled_ms = held_watermark(self._reports, self._names, self._started_wall_ms,
                                                  int(time.time() * 1000))
 
 class IntakeProcess:
@@ -294,8 +330,8 @@ class IntakeProcess:
 
     def __init__(self, settings: Settings, registry: Registry, index: int) -> None:
         check_worker_mode(settings)
-        if not 1 <= index < settings.intake_workers:
-            raise WorkerModeError(f"intake worker index {index} is outside 1..{settings.intake_workers - 1} "
+        if not 1 <= index <= settings.intake_workers:
+            raise WorkerModeError(f"intake worker index {index} is outside 1..{settings.intake_workers} "
                                   f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
         assert settings.mqtt_url is not None
         self.settings = settings
@@ -321,14 +357,31 @@ class IntakeProcess:
         notice_topic = intake_committed_topic(settings.mqtt_client_id)
         self.intake.on_committed = lambda committed: self.subscriber.notify(
             notice_topic, str(committed.after_id).encode())
+        self.histograms = IntakeHistograms(self.clock)
+        self.intake.on_batch = self.histograms.batch_committed
         self._board = WatermarkBoard(settings.store_path)
-        self.reporter = Reporter(self._board, self.name, self.intake, self.clock, also=self._follow_registry)
+        # Counters carry on from this worker's last report (before a restart), so none goes backwards.
+        before = self._board.reports().get(self.name)
+        if before is not None:
+            self.intake.stats.add(before.stats.get("intake", {}))
+            self.histograms.add(before.stats.get("histograms", {}))
+        self._housekeeping = Housekeeping(f"intake-report-{self.name}", self._chores)
 
     def _received(self, message: Message) -> None:
         # On the network thread, as in the main hub: advance a followed clock, hand over, never block.
         if message.topic == CLOCK_TOPIC and isinstance(self.clock, FollowedClock):
             self.clock.advance_from_payload(message.payload)
         self.intake.submit(message)
+
+    def _report(self) -> None:
+        intake = self.intake
+        self._board.report(self.name, intake.settled_ms(self.clock.now_ms()), committed_messages(intake), {
+            "intake": intake.stats.report(), "histograms": self.histograms.report(),
+            "store_error": None if intake.healthy.is_set() else intake.stats.last_commit_error})
+
+    def _chores(self) -> None:
+        self._report()
+        self._follow_registry()
 
     def _follow_registry(self) -> None:
         mtime = _mtime(self.settings.registry_path)
@@ -343,7 +396,7 @@ class IntakeProcess:
 
     def start(self) -> None:
         self.intake.start()
-        self.reporter.start()
+        self._housekeeping.start()
         self.subscriber.start()
         gc.freeze()  # as the main hub does (hub/runtime.py): long-lived state out of the collector's passes
         log.info("%s started: store %s", self.name, self.settings.store_path)
@@ -353,11 +406,10 @@ class IntakeProcess:
         self.subscriber.pause()
         self.intake.stop()
         self.subscriber.stop()
-        self.reporter.stop()
-        committed = committed_messages(self.intake)
-        self._board.report(self.name, self.intake.settled_ms(self.clock.now_ms()), committed)
+        self._housekeeping.stop()
+        self._report()
         self._board.close()
-        log.info("%s stopped: %d messages committed", self.name, committed)
+        log.info("%s stopped: %d messages committed", self.name, committed_messages(self.intake))
 
     def serve(self, parent_pid: int | None) -> None:
         """Run until SIGTERM/SIGINT, or until the hub that started it is gone (it was killed: nobody would

@@ -48,7 +48,7 @@ def test_created_updated_and_deactivated_devices_take_effect_in_the_running_hub_
         assert "motion-new" in Registry.load(registry_path).devices, "persisted"
         publish(mosquitto, [("sc/sunshine/motion_sensor/motion-new/event",
                              {"ts": now - 1000, "occupancy": True, "battery": 90})])
-        hub.wait_for(lambda store: store.recent_observations(["motion-new"], 1), 15,
+        hub.wait_for(lambda store: store.recent_observations(["motion-new"], 1, 0), 15,
                      "the new device's reading stored")
 
         updated = api.patch("/api/v1/registry/devices/motion-new", json={"checkin_interval_s": 900})

@@ -175,6 +175,27 @@ def test_golden(path: Path) -> None:
         assert_storable(reading)
 
 
+# Fields whose True alerts at once (detectors/safety.py): intake must see them coming in the raw bytes.
+URGENT_FIELDS = ("sos", "fall", "falling_object")
+
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
+def test_urgent_marks_find_every_reading_that_alerts_at_once(kind: DeviceKind) -> None:
+    example = (json.dumps(kind.example).encode(), kind.decode(json.dumps(kind.example).encode()).fields)
+    cases = [example] + [(raw_bytes(case), case["expect"]["fields"])
+                         for _path, case in golden_by_kind()[kind.name] if "expect" in case]
+    urgent = ordinary = 0
+    for raw, fields in cases:
+        marked = any(mark in raw for mark in kind.urgent_marks)
+        if any(fields.get(name) is True for name in URGENT_FIELDS):
+            urgent += 1
+            assert marked, f"{raw!r} alerts at once but matches none of {kind.urgent_marks}"
+        elif not marked:
+            ordinary += 1
+    assert ordinary > 0, "ordinary readings must not all look urgent: every batch would be cut short"
+    assert (urgent > 0) == bool(kind.urgent_marks), "marks only on kinds with readings that need them"
+
+
 @pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
 def test_example_decodes(kind: DeviceKind) -> None:
     assert str(kind.example["ts"]).endswith("+08:00"), "examples carry local time with its offset"

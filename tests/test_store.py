@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from hub.store import Batch, Observation, Store
@@ -52,3 +53,35 @@ def test_seen_is_folded_per_device(tmp_path: Path) -> None:
     seen = store.device_seen("d")
     assert seen is not None
     assert (seen["last_ts"], seen["last_received_ms"], seen["last_error"]) == (200, 3_000, "invalid_json")
+
+
+def test_a_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE observations (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, kind TEXT NOT NULL,
+            ts INTEGER NOT NULL, fields TEXT NOT NULL, received_ms INTEGER NOT NULL, UNIQUE (device_id, ts));
+        INSERT INTO observations VALUES (7, 'door-1', 'door_sensor', 1000, '{"open":true}', 1001);
+        INSERT INTO observations VALUES (9, 'band-1', 'wristband', 900, '{"steps":5}', 1002);
+    """)
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert not store._keyed_by_device_first()
+    assert [(o.id, o.device_id, o.ts) for o in store.observations_after(0, 10)] == [
+        (7, "door-1", 1000), (9, "band-1", 900)], "ids kept: the cursors point at them"
+    commit(store, Observation("door-1", "door_sensor", 1000, {"open": True}, 2000))  # a redelivery
+    assert store.count_observations() == 2
+    assert Store(path).count_observations() == 2, "a second opening finds nothing to do"
+
+
+def test_recent_readings_of_a_home_newest_first_within_the_window(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    commit(store, *(Observation(device, "motion_sensor", ts, {"occupancy": True}, ts)
+                    for device in ("m-home", "m-other", "m-hall") for ts in range(1_000, 10_000, 1_000)))
+    recent = store.recent_observations(["m-home", "m-hall"], 5, since_ms=3_000)
+    assert [(o.device_id, o.ts) for o in recent] == [
+        ("m-home", 9_000), ("m-hall", 9_000), ("m-home", 8_000), ("m-hall", 8_000), ("m-home", 7_000)]
+    window = store.recent_observations(["m-home"], 100, since_ms=7_000)
+    assert [o.ts for o in window] == [9_000, 8_000, 7_000]
+    assert store.recent_observations([], 5, since_ms=0) == []

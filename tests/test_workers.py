@@ -1,5 +1,5 @@
-"""Worker mode: the main hub and an intake-only process sharing the stream through an MQTT 5 shared
-subscription on a real Mosquitto, both committing into one SQLite store."""
+"""Worker mode: two intake-only processes sharing the stream through an MQTT 5 shared subscription on a
+real Mosquitto, both committing into one SQLite store, and the main hub evaluating what they committed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
@@ -22,6 +25,7 @@ from hub.store import Batch, Observation, Store
 from hub.topics import event_topic, intake_committed_topic
 from hub.workers import (
     GRACE_S,
+    REPORT_S,
     WatermarkBoard,
     WorkerReport,
     held_watermark,
@@ -52,6 +56,14 @@ def sos_press(registry_path: Path, ts: int) -> SimMessage:
                       qos=1, retain=False, kind="wristband", device_id=band.id, reading_ts=ts)
 
 
+def metric_sum(hub: HubProcess, name: str) -> float:
+    """A metric from the main hub's `/metrics`, summed over its labels."""
+    with urllib.request.urlopen(f"{hub.http_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == name)
+
+
 def sos_alerts(hub: HubProcess) -> list[tuple[str, int]]:
     registry = Registry.load(hub.registry)
     service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings())
@@ -70,8 +82,8 @@ def test_two_workers_store_every_reading_once_and_raise_one_sos_alert(
     # The press twice (a redelivery), far apart in the stream: the broker may hand each to another process.
     stream = [*messages[:5_000], press, *messages[5_000:15_000], press, *messages[15_000:]]
     hub = start_hub(registry, WORKERS)
-    worker = worker_client_id(hub.client_id, 1)
-    wait_until(lambda: worker in reports(hub), 20, what="the intake worker's first report")
+    workers = {worker_client_id(hub.client_id, index) for index in (1, 2)}
+    wait_until(lambda: workers <= set(reports(hub)), 20, what="the intake workers' first reports")
 
     with ThreadPoolExecutor(1) as pool:
         # The worker tells the main hub of each commit, so that its readings are evaluated at once.
@@ -88,13 +100,18 @@ def test_two_workers_store_every_reading_once_and_raise_one_sos_alert(
     store = hub.store()
     assert store.count_observations() == len(expected) == 20_001
     assert set(store.observation_keys()) == expected
-    # Both processes took a share of the stream and committed it.
-    committed = wait_until(lambda: {name: r.messages for name, r in reports(hub).items()
-                                    if r.messages and name in (hub.client_id, worker)},
-                           10, what="both processes' counts")
-    assert set(committed) == {hub.client_id, worker}, committed
+    # Both workers took a share of the stream and committed it; the main hub took none.
+    committed = wait_until(lambda: {name: r.messages for name, r in reports(hub).items() if r.messages},
+                           10, what="both workers' counts")
+    assert set(committed) == workers, committed
     assert sum(committed.values()) >= len(stream), committed
     assert min(committed.values()) > 2_000, f"the broker shares the stream: {committed}"
+    # The main hub's metrics add up what the workers report.
+    acked = wait_until(lambda: (n := metric_sum(hub, "hub_messages_acked_total")) >= len(stream) and n, 10,
+                       what="the workers' counts in the hub's metrics")
+    assert acked == sum(committed.values())
+    assert metric_sum(hub, "hub_messages_committed_total") >= len(expected)
+    assert metric_sum(hub, "hub_intake_batch_size_sum") == acked
     # Only the main hub evaluates: the press, stored once, is one alert counted once.
     alerts = wait_until(lambda: sos_alerts(hub), 20, what="the SOS alert")
     assert len(alerts) == 1 and alerts[0][1] == 1, alerts
@@ -203,8 +220,36 @@ def test_a_device_added_through_the_api_is_stored_by_every_worker(
     readings_of_new = [("sc/sunshine/motion_sensor/motion-new/event",
                         {"ts": now - 60_000 + i, "occupancy": i % 2 == 0, "battery": 90}) for i in range(40)]
     publish(mosquitto, readings_of_new)
-    hub.wait_for(lambda s: len(s.recent_observations(["motion-new"], 100)) >= 40, 20, "40 readings stored")
+    hub.wait_for(lambda s: len(s.recent_observations(["motion-new"], 100, 0)) >= 40, 20, "40 readings stored")
     store = hub.store()
     assert store.dead_letter_counts() == {}
     # Both processes took a share of the new device's readings (round-robin), and stored it.
     wait_until(lambda: all(r.messages for r in reports(hub).values()), 10, what="both processes' counts")
+
+
+def test_a_hub_given_workers_drops_the_device_filters_its_session_kept_and_loses_nothing_queued(
+    tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub
+) -> None:
+    registry = tmp_path / "registry.yaml"
+    messages = readings(3_000, registry, households=10)
+    hub = start_hub(registry)  # alone: its persistent session subscribes to the device filters
+    hub.stop()
+    # Queued for the stopped hub's own session, before it has workers: it must still commit these.
+    publisher = BackgroundPublisher(mosquitto.address, messages[:500])
+    publisher.start()
+    publisher.finish()
+    hub.env.update(WORKERS)
+    hub.start()
+    workers = {worker_client_id(hub.client_id, index) for index in (1, 2)}
+    wait_until(lambda: workers <= set(reports(hub)), 20, what="the intake workers' first reports")
+    publisher = BackgroundPublisher(mosquitto.address, messages[500:])
+    publisher.start()
+    publisher.finish()
+    hub.wait_for(lambda s: s.count_observations() >= 3_000, 60, "all 3,000 observations")
+    # Every message taken once: none also through the device filters the main hub's session had kept.
+    acked = wait_until(lambda: (n := metric_sum(hub, "hub_messages_acked_total")) >= 3_000 and n, 10,
+                       what="3,000 messages acknowledged")
+    time.sleep(2 * REPORT_S)
+    assert metric_sum(hub, "hub_messages_acked_total") == acked == 3_000
+    assert set(hub.store().observation_keys()) == keys(messages)
+    assert sum(r.messages for r in reports(hub).values()) == 2_500, "the workers took what came live"

@@ -2,8 +2,9 @@
 
 Against a real Mosquitto on loopback, with the load generator (`simulators.load`) in separate processes:
 1. bare:  a paho subscriber that only runs `json.loads`, consuming the stream while it is published;
-2. then, for each worker count (`--workers`, default 1 and 2: the main hub alone, then the main hub and
-   one `hub intake` process sharing the stream through an MQTT 5 shared subscription):
+2. then, for each worker count (`--workers`, default 1 and 2: the hub alone, then two `hub intake`
+   processes sharing the stream through an MQTT 5 shared subscription beside the main hub, which then
+   evaluates what they commit):
    live:  the hub (a subprocess) consuming the stream while it is published, from the moment the load
           generator starts to the last message stored;
    drain: the hub consuming a backlog the broker queued for its sessions while it was stopped, from the
@@ -105,7 +106,8 @@ def forget_session(broker: Mosquitto, client_id: str) -> None:
 
 def hub_phases(work: Path, broker: Mosquitto, registry: Path, plan: LoadPlan, *, workers: int,
                protocol: str, max_busy: float) -> dict[str, dict[str, float]]:
-    """Live and drain with `workers` intake processes (the main hub and workers-1 `hub intake`)."""
+    """Live and drain with `workers` intake processes (1: the hub alone; more: that many `hub intake`
+    processes beside the main hub, which then evaluates only)."""
     results: dict[str, dict[str, float]] = {}
     env = {"HUB_LOG_LEVEL": "WARNING", "HUB_INTAKE_WORKERS": str(workers), "HUB_MQTT_PROTOCOL": protocol}
     hub = HubProcess(work / f"hub{workers}", registry, broker, env).start()
@@ -134,8 +136,9 @@ def hub_phases(work: Path, broker: Mosquitto, registry: Path, plan: LoadPlan, *,
                                              f"{load.published:,} published"
     finally:
         hub.stop()
-    for index in range(workers):
-        forget_session(broker, worker_client_id(hub.client_id, index))
+    intake = [worker_client_id(hub.client_id, i) for i in range(1, workers + 1)] if workers > 1 else []
+    for client_id in [hub.client_id, *intake]:
+        forget_session(broker, client_id)
     return results
 
 

@@ -42,12 +42,12 @@ def health() -> Health:
 def ready(hub: HubDep, response: Response) -> Readiness:
     current = hub.status()
     now = hub.clock.now_ms()
-    lag = now - hub.intake.settled_ms(now)
+    lag = now - hub.intake_settled_ms(now)
     readiness = Readiness(
         ready=current.connected and current.store_healthy and lag <= READY_MAX_INGESTION_LAG_MS,
         broker_connected=current.connected,
         store_writable=current.store_healthy,
-        store_error=None if current.store_healthy else hub.intake.stats.last_commit_error,
+        store_error=hub.store_error(),
         ingestion_lag_ms=lag,
         intake_queue=hub.intake.queue.qsize(),
     )

@@ -44,10 +44,11 @@ def resident_activity(
     scope: ScopeDep,
     resident_id: str,
     limit: Annotated[int, Query(ge=1, le=1000, description="readings in the timeline")] = 50,
+    hours: Annotated[int, Query(ge=1, le=168, description="how far back the timeline goes")] = 24,
 ) -> ActivityOut:
     """The detector's view of the resident now (last activity, the next expected one, the pending alert
     deadlines, away or at home, whether the home's sensors report) and the newest readings of the home's
-    devices and the resident's wristband."""
+    devices and the resident's wristband, of the last `hours`."""
     registry = hub.registry
     resident = next((r for r in registry.data.residents if r.id == resident_id), None)
     if resident is None:
@@ -59,7 +60,7 @@ def resident_activity(
                if d.household == resident.household and d.resident in (None, resident.id)]
     store = Store(hub.settings.store_path, read_only=True)
     try:
-        rows = store.recent_observations(devices, limit)
+        rows = store.recent_observations(devices, limit, hub.clock.now_ms() - hours * 3_600_000)
     finally:
         store.close()
     return ActivityOut(

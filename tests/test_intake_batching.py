@@ -1,0 +1,56 @@
+"""Intake batches linger to fill, except a batch holding an SOS press, a fall or a falling object, which is
+committed (and acknowledged, and handed to evaluation) as soon as what is queued has been taken."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.mqtt import Message
+from hub.registry import Registry
+from hub.store import Store
+
+LINGER_S = 2.0
+TS = 1_763_856_000_000
+
+
+@pytest.mark.parametrize(("topic", "payload", "urgent"), [
+    ("sc/sunshine/motion_sensor/motion-1/event", {"ts": TS, "occupancy": True}, False),
+    ("sc/sunshine/wristband/band-1/event", {"ts": TS, "steps": 30, "worn": True}, False),
+    ("sc/sunshine/wristband/band-1/event", {"ts": TS, "sos": True}, True),
+    ("sc/sunshine/wristband/band-1/event", {"ts": TS, "fall": True, "worn": True}, True),
+    ("zigbee2mqtt/101/sos button", {"action": "emergency", "battery": 90}, True),
+    ("sc/sunshine/high_altitude_camera/camera-1/event",
+     {"ts": TS, "type": "falling_object", "event_id": "e-1", "camera_id": "camera-1", "building": "b1",
+      "floor_min": 3, "floor_max": 5, "trajectory": [{"t": TS, "x": 1.0, "y": 2.0}], "confidence": 0.9},
+     True),
+])
+def test_only_a_batch_with_an_urgent_reading_skips_the_linger(
+    tmp_path: Path, one_of_each_registry: Path, topic: str, payload: dict[str, object], urgent: bool
+) -> None:
+    acked = threading.Event()
+    intake = IntakeWorker(lambda: Store(tmp_path / "hub.sqlite3"),
+                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+                          lambda message: acked.set(), batch_max=1000, linger_s=LINGER_S, keep_bytes=1024)
+    intake.start()
+    try:
+        started = time.monotonic()
+        # An ordinary reading first, so an urgent one arriving while a batch lingers cuts that batch short.
+        intake.submit(Message("sc/sunshine/motion_sensor/motion-1/event",
+                              json.dumps({"ts": TS - 1000, "occupancy": False}).encode(), TS, 1, 1, 1))
+        time.sleep(0.2)
+        intake.submit(Message(topic, json.dumps(payload).encode(), TS, 2, 1, 1))
+        assert acked.wait(LINGER_S + 5)
+        waited = time.monotonic() - started
+    finally:
+        intake.stop()
+    assert intake.stats.batches == 1 and sum(intake.stats.stored.values()) == 2, intake.stats
+    if urgent:
+        assert waited < LINGER_S / 2, f"an urgent reading waited {waited:.2f} s for its batch to fill"
+    else:
+        assert waited >= LINGER_S * 0.9, f"an ordinary batch was cut short after {waited:.2f} s"
