@@ -206,8 +206,8 @@ def test_a_device_added_through_the_api_is_stored_by_every_worker(
     tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub
 ) -> None:
     hub = start_hub(write_registry(tmp_path / "registry.yaml"), WORKERS)
-    worker = worker_client_id(hub.client_id, 1)
-    wait_until(lambda: worker in reports(hub), 20, what="the intake worker's first report")
+    workers = [worker_client_id(hub.client_id, index) for index in (1, 2)]
+    wait_until(lambda: set(workers) <= set(reports(hub)), 20, what="the intake workers' first reports")
     admin = make_token(hub, "installer", Role.DEVICE_ADMIN, communities=("sunshine",))
     with client(hub, admin) as api:
         created = api.post("/api/v1/registry/devices",
@@ -215,7 +215,8 @@ def test_a_device_added_through_the_api_is_stored_by_every_worker(
         assert created.status_code == 201, created.text
     # The workers take the edit from the registry snapshot the main hub rewrites (until then a worker
     # would dead-letter the new device's messages, replayable with `hub deadletter replay`).
-    wait_until(lambda: "registry reloaded" in hub.log(), 15, what="the intake worker's registry reload")
+    wait_until(lambda: all(f"{worker}: registry reloaded" in hub.log() for worker in workers), 15,
+               what="both intake workers' registry reloads")
     now = int(time.time() * 1000)
     readings_of_new = [("sc/sunshine/motion_sensor/motion-new/event",
                         {"ts": now - 60_000 + i, "occupancy": i % 2 == 0, "battery": 90}) for i in range(40)]
