@@ -130,27 +130,28 @@ class IntakeHistograms:
             self.lag_seconds.observe(np.maximum(lag_ms, 0) / 1000.0)
 
     def report(self) -> dict[str, list[float]]:
-        return {name: histogram.report() for name, histogram in self._named()}
+        return {name: histogram.report() for name, _, _, histogram in self._named()}
 
     def add(self, reported: Mapping[str, Sequence[float]]) -> None:
-        for name, histogram in self._named():
+        for name, _, _, histogram in self._named():
             if name in reported:
                 histogram.add(reported[name])
 
     def families(self, reported: Sequence[Mapping[str, Sequence[float]]]) -> Iterator[Metric]:
         """The three families, with the histograms `reported` by intake workers added in."""
-        documentation = {"batch_size": "Messages per committed batch.",
-                         "commit_seconds": "Time one batch's store transaction took.",
-                         "lag_seconds": "Device time (ts) to the commit of the reading, in hub time."}
-        names = {"batch_size": "hub_intake_batch_size", "commit_seconds": "hub_store_commit_seconds",
-                 "lag_seconds": "hub_ingestion_lag_seconds"}
-        for name, histogram in self._named():
-            yield histogram.family(names[name], documentation[name],
+        for name, metric, documentation, histogram in self._named():
+            yield histogram.family(metric, documentation,
                                    [report[name] for report in reported if name in report])
 
-    def _named(self) -> list[tuple[str, BucketHistogram]]:
-        return [("batch_size", self.batch_size), ("commit_seconds", self.commit_seconds),
-                ("lag_seconds", self.lag_seconds)]
+    def _named(self) -> list[tuple[str, str, str, BucketHistogram]]:
+        """(report key, metric name, documentation, histogram)."""
+        return [
+            ("batch_size", "hub_intake_batch_size", "Messages per committed batch.", self.batch_size),
+            ("commit_seconds", "hub_store_commit_seconds", "Time one batch's store transaction took.",
+             self.commit_seconds),
+            ("lag_seconds", "hub_ingestion_lag_seconds",
+             "Device time (ts) to the commit of the reading, in hub time.", self.lag_seconds),
+        ]
 
 
 class HubMetrics:
