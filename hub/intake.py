@@ -279,10 +279,23 @@ class IntakeWorker(threading.Thread):
                 messages = self._next_messages()
                 if messages:
                     self._commit_and_ack(store, messages)
+                elif self._unflushed_seen.seen and time.monotonic() >= self._seen_due:
+                    self._flush_seen(store)
             if self._unflushed_seen.seen:
                 store.commit(self._unflushed_seen)
         finally:
             store.close()
+
+    def _flush_seen(self, store: Store) -> None:
+        """When traffic pauses, write what was last heard now rather than with the next message, which
+        in a quiet community may be an hour away (and a restart reads liveness from the store)."""
+        try:
+            store.commit(self._unflushed_seen)
+        except Exception as exc:  # kept in memory; the next pause or batch tries again
+            log.warning("could not write device liveness: %s", store.describe_failure(exc))
+            return
+        self._unflushed_seen = Batch()
+        self._seen_due = time.monotonic() + self._seen_flush_s
 
     def _next_messages(self) -> list[Message]:
         try:

@@ -54,3 +54,34 @@ def test_only_a_batch_with_an_urgent_reading_skips_the_linger(
         assert waited < LINGER_S / 2, f"an urgent reading waited {waited:.2f} s for its batch to fill"
     else:
         assert waited >= LINGER_S * 0.9, f"an ordinary batch was cut short after {waited:.2f} s"
+
+
+def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_registry: Path) -> None:
+    """`devices_seen` is written at most once per `seen_flush_s`; what was heard after the last write must
+    not wait for the next message, which in a quiet community may be hours away."""
+    path = tmp_path / "hub.sqlite3"
+    intake = IntakeWorker(lambda: Store(path),
+                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+                          lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
+                          seen_flush_s=0.5)
+    intake.start()
+    store = Store(path)
+    try:
+        # The first batch writes liveness at once; the second falls inside the flush interval.
+        readings: list[tuple[str, dict[str, object]]] = [("motion_sensor/motion-1", {"occupancy": True}),
+                                                          ("door_sensor/door-1", {"contact": "open"})]
+        for i, (device, fields) in enumerate(readings):
+            payload = json.dumps({"ts": TS + i, **fields}).encode()
+            intake.submit(Message(f"sc/sunshine/{device}/event", payload, TS + i, i + 1, 1, 1))
+            deadline = time.monotonic() + 5
+            while intake.stats.batches < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert intake.stats.batches == 2
+        deadline = time.monotonic() + 3
+        while store.device_seen("door-1") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen = store.device_seen("door-1")
+        assert seen is not None and seen["last_ts"] == TS + 1, "door-1's reading waited for another message"
+    finally:
+        store.close()
+        intake.stop()

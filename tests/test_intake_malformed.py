@@ -85,6 +85,10 @@ def test_malformed_messages_become_dead_letters_and_valid_ones_flow(
     not_utf8 = next(d for d in letters if d.reason == "not_utf8")
     assert not_utf8.payload == b"\xff\xfe\x00garbage", "the raw bytes are kept"
     # A device whose payload failed to decode still counts as seen, with the reason remembered.
-    seen = store.device_seen("door-1")
-    assert seen is not None and seen["last_error"] is not None
+    # Liveness is written when traffic pauses, without waiting for another message.
+    def door_error_seen(store) -> bool:
+        seen = store.device_seen("door-1")
+        return seen is not None and seen["last_error"] is not None
+
+    hub.wait_for(door_error_seen, 5, "door-1's decode failure in devices_seen")
     assert hub.alive
