@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,31 @@ def test_everyone_told_hears_who_took_it_on_and_how_it_ended(tmp_path: Path, clo
                         ("resolved", 1), ("resolved", 2)]
     finally:
         service.close()
+
+
+def test_the_running_hub_takes_over_what_the_cli_did(tmp_path: Path, clock: FollowedClock) -> None:
+    """The CLI runs no sinks and no live stream: the hub's next tick tells the caregivers already notified
+    and announces the change — also when the change was made while the hub was down."""
+    path = tmp_path / "hub.sqlite3"
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1)
+    announced: list[Alert] = []
+    with closing(AlertService(path, community_registry, clock, AlertSettings(), hands_over=True)) as cli:
+        with closing(alert_service(path, clock, sinks=[nowhere])) as hub:
+            hub.add_listener(announced.append)
+            alert = hub.raise_alert(resident_request("fall", "critical"))
+            announced.clear()
+            cli.acknowledge(alert.id, by="cg-li")
+            cli.assign(alert.id, to="cg-grid", by="cg-li")
+            assert announced == [] and [d.reason for d in hub.get(alert.id).deliveries] == ["raised"]
+            hub.tick(clock.now_ms())
+            (taken,) = announced
+            assert (taken.id, taken.state, taken.assigned_to) == (alert.id, "acknowledged", "cg-grid")
+            assert [d.reason for d in hub.get(alert.id).deliveries] == ["raised", "acknowledged"]
+            hub.tick(clock.now_ms())
+            assert len(announced) == 1 and len(hub.get(alert.id).deliveries) == 2, "taken over once"
+
+        cli.resolve(alert.id, "resident_ok", by="cg-grid")  # while the hub is down
+        with closing(alert_service(path, clock, sinks=[nowhere])) as restarted:
+            restarted.tick(clock.now_ms())
+            told = [d.reason for d in restarted.get(alert.id).deliveries]
+            assert told == ["raised", "acknowledged", "resolved"]

@@ -298,6 +298,14 @@ def test_sos_published_over_mqtt_reaches_the_alert_list_and_the_live_stream(
         wait_until(lambda: len(mine.events) >= 2, 10, what="the acknowledgement on the stream")
         assert mine.events[1][1]["state"] == "acknowledged"
         assert mine.events[1][1]["acknowledged_by"] == "cg-li"
+
+    # The duty officer closes it from the command line: the hub takes the change over and streams it.
+    resolved = subprocess.run(
+        [sys.executable, "-m", "hub", "alerts", "resolve", str(alert["id"]), "--outcome", "resident_ok",
+         "--by", "值班员"], env=hub.env, capture_output=True, text=True, timeout=60, check=False)
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    wait_until(lambda: len(mine.events) >= 3, 20, what="the command line's resolution on the stream")
+    assert (mine.events[2][1]["state"], mine.events[2][1]["resolved_by"]) == ("resolved", "值班员")
     time.sleep(0.5)
     assert theirs.events == [], "another resident's caregiver sees nothing of it"
 

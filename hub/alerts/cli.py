@@ -20,7 +20,6 @@ from rich.table import Table
 
 from hub.alerts.model import ALERT_STATES, OUTCOMES, SEVERITIES, Alert, AlertError, AlertState
 from hub.alerts.service import AlertService
-from hub.alerts.settings import AlertSettings
 from hub.clock import SystemClock
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
@@ -46,7 +45,7 @@ def _service() -> Iterator[AlertService]:
         raise typer.Exit(1)
     # Loaded only if an action needs it (assign checks the caregiver exists).
     registry = functools.cache(lambda: Registry.load(settings.registry_path))
-    service = AlertService(settings.store_path, registry, SystemClock(), AlertSettings())
+    service = AlertService(settings.store_path, registry, SystemClock(), settings.alerts, hands_over=True)
     try:
         yield service
     except (AlertError, RegistryError) as exc:

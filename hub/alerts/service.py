@@ -14,7 +14,9 @@ far and shortens the pending deadline to the new severity's.
 Threads: the service serialises its own calls (one connection, a lock), so the hub may call it from its
 intake and timer threads; each sink's deliveries run in their own worker thread (`start()`), or inline
 in `tick()` when the workers are not started. CLI processes use their own `AlertService` on the same
-file (WAL, busy timeout) and never deliver: they pass no sinks.
+file (WAL, busy timeout) with `hands_over=True`: they run no sinks and no live stream, so each change
+they make is handed over (`alert_handovers`, in the same transaction) and the running hub's next tick
+tells the caregivers already notified and announces it to its listeners — or the tick after a restart.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ log = logging.getLogger(__name__)
 
 class AlertService:
     def __init__(self, store_path: Path, registry: Callable[[], Registry], clock: Clock,
-                 settings: AlertSettings, sinks: Sequence[Sink] = ()) -> None:
+                 settings: AlertSettings, sinks: Sequence[Sink] = (), *, hands_over: bool = False) -> None:
         self._store_path = store_path
+        self._hands_over = hands_over
         self._registry = registry
         self._clock = clock
         self._settings = settings
@@ -68,7 +71,7 @@ class AlertService:
     def add_listener(self, listener: Callable[[Alert], None]) -> None:
         """Call `listener(alert)` after each committed change (raised, repeated, escalated, acknowledged,
         assigned, resolved), on the thread that made it: it must return at once (hand over, never block).
-        Changes made by another process on the same store (the CLI) are not seen here."""
+        Changes the CLI made are announced by the tick that takes them over."""
         self._listeners.append(listener)
 
     def _changed(self, alert: Alert) -> None:
@@ -155,8 +158,11 @@ class AlertService:
         with self._lock, self._store.transaction():
             alert = self._unresolved(alert_id, "assign")
             self._store.update_alert(alert_id, assigned_to=to)
-            self._store.add_event(alert_id, at_ms=now, actor=by, action="assigned", from_state=alert.state,
-                                  to_state=alert.state, detail={"to": to, "previous": alert.assigned_to})
+            event = self._store.add_event(alert_id, at_ms=now, actor=by, action="assigned",
+                                          from_state=alert.state, to_state=alert.state,
+                                          detail={"to": to, "previous": alert.assigned_to})
+            if self._hands_over:
+                self._store.hand_over(event, alert_id, tell=None)
             alert = self._get(alert_id)
         self._changed(alert)
         return alert
@@ -180,10 +186,12 @@ class AlertService:
         return alert
 
     def tick(self, now_ms: int) -> list[Alert]:
-        """Escalate alerts whose deadline passed, then deliver: wake the workers, or (not started) make one
-        pass over every sink's due deliveries here. Returns the alerts escalated."""
+        """Take over the CLI's changes, escalate alerts whose deadline passed, then deliver: wake the
+        workers, or (not started) make one pass over every sink's due deliveries here. Returns the alerts
+        escalated."""
         escalated: list[Alert] = []
         with self._lock:
+            handed_over = self._take_handovers(now_ms)
             for overdue in self._store.overdue(now_ms):
                 with self._store.transaction():
                     alert = self._store.alert(overdue.id)
@@ -199,9 +207,23 @@ class AlertService:
                 registry = self._registry()
                 for sink in self._sinks:
                     deliver_due(self._store, sink, registry, self._settings, now_ms)
-        for alert in escalated:
+        for alert in [*handed_over, *escalated]:
             self._changed(alert)
         return escalated
+
+    def _take_handovers(self, now_ms: int) -> list[Alert]:
+        """The CLI's changes, oldest first: the caregivers already notified are told (as if the change had
+        been made here), and each alert changed is returned once, as it is now, for the listeners."""
+        changed: dict[int, Alert] = {}
+        for event_id, alert_id, reason in self._store.handovers():
+            with self._store.transaction():
+                if not self._store.take_handover(event_id):
+                    continue  # taken meanwhile
+                alert = self._get(alert_id)
+                if reason is not None:
+                    self._tell_notified(alert, event_id=event_id, reason=reason, now=now_ms)
+            changed[alert_id] = alert
+        return list(changed.values())
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -275,6 +297,9 @@ class AlertService:
         """Everyone already told of the alert (every tier up to its current one) hears of this too: a
         severity rising, someone taking it on (so the others need not go), its outcome. With no one in
         the registry to tell, the broadcast sinks still hear of it (as when raised)."""
+        if self._hands_over:
+            self._store.hand_over(event_id, alert.id, tell=reason)
+            return
         tiers = self._tiers(alert)
         for tier in [t for t in tiers if t <= alert.tier] or [alert.tier]:
             self._queue(alert.id, event_id=event_id, reason=reason, tier=tier, tiers=tiers, now=now)

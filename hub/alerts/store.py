@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
     last_error      TEXT,
     sent_ms         INTEGER
 );
+-- Changes made where no sink runs (the CLI), for the running hub to tell the caregivers already notified
+-- and to show on the live stream; rows go in the same transaction as the change, out as the hub takes them.
+CREATE TABLE IF NOT EXISTS alert_handovers (
+    event_id    INTEGER PRIMARY KEY REFERENCES alert_events (id),
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    tell        TEXT                          -- reason to tell the notified (acknowledged, ...); NULL: none
+);
 CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, id);
 CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms)
     WHERE status = 'pending';
@@ -227,6 +234,19 @@ class AlertStore:
             (alert_id, at_ms, actor, action, from_state, to_state, _json(detail or {})))
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def hand_over(self, event_id: int, alert_id: int, tell: str | None) -> None:
+        self._db.execute("INSERT INTO alert_handovers (event_id, alert_id, tell) VALUES (?, ?, ?)",
+                         (event_id, alert_id, tell))
+
+    def handovers(self) -> list[tuple[int, int, str | None]]:
+        """(event, alert, reason to tell or None), oldest first."""
+        return list(self._db.execute(
+            "SELECT event_id, alert_id, tell FROM alert_handovers ORDER BY event_id"))
+
+    def take_handover(self, event_id: int) -> bool:
+        """Remove the hand-over; False if it was already gone."""
+        return self._db.execute("DELETE FROM alert_handovers WHERE event_id = ?", (event_id,)).rowcount == 1
 
     def history(self, alert_id: int) -> list[AlertEvent]:
         rows = self._db.execute(
