@@ -10,9 +10,12 @@ silence that began before the restart is where it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -31,6 +34,8 @@ from detectors.safety import Severity as AlertSeverity
 from hub.registry import Registry
 from hub.store import StoredObservation
 
+T = TypeVar("T")
+
 _SEVERITY: dict[int, AlertSeverity] = {int(Severity.WARNING): "warning", int(Severity.CRITICAL): "critical"}
 _HOME_SENSORS = ("door_sensor", "motion_sensor")
 
@@ -45,7 +50,12 @@ class ResidentSignal:
 
 
 class ResidentActivity:
+    """Owned by the evaluation thread. Other threads (the API's view of one resident) read the detector's
+    arrays through `read_consistent`, never locking the evaluation out."""
+
     def __init__(self, registry: Registry, detector: InactivityDetector | None = None) -> None:
+        # A sequence lock: odd while the evaluation changes the detector's arrays.
+        self._changes = 0
         self.residents: list[str] = []
         self.index: dict[str, int] = {}
         self.detector = (detector or InactivityDetector()).init(0)
@@ -60,6 +70,10 @@ class ResidentActivity:
         """Take a changed registry (an API edit in the running hub): residents new to it join the detector
         with the prior, those already known keep everything learned, devices are re-placed, and residents
         no longer in it (deactivated) are still learned about but raise nothing."""
+        with self._changing():
+            self._follow(registry)
+
+    def _follow(self, registry: Registry) -> None:
         data = registry.data
         fresh = [r for r in data.residents if r.id not in self.index]
         if fresh:
@@ -119,10 +133,34 @@ class ResidentActivity:
                 when.append(row.ts)
                 codes.append(code)
         if who:
-            self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes))
+            with self._changing():
+                self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes))
 
     def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""
+        with self._changing():
+            return self._tick(now_ms, offline)
+
+    def read_consistent(self, read: Callable[[], T]) -> T:
+        """`read()` of the detector's state, again until no change overlapped it: a view never shows a
+        new last activity beside the deadline computed from the one before."""
+        while True:
+            before = self._changes
+            if before % 2 == 0:
+                result = read()
+                if self._changes == before:
+                    return result
+            time.sleep(0)  # let the evaluation finish its change
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        self._changes += 1
+        try:
+            yield
+        finally:
+            self._changes += 1
+
+    def _tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         detector = self.detector
         signals = self._declines(now_ms)
         due = np.flatnonzero(detector.due(now_ms) & self._active)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hub.alerts.model import Alert
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.clock import SystemClock
-from hub.mqtt import Publisher, wait_for_message
+from hub.mqtt import Publisher
 from hub.registry import Registry
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
+from tests.test_alerts_sinks import AlertSubscriber
 
 
 def alerts_in(store_path: Path, registry: Path) -> list[Alert]:
@@ -31,17 +31,15 @@ def test_sos_press_becomes_one_alert_delivered_on_mqtt(
     mosquitto: Mosquitto, start_hub: StartHub, one_of_each_registry: Path
 ) -> None:
     hub = start_hub(one_of_each_registry)
-    with ThreadPoolExecutor(1) as pool:
-        # Alert messages are not retained: listen before pressing.
-        listening = pool.submit(wait_for_message, mosquitto.address, "sc/sunshine/alerts/sos", bool, 20)
-        time.sleep(1)
-        publisher = Publisher(mosquitto.address)
-        publisher.start()
-        now = int(time.time() * 1000)
-        publisher.publish("sc/sunshine/wristband/band-1/event", json.dumps({"ts": now, "sos": True}))
-        delivered = listening.result()
-    assert delivered is not None, hub.log()[-2000:]
-    body = json.loads(delivered)
+    # Alert messages are not retained: listen (proven subscribed) before pressing.
+    listening = AlertSubscriber(mosquitto, "sunshine", lambda body: body["kind"] == "sos")
+    publisher = Publisher(mosquitto.address)
+    publisher.start()
+    now = int(time.time() * 1000)
+    publisher.publish("sc/sunshine/wristband/band-1/event", json.dumps({"ts": now, "sos": True}))
+    listening.wait(20)
+    assert listening.received, hub.log()[-2000:]
+    body = json.loads(listening.received[-1][1])
     assert (body["kind"], body["subject"], body["severity"], body["reason"]) == (
         "sos",
         "r1",

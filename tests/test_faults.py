@@ -438,8 +438,9 @@ def wait_store_failing(hub: HubProcess, error: str) -> dict[str, Any]:
 
     body: dict[str, Any] = wait_until(failing, 60, interval=0.2, what="/ready to report the store failing")
     assert error in body["store_error"], body
+    # /ready reports the failure a moment before the log line is written.
+    wait_until(lambda: body["store_error"] in hub.log(), 10, what="the log to say what /ready says")
     assert "store commit failed, nothing acknowledged, retrying in" in hub.log()
-    assert body["store_error"] in hub.log(), "the log says what /ready says"
     stuck_at = hub.count_observations()
     time.sleep(3)
     assert hub.count_observations() == stuck_at, "nothing is stored while the store fails"

@@ -126,3 +126,20 @@ def test_a_thinned_out_day_raises_one_activity_decline(one_of_each_registry: Pat
     assert (decline.resident, decline.severity) == ("r1", "warning")
     assert float(decline.evidence["share_of_usual"]) < 0.3
     assert [s for s in live.tick(local(13, 7, 20), offline=set()) if s.kind == "activity_decline"] == []
+
+
+def test_a_read_overlapped_by_a_change_is_read_again(one_of_each_registry: Path) -> None:
+    """The API reads a resident's row while the evaluation thread learns: a read that a change overlapped
+    could pair the new last activity with the old deadline, so it is made again."""
+    activity = ResidentActivity(Registry.load(one_of_each_registry))
+    rows = history()
+    reads: list[int] = []
+
+    def read() -> tuple[int, int]:
+        reads.append(1)
+        if len(reads) == 1:
+            activity.observe(rows)  # as if the evaluation learned in the middle of this read
+        return int(activity.detector.last_activity_ms_[0]), int(activity.detector.deadline_ms_[0])
+
+    last, _ = activity.read_consistent(read)
+    assert len(reads) == 2 and last == local(19, 8, 45), "the second read sees what was learned"

@@ -101,10 +101,13 @@ def test_two_workers_store_every_reading_once_and_raise_one_sos_alert(
     assert store.count_observations() == len(expected) == 20_001
     assert set(store.observation_keys()) == expected
     # Both workers took a share of the stream and committed it; the main hub took none.
-    committed = wait_until(lambda: {name: r.messages for name, r in reports(hub).items() if r.messages},
-                           10, what="both workers' counts")
-    assert set(committed) == workers, committed
-    assert sum(committed.values()) >= len(stream), committed
+    def both_reported() -> dict[str, int] | None:
+        # Workers report every half second: wait for the reports that cover the whole stream.
+        counts = {name: r.messages for name, r in reports(hub).items() if r.messages}
+        return counts if set(counts) == workers and sum(counts.values()) >= len(stream) else None
+
+    committed = wait_until(both_reported, 10, what="both workers' counts covering the stream")
+    assert committed is not None
     assert min(committed.values()) > 2_000, f"the broker shares the stream: {committed}"
     # The main hub's metrics add up what the workers report.
     acked = wait_until(lambda: (n := metric_sum(hub, "hub_messages_acked_total")) >= len(stream) and n, 10,

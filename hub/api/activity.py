@@ -3,7 +3,8 @@
 The evaluation thread owns the detector and updates its per-resident arrays in place (and replaces them
 when residents are added). This copies one resident's row: each array reference is taken once, then the
 row's values are read from it, a handful of scalar reads and one small slice, so the evaluation is never
-locked out, and a view never mixes two arrays of different sizes.
+locked out, and a view never mixes two arrays of different sizes. The copy is taken again if the
+evaluation changed the detector meanwhile (`ResidentActivity.read_consistent`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def _time(value: np.int64) -> int | None:
 
 
 def detector_view(activity: ResidentActivity, resident: str) -> DetectorView:
+    return activity.read_consistent(lambda: _row(activity, resident))
+
+
+def _row(activity: ResidentActivity, resident: str) -> DetectorView:
     detector = activity.detector
     i = activity.index.get(resident)
     last_activity, deadline, critical, not_back = (
