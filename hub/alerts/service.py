@@ -31,6 +31,7 @@ from hub.alerts.delivery import DeliveryWorker, deliver_due
 from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
 from hub.alerts.model import (
     OUTCOMES,
+    SEVERITIES,
     Alert,
     AlertDetail,
     AlertError,
@@ -237,8 +238,11 @@ class AlertService:
              since_ms: int | None = None, limit: int = 100) -> list[Alert]:
         """Newest first. `min_severity` keeps that severity and higher; `since_ms`: last seen since."""
         with self._lock:
-            return self._store.alerts(AlertFilter(state, kind, min_severity, community, building, since_ms,
-                                                  limit))
+            severities = () if min_severity is None else SEVERITIES[severity_rank(min_severity):]
+            return self._store.alerts(AlertFilter(
+                states=() if state is None else (state,), kinds=() if kind is None else (kind,),
+                severities=severities, community=community, building=building, since_ms=since_ms,
+                limit=limit))
 
     # --- inside a transaction ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery, severity_rank
+from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -111,12 +111,17 @@ def _json(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AlertFilter:
-    state: AlertState | None = None
-    kind: str | None = None
-    min_severity: str | None = None
+    """Which alerts to list; an empty tuple or None filters nothing."""
+
+    states: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
     community: str | None = None
     building: str | None = None
-    since_ms: int | None = None  # last seen at or after
+    resident: str | None = None
+    # An alert belongs to a time range when it was alive in it: seen since its start, begun by its end.
+    since_ms: int | None = None  # still seen at or after
+    until_ms: int | None = None  # first seen at or before
     limit: int = 100
 
 
@@ -196,25 +201,29 @@ class AlertStore:
         self._db.execute("UPDATE alerts SET occurrences = json_insert(occurrences, '$[#]', ?) WHERE id = ?",
                          (occurrence, alert_id))
 
-    def alerts(self, where: AlertFilter) -> list[Alert]:
-        clauses: list[str] = []
-        args: list[object] = []
-        for column, value in (("state", where.state), ("kind", where.kind), ("community", where.community),
-                              ("building", where.building)):
+    def alerts(self, where: AlertFilter, scope: tuple[str, list[object]] = ("1", [])) -> list[Alert]:
+        """Newest first; `scope` is an SQL condition with its arguments (what an API caller may see)."""
+        condition, scope_args = scope
+        clauses = [condition]
+        args = list(scope_args)
+        among = (("state", where.states), ("kind", where.kinds), ("severity", where.severities))
+        for column, values in among:
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args += values
+        for column, value in (("community", where.community), ("building", where.building),
+                              ("resident", where.resident)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
-        if where.min_severity is not None:
-            # Severities are stored by name; rank them in SQL the way `severity_rank` does.
-            clauses.append("CASE severity WHEN 'info' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END >= ?")
-            args.append(severity_rank(where.min_severity))
         if where.since_ms is not None:
             clauses.append("last_seen_ms >= ?")
             args.append(where.since_ms)
-        sql = f"SELECT {ALERT_COLUMNS} FROM alerts"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, where.limit))
+        if where.until_ms is not None:
+            clauses.append("first_seen_ms <= ?")
+            args.append(where.until_ms)
+        rows = self._db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(clauses)}"
+                                " ORDER BY id DESC LIMIT ?", (*args, where.limit))
         return [alert_from_row(row) for row in rows]
 
     def overdue(self, now_ms: int) -> list[Alert]:

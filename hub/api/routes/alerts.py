@@ -4,6 +4,7 @@ alert's history with the actor (the token's name; a caregiver's registry id) and
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,7 +13,7 @@ from pydantic import AwareDatetime
 
 from hub.alerts.directory import caregiver
 from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState, Severity
-from hub.api.alert_query import AlertQuery, find_alerts
+from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
@@ -67,14 +68,17 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
         raise forbidden(f"community {community} is outside {scope.who}'s communities")
     if resident is not None and scope.residents is not None and resident not in scope.residents:
         raise forbidden(f"{scope.who} does not care for resident {resident}")
-    query = AlertQuery(
+    where = AlertFilter(
         states=tuple(state or ()), kinds=tuple(kind or ()), severities=tuple(severity or ()),
         community=community, building=building, resident=resident,
         since_ms=None if since is None else epoch_ms(since),
         until_ms=None if until is None else epoch_ms(until),
         limit=limit,
     )
-    return [AlertOut.of(a) for a in find_alerts(hub.settings.store_path, query, scope)]
+    # A read-only connection of its own: a request never waits on the alert service's lock, which the
+    # hub's threads raise alerts under.
+    with closing(AlertStore(hub.settings.store_path, read_only=True)) as reader:
+        return [AlertOut.of(a) for a in reader.alerts(where, scope.alert_sql())]
 
 
 @router.get(
