@@ -39,9 +39,10 @@ test: $(VENV)/.installed-dev test-deps lint
 	$(BIN)/pytest -m "not slow"
 
 # The long variants (full fault-injection figures, the 1-hour soak). pytest exits 5 when it selects no
-# test: that is a failure here too (a renamed marker must not turn this into a silent pass).
+# test: that is a failure here too (a renamed marker must not turn this into a silent pass). `-s` prints
+# the figures the README's reliability section quotes.
 test-slow: $(VENV)/.installed-dev test-deps
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow -s
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -52,7 +52,7 @@ NOMINAL_RATE = 1_000  # msg/s: 5,000 devices reporting every 5 s
 
 
 def report(test: str, **figures: object) -> None:
-    """The figures the README's reliability section quotes (shown with `pytest -s`)."""
+    """The figures the README's reliability section quotes (`make test-slow` shows them)."""
     print(f"\n[{test}] " + ", ".join(f"{name}={value}" for name, value in figures.items()))
 
 
