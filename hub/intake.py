@@ -289,13 +289,13 @@ class IntakeWorker(threading.Thread):
     def _flush_seen(self, store: Store) -> None:
         """When traffic pauses, write what was last heard now rather than with the next message, which
         in a quiet community may be an hour away (and a restart reads liveness from the store)."""
+        self._seen_due = time.monotonic() + self._seen_flush_s  # also after a failure: one try per interval
         try:
             store.commit(self._unflushed_seen)
         except Exception as exc:  # kept in memory; the next pause or batch tries again
             log.warning("could not write device liveness: %s", store.describe_failure(exc))
             return
         self._unflushed_seen = Batch()
-        self._seen_due = time.monotonic() + self._seen_flush_s
 
     def _next_messages(self) -> list[Message]:
         try:
