@@ -282,13 +282,14 @@ class IntakeWorker(threading.Thread):
                 elif self._unflushed_seen.seen and time.monotonic() >= self._seen_due:
                     self._flush_seen(store)
             if self._unflushed_seen.seen:
-                store.commit(self._unflushed_seen)
+                self._flush_seen(store)
         finally:
             store.close()
 
     def _flush_seen(self, store: Store) -> None:
-        """When traffic pauses, write what was last heard now rather than with the next message, which
-        in a quiet community may be an hour away (and a restart reads liveness from the store)."""
+        """When traffic pauses (or intake stops), write what was last heard now rather than with the next
+        message, which in a quiet community may be an hour away (and a restart reads liveness from the
+        store)."""
         self._seen_due = time.monotonic() + self._seen_flush_s  # also after a failure: one try per interval
         try:
             store.commit(self._unflushed_seen)

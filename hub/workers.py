@@ -150,13 +150,13 @@ class WatermarkBoard:
         if "stats" not in columns:  # a store from before workers reported their counters
             self._db.execute("ALTER TABLE intake_workers ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'")
 
-    def report(self, name: str, settled_ms: int, messages: int, stats: dict[str, Any] | None = None) -> None:
+    def report(self, name: str, settled_ms: int, messages: int, stats: dict[str, Any]) -> None:
         self._db.execute(
             "INSERT INTO intake_workers (name, pid, settled_ms, messages, reported_ms, stats)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid,"
             " settled_ms = excluded.settled_ms, messages = excluded.messages,"
             " reported_ms = excluded.reported_ms, stats = excluded.stats",
-            (name, os.getpid(), settled_ms, messages, int(time.time() * 1000), json.dumps(stats or {})),
+            (name, os.getpid(), settled_ms, messages, int(time.time() * 1000), json.dumps(stats)),
         )
 
     def reports(self) -> dict[str, WorkerReport]:

@@ -3,6 +3,7 @@ committed (and acknowledged, and handed to evaluation) as soon as what is queued
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ from hub.intake import IntakeWorker, Router, RouterLimits
 from hub.mqtt import Message
 from hub.registry import Registry
 from hub.store import Store
+from tests.real_servers import wait_until
 
 LINGER_S = 2.0
 TS = 1_763_856_000_000
@@ -64,6 +66,10 @@ def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_reg
                           Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
                           lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
                           seen_flush_s=0.5)
+
+    def committed(batches: int) -> bool:
+        return intake.stats.batches >= batches
+
     intake.start()
     store = Store(path)
     try:
@@ -73,15 +79,11 @@ def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_reg
         for i, (device, fields) in enumerate(readings):
             payload = json.dumps({"ts": TS + i, **fields}).encode()
             intake.submit(Message(f"sc/sunshine/{device}/event", payload, TS + i, i + 1, 1, 1))
-            deadline = time.monotonic() + 5
-            while intake.stats.batches < i + 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(functools.partial(committed, i + 1), 5, interval=0.01, what=f"batch {i + 1}")
         assert intake.stats.batches == 2
-        deadline = time.monotonic() + 3
-        while store.device_seen("door-1") is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        seen = store.device_seen("door-1")
-        assert seen is not None and seen["last_ts"] == TS + 1, "door-1's reading waited for another message"
+        seen = wait_until(lambda: store.device_seen("door-1"), 3, interval=0.05,
+                          what="door-1's reading in devices_seen without another message")
+        assert seen is not None and seen["last_ts"] == TS + 1
     finally:
         store.close()
         intake.stop()
