@@ -386,11 +386,12 @@ class InactivityDetector:
         bins = week.bin_of(week.week_hours(minutes * week.MINUTE_MS, self.utc_offset_s_[rows]))
         np.add.at(self.counts_, (rows, bins), 1.0)
 
-        self._learn_silences(idx, t, code)
+        away_before = self.away(idx)
+        out_after = self._pass_doors(idx, t, code)
+        self._learn_silences(idx, t, away_before, out_after)
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
-        self._pass_doors(idx, t, code)
         np.maximum.at(self.last_door_ms_, idx[door], t[door])
         np.maximum.at(self.last_indoor_ms_, idx[~door], t[~door])
         # A sign of life newer than the band's last report ends a still run (one in the same batch as band
@@ -400,23 +401,25 @@ class InactivityDetector:
         self._refresh(np.unique(idx))
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
 
-    def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+    def _learn_silences(self, idx: Indices, t: I64, away_before: Bools, out_after: Bools) -> None:
         """Remember the silences that this batch ends: each resident's gaps between consecutive signs of
         life (the first from their last known activity) of at least `silence_min_s`, by the local hour
-        they began in; one that began at the front door is an outing and is kept apart. Readings older
-        than the resident's last activity end no silence (it was already counted)."""
+        they began in; one begun while the resident was out (`away_before` the batch, `out_after` each
+        reading) is an outing and is kept apart. Readings older than the resident's last activity end no
+        silence (it was already counted)."""
+        known_last = self.last_activity_ms_[idx]
         order = np.lexsort((t, idx))
-        idx, t, code = idx[order], t[order], code[order]
+        idx, t, known_last = idx[order], t[order], known_last[order]
         first = np.r_[True, idx[1:] != idx[:-1]]
-        before = np.where(first, self.last_activity_ms_[idx], np.r_[NO_TIME, t[:-1]])
-        at_door = np.where(first, self.last_door_ms_[idx] >= self.last_indoor_ms_[idx],
-                           np.r_[False, code[:-1] == Evidence.DOOR])
+        before = np.where(first, known_last, np.r_[NO_TIME, t[:-1]])
+        out = np.where(first, away_before[order], np.r_[False, out_after[order][:-1]])
         gap_ms = t - before
-        ended = (before != NO_TIME) & (gap_ms >= int(self.silence_min_s * 1000))
+        ended = ((before != NO_TIME) & (before >= known_last)
+                 & (gap_ms >= int(self.silence_min_s * 1000)))
         if not ended.any():
             return
         who, began, hours = idx[ended], before[ended], gap_ms[ended] / week.HOUR_MS
-        out = at_door[ended].astype(np.intp)
+        out = out[ended].astype(np.intp)
         hour = np.floor(week.week_hours(began, self.utc_offset_s_[who]) % 24).astype(np.intp)
         np.maximum.at(self.silence_longest_h_, (who, out, hour), hours.astype(np.float32))
 
@@ -562,22 +565,33 @@ class InactivityDetector:
         self.critical_ms_[who] = np.where((band >= self.critical_surprise) & ~away,
                                           np.minimum(self.critical_ms_[who], at), self.critical_ms_[who])
 
-    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> Bools:
         """Which side of the front door each resident is on. Door events within `door_passage_s` of each
         other (open, close, the peephole's word) are one passage; each passage flips the side, and
         movement indoors puts the resident back inside. So a resident who comes home and collapses right
         behind the door is inside (an inactivity alarm), not out (a gentle not-back-home hours later).
-        Only residents with a door event in the batch are walked through, in time order: doors are rare."""
+        Only residents with a door event in the batch are walked through, in time order: doors are rare.
+        Returns whether each reading left its resident out."""
+        # Without a door event, a resident is out until their first indoor reading of the batch.
+        order = np.lexsort((t, idx))
+        indoor = (code[order] == Evidence.INDOOR).astype(np.int64)
+        first = np.r_[True, idx[order][1:] != idx[order][:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
+        seen_indoor = np.cumsum(indoor) - np.r_[0, np.cumsum(indoor)][start]
+        out_after = np.empty(idx.size, dtype=np.bool_)
+        out_after[order] = self.away(idx[order]) & (seen_indoor == 0)
         concerned = np.isin(idx, np.unique(idx[code == Evidence.DOOR]))
         self.out_[idx[~concerned & (code == Evidence.INDOOR)]] = False
         if not concerned.any():
-            return
+            return out_after
+        where = np.flatnonzero(concerned)
         order = np.lexsort((t[concerned], idx[concerned]))
         gap_ms = int(self.door_passage_s * 1000)
         last_door = self.last_door_ms_  # read before partial_fit moves it
         seen_door: dict[int, int] = {}
-        for i, when, what in zip(idx[concerned][order].tolist(), t[concerned][order].tolist(),
-                                 code[concerned][order].tolist(), strict=True):
+        walk = zip(where[order].tolist(), idx[concerned][order].tolist(), t[concerned][order].tolist(),
+                   code[concerned][order].tolist(), strict=True)
+        for k, i, when, what in walk:
             if what == Evidence.DOOR:
                 previous = seen_door.get(i, int(last_door[i]))
                 if previous == NO_TIME or when - previous > gap_ms:
@@ -585,6 +599,8 @@ class InactivityDetector:
                 seen_door[i] = when
             elif what == Evidence.INDOOR:
                 self.out_[i] = False
+            out_after[k] = self.out_[i]
+        return out_after
 
     def _prior_rates(self) -> F64:
         return np.broadcast_to(np.asarray(self.prior_events_per_hour, dtype=np.float64), (week.N_BINS,))

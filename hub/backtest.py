@@ -4,8 +4,9 @@ The log is a CSV with the header `timestamp,resident,device,kind,location`, one 
 The replay learns online exactly as the live hub does: events are fed in time order, one minute of log
 time at a time, and each evaluation at minute `t` (the live hub's tick) sees only events before `t`.
 Every resident's clock runs until `run_on_hours` (24 by default) after their last event, so a collapse
-at the end of a log is still caught. Alerts go out as JSON Lines, one line per alert: one per (resident, kind) episode,
-re-raised only after activity resumes, with an escalation from warning to critical as a second line.
+at the end of a log is still caught. Alerts go out as JSON Lines, one line per alert: one per
+(resident, kind) episode, re-raised only after activity resumes, with an escalation from warning to
+critical as a second line.
 
 Nothing here loops over events in Python once the file is read: minutes with events are fed as array
 batches, and between them the replay jumps straight to the next minute at which some deadline falls.
@@ -152,7 +153,7 @@ def _utc_offset_s(zone: ZoneInfo, t_ms: int) -> int:
 
 
 def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: ZoneInfo,
-           progress: Progress | None = None, run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
+           progress: Progress | None = None, *, run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
     """Feed the log to `detector` minute by minute and write the alerts it raises to `out`; each resident's
     clock runs `run_on_hours` past their last event."""
     n = len(log.residents)
@@ -243,7 +244,8 @@ def _iso(t_ms: int, zone: ZoneInfo) -> str:
 
 
 def backtest(csv_path: Path, out_path: Path, *, progress: bool, timezone: str = DEFAULT_TIMEZONE,
-             detector: InactivityDetector | None = None, run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
+             detector: InactivityDetector | None = None,
+             run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
     """Replay `csv_path` through the inactivity detector and write its alerts to `out_path` (JSON Lines)."""
     try:
         zone = ZoneInfo(timezone)
@@ -256,7 +258,7 @@ def backtest(csv_path: Path, out_path: Path, *, progress: bool, timezone: str = 
         log = read_log(csv_path, zone, bar)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with out_path.open("w", encoding="utf-8") as out:
-            return replay(log, detector, out, zone, bar, run_on_hours)
+            return replay(log, detector, out, zone, bar, run_on_hours=run_on_hours)
 
 
 def backtest_command(
@@ -265,8 +267,9 @@ def backtest_command(
     out: Annotated[Path, typer.Option(help="where to write the alerts (JSON Lines)")] = Path("alerts.jsonl"),
     timezone: Annotated[str, typer.Option(help="time zone of naive timestamps")] = DEFAULT_TIMEZONE,
     progress: Annotated[bool, typer.Option(help="show progress")] = True,
-    run_on: Annotated[float, typer.Option(help="hours each resident's clock runs past their last event "
-                                           "(72 for a door-only home, whose silences are long)")] = RUN_ON_HOURS,
+    run_on: Annotated[float, typer.Option(
+        help="hours each resident's clock runs past their last event (72 for door-only homes)",
+    )] = RUN_ON_HOURS,
 ) -> None:
     """Replay a recorded activity log through the inactivity detector and write the alerts it raises."""
     console = Console(stderr=True)

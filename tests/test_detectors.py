@@ -30,17 +30,15 @@ def trained(days: int = 14, n: int = 1) -> InactivityDetector:
     return detector
 
 
-RATE_ONLY = {"silence_prior_s": 1.0, "silence_max_s": 1.0}
-"""Parameters that take the learned silence floor out of play, to test the rate model alone."""
-
-
 def test_new_resident_gets_the_conservative_prior_timeout() -> None:
     detector = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0).init(1, SHANGHAI)
     detector.partial_fit([0], [local(0, 10)], [Evidence.INDOOR])
     assert (detector.deadline_ms_[0] - local(0, 10)) / HOUR == pytest.approx(12.0), "the silence prior"
     assert detector.decide(detector.score(local(0, 21.9)))[0] == Severity.NONE
 
-    rates = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0, **RATE_ONLY).init(1, SHANGHAI)
+    # With the learned floor out of play (prior and cap of a second), the rate model's own prior.
+    rates = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0, silence_prior_s=1.0,
+                               silence_max_s=1.0).init(1, SHANGHAI)
     rates.partial_fit([0], [local(0, 10)], [Evidence.INDOOR])
     timeout_h = (rates.deadline_ms_[0] - local(0, 10)) / HOUR
     # Ten expected minutes at one an hour, a little sooner for the one minute already seen.
