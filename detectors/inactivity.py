@@ -388,7 +388,7 @@ class InactivityDetector:
 
         away_before = self.away(idx)
         out_after = self._pass_doors(idx, t, code)
-        self._learn_silences(idx, t, away_before, out_after)
+        self._learn_silences(idx, t, code, away_before, out_after)
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
@@ -401,18 +401,23 @@ class InactivityDetector:
         self._refresh(np.unique(idx))
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
 
-    def _learn_silences(self, idx: Indices, t: I64, away_before: Bools, out_after: Bools) -> None:
+    def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], away_before: Bools,
+                        out_after: Bools) -> None:
         """Remember the silences that this batch ends: each resident's gaps between consecutive signs of
         life (the first from their last known activity) of at least `silence_min_s`, by the local hour
-        they began in; one begun while the resident was out (`away_before` the batch, `out_after` each
-        reading) is an outing and is kept apart. Readings older than the resident's last activity end no
-        silence (it was already counted)."""
+        they began in. An outing is kept apart: a silence begun while the resident was out (`away_before`
+        the batch, `out_after` each reading), or begun and ended at the front door (the door's count of
+        passages is easily thrown by a bouncing reed or a step out and back). Readings older than the
+        resident's last activity end no silence (it was already counted)."""
         known_last = self.last_activity_ms_[idx]
         order = np.lexsort((t, idx))
-        idx, t, known_last = idx[order], t[order], known_last[order]
+        idx, t, code, known_last = idx[order], t[order], code[order], known_last[order]
         first = np.r_[True, idx[1:] != idx[:-1]]
         before = np.where(first, known_last, np.r_[NO_TIME, t[:-1]])
-        out = np.where(first, away_before[order], np.r_[False, out_after[order][:-1]])
+        began_at_door = np.where(first, self.last_door_ms_[idx] >= self.last_indoor_ms_[idx],
+                                 np.r_[False, code[:-1] == Evidence.DOOR])
+        out = (np.where(first, away_before[order], np.r_[False, out_after[order][:-1]])
+               | (began_at_door & (code == Evidence.DOOR)))
         gap_ms = t - before
         ended = ((before != NO_TIME) & (before >= known_last)
                  & (gap_ms >= int(self.silence_min_s * 1000)))
@@ -624,7 +629,13 @@ class InactivityDetector:
         nudge = (1 + 1e-6) / self._silence_scale(who)
         warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
         crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise * nudge), offsets)
-        learned = last + np.ceil(self.silence_floor_s(who, last) * 1000).astype(np.int64)
+        learned_s = self.silence_floor_s(who, last)
+        # A silence begun at the front door with the resident counted inside may be an outing all the
+        # same (see `_learn_silences`): it waits for the longer of the two floors.
+        at_door = (self.last_door_ms_[who] >= self.last_indoor_ms_[who]) & ~away
+        outing_s = self.silence_floor_s(who, last, out=True)
+        learned_s = np.where(at_door, np.fmax(learned_s, outing_s), learned_s)
+        learned = last + np.ceil(learned_s * 1000).astype(np.int64)
         # Critical comes at most `critical_after_s` after the warning (so that one silence does not page
         # the family twice hours apart), and exactly that long after when the learned floor decides.
         after = int(self.critical_after_s * 1000)
