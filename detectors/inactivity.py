@@ -207,7 +207,7 @@ class InactivityDetector:
                  decline_learning_days: int = 7, decline_smoothing: float = 0.1,
                  decline_min_daily: float = 20.0, silence_min_s: float = 1800.0,
                  silence_hours_around: int = 3, silence_margin: float = 1.25,
-                 silence_extra_s: float = 3600.0, silence_learning_days: float = 3.0,
+                 silence_extra_s: float = 5400.0, silence_learning_days: float = 3.0,
                  silence_prior_s: float = 12 * 3600.0, silence_max_s: float = 20 * 3600.0,
                  critical_after_s: float = 1800.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour

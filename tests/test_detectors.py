@@ -109,6 +109,7 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
         assert alone.deadline_ms_[0] == together.deadline_ms_[r]
         np.testing.assert_allclose(alone.band_run_, together.band_run_[r : r + 1], rtol=1e-5)
         assert alone.decline_ms_[0] == together.decline_ms_[r]
+        np.testing.assert_array_equal(alone.silence_longest_h_[0], together.silence_longest_h_[r])
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
 
 
@@ -155,7 +156,7 @@ def test_a_residents_sensitivity_scales_the_score_and_moves_the_deadline() -> No
     detector.set_sensitivity(1, 2.0)
     usual, closer = detector.deadline_ms_
     assert start < closer < usual, "twice as sensitive: warned sooner"
-    np.testing.assert_allclose(detector.score(closer, [1]), detector.warning_surprise, rtol=1e-5)
+    assert detector.score(closer - 1000, [1])[0] < detector.warning_surprise
     assert detector.decide(detector.score(closer))[1] == Severity.WARNING
     with pytest.raises(ValueError, match="positive"):
         detector.set_sensitivity(0, 0.0)
@@ -304,3 +305,65 @@ def test_evidence_codes_and_activity() -> None:
     assert live_evidence("smart_peephole", {"motion": True}) == Evidence.CORRIDOR
     assert live_evidence("door_sensor", {"open": True}) == Evidence.DOOR
     assert live_evidence("motion_sensor", {"occupancy": True}) == Evidence.INDOOR
+
+
+def days_of(gap: tuple[float, float], *, door: bool = False, days: int = 14) -> InactivityDetector:
+    """Residents awake 07:00-22:00 with activity every 10 minutes, but every day nothing from `gap[0]` to
+    `gap[1]` (hours): a nap on a couch no sensor sees, or, with `door`, an outing through the front door
+    (a passage at each end)."""
+    detector = InactivityDetector().init(1, SHANGHAI)
+    for day in range(days):
+        times = np.arange(local(day, 7), local(day, 22), 10 * MINUTE)
+        times = times[(times < local(day, gap[0])) | (times >= local(day, gap[1]))]
+        codes = np.full(len(times), Evidence.INDOOR)
+        if door:
+            passages = [local(day, gap[0]), local(day, gap[0]) + MINUTE, local(day, gap[1]) - MINUTE,
+                        local(day, gap[1])]
+            order = np.argsort(np.r_[times, passages], kind="stable")
+            times = np.r_[times, passages][order]
+            codes = np.r_[codes, np.full(4, Evidence.DOOR)][order]
+        detector.partial_fit(np.zeros(len(times)), times, codes)
+    return detector
+
+
+def test_a_silence_this_resident_has_had_at_this_hour_is_not_an_emergency() -> None:
+    detector = days_of((14, 17))  # the last reading before each nap is at 13:50
+    nap_h = 3 + 10 / 60
+    floor_s = detector.silence_floor_s([0], np.array([local(14, 13 + 50 / 60)]))[0]
+    learned_s = nap_h * 3600 * detector.silence_margin + detector.silence_extra_s
+    assert floor_s == pytest.approx(learned_s, rel=1e-6)
+    start = local(14, 13 + 50 / 60)
+    detector.partial_fit([0], [start], [Evidence.INDOOR])
+    assert detector.decide(detector.score(start + int(nap_h * HOUR) + 30 * MINUTE))[0] == Severity.NONE
+    deadline = int(detector.deadline_ms_[0])
+    assert deadline >= start + floor_s * 1000, "no warning before the learned floor"
+    assert detector.decide(detector.score(deadline))[0] == Severity.WARNING
+    # The morning has never been quiet for long: a silence there is judged by the rhythm, within hours.
+    morning = local(14, 9)
+    detector.partial_fit([0], [morning + 24 * HOUR], [Evidence.INDOOR])
+    assert detector.deadline_ms_[0] - (morning + 24 * HOUR) < floor_s * 1000
+
+
+def test_outings_are_learned_apart_from_silences_at_home() -> None:
+    detector = days_of((9, 12), door=True)
+    at_nine = np.array([local(14, 9)])
+    assert detector.silence_floor_s([0], at_nine)[0] == detector.silence_extra_s, "no long silence at home"
+    outing_s = detector.silence_floor_s([0], at_nine, out=True)[0]
+    assert outing_s == pytest.approx((3 - 2 / 60) * 3600 * detector.silence_margin + detector.silence_extra_s,
+                                     rel=1e-6)
+    # Out again at 09:00: not back is judged against the usual outing, not the fixed 23:00.
+    left = local(14, 9)
+    detector.partial_fit([0, 0], [left, left + MINUTE], [Evidence.DOOR, Evidence.DOOR])
+    assert detector.away()[0]
+    assert detector.not_back_ms_[0] == left + MINUTE + int(np.ceil(outing_s * 1000))
+
+
+def test_a_silence_begun_at_the_door_waits_for_the_outing_floor_whatever_the_passage_count() -> None:
+    detector = days_of((9, 12), door=True)
+    # Out and straight back in by the count of passages, then nothing: perhaps inside, perhaps out after
+    # all (a bouncing reed, a step out and back), so it waits as long as an outing would.
+    t = local(14, 9)
+    detector.partial_fit([0] * 4, [t, t + MINUTE, t + 5 * MINUTE, t + 6 * MINUTE], [Evidence.DOOR] * 4)
+    assert not detector.away()[0]
+    outing_s = detector.silence_floor_s([0], np.array([t + 6 * MINUTE]), out=True)[0]
+    assert detector.deadline_ms_[0] >= t + 6 * MINUTE + outing_s * 1000

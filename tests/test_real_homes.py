@@ -24,9 +24,11 @@ from tests.benchmarks.real_homes import (
     write_events_csv,
 )
 
-# The default detector on HouseE (base stream and its 40 incident copies): tighten as the detector improves.
-HOUSE_E_MAX_FA_PER_MONTH = 40.0
-HOUSE_E_MIN_DETECTED = 0.9
+# The default detector on two real homes (base stream and 40 incident copies each), which raised 62 and 119
+# false alarms a month before the learned silence floor: at most one false alarm in the 9 days each has
+# after its warm-up, and nearly every collapse found. Tighten as the detector improves.
+MAX_FA_PER_MONTH = 3.5
+MIN_DETECTED = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +108,15 @@ def test_fixed_timeouts_reproduce_the_reference_figures(homes: dict[str, Home]) 
     assert (round(day.fa_per_month, 1), day.det_24h) == (3.1, 1.0)
 
 
-def test_default_detector_on_house_e(homes: dict[str, Home], tmp_path: Path) -> None:
-    """A regression bound: the hub's default detector on a real home's recording and its incidents."""
-    data = build_streams({"HouseE": homes["HouseE"]})
+@pytest.mark.parametrize("home", ["HouseD", "HouseE"])
+def test_default_detector_on_a_real_home(homes: dict[str, Home], tmp_path: Path, home: str) -> None:
+    """A regression bound: the hub's default detector on a real home's recording and its incidents, so
+    that a later change cannot quietly bring the flood of false alarms back."""
+    data = build_streams({home: homes[home]})
     csv_path = tmp_path / "EVENTS.csv"
     write_events_csv(data, csv_path)
-    house = score(data, hub_alerts(csv_path, tmp_path / "alerts.jsonl", 24))["HouseE"]
+    house = score(data, hub_alerts(csv_path, tmp_path / "alerts.jsonl", 24))[home]
     s = summarize([house], 24)
     assert s.n == 40
-    assert s.fa_per_month <= HOUSE_E_MAX_FA_PER_MONTH, f"{house.false_alarms} in {house.days:.1f} days"
-    assert s.det_24h >= HOUSE_E_MIN_DETECTED
+    assert s.fa_per_month <= MAX_FA_PER_MONTH, f"{house.false_alarms} in {house.days:.1f} days"
+    assert s.det_24h >= MIN_DETECTED
