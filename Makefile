@@ -57,8 +57,10 @@ bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.sos_latency
 	$(BIN)/python -m tests.benchmarks.detector
 
+# Then how much the simulated residents look like the four real homes, statistic by statistic.
 bench-quality: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.benchmarks.detector_quality --households 100 --days 21 --collapses 40
+	$(BIN)/python -m tests.benchmarks.realism
 
 # The inactivity detector on four real homes with injected collapses (tests/benchmarks/realhomes/README.md).
 bench-real: $(VENV)/.installed-dev

@@ -3,9 +3,10 @@
 Each resident's `ResidentDay` says where they are each minute; this turns those places into what the
 household's devices see: the door opening and closing and the peephole recognizing the resident when
 they leave and come back, motion sensors switching on when someone moves in their room and off again
-after their occupancy timeout, and the people who come to the door (neighbours passing, visitors,
-couriers lingering). With two residents, each device sees both: their intervals are merged first, so a
-sensor never reports "occupied" twice in a row.
+after their occupancy timeout, and the people who come to the door (neighbours passing, visitors who
+ring and some who stay a while, couriers lingering). A motion sensor now and then chatters for a few
+hours (sunlight on a radiator, a curtain in a draught) whoever is at home. With two residents, each
+device sees both: their intervals are merged first, so a sensor never reports "occupied" twice in a row.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from devices.smart_peephole import PeepholeEventType
 from simulators.calendar import LocalDay
 from simulators.door_sensor import DoorSensor
-from simulators.message import MINUTE_MS, SECOND_MS
+from simulators.message import HOUR_MS, MINUTE_MS, SECOND_MS
 from simulators.motion_sensor import MotionSensor
 from simulators.residents import (
     AWAKE_AT_HOME,
@@ -41,6 +42,7 @@ Action = Callable[[int], None]  # something a device does at a simulated time
 Interval = tuple[int, int]
 
 OCCUPANCY_TIMEOUT_MS = 90 * SECOND_MS  # a PIR reports "clear" this long after the last motion it saw
+_CHATTER_CHANCE = 0.03                 # per household and day
 
 
 class Schedule(Protocol):
@@ -76,7 +78,8 @@ class HouseholdSim:
             occupant.timeline.add(resident_day)
             self._comings_and_goings(resident_day, previous, occupant, door_open, schedule)
             self._movement(resident_day, occupant, occupied)
-        self._callers(day, door_open, schedule)
+        self._callers(day, door_open, occupied, schedule)
+        self._chatter(day, occupied)
         if self.door is not None:
             _schedule_intervals(schedule, door_open, partial(self.door.set_open, is_open=True),
                                 partial(self.door.set_open, is_open=False))
@@ -107,7 +110,7 @@ class HouseholdSim:
                   occupied: defaultdict[Room, list[Interval]]) -> None:
         places, day, rng = resident_day.places, resident_day.day, occupant.rng
         ill = occupant.conditions.ill_on(day)
-        liveliness = occupant.profile.liveliness * (ILL_ACTIVITY if ill else 1.0)
+        liveliness = occupant.profile.liveliness * resident_day.liveliness * (ILL_ACTIVITY if ill else 1.0)
         bounds = np.flatnonzero(np.diff(places)) + 1
         for first, last in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [len(places)])),
                                strict=True):
@@ -116,22 +119,31 @@ class HouseholdSim:
             if room is None or room not in self.sensors:
                 continue
             start, end = day.at(int(first)), day.at(int(last))
+            if first > 0 and places[first - 1] == Place.OUT and end - start > MINUTE_MS:
+                start += MINUTE_MS  # home again: the door opens (some time in that minute) before they move
             intervals = occupied[room]
-            if place == Place.ASLEEP:      # turning over in bed now and then
-                for _ in range(rng.poisson((last - first) / 90)):
+            if place == Place.ASLEEP:      # turning over in bed now and then, as restless as they sleep
+                turns = occupant.profile.turns_per_hour * (ILL_ACTIVITY if ill else 1.0)
+                for _ in range(rng.poisson((last - first) / 60 * turns)):
                     moved = int(rng.integers(start, end))
                     still = moved + int(rng.integers(10, 40)) * SECOND_MS
                     intervals.append((moved, still + OCCUPANCY_TIMEOUT_MS))
+            elif place == Place.SEATED:    # still for hours: only reaching for the remote, now and then
+                for _ in range(rng.poisson((last - first) / 240)):
+                    moved = int(rng.integers(start, end))
+                    intervals.append((moved, moved + OCCUPANCY_TIMEOUT_MS))
             elif place == Place.BATHROOM:  # a small room: in view the whole time
                 intervals.append((start + int(rng.integers(3, 20)) * SECOND_MS, end + OCCUPANCY_TIMEOUT_MS))
             else:                          # bouts of moving about, with still spells between
                 moment = start + int(rng.integers(2, 30)) * SECOND_MS
                 while moment < end:
-                    stop = min(end, moment + int(rng.exponential(4 * MINUTE_MS * liveliness)))
+                    # A livelier day brings more bouts rather than longer ones: more for a sensor to see.
+                    stop = min(end, moment + int(rng.exponential(3 * MINUTE_MS)))
                     intervals.append((moment, stop + OCCUPANCY_TIMEOUT_MS))
-                    moment = stop + int(rng.exponential(10 * MINUTE_MS / liveliness))
+                    moment = stop + int(rng.exponential(12 * MINUTE_MS / liveliness))
 
-    def _callers(self, day: LocalDay, door_open: list[Interval], schedule: Schedule) -> None:
+    def _callers(self, day: LocalDay, door_open: list[Interval], occupied: defaultdict[Room, list[Interval]],
+                 schedule: Schedule) -> None:
         rng = self.rng
 
         def moments(per_day: float, from_hour: float, to_hour: float) -> list[int]:
@@ -145,9 +157,32 @@ class HouseholdSim:
             if any(o.timeline.place_at(moment) in AWAKE_AT_HOME for o in self.occupants):
                 opens = moment + int(rng.integers(15, 60)) * SECOND_MS
                 door_open.append((opens, opens + int(rng.integers(30, 180)) * SECOND_MS))
+                if rng.random() < 0.4:  # comes in and stays: the living room is busier, then the door again
+                    leaves = opens + int(rng.uniform(20, 150) * MINUTE_MS)
+                    if "living" in self.sensors:
+                        moving = opens
+                        while moving < leaves:
+                            stop = min(leaves, moving + int(rng.exponential(5 * MINUTE_MS)))
+                            occupied["living"].append((moving, stop + OCCUPANCY_TIMEOUT_MS))
+                            moving = stop + int(rng.exponential(6 * MINUTE_MS))
+                    door_open.append((leaves, leaves + int(rng.integers(10, 40)) * SECOND_MS))
         for moment in moments(0.03, 8, 20):                   # someone hangs about outside the door
             self._peephole(schedule, moment, "lingering", lingering_s=int(rng.integers(30, 180)),
                            snapshot=True)
+
+    def _chatter(self, day: LocalDay, occupied: defaultdict[Room, list[Interval]]) -> None:
+        """A motion sensor false-triggering for a few hours. Not in a household with an incident: its
+        ground truth (no motion after a collapse) must stay true, as with clock faults and outages."""
+        rng = self.rng
+        if not self.sensors or rng.random() >= _CHATTER_CHANCE or any(
+                o.conditions != ResidentConditions() for o in self.occupants):
+            return
+        room = list(self.sensors)[int(rng.integers(len(self.sensors)))]
+        moment = day.at(float(rng.uniform(0, 24 * 60)))
+        until = min(day.end_ms, moment + int(rng.uniform(1, 6) * HOUR_MS))
+        while moment < until:
+            occupied[room].append((moment, moment + OCCUPANCY_TIMEOUT_MS))
+            moment += int(rng.exponential(10 * MINUTE_MS))
 
     def _peephole(self, schedule: Schedule, sim_ms: int, event: PeepholeEventType, *,
                   lingering_s: int | None = None, snapshot: bool = False) -> None:

@@ -1,10 +1,17 @@
 """The resident day model: where each resident is, minute by minute, and whether the wristband is on.
 
 A day is painted onto a per-minute array of `Place`s in layers: sleep, morning bathroom, meals, a nap,
-bathroom visits, outings, night-time bathroom trips; then whatever the scenario's incidents impose
-(an outing at a pinned time, staying home for a fall or an SOS press, a collapse). Each resident gets a
+bathroom visits, spells sitting still (television, reading, dozing in a chair), outings, a wakeful spell
+some nights, night-time bathroom trips; then whatever the scenario's incidents impose (an outing at a
+pinned time, staying home for a fall or an SOS press, a collapse). Each resident gets a
 `ResidentProfile` of habits (when they wake, how often they go out, whether they forget the wristband),
 so neighbours' days differ, and weekends differ from weekdays.
+
+Real lives are irregular, and an inactivity detector tuned on regular ones raises false alarms on them
+(tests/benchmarks/realism.py measures how far the two differ). So no two days of a resident are alike:
+wake and bed times wander, some days are spent at home and some mostly out, a day is livelier or
+quieter as a whole, evenings in front of the television leave a motion sensor nothing to see for hours,
+and some nights bring bathroom trips or a sleepless spell while others pass without a sound.
 
 The household turns these arrays into device events (doors, peephole, motion sensors); the wristband
 reads them through the `Wearer` protocol when it reports.
@@ -34,20 +41,21 @@ class Place(IntEnum):
     LIVING = 4
     OUT = 5
     IMMOBILE = 6  # on the floor after a fall or a collapse: at home, not moving
+    SEATED = 7    # awake in the living room but sitting still (television, reading): a PIR sees nothing
 
 
-AWAKE_AT_HOME = frozenset({Place.BEDROOM, Place.BATHROOM, Place.KITCHEN, Place.LIVING})
+AWAKE_AT_HOME = frozenset({Place.BEDROOM, Place.BATHROOM, Place.KITCHEN, Place.LIVING, Place.SEATED})
 
 # Which motion sensor sees a place: an open-plan kitchen is in the living room's field of view.
 ROOM_OF: Mapping[Place, Room] = {
     Place.ASLEEP: "bedroom", Place.BEDROOM: "bedroom", Place.BATHROOM: "bathroom",
-    Place.KITCHEN: "living", Place.LIVING: "living",
+    Place.KITCHEN: "living", Place.LIVING: "living", Place.SEATED: "living",
 }
 
 # Mean steps per minute in each place (outdoors comes from the profile).
 _STEPS_PER_MINUTE = {
     Place.ASLEEP: 0.0, Place.BEDROOM: 2.0, Place.BATHROOM: 6.0, Place.KITCHEN: 8.0, Place.LIVING: 5.0,
-    Place.IMMOBILE: 0.0,
+    Place.IMMOBILE: 0.0, Place.SEATED: 0.3,
 }
 ILL_ACTIVITY = 0.35  # how much an ill resident still moves, relative to a healthy day
 
@@ -69,6 +77,13 @@ class ResidentProfile:
     band_at_night: bool
     night_bathroom_trips: float
     resting_heart_rate: int
+    routine_spread: float    # day-to-day standard deviation of wake and bed times, minutes
+    home_day_chance: float   # a day spent indoors
+    away_day_chance: float   # a day mostly out: family, the senior centre, a hospital visit, a trip
+    television_chance: float  # an evening sitting in front of the television
+    sitting_spells: float    # spells sitting still in the daytime, per day
+    sleepless_chance: float  # a night with a spell up and about
+    turns_per_hour: float    # turning over in bed: some sleep still, some restlessly
 
 
 def draw_profile(rng: np.random.Generator) -> ResidentProfile:
@@ -86,6 +101,13 @@ def draw_profile(rng: np.random.Generator) -> ResidentProfile:
         band_at_night=bool(rng.random() < 0.7),
         night_bathroom_trips=float(rng.uniform(0.3, 1.5)),
         resting_heart_rate=int(rng.integers(60, 80)),
+        routine_spread=float(rng.uniform(20, 60)),
+        home_day_chance=float(rng.uniform(0.1, 0.35)),
+        away_day_chance=float(rng.uniform(0.2, 0.55)),
+        television_chance=float(rng.uniform(0.5, 0.9)),
+        sitting_spells=float(rng.uniform(1.0, 3.0)),
+        sleepless_chance=float(rng.uniform(0.0, 0.15)),
+        turns_per_hour=float(rng.uniform(0.1, 1.5)),
     )
 
 
@@ -124,6 +146,7 @@ class ResidentDay:
     worn: np.ndarray             # wristband on, per minute (bool)
     cumulative_steps: np.ndarray  # steps counted by the band before each minute; one longer than places
     pinned_ms: Mapping[int, int]
+    liveliness: float = 1.0      # how much they move about indoors today, relative to their habit
 
     def minute_of(self, sim_ms: int) -> int:
         return min((sim_ms - self.day.start_ms) // MINUTE_MS, len(self.places) - 1)
@@ -139,32 +162,57 @@ def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: Loca
         first = int(np.clip(start, 0, n))
         places[first:int(np.clip(start + minutes, first, n))] = place
 
-    wake = profile.wake_minute + (profile.weekend_lie_in if day.is_weekend else 0) + rng.normal(0, 15)
-    bed = profile.bed_minute + rng.normal(0, 20)
+    spread = profile.routine_spread
+    wake = profile.wake_minute + (profile.weekend_lie_in if day.is_weekend else 0) + rng.normal(0, spread)
+    bed = profile.bed_minute + rng.normal(0, spread)
+    if rng.random() < 0.1:  # a late night: a programme, a long call with family
+        bed += rng.uniform(60, 150)
     if ill:
         wake, bed = wake + rng.normal(80, 20), bed - 30
-    wake, bed = float(np.clip(wake, 4 * 60, 11 * 60)), float(np.clip(bed, 19 * 60, 23.75 * 60))
+    wake, bed = float(np.clip(wake, 4 * 60, 11 * 60)), float(np.clip(bed, 19 * 60, 23.9 * 60))
     paint(0, wake, Place.ASLEEP)
     paint(bed, n, Place.ASLEEP)
     paint(wake, rng.uniform(5, 15), Place.BATHROOM)
     paint(wake + rng.uniform(15, 40), rng.uniform(15, 30), Place.KITCHEN)       # breakfast
-    lunch = rng.normal(11.5 * 60, 15)
+    lunch = rng.normal(11.75 * 60, 30)
     paint(lunch, rng.uniform(25, 45), Place.KITCHEN)
-    if rng.random() < (0.9 if ill else 0.5):                                    # after-lunch nap
-        paint(lunch + rng.uniform(50, 80), rng.uniform(90, 180) if ill else rng.uniform(30, 90), Place.ASLEEP)
-    paint(rng.normal(17.75 * 60, 20), rng.uniform(30, 50), Place.KITCHEN)      # dinner
+    if rng.random() < (0.9 if ill else 0.6):                                    # after-lunch nap
+        # In bed, or dozing in the armchair, where a motion sensor sees no more than of a sleeper.
+        place = Place.ASLEEP if ill or rng.random() < 0.5 else Place.SEATED
+        paint(lunch + rng.uniform(40, 90), rng.uniform(90, 180) if ill else rng.uniform(30, 150), place)
+    dinner = rng.normal(17.75 * 60, 30)
+    dinner_minutes = rng.uniform(30, 50)
+    paint(dinner, dinner_minutes, Place.KITCHEN)
+    # Some days are livelier than others as a whole (a mean of one over days): with the outings and the
+    # days at home, this is what makes one day's count of sensor events unlike the next one's. A quiet
+    # day has fewer trips to the bathroom and more time sitting still.
+    liveliness = 1.0 if ill else float(rng.lognormal(-1.0**2 / 2, 1.0))
     minute = wake + rng.uniform(60, 150)
     while minute < bed - 30:                                                    # bathroom during the day
         paint(minute, rng.uniform(3, 10), Place.BATHROOM)
-        minute += rng.normal(100 if ill else 150, 30)
-    if not ill:
+        minute += rng.gamma(2.0, (120 if ill else 150 / min(2.0, liveliness) ** 0.5) / 2)
+    # Sitting still for hours: after dinner in front of the television, and now and then in the day
+    # (reading, a phone call, dozing). Painted over the bathroom visits: a viewer gets up less often.
+    if rng.random() < profile.television_chance:
+        start = dinner + dinner_minutes + rng.uniform(0, 40)
+        paint(start, min(rng.uniform(120, 270), bed - start - rng.uniform(0, 20)), Place.SEATED)
+    for _ in range(rng.poisson(min(5.0, profile.sitting_spells / liveliness))):
+        # Ill, they spend these hours lying down instead.
+        paint(rng.uniform(wake + 60, max(wake + 61, bed - 90)), rng.uniform(60, 210),
+              Place.ASLEEP if ill else Place.SEATED)
+    if ill:  # back to bed for hours, morning and afternoon: an ill day is quieter than any healthy one
+        paint(wake + rng.uniform(90, 150), rng.uniform(90, 150), Place.ASLEEP)
+        paint(rng.uniform(15 * 60, 16 * 60), rng.uniform(90, 150), Place.ASLEEP)
+    else:
         _paint_outings(profile, day, wake=wake, bed=bed, rng=rng, paint=paint)
+    if rng.random() < profile.sleepless_chance * (2 if ill else 1):
+        # Up in the small hours: a cup of tea, the radio, pacing; then back to bed.
+        paint(rng.uniform(60, max(61, wake - 60)), rng.uniform(20, 90), Place.LIVING)
     asleep = np.flatnonzero(places == Place.ASLEEP)
     trips = rng.poisson(profile.night_bathroom_trips * (1.5 if ill else 1.0))
     if asleep.size:
         for trip in rng.choice(asleep, size=trips):
             paint(trip, rng.uniform(3, 8), Place.BATHROOM)
-
     pinned: dict[int, int] = {}
     for outing in conditions.outings:
         _paint_pinned_outing(outing, day, places, pinned)
@@ -200,7 +248,7 @@ def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: Loca
     rates = np.array([_STEPS_PER_MINUTE.get(place, profile.steps_per_minute_out) for place in Place])
     steps = rng.poisson(rates[places] * (ILL_ACTIVITY if ill else 1.0)) * worn
     cumulative = np.concatenate(([0], np.cumsum(steps)))
-    return ResidentDay(day, places, worn, cumulative, pinned)
+    return ResidentDay(day, places, worn, cumulative, pinned, liveliness)
 
 
 def _paint_outings(profile: ResidentProfile, day: LocalDay, *, wake: float, bed: float,
@@ -212,9 +260,16 @@ def _paint_outings(profile: ResidentProfile, day: LocalDay, *, wake: float, bed:
             start = max(start, earliest)
             paint(start, min(minutes, latest - start), Place.OUT)
 
-    outing(profile.market_chance, wake + rng.uniform(45, 150), rng.uniform(40, 120))
-    outing(profile.walk_chance, rng.uniform(14.5 * 60, 16.5 * 60), rng.uniform(30, 90))
-    outing(profile.evening_chance, rng.normal(19 * 60, 10), rng.uniform(50, 90))
+    kind_of_day = rng.random()
+    if kind_of_day < profile.home_day_chance:      # a day indoors: at most a short trip downstairs
+        outing(0.3, rng.uniform(9 * 60, 17 * 60), rng.uniform(10, 40))
+        return
+    if kind_of_day < profile.home_day_chance + profile.away_day_chance:
+        # Most of the day out (family, the senior centre, a clinic, a trip), leaving at any hour.
+        outing(1.0, rng.uniform(wake + 30, 13 * 60), rng.uniform(270, 600))
+    outing(profile.market_chance, wake + rng.uniform(45, 150), rng.uniform(40, 150))
+    outing(profile.walk_chance, rng.uniform(14 * 60, 17 * 60), rng.uniform(30, 120))
+    outing(profile.evening_chance, rng.normal(19 * 60, 20), rng.uniform(50, 120))
     if day.is_weekend:
         outing(profile.visit_chance, rng.uniform(9.5 * 60, 11 * 60), rng.uniform(240, 420))
 

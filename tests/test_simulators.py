@@ -305,8 +305,10 @@ def test_every_incident_leaves_the_traces_its_ground_truth_claims(
     movements = Counter(message.reading_ts >= illness.start_ms for message in messages
                         if message.device_id in sensors and message.reading_ts
                         and decode(message).fields["occupancy"])
-    # Day one is healthy, day two ill: far fewer bouts of movement.
-    assert movements[True] < 0.7 * movements[False], "an ill resident moves about much less"
+    # Day one is healthy, day two ill: fewer bouts of movement. Healthy days now differ from each other as
+    # real ones do (this resident's day one was a quiet day at home), so one healthy day is no baseline
+    # for a ratio; over weeks an ill resident's sensors see about 0.6 of a healthy resident's bouts.
+    assert movements[True] < movements[False], "an ill resident moves about less"
 
 
 # --- summary, CLI, load ---------------------------------------------------------------------------------
