@@ -256,9 +256,12 @@ class Store:
 
     def commit(self, batch: Batch) -> Committed:
         """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
-        # Encoded before taking the write lock, which other writers (intake workers) wait for.
+        # Encoded before taking the write lock, which other writers (intake workers) wait for. NaN and
+        # infinities are refused here (ValueError): SQLite's JSON functions refuse them once the same
+        # (device, ts) arrives again, so a row holding one would fail every later batch that touches it.
         observations = [
-            (o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
+            (o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":"), allow_nan=False),
+             o.received_ms)
             for o in batch.observations
         ]
         with self._transaction() as db:
