@@ -71,7 +71,7 @@ class Router:
             return Rejected(
                 Reason.UNKNOWN_TOPIC,
                 f"topic {topic!r} fits neither sc/<community>/<kind>/"
-                f"<device>/event|availability nor {self._z2m_base}/<friendly_name>",
+                f"<device>/event|availability nor {self._z2m_base}/<compound>/<friendly_name>",
             )
         if isinstance(parsed, IgnoredTopic):
             return parsed
@@ -106,14 +106,26 @@ class Router:
 
     def _device(self, parsed: NativeTopic | Zigbee2mqttTopic) -> tuple[PlacedDevice | None, Rejected | None]:
         if isinstance(parsed, Zigbee2mqttTopic):
-            device = self.registry.by_zigbee2mqtt_name.get(parsed.friendly_name)
-            if device is None:
-                if parsed.friendly_name in self.registry.deactivated_zigbee2mqtt_names:
-                    why = f"the device with zigbee2mqtt name {parsed.friendly_name!r} is deactivated"
-                else:
-                    why = f"no device has zigbee2mqtt name {parsed.friendly_name!r}"
-                return None, Rejected(Reason.UNKNOWN_DEVICE, why)
-            return device, None
+            key = (parsed.compound, parsed.friendly_name)
+            device = self.registry.by_zigbee2mqtt_name.get(key)
+            if device is not None:
+                return device, None
+            owners = self.registry.zigbee2mqtt_name_compounds.get(parsed.friendly_name)
+            if owners:
+                # Another compound's gateway speaks for that name: a forged reading (or a gateway with the
+                # wrong base topic). Not attributed to the device, so it cannot keep it looking alive.
+                return None, Rejected(
+                    Reason.TOPIC_MISMATCH,
+                    f"zigbee2mqtt name {parsed.friendly_name!r} belongs to the gateway of compound "
+                    f"{', '.join(sorted(owners))}, topic is under compound {parsed.compound!r}'s base topic",
+                )
+            if key in self.registry.deactivated_zigbee2mqtt_names:
+                why = (f"the device with zigbee2mqtt name {parsed.friendly_name!r} in compound "
+                       f"{parsed.compound!r} is deactivated")
+            else:
+                why = (f"no device in compound {parsed.compound!r} has zigbee2mqtt name "
+                       f"{parsed.friendly_name!r}")
+            return None, Rejected(Reason.UNKNOWN_DEVICE, why)
         device = self.registry.devices.get(parsed.device_id)
         if device is None:
             known = parsed.device_id in self.registry.deactivated_devices

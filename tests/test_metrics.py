@@ -116,7 +116,7 @@ def test_metrics_count_what_was_published(
             publisher.publish(topic, payload)
         publisher.publish("sc/sunshine/door_sensor/door-1/event", b"{not json")  # invalid_json, a known door
         publisher.publish("sc/sunshine/door_sensor/ghost-9/event", b'{"contact": "open"}')  # unknown_device
-        publisher.publish("zigbee2mqtt/bridge/state", b'{"state": "online"}').wait(10)  # ignored
+        publisher.publish("zigbee2mqtt/c1/bridge/state", b'{"state": "online"}').wait(10)  # ignored
 
         received = Counter({kind: count for kind, (_, count) in PUBLISHED.items()})
         received["door_sensor"] += 1
