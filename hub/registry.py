@@ -70,6 +70,7 @@ CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_secur
 
 
 class Caregiver(Record):
+    community: Id = Field(description="the community it serves: it may be linked to residents there only")
     name: str
     role: CaregiverRole
     phone: str = ""
@@ -153,6 +154,8 @@ class RegistryFile(Entry):
             check("grids", g.id, "building", "buildings", g.building)
         for h in self.households:
             check("households", h.id, "grid", "grids", h.grid)
+        for cg in self.caregivers:
+            check("caregivers", cg.id, "community", "communities", cg.community)
         for r in self.residents:
             check("residents", r.id, "household", "households", r.household)
             for link in r.caregivers:
@@ -161,6 +164,8 @@ class RegistryFile(Entry):
             check("devices", d.id, "household", "households", d.household)
             check("devices", d.id, "building", "buildings", d.building)
             check("devices", d.id, "resident", "residents", d.resident)
+        if not problems:
+            problems += _links_across_communities(self)
         if not problems:  # each gateway names its own compound's devices: unique per compound
             compounds = _device_compounds(self)
             names = Counter((compounds[d.id], d.zigbee2mqtt) for d in self.devices if d.zigbee2mqtt)
@@ -179,6 +184,21 @@ class RegistryFile(Entry):
         return self.model_copy(
             update={table: [e for e in getattr(self, table) if e.active] for table in tables}
         )
+
+
+def _links_across_communities(data: RegistryFile) -> list[str]:
+    """A caregiver is linked only to residents of its own community: a link would show it the resident's
+    data and the resident's operators its phone and notify URLs (its references must resolve)."""
+    compound_community = {c.id: c.community for c in data.compounds}
+    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+    grid_community = {g.id: building_community[g.building] for g in data.grids}
+    household_community = {h.id: grid_community[h.grid] for h in data.households}
+    caregiver_community = {cg.id: cg.community for cg in data.caregivers}
+    return [f"residents {r.id!r}: caregiver {link.caregiver!r} is in community "
+            f"{caregiver_community[link.caregiver]!r}, the resident in {household_community[r.household]!r}"
+            " (caregivers are linked within their community)"
+            for r in data.residents for link in r.caregivers
+            if caregiver_community[link.caregiver] != household_community[r.household]]
 
 
 def _device_compounds(data: RegistryFile) -> dict[str, str]:

@@ -74,8 +74,8 @@ def with_caregivers(registry_path: Path) -> None:
     resident = data.residents[0].model_copy(update={"caregivers": [
         CaregiverLink(caregiver="cg-family", tier=1), CaregiverLink(caregiver="cg-grid", tier=2)]})
     Registry(data.model_copy(update={
-        "caregivers": [Caregiver(id="cg-family", name="李女士", role="family"),
-                       Caregiver(id="cg-grid", name="张网格员", role="grid_worker")],
+        "caregivers": [Caregiver(id="cg-family", community="sunshine", name="李女士", role="family"),
+                       Caregiver(id="cg-grid", community="sunshine", name="张网格员", role="grid_worker")],
         "residents": [resident]})).dump(registry_path)
 
 

@@ -97,8 +97,8 @@ def caring_registry(tmp_path: Path) -> Path:
         grids=[Grid(id="g1", building="b1")],
         households=[Household(id="h101", grid="g1", unit="1-101"),
                     Household(id="h102", grid="g1", unit="1-102")],
-        caregivers=[Caregiver(id="cg-li", name="李女士", role="family"),
-                    Caregiver(id="cg-zhang", name="张先生", role="family")],
+        caregivers=[Caregiver(id="cg-li", community="sunshine", name="李女士", role="family"),
+                    Caregiver(id="cg-zhang", community="sunshine", name="张先生", role="family")],
         residents=[
             Resident(id="r1", household="h101", name="王奶奶",
                      caregivers=[CaregiverLink(caregiver="cg-li", tier=1)]),
