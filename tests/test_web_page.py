@@ -133,7 +133,7 @@ def create_token(hub: HubProcess, caregiver: str, name: str) -> str:
     """`hub tokens create` with the hub's environment, so it writes the running hub's store."""
     created = subprocess.run(
         [sys.executable, "-m", "hub", "tokens", "create", "--name", name, "--role", "caregiver",
-         "--caregiver", caregiver],
+         "--caregiver", caregiver, "--registry", str(hub.registry)],
         env=hub.env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert created.returncode == 0, created.stderr
