@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl mosquitto-clients
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-slow test-deps bench bench-quality lint clean dashboards
+.PHONY: demo test test-slow test-deps bench bench-quality bench-real lint clean dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: $(VENV)/.installed-dev test-deps
 
 bench-quality: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.benchmarks.detector_quality --households 100 --days 21 --collapses 40
+
+# The inactivity detector on four real homes with injected collapses (tests/benchmarks/realhomes/README.md).
+bench-real: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.benchmarks.real_homes
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,9 +17,27 @@ the rate is clipped to `[warning / max_timeout, warning / min_timeout]`, a warni
 `min_timeout_s` nor later than `max_timeout_s` after the last activity, and the deadline at which the
 surprise reaches each threshold is computed once, when activity arrives: a tick is a comparison.
 
+Learned silences. Real lives are far less regular than a rate profile admits: an evening on a couch with
+no sensor, a nap, a morning out from a home with no front-door sensor, a night with nothing at all. A
+Poisson rate learned from minutes of activity calls each of these an emergency (on recordings of real
+people living alone it raised about three false alarms a day). So each resident also keeps the longest
+silence at home that began in each local hour (`silence_longest_h_`), and no silence warns before it is
+`silence_margin` times the longest one begun within `silence_hours_around` hours of the same time of
+day, plus `silence_extra_s`: what this person has already done, at this time of day, without anything
+being wrong, is not an emergency. A resident known for less than `silence_learning_days` waits
+`silence_prior_s` (the population's answer: a night's sleep and more), and nothing waits past
+`silence_max_s`. Silences that begin at the front door are outings (below),
+learned apart in the same way; in a home without a front-door sensor, outings are learned as what they
+look like, long daytime silences, which is how such a home learns its resident goes out. The
+score is held under the warning threshold until this floor passes (and under critical until
+`critical_after_s` later), so score, deadline and decision agree; a worn band's still run (below) is
+evidence of its own and may still warn sooner.
+
 Outings. A front-door event with nothing indoor after it for `away_after_door_s` means the resident went
 out: inactivity is not raised while they are away; if they are still away at `not_back_by_local_hour`
-(or `max_away_s` after leaving, whichever comes first) a gentler `not_back_home` signal is due.
+(or `max_away_s` after leaving, whichever comes first) a gentler `not_back_home` signal is due; once the
+resident is known and has gone out around that hour before, it is due when the outing outlasts the
+longest of those outings by the same margin as a silence at home.
 
 Band stillness. A worn wristband reports every few minutes how many steps it counted. Its reports are a
 second, faster channel: each report with no steps is `Evidence.STILL`, and the wearer's own history gives
@@ -97,6 +115,7 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "decline_ms_": np.int64,
     "decline_ratio_": np.float32,
     "sensitivity_": np.float32,
+    "silence_longest_h_": np.float32,
 }
 NO_DAY = np.iinfo(np.int32).min
 DAY_MS = 24 * week.HOUR_MS
@@ -170,6 +189,7 @@ class InactivityDetector:
     decline_ms_: I64         # end of the day on which the last decline was established (NEVER: none)
     decline_ratio_: F32      # that day's active minutes as a share of a usual day
     sensitivity_: F32        # per-resident scale of the score (1: as learned; see `set_sensitivity`)
+    silence_longest_h_: F32  # (n, 2, 24) longest silence (hours) at home [0], out [1], by local hour begun
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
@@ -185,7 +205,11 @@ class InactivityDetector:
                  night_quiet_hours: float = 3.0, night_quiet_events: float = 2.0,
                  decline_reference: float = 0.85, decline_threshold: float = 0.6,
                  decline_learning_days: int = 7, decline_smoothing: float = 0.1,
-                 decline_min_daily: float = 20.0) -> None:
+                 decline_min_daily: float = 20.0, silence_min_s: float = 1800.0,
+                 silence_hours_around: int = 3, silence_margin: float = 1.25,
+                 silence_extra_s: float = 3600.0, silence_learning_days: float = 3.0,
+                 silence_prior_s: float = 12 * 3600.0, silence_max_s: float = 20 * 3600.0,
+                 critical_after_s: float = 1800.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -214,6 +238,14 @@ class InactivityDetector:
         self.decline_learning_days = decline_learning_days
         self.decline_smoothing = decline_smoothing
         self.decline_min_daily = decline_min_daily
+        self.silence_min_s = silence_min_s
+        self.silence_hours_around = silence_hours_around
+        self.silence_margin = silence_margin
+        self.silence_extra_s = silence_extra_s
+        self.silence_learning_days = silence_learning_days
+        self.silence_prior_s = silence_prior_s
+        self.silence_max_s = silence_max_s
+        self.critical_after_s = critical_after_s
 
     # --- setup and checkpoints ---------------------------------------------------------------
 
@@ -260,6 +292,7 @@ class InactivityDetector:
             "decline_ms_": filled(NEVER),
             "decline_ratio_": np.ones(n, dtype=np.float32),
             "sensitivity_": np.ones(n, dtype=np.float32),
+            "silence_longest_h_": np.zeros((n, 2, 24), dtype=np.float32),
         }
 
     @property
@@ -274,7 +307,9 @@ class InactivityDetector:
             "band_warning_surprise", "band_gap_s", "band_long_run_s", "band_min_still_reports",
             "band_neighbour_hours", "band_min_reports", "sensor_only_warning_surprise",
             "night_after_hours", "night_quiet_hours", "night_quiet_events", "decline_reference",
-            "decline_threshold", "decline_learning_days", "decline_smoothing", "decline_min_daily")}
+            "decline_threshold", "decline_learning_days", "decline_smoothing", "decline_min_daily",
+            "silence_min_s", "silence_hours_around", "silence_margin", "silence_extra_s",
+            "silence_learning_days", "silence_prior_s", "silence_max_s", "critical_after_s")}
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
@@ -351,10 +386,12 @@ class InactivityDetector:
         bins = week.bin_of(week.week_hours(minutes * week.MINUTE_MS, self.utc_offset_s_[rows]))
         np.add.at(self.counts_, (rows, bins), 1.0)
 
+        away_before = self.away(idx)
+        out_after = self._pass_doors(idx, t, code)
+        self._learn_silences(idx, t, code, away_before, out_after)
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
-        self._pass_doors(idx, t, code)
         np.maximum.at(self.last_door_ms_, idx[door], t[door])
         np.maximum.at(self.last_indoor_ms_, idx[~door], t[~door])
         # A sign of life newer than the band's last report ends a still run (one in the same batch as band
@@ -363,6 +400,50 @@ class InactivityDetector:
         self.band_run_[moved], self.band_run_n_[moved], self.band_run_start_ms_[moved] = 0.0, 0, NO_TIME
         self._refresh(np.unique(idx))
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
+
+    def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], away_before: Bools,
+                        out_after: Bools) -> None:
+        """Remember the silences that this batch ends: each resident's gaps between consecutive signs of
+        life (the first from their last known activity) of at least `silence_min_s`, by the local hour
+        they began in. An outing is kept apart: a silence begun while the resident was out (`away_before`
+        the batch, `out_after` each reading), or begun and ended at the front door (the door's count of
+        passages is easily thrown by a bouncing reed or a step out and back). Readings older than the
+        resident's last activity end no silence (it was already counted)."""
+        known_last = self.last_activity_ms_[idx]
+        order = np.lexsort((t, idx))
+        idx, t, code, known_last = idx[order], t[order], code[order], known_last[order]
+        first = np.r_[True, idx[1:] != idx[:-1]]
+        before = np.where(first, known_last, np.r_[NO_TIME, t[:-1]])
+        began_at_door = np.where(first, self.last_door_ms_[idx] >= self.last_indoor_ms_[idx],
+                                 np.r_[False, code[:-1] == Evidence.DOOR])
+        out = (np.where(first, away_before[order], np.r_[False, out_after[order][:-1]])
+               | (began_at_door & (code == Evidence.DOOR)))
+        gap_ms = t - before
+        ended = ((before != NO_TIME) & (before >= known_last)
+                 & (gap_ms >= int(self.silence_min_s * 1000)))
+        if not ended.any():
+            return
+        who, began, hours = idx[ended], before[ended], gap_ms[ended] / week.HOUR_MS
+        out = out[ended].astype(np.intp)
+        hour = np.floor(week.week_hours(began, self.utc_offset_s_[who]) % 24).astype(np.intp)
+        np.maximum.at(self.silence_longest_h_, (who, out, hour), hours.astype(np.float32))
+
+    def silence_floor_s(self, resident_idx: npt.ArrayLike, at_ms: I64, out: bool = False) -> F64:
+        """The learned floor of a silence begun at `at_ms` (an outing if `out`), in seconds, per resident
+        (see the module doc): how long this resident's silences begun around that local hour have
+        lasted, with margin. Until the resident has been known `silence_learning_days`, `silence_prior_s`
+        at home; NaN out, as when no outing was ever begun around that hour (the fixed not-back rule
+        applies)."""
+        who = np.asarray(resident_idx, dtype=np.intp)
+        hour = np.floor(week.week_hours(at_ms, self.utc_offset_s_[who]) % 24).astype(np.intp)
+        around = (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
+        longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1).astype(np.float64)
+        last = self.last_activity_ms_[who]
+        known = (last != NO_TIME) & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS)
+        learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
+        floor = (np.where(known & (longest_h > 0), learned, np.nan) if out
+                 else np.where(known, learned, self.silence_prior_s))
+        return np.asarray(np.minimum(floor, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
 
     def _count_days(self, rows: Indices, minutes: I64) -> None:
         """Active minutes per resident and local day; when a day is over (a later day's first minute
@@ -489,22 +570,33 @@ class InactivityDetector:
         self.critical_ms_[who] = np.where((band >= self.critical_surprise) & ~away,
                                           np.minimum(self.critical_ms_[who], at), self.critical_ms_[who])
 
-    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> Bools:
         """Which side of the front door each resident is on. Door events within `door_passage_s` of each
         other (open, close, the peephole's word) are one passage; each passage flips the side, and
         movement indoors puts the resident back inside. So a resident who comes home and collapses right
         behind the door is inside (an inactivity alarm), not out (a gentle not-back-home hours later).
-        Only residents with a door event in the batch are walked through, in time order: doors are rare."""
+        Only residents with a door event in the batch are walked through, in time order: doors are rare.
+        Returns whether each reading left its resident out."""
+        # Without a door event, a resident is out until their first indoor reading of the batch.
+        order = np.lexsort((t, idx))
+        indoor = (code[order] == Evidence.INDOOR).astype(np.int64)
+        first = np.r_[True, idx[order][1:] != idx[order][:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
+        seen_indoor = np.cumsum(indoor) - np.r_[0, np.cumsum(indoor)][start]
+        out_after = np.empty(idx.size, dtype=np.bool_)
+        out_after[order] = self.away(idx[order]) & (seen_indoor == 0)
         concerned = np.isin(idx, np.unique(idx[code == Evidence.DOOR]))
         self.out_[idx[~concerned & (code == Evidence.INDOOR)]] = False
         if not concerned.any():
-            return
+            return out_after
+        where = np.flatnonzero(concerned)
         order = np.lexsort((t[concerned], idx[concerned]))
         gap_ms = int(self.door_passage_s * 1000)
         last_door = self.last_door_ms_  # read before partial_fit moves it
         seen_door: dict[int, int] = {}
-        for i, when, what in zip(idx[concerned][order].tolist(), t[concerned][order].tolist(),
-                                 code[concerned][order].tolist(), strict=True):
+        walk = zip(where[order].tolist(), idx[concerned][order].tolist(), t[concerned][order].tolist(),
+                   code[concerned][order].tolist(), strict=True)
+        for k, i, when, what in walk:
             if what == Evidence.DOOR:
                 previous = seen_door.get(i, int(last_door[i]))
                 if previous == NO_TIME or when - previous > gap_ms:
@@ -512,6 +604,8 @@ class InactivityDetector:
                 seen_door[i] = when
             elif what == Evidence.INDOOR:
                 self.out_[i] = False
+            out_after[k] = self.out_[i]
+        return out_after
 
     def _prior_rates(self) -> F64:
         return np.broadcast_to(np.asarray(self.prior_events_per_hour, dtype=np.float64), (week.N_BINS,))
@@ -535,18 +629,35 @@ class InactivityDetector:
         nudge = (1 + 1e-6) / self._silence_scale(who)
         warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
         crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise * nudge), offsets)
+        learned_s = self.silence_floor_s(who, last)
+        # A silence begun at the front door with the resident counted inside may be an outing all the
+        # same (see `_learn_silences`): it waits for the longer of the two floors.
+        at_door = (self.last_door_ms_[who] >= self.last_indoor_ms_[who]) & ~away
+        outing_s = self.silence_floor_s(who, last, out=True)
+        learned_s = np.where(at_door, np.fmax(learned_s, outing_s), learned_s)
+        learned = last + np.ceil(learned_s * 1000).astype(np.int64)
+        # Critical comes at most `critical_after_s` after the warning (so that one silence does not page
+        # the family twice hours apart), and exactly that long after when the learned floor decides.
+        after = int(self.critical_after_s * 1000)
+        crit = np.where(learned > warn, learned + after, np.minimum(crit, warn + after))
+        warn = np.maximum(warn, learned)
         self.deadline_ms_[who] = np.where(away, NEVER, warn)
         self.critical_ms_[who] = np.where(away, NEVER, crit)
-        self.not_back_ms_[who] = np.where(away, self._not_back_deadline(last, offsets), NEVER)
+        self.not_back_ms_[who] = np.where(away, self._not_back_deadline(who, last, offsets), NEVER)
 
-    def _not_back_deadline(self, door_ms: I64, offsets: I32) -> I64:
-        """The first `not_back_by_local_hour` after the outing is established, capped by `max_away_s`."""
+    def _not_back_deadline(self, who: Indices, door_ms: I64, offsets: I32) -> I64:
+        """Once the resident's own outings around that hour are known, when this one outlasts them (see
+        `silence_floor_s`); before that, the first `not_back_by_local_hour` after the outing is
+        established, capped by `max_away_s`."""
+        learned_s = self.silence_floor_s(who, door_ms, out=True)
         gone_ms = door_ms + int(self.away_after_door_s * 1000)
         local = gone_ms + offsets.astype(np.int64) * 1000
         day_start = local - local % (24 * week.HOUR_MS)
         by = day_start + int(self.not_back_by_local_hour * week.HOUR_MS)
         by = np.where(by < local, by + 24 * week.HOUR_MS, by) - offsets.astype(np.int64) * 1000
-        return np.asarray(np.minimum(by, door_ms + int(self.max_away_s * 1000)), dtype=np.int64)
+        by = np.minimum(by, door_ms + int(self.max_away_s * 1000))
+        learned = door_ms + np.ceil(np.nan_to_num(learned_s) * 1000).astype(np.int64)
+        return np.asarray(np.where(np.isnan(learned_s), by, learned), dtype=np.int64)
 
     # --- scoring and deciding ----------------------------------------------------------------
 
@@ -561,6 +672,14 @@ class InactivityDetector:
         start = week.week_hours(np.where(seen, last, now), offsets)
         end = week.week_hours(np.maximum(now, np.where(seen, last, now)), offsets)
         silence = week.integral(self.cum_[who], start, end) * self._silence_scale(who)
+        # The deadlines decide (they carry the learned floor): the score is held under each threshold
+        # before its deadline and lifted to it after.
+        below = 1 - 1e-6
+        warn, crit = self.deadline_ms_[who], self.critical_ms_[who]
+        silence = np.where(now < warn, np.minimum(silence, self.warning_surprise * below),
+                           np.where(now < crit, np.clip(silence, self.warning_surprise,
+                                                        self.critical_surprise * below),
+                                    np.maximum(silence, self.critical_surprise)))
         return np.asarray(np.maximum(silence, self._band_score(who)), dtype=np.float64)
 
     def _silence_scale(self, who: Indices) -> F64:
@@ -637,6 +756,12 @@ class InactivityDetector:
             raise ValueError("band priors must be chances in (0, 1); band strength, threshold, gap, long "
                              "run, minimum still reports and the sensor-only threshold must be positive; "
                              "neighbour hours in 0..11")
+        if not (self.silence_min_s > 0 and 0 <= self.silence_hours_around < 12 and self.silence_margin > 0
+                and self.silence_extra_s >= 0 and self.silence_learning_days >= 0
+                and 0 < self.silence_prior_s <= self.silence_max_s and self.critical_after_s >= 0):
+            raise ValueError("silence floor: minimum silence, margin and prior must be positive, hours "
+                             "around in 0..11, the prior no longer than the maximum, extra and critical "
+                             "delay >= 0")
         if np.any(self._prior_rates() <= 0) or self.prior_strength_days <= 0:
             raise ValueError("the prior rate and strength must be positive")
 

@@ -3,9 +3,10 @@
 The log is a CSV with the header `timestamp,resident,device,kind,location`, one row per sign of activity.
 The replay learns online exactly as the live hub does: events are fed in time order, one minute of log
 time at a time, and each evaluation at minute `t` (the live hub's tick) sees only events before `t`.
-Every resident's clock runs until 24 h after their last event, so a collapse at the end of a log is
-still caught. Alerts go out as JSON Lines, one line per alert: one per (resident, kind) episode,
-re-raised only after activity resumes, with an escalation from warning to critical as a second line.
+Every resident's clock runs until `run_on_hours` (24 by default) after their last event, so a collapse
+at the end of a log is still caught. Alerts go out as JSON Lines, one line per alert: one per
+(resident, kind) episode, re-raised only after activity resumes, with an escalation from warning to
+critical as a second line.
 
 Nothing here loops over events in Python once the file is read: minutes with events are fed as array
 batches, and between them the replay jumps straight to the next minute at which some deadline falls.
@@ -33,7 +34,7 @@ HEADER = ["timestamp", "resident", "device", "kind", "location"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
-RUN_ON_MS = 24 * HOUR_MS  # how long each resident's clock runs after their last event
+RUN_ON_HOURS = 24.0  # how long each resident's clock runs after their last event, by default
 _CHUNK_ROWS = 200_000
 _EPOCH = datetime(1970, 1, 1)
 
@@ -152,13 +153,14 @@ def _utc_offset_s(zone: ZoneInfo, t_ms: int) -> int:
 
 
 def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: ZoneInfo,
-           progress: Progress | None = None) -> BacktestReport:
-    """Feed the log to `detector` minute by minute and write the alerts it raises to `out`."""
+           progress: Progress | None = None, *, run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
+    """Feed the log to `detector` minute by minute and write the alerts it raises to `out`; each resident's
+    clock runs `run_on_hours` past their last event."""
     n = len(log.residents)
     detector.init(n, log.utc_offset_s)
     end_ms = np.full(n, -1, dtype=np.int64)
     np.maximum.at(end_ms, log.resident, log.t_ms)
-    end_ms += RUN_ON_MS
+    end_ms += int(run_on_hours * HOUR_MS)
     raised = np.zeros(n, dtype=np.int8)           # inactivity severity raised in the current episode
     not_back_raised = np.zeros(n, dtype=bool)
     minutes = log.t_ms // MINUTE_MS
@@ -242,18 +244,21 @@ def _iso(t_ms: int, zone: ZoneInfo) -> str:
 
 
 def backtest(csv_path: Path, out_path: Path, *, progress: bool, timezone: str = DEFAULT_TIMEZONE,
-             detector: InactivityDetector | None = None) -> BacktestReport:
+             detector: InactivityDetector | None = None,
+             run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
     """Replay `csv_path` through the inactivity detector and write its alerts to `out_path` (JSON Lines)."""
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise BacktestError(f"unknown time zone {timezone!r}") from None
+    if not run_on_hours > 0:
+        raise BacktestError(f"run-on must be a positive number of hours, not {run_on_hours}")
     detector = detector if detector is not None else InactivityDetector()
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         log = read_log(csv_path, zone, bar)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with out_path.open("w", encoding="utf-8") as out:
-            return replay(log, detector, out, zone, bar)
+            return replay(log, detector, out, zone, bar, run_on_hours=run_on_hours)
 
 
 def backtest_command(
@@ -262,11 +267,14 @@ def backtest_command(
     out: Annotated[Path, typer.Option(help="where to write the alerts (JSON Lines)")] = Path("alerts.jsonl"),
     timezone: Annotated[str, typer.Option(help="time zone of naive timestamps")] = DEFAULT_TIMEZONE,
     progress: Annotated[bool, typer.Option(help="show progress")] = True,
+    run_on: Annotated[float, typer.Option(
+        help="hours each resident's clock runs past their last event (72 for door-only homes)",
+    )] = RUN_ON_HOURS,
 ) -> None:
     """Replay a recorded activity log through the inactivity detector and write the alerts it raises."""
     console = Console(stderr=True)
     try:
-        report = backtest(events, out, progress=progress, timezone=timezone)
+        report = backtest(events, out, progress=progress, timezone=timezone, run_on_hours=run_on)
     except BacktestError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -31,6 +31,7 @@ from hub.deadletter import replay
 from hub.embedded_broker import free_loopback_port
 from hub.intake import Router, RouterLimits
 from hub.live_view import LiveView
+from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress
 from hub.registry import Registry, RegistryError
 from hub.runtime import Hub
@@ -235,6 +236,16 @@ def registry_check(path: Annotated[Path, typer.Argument(help="registry YAML or J
     d = reg.data
     console.print(f"[green]ok[/green]: {len(d.communities)} communities, {len(d.buildings)} buildings, "
                   f"{len(d.households)} households, {len(d.residents)} residents, {len(reg.devices)} devices")
+    # What each resident's home lets the inactivity detector see, and what detection to expect there.
+    tracks: dict[Track, list[str]] = {}
+    for r in d.residents:
+        kinds = (dev.kind for dev in reg.devices.values()
+                 if dev.household == r.household and dev.resident in (None, r.id))
+        tracks.setdefault(track_of(kinds), []).append(r.id)
+    table = Table("track", "residents", "median delay", "within 24 h", "false alarms / month", "basis")
+    for track, who in sorted(tracks.items()):
+        table.add_row(track.value, ", ".join(who), *EXPECTED[track].cells(), EXPECTED[track].basis)
+    console.print(table)
 
 
 @deadletter_app.command("list")

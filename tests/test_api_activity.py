@@ -47,6 +47,8 @@ def test_activity_view_follows_the_readings(
         assert _ms(view["last_activity"]) == now - 5 * MINUTE_MS, "the band's steps are the last activity"
         assert view["away"] is False and view["coverage_ok"] is True
         assert view["not_back_deadline"] is None
+        assert view["track"] == "band", "r-wang wears a band"
+        assert view["expected"]["basis"].startswith("not yet measured on real wearers")
         expected, warning, critical = (_ms(view[k]) for k in
                                        ("expected_next_activity", "alert_deadline", "critical_deadline"))
         assert now - 5 * MINUTE_MS < expected < warning < critical

@@ -50,19 +50,21 @@ def test_a_silence_alerts_once_and_survives_a_restart(one_of_each_registry: Path
     live = ResidentActivity(registry)
     live.observe(rows)
     assert live.tick(local(19, 9, 30), offline=set()) == [], "half an hour of quiet is nothing"
-    signals = live.tick(local(19, 16), offline=set())
+    due = int(live.detector.deadline_ms_[0])
+    assert due < local(19, 16), "a daytime silence of this resident is due within hours"
+    signals = live.tick(due, offline=set())
     assert [(s.kind, s.severity, s.resident) for s in signals] == [("inactivity", "warning", "r1")]
-    assert live.tick(local(19, 16, 1), offline=set()) == [], "one alert per silence, not one per tick"
+    assert live.tick(due + MIN, offline=set()) == [], "one alert per silence, not one per tick"
 
     calmer = Registry(RegistryFile.model_validate({**registry.file.model_dump(), "residents": [
         {**r.model_dump(), "inactivity_sensitivity": 0.5} for r in registry.file.residents]}))
     watched_less = ResidentActivity(calmer)
     watched_less.observe(rows)
-    assert watched_less.tick(local(19, 16), offline=set()) == [], "a resident set to half the sensitivity"
+    assert watched_less.tick(due, offline=set()) == [], "a resident set to half the sensitivity"
 
     restarted = ResidentActivity(registry)
     restarted.observe(rows)  # what the evaluator does at start: relearn from the store
-    again = restarted.tick(local(19, 16), offline=set())
+    again = restarted.tick(due, offline=set())
     assert [(s.kind, s.severity) for s in again] == [("inactivity", "warning")], "still pending after restart"
 
 

@@ -146,6 +146,15 @@ class TimelineEntry(BaseModel):
     fields: dict[str, Any]
 
 
+class ExpectationOut(BaseModel):
+    """What detection to expect on the home's track, as measured on real homes (`make bench-real`)."""
+
+    median_delay_h: float | None = Field(description="collapse to alert: half the time sooner than this")
+    detected_24h: float | None = Field(description="share of collapses alerted within 24 h")
+    false_alarms_per_month: float | None
+    basis: str = Field(description="where the figures come from")
+
+
 class ActivityOut(BaseModel):
     resident: str
     evaluated: bool = Field(description="whether the running detector follows this resident yet")
@@ -157,4 +166,7 @@ class ActivityOut(BaseModel):
     not_back_deadline: AwareDatetime | None = Field(description="while away: not_back_home is raised then")
     away: bool
     coverage_ok: bool = Field(description="whether any of the home's sensors is reporting")
+    track: str = Field(description="what the home's devices let the detector see: band, indoor_sensors, "
+                                   "door_only or none")
+    expected: ExpectationOut = Field(description="the detection to expect on that track")
     timeline: list[TimelineEntry]

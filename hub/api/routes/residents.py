@@ -11,8 +11,9 @@ from hub.api.activity import coverage_ok, detector_view
 from hub.api.auth import ScopeDep
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, forbidden, not_found
-from hub.api.schemas import ActivityOut, ResidentOut, TimelineEntry, at
+from hub.api.schemas import ActivityOut, ExpectationOut, ResidentOut, TimelineEntry, at
 from hub.api.scope import registry_index
+from hub.monitoring_track import EXPECTED, track_of
 from hub.store import Store
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
@@ -47,8 +48,9 @@ def resident_activity(
     hours: Annotated[int, Query(ge=1, le=168, description="how far back the timeline goes")] = 24,
 ) -> ActivityOut:
     """The detector's view of the resident now (last activity, the next expected one, the pending alert
-    deadlines, away or at home, whether the home's sensors report) and the newest readings of the home's
-    devices and the resident's wristband, of the last `hours`."""
+    deadlines, away or at home, whether the home's sensors report, the track its devices put it on and
+    the detection to expect there) and the newest readings of the home's devices and the resident's
+    wristband, of the last `hours`."""
     registry = hub.registry
     resident = next((r for r in registry.data.residents if r.id == resident_id), None)
     if resident is None:
@@ -56,8 +58,11 @@ def resident_activity(
     if not scope.sees_resident(resident.id, registry_index(registry).resident_community[resident.id]):
         raise forbidden(f"{scope.who} may not see resident {resident_id}")
     view = detector_view(hub.evaluation.activity, resident.id)
-    devices = [d.id for d in registry.file.devices
-               if d.household == resident.household and d.resident in (None, resident.id)]
+    mine = [d for d in registry.file.devices
+            if d.household == resident.household and d.resident in (None, resident.id)]
+    devices = [d.id for d in mine]
+    track = track_of(d.kind for d in mine)
+    expected = EXPECTED[track]
     store = Store(hub.settings.store_path, read_only=True)
     try:
         rows = store.recent_observations(devices, limit, hub.clock.now_ms() - hours * 3_600_000)
@@ -68,6 +73,9 @@ def resident_activity(
         expected_next_activity=at(view.expected_next_ms), alert_deadline=at(view.alert_deadline_ms),
         critical_deadline=at(view.critical_deadline_ms), not_back_deadline=at(view.not_back_deadline_ms),
         away=view.away, coverage_ok=coverage_ok(registry, resident.household, _offline(hub)),
+        track=track.value, expected=ExpectationOut(
+            median_delay_h=expected.median_delay_h, detected_24h=expected.detected_24h,
+            false_alarms_per_month=expected.false_alarms_per_month, basis=expected.basis),
         timeline=[TimelineEntry(ts=at(row.ts), device=row.device_id, kind=row.kind, fields=row.fields)
                   for row in rows],
     )

@@ -1,0 +1,118 @@
+"""The real-homes benchmark (`make bench-real`): its scoring rules, its baselines, and a regression bound
+for the detector on one real home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.benchmarks.real_homes import (
+    DAY_S,
+    HOUR_S,
+    WARMUP_S,
+    Dataset,
+    Home,
+    Stream,
+    build_streams,
+    hub_alerts,
+    read_homes,
+    score,
+    summarize,
+    timeout_alerts,
+    write_events_csv,
+)
+
+# The default detector on HouseE (base stream and its 40 incident copies): tighten as the detector improves.
+HOUSE_E_MAX_FA_PER_MONTH = 40.0
+HOUSE_E_MIN_DETECTED = 0.9
+
+
+@pytest.fixture(scope="module")
+def homes() -> dict[str, Home]:
+    return read_homes()
+
+
+def _tiny() -> Dataset:
+    """One home: events on days 0, 8, 9 and 10 (warm-up ends on day 7), its base stream and 4 incidents."""
+    t = np.array([0, 8 * DAY_S, 9 * DAY_S, 10 * DAY_S], dtype=np.int64)
+    home = Home("H", t, [("d1", "door_sensor", "kitchen")] * len(t), [])
+    window = 24 * HOUR_S
+    t0s = [9 * DAY_S + HOUR_S, 9 * DAY_S + 12 * HOUR_S, 8 * DAY_S + 12 * HOUR_S, 9 * DAY_S + 2 * HOUR_S]
+    streams = [Stream("H-base", "H", 4, 10 * DAY_S, None)]
+    streams += [Stream(f"H-inc-{i}", "H", int(np.searchsorted(t, t0)), t0 + window, t0)
+                for i, t0 in enumerate(t0s)]
+    return Dataset({"H": home}, streams, window)
+
+
+def test_scoring_rules_on_a_hand_made_case() -> None:
+    data = _tiny()
+    day7_12h = WARMUP_S + 12 * HOUR_S
+    minute = 60
+    alerts = {
+        # Before the warm-up's end: not counted. 0, 30 and 80 min: one alarm (each < 60 min from the
+        # previous). 3 h later: a second one.
+        "H-base": [6 * DAY_S, day7_12h, day7_12h + 30 * minute, day7_12h + 80 * minute,
+                   day7_12h + 260 * minute],
+        "H-inc-0": [9 * DAY_S + 3 * HOUR_S],                            # 2 h after t0
+        "H-inc-1": [9 * DAY_S + 6 * HOUR_S, 9 * DAY_S + 13 * HOUR_S],  # raised in the quiet spell: a re-raise
+        # H-inc-2 has no alert: missed, counted as the 24 h window
+        "H-inc-3": [8 * DAY_S + 13 * HOUR_S, 9 * DAY_S + 6 * HOUR_S],  # earlier alert before the last event
+    }
+    home = score(data, alerts)["H"]
+    assert home.false_alarms == 2
+    assert home.days == 3.0
+    assert home.delays_h == [2.0, None, None, 4.0]
+    s = summarize([home], 24.0)
+    assert (s.n, s.median_h, s.p95_h, s.det_24h, s.det_window) == (4, 14.0, 24.0, 0.5, 0.5)
+    assert s.fa_per_month == 20.0
+
+
+def test_fixed_timeout_alerts_after_each_long_enough_silence() -> None:
+    t = np.array([0, 10 * HOUR_S, 11 * HOUR_S], dtype=np.int64)
+    data = Dataset({"H": Home("H", t, [("d", "door_sensor", "x")] * 3, [])},
+                   [Stream("a", "H", 3, 30 * HOUR_S, None), Stream("b", "H", 3, 18 * HOUR_S, None)], 0)
+    alerts = timeout_alerts(data, 8)
+    assert alerts == {"a": [8 * HOUR_S, 19 * HOUR_S], "b": [8 * HOUR_S]}
+
+
+def test_incident_copies_follow_the_protocol(homes: dict[str, Home]) -> None:
+    data = build_streams(homes)
+    assert len(data.streams) == 4 * 41
+    for s in data.streams:
+        home = data.homes[s.home]
+        if s.t0 is None:
+            assert s.n == len(home.t)
+            continue
+        assert data.warmup_end(s.home) <= s.t0 <= int(home.t[-1]) - data.window_s
+        assert not home.is_away(s.t0)
+        assert s.n == np.count_nonzero(home.t < s.t0)
+        if int(s.resident.rsplit("-", 1)[1]) % 2:
+            assert s.t0 - 1 in home.t
+    door = build_streams(homes, incident_hours=72, entrance_only=True)
+    assert list(door.homes) == ["HouseC", "HouseD"]
+
+
+def test_fixed_timeouts_reproduce_the_reference_figures(homes: dict[str, Home]) -> None:
+    data = build_streams(homes)
+    twelve = summarize(score(data, timeout_alerts(data, 12)).values(), 24)
+    assert round(twelve.fa_per_month, 1) == 3.1
+    # t0 1 s after an event: 12 h less 1 s
+    assert (round(twelve.median_h, 1), round(twelve.p95_h, 1), round(twelve.det_24h, 2)) == (12.0, 12.0, 0.96)
+    assert round(summarize(score(data, timeout_alerts(data, 8)).values(), 24).fa_per_month, 1) == 15.4
+    door = build_streams(homes, incident_hours=72, entrance_only=True)
+    day = summarize(score(door, timeout_alerts(door, 24)).values(), 72)
+    assert (round(day.fa_per_month, 1), day.det_24h) == (3.1, 1.0)
+
+
+def test_default_detector_on_house_e(homes: dict[str, Home], tmp_path: Path) -> None:
+    """A regression bound: the hub's default detector on a real home's recording and its incidents."""
+    data = build_streams({"HouseE": homes["HouseE"]})
+    csv_path = tmp_path / "EVENTS.csv"
+    write_events_csv(data, csv_path)
+    house = score(data, hub_alerts(csv_path, tmp_path / "alerts.jsonl", 24))["HouseE"]
+    s = summarize([house], 24)
+    assert s.n == 40
+    assert s.fa_per_month <= HOUSE_E_MAX_FA_PER_MONTH, f"{house.false_alarms} in {house.days:.1f} days"
+    assert s.det_24h >= HOUSE_E_MIN_DETECTED
