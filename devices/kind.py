@@ -9,6 +9,7 @@ whatever they need (the time the hub received the message, for Zigbee2MQTT paylo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     TOPIC_MISMATCH = "topic_mismatch"
     DECODER_ERROR = "decoder_error"
+    STORE_REFUSED = "store_refused"
 
 
 class DecodeError(ValueError):
@@ -56,6 +58,9 @@ def to_epoch_ms(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("ts must be ISO 8601 with an offset or epoch milliseconds, not a boolean")
     if isinstance(value, int | float):
+        # NaN passes both range checks below (every comparison with it is false).
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError("ts is NaN, not epoch milliseconds")
         if value < _MIN_EPOCH_MS:
             raise ValueError(f"ts {value} is not epoch milliseconds (epoch seconds? multiply by 1000)")
         if value > _MAX_EPOCH_MS:
@@ -82,9 +87,13 @@ Battery = Annotated[int, Field(ge=0, le=100)]  # percent, the same field in ever
 
 
 class Payload(BaseModel):
-    """Base of every payload model. Unknown keys are ignored so newer firmware does not break intake."""
+    """Base of every payload model. Unknown keys are ignored so newer firmware does not break intake.
 
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    Non-finite numbers (`Infinity`, `NaN`, or `1e999`, which overflows to infinity) are refused: they are
+    not JSON, so the store's JSON functions refuse the stored fields later, and no sensor measures them.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ class Router:
             return Rejected(
                 Reason.UNKNOWN_TOPIC,
                 f"topic {topic!r} fits neither sc/<community>/<kind>/"
-                f"<device>/event|availability nor {self._z2m_base}/<friendly_name>",
+                f"<device>/event|availability nor {self._z2m_base}/<compound>/<friendly_name>",
             )
         if isinstance(parsed, IgnoredTopic):
             return parsed
@@ -106,14 +106,26 @@ class Router:
 
     def _device(self, parsed: NativeTopic | Zigbee2mqttTopic) -> tuple[PlacedDevice | None, Rejected | None]:
         if isinstance(parsed, Zigbee2mqttTopic):
-            device = self.registry.by_zigbee2mqtt_name.get(parsed.friendly_name)
-            if device is None:
-                if parsed.friendly_name in self.registry.deactivated_zigbee2mqtt_names:
-                    why = f"the device with zigbee2mqtt name {parsed.friendly_name!r} is deactivated"
-                else:
-                    why = f"no device has zigbee2mqtt name {parsed.friendly_name!r}"
-                return None, Rejected(Reason.UNKNOWN_DEVICE, why)
-            return device, None
+            key = (parsed.compound, parsed.friendly_name)
+            device = self.registry.by_zigbee2mqtt_name.get(key)
+            if device is not None:
+                return device, None
+            owners = self.registry.zigbee2mqtt_name_compounds.get(parsed.friendly_name)
+            if owners:
+                # Another compound's gateway speaks for that name: a forged reading (or a gateway with the
+                # wrong base topic). Not attributed to the device, so it cannot keep it looking alive.
+                return None, Rejected(
+                    Reason.TOPIC_MISMATCH,
+                    f"zigbee2mqtt name {parsed.friendly_name!r} belongs to the gateway of compound "
+                    f"{', '.join(sorted(owners))}, topic is under compound {parsed.compound!r}'s base topic",
+                )
+            if key in self.registry.deactivated_zigbee2mqtt_names:
+                why = (f"the device with zigbee2mqtt name {parsed.friendly_name!r} in compound "
+                       f"{parsed.compound!r} is deactivated")
+            else:
+                why = (f"no device in compound {parsed.compound!r} has zigbee2mqtt name "
+                       f"{parsed.friendly_name!r}")
+            return None, Rejected(Reason.UNKNOWN_DEVICE, why)
         device = self.registry.devices.get(parsed.device_id)
         if device is None:
             known = parsed.device_id in self.registry.deactivated_devices
@@ -171,35 +183,61 @@ class IntakeStats:
             setattr(self, name, getattr(self, name) + report.get(name, 0))
 
 
-def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats: IntakeStats) -> Batch:
-    batch = Batch()
-    for message in messages:
-        routed = router.route(message.topic, message.payload, message.received_ms)
-        if isinstance(routed, Observation):
-            batch.add_observation(routed, message.received_ms)
-            stats.received[routed.kind] += 1
-        elif isinstance(routed, AvailabilityChange):
-            batch.set_availability(routed.device.id, routed.online, message.received_ms)
-            stats.received[routed.device.kind] += 1
-        elif isinstance(routed, Rejected):
-            device = routed.device
-            batch.dead_letters.append(
-                DeadLetter(
-                    message.topic,
-                    routed.reason,
-                    routed.detail,
-                    message.payload[:keep_bytes],
-                    len(message.payload),
-                    message.received_ms,
-                    device.id if device else None,
-                )
-            )
-            if device is not None:
-                batch.mark_seen(device.id, device.kind, None, message.received_ms, routed.reason)
-            stats.received[device.kind if device else "?"] += 1
-        else:
+def route_all(router: Router, messages: list[Message], stats: IntakeStats) -> list[Routed]:
+    """Route each message once (a batch the store refuses is split without routing it again)."""
+    routed = [router.route(message.topic, message.payload, message.received_ms) for message in messages]
+    for what in routed:
+        kind = _kind_of(what)
+        if kind is None:
             stats.ignored += 1
+        else:
+            stats.received[kind] += 1
+    return routed
+
+
+def _kind_of(routed: Routed) -> str | None:
+    """The kind a routed message counts under in `IntakeStats` ("?": no known device), None if ignored."""
+    if isinstance(routed, Observation):
+        return routed.kind
+    if isinstance(routed, AvailabilityChange | Rejected):
+        return routed.device.kind if routed.device else "?"
+    return None
+
+
+def batch_of(messages: list[Message], routed: list[Routed], keep_bytes: int) -> Batch:
+    batch = Batch()
+    for message, what in zip(messages, routed, strict=True):
+        if isinstance(what, Observation):
+            batch.add_observation(what, message.received_ms)
+        elif isinstance(what, AvailabilityChange):
+            batch.set_availability(what.device.id, what.online, message.received_ms)
+        elif isinstance(what, Rejected):
+            add_dead_letter(batch, message, what, keep_bytes)
     return batch
+
+
+def add_dead_letter(batch: Batch, message: Message, rejected: Rejected, keep_bytes: int) -> None:
+    device = rejected.device
+    batch.dead_letters.append(
+        DeadLetter(
+            message.topic,
+            rejected.reason,
+            rejected.detail,
+            message.payload[:keep_bytes],
+            len(message.payload),
+            message.received_ms,
+            device.id if device else None,
+        )
+    )
+    if device is not None:
+        batch.mark_seen(device.id, device.kind, None, message.received_ms, rejected.reason)
+
+
+def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats: IntakeStats) -> Batch:
+    return batch_of(messages, route_all(router, messages, stats), keep_bytes)
+
+
+_Part = list[tuple[Message, Routed]]
 
 
 class IntakeWorker(threading.Thread):
@@ -330,28 +368,74 @@ class IntakeWorker(threading.Thread):
             self._ack(message)
 
     def _commit_and_ack(self, store: Store, messages: list[Message]) -> None:
-        stats = self.stats
-        received_before = stats.received.copy()
-        batch = build_batch(self.router, messages, self._keep_bytes, stats)
-        self._unflushed_seen.absorb_seen(batch)
-        if time.monotonic() >= self._seen_due:
-            batch.absorb_seen(self._unflushed_seen)
+        """Commit and acknowledge `messages`, splitting a batch the store refuses.
+
+        One message can make a whole batch fail (the store refused fields its JSON functions cannot read,
+        once every redelivery of it): retrying that batch forever would acknowledge nothing and stop every
+        community's alerts. So a refused batch is halved, and each half committed on its own, until the
+        one message the store refuses is alone; it becomes a dead letter (`store_refused`) and the rest
+        is committed and acknowledged. Only when the store refuses even that dead letter is the store
+        itself failing (disk full, read-only): then everything not yet committed is retried as one batch,
+        with back-off, and nothing of it is acknowledged.
+        """
+        routed = route_all(self.router, messages, self.stats)
+        pending: list[_Part] = [list(zip(messages, routed, strict=True))]
+        with_seen = time.monotonic() >= self._seen_due
+        if with_seen:
             self._seen_due = time.monotonic() + self._seen_flush_s
         delay = 0.5
-        while True:
-            started = time.perf_counter()
-            try:
-                committed = store.commit(batch)
-                break
-            except Exception as exc:  # sqlite3 errors: disk full, read-only, I/O; keep the batch, retry
-                stats.commit_failures += 1
-                stats.last_commit_error = store.describe_failure(exc)
-                self.healthy.clear()
-                log.error("store commit failed, nothing acknowledged, retrying in %.1f s: %s", delay,
-                          stats.last_commit_error)
-                if self._stopping.wait(delay):
-                    return  # shutting down: the broker redelivers this batch next time
-                delay = min(delay * 2, 30.0)
+        while pending:
+            part = pending.pop()
+            failure = self._commit_part(store, part, with_seen=with_seen)
+            if failure is None:
+                delay = 0.5
+                continue
+            with_seen = False  # liveness waits for the next batch or pause, not in every piece
+            if len(part) > 1:
+                middle = len(part) // 2
+                pending += [part[middle:], part[:middle]]  # the first half is popped first: in order
+                continue
+            message, alone = part[0]
+            log.error("the store refused a message on %s, keeping it as a dead letter: %s", message.topic,
+                      failure)
+            refused = Rejected(Reason.STORE_REFUSED, f"the store refused it: {failure}",
+                               self._device_of(alone))
+            if self._commit_part(store, [(message, refused)], with_seen=False) is None:
+                continue
+            # The store refuses a dead letter too: the store is failing, not the message.
+            pending = [[pair for rest in (part, *reversed(pending)) for pair in rest]]
+            self.healthy.clear()
+            log.error("store commit failed, nothing acknowledged, retrying in %.1f s: %s", delay,
+                      self.stats.last_commit_error)
+            if self._stopping.wait(delay):
+                return  # shutting down: the broker redelivers what is left next time
+            delay = min(delay * 2, 30.0)
+        self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order
+        self._in_hand = False
+
+    def _device_of(self, routed: Routed) -> PlacedDevice | None:
+        if isinstance(routed, Observation):
+            return self.router.registry.devices.get(routed.device_id)
+        if isinstance(routed, AvailabilityChange | Rejected):
+            return routed.device
+        return None
+
+    def _commit_part(self, store: Store, part: _Part, *, with_seen: bool) -> str | None:
+        """Commit one part of a batch and acknowledge it; None, or why the store refused it."""
+        stats = self.stats
+        messages = [message for message, _ in part]
+        batch = batch_of(messages, [routed for _, routed in part], self._keep_bytes)
+        self._unflushed_seen.absorb_seen(batch)
+        if with_seen:  # what was heard from each device is written with a batch at most once per interval
+            batch.absorb_seen(self._unflushed_seen)
+        started = time.perf_counter()
+        try:
+            committed = store.commit(batch)
+        except Exception as exc:  # sqlite3 errors (disk full, read-only, I/O) or fields it cannot encode
+            self._unflushed_seen.absorb_seen(batch)  # kept for the next commit
+            stats.commit_failures += 1
+            stats.last_commit_error = store.describe_failure(exc)
+            return stats.last_commit_error
         self.healthy.set()
         stats.last_commit_s = time.perf_counter() - started
         stats.last_batch_size = len(messages)
@@ -361,8 +445,7 @@ class IntakeWorker(threading.Thread):
         for dead in batch.dead_letters:
             stats.dead_letters[dead.reason] += 1
         self._ack_all(messages)
-        stats.acked.update(stats.received - received_before)
+        stats.acked.update(kind for _, routed in part if (kind := _kind_of(routed)) is not None)
         self.on_batch(len(messages), stats.last_commit_s, batch.observations)
-        self._committed_through_ms = max(self._committed_through_ms, messages[-1].received_ms)  # in order
-        self._in_hand = False
         self.on_committed(committed)
+        return None

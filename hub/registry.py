@@ -70,6 +70,7 @@ CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_secur
 
 
 class Caregiver(Record):
+    community: Id = Field(description="the community it serves: it may be linked to residents there only")
     name: str
     role: CaregiverRole
     phone: str = ""
@@ -153,6 +154,8 @@ class RegistryFile(Entry):
             check("grids", g.id, "building", "buildings", g.building)
         for h in self.households:
             check("households", h.id, "grid", "grids", h.grid)
+        for cg in self.caregivers:
+            check("caregivers", cg.id, "community", "communities", cg.community)
         for r in self.residents:
             check("residents", r.id, "household", "households", r.household)
             for link in r.caregivers:
@@ -161,8 +164,13 @@ class RegistryFile(Entry):
             check("devices", d.id, "household", "households", d.household)
             check("devices", d.id, "building", "buildings", d.building)
             check("devices", d.id, "resident", "residents", d.resident)
-        names = Counter(d.zigbee2mqtt for d in self.devices if d.zigbee2mqtt)
-        problems += [f"devices: zigbee2mqtt name {n!r} used {c} times" for n, c in names.items() if c > 1]
+        if not problems:
+            problems += _links_across_communities(self)
+        if not problems:  # each gateway names its own compound's devices: unique per compound
+            compounds = _device_compounds(self)
+            names = Counter((compounds[d.id], d.zigbee2mqtt) for d in self.devices if d.zigbee2mqtt)
+            problems += [f"devices: zigbee2mqtt name {n!r} used {c} times in compound {compound!r}"
+                         for (compound, n), c in names.items() if c > 1]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -178,6 +186,30 @@ class RegistryFile(Entry):
         )
 
 
+def _links_across_communities(data: RegistryFile) -> list[str]:
+    """A caregiver is linked only to residents of its own community: a link would show it the resident's
+    data and the resident's operators its phone and notify URLs (its references must resolve)."""
+    compound_community = {c.id: c.community for c in data.compounds}
+    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+    grid_community = {g.id: building_community[g.building] for g in data.grids}
+    household_community = {h.id: grid_community[h.grid] for h in data.households}
+    caregiver_community = {cg.id: cg.community for cg in data.caregivers}
+    return [f"residents {r.id!r}: caregiver {link.caregiver!r} is in community "
+            f"{caregiver_community[link.caregiver]!r}, the resident in {household_community[r.household]!r}"
+            " (caregivers are linked within their community)"
+            for r in data.residents for link in r.caregivers
+            if caregiver_community[link.caregiver] != household_community[r.household]]
+
+
+def _device_compounds(data: RegistryFile) -> dict[str, str]:
+    """Device id → the compound it is in (its references must resolve)."""
+    building_compound = {b.id: b.compound for b in data.buildings}
+    grid_building = {g.id: g.building for g in data.grids}
+    household_building = {h.id: grid_building[h.grid] for h in data.households}
+    return {d.id: building_compound[household_building[d.household] if d.household else d.building or ""]
+            for d in data.devices}
+
+
 @dataclass(frozen=True, slots=True)
 class PlacedDevice:
     """A device resolved to where it reports from: what intake and the exporters need, precomputed."""
@@ -185,6 +217,7 @@ class PlacedDevice:
     id: str
     kind: str
     community: str
+    compound: str
     building: str
     household: str | None
     resident: str | None
@@ -203,23 +236,31 @@ class Registry:
     def __init__(self, data: RegistryFile) -> None:
         self.file = data  # as written, deactivated entries included: what is edited and persisted
         self.data = data = data.in_service()  # what the hub routes, evaluates and notifies
-        # Kept so their messages become dead letters that say why, not "not registered".
-        self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
-        self.deactivated_zigbee2mqtt_names = {
-            d.zigbee2mqtt for d in self.file.devices if not d.active and d.zigbee2mqtt
-        }
         compound_community = {c.id: c.community for c in data.compounds}
-        building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+        building_compound = {b.id: b.compound for b in data.buildings}
         grid_building = {g.id: g.building for g in data.grids}
         household_building = {h.id: grid_building[h.grid] for h in data.households}
         self.devices: dict[str, PlacedDevice] = {}
         for d in data.devices:
             building = household_building[d.household] if d.household else d.building
             assert building is not None  # guaranteed by Device._placed_once
+            compound = building_compound[building]
             self.devices[d.id] = PlacedDevice(
-                d.id, d.kind, building_community[building], building, d.household, d.resident
+                d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident
             )
-        self.by_zigbee2mqtt_name = {d.zigbee2mqtt: self.devices[d.id] for d in data.devices if d.zigbee2mqtt}
+        # Zigbee2MQTT devices by (compound, friendly name): a reading counts only under the base topic of
+        # the gateway of the device's own compound.
+        self.by_zigbee2mqtt_name = {(self.devices[d.id].compound, d.zigbee2mqtt): self.devices[d.id]
+                                    for d in data.devices if d.zigbee2mqtt}
+        self.zigbee2mqtt_name_compounds: dict[str, set[str]] = {}
+        for compound, name in self.by_zigbee2mqtt_name:
+            self.zigbee2mqtt_name_compounds.setdefault(name, set()).add(compound)
+        # Kept so their messages become dead letters that say why, not "not registered".
+        self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
+        file_compounds = _device_compounds(self.file)
+        self.deactivated_zigbee2mqtt_names = {
+            (file_compounds[d.id], d.zigbee2mqtt) for d in self.file.devices if not d.active and d.zigbee2mqtt
+        }
 
     @classmethod
     def empty(cls) -> Registry:

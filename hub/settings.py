@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
 from hub.alerts.settings import AlertSettings
 
 
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
 
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
+    notify_allow: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFY_ALLOW),
+        description="schemes (`wecombot`) or scheme://host (`jsons://hooks.example.com`) a caregiver's "
+                    "notify URL may use when set through the API (JSON list)")
+    notify_allow_private: bool = Field(
+        False, description="let notify URLs name loopback or private addresses (a test bench)")
     store_path: Path = Path("var/hub.sqlite3")
     store_synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss before its messages are acknowledged"

@@ -62,6 +62,18 @@ CREATE TABLE IF NOT EXISTS devices_seen (
     availability_ms INTEGER,
     last_error      TEXT                      -- reason of the newest message that failed to decode
 );
+CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made through the API
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,               -- wall-clock time of the edit, epoch ms
+    actor     TEXT    NOT NULL,               -- the token's name
+    token_id  TEXT    NOT NULL,
+    role      TEXT    NOT NULL,
+    tbl       TEXT    NOT NULL,               -- registry table: devices, caregivers, ...
+    entry_id  TEXT    NOT NULL,
+    action    TEXT    NOT NULL,               -- create, update, deactivate
+    before    TEXT,                           -- the entry as JSON; NULL when created
+    after     TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS export_cursors (
     sink    TEXT PRIMARY KEY,
     last_id INTEGER NOT NULL
@@ -122,6 +134,21 @@ class StoredDeadLetter:
     payload: bytes
     payload_size: int
     replayed_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEdit:
+    """One registry edit, for the audit: who (a token), when, which entry, and the entry before and after."""
+
+    at_ms: int
+    actor: str
+    token_id: str
+    role: str
+    table: str
+    entry_id: str
+    action: str  # create, update, deactivate
+    before: dict[str, Any] | None
+    after: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +283,12 @@ class Store:
 
     def commit(self, batch: Batch) -> Committed:
         """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
-        # Encoded before taking the write lock, which other writers (intake workers) wait for.
+        # Encoded before taking the write lock, which other writers (intake workers) wait for. NaN and
+        # infinities are refused here (ValueError): SQLite's JSON functions refuse them once the same
+        # (device, ts) arrives again, so a row holding one would fail every later batch that touches it.
         observations = [
-            (o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":")), o.received_ms)
+            (o.device_id, o.kind, o.ts, json.dumps(o.fields, separators=(",", ":"), allow_nan=False),
+             o.received_ms)
             for o in batch.observations
         ]
         with self._transaction() as db:
@@ -406,6 +436,32 @@ class Store:
                 "UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
                 (reason, detail, dead_letter_id),
             )
+
+    # --- registry audit ------------------------------------------------------------------------
+
+    def record_registry_edit(self, edit: RegistryEdit) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO registry_audit"
+                " (at_ms, actor, token_id, role, tbl, entry_id, action, before, after)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (edit.at_ms, edit.actor, edit.token_id, edit.role, edit.table, edit.entry_id, edit.action,
+                 None if edit.before is None else json.dumps(edit.before, ensure_ascii=False),
+                 json.dumps(edit.after, ensure_ascii=False)))
+            return int(cursor.lastrowid or 0)
+
+    def forget_registry_edit(self, audit_id: int) -> None:
+        """Undo `record_registry_edit` for an edit that was not made after all (its file write failed)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM registry_audit WHERE id = ?", (audit_id,))
+
+    def registry_edits(self, limit: int = 1000) -> list[RegistryEdit]:
+        rows = self._db.execute(
+            "SELECT at_ms, actor, token_id, role, tbl, entry_id, action, before, after FROM registry_audit"
+            " ORDER BY id LIMIT ?", (limit,))
+        return [RegistryEdit(at, actor, token, role, table, entry, action,
+                             None if before is None else json.loads(before), json.loads(after))
+                for at, actor, token, role, table, entry, action, before, after in rows]
 
     # --- export cursors ------------------------------------------------------------------------
 

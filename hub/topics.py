@@ -2,17 +2,21 @@
 
 Native devices:   sc/<community>/<kind>/<device_id>/event          QoS 1, one message per reading
                   sc/<community>/<kind>/<device_id>/availability   retained, also the last will
-Zigbee2MQTT:      <base>/<friendly_name>                            device state
-                  <base>/<friendly_name>/availability               online/offline
+Zigbee2MQTT:      <base>/<compound>/<friendly_name>                 device state
+                  <base>/<compound>/<friendly_name>/availability    online/offline
 Alerts:           sc/<community>/alerts/<kind>                     QoS 1, JSON, published by the hub
 Hub status:       hub/<client_id>/status                            retained online/offline (last will)
 
-Friendly names may themselves contain `/` (Zigbee2MQTT allows it for grouping), so a Zigbee2MQTT topic
-is matched from its end, and Zigbee2MQTT's own `bridge/...` topics and `/set` `/get` commands are ignored.
+Each compound's Zigbee2MQTT gateway has its own base topic, `<base>/<compound>` (Zigbee2MQTT's
+`mqtt.base_topic`), so the broker's ACL keeps every gateway to its own compound's topics and intake knows
+which gateway a reading came through. Friendly names may themselves contain `/` (Zigbee2MQTT allows it for
+grouping), so a Zigbee2MQTT topic is matched from its end, and Zigbee2MQTT's own `bridge/...` topics and
+`/set` `/get` commands are ignored.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +35,7 @@ class NativeTopic:
 
 @dataclass(frozen=True, slots=True)
 class Zigbee2mqttTopic:
+    compound: str  # whose gateway's base topic the message came under
     friendly_name: str
     channel: Channel
 
@@ -50,8 +55,14 @@ def availability_topic(community: str, kind: str, device_id: str) -> str:
     return f"sc/{community}/{kind}/{device_id}/availability"
 
 
-def zigbee2mqtt_topic(base: str, friendly_name: str, channel: Channel = "event") -> str:
-    return f"{base}/{friendly_name}" if channel == "event" else f"{base}/{friendly_name}/availability"
+def zigbee2mqtt_gateway_base(base: str, compound: str) -> str:
+    """The base topic of one compound's Zigbee2MQTT gateway (its `mqtt.base_topic`)."""
+    return f"{base}/{compound}"
+
+
+def zigbee2mqtt_topic(base: str, compound: str, friendly_name: str, channel: Channel = "event") -> str:
+    topic = f"{zigbee2mqtt_gateway_base(base, compound)}/{friendly_name}"
+    return topic if channel == "event" else f"{topic}/availability"
 
 
 def alert_topic(community: str, kind: str) -> str:
@@ -72,6 +83,7 @@ def subscriptions(zigbee2mqtt_base: str) -> list[str]:
 
 
 _Z2M_COMMANDS = ("/set", "/get")
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a registry id (hub.registry.Id)
 
 
 def parse_topic(topic: str, zigbee2mqtt_base: str) -> NativeTopic | Zigbee2mqttTopic | IgnoredTopic | None:
@@ -87,12 +99,14 @@ def parse_topic(topic: str, zigbee2mqtt_base: str) -> NativeTopic | Zigbee2mqttT
     prefix = zigbee2mqtt_base + "/"
     if not topic.startswith(prefix):
         return None
-    name = topic[len(prefix):]
+    compound, _, name = topic[len(prefix):].partition("/")
+    if not _ID.match(compound):
+        return None
     if name.startswith("bridge/") or name == "bridge":
         return IgnoredTopic("zigbee2mqtt bridge topic")
     if name.endswith(_Z2M_COMMANDS) or "/set/" in name:
         return IgnoredTopic("zigbee2mqtt command topic")
     if name.endswith("/availability"):
         name = name.removesuffix("/availability")
-        return Zigbee2mqttTopic(name, "availability") if name else None
-    return Zigbee2mqttTopic(name, "event") if name else None
+        return Zigbee2mqttTopic(compound, name, "availability") if name else None
+    return Zigbee2mqttTopic(compound, name, "event") if name else None

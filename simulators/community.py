@@ -110,14 +110,15 @@ class _Builder:
         compound_id = f"{community_id}-p1"
         self.compounds.append(Compound(id=compound_id, community=community_id, name=f"{name}一期"))
         duty_officer = f"{community_id}-duty"
-        self.caregivers.append(Caregiver(id=duty_officer, name=f"{name}值班室", role="duty_officer"))
+        self.caregivers.append(Caregiver(id=duty_officer, community=community_id, name=f"{name}值班室",
+                                         role="duty_officer"))
         per_building = np.array_split(np.arange(self.parameters.households), self.parameters.buildings)
         for number, households in enumerate(per_building, start=1):
             self._add_building(compound_id, f"{community_id}-b{number:02d}", number, len(households),
-                               duty_officer)
+                               duty_officer, community_id=community_id)
 
     def _add_building(self, compound_id: str, building_id: str, number: int, households: int,
-                      duty_officer: str) -> None:
+                      duty_officer: str, *, community_id: str) -> None:
         floors = max(int(self.rng.integers(6, 19)), math.ceil(households / _UNITS_PER_FLOOR))
         self.buildings.append(Building(id=building_id, compound=compound_id, name=f"{number}号楼",
                                        floors=floors))
@@ -132,21 +133,22 @@ class _Builder:
             grid_id = f"{building_id}-g{grid_index}"
             self.grids.append(Grid(id=grid_id, building=building_id, name=f"{number}号楼第{grid_index}网格"))
             grid_worker = f"{grid_id}-worker"
-            self.caregivers.append(Caregiver(id=grid_worker, name=self._name(_YOUNGER_NAMES),
-                                             role="grid_worker"))
+            self.caregivers.append(Caregiver(id=grid_worker, community=community_id,
+                                             name=self._name(_YOUNGER_NAMES), role="grid_worker"))
             for unit in grid_units:
-                self._add_household(building_id, number, grid_id, int(unit),
-                                    [CaregiverLink(caregiver=grid_worker, tier=2),
-                                     CaregiverLink(caregiver=duty_officer, tier=3)])
+                links = [CaregiverLink(caregiver=grid_worker, tier=2),
+                         CaregiverLink(caregiver=duty_officer, tier=3)]
+                self._add_household(building_id, number, grid_id, int(unit), community_id=community_id,
+                                    links=links)
 
-    def _add_household(self, building_id: str, building_number: int, grid_id: str, unit: int,
-                       links: list[CaregiverLink]) -> None:
+    def _add_household(self, building_id: str, building_number: int, grid_id: str, unit: int, *,
+                       community_id: str, links: list[CaregiverLink]) -> None:
         household_id = f"{building_id}-{unit:04d}"
         self.households.append(Household(id=household_id, grid=grid_id, unit=f"{building_number}-{unit}"))
         surname = _SURNAMES[int(self.rng.integers(len(_SURNAMES)))]
         family = f"{household_id}-family"
-        self.caregivers.append(Caregiver(id=family, name=surname + self._given(_YOUNGER_NAMES),
-                                         role="family"))
+        self.caregivers.append(Caregiver(id=family, community=community_id,
+                                         name=surname + self._given(_YOUNGER_NAMES), role="family"))
         lives_alone = bool(self.rng.random() < self.parameters.living_alone_share)
         zigbee_prefix = f"{building_id}/{unit:04d}"
         for number in range(1, 2 if lives_alone else 3):

@@ -103,6 +103,7 @@ class DeviceContext:
     home: Coordinates
     wearers: Mapping[str, Wearer] = field(default_factory=dict)
     zigbee2mqtt_base: str = "zigbee2mqtt"
+    compounds: Mapping[str, str] = field(default_factory=dict)  # device id -> compound (Zigbee2MQTT topics)
     zigbee2mqtt_iso: bool = True  # Zigbee2MQTT's `advanced.last_seen`: ISO_8601 (True) or epoch
     native_iso_share: float = 0.3  # share of native devices whose firmware sends ISO 8601 `ts`
 
@@ -150,9 +151,10 @@ class SimulatedDevice:
         self.rng = random_stream(context.seed, "device", entry.id)
         self.zigbee2mqtt_name = entry.zigbee2mqtt
         if self.zigbee2mqtt_name is not None:
-            self._event_topic = zigbee2mqtt_topic(context.zigbee2mqtt_base, self.zigbee2mqtt_name)
+            compound = context.compounds[entry.id]  # each compound's gateway has its own base topic
+            self._event_topic = zigbee2mqtt_topic(context.zigbee2mqtt_base, compound, self.zigbee2mqtt_name)
             self._availability_topic = zigbee2mqtt_topic(
-                context.zigbee2mqtt_base, self.zigbee2mqtt_name, "availability")
+                context.zigbee2mqtt_base, compound, self.zigbee2mqtt_name, "availability")
             self.iso_timestamps = context.zigbee2mqtt_iso
         else:
             self._event_topic = event_topic(context.community, entry.kind, entry.id)

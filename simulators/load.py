@@ -186,7 +186,8 @@ def fleet_for_worker(plan: LoadPlan, index: int, sink: MessageSink) -> list[Simu
     calendar = Calendar(datetime.now(UTC), 1, zone)
     contexts = {c.id: DeviceContext(seed=plan.seed, community=c.id, calendar=calendar, sink=sink,
                                     home=community.locations[c.id],
-                                    wearers={r.id: wearer for r in registry.residents})
+                                    wearers={r.id: wearer for r in registry.residents},
+                                    compounds={device_id: d.compound for device_id, d in placed.items()})
                 for c in registry.communities}
     return [SIMULATORS[d.kind](d, contexts[placed[d.id].community])
             for d in registry.devices[index::plan.processes]]

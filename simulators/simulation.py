@@ -91,16 +91,17 @@ class _World:
         injector = FaultInjector(scenario.faults, simulation.random("faults"), self._post)
         timelines = {r.id: ResidentTimeline(draw_profile(simulation.random("resident", r.id)))
                      for r in registry.residents}
+        placed = Registry(registry).devices
+        compounds = {device_id: device.compound for device_id, device in placed.items()}
         contexts = {
             c.id: DeviceContext(
                 seed=scenario.seed, community=c.id, calendar=simulation.calendar, sink=injector,
                 home=simulation.community.locations[c.id], wearers=timelines,
-                zigbee2mqtt_base=scenario.zigbee2mqtt.base_topic,
+                zigbee2mqtt_base=scenario.zigbee2mqtt.base_topic, compounds=compounds,
                 zigbee2mqtt_iso=scenario.zigbee2mqtt.last_seen == "ISO_8601",
                 native_iso_share=scenario.native_iso_share)
             for c in registry.communities
         }
-        placed = Registry(registry).devices
         plans = self._device_plans()
         self.devices: dict[str, SimulatedDevice] = {
             d.id: SIMULATORS[d.kind](d, contexts[placed[d.id].community], plans.get(d.id))

@@ -286,7 +286,7 @@ def fuzzed_message(rng: random.Random, devices: list[tuple[str, str, str]], now_
         topic = rng.choice([
             f"sc/{COMMUNITY}//nobody-{rng.randrange(10**6)}/event",
             f"sc/{COMMUNITY}/door_sensor/ghost-{rng.randrange(10**6)}/event",
-            f"zigbee2mqtt/ghost {rng.choice(_ODD_TEXT[2:4])} {rng.randrange(10**6)}",
+            f"zigbee2mqtt/c1/ghost {rng.choice(_ODD_TEXT[2:4])} {rng.randrange(10**6)}",
         ])
         payload = json.dumps(good).encode()
     return Fuzzed(kind, topic, payload)

@@ -51,7 +51,7 @@ def test_sos_press_becomes_one_alert_delivered_on_mqtt(
     press = json.dumps({"action": "emergency", "battery": 90, "last_seen": now + 60_000})
     reset = json.dumps({"action": "", "battery": 90, "last_seen": now + 60_000})
     for payload in (press, reset, press):
-        publisher.publish("zigbee2mqtt/101/sos button", payload).wait(5)
+        publisher.publish("zigbee2mqtt/c1/101/sos button", payload).wait(5)
     publisher.stop()
 
     def sos_alerts() -> list[Alert]:

@@ -48,7 +48,7 @@ FAST_RETRIES = AlertSettings(delivery_backoff_initial_s=0.05, delivery_backoff_m
 # --- golden payloads -----------------------------------------------------------------------------------
 
 def sample_notification() -> Notification:
-    daughter = Caregiver(id="cg-li", name="李女士", role="family", phone="13800000000",
+    daughter = Caregiver(id="cg-li", community="sunshine", name="李女士", role="family", phone="13800000000",
                          notify=["mailto://li@example.com"])
     alert = Alert(
         id=42, kind="sos", severity="critical", state="open", subject="r-wang", community="sunshine",

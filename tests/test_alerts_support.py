@@ -31,12 +31,10 @@ MINUTE_MS = 60_000
 def community_registry(notify: dict[str, list[str]] | None = None) -> Registry:
     """One building, one household with 王奶奶 (daughter tier 1, grid worker tier 2), and staff."""
     notify = notify or {}
-    caregivers = [
-        Caregiver(id="cg-li", name="李女士", role="family", notify=notify.get("cg-li", [])),
-        Caregiver(id="cg-grid", name="张网格员", role="grid_worker", notify=notify.get("cg-grid", [])),
-        Caregiver(id="cg-duty", name="值班员", role="duty_officer", notify=notify.get("cg-duty", [])),
-        Caregiver(id="cg-guard", name="保安", role="property_security", notify=notify.get("cg-guard", [])),
-    ]
+    staff = [("cg-li", "李女士", "family"), ("cg-grid", "张网格员", "grid_worker"),
+             ("cg-duty", "值班员", "duty_officer"), ("cg-guard", "保安", "property_security")]
+    caregivers = [Caregiver(id=cg, community="sunshine", name=name, role=role, notify=notify.get(cg, []))
+                  for cg, name, role in staff]
     return Registry(RegistryFile(
         communities=[Community(id="sunshine", name="阳光社区")],
         compounds=[Compound(id="c1", community="sunshine")],

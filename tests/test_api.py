@@ -60,8 +60,18 @@ def test_requests_without_a_valid_token_are_refused_with_401(hub: HubProcess) ->
 
 def test_tokens_cli_creates_lists_and_revokes_and_the_running_hub_follows(hub: HubProcess) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hub", "tokens", *args], env=hub.env,
+        return subprocess.run([sys.executable, "-m", "hub", "tokens", *args],
+                              env={**hub.env, "HUB_REGISTRY_PATH": str(hub.registry)},
                               capture_output=True, text=True, timeout=60, check=False)
+
+    # Ids not in the registry would make tokens that silently see nothing.
+    for args, why in ((("--role", "caregiver", "--caregiver", "cg-typo"), "caregiver 'cg-typo' is not in"),
+                      (("--role", "operator", "--community", "sunshin"), "community 'sunshin' is not in"),
+                      (("--role", "read_only", "--community", "sunshine", "--community", "mars"),
+                       "community 'mars' is not in")):
+        refused = cli("create", "--name", "typo", *args)
+        assert refused.returncode == 2 and why in refused.stderr, refused.stderr
+    assert "typo" not in cli("list", "--json").stdout, "no token was made"
 
     created = cli("create", "--name", "李女士的手机", "--role", "caregiver", "--caregiver", "cg-li")
     assert created.returncode == 0, created.stderr

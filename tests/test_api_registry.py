@@ -89,6 +89,7 @@ def test_invalid_or_out_of_scope_registry_edits_are_refused_and_change_nothing(
     hub: HubProcess, registry_path: Path
 ) -> None:
     admin = make_token(hub, "installer", Role.DEVICE_ADMIN, communities=("sunshine",))
+    operator = make_token(hub, "ops", Role.OPERATOR, communities=("sunshine",))
     viewer = make_token(hub, "viewer", Role.READ_ONLY, communities=("*",))
     original = registry_path.read_bytes()
     with client(hub, admin) as api:
@@ -105,14 +106,6 @@ def test_invalid_or_out_of_scope_registry_edits_are_refused_and_change_nothing(
         (error,) = _refused_422(api.post("/api/v1/registry/devices",
                                          json={"id": "door-x", "kind": "toaster", "household": "h1"}))
         assert "unknown kind 'toaster'" in error["msg"]
-        (error,) = _refused_422(api.patch("/api/v1/registry/residents/r-wang", json={"colour": "red"}))
-        assert error["loc"] == ["body", "colour"]
-        (error,) = _refused_422(api.patch("/api/v1/registry/residents/r-wang",
-                                          json={"caregivers": [{"caregiver": "cg-ghost", "tier": 1}]}))
-        assert "caregiver 'cg-ghost' is not in caregivers" in error["msg"]
-        (error,) = _refused_422(api.delete("/api/v1/registry/households/h1"))
-        assert "household 'h1' is deactivated" in error["msg"], "in-service residents and devices live there"
-
         assert api.post("/api/v1/registry/devices",
                         json={"id": "band-wang", "kind": "wristband", "household": "h1"}).status_code == 409
         assert api.patch("/api/v1/registry/devices/band-wang", json={"id": "band-new"}).status_code == 409
@@ -126,6 +119,14 @@ def test_invalid_or_out_of_scope_registry_edits_are_refused_and_change_nothing(
         assert moved.status_code == 403, "moving a device out of the token's communities"
         assert api.get("/api/v1/registry/residents/r-moon").status_code == 403
         assert api.delete("/api/v1/registry/communities/moon").status_code == 403
+    with client(hub, operator) as api:
+        (error,) = _refused_422(api.patch("/api/v1/registry/residents/r-wang", json={"colour": "red"}))
+        assert error["loc"] == ["body", "colour"]
+        (error,) = _refused_422(api.patch("/api/v1/registry/residents/r-wang",
+                                          json={"caregivers": [{"caregiver": "cg-ghost", "tier": 1}]}))
+        assert "caregiver 'cg-ghost' is not in caregivers" in error["msg"]
+        (error,) = _refused_422(api.delete("/api/v1/registry/households/h1"))
+        assert "household 'h1' is deactivated" in error["msg"], "in-service residents and devices live there"
     with client(hub, viewer) as api:
         assert len(api.get("/api/v1/registry/communities").json()) == 2
         refused = api.delete("/api/v1/registry/devices/band-wang")
@@ -143,7 +144,8 @@ def test_a_new_resident_and_caregiver_count_for_scoping_at_once(
     newcomer = make_token(hub, "sun-phone", Role.CAREGIVER, caregiver="cg-sun")
     with client(hub, operator) as api:
         assert api.post("/api/v1/registry/caregivers",
-                        json={"id": "cg-sun", "name": "孙女士", "role": "family"}).status_code == 201
+                        json={"id": "cg-sun", "community": "sunshine", "name": "孙女士",
+                              "role": "family"}).status_code == 201
         created = api.post("/api/v1/registry/residents", json={
             "id": "r-sun", "household": "h2", "name": "孙奶奶", "flags": ["独居老人", "血透患者"],
             "caregivers": [{"caregiver": "cg-sun", "tier": 1}]})

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,13 @@ HUB_PASSWORD = "hub-test-password-0123456789"
 
 
 def community(devices: list[Device]) -> Registry:
+    """Two compounds (c1, c2) of one community, a home in each."""
     return Registry(RegistryFile(
         communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine")],
-        buildings=[Building(id="b1", compound="c1")],
-        grids=[Grid(id="g1", building="b1")],
-        households=[Household(id="h101", grid="g1")],
+        compounds=[Compound(id="c1", community="sunshine"), Compound(id="c2", community="sunshine")],
+        buildings=[Building(id="b1", compound="c1"), Building(id="b2", compound="c2")],
+        grids=[Grid(id="g1", building="b1"), Grid(id="g2", building="b2")],
+        households=[Household(id="h101", grid="g1"), Household(id="h201", grid="g2")],
         devices=devices,
     ))
 
@@ -72,7 +74,11 @@ DEVICES = [
     Device(id="door-1", kind="door_sensor", household="h101"),
     Device(id="motion-1", kind="motion_sensor", household="h101"),
     Device(id="band-z", kind="wristband", household="h101", zigbee2mqtt="101/sos button"),
+    Device(id="band-z2", kind="wristband", household="h201", zigbee2mqtt="201/sos button"),
 ]
+# Each compound's Zigbee2MQTT gateway under its own base topic.
+SOS_BUTTON_C1 = "zigbee2mqtt/c1/101/sos button"
+SOS_BUTTON_C2 = "zigbee2mqtt/c2/201/sos button"
 
 
 def export_with_cli(registry: Registry, out: Path, secrets: Path, **env: str) -> Result:
@@ -290,7 +296,7 @@ def test_a_device_is_refused_on_another_devices_topic_and_on_alerts(connect: Con
     assert door.publish(MOTION.replace("/event", "/availability"), b"offline") == NOT_AUTHORIZED
     assert door.publish(alert_topic("sunshine", "sos"), b"spoofed") == NOT_AUTHORIZED
     assert door.publish("sim/clock", b"0") == NOT_AUTHORIZED
-    assert door.publish("zigbee2mqtt/101/sos button", b"spoofed") == NOT_AUTHORIZED
+    assert door.publish(SOS_BUTTON_C1, b"spoofed") == NOT_AUTHORIZED
     # Messages on one connection are delivered in order: had anything refused reached the hub, it would
     # arrive before this one.
     assert door.publish(DOOR, b"fence") in ACCEPTED
@@ -342,12 +348,49 @@ def test_the_zigbee2mqtt_gateway_publishes_under_its_base_topic(connect: Connect
     hub = hub_session(connect, broker)
     gateway = connect(broker.tls_port, gateway_user("c1"), broker.passwords[gateway_user("c1")], ca=broker.ca)
     assert not gateway.connack.is_failure
-    gateway.subscribe("zigbee2mqtt/101/sos button/set")  # a command for one of its devices
-    assert gateway.publish("zigbee2mqtt/101/sos button", b'{"action": "emergency"}') in ACCEPTED
-    assert hub.next_message() == ("zigbee2mqtt/101/sos button", b'{"action": "emergency"}')
+    gateway.subscribe(SOS_BUTTON_C1 + "/set")  # a command for one of its devices
+    assert gateway.publish(SOS_BUTTON_C1, b'{"action": "emergency"}') in ACCEPTED
+    assert hub.next_message() == (SOS_BUTTON_C1, b'{"action": "emergency"}')
     assert gateway.publish(DOOR, b"spoofed") == NOT_AUTHORIZED
-    assert gateway.publish("zigbee2mqtt/101/sos button/set", b'{"state": "ON"}') in ACCEPTED
-    assert gateway.next_message() == ("zigbee2mqtt/101/sos button/set", b'{"state": "ON"}')
+    assert gateway.publish(SOS_BUTTON_C1 + "/set", b'{"state": "ON"}') in ACCEPTED
+    assert gateway.next_message() == (SOS_BUTTON_C1 + "/set", b'{"state": "ON"}')
+
+
+def test_a_gateway_neither_reads_nor_writes_another_compounds_topics(connect: Connect,
+                                                                     broker: Broker) -> None:
+    """Gateway B (compound c2) cannot read gateway A's readings or commands, forge A's devices' readings,
+    or command A's devices or bridge; each keeps to its own base topic (issue 12)."""
+    hub = hub_session(connect, broker)
+    gateway_a, gateway_b = (connect(broker.tls_port, gateway_user(c), broker.passwords[gateway_user(c)],
+                                    ca=broker.ca) for c in ("c1", "c2"))
+    assert not gateway_a.connack.is_failure and not gateway_b.connack.is_failure
+    # Everything each might ask for: whatever the broker grants, only its own compound's topics may arrive.
+    for gateway in (gateway_a, gateway_b):
+        gateway.subscribe("zigbee2mqtt/#", "zigbee2mqtt/c1/#", "zigbee2mqtt/c2/#")
+    a_traffic = [(SOS_BUTTON_C1, b'{"action": "emergency"}'), (SOS_BUTTON_C1 + "/set", b'{"state": "ON"}'),
+                 ("zigbee2mqtt/c1/bridge/request/permit_join", b'{"value": true}')]
+    for topic, payload in a_traffic:
+        assert gateway_a.publish(topic, payload) in ACCEPTED
+        assert hub.next_message() == (topic, payload)
+    assert hub.publish(SOS_BUTTON_C1 + "/set", b'{"state": "OFF"}') == NOT_AUTHORIZED  # the hub commands none
+
+    # B forging A's SOS button, commanding it or A's bridge, or writing outside any base topic: refused.
+    for topic, payload in a_traffic:
+        assert gateway_b.publish(topic, b"forged " + payload) == NOT_AUTHORIZED, topic
+    assert gateway_b.publish("zigbee2mqtt/101/sos button", b'{"action": "emergency"}') == NOT_AUTHORIZED
+    # B's own topic passes. Messages reach a subscriber in the order the broker routed them, and each was
+    # routed before its PUBACK: had anything of A's (or B's refused ones) been delivered, it would come
+    # first, to B and to the hub.
+    assert gateway_b.publish(SOS_BUTTON_C2, b'{"action": "emergency"}') in ACCEPTED
+    assert hub.next_message() == (SOS_BUTTON_C2, b'{"action": "emergency"}')
+    assert gateway_b.next_message() == (SOS_BUTTON_C2, b'{"action": "emergency"}')
+    assert gateway_a.publish(SOS_BUTTON_C1, b"after") in ACCEPTED
+    heard_by_a = []  # its own traffic (a copy per matching subscription), up to "after"
+    while (message := gateway_a.next_message())[1] != b"after":
+        heard_by_a.append(message[0])
+    assert {topic for topic, _ in a_traffic} == set(heard_by_a), heard_by_a
+    while not gateway_b.messages.empty():
+        assert gateway_b.next_message()[0] == SOS_BUTTON_C2
 
 
 def test_the_alert_consumer_reads_alerts_and_publishes_nothing(connect: Connect, broker: Broker) -> None:
@@ -387,10 +430,9 @@ def _ready(port: int) -> bool:
         return False
 
 
-def test_the_hub_runs_on_the_exported_broker_as_its_user(tmp_path: Path, connect: Connect,
-                                                         broker: Broker) -> None:
-    """The real hub, in production mode, with the `hub` user's credentials: its subscriptions, status and
-    last will pass the ACL, and a device's reading is stored."""
+@contextmanager
+def hub_on_acl(tmp_path: Path, broker: Broker) -> Iterator[Store]:
+    """The real hub, in production mode, as the `hub` user on the exported broker; yields its store."""
     http_port = free_loopback_port()
     env = {**os.environ, "HUB_ENVIRONMENT": "production", "HUB_MQTT_CLIENT_ID": "hub-on-acl",
            "HUB_MQTT_URL": f"mqtt://{HUB_USER}:{broker.passwords[HUB_USER]}@127.0.0.1:{broker.plain_port}",
@@ -402,12 +444,9 @@ def test_the_hub_runs_on_the_exported_broker_as_its_user(tmp_path: Path, connect
     try:
         wait_until(lambda: process.poll() is not None or _ready(http_port), 30, what="the hub to be ready")
         assert process.poll() is None, (tmp_path / "hub.log").read_text()
-        door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
-        reading = {"ts": int(time.time() * 1000), "contact": "open", "battery": 87}
-        assert door.publish(DOOR, json.dumps(reading).encode()) in ACCEPTED
         store = Store(tmp_path / "hub.sqlite3", read_only=True)
         try:
-            wait_until(lambda: store.count_observations() == 1, 15, what="the reading in the hub's store")
+            yield store
         finally:
             store.close()
     finally:
@@ -418,6 +457,41 @@ def test_the_hub_runs_on_the_exported_broker_as_its_user(tmp_path: Path, connect
             process.kill()
             process.wait()
     assert "not authorised" not in (tmp_path / "hub.log").read_text().lower()
+
+
+def test_the_hub_runs_on_the_exported_broker_as_its_user(tmp_path: Path, connect: Connect,
+                                                         broker: Broker) -> None:
+    """The real hub, in production mode, with the `hub` user's credentials: its subscriptions, status and
+    last will pass the ACL, and a device's reading is stored."""
+    with hub_on_acl(tmp_path, broker) as store:
+        door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
+        reading = {"ts": int(time.time() * 1000), "contact": "open", "battery": 87}
+        assert door.publish(DOOR, json.dumps(reading).encode()) in ACCEPTED
+        wait_until(lambda: store.count_observations() == 1, 15, what="the reading in the hub's store")
+
+
+def test_a_reading_forged_under_another_gateways_base_topic_is_a_dead_letter(
+        tmp_path: Path, connect: Connect, broker: Broker) -> None:
+    """Gateway B may write its own base topic, so it can name gateway A's device there: the hub takes a
+    Zigbee2MQTT reading only under the base topic of the device's own compound (issue 12)."""
+    with hub_on_acl(tmp_path, broker) as store:
+        gateway_a, gateway_b = (connect(broker.plain_port, gateway_user(c), broker.passwords[gateway_user(c)])
+                                for c in ("c1", "c2"))
+        now = int(time.time() * 1000)
+        forged = json.dumps({"action": "emergency", "battery": 90, "last_seen": now}).encode()
+        assert gateway_b.publish("zigbee2mqtt/c2/101/sos button", forged) in ACCEPTED  # A's name, B's base
+        press_b = json.dumps({"action": "emergency", "battery": 80, "last_seen": now + 1}).encode()
+        assert gateway_b.publish(SOS_BUTTON_C2, press_b) in ACCEPTED
+        press_a = json.dumps({"action": "emergency", "battery": 70, "last_seen": now + 2}).encode()
+        assert gateway_a.publish(SOS_BUTTON_C1, press_a) in ACCEPTED
+        wait_until(lambda: store.count_observations() == 2 and store.dead_letter_counts(), 15,
+                   what="both gateways' own readings stored and the forged one dead-lettered")
+        assert set(store.observation_keys()) == {("band-z2", now + 1), ("band-z", now + 2)}
+        (dead,) = store.dead_letters()
+        assert (dead.reason, dead.topic, dead.payload) == ("topic_mismatch", "zigbee2mqtt/c2/101/sos button",
+                                                           forged)
+        assert dead.device_id is None, "a forged reading must not count as hearing from A's device"
+        assert "compound c1" in dead.detail and "'c2'" in dead.detail, dead.detail
 
 
 def test_a_reexport_keeps_passwords_adds_new_devices_and_revokes_removed_ones(
@@ -433,7 +507,7 @@ def test_a_reexport_keeps_passwords_adds_new_devices_and_revokes_removed_ones(
     assert motion.publish(MOTION) in ACCEPTED
 
     # motion-1 leaves, door-2 arrives
-    changed = [DEVICES[0], DEVICES[2], Device(id="door-2", kind="door_sensor", household="h101")]
+    changed = [DEVICES[0], DEVICES[2], DEVICES[3], Device(id="door-2", kind="door_sensor", household="h101")]
     result = export_with_cli(community(changed), config_dir, secrets)
     assert result.exit_code == 0, result.output
     assert "1 new, 1 removed" in result.output, result.output

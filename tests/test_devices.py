@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import math
 import pkgutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 import devices
 from devices import KINDS, SUPPORT_MODULES, DecodeError, DeviceKind, Reading, Reason
 from devices.availability import decode_availability
-from devices.kind import epoch_ms_to_iso, to_epoch_ms
+from devices.kind import Payload, epoch_ms_to_iso, to_epoch_ms
 
 TESTDATA = Path(devices.__file__).parent / "testdata"
 FORMS = ("native", "zigbee2mqtt")
@@ -218,6 +219,71 @@ def test_battery_is_an_int_everywhere() -> None:
         assert golden_field_types(kind_name).get("battery") in (None, {int}), kind_name
 
 
+NON_FINITE = ("Infinity", "-Infinity", "NaN", "1e999")  # 1e999 is valid JSON that overflows to infinity
+
+
+def _numeric_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numeric_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:2]):
+            yield from _numeric_paths(item, (*path, index))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path
+
+
+def _with_token(payload: dict[str, Any], path: tuple[str | int, ...], token: str) -> bytes:
+    copy = json.loads(json.dumps(payload))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = "@@number@@"  # a placeholder for the literal text: json.dumps never writes 1e999
+    return json.dumps(copy, ensure_ascii=False).replace('"@@number@@"', token).encode("utf-8")
+
+
+@pytest.mark.parametrize(("kind_name", "form"), decoders())
+def test_non_finite_numbers_never_reach_a_reading(kind_name: str, form: str) -> None:
+    """Every number of every valid golden payload, replaced by Infinity, -Infinity, NaN or 1e999: the
+    payload is refused as `invalid_payload` naming the field, or (a key the model ignores) decodes with
+    finite numbers only. The store's JSON functions refuse non-finite numbers (issue 12)."""
+    decode = decoder(KINDS[kind_name], form)
+    tried = refused = 0
+    for payload in _golden_payloads(kind_name, form):
+        for path in _numeric_paths(payload):
+            for token in NON_FINITE:
+                raw = _with_token(payload, path, token)
+                assert token.encode() in raw
+                tried += 1
+                error: DecodeError | None
+                try:
+                    reading = decode(raw, 1763856000000)
+                except DecodeError as exc:
+                    error = exc
+                else:
+                    error = None
+                if error is not None:
+                    assert error.reason == Reason.INVALID_PAYLOAD, (raw, error)
+                    assert str(path[-1]) in error.detail or path == ("ts",), (raw, error.detail)
+                    refused += 1
+                    continue
+                numbers = [v for v in reading.fields.values() if isinstance(v, float)]
+                assert all(math.isfinite(v) for v in numbers), (raw, reading)
+    assert tried > 0 and refused > 0
+
+
+def test_every_payload_model_refuses_non_finite_numbers() -> None:
+    """A model that overrides `model_config` must keep `allow_inf_nan=False` (its fields are stored)."""
+    pending: list[type[Payload]] = [Payload]
+    checked = 0
+    while pending:
+        model = pending.pop()
+        assert model.model_config.get("allow_inf_nan") is False, model.__name__
+        checked += 1
+        pending.extend(model.__subclasses__())
+    assert checked > len(KINDS)
+
+
 # --------------------------------------------------------------------------- arbitrary input
 
 json_scalars = (
@@ -394,6 +460,7 @@ def test_to_epoch_ms(value: object, expected: int) -> None:
         [1763856000000],
         float("nan"),
         float("inf"),
+        10**400,  # too large for a float: a clear error, not an OverflowError
     ],
 )
 def test_to_epoch_ms_rejects(value: object) -> None:

@@ -26,7 +26,7 @@ TS = 1_763_856_000_000
     ("sc/sunshine/wristband/band-1/event", {"ts": TS, "steps": 30, "worn": True}, False),
     ("sc/sunshine/wristband/band-1/event", {"ts": TS, "sos": True}, True),
     ("sc/sunshine/wristband/band-1/event", {"ts": TS, "fall": True, "worn": True}, True),
-    ("zigbee2mqtt/101/sos button", {"action": "emergency", "battery": 90}, True),
+    ("zigbee2mqtt/c1/101/sos button", {"action": "emergency", "battery": 90}, True),
     ("sc/sunshine/high_altitude_camera/camera-1/event",
      {"ts": TS, "type": "falling_object", "event_id": "e-1", "camera_id": "camera-1", "building": "b1",
       "floor_min": 3, "floor_max": 5, "trajectory": [{"t": TS, "x": 1.0, "y": 2.0}], "confidence": 0.9},

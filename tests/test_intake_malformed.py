@@ -37,8 +37,9 @@ def malformed(now: int) -> list[tuple[str, bytes, str]]:
         ("sc/sunshine/motion_sensor/door-1/event", json.dumps({"ts": now, "occupancy": True}).encode(),
          "topic_mismatch"),
         ("sc/sunshine//door-1/event", b"{}", "unknown_topic"),  # matches sc/+/+/+/event, names no kind
-        ("zigbee2mqtt/nobody's device", b'{"contact": true}', "unknown_device"),
-        ("zigbee2mqtt/101/front door", b'{"contact": "yes", "last_seen": 1763856000000}', "invalid_payload"),
+        ("zigbee2mqtt/c1/nobody's device", b'{"contact": true}', "unknown_device"),
+        ("zigbee2mqtt/c1/101/front door", b'{"contact": "yes", "last_seen": 1763856000000}',
+         "invalid_payload"),
         ("sc/sunshine/wristband/band-1/availability", b"perhaps", "invalid_payload"),
         ("sc/sunshine/wristband/band-1/event", json.dumps({"ts": now}).encode(), "invalid_payload"),
         ("sc/sunshine/high_altitude_camera/camera-1/event",

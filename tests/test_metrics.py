@@ -74,8 +74,8 @@ def with_caregivers(registry_path: Path) -> None:
     resident = data.residents[0].model_copy(update={"caregivers": [
         CaregiverLink(caregiver="cg-family", tier=1), CaregiverLink(caregiver="cg-grid", tier=2)]})
     Registry(data.model_copy(update={
-        "caregivers": [Caregiver(id="cg-family", name="李女士", role="family"),
-                       Caregiver(id="cg-grid", name="张网格员", role="grid_worker")],
+        "caregivers": [Caregiver(id="cg-family", community="sunshine", name="李女士", role="family"),
+                       Caregiver(id="cg-grid", community="sunshine", name="张网格员", role="grid_worker")],
         "residents": [resident]})).dump(registry_path)
 
 
@@ -116,7 +116,7 @@ def test_metrics_count_what_was_published(
             publisher.publish(topic, payload)
         publisher.publish("sc/sunshine/door_sensor/door-1/event", b"{not json")  # invalid_json, a known door
         publisher.publish("sc/sunshine/door_sensor/ghost-9/event", b'{"contact": "open"}')  # unknown_device
-        publisher.publish("zigbee2mqtt/bridge/state", b'{"state": "online"}').wait(10)  # ignored
+        publisher.publish("zigbee2mqtt/c1/bridge/state", b'{"state": "online"}').wait(10)  # ignored
 
         received = Counter({kind: count for kind, (_, count) in PUBLISHED.items()})
         received["door_sensor"] += 1

@@ -211,7 +211,7 @@ def test_the_registry_loads_and_holds_every_device_that_publishes(
             assert message.device_id in registry.devices
         topic = parse_topic(message.topic, Z2M_BASE)
         if isinstance(topic, Zigbee2mqttTopic):
-            assert registry.by_zigbee2mqtt_name[topic.friendly_name].id == message.device_id
+            assert registry.by_zigbee2mqtt_name[topic.compound, topic.friendly_name].id == message.device_id
 
 
 def test_each_household_and_building_is_fitted_out() -> None:

@@ -24,17 +24,22 @@ from hub.topics import (
             "sc/sunshine/wristband/b-1/availability",
             NativeTopic("sunshine", "wristband", "b-1", "availability"),
         ),
-        ("zigbee2mqtt/101/front door", Zigbee2mqttTopic("101/front door", "event")),
-        ("zigbee2mqtt/101/front door/availability", Zigbee2mqttTopic("101/front door", "availability")),
-        ("zigbee2mqtt/bridge/state", IgnoredTopic("zigbee2mqtt bridge topic")),
-        ("zigbee2mqtt/101/front door/set", IgnoredTopic("zigbee2mqtt command topic")),
-        ("zigbee2mqtt/lamp/set/state", IgnoredTopic("zigbee2mqtt command topic")),
+        ("zigbee2mqtt/c1/101/front door", Zigbee2mqttTopic("c1", "101/front door", "event")),
+        ("zigbee2mqtt/c1/101/front door/availability",
+         Zigbee2mqttTopic("c1", "101/front door", "availability")),
+        ("zigbee2mqtt/c1/bridge/state", IgnoredTopic("zigbee2mqtt bridge topic")),
+        ("zigbee2mqtt/c1/101/front door/set", IgnoredTopic("zigbee2mqtt command topic")),
+        ("zigbee2mqtt/c1/lamp/set/state", IgnoredTopic("zigbee2mqtt command topic")),
         ("sim/clock", IgnoredTopic("simulation clock")),
         ("sc/sunshine//door-1/event", None),
         ("sc/sunshine/door_sensor/door-1/event/extra", None),
         ("sc/sunshine/door_sensor/door-1/status", None),
         ("zigbee2mqtt/", None),
         ("zigbee2mqtt//availability", None),
+        ("zigbee2mqtt/c1", None),  # a gateway's base topic names a compound, then a device
+        ("zigbee2mqtt/c1/", None),
+        ("zigbee2mqtt/c1//availability", None),
+        ("zigbee2mqtt/no compound/front door", None),
         ("elsewhere/door-1", None),
     ],
 )
@@ -49,8 +54,8 @@ def test_built_topics_parse_back() -> None:
     assert parse_topic(availability_topic("c", "motion_sensor", "m1"), "z2m") == NativeTopic(
         "c", "motion_sensor", "m1", "availability"
     )
-    assert parse_topic(zigbee2mqtt_topic("z2m", "a/b", "availability"), "z2m") == Zigbee2mqttTopic(
-        "a/b", "availability"
+    assert parse_topic(zigbee2mqtt_topic("z2m", "c1", "a/b", "availability"), "z2m") == Zigbee2mqttTopic(
+        "c1", "a/b", "availability"
     )
 
 
@@ -58,8 +63,25 @@ def test_registry_round_trip_and_placement(one_of_each_registry: Path) -> None:
     registry = Registry.load(one_of_each_registry)
     camera = registry.devices["camera-1"]
     assert (camera.community, camera.building, camera.household) == ("sunshine", "b1", None)
-    door = registry.by_zigbee2mqtt_name["101/front door"]
+    door = registry.by_zigbee2mqtt_name["c1", "101/front door"]
     assert (door.id, door.kind, door.household, door.building) == ("door-z", "door_sensor", "h101", "b1")
+
+
+def test_zigbee2mqtt_names_are_per_compound(tmp_path: Path) -> None:
+    """Each compound's gateway has its own base topic, so two compounds may both name a device `x`."""
+    two_compounds = """
+communities: [{id: s, name: S}]
+compounds: [{id: c, community: s}, {id: c2, community: s}]
+buildings: [{id: b, compound: c}, {id: b2, compound: c2}]
+grids: [{id: g, building: b}]
+households: [{id: h, grid: g}]
+devices: [{id: a, kind: door_sensor, household: h, zigbee2mqtt: x},
+          {id: d, kind: door_sensor, building: b2, zigbee2mqtt: x}]
+"""
+    registry = Registry.load(write(tmp_path, two_compounds))
+    assert registry.by_zigbee2mqtt_name["c", "x"].id == "a"
+    assert registry.by_zigbee2mqtt_name["c2", "x"].id == "d"
+    assert registry.zigbee2mqtt_name_compounds["x"] == {"c", "c2"}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -95,7 +117,7 @@ households: [{id: h, grid: g}]
         (
             "devices: [{id: a, kind: door_sensor, household: h, zigbee2mqtt: x},"
             " {id: b, kind: door_sensor, household: h, zigbee2mqtt: x}]",
-            "zigbee2mqtt name 'x' used 2 times",
+            "zigbee2mqtt name 'x' used 2 times in compound 'c'",
         ),
         (
             "residents: [{id: r, household: h, name: R, caregivers: [{caregiver: ghost, tier: 1}]}]",

@@ -97,8 +97,8 @@ def caring_registry(tmp_path: Path) -> Path:
         grids=[Grid(id="g1", building="b1")],
         households=[Household(id="h101", grid="g1", unit="1-101"),
                     Household(id="h102", grid="g1", unit="1-102")],
-        caregivers=[Caregiver(id="cg-li", name="李女士", role="family"),
-                    Caregiver(id="cg-zhang", name="张先生", role="family")],
+        caregivers=[Caregiver(id="cg-li", community="sunshine", name="李女士", role="family"),
+                    Caregiver(id="cg-zhang", community="sunshine", name="张先生", role="family")],
         residents=[
             Resident(id="r1", household="h101", name="王奶奶",
                      caregivers=[CaregiverLink(caregiver="cg-li", tier=1)]),
@@ -133,7 +133,7 @@ def create_token(hub: HubProcess, caregiver: str, name: str) -> str:
     """`hub tokens create` with the hub's environment, so it writes the running hub's store."""
     created = subprocess.run(
         [sys.executable, "-m", "hub", "tokens", "create", "--name", name, "--role", "caregiver",
-         "--caregiver", caregiver],
+         "--caregiver", caregiver, "--registry", str(hub.registry)],
         env=hub.env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert created.returncode == 0, created.stderr

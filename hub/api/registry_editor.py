@@ -11,6 +11,7 @@ are serialized by one lock, so two concurrent edits never both start from the sa
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from hub.registry import (
     RegistryFile,
     Resident,
 )
+from hub.store import RegistryEdit, Store
 
 TABLES: dict[str, type[Record]] = {
     "communities": Community,
@@ -63,11 +65,25 @@ class Edit:
     registry: Registry
 
 
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who makes an edit, for the audit."""
+
+    name: str
+    token_id: str
+    role: str
+
+
 class RegistryEditor:
-    def __init__(self, path: Path, current: Callable[[], Registry], swap: Callable[[Registry], None]) -> None:
+    """Edits the registry file and swaps it in; every edit is recorded in the store's `registry_audit`
+    (who, when, the entry before and after) before the file is written, and forgotten if that fails."""
+
+    def __init__(self, path: Path, current: Callable[[], Registry], swap: Callable[[Registry], None],
+                 store_path: Path) -> None:
         self.path = path
         self._current = current
         self._swap = swap
+        self._store_path = store_path
         self._lock = threading.Lock()
 
     def find(self, table: str, wanted: str) -> Record:
@@ -77,15 +93,17 @@ class RegistryEditor:
                 return found
         raise EntryNotFoundError(f"there is no {table} entry {wanted!r}")
 
-    def create(self, table: str, entry: Record, allowed: Allowed) -> Edit:
+    def create(self, table: str, entry: Record, allowed: Allowed, editor: Editor) -> Edit:
         with self._lock:
             registry = self._current()
             new_id = entry.id
             if any(e.id == new_id for e in getattr(registry.file, table)):
                 raise EntryConflictError(f"{table} already has an entry {new_id!r} (ids are never reused)")
-            return self._commit(table, None, entry, [*getattr(registry.file, table), entry], allowed)
+            return self._commit(table, None, entry, [*getattr(registry.file, table), entry], allowed,
+                                audit=Audit(editor, "create"))
 
-    def update(self, table: str, wanted: str, changes: dict[str, Any], allowed: Allowed) -> Edit:
+    def update(self, table: str, wanted: str, changes: dict[str, Any], allowed: Allowed,
+               editor: Editor) -> Edit:
         """Apply `changes` (field → new value, JSON merge-patch style) to one entry. Raises
         ValidationError for an entry the changes make invalid."""
         with self._lock:
@@ -97,15 +115,35 @@ class RegistryEditor:
                                     " deactivate it and create a new one")
             after = TABLES[table].model_validate({**before.model_dump(), **changes})
             entries = [after if e.id == wanted else e for e in getattr(registry.file, table)]
-            return self._commit(table, before, after, entries, allowed)
+            action = "deactivate" if changes == {"active": False} else "update"
+            return self._commit(table, before, after, entries, allowed, audit=Audit(editor, action))
 
     def _commit(self, table: str, before: Record | None, after: Record, entries: list[Record],
-                allowed: Allowed) -> Edit:
-        """Validate the whole new file, let `allowed` veto the entry in it, write it, then swap it in."""
+                allowed: Allowed, *, audit: Audit) -> Edit:
+        """Validate the whole new file, let `allowed` veto the entry in it, audit it, write it, then swap
+        it in."""
         data = self._current().file.model_dump()
         data[table] = [e.model_dump() for e in entries]
         registry = Registry(RegistryFile.model_validate(data))  # ValidationError: a broken reference
         allowed(after, registry)
-        registry.dump(self.path)
+        store = Store(self._store_path)
+        try:
+            audit_id = store.record_registry_edit(RegistryEdit(
+                int(time.time() * 1000), audit.editor.name, audit.editor.token_id, audit.editor.role, table,
+                after.id, audit.action, None if before is None else before.model_dump(mode="json"),
+                after.model_dump(mode="json")))
+            try:
+                registry.dump(self.path)
+            except BaseException:
+                store.forget_registry_edit(audit_id)
+                raise
+        finally:
+            store.close()
         self._swap(registry)
         return Edit(before, after, registry)
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    editor: Editor
+    action: str

@@ -41,10 +41,6 @@ class RegistryIndex:
         self.household_community = {h.id: self.grid_community.get(h.grid, "") for h in file.households}
         self.resident_community = {r.id: self.household_community.get(r.household, "")
                                    for r in file.residents}
-        self.caregiver_communities: defaultdict[str, set[str]] = defaultdict(set)
-        for r in file.residents:
-            for link in r.caregivers:
-                self.caregiver_communities[link.caregiver].add(self.resident_community[r.id])
         # Whom each caregiver looks after now: in-service residents only.
         self.cared_for: defaultdict[str, set[str]] = defaultdict(set)
         for r in registry.data.residents:
@@ -53,8 +49,7 @@ class RegistryIndex:
         self.resident_household = {r.id: r.household for r in file.residents}
 
     def communities_of(self, entry: Record) -> set[str]:
-        """The communities an entry belongs to; a caregiver's are those of the residents it is linked to
-        (none yet for a caregiver no one lists)."""
+        """The communities an entry belongs to (one: a caregiver has its own, like everything else)."""
         match entry:
             case Community():
                 return {entry.id}
@@ -69,7 +64,7 @@ class RegistryIndex:
             case Resident():
                 return {self.household_community.get(entry.household, "")}
             case Caregiver():
-                return set(self.caregiver_communities.get(entry.id, set()))
+                return {entry.community}
             case Device() if entry.household is not None:
                 return {self.household_community.get(entry.household, "")}
             case Device():

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.api.tokens import Role, Token, TokenError, TokenStore
+from hub.api.tokens import ALL_COMMUNITIES, Role, Token, TokenError, TokenStore
 from hub.clock import SystemClock
+from hub.registry import Registry, RegistryError
 from hub.settings import Settings
 
 app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True, add_completion=False)
@@ -45,8 +47,16 @@ def create(
     community: Annotated[list[str] | None, typer.Option(
         help="a community it may see (repeatable; '*' for every community); not for caregivers")] = None,
     caregiver: Annotated[str | None, typer.Option(help="registry caregiver id (caregiver role)")] = None,
+    registry: Annotated[Path | None, typer.Option(
+        envvar="HUB_REGISTRY_PATH", dir_okay=False, show_default=False,
+        help="the hub's registry, which the ids must be in [default: HUB_REGISTRY_PATH's default]")] = None,
 ) -> None:
     """Create a token and print it, once, alone on stdout (its hash is all the hub keeps)."""
+    problem = _unknown_ids(registry or Settings().registry_path, community or [], caregiver)
+    if problem is not None:
+        # A typo would make a token that silently sees nothing.
+        err.print(f"[red]{problem}[/red]")
+        raise typer.Exit(2)
     store = _store()
     try:
         token, secret = store.create(name=name, role=role, communities=community or [], caregiver=caregiver,
@@ -58,6 +68,21 @@ def create(
         store.close()
     err.print(f"created {_describe(token)}; the token is shown only now:")
     print(secret)
+
+
+def _unknown_ids(path: Path, communities: list[str], caregiver: str | None) -> str | None:
+    """Why the token's ids are not all in service in the registry at `path`; None when they are."""
+    try:
+        registry = Registry.load(path)
+    except RegistryError as exc:
+        return f"cannot check the token's ids against the registry (--registry): {exc}"
+    in_service = {c.id for c in registry.data.communities}
+    for community in communities:
+        if community != ALL_COMMUNITIES and community not in in_service:
+            return f"community {community!r} is not in the registry {path} (or is deactivated)"
+    if caregiver is not None and caregiver not in {c.id for c in registry.data.caregivers}:
+        return f"caregiver {caregiver!r} is not in the registry {path} (or is deactivated)"
+    return None
 
 
 @app.command("list")

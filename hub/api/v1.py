@@ -24,7 +24,7 @@ def install(app: FastAPI, hub: Hub) -> None:
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
     app.state.registry_editor = RegistryEditor(hub.settings.registry_path, lambda: hub.registry,
-                                               hub.replace_registry)
+                                               hub.replace_registry, hub.settings.store_path)
     for routes in (me, alerts, residents, registry):
         app.include_router(routes.router)
 

@@ -5,10 +5,10 @@ Mosquitto denies whatever the ACL does not grant, and anonymous clients are refu
 - each native device (username = its registry id) may only *write* its own two topics,
   `sc/<community>/<kind>/<id>/event` and `.../availability` (retained, and its last will);
 - a device registered by Zigbee2MQTT friendly name never connects itself: its compound's Zigbee2MQTT
-  gateway does, as user `zigbee2mqtt-<compound id>`, with read and write on `<base>/#` (Zigbee2MQTT
-  subscribes to its own base topic for `/set` commands and bridge requests). All gateways share the
-  hub's one base topic, so the ACL cannot keep one compound's gateway off another compound's friendly
-  names; the hub still attributes each reading through the registry's name → device map;
+  gateway does, as user `zigbee2mqtt-<compound id>`, with read and write on its own base topic
+  `<base>/<compound id>/#` only (Zigbee2MQTT subscribes to its base topic for `/set` commands and bridge
+  requests), so a gateway neither reads nor forges another compound's devices, nor commands its gateway;
+  intake takes a reading only under the base topic of the device's own compound;
 - the hub (user `hub`) reads exactly what it subscribes to (`hub.topics.subscriptions`, plus the
   simulation clock, which no production user may write) and writes the alert topics and its status;
 - an alert consumer (user `alert-consumer`: dashboards, the property-management system) reads alerts;
@@ -30,6 +30,7 @@ from hub.topics import (
     hub_status_topic,
     intake_committed_topic,
     subscriptions,
+    zigbee2mqtt_gateway_base,
 )
 
 Access = Literal["read", "write", "readwrite"]
@@ -84,19 +85,18 @@ def broker_users(registry: Registry, zigbee2mqtt_base: str) -> list[BrokerUser]:
         BrokerUser(ALERT_CONSUMER_USER, "alert_consumer", (Grant("read", alert_topic("+", "#")),)),
         BrokerUser(HEALTHCHECK_USER, "healthcheck", (Grant("read", HEALTHCHECK_TOPIC),)),
     ]
-    building_compound = {b.id: b.compound for b in registry.data.buildings}
     gateway_compounds: set[str] = set()
     for device in registry.data.devices:
         placed = registry.devices[device.id]
         if device.zigbee2mqtt:
-            gateway_compounds.add(building_compound[placed.building])
+            gateway_compounds.add(placed.compound)
             continue
         users.append(BrokerUser(device.id, "device", (
             Grant("write", event_topic(placed.community, placed.kind, device.id)),
             Grant("write", availability_topic(placed.community, placed.kind, device.id)),
         )))
-    gateway_grants = (Grant("readwrite", f"{zigbee2mqtt_base}/#"),)
-    users += [BrokerUser(gateway_user(compound), "zigbee2mqtt_gateway", gateway_grants)
+    users += [BrokerUser(gateway_user(compound), "zigbee2mqtt_gateway",
+                         (Grant("readwrite", f"{zigbee2mqtt_gateway_base(zigbee2mqtt_base, compound)}/#"),))
               for compound in sorted(gateway_compounds)]
     _refuse_duplicate_names(users)
     return users

@@ -9,7 +9,7 @@ every notification (a duty room's group chat). Sample configuration:
 and, per caregiver in the registry:
 
     caregivers:
-      - {id: cg-li, name: 李女士, role: family, notify: ["wecombot://<key>", "mailto://..."]}
+      - {id: cg-li, community: sunshine, name: 李女士, role: family, notify: ["wecombot://<key>", "mailto://..."]}
 
 Each caregiver is one delivery, retried on its own, so one unreachable chat service does not resend
 everyone else's message. Apprise reports only success or failure per call, so every failure is retried

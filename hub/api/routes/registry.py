@@ -6,9 +6,11 @@ are never removed, so the readings and alerts that name them still resolve. Ever
 a whole new registry, written to the registry file and swapped into the running hub (see
 `hub.api.registry_editor`); a refused one changes nothing.
 
-Scope: operators and device admins write, read-only tokens read, in their communities; an entry and
-what it becomes must both lie in them. A caregiver is in the communities of the residents linked to it;
-one no one lists yet is visible to every registry reader, so it can be created and then linked.
+Scope: operators write every table, device admins the devices only (what installing them needs), and
+read-only tokens read, in their communities; an entry and what it becomes must both lie in them. A
+caregiver belongs to one community, is seen there only, and is linked only to residents there. Notify
+URLs must pass the allow-list in the settings (`hub.alerts.notify_urls`) and are shown by their scheme
+only. Every edit is audited in the store (`registry_audit`: who, when, before, after).
 """
 
 # No `from __future__ import annotations` here: the routes are made per table, and FastAPI reads each
@@ -20,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 
+from hub.alerts.notify_urls import NotifyUrlPolicy, redact
 from hub.api.auth import REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
@@ -27,12 +30,17 @@ from hub.api.registry_editor import (
     TABLES,
     Allowed,
     Edit,
+    Editor,
     EntryConflictError,
     EntryNotFoundError,
     RegistryEditor,
 )
 from hub.api.scope import Scope, registry_index
-from hub.registry import Record, Registry
+from hub.api.tokens import Role
+from hub.registry import Caregiver, Record, Registry, Resident
+
+# What a device admin may change: devices, placed in the homes and buildings that are there.
+DEVICE_ADMIN_TABLES = frozenset({"devices"})
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -68,9 +76,50 @@ def _scope_check(scope: Scope, table: str) -> Allowed:
     return check
 
 
+def _may_write(scope: Scope, table: str) -> None:
+    require_role(scope.token, REGISTRY_WRITERS, "change the registry")
+    if scope.token.role is Role.DEVICE_ADMIN and table not in DEVICE_ADMIN_TABLES:
+        raise forbidden(f"a device_admin token changes devices only (and what installing them needs), "
+                        f"not {table}: that takes an operator token")
+
+
+def _links_in_scope(scope: Scope, registry: Registry, links: object) -> None:
+    """A resident may be linked only to caregivers the token sees: linking another community's caregiver
+    would show it that caregiver's phone and notify URLs."""
+    if not isinstance(links, list):
+        return  # not a list of links: the model refuses it (422)
+    community_of = {cg.id: cg.community for cg in registry.file.caregivers}
+    for link in links:
+        caregiver = link.get("caregiver") if isinstance(link, dict) else getattr(link, "caregiver", None)
+        community = community_of.get(caregiver) if isinstance(caregiver, str) else None
+        if community is not None and not scope.sees_community(community):
+            raise forbidden(f"caregiver {caregiver!r} is in community {community}, outside {scope.who}'s "
+                            "communities")
+
+
+def _notify_allowed(policy: NotifyUrlPolicy, urls: object) -> None:
+    if not isinstance(urls, list):
+        return
+    for i, url in enumerate(urls):
+        problem = policy.problem(url) if isinstance(url, str) else None
+        if problem is not None:
+            raise invalid(("body", "notify", i), problem, redact(url))
+
+
+def _shown(entry: Record) -> Record:
+    """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key)."""
+    if isinstance(entry, Caregiver) and entry.notify:
+        return entry.model_copy(update={"notify": [redact(url) for url in entry.notify]})
+    return entry
+
+
+def _editor_of(scope: Scope) -> Editor:
+    return Editor(scope.token.name, scope.token.id, scope.token.role.value)
+
+
 def _write(edit: Callable[[], Edit]) -> Record:
     try:
-        return edit().after
+        return _shown(edit().after)
     except EntryNotFoundError as exc:
         raise not_found(str(exc).removeprefix("there is no ")) from None
     except EntryConflictError as exc:
@@ -90,7 +139,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         registry = hub.registry
         index = registry_index(registry)
-        return [e for e in getattr(registry.file, table) if scope.sees_any(index.communities_of(e))]
+        return [_shown(e) for e in getattr(registry.file, table) if scope.sees_any(index.communities_of(e))]
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -103,31 +152,45 @@ def _table_routes(table: str, model: type[Record]) -> None:
         communities = registry_index(hub.registry).communities_of(entry)
         if not scope.sees_any(communities):
             raise _outside(scope, communities, f"{noun} {entry_id!r}")
-        return entry
+        return _shown(entry)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,
                  status_code=status.HTTP_201_CREATED, responses=_WRITE_REFUSALS)
-    def create_entry(editor: EditorDep, scope: ScopeDep, entry: model) -> Record:  # type: ignore[valid-type]
-        require_role(scope.token, REGISTRY_WRITERS, "change the registry")
-        return _write(lambda: editor.create(table, entry, _scope_check(scope, table)))
+    def create_entry(hub: HubDep, editor: EditorDep, scope: ScopeDep, entry: model) -> Record:  # type: ignore[valid-type]
+        _may_write(scope, table)
+        record: Record = entry
+        _checked(hub, scope, dict(record))
+        return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)))
 
     @router.patch(f"/{table}/{{entry_id}}", name=f"update_{noun}", response_model=model,
                   responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
     def update_entry(
+        hub: HubDep,
         editor: EditorDep,
         scope: ScopeDep,
         entry_id: str,
         changes: Annotated[dict[str, Any], Body(description="fields to change, with their new values")],
     ) -> Record:
-        require_role(scope.token, REGISTRY_WRITERS, "change the registry")
-        return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table)))
+        _may_write(scope, table)
+        _checked(hub, scope, changes)
+        return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table),
+                                            _editor_of(scope)))
 
     @router.delete(f"/{table}/{{entry_id}}", name=f"deactivate_{noun}", response_model=model,
                    responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
     def deactivate_entry(editor: EditorDep, scope: ScopeDep, entry_id: str) -> Record:
         """Take the entry out of service (`active: false`); what is in service must not name it."""
-        require_role(scope.token, REGISTRY_WRITERS, "change the registry")
-        return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table)))
+        _may_write(scope, table)
+        return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table),
+                                            _editor_of(scope)))
+
+    def _checked(hub: HubDep, scope: Scope, fields: dict[str, Any]) -> None:
+        """Checks on what a create or update sets, before the editor builds the new registry."""
+        if model is Resident and "caregivers" in fields:
+            _links_in_scope(scope, hub.registry, fields["caregivers"])
+        if model is Caregiver and "notify" in fields:
+            policy = NotifyUrlPolicy(tuple(hub.settings.notify_allow), hub.settings.notify_allow_private)
+            _notify_allowed(policy, fields["notify"])
 
 
 for _table, _model in TABLES.items():
