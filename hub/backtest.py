@@ -8,8 +8,10 @@ at the end of a log is still caught. Alerts go out as JSON Lines, one line per a
 (resident, kind) episode, re-raised only after activity resumes, with an escalation from warning to
 critical as a second line.
 
-Nothing here loops over events in Python once the file is read: minutes with events are fed as array
-batches, and between them the replay jumps straight to the next minute at which some deadline falls.
+Nothing here loops over events in Python: the usual log is read in array passes over its bytes, minutes
+with events are fed as array batches (consecutive minutes as one batch while nothing can fall due within
+it, which leaves the detector exactly as feeding them one by one would), and between them the replay
+jumps straight to the next minute at which some deadline falls.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
+from pyarrow import csv as pa_csv
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from detectors import NEVER, Evidence, InactivityDetector, Severity, evidence_of
+from detectors.inactivity import DAY_MS, NO_TIME
 
 HEADER = ["timestamp", "resident", "device", "kind", "location"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -65,13 +71,25 @@ class BacktestReport:
 
 
 def read_log(csv_path: Path, zone: ZoneInfo, progress: Progress | None = None) -> ActivityLog:
-    """Read and validate the whole log. Timestamps without an offset are local time in `zone`."""
+    """Read and validate the whole log. Timestamps without an offset are local time in `zone`.
+
+    Arrow's CSV reader reads a valid log; a log it cannot read, and every error, goes through the `csv`
+    module row by row, which has the last word on what a log means and on what its errors say."""
+    task = progress.add_task("reading rows", total=None) if progress else None
+    log = _read_arrow(csv_path, zone)
+    if log is None:
+        return _read_csv(csv_path, zone, progress, task)
+    if progress is not None and task is not None:
+        progress.update(task, completed=len(log.t_ms))
+    return log
+
+
+def _read_csv(csv_path: Path, zone: ZoneInfo, progress: Progress | None, task: TaskID | None) -> ActivityLog:
     names: dict[str, int] = {}
     kinds: dict[tuple[str, str], int] = {}
     times: list[I64] = []
     who: list[npt.NDArray[np.intp]] = []
     codes: list[npt.NDArray[np.int8]] = []
-    task = progress.add_task("reading rows", total=None) if progress else None
     with csv_path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -100,12 +118,58 @@ def read_log(csv_path: Path, zone: ZoneInfo, progress: Progress | None = None) -
     t_ms = np.concatenate(times) if times else np.zeros(0, np.int64)
     resident = np.concatenate(who) if who else np.zeros(0, np.intp)
     evidence = np.concatenate(codes) if codes else np.zeros(0, np.int8)
-    order = np.argsort(t_ms, kind="stable")
-    t_ms, resident, evidence = t_ms[order], resident[order], evidence[order]
-    first_ms = np.full(len(names), NEVER, dtype=np.int64)
+    return _sorted_log(t_ms, resident, evidence, list(names), zone)
+
+
+def _sorted_log(t_ms: I64, resident: npt.NDArray[np.intp], evidence: npt.NDArray[np.int8],
+                residents: list[str], zone: ZoneInfo) -> ActivityLog:
+    """The log in time order (rows at the same time keep the file's order)."""
+    if np.any(t_ms[1:] < t_ms[:-1]):
+        order = np.argsort(t_ms, kind="stable")
+        t_ms, resident, evidence = t_ms[order], resident[order], evidence[order]
+    first_ms = np.full(len(residents), NEVER, dtype=np.int64)
     np.minimum.at(first_ms, resident, t_ms)
     offsets = np.array([_utc_offset_s(zone, int(ms)) for ms in first_ms], dtype=np.int32)
-    return ActivityLog(t_ms, resident, evidence, list(names), offsets)
+    return ActivityLog(t_ms, resident, evidence, residents, offsets)
+
+
+def _read_arrow(csv_path: Path, zone: ZoneInfo) -> ActivityLog | None:
+    """The log read by Arrow's CSV reader (columnar, in C++), or None for anything it cannot read as the
+    `csv` module would or that is not a valid log (the `csv` path then reads it, or says what is wrong)."""
+    try:
+        table = pa_csv.read_csv(csv_path, convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(HEADER, pa.string()), strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != HEADER or table.num_rows == 0:
+        return None
+    resident = table["resident"].combine_chunks()
+    if pc.any(pc.equal(pc.utf8_length(resident), 0)).as_py():
+        return None
+    stamps = table["timestamp"].combine_chunks()
+    try:  # naive ISO 8601, the usual case: local time in `zone`
+        local = stamps.cast(pa.timestamp("ms")).to_numpy(zero_copy_only=False).astype(np.int64)
+        t_ms = local - _local_offsets_ms(local, zone)
+    except pa.ArrowInvalid:  # offsets among them, or an error whose line `_parse_times` names
+        try:
+            t_ms = _parse_times(stamps.to_pylist(), zone, csv_path, 2)
+        except BacktestError:
+            return None
+    # Residents numbered in order of first appearance (Arrow's dictionary encoding keeps that order).
+    residents = pc.dictionary_encode(resident)
+    pairs = pc.dictionary_encode(pc.binary_join_element_wise(
+        table["kind"].combine_chunks(), table["location"].combine_chunks(), ","))
+    codes = np.array([evidence_of(*pair.split(",", 1)) for pair in pairs.dictionary.to_pylist()], np.int8)
+    return _sorted_log(t_ms, residents.indices.to_numpy().astype(np.intp),
+                       codes[pairs.indices.to_numpy()], residents.dictionary.to_pylist(), zone)
+
+
+def _local_offsets_ms(local_ms: I64, zone: ZoneInfo) -> I64:
+    """The zone's UTC offset at each local time, in ms. A zone's offset only changes on the hour: it is
+    looked up once per distinct local hour."""
+    hours, inverse = np.unique(local_ms // HOUR_MS, return_inverse=True)
+    offsets_ms = np.array([_local_offset_s(zone, int(h)) * 1000 for h in hours], dtype=np.int64)
+    return np.asarray(offsets_ms[inverse.reshape(-1)], dtype=np.int64)
 
 
 def _parse_times(values: list[str], zone: ZoneInfo, csv_path: Path, first_line: int) -> I64:
@@ -122,11 +186,8 @@ def _parse_times(values: list[str], zone: ZoneInfo, csv_path: Path, first_line: 
             _parse_one(values[i], csv_path, first_line + int(i))
         raise BacktestError(f"{csv_path}: lines {first_line}–{first_line + len(values) - 1}: a timestamp "
                             "is not ISO 8601") from None
-    # A zone's offset only changes on the hour: look it up once per distinct local hour.
-    hours, inverse = np.unique(local[naive] // HOUR_MS, return_inverse=True)
-    offsets_ms = np.array([_local_offset_s(zone, int(h)) * 1000 for h in hours], dtype=np.int64)
     utc = local.copy()
-    utc[naive] -= offsets_ms[inverse.reshape(-1)] if len(naive) else 0
+    utc[naive] -= _local_offsets_ms(local[naive], zone)
     for i in np.flatnonzero(aware):
         utc[i] = _parse_one(values[i], csv_path, first_line + int(i))
     return utc
@@ -153,9 +214,15 @@ def _utc_offset_s(zone: ZoneInfo, t_ms: int) -> int:
 
 
 def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: ZoneInfo,
-           progress: Progress | None = None, *, run_on_hours: float = RUN_ON_HOURS) -> BacktestReport:
+           progress: Progress | None = None, *, run_on_hours: float = RUN_ON_HOURS,
+           minute_by_minute: bool = False) -> BacktestReport:
     """Feed the log to `detector` minute by minute and write the alerts it raises to `out`; each resident's
-    clock runs `run_on_hours` past their last event."""
+    clock runs `run_on_hours` past their last event.
+
+    Consecutive minutes in which nothing can fall due are fed as one batch (see `_batch_spans`): the
+    detector ends up exactly as it would minute by minute, and no evaluation is skipped that could have
+    raised anything. `minute_by_minute` feeds every minute on its own (the reference the batches are
+    tested against)."""
     n = len(log.residents)
     detector.init(n, log.utc_offset_s)
     end_ms = np.full(n, -1, dtype=np.int64)
@@ -166,9 +233,12 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
     minutes = log.t_ms // MINUTE_MS
     starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]]) if len(minutes) else np.zeros(0, int)
     bounds = np.r_[starts, len(minutes)]
+    minute_ms = minutes[starts] * MINUTE_MS
     alerts = _Alerts(out, zone, {})
     evaluations = 0
     task = progress.add_task("replaying", total=len(log.t_ms)) if progress else None
+    batches = None if minute_by_minute or not n else _Batches(log, minutes, starts, detector)
+    fed, fed_at = _thinned(log, minutes) if batches is not None and batches.spans.thin else (None, bounds)
 
     def next_check() -> I64:
         inactivity = np.where(raised == Severity.NONE, detector.deadline_ms_,
@@ -194,8 +264,10 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
                         left_at=_iso(int(detector.last_door_ms_[r]), zone))
         not_back_raised[who[late]] = True
 
-    for k in range(len(starts)):
-        event_minute_ms = int(minutes[starts[k]]) * MINUTE_MS
+    k = 0
+    reported = 0
+    while k < len(starts):
+        event_minute_ms = int(minute_ms[k])
         # Minutes with nothing due and no events change nothing: jump to the next due deadline.
         while True:
             due = int(next_check().min()) if n else NEVER
@@ -206,18 +278,213 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
             evaluations += 1
         evaluate(event_minute_ms)
         evaluations += 1
-        batch = slice(bounds[k], bounds[k + 1])
-        detector.partial_fit(log.resident[batch], log.t_ms[batch], log.evidence[batch])
-        codes = log.evidence[batch]
-        alive = np.unique(log.resident[batch][(codes != Evidence.CORRIDOR) & (codes != Evidence.STILL)])
+        end = k + 1 if batches is None else batches.end(k, next_check())
+        evaluations += end - k - 1  # the minutes fed with it, evaluated with nothing due
+        if fed is not None and batches is not None and end > k + 1 and batches.thin(k):
+            log_batch = slice(fed_at[k], fed_at[end])
+            who, t_ms, what = fed.resident[log_batch], fed.t_ms[log_batch], fed.evidence[log_batch]
+        else:
+            log_batch = slice(bounds[k], bounds[end])
+            who, t_ms, what = log.resident[log_batch], log.t_ms[log_batch], log.evidence[log_batch]
+        detector.partial_fit(who, t_ms, what)
+        alive = _distinct(who[(what != Evidence.CORRIDOR) & (what != Evidence.STILL)], n)
         raised[alive] = Severity.NONE   # activity resumed: a new silence is a new episode
         not_back_raised[alive] &= detector.away(alive)
-        if progress is not None and task is not None and (k % 512 == 0 or k == len(starts) - 1):
-            progress.update(task, completed=int(bounds[k + 1]))
+        if end > k + 1 and n:
+            _check_batch(next_check()[alive], int(minute_ms[end - 1]))
+        k = end
+        if progress is not None and task is not None and (k - reported >= 512 or k == len(starts)):
+            progress.update(task, completed=int(bounds[k]))
+            reported = k
     while n and (due := int(next_check().min())) != NEVER:
         evaluate(-(-due // MINUTE_MS) * MINUTE_MS)
         evaluations += 1
     return BacktestReport(events=len(log.t_ms), residents=n, alerts=alerts.counts, evaluations=evaluations)
+
+
+@dataclass(frozen=True)
+class _BatchSpans:
+    """How far a batch of minutes may run, in ms (0: one minute only)."""
+
+    quiet: int  # past any resident's activity in it (their next can come sooner)
+    door: int   # past its first minute, if that has a front-door event
+    worn: int   # past its first minute, if it has a worn band's reports
+    thin: bool = False  # whether indoor readings a batch does not need may be left out (see `_thinned`)
+
+
+def _batch_spans(detector: InactivityDetector) -> _BatchSpans:
+    """Fed minute by minute, the detector is evaluated at each minute; fed as a batch, it must end in the
+    same state, with no evaluation in between that could have raised anything. That holds when
+
+    - no deadline set within the batch falls within it: a silence's warning never comes sooner than its
+      learned floor, at least `min(silence_extra_s, silence_prior_s, silence_max_s) / sensitivity` after
+      the last activity (critical comes later still, and only counts once a warning was raised, which
+      activity resets): so each resident's activity in the batch is followed by more of it, or by the
+      batch's end, within that floor. A not-back deadline comes at least `min(away_after_door_s,
+      max_away_s)` (or that floor) after the door event that sent the resident out, and only a door
+      event does: so a door event may only open a batch, which then stays shorter than both;
+    - no deadline set before the batch falls within it (`replay` ends the batch before the next one);
+    - no band reports stillness in it (`replay` feeds such a minute on its own): a still report's
+      surprise depends on the band's counts before it, and it can bring a deadline forward to its time;
+    - a silence that ends within the batch is learned as it would be minute by minute. `partial_fit`
+      takes a silence begun at a reading of the same batch as an outing if the resident was away before
+      the batch and nothing indoors came since, while a band's report in an earlier minute would have
+      ended the outing; and it decides whether one begun at the front door is an outing from the door
+      reading alone. So a batch with band reports or a door event stays shorter than `silence_min_s`.
+    """
+    sensitivity = float(detector.sensitivity_.max(initial=1.0))
+    floor_s = min(detector.silence_extra_s, detector.silence_prior_s, detector.silence_max_s) / sensitivity
+    quiet = int(floor_s * 1000) - 1
+    silence_ms = int(detector.silence_min_s * 1000) - MINUTE_MS + 1  # the last minute's readings come later
+    door = min(quiet, silence_ms, int(min(detector.away_after_door_s, detector.max_away_s) * 1000) - 1)
+    return _BatchSpans(max(quiet, 0), max(door, 0), max(min(quiet, silence_ms), 0),
+                       thin=detector.silence_min_s >= MINUTE_MS / 1000)
+
+
+class _Batches:
+    """Where each batch of minutes ends (see `_batch_spans`), from the log's minutes with still reports,
+    front-door events and band reports, and from each resident's activity: when their next comes."""
+
+    most = 1 << 18  # events in a batch, at most (more only make the detector's sorts slower)
+
+    def __init__(self, log: ActivityLog, minutes: I64, starts: npt.NDArray[np.intp],
+                 detector: InactivityDetector) -> None:
+        self.detector = detector
+        self.spans = _batch_spans(detector)
+        self.bounds = np.r_[starts, len(minutes)]
+        self.minute_ms = minutes[starts] * MINUTE_MS
+        codes = log.evidence
+        still, door, worn = (np.add.reduceat(codes == code, starts) if len(starts) else np.zeros(0, np.intp)
+                             for code in (Evidence.STILL, Evidence.DOOR, Evidence.WORN))
+        self.still, self.door = still > 0, door > 0
+        self.worn_before = np.r_[0, np.cumsum(worn > 0)]  # minutes before each with a worn band's report
+        self.stops = np.flatnonzero(self.still | self.door)  # a batch ends before these
+        # Each resident's activity in time order, as (resident, minute index) keys.
+        minute_of = np.zeros(len(minutes), dtype=np.intp)
+        minute_of[starts[1:]] = 1
+        minute_of = np.cumsum(minute_of)
+        touch = np.flatnonzero(codes != Evidence.CORRIDOR)
+        who = log.resident[touch]
+        small = len(log.residents) <= 1 << 16  # a stable sort of 16-bit keys is a radix sort
+        touch = touch[np.argsort(who.astype(np.uint16) if small else who, kind="stable")]
+        who, minute_index = log.resident[touch].astype(np.int64), minute_of[touch]
+        self.minutes_n = max(len(starts), 1)
+        self.touch_key = who * self.minutes_n + minute_index
+        # Lapses: activity not followed by more of the same resident's within the shortest floor.
+        at = self.minute_ms[minute_index]
+        next_ms = np.full(len(touch), NEVER, dtype=np.int64)
+        same = who[1:] == who[:-1]
+        next_ms[:-1][same] = at[1:][same]
+        lapse = (next_ms == NEVER) | (next_ms - np.minimum(at, next_ms) > self.spans.quiet)
+        order = np.argsort(touch[lapse], kind="stable")
+        self.lapse_minute = minute_index[lapse][order]
+        self.lapse_who = who[lapse][order].astype(np.intp)
+        self.lapse_t = log.t_ms[touch[lapse][order]]
+        self.lapse_next_ms = next_ms[lapse][order]
+
+    def thin(self, k: int) -> bool:
+        """Whether a batch from minute k may be fed without the readings `_thinned` leaves out."""
+        return not self.door[k]
+
+    def end(self, k: int, check: I64) -> int:
+        """Where the batch from minute k ends (exclusive), given when each resident is next due."""
+        spans = self.spans
+        if spans.quiet <= 0 or self.still[k]:
+            return k + 1
+        start_ms = int(self.minute_ms[k])
+        following = int(np.searchsorted(self.stops, k, side="right"))
+        horizon = int(self.minute_ms[self.stops[following]]) if following < len(self.stops) else NEVER
+        full = int(np.searchsorted(self.bounds, self.bounds[k] + self.most, side="right")) - 1
+        if full < len(self.minute_ms):
+            horizon = min(horizon, int(self.minute_ms[max(full, k + 1)]))
+        if self.door[k]:
+            horizon = min(horizon, start_ms + spans.door, int(check.min()))
+        else:
+            horizon = self._lapses(k, self._due(k, check, horizon))
+        end = self._reach(k, horizon)
+        if self.worn_before[end] > self.worn_before[k]:
+            end = self._reach(k, min(horizon, start_ms + spans.worn))
+        return end
+
+    def _reach(self, k: int, horizon: int) -> int:
+        return max(k + 1, int(np.searchsorted(self.minute_ms, horizon, side="left")))
+
+    def _due(self, k: int, check: I64, horizon: int) -> int:
+        """Bring `horizon` before any deadline pending now that would fall due before its resident's next
+        activity (from minute k on, which is fed before anything else is evaluated)."""
+        pending = np.flatnonzero(check < horizon)
+        if pending.size == 0:
+            return horizon
+        at = np.searchsorted(self.touch_key, pending * self.minutes_n + k, side="left")
+        found = np.minimum(at, len(self.touch_key) - 1)
+        key = self.touch_key[found] if len(self.touch_key) else np.zeros(len(pending), np.int64)
+        seen = (at < len(self.touch_key)) & (key // self.minutes_n == pending)
+        next_ms = np.where(seen, self.minute_ms[key % self.minutes_n], NEVER)
+        falls = (next_ms > self.minute_ms[k]) & (check[pending] <= next_ms)
+        return min(horizon, int(check[pending][falls].min(initial=NEVER)))
+
+    def _lapses(self, k: int, horizon: int) -> int:
+        """Bring `horizon` before the deadline set by a resident's activity in the batch that is not
+        followed by more of theirs soon enough: no sooner than their learned silence floor after it (the
+        floor only grows as the resident's silences are learned, so the floor as of now bounds it from
+        below, once the resident is known; before, the shortest floor does)."""
+        lo = int(np.searchsorted(self.lapse_minute, k, side="left"))
+        hi = int(np.searchsorted(self.lapse_minute, self._reach(k, horizon), side="left"))
+        if hi <= lo:
+            return horizon
+        detector = self.detector
+        who, t_ms = self.lapse_who[lo:hi], self.lapse_t[lo:hi]
+        last, first = detector.last_activity_ms_[who], detector.first_ms_[who]
+        known = (last != NO_TIME) & (last - first >= detector.silence_learning_days * DAY_MS)
+        floor_ms = np.where(known, np.floor(detector.silence_floor_s(who, t_ms) * 1000), self.spans.quiet + 1)
+        bound = t_ms + floor_ms.astype(np.int64)  # no deadline sooner than this
+        late = np.flatnonzero(self.lapse_next_ms[lo:hi] >= bound)
+        if late.size == 0:
+            return horizon
+        # The first late one within the batch ends it, before its bound; later ones only if sooner.
+        soonest = np.minimum.accumulate(bound[late])
+        limit = np.minimum(horizon, np.r_[NEVER, soonest[:-1]])
+        inside = self.minute_ms[self.lapse_minute[lo:hi][late]] < limit
+        stop = int(np.argmin(inside)) if not inside.all() else len(late)
+        return min(horizon, int(soonest[stop - 1])) if stop else horizon
+
+
+def _thinned(log: ActivityLog, minutes: I64) -> tuple[ActivityLog, npt.NDArray[np.intp]]:
+    """The log without the indoor readings that are neither the first nor the last of their resident's in
+    their minute, and where each minute starts in it. Fed in a batch without front-door events or still
+    reports, a reading in between changes nothing: the active minute is counted once, the resident's
+    first reading in the batch ends their silence and their last one is their last activity, and gaps
+    within a minute are shorter than a silence."""
+    indoor = np.flatnonzero(log.evidence == Evidence.INDOOR)
+    key = minutes[indoor] * max(len(log.residents), 1) + log.resident[indoor]
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    change = np.flatnonzero(ordered[1:] != ordered[:-1])
+    keep = log.evidence != Evidence.INDOOR
+    if len(indoor):
+        keep[indoor[order[np.r_[0, change + 1]]]] = True
+        keep[indoor[order[np.r_[change, len(indoor) - 1]]]] = True
+    at = np.r_[0, np.cumsum(keep)]
+    starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]]) if len(minutes) else np.zeros(0, int)
+    thinned = ActivityLog(log.t_ms[keep], log.resident[keep], log.evidence[keep], log.residents,
+                          log.utc_offset_s)
+    return thinned, at[np.r_[starts, len(minutes)]]
+
+
+def _distinct(values: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp]:
+    """The distinct values (all in 0..n-1), sorted."""
+    if 8 * len(values) < n:
+        return np.unique(values)
+    seen = np.zeros(n, dtype=bool)
+    seen[values] = True
+    return np.flatnonzero(seen)
+
+
+def _check_batch(check: I64, last_minute_ms: int) -> None:
+    """The residents of a batch must have nothing due within it (see `_batch_spans`)."""
+    if check.size and int(check.min()) <= last_minute_ms:
+        raise RuntimeError("the detector set a deadline within a batch of minutes: the batching in "
+                           "`hub.backtest.replay` no longer matches the detector (see `_batch_spans`)")
 
 
 @dataclass

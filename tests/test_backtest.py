@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from hub.backtest import HEADER, BacktestError, backtest, backtest_command
+from detectors import InactivityDetector
+from hub.backtest import (
+    HEADER,
+    BacktestError,
+    _read_arrow,
+    _read_csv,
+    backtest,
+    backtest_command,
+    read_log,
+    replay,
+)
 
 START = datetime(2026, 3, 2)  # a Monday, local time
 
@@ -123,3 +138,101 @@ def test_an_outing_raises_not_back_home_not_inactivity(tmp_path: Path) -> None:
     after = [a for a in alerts if datetime.fromisoformat(str(a["raised_at"])).replace(tzinfo=None) > left]
     assert [(a["kind"], a["severity"]) for a in after] == [("not_back_home", "warning")]
     assert str(after[0]["raised_at"]).startswith("2026-03-09T23:00")
+
+
+def mixed_rows(residents: int = 8, days: int = 8) -> list[str]:
+    """Sensors, bursts within a minute, the corridor, front-door outings, worn bands reporting steps or
+    stillness every ten minutes, one resident silent for a long afternoon, two who collapse (one wearing
+    a band) on the last day and one who goes out that evening and stays out."""
+    rng = random.Random(7)
+    rows: list[tuple[datetime, str]] = []
+    for r in range(residents):
+        name, wears, collapses = f"r{r}", r % 3 == 0, r in (0, 1)
+        fallen = START + timedelta(days=days - 1, hours=10 + r)
+        for day in range(days):
+            base = START + timedelta(days=day)
+            awake_from = base + timedelta(hours=7, minutes=rng.randint(0, 59))
+            awake_to = base + timedelta(hours=22)
+            outing = base + timedelta(hours=rng.choice([9, 13, 15])) if rng.random() < 0.4 else None
+            back = outing + timedelta(hours=rng.uniform(0.5, 3)) if outing else None
+            if r == 2 and day == days - 1:
+                outing, back = base + timedelta(hours=19), base + timedelta(days=1, hours=10)
+            moment = awake_from
+            while moment < awake_to and not (collapses and moment > fallen):
+                if r == 5 and day == 4 and base + timedelta(hours=10) < moment < base + timedelta(hours=18):
+                    moment += timedelta(hours=8)  # a long afternoon out of the sensors' sight
+                if outing and back and outing <= moment < back:
+                    rows += [(outing, f"{name},{name}-door,door_sensor,entrance"),
+                             (outing + timedelta(seconds=20), f"{name},{name}-door,door_sensor,entrance"),
+                             (back, f"{name},{name}-door,door_sensor,entrance")]
+                    moment = back + timedelta(minutes=1)
+                    continue
+                rows.append((moment, f"{name},{name}-pir,motion_sensor,living"))
+                if rng.random() < 0.2:  # a burst: several readings within the minute
+                    rows += [(moment + timedelta(seconds=s), f"{name},{name}-mat,pressure_sensor,bed")
+                             for s in sorted(rng.sample(range(1, 50), 3))]
+                if rng.random() < 0.05:
+                    corridor = f"{name},{name}-peep,smart_peephole,entrance"
+                    rows.append((moment + timedelta(seconds=7), corridor))
+                moment += timedelta(minutes=rng.choice([1, 2, 5, 10, 20, 45, 95]), seconds=rng.randint(0, 59))
+            if wears:
+                report = base + timedelta(minutes=rng.randint(0, 9))
+                while report < base + timedelta(days=1):
+                    awake = awake_from <= report < awake_to and not (collapses and report > fallen)
+                    out = outing is not None and back is not None and outing <= report < back
+                    if not out:
+                        moving = awake and rng.random() < 0.9
+                        rows.append((report, f"{name},{name}-band,wristband,{'home' if moving else 'still'}"))
+                    report += timedelta(minutes=10, seconds=rng.randint(-20, 20))
+    rows.sort(key=lambda row: row[0])
+    return [f"{moment.isoformat()},{rest}" for moment, rest in rows]
+
+
+@pytest.mark.parametrize("params", [
+    {"band_min_reports": 20.0},  # bands judged after a day of reports
+    # Short floors and a touchy band: many more deadlines fall due, some brought forward by a band.
+    {"band_min_reports": 5.0, "band_warning_surprise": 1.5, "silence_extra_s": 1200.0,
+     "silence_prior_s": 7200.0, "away_after_door_s": 600.0, "max_away_s": 5400.0, "silence_min_s": 900.0},
+])
+def test_batched_replay_raises_what_minute_by_minute_does(tmp_path: Path, params: dict[str, Any]) -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    log = read_log(write(tmp_path / "events.csv", mixed_rows()), zone)
+    outputs = []
+    for minute_by_minute in (True, False):
+        out = io.StringIO()
+        report = replay(log, InactivityDetector(**params), out, zone, minute_by_minute=minute_by_minute)
+        outputs.append((out.getvalue(), report))
+    assert outputs[0] == outputs[1]
+    kinds = {line["kind"] for line in map(json.loads, outputs[0][0].splitlines())}
+    assert kinds == {"inactivity", "not_back_home"}
+
+
+@pytest.mark.parametrize("variant", ["lf", "crlf", "no final newline", "T and offsets", "non-ASCII",
+                                     "quoted"])
+def test_the_arrow_reader_reads_as_the_csv_module_does(tmp_path: Path, variant: str) -> None:
+    rows = mixed_rows(residents=4, days=2)
+    if variant == "T and offsets":
+        rows[3] = rows[3].replace(rows[3][:19], rows[3][:19] + "+02:00")
+        rows[5] = rows[5].replace(rows[5][:19], rows[5][:19] + ".250")
+    else:
+        rows = [row.replace("T", " ", 1) for row in rows]
+    if variant == "non-ASCII":
+        rows = [row.replace("r1,", "张三,", 1) for row in rows]
+    if variant == "quoted":
+        timestamp, resident, _, kind, location = rows[2].split(",")
+        rows[2] = f'{timestamp},{resident},"a device, quoted",{kind},{location}'
+    text = "\n".join([",".join(HEADER), *rows]) + "\n"
+    if variant == "crlf":
+        text = text.replace("\n", "\r\n")
+    if variant == "no final newline":
+        text = text.rstrip("\n")
+    path = tmp_path / "events.csv"
+    path.write_bytes(text.encode("utf-8"))
+    zone = ZoneInfo("Europe/Berlin")
+    got = _read_arrow(path, zone)
+    assert got is not None, "a valid log is read by Arrow"
+    expected = _read_csv(path, zone, None, None)
+    for field in ("t_ms", "resident", "evidence", "utc_offset_s"):
+        assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+        assert getattr(got, field).dtype == getattr(expected, field).dtype
+    assert got.residents == expected.residents
