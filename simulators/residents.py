@@ -11,7 +11,8 @@ Real lives are irregular, and an inactivity detector tuned on regular ones raise
 (tests/benchmarks/realism.py measures how far the two differ). So no two days of a resident are alike:
 wake and bed times wander, some days are spent at home and some mostly out, a day is livelier or
 quieter as a whole, evenings in front of the television leave a motion sensor nothing to see for hours,
-and some nights bring bathroom trips or a sleepless spell while others pass without a sound.
+and some nights bring bathroom trips or a sleepless spell while others pass without a sound. Now and
+then a resident spends a night away (at a child's, in hospital) and comes home the next afternoon.
 
 The household turns these arrays into device events (doors, peephole, motion sensors); the wristband
 reads them through the `Wearer` protocol when it reports.
@@ -27,7 +28,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from simulators.calendar import LocalDay
-from simulators.message import MINUTE_MS
+from simulators.message import DAY_MS, MINUTE_MS
 
 Room = Literal["living", "bedroom", "bathroom"]
 ROOMS: tuple[Room, ...] = ("living", "bedroom", "bathroom")  # the order motion sensors are fitted in
@@ -58,6 +59,10 @@ _STEPS_PER_MINUTE = {
     Place.IMMOBILE: 0.0, Place.SEATED: 0.3,
 }
 ILL_ACTIVITY = 0.35  # how much an ill resident still moves, relative to a healthy day
+# Nights away, per resident-day on average (each resident's own chance is drawn between 0 and twice
+# this). Of the four real homes (77 resident-days), house B's resident was away overnight twice in 27 days
+# (out 33 h from 05:45, and 19 h from 19:20, back in the afternoon); the others never: 2 / 77 = 2.6 %.
+NIGHT_AWAY_CHANCE = 0.025
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class ResidentProfile:
     sitting_spells: float    # spells sitting still in the daytime, per day
     sleepless_chance: float  # a night with a spell up and about
     turns_per_hour: float    # turning over in bed: some sleep still, some restlessly
+    night_away_chance: float  # leaving on a day for a night away, back the next afternoon
 
 
 def draw_profile(rng: np.random.Generator) -> ResidentProfile:
@@ -108,6 +114,7 @@ def draw_profile(rng: np.random.Generator) -> ResidentProfile:
         sitting_spells=float(rng.uniform(1.0, 3.0)),
         sleepless_chance=float(rng.uniform(0.0, 0.15)),
         turns_per_hour=float(rng.uniform(0.1, 1.5)),
+        night_away_chance=float(rng.uniform(0.0, 2 * NIGHT_AWAY_CHANCE)),
     )
 
 
@@ -135,6 +142,16 @@ class ResidentConditions:
         """Illness starts at a local midnight and lasts for the rest of the scenario."""
         return self.ill_from_ms is not None and self.ill_from_ms <= day.start_ms
 
+    def moments(self) -> list[int]:
+        """When each thing the scenario imposes begins: a collapse, illness, a pinned outing, a moment at
+        home, a fall. A night away or a blind sensor must keep clear of them, so that the incidents'
+        ground truth holds as planned."""
+        return [*(m for m in (self.collapse_ms, self.ill_from_ms) if m is not None),
+                *(o.leave_ms for o in self.outings), *self.at_home_awake, *self.falls]
+
+    def eventful_before(self, end_ms: int) -> bool:
+        return any(moment < end_ms for moment in self.moments())
+
 
 @dataclass(frozen=True)
 class ResidentDay:
@@ -153,7 +170,9 @@ class ResidentDay:
 
 
 def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: LocalDay,
-             rng: np.random.Generator) -> ResidentDay:
+             rng: np.random.Generator, *, away_overnight: bool = False) -> ResidentDay:
+    """`away_overnight`: the resident spent the night away (the previous day ended out of the home) and
+    comes back in the course of this one."""
     n = day.minutes
     ill = conditions.ill_on(day)
     places = np.full(n, Place.LIVING, dtype=np.uint8)
@@ -205,6 +224,13 @@ def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: Loca
         paint(rng.uniform(15 * 60, 16 * 60), rng.uniform(90, 150), Place.ASLEEP)
     else:
         _paint_outings(profile, day, wake=wake, bed=bed, rng=rng, paint=paint)
+        # Off for a night away (to a child's, a hospital stay, a trip), leaving in the evening, as house
+        # B's resident did; never on a day before anything the scenario has planned for the next two days.
+        if (not away_overnight and rng.random() < profile.night_away_chance
+                and not conditions.eventful_before(day.end_ms + 2 * DAY_MS)):
+            leaves = rng.uniform(18.5 * 60, 21 * 60)
+            paint(leaves - rng.uniform(30, 90), n, Place.LIVING)  # home first, to pack a bag
+            paint(leaves, n, Place.OUT)
     if rng.random() < profile.sleepless_chance * (2 if ill else 1):
         # Up in the small hours: a cup of tea, the radio, pacing; then back to bed.
         paint(rng.uniform(60, max(61, wake - 60)), rng.uniform(20, 90), Place.LIVING)
@@ -213,6 +239,10 @@ def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: Loca
     if asleep.size:
         for trip in rng.choice(asleep, size=trips):
             paint(trip, rng.uniform(3, 8), Place.BATHROOM)
+    if away_overnight:  # back home from the night away, late in the morning or in the afternoon
+        back = rng.uniform(9 * 60, 17 * 60)
+        paint(0, back, Place.OUT)
+        paint(back, rng.uniform(5, 15), Place.LIVING)
     pinned: dict[int, int] = {}
     for outing in conditions.outings:
         _paint_pinned_outing(outing, day, places, pinned)
@@ -258,7 +288,10 @@ def _paint_outings(profile: ResidentProfile, day: LocalDay, *, wake: float, bed:
     def outing(chance: float, start: float, minutes: float) -> None:
         if rng.random() < chance:
             start = max(start, earliest)
-            paint(start, min(minutes, latest - start), Place.OUT)
+            minutes = min(minutes, latest - start)
+            paint(start, minutes, Place.OUT)
+            # Home again: coat off, the shopping put away, a glass of water, before sitting down.
+            paint(start + minutes, rng.uniform(3, 10), Place.LIVING)
 
     kind_of_day = rng.random()
     if kind_of_day < profile.home_day_chance:      # a day indoors: at most a short trip downstairs
@@ -266,7 +299,8 @@ def _paint_outings(profile: ResidentProfile, day: LocalDay, *, wake: float, bed:
         return
     if kind_of_day < profile.home_day_chance + profile.away_day_chance:
         # Most of the day out (family, the senior centre, a clinic, a trip), leaving at any hour.
-        outing(1.0, rng.uniform(wake + 30, 13 * 60), rng.uniform(270, 600))
+        # Up to 12 h: of the 71 labelled outings of real houses B and C, 14 lasted 9-16 h.
+        outing(1.0, rng.uniform(wake + 30, 13 * 60), rng.uniform(270, 720))
     outing(profile.market_chance, wake + rng.uniform(45, 150), rng.uniform(40, 150))
     outing(profile.walk_chance, rng.uniform(14 * 60, 17 * 60), rng.uniform(30, 120))
     outing(profile.evening_chance, rng.normal(19 * 60, 20), rng.uniform(50, 120))

@@ -10,8 +10,10 @@ import importlib.util
 import json
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -36,8 +38,9 @@ from simulators.incidents import (
 )
 from simulators.kinds import SIMULATORS
 from simulators.load import LoadPlan, fleet_for_worker, load_community, run_load
-from simulators.message import CLOCK_KIND, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
+from simulators.message import CLOCK_KIND, DAY_MS, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
 from simulators.publishing import publish_simulation, summarize_simulation
+from simulators.residents import Place, ResidentConditions, draw_profile, plan_day
 from simulators.scenario import (
     MALFORMED_REASONS,
     FaultSettings,
@@ -45,7 +48,7 @@ from simulators.scenario import (
     Scenario,
     Zigbee2mqttSettings,
 )
-from simulators.simulation import Simulation
+from simulators.simulation import Simulation, _World
 from simulators.summary import SummaryTracker
 
 Z2M_BASE = "zigbee2mqtt"
@@ -222,7 +225,7 @@ def test_each_household_and_building_is_fitted_out() -> None:
     residents = Counter(r.household for r in registry.residents)
     for household in registry.households:
         fitted = devices[household.id]
-        assert fitted["door_sensor"] == 1
+        assert fitted["door_sensor"] <= 1, "a front-door contact, or none (see the next test)"
         assert fitted["smart_peephole"] == 1
         assert 1 <= fitted["motion_sensor"] <= 3
         assert fitted["wristband"] == residents[household.id]
@@ -232,6 +235,58 @@ def test_each_household_and_building_is_fitted_out() -> None:
     for resident in registry.residents:
         tiers = {roles[link.caregiver]: link.tier for link in resident.caregivers}
         assert tiers == {"family": 1, "grid_worker": 2, "duty_officer": 3}
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_door_contact_share_decides_which_households_have_one(share: float) -> None:
+    scenario = small_scenario().model_copy(update={
+        "community": CommunityParameters(households=12, buildings=2, door_contact_share=share)})
+    registry = Simulation(scenario).registry
+    with_door = {d.household for d in registry.devices if d.kind == "door_sensor"}
+    assert len(with_door) == (len(registry.households) if share else 0)
+
+
+def test_by_default_some_households_have_no_front_door_contact() -> None:
+    registry = Simulation(small_scenario().model_copy(update={
+        "community": CommunityParameters(households=40)})).registry
+    with_door = {d.household for d in registry.devices if d.kind == "door_sensor"}
+    assert 0.5 * 40 <= len(with_door) < 40
+
+
+def test_a_night_away_ends_the_day_out_and_the_next_one_begins_out() -> None:
+    calendar = Simulation(small_scenario()).calendar
+    profile = replace(draw_profile(np.random.default_rng(1)), night_away_chance=1.0, home_day_chance=0.0)
+    leaves = plan_day(profile, ResidentConditions(), calendar.days[0], np.random.default_rng(2))
+    assert leaves.places[-1] == Place.OUT
+    back = plan_day(profile, ResidentConditions(), calendar.days[1], np.random.default_rng(3),
+                    away_overnight=True)
+    out = np.flatnonzero(back.places != Place.OUT)
+    assert back.places[0] == Place.OUT and 9 * 60 <= out[0] <= 17 * 60, "home again in the day"
+    # Never on the eve of an incident the scenario planned: the collapse happens at home, as planned.
+    collapse = ResidentConditions(collapse_ms=calendar.days[1].at(10 * 60))
+    eve = plan_day(profile, collapse, calendar.days[0], np.random.default_rng(2))
+    assert eve.places[-1] != Place.OUT
+
+
+def test_blind_sensors_and_missed_passages_keep_clear_of_incidents() -> None:
+    """Over three weeks some household sensors go blind while their residents are fine, but none in a
+    household with an incident later than a day before it; and every collapse's ground truth holds."""
+    scenario = small_scenario().model_copy(update={"days": 21, "incidents": IncidentCounts(
+        **{**{kind.value: 0 for kind in IncidentKind}, "collapse": 4})})
+    simulation = Simulation(scenario)
+    world = _World(simulation)
+    messages = list(world.run())
+    households = world.households
+    assert any(h.blind for h in households), "some sensor goes blind in three weeks of a dozen homes"
+    collapses = {i.household: i.start_ms for i in simulation.incidents}
+    for household in households:
+        for _, (_, end) in household.blind:
+            assert household.id not in collapses or end <= collapses[household.id] - DAY_MS
+    for incident in simulation.incidents:
+        sensors = {d.id for d in simulation.registry.devices if d.household == incident.household}
+        after = [(m, decode(m).fields) for m in messages if m.device_id in sensors and m.reading_ts
+                 and m.sim_ms > incident.start_ms and m.fault is None]
+        assert not [(m, f) for m, f in after if f.get("occupancy") or f.get("open")]
 
 
 # --- incidents ---------------------------------------------------------------------------------------

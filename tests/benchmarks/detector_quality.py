@@ -4,7 +4,8 @@ Simulates a community with many collapse incidents, turns its messages into the 
 log (in memory, then one CSV), replays it through `hub.backtest` twice: as recorded (homes whose worn
 wristband reports steps) and with wristband rows dropped (sensor-only homes). Reports the delay from
 collapse to the first inactivity alert, the share detected within 24 h, and false alarms per
-resident-month on normal days (everything not after a collapse).
+resident-month on normal days (everything not after a collapse); then the false alarms of homes with
+and without a front-door contact apart.
 
     python -m tests.benchmarks.detector_quality [--households 300] [--days 28] [--collapses 120]
 """
@@ -17,7 +18,7 @@ import json
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +36,9 @@ from simulators.scenario import IncidentCounts, Scenario
 from simulators.simulation import Simulation
 
 _NO_OTHER_INCIDENTS = {kind.value: 0 for kind in IncidentKind}
+WARM_UP_DAYS = 7  # as on the real homes
+HOUR_MS = DAY_MS // 24
+WELFARE_KINDS = ("inactivity", "not_back_home")
 _FRONT_DOOR_KINDS = ("door_sensor", "smart_peephole")
 Row = tuple[str, str, str, str, str]
 
@@ -94,6 +98,8 @@ class Quality:
     resident_months: float
     events: int
     seconds: float
+    by_home: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # inactivity, not_back, months
+    welfare: tuple[int, float] = (0, 0.0)  # as the real homes are counted (see `welfare_false_alarms`)
 
     def line(self, label: str) -> str:
         delays = np.array(self.delays_min) if self.delays_min else np.array([np.nan])
@@ -103,11 +109,18 @@ class Quality:
                 f"{np.median(delays):.0f} min, p95 {np.percentile(delays, 95):.0f} min; false inactivity "
                 f"alarms {self.false_alarms / self.resident_months:.2f} per resident-month "
                 f"({self.false_alarms} in {self.resident_months:.1f}); not_back_home "
-                f"{self.not_back_home / self.resident_months:.2f} per resident-month")
+                f"{self.not_back_home / self.resident_months:.2f} per resident-month; "
+                f"welfare alarms as on the real homes {self.welfare[0] / max(self.welfare[1], 1e-9):.2f} "
+                f"per resident-month ({self.welfare[0]} in {self.welfare[1]:.1f})"
+                + "".join(f"\n  {home}: false inactivity alarms {n / months:.2f} per resident-month "
+                          f"({n} in {months:.1f}); not_back_home {back / months:.2f}"
+                          for home, (n, back, months) in self.by_home.items() if months))
 
 
 def evaluate(csv_path: Path, simulation: Simulation, events: int,
-             detector: InactivityDetector | None = None) -> Quality:
+             detector: InactivityDetector | None = None,
+             homes: dict[str, set[str]] | None = None) -> Quality:
+    """`homes`: groups of residents (by the kind of home) whose false alarms to report apart."""
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         out = Path(tmp) / "alerts.jsonl"
@@ -120,6 +133,7 @@ def evaluate(csv_path: Path, simulation: Simulation, events: int,
                  if i.incident == IncidentKind.COLLAPSE and i.resident}
     delays: list[float] = []
     false_alarms = not_back = 0
+    counts = {home: [0, 0] for home in homes or {}}
     for resident, collapse_ms in collapsed.items():
         raised = sorted(_ms(a["raised_at"]) for a in alerts if a["resident"] == resident
                         and a["kind"] == "inactivity" and _ms(a["raised_at"]) >= collapse_ms)
@@ -128,12 +142,36 @@ def evaluate(csv_path: Path, simulation: Simulation, events: int,
     for alert in alerts:
         ends = collapsed.get(alert["resident"], end_ms)
         if _ms(alert["raised_at"]) < ends and alert["severity"] == "warning":
-            if alert["kind"] == "inactivity":
-                false_alarms += 1
-            else:
-                not_back += 1
-    normal_days = sum((collapsed.get(r, end_ms) - start_ms) / DAY_MS for r in residents)
-    return Quality(len(collapsed), delays, false_alarms, not_back, normal_days / 30, events, seconds)
+            inactivity = alert["kind"] == "inactivity"
+            false_alarms += inactivity
+            not_back += not inactivity
+            for home, members in (homes or {}).items():
+                if alert["resident"] in members:
+                    counts[home][0 if inactivity else 1] += 1
+
+    def months(members: Iterable[str]) -> float:
+        return sum((collapsed.get(r, end_ms) - start_ms) / DAY_MS for r in members) / 30
+
+    by_home = {home: (n, back, months(homes[home])) for home, (n, back) in counts.items()} if homes else {}
+    return Quality(len(collapsed), delays, false_alarms, not_back, months(residents), events, seconds,
+                   by_home, welfare_false_alarms(alerts, residents, collapsed, start_ms, end_ms))
+
+
+def welfare_false_alarms(alerts: list[dict[str, str]], residents: list[str], collapsed: dict[str, int],
+                         start_ms: int, end_ms: int) -> tuple[int, float]:
+    """False alarms counted as the real homes' benchmark counts them (tests/benchmarks/real_homes.py):
+    welfare alerts (`inactivity` or `not_back_home`, any severity) after a 7-day warm-up and before any
+    collapse, alerts less than 60 min after the resident's previous one counted once; and the
+    resident-months they were counted over."""
+    warm = start_ms + WARM_UP_DAYS * DAY_MS
+    counted = 0
+    for resident in residents:
+        ends = collapsed.get(resident, end_ms)
+        times = sorted(at for a in alerts if a["resident"] == resident and a["kind"] in WELFARE_KINDS
+                       and warm <= (at := _ms(a["raised_at"])) < ends)
+        counted += sum(1 for i, at in enumerate(times) if i == 0 or at - times[i - 1] >= HOUR_MS)
+    months = sum(max(0, collapsed.get(r, end_ms) - warm) for r in residents) / DAY_MS / 30
+    return counted, months
 
 
 def _ms(iso: str) -> int:
@@ -158,6 +196,11 @@ def main() -> None:
                         incidents=IncidentCounts(**{**_NO_OTHER_INCIDENTS, "collapse": args.collapses}))
     simulation = Simulation(scenario)
     residents = [r.id for r in simulation.registry.residents]
+    with_door = {d.household for d in simulation.registry.devices if d.kind == "door_sensor"}
+    homes = {"homes with a front-door contact": {r.id for r in simulation.registry.residents
+                                                 if r.household in with_door},
+             "homes without one": {r.id for r in simulation.registry.residents
+                                   if r.household not in with_door}}
     began = time.perf_counter()
     rows = list(activity_rows(simulation))
     print(f"simulated {len(residents)} residents × {args.days} days: {len(rows)} activity rows "
@@ -167,7 +210,7 @@ def main() -> None:
         n_full = write_csv(rows, full)
         n_sensors = write_csv((r for r in rows if r[3] != "wristband"), sensors)
         for label, path, n in (("wristband + sensors", full, n_full), ("sensor-only", sensors, n_sensors)):
-            print(evaluate(path, simulation, n, InactivityDetector(**params)).line(label))
+            print(evaluate(path, simulation, n, InactivityDetector(**params), homes).line(label))
 
 
 if __name__ == "__main__":
