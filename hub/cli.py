@@ -276,7 +276,7 @@ def deadletter_replay(
     settings = Settings()
     reg = _load_registry(registry or settings.registry_path)
     router = Router(reg, settings.zigbee2mqtt_base_topic,
-                    RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000))
+                    RouterLimits.from_settings(settings))
     store = Store(settings.store_path, synchronous=settings.store_synchronous)
     report = replay(store, router, reason=reason, ids=ids or None, limit=limit, now_ms=SystemClock().now_ms())
     console.print(f"replayed: {len(report.stored)} stored, {len(report.still_failing)} still failing, "

@@ -53,7 +53,7 @@ class Hub:
             self.broker_url = settings.mqtt_url
             protocol = settings.mqtt_protocol
         Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
-        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        limits = RouterLimits.from_settings(settings)
         self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
         self.subscriber = Subscriber(
             BrokerAddress.from_url(self.broker_url),
@@ -103,6 +103,7 @@ class Hub:
             self.alerts.raise_alert,
             settled_ms=self._settled_ms,
             rules=thresholds(settings.rules),
+            late_after_s=settings.late_after_s,
         )
         self.intake.on_committed = self.evaluation.committed
         # Worker mode: the intake processes (this one then takes no device messages), their watermark

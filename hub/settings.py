@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     batch_linger_ms: int = Field(20, ge=0, description="how long a batch waits to fill once started")
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_s: int = Field(600, ge=0, description="ts further ahead of the hub clock is refused")
+    max_reading_age_s: int | None = Field(
+        None, gt=0, description="a reading whose ts is older than this when it arrives is refused (a replay "
+                                "or a wrong device clock); unset: the session expiry plus a day")
+    late_after_s: int = Field(
+        120, ge=1, description="an SOS, fall or falling object arriving this long after its ts is late")
     dead_letter_keep_bytes: int = Field(16 * 1024, ge=0, description="raw bytes kept per dead letter")
 
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
@@ -103,6 +108,14 @@ class Settings(BaseSettings):
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    @property
+    def reading_age_limit_s(self) -> int:
+        """How old a reading may be when it arrives: a little longer than the broker queues for a stopped
+        hub, so nothing it kept for us is refused, and a replayed or years-old reading is."""
+        if self.max_reading_age_s is not None:
+            return self.max_reading_age_s
+        return self.mqtt_session_expiry_s + 24 * 3600
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Self:

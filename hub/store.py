@@ -110,6 +110,7 @@ class StoredObservation:
     kind: str
     ts: int
     fields: Fields
+    received_ms: int | None = None  # hub time on arrival (None where a reader does not need it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,10 +366,11 @@ class Store:
 
     def observations_after(self, last_id: int, limit: int) -> list[StoredObservation]:
         rows = self._db.execute(
-            "SELECT id, device_id, kind, ts, fields FROM observations WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, device_id, kind, ts, fields, received_ms FROM observations WHERE id > ?"
+            " ORDER BY id LIMIT ?",
             (last_id, limit),
         )
-        return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
+        return [StoredObservation(i, d, k, ts, json.loads(f), r) for i, d, k, ts, f, r in rows]
 
     def recent_observations(self, device_ids: Iterable[str], limit: int,
                             since_ms: int) -> list[StoredObservation]:

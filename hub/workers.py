@@ -337,7 +337,7 @@ class IntakeProcess:
         self.settings = settings
         self.name = worker_client_id(settings.mqtt_client_id, index)
         self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
-        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        limits = RouterLimits.from_settings(settings)
         self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
         self._registry_mtime = _mtime(settings.registry_path)
         protocol: Protocol = settings.mqtt_protocol
