@@ -100,9 +100,9 @@ def _visible(hub: Hub, scope: Scope, alert_id: int) -> AlertDetail:
         detail = hub.alerts.get(alert_id)
     except AlertError:
         raise not_found(f"alert {alert_id}") from None
-    refusal = scope.alert_refusal(detail.alert)
-    if refusal is not None:
-        raise forbidden(refusal)
+    if scope.alert_refusal(detail.alert) is not None:
+        # Answered as if there were no such alert: a 403 would confirm that the id exists.
+        raise not_found(f"alert {alert_id}")
     return detail
 
 

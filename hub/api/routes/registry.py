@@ -76,6 +76,17 @@ def _scope_check(scope: Scope, table: str) -> Allowed:
     return check
 
 
+def _found_check(scope: Scope, table: str) -> Allowed:
+    """An entry the token does not see is answered exactly as an absent one (404, the same words), never
+    with a 403 that would confirm that the id exists in another community."""
+
+    def check(entry: Record, registry: Registry) -> None:
+        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+            raise EntryNotFoundError(f"there is no {table} entry {entry.id!r}")
+
+    return check
+
+
 def _may_write(scope: Scope, table: str) -> None:
     require_role(scope.token, REGISTRY_WRITERS, "change the registry")
     if scope.token.role is Role.DEVICE_ADMIN and table not in DEVICE_ADMIN_TABLES:
@@ -149,9 +160,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
             entry = editor.find(table, entry_id)
         except EntryNotFoundError:
             raise not_found(f"{noun} {entry_id!r}") from None
-        communities = registry_index(hub.registry).communities_of(entry)
-        if not scope.sees_any(communities):
-            raise _outside(scope, communities, f"{noun} {entry_id!r}")
+        if not scope.sees_any(registry_index(hub.registry).communities_of(entry)):
+            raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
         return _shown(entry)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,
@@ -174,7 +184,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         _may_write(scope, table)
         _checked(hub, scope, changes)
         return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table),
-                                            _editor_of(scope)))
+                                            _editor_of(scope), found=_found_check(scope, table)))
 
     @router.delete(f"/{table}/{{entry_id}}", name=f"deactivate_{noun}", response_model=model,
                    responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -182,7 +192,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         """Take the entry out of service (`active: false`); what is in service must not name it."""
         _may_write(scope, table)
         return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table),
-                                            _editor_of(scope)))
+                                            _editor_of(scope), found=_found_check(scope, table)))
 
     def _checked(hub: HubDep, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""
