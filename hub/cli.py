@@ -33,6 +33,7 @@ from hub.intake import Router, RouterLimits
 from hub.live_view import LiveView
 from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress
+from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
 from hub.runtime import Hub
 from hub.settings import Settings
@@ -62,6 +63,7 @@ RegistryOption = Annotated[Path | None, typer.Option(help="registry file [defaul
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_third_party_loggers()  # HUB_LOG_LEVEL=DEBUG must not log apprise's keys
 
 
 def _load_registry(path: Path) -> Registry:
@@ -181,11 +183,11 @@ def demo(
     hub = Hub(settings, registry)
     hub.start()
     if not hub.subscriber.wait_subscribed(15):
-        console.print(f"[red]the hub could not subscribe at {hub.broker_url}[/red]")
+        console.print(f"[red]the hub could not subscribe at {redact_url(hub.broker_url)}[/red]")
         hub.stop()
         raise typer.Exit(1)
     console.print(f"demo: {len(registry.data.households)} households, {len(registry.devices)} devices, "
-                  f"broker {hub.broker_url}, store {settings.store_path}, "
+                  f"broker {redact_url(hub.broker_url)}, store {settings.store_path}, "
                   f"API {hub.api.url if hub.api else 'off'}, {acceleration:g}× real time; "
                   "Ctrl-C stops")
     if hub.api is not None:

@@ -22,6 +22,7 @@ from hub.export.state import StateSnapshots
 from hub.intake import IntakeStats, IntakeWorker, Router, RouterLimits
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
+from hub.redact import redact_url
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import Store
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class HubStatus:
     connected: bool
     store_healthy: bool
-    broker_url: str
+    broker_url: str  # its password masked: shown in the live view
 
 
 class Hub:
@@ -163,7 +164,7 @@ class Hub:
         gc.freeze()
         log.info(
             "hub started: broker %s, store %s, %d devices registered",
-            self.broker_url,
+            redact_url(self.broker_url),
             self.settings.store_path,
             len(self.registry.devices),
         )
@@ -175,7 +176,7 @@ class Hub:
         self.router.registry = registry
 
     def status(self) -> HubStatus:
-        return HubStatus(self.subscriber.connected, self.store_error() is None, self.broker_url)
+        return HubStatus(self.subscriber.connected, self.store_error() is None, redact_url(self.broker_url))
 
     def store_error(self) -> str | None:
         """Why commits are failing (here or in an intake worker), None while they succeed."""

@@ -143,7 +143,7 @@ def test_notify_urls_are_checked_and_never_returned_whole(hub: HubProcess, regis
         assert renamed.json()["notify"] == ["wecombot://", "mailto://"], "a PATCH without notify keeps it"
     with client(hub, viewer) as api:
         (li,) = [c for c in api.get("/api/v1/registry/caregivers").json() if c["id"] == "cg-li"]
-        assert li["notify"] == ["wecombot://", "mailto://"]
+        assert (li["phone"], li["notify"]) == ("", []), "contact details are for roles that act"
     stored = yaml.safe_load(registry_path.read_text(encoding="utf-8"))
     (li_stored,) = [c for c in stored["caregivers"] if c["id"] == "cg-li"]
     assert li_stored["notify"] == ["wecombot://key-0123", "mailto://li@example.com"], "kept whole"

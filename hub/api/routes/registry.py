@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 
 from hub.alerts.notify_urls import NotifyUrlPolicy, redact
-from hub.api.auth import REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
+from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
 from hub.api.registry_editor import (
@@ -117,9 +117,15 @@ def _notify_allowed(policy: NotifyUrlPolicy, urls: object) -> None:
             raise invalid(("body", "notify", i), problem, redact(url))
 
 
-def _shown(entry: Record) -> Record:
-    """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key)."""
-    if isinstance(entry, Caregiver) and entry.notify:
+def _shown(entry: Record, scope: Scope) -> Record:
+    """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key),
+    and its phone and notify URLs not at all to roles that do not act on alerts (read_only, device_admin):
+    contact details are for those who call."""
+    if not isinstance(entry, Caregiver):
+        return entry
+    if scope.token.role not in ACTING_ROLES:
+        return entry.model_copy(update={"phone": "", "notify": []})
+    if entry.notify:
         return entry.model_copy(update={"notify": [redact(url) for url in entry.notify]})
     return entry
 
@@ -128,9 +134,9 @@ def _editor_of(scope: Scope) -> Editor:
     return Editor(scope.token.name, scope.token.id, scope.token.role.value)
 
 
-def _write(edit: Callable[[], Edit]) -> Record:
+def _write(edit: Callable[[], Edit], scope: Scope) -> Record:
     try:
-        return _shown(edit().after)
+        return _shown(edit().after, scope)
     except EntryNotFoundError as exc:
         raise not_found(str(exc).removeprefix("there is no ")) from None
     except EntryConflictError as exc:
@@ -150,7 +156,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         registry = hub.registry
         index = registry_index(registry)
-        return [_shown(e) for e in getattr(registry.file, table) if scope.sees_any(index.communities_of(e))]
+        return [_shown(e, scope) for e in getattr(registry.file, table)
+                if scope.sees_any(index.communities_of(e))]
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -162,7 +169,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
             raise not_found(f"{noun} {entry_id!r}") from None
         if not scope.sees_any(registry_index(hub.registry).communities_of(entry)):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
-        return _shown(entry)
+        return _shown(entry, scope)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,
                  status_code=status.HTTP_201_CREATED, responses=_WRITE_REFUSALS)
@@ -170,7 +177,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
         _may_write(scope, table)
         record: Record = entry
         _checked(hub, scope, dict(record))
-        return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)))
+        return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)),
+                      scope)
 
     @router.patch(f"/{table}/{{entry_id}}", name=f"update_{noun}", response_model=model,
                   responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -184,7 +192,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         _may_write(scope, table)
         _checked(hub, scope, changes)
         return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table),
-                                            _editor_of(scope), found=_found_check(scope, table)))
+                                            _editor_of(scope), found=_found_check(scope, table)), scope)
 
     @router.delete(f"/{table}/{{entry_id}}", name=f"deactivate_{noun}", response_model=model,
                    responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -192,7 +200,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         """Take the entry out of service (`active: false`); what is in service must not name it."""
         _may_write(scope, table)
         return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table),
-                                            _editor_of(scope), found=_found_check(scope, table)))
+                                            _editor_of(scope), found=_found_check(scope, table)), scope)
 
     def _checked(hub: HubDep, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""
