@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # HTTP: the API, health and /metrics (hub/api/)
     http_host: str = Field("127.0.0.1", description="0.0.0.0 to serve beyond this machine")
     http_port: int = Field(8080, ge=0, le=65535, description="0: no HTTP server")
+    http_streams_per_token: int = Field(5, ge=1, description="live alert streams one API token may hold")
 
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
