@@ -293,6 +293,7 @@ class IntakeWorker(threading.Thread):
         seen_flush_s: float = 1.0,
         ack_all: Callable[[list[Message]], None] | None = None,
         queue_max: int = 20_000,
+        queue_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         super().__init__(name="intake", daemon=True)
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
@@ -301,6 +302,11 @@ class IntakeWorker(threading.Thread):
         # (600,000 queued here in a minute of overload): `submit` waits for room, which holds paho's
         # network thread and leaves the backlog at the broker, not in our memory.
         self._room = threading.Semaphore(queue_max)
+        # ... and in bytes: 20,000 messages of 64 KiB would be 1.3 GB. A message larger than the whole budget
+        # still goes in, alone, once the queue is empty.
+        self._queue_max_bytes = queue_max_bytes
+        self._queued_bytes = 0
+        self._bytes_freed = threading.Condition()
         self.stats = IntakeStats()
         self.router = router
         self._store_factory = store_factory
@@ -324,7 +330,17 @@ class IntakeWorker(threading.Thread):
 
     def submit(self, message: Message) -> None:
         self._room.acquire()
+        size = len(message.payload)
+        with self._bytes_freed:
+            while self._queued_bytes and self._queued_bytes + size > self._queue_max_bytes:
+                self._bytes_freed.wait()
+            self._queued_bytes += size
         self.queue.put(message)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes received and not yet taken into a batch."""
+        return self._queued_bytes
 
     def settled_ms(self, now_ms: int) -> int:
         """The hub time through which every message received is committed: `now_ms` when nothing waits,
@@ -389,6 +405,10 @@ class IntakeWorker(threading.Thread):
             messages.append(message)
             urgent = urgent or _URGENT.search(message.payload) is not None
         self._room.release(len(messages))
+        taken = sum(len(message.payload) for message in messages)
+        with self._bytes_freed:
+            self._queued_bytes -= taken
+            self._bytes_freed.notify_all()
         return messages
 
     def _ack_each(self, messages: list[Message]) -> None:

@@ -77,6 +77,7 @@ class Hub:
             keep_bytes=settings.dead_letter_keep_bytes,
             ack_all=self.subscriber.ack_all,
             queue_max=settings.mqtt_receive_maximum,
+            queue_max_bytes=settings.intake_queue_max_bytes,
         )
         self.influx: InfluxExporter | None = None
         if settings.influx_url:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Intake pipeline
     batch_max: int = Field(5000, ge=1, description="messages per SQLite transaction at most")
     batch_linger_ms: int = Field(20, ge=0, description="how long a batch waits to fill once started")
+    intake_queue_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=64 * 1024,
+        description="payload bytes received and waiting for intake at most; then the broker holds the rest")
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_s: int = Field(600, ge=0, description="ts further ahead of the hub clock is refused")
     max_reading_age_s: int | None = Field(

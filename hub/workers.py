@@ -80,7 +80,7 @@ _INTAKE_SETTINGS = (
     "mqtt_url", "mqtt_client_id", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
     "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
     "store_synchronous", "batch_max", "batch_linger_ms", "max_payload_bytes",
-    "max_future_skew_s", "dead_letter_keep_bytes", "log_level",
+    "max_future_skew_s", "max_reading_age_s", "dead_letter_keep_bytes", "intake_queue_max_bytes", "log_level",
 )
 
 
@@ -353,6 +353,7 @@ class IntakeProcess:
             self.router, self.subscriber.ack, batch_max=settings.batch_max,
             linger_s=settings.batch_linger_ms / 1000, keep_bytes=settings.dead_letter_keep_bytes,
             ack_all=self.subscriber.ack_all, queue_max=settings.mqtt_receive_maximum,
+            queue_max_bytes=settings.intake_queue_max_bytes,
         )
         notice_topic = intake_committed_topic(settings.mqtt_client_id)
         self.intake.on_committed = lambda committed: self.subscriber.notify(
