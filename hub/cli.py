@@ -265,6 +265,10 @@ def deadletter_list(
     Console().print(table)
     counts = store.dead_letter_counts()
     Console().print(", ".join(f"{r}: {n}" for r, n in sorted(counts.items())) or "no dead letters")
+    for device, (dropped, last_ms, last_reason) in sorted(store.dead_letters_dropped().items()):
+        when = datetime.fromtimestamp(last_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        Console().print(f"{device}: {dropped} more dropped past HUB_DEAD_LETTERS_PER_DEVICE (the newest at "
+                        f"{when}: {last_reason})")
 
 
 @deadletter_app.command("replay")

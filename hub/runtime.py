@@ -132,7 +132,8 @@ class Hub:
         return settled if self.workers is None else self.workers.settled_ms(settled)
 
     def _open_store(self) -> Store:
-        return Store(self.settings.store_path, synchronous=self.settings.store_synchronous)
+        return Store(self.settings.store_path, synchronous=self.settings.store_synchronous,
+                     dead_letters_per_device=self.settings.dead_letters_per_device)
 
     def _received(self, message: Message) -> None:
         # Runs on the MQTT network thread: advance a followed clock in order with the device messages

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     late_after_s: int = Field(
         120, ge=1, description="an SOS, fall or falling object arriving this long after its ts is late")
     dead_letter_keep_bytes: int = Field(16 * 1024, ge=0, description="raw bytes kept per dead letter")
+    dead_letters_per_device: int = Field(
+        1000, ge=1, description="dead letters kept per device (not yet replayed); past it only counted")
 
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
     influx_url: str | None = None
