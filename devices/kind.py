@@ -36,6 +36,7 @@ class Reason(StrEnum):
     INVALID_PAYLOAD = "invalid_payload"
     MISSING_TS = "missing_ts"
     TS_IN_FUTURE = "ts_in_future"
+    TOO_OLD = "too_old"
     TOO_LARGE = "too_large"
     UNKNOWN_TOPIC = "unknown_topic"
     UNKNOWN_DEVICE = "unknown_device"

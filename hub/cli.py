@@ -33,6 +33,7 @@ from hub.intake import Router, RouterLimits
 from hub.live_view import LiveView
 from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress
+from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
 from hub.runtime import Hub
 from hub.settings import Settings
@@ -62,6 +63,7 @@ RegistryOption = Annotated[Path | None, typer.Option(help="registry file [defaul
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_third_party_loggers()  # HUB_LOG_LEVEL=DEBUG must not log apprise's keys
 
 
 def _load_registry(path: Path) -> Registry:
@@ -181,11 +183,11 @@ def demo(
     hub = Hub(settings, registry)
     hub.start()
     if not hub.subscriber.wait_subscribed(15):
-        console.print(f"[red]the hub could not subscribe at {hub.broker_url}[/red]")
+        console.print(f"[red]the hub could not subscribe at {redact_url(hub.broker_url)}[/red]")
         hub.stop()
         raise typer.Exit(1)
     console.print(f"demo: {len(registry.data.households)} households, {len(registry.devices)} devices, "
-                  f"broker {hub.broker_url}, store {settings.store_path}, "
+                  f"broker {redact_url(hub.broker_url)}, store {settings.store_path}, "
                   f"API {hub.api.url if hub.api else 'off'}, {acceleration:g}× real time; "
                   "Ctrl-C stops")
     if hub.api is not None:
@@ -263,6 +265,10 @@ def deadletter_list(
     Console().print(table)
     counts = store.dead_letter_counts()
     Console().print(", ".join(f"{r}: {n}" for r, n in sorted(counts.items())) or "no dead letters")
+    for device, (dropped, last_ms, last_reason) in sorted(store.dead_letters_dropped().items()):
+        when = datetime.fromtimestamp(last_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        Console().print(f"{device}: {dropped} more dropped past HUB_DEAD_LETTERS_PER_DEVICE (the newest at "
+                        f"{when}: {last_reason})")
 
 
 @deadletter_app.command("replay")
@@ -276,7 +282,7 @@ def deadletter_replay(
     settings = Settings()
     reg = _load_registry(registry or settings.registry_path)
     router = Router(reg, settings.zigbee2mqtt_base_topic,
-                    RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000))
+                    RouterLimits.from_settings(settings))
     store = Store(settings.store_path, synchronous=settings.store_synchronous)
     report = replay(store, router, reason=reason, ids=ids or None, limit=limit, now_ms=SystemClock().now_ms())
     console.print(f"replayed: {len(report.stored)} stored, {len(report.still_failing)} still failing, "

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CURSOR = "evaluation"
 _HANDOVER_MAX = 20  # commits held in memory at most (each up to HUB_BATCH_MAX observations); then the store
+URGENT_KINDS = frozenset({"sos", "fall", "falling_object"})  # alerts marked late when their reading was
 TICK_MS = 60_000  # time-driven checks once a minute of hub time (a door open 15 min, a silence of hours)
 
 
@@ -97,6 +98,7 @@ class Evaluator(Worker):
         *,
         settled_ms: Callable[[int], int],
         rules: SafetyThresholds | None = None,
+        late_after_s: int = 120,
         batch: int = 5000,
         tick_s: float = 1.0,
     ) -> None:
@@ -110,6 +112,7 @@ class Evaluator(Worker):
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
+        self._late_after_ms = late_after_s * 1000
         self._placed: _Placement | None = None
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
@@ -169,7 +172,8 @@ class Evaluator(Worker):
             if committed.before_id != cursor:
                 return None  # a gap (a replay from the CLI, a dropped hand-over): the store has it all
             self._handover.popleft()
-            rows = [StoredObservation(0, o.device_id, o.kind, o.ts, o.fields) for o in committed.observations]
+            rows = [StoredObservation(0, o.device_id, o.kind, o.ts, o.fields, o.received_ms)
+                    for o in committed.observations]
             return rows, committed.after_id
         return None
 
@@ -219,7 +223,7 @@ class Evaluator(Worker):
                 self._maybe_tick(moment)
             device = facts.get(row.device_id)
             if device is not None:
-                self._emit(self.rules.observe(device, row.ts, row.fields))
+                self._emit(self.rules.observe(device, row.ts, row.fields), late=self._late(row))
         self.activity.observe(rows[start:])
 
     def _maybe_tick(self, now: int) -> None:
@@ -254,7 +258,15 @@ class Evaluator(Worker):
                 at_ms=signal.at_ms,
             )
 
-    def _emit(self, signals: list[Signal]) -> None:
+    def _late(self, row: StoredObservation) -> dict[str, object] | None:
+        """Evidence marking an urgent reading that arrived late (held by a device or a gateway out of
+        reach, or queued at the broker while the hub was down), None when it came in time: whoever goes
+        must know the SOS press or the fall happened that long before they heard of it."""
+        if row.received_ms is None or row.received_ms - row.ts < self._late_after_ms:
+            return None
+        return {"late": True, "late_s": (row.received_ms - row.ts) // 1000, "received_ms": row.received_ms}
+
+    def _emit(self, signals: list[Signal], *, late: dict[str, object] | None = None) -> None:
         if not signals:
             return
         devices = self._registry().devices
@@ -263,6 +275,8 @@ class Evaluator(Worker):
             if placed is None:
                 continue
             evidence: dict[str, object] = {**signal.evidence, "device_kind": placed.kind}
+            if late is not None and signal.kind in URGENT_KINDS:
+                evidence |= late
             if signal.occurrence is not None:
                 evidence[OCCURRENCE_KEY] = signal.occurrence
             self._request(

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from devices import KINDS
 from devices.availability import decode_availability
@@ -25,6 +25,9 @@ from hub.mqtt import Message
 from hub.registry import PlacedDevice, Registry
 from hub.store import Batch, Committed, DeadLetter, Observation, Store
 from hub.topics import IgnoredTopic, NativeTopic, Zigbee2mqttTopic, parse_topic
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,13 @@ Routed = Observation | AvailabilityChange | Rejected | IgnoredTopic
 class RouterLimits:
     max_payload_bytes: int = 64 * 1024
     max_future_skew_ms: int = 600_000
+    # The default matches the settings' default: the broker's session expiry (7 days) plus a day.
+    max_age_ms: int = 8 * 24 * 3600 * 1000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RouterLimits:
+        return cls(settings.max_payload_bytes, settings.max_future_skew_s * 1000,
+                   settings.reading_age_limit_s * 1000)
 
 
 class Router:
@@ -100,6 +110,16 @@ class Router:
                 Reason.TS_IN_FUTURE,
                 f"ts is {(reading.ts - received_ms) / 1000:.0f} s ahead of "
                 "the hub clock (device clock wrong?)",
+                device,
+            )
+        if received_ms - reading.ts > self._limits.max_age_ms:
+            # Longer than the broker keeps messages for a stopped hub: not a reading held back by an
+            # outage but a replay (or a device clock years wrong). Alerting on it would call caregivers
+            # out for a fall that is long over; it is kept here, with its bytes, not stored.
+            return Rejected(
+                Reason.TOO_OLD,
+                f"ts is {_age(received_ms - reading.ts)} before the hub received it, limit "
+                f"{_age(self._limits.max_age_ms)} (a replayed message, or a device clock wrong?)",
                 device,
             )
         return Observation(device.id, device.kind, reading.ts, reading.fields, received_ms)
@@ -150,6 +170,14 @@ class Router:
         if kind.decode_zigbee2mqtt is None:
             raise DecodeError(Reason.INVALID_PAYLOAD, f"{kind.name} has no Zigbee2MQTT form")
         return kind.decode_zigbee2mqtt(payload, received_ms)
+
+
+def _age(ms: int) -> str:
+    """A duration for an operator: days past two days, hours past two hours, else minutes."""
+    for unit_ms, unit in ((86_400_000, "days"), (3_600_000, "hours")):
+        if ms >= 2 * unit_ms:
+            return f"{ms / unit_ms:.1f} {unit}"
+    return f"{ms / 60_000:.1f} min"
 
 
 @dataclass
@@ -265,6 +293,7 @@ class IntakeWorker(threading.Thread):
         seen_flush_s: float = 1.0,
         ack_all: Callable[[list[Message]], None] | None = None,
         queue_max: int = 20_000,
+        queue_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         super().__init__(name="intake", daemon=True)
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
@@ -273,6 +302,11 @@ class IntakeWorker(threading.Thread):
         # (600,000 queued here in a minute of overload): `submit` waits for room, which holds paho's
         # network thread and leaves the backlog at the broker, not in our memory.
         self._room = threading.Semaphore(queue_max)
+        # ... and in bytes: 20,000 messages of 64 KiB would be 1.3 GB. A message larger than the whole budget
+        # still goes in, alone, once the queue is empty.
+        self._queue_max_bytes = queue_max_bytes
+        self._queued_bytes = 0
+        self._bytes_freed = threading.Condition()
         self.stats = IntakeStats()
         self.router = router
         self._store_factory = store_factory
@@ -296,7 +330,17 @@ class IntakeWorker(threading.Thread):
 
     def submit(self, message: Message) -> None:
         self._room.acquire()
+        size = len(message.payload)
+        with self._bytes_freed:
+            while self._queued_bytes and self._queued_bytes + size > self._queue_max_bytes:
+                self._bytes_freed.wait()
+            self._queued_bytes += size
         self.queue.put(message)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes received and not yet taken into a batch."""
+        return self._queued_bytes
 
     def settled_ms(self, now_ms: int) -> int:
         """The hub time through which every message received is committed: `now_ms` when nothing waits,
@@ -361,6 +405,10 @@ class IntakeWorker(threading.Thread):
             messages.append(message)
             urgent = urgent or _URGENT.search(message.payload) is not None
         self._room.release(len(messages))
+        taken = sum(len(message.payload) for message in messages)
+        with self._bytes_freed:
+            self._queued_bytes -= taken
+            self._bytes_freed.notify_all()
         return messages
 
     def _ack_each(self, messages: list[Message]) -> None:

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.clock import Clock, SystemClock
+from hub.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class BrokerAddress:
         """`mqtt://[user[:password]@]host[:port]` or `mqtts://...` (TLS, default port 8883)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-            raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
+            raise ValueError(f"broker URL {redact_url(url)!r} must look like mqtt://host:1883 or "
+                             "mqtts://host:8883")
         tls = parts.scheme in ("mqtts", "ssl")
         return cls(
             host=parts.hostname,

@@ -22,6 +22,7 @@ from hub.export.state import StateSnapshots
 from hub.intake import IntakeStats, IntakeWorker, Router, RouterLimits
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
+from hub.redact import redact_url
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import Store
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class HubStatus:
     connected: bool
     store_healthy: bool
-    broker_url: str
+    broker_url: str  # its password masked: shown in the live view
 
 
 class Hub:
@@ -53,7 +54,7 @@ class Hub:
             self.broker_url = settings.mqtt_url
             protocol = settings.mqtt_protocol
         Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
-        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        limits = RouterLimits.from_settings(settings)
         self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
         self.subscriber = Subscriber(
             BrokerAddress.from_url(self.broker_url),
@@ -76,6 +77,7 @@ class Hub:
             keep_bytes=settings.dead_letter_keep_bytes,
             ack_all=self.subscriber.ack_all,
             queue_max=settings.mqtt_receive_maximum,
+            queue_max_bytes=settings.intake_queue_max_bytes,
         )
         self.influx: InfluxExporter | None = None
         if settings.influx_url:
@@ -103,6 +105,7 @@ class Hub:
             self.alerts.raise_alert,
             settled_ms=self._settled_ms,
             rules=thresholds(settings.rules),
+            late_after_s=settings.late_after_s,
         )
         self.intake.on_committed = self.evaluation.committed
         # Worker mode: the intake processes (this one then takes no device messages), their watermark
@@ -129,7 +132,8 @@ class Hub:
         return settled if self.workers is None else self.workers.settled_ms(settled)
 
     def _open_store(self) -> Store:
-        return Store(self.settings.store_path, synchronous=self.settings.store_synchronous)
+        return Store(self.settings.store_path, synchronous=self.settings.store_synchronous,
+                     dead_letters_per_device=self.settings.dead_letters_per_device)
 
     def _received(self, message: Message) -> None:
         # Runs on the MQTT network thread: advance a followed clock in order with the device messages
@@ -162,7 +166,7 @@ class Hub:
         gc.freeze()
         log.info(
             "hub started: broker %s, store %s, %d devices registered",
-            self.broker_url,
+            redact_url(self.broker_url),
             self.settings.store_path,
             len(self.registry.devices),
         )
@@ -174,7 +178,7 @@ class Hub:
         self.router.registry = registry
 
     def status(self) -> HubStatus:
-        return HubStatus(self.subscriber.connected, self.store_error() is None, self.broker_url)
+        return HubStatus(self.subscriber.connected, self.store_error() is None, redact_url(self.broker_url))
 
     def store_error(self) -> str | None:
         """Why commits are failing (here or in an intake worker), None while they succeed."""

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # HTTP: the API, health and /metrics (hub/api/)
     http_host: str = Field("127.0.0.1", description="0.0.0.0 to serve beyond this machine")
     http_port: int = Field(8080, ge=0, le=65535, description="0: no HTTP server")
+    http_streams_per_token: int = Field(5, ge=1, description="live alert streams one API token may hold")
 
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
@@ -87,9 +88,19 @@ class Settings(BaseSettings):
     # Intake pipeline
     batch_max: int = Field(5000, ge=1, description="messages per SQLite transaction at most")
     batch_linger_ms: int = Field(20, ge=0, description="how long a batch waits to fill once started")
+    intake_queue_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=64 * 1024,
+        description="payload bytes received and waiting for intake at most; then the broker holds the rest")
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_skew_s: int = Field(600, ge=0, description="ts further ahead of the hub clock is refused")
+    max_reading_age_s: int | None = Field(
+        None, gt=0, description="a reading whose ts is older than this when it arrives is refused (a replay "
+                                "or a wrong device clock); unset: the session expiry plus a day")
+    late_after_s: int = Field(
+        120, ge=1, description="an SOS, fall or falling object arriving this long after its ts is late")
     dead_letter_keep_bytes: int = Field(16 * 1024, ge=0, description="raw bytes kept per dead letter")
+    dead_letters_per_device: int = Field(
+        1000, ge=1, description="dead letters kept per device (not yet replayed); past it only counted")
 
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
     influx_url: str | None = None
@@ -103,6 +114,14 @@ class Settings(BaseSettings):
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    @property
+    def reading_age_limit_s(self) -> int:
+        """How old a reading may be when it arrives: a little longer than the broker queues for a stopped
+        hub, so nothing it kept for us is refused, and a replayed or years-old reading is."""
+        if self.max_reading_age_s is not None:
+            return self.max_reading_age_s
+        return self.mqtt_session_expiry_s + 24 * 3600
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Self:

@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_ms  INTEGER                      -- set once a replay stored it
 );
 CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason, id);
+CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters (device_id, replayed_ms);
+CREATE TABLE IF NOT EXISTS dead_letters_dropped ( -- past a device's cap: counted, not kept
+    device_id    TEXT PRIMARY KEY,
+    dropped      INTEGER NOT NULL,
+    last_ms      INTEGER NOT NULL,            -- arrival of the newest dropped one
+    last_reason  TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS devices_seen (
     device_id       TEXT PRIMARY KEY,
     kind            TEXT,
@@ -110,6 +117,7 @@ class StoredObservation:
     kind: str
     ts: int
     fields: Fields
+    received_ms: int | None = None  # hub time on arrival (None where a reader does not need it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +233,13 @@ class WriterTurn:
 
 class Store:
     def __init__(
-        self, path: Path, *, synchronous: Literal["full", "normal"] = "full", read_only: bool = False
+        self, path: Path, *, synchronous: Literal["full", "normal"] = "full", read_only: bool = False,
+        dead_letters_per_device: int | None = None,
     ) -> None:
         self.path = path
+        # A device sending garbage without end must not fill the disk: past this many dead letters of its
+        # own (not yet replayed) the rest are counted in `dead_letters_dropped`, not kept. None: no cap.
+        self._dead_letters_per_device = dead_letters_per_device
         self._writer_turn: WriterTurn | None = None
         if read_only:
             self._db = sqlite3.connect(
@@ -294,14 +306,21 @@ class Store:
         with self._transaction() as db:
             before = self._max_observation_id(db)
             db.executemany(_UPSERT_OBSERVATION, observations)
+            kept, dropped = self._capped(db, batch.dead_letters)
             db.executemany(
                 "INSERT INTO dead_letters"
                 " (received_ms, topic, reason, detail, device_id, payload, payload_size)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
-                    for d in batch.dead_letters
-                ],
+                [(d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
+                 for d in kept],
+            )
+            db.executemany(
+                "INSERT INTO dead_letters_dropped (device_id, dropped, last_ms, last_reason)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                " dropped = dropped + excluded.dropped, last_ms = max(last_ms, excluded.last_ms),"
+                " last_reason = excluded.last_reason",
+                [(device, len(ds), max(d.received_ms for d in ds), ds[-1].reason)
+                 for device, ds in dropped.items()],
             )
             db.executemany(
                 "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
@@ -321,6 +340,36 @@ class Store:
             )
             after = self._max_observation_id(db)
         return Committed(before, after, batch.observations)
+
+    def _capped(self, db: sqlite3.Connection,
+                dead_letters: list[DeadLetter]) -> tuple[list[DeadLetter], dict[str, list[DeadLetter]]]:
+        """The dead letters to keep, and per device those past its cap (to count, not keep)."""
+        cap = self._dead_letters_per_device
+        if cap is None or not dead_letters:
+            return dead_letters, {}
+        held: dict[str, int] = {}
+        kept: list[DeadLetter] = []
+        dropped: dict[str, list[DeadLetter]] = {}
+        for dead in dead_letters:
+            device = dead.device_id
+            if device is None:
+                kept.append(dead)
+                continue
+            if device not in held:
+                held[device] = db.execute(
+                    "SELECT count(*) FROM dead_letters WHERE device_id = ? AND replayed_ms IS NULL",
+                    (device,)).fetchone()[0]
+            if held[device] < cap:
+                held[device] += 1
+                kept.append(dead)
+            else:
+                dropped.setdefault(device, []).append(dead)
+        return kept, dropped
+
+    def dead_letters_dropped(self) -> dict[str, tuple[int, int, str]]:
+        """Per device: dead letters counted past its cap and not kept, the newest's arrival and reason."""
+        rows = self._db.execute("SELECT device_id, dropped, last_ms, last_reason FROM dead_letters_dropped")
+        return {device: (dropped, last_ms, reason) for device, dropped, last_ms, reason in rows}
 
     def describe_failure(self, exc: Exception) -> str:
         """A failed commit in words an operator can act on: SQLite's message and extended code (its
@@ -365,10 +414,11 @@ class Store:
 
     def observations_after(self, last_id: int, limit: int) -> list[StoredObservation]:
         rows = self._db.execute(
-            "SELECT id, device_id, kind, ts, fields FROM observations WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, device_id, kind, ts, fields, received_ms FROM observations WHERE id > ?"
+            " ORDER BY id LIMIT ?",
             (last_id, limit),
         )
-        return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
+        return [StoredObservation(i, d, k, ts, json.loads(f), r) for i, d, k, ts, f, r in rows]
 
     def recent_observations(self, device_ids: Iterable[str], limit: int,
                             since_ms: int) -> list[StoredObservation]:

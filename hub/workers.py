@@ -80,7 +80,8 @@ _INTAKE_SETTINGS = (
     "mqtt_url", "mqtt_client_id", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
     "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
     "store_synchronous", "batch_max", "batch_linger_ms", "max_payload_bytes",
-    "max_future_skew_s", "dead_letter_keep_bytes", "log_level",
+    "max_future_skew_s", "max_reading_age_s", "dead_letter_keep_bytes", "dead_letters_per_device",
+    "intake_queue_max_bytes", "log_level",
 )
 
 
@@ -337,7 +338,7 @@ class IntakeProcess:
         self.settings = settings
         self.name = worker_client_id(settings.mqtt_client_id, index)
         self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
-        limits = RouterLimits(settings.max_payload_bytes, settings.max_future_skew_s * 1000)
+        limits = RouterLimits.from_settings(settings)
         self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
         self._registry_mtime = _mtime(settings.registry_path)
         protocol: Protocol = settings.mqtt_protocol
@@ -349,10 +350,12 @@ class IntakeProcess:
             clock=self.clock,
         )
         self.intake = IntakeWorker(
-            lambda: Store(settings.store_path, synchronous=settings.store_synchronous),
+            lambda: Store(settings.store_path, synchronous=settings.store_synchronous,
+                          dead_letters_per_device=settings.dead_letters_per_device),
             self.router, self.subscriber.ack, batch_max=settings.batch_max,
             linger_s=settings.batch_linger_ms / 1000, keep_bytes=settings.dead_letter_keep_bytes,
             ack_all=self.subscriber.ack_all, queue_max=settings.mqtt_receive_maximum,
+            queue_max_bytes=settings.intake_queue_max_bytes,
         )
         notice_topic = intake_committed_topic(settings.mqtt_client_id)
         self.intake.on_committed = lambda committed: self.subscriber.notify(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from hub.mqtt import BrokerAddress
+from hub.redact import redact_url
 from hub.registry import Registry
 from simulators.incidents import read_ground_truth, write_ground_truth
 from simulators.load import LoadPlan, load_community, run_load
@@ -98,7 +99,7 @@ def run(
             result = publish_simulation(simulation, _address(broker), acceleration=acceleration,
                                         console=console)
         except (ConnectionError, OSError, TimeoutError) as exc:
-            console.print(f"[red]cannot publish to {broker}: {exc}[/red]")
+            console.print(f"[red]cannot publish to {redact_url(broker)}: {exc}[/red]")
             raise typer.Exit(1) from exc
     result.render(console)
     if summary is not None:

@@ -261,7 +261,7 @@ def test_equipment_alerts_go_to_the_duty_officer_not_the_family() -> None:
 
 def test_everyone_told_hears_who_took_it_on_and_how_it_ended(tmp_path: Path, clock: FollowedClock) -> None:
     # A webhook no one listens on: deliveries are queued (and their sending fails), which is what is read.
-    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1)
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
     service = alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])
     try:
         alert = service.raise_alert(resident_request("fall", "critical"))
@@ -280,7 +280,7 @@ def test_the_running_hub_takes_over_what_the_cli_did(tmp_path: Path, clock: Foll
     """The CLI runs no sinks and no live stream: the hub's next tick tells the caregivers already notified
     and announces the change — also when the change was made while the hub was down."""
     path = tmp_path / "hub.sqlite3"
-    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1)
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
     announced: list[Alert] = []
     with closing(AlertService(path, community_registry, clock, AlertSettings(), hands_over=True)) as cli:
         with closing(alert_service(path, clock, sinks=[nowhere])) as hub:

@@ -3,10 +3,13 @@ and the golden payloads in hub/alerts/testdata/ that pin what they send."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from pydantic import ValidationError
 
 from hub.alerts.delivery import notification_for
 from hub.alerts.model import Alert
@@ -27,7 +31,7 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink, build_sinks
 from hub.alerts.sinks.sink import Sink
-from hub.alerts.sinks.webhook import SIGNATURE_HEADER, request_headers, signature
+from hub.alerts.sinks.webhook import SIGNATURE_HEADER, TOLERANCE_S, request_headers, signature, verify
 from hub.clock import FollowedClock, SystemClock
 from hub.embedded_broker import free_loopback_port
 from hub.mqtt import Publisher, wait_for_message
@@ -38,6 +42,7 @@ from tests.test_alerts_support import MINUTE_MS, T0, alert_service, community_re
 
 TESTDATA = Path(__file__).parent.parent / "hub" / "alerts" / "testdata"
 GOLDEN_SECRET = "golden-secret"
+GOLDEN_TIME = 1795400001  # the signed unix time in the golden webhook request
 # Regenerate the golden files after an intended change with UPDATE_GOLDEN=1, and review the diff.
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 
@@ -67,7 +72,8 @@ def golden_payloads() -> dict[str, dict[str, Any]]:
     return {
         "mqtt.json": {"topic": alert_topic(n.alert.community, n.alert.kind), "qos": 1,
                       "payload": json.loads(payload)},
-        "webhook.json": {"secret": GOLDEN_SECRET, "headers": request_headers(GOLDEN_SECRET, payload),
+        "webhook.json": {"secret": GOLDEN_SECRET,
+                         "headers": request_headers(GOLDEN_SECRET, payload, GOLDEN_TIME),
                          "body": payload.decode("utf-8")},
         "apprise.json": {"title": title(n), "body": text(n)},
     }
@@ -95,12 +101,18 @@ class WebhookReceiver:
 
     statuses: list[int]
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # the receiver's clock, per request
     server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
+
+
+def local_webhook(receiver: WebhookReceiver) -> WebhookSink:
+    """The webhook sink sending to the test's receiver: plain http:// on loopback, allowed."""
+    return WebhookSink(receiver.url, "s3cret", 2, allow_http=True)
 
 
 @pytest.fixture
@@ -111,6 +123,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             receiver.requests.append((dict(self.headers.items()), body))
+            receiver.arrived.append(time.time())
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -185,7 +198,7 @@ def test_webhook_is_signed_and_retried_after_a_server_error(tmp_path: Path,
                                                             webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.statuses = [500]
     registry = community_registry()
-    service = started(tmp_path / "hub.sqlite3", [WebhookSink(webhook_receiver.url, "s3cret", 2)],
+    service = started(tmp_path / "hub.sqlite3", [local_webhook(webhook_receiver)],
                       registry=registry)
     try:
         alert = service.raise_alert(resident_request("sos", "critical"))
@@ -197,9 +210,13 @@ def test_webhook_is_signed_and_retried_after_a_server_error(tmp_path: Path,
         expected = body_bytes(sent_notification(service, alert.id, "webhook", registry))
     finally:
         service.close()
-    for headers, body in webhook_receiver.requests:
+    for (headers, body), arrived in zip(webhook_receiver.requests, webhook_receiver.arrived, strict=True):
         assert body == expected
-        assert hmac.compare_digest(headers[SIGNATURE_HEADER], signature("s3cret", body))
+        header = headers[SIGNATURE_HEADER]
+        assert verify("s3cret", header, body, now=arrived), header
+        signed_at = int(header.split(",")[0].removeprefix("t="))
+        assert abs(signed_at - arrived) <= 2, "each attempt is signed when it is sent"
+        assert header == signature("s3cret", body, signed_at)
         assert headers["Content-Type"].startswith("application/json")
     received = json.loads(webhook_receiver.requests[0][1])
     assert (received["alert_id"], received["reason"], received["kind"]) == (alert.id, "raised", "sos")
@@ -209,7 +226,7 @@ def test_webhook_is_signed_and_retried_after_a_server_error(tmp_path: Path,
 def test_tick_delivers_inline_when_the_workers_are_not_started(tmp_path: Path,
                                                                webhook_receiver: WebhookReceiver) -> None:
     service = alert_service(tmp_path / "hub.sqlite3", SystemClock(), settings=FAST_RETRIES,
-                            sinks=[WebhookSink(webhook_receiver.url, "s3cret", 2)])
+                            sinks=[local_webhook(webhook_receiver)])
     try:
         alert = service.raise_alert(resident_request("sos", "critical"))
         assert webhook_receiver.requests == []  # queued, not sent, until something works the queue
@@ -222,7 +239,7 @@ def test_tick_delivers_inline_when_the_workers_are_not_started(tmp_path: Path,
 
 def test_webhook_gives_up_on_a_client_error(tmp_path: Path, webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.statuses = [400]
-    service = started(tmp_path / "hub.sqlite3", [WebhookSink(webhook_receiver.url, "s3cret", 2)])
+    service = started(tmp_path / "hub.sqlite3", [local_webhook(webhook_receiver)])
     try:
         alert = service.raise_alert(resident_request())
         wait_until(lambda: service.get(alert.id).deliveries[0].status == "failed", 10,
@@ -234,6 +251,49 @@ def test_webhook_gives_up_on_a_client_error(tmp_path: Path, webhook_receiver: We
             ("delivery_failed", "webhook", "HTTP 400 Bad Request")
     finally:
         service.close()
+
+
+def test_a_captured_webhook_request_cannot_be_replayed_or_altered(
+        tmp_path: Path, webhook_receiver: WebhookReceiver) -> None:
+    service = started(tmp_path / "hub.sqlite3", [local_webhook(webhook_receiver)])
+    try:
+        service.raise_alert(resident_request("sos", "critical"))
+        wait_until(lambda: webhook_receiver.requests, 10, what="the webhook request")
+    finally:
+        service.close()
+    (headers, body), arrived = webhook_receiver.requests[0], webhook_receiver.arrived[0]
+    header = headers[SIGNATURE_HEADER]
+    assert verify("s3cret", header, body, now=arrived)
+    # Replayed later than the tolerance, the same bytes are refused: the time is inside the signature.
+    assert not verify("s3cret", header, body, now=arrived + TOLERANCE_S + 5)
+    signed_at = int(header.split(",")[0].removeprefix("t="))
+    moved = header.replace(f"t={signed_at}", f"t={int(arrived) + TOLERANCE_S + 5}")
+    assert not verify("s3cret", moved, body, now=arrived + TOLERANCE_S + 5), "a re-dated signature fails"
+    altered = body.replace(b'"critical"', b'"info"')
+    assert altered != body and not verify("s3cret", header, altered, now=arrived)
+    assert not verify("another secret", header, body, now=arrived)
+    old_scheme = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()  # no timestamp: refused
+    assert not verify("s3cret", old_scheme, body, now=arrived)
+
+
+def test_plain_http_webhooks_are_refused_unless_allowed(tmp_path: Path, one_of_each_registry: Path) -> None:
+    with pytest.raises(ValueError, match="plain http://"):
+        WebhookSink("http://pms.example.com/hook", "s3cret", 2)
+    with pytest.raises(ValidationError, match="HUB_ALERTS_WEBHOOK_ALLOW_HTTP"):
+        AlertSettings(webhook_url="http://pms.example.com/hook")
+    with pytest.raises(ValidationError, match="must start with https://"):
+        AlertSettings(webhook_url="ftp://pms.example.com/hook")
+    assert AlertSettings(webhook_url="https://pms.example.com/hook").webhook_url
+    assert AlertSettings(webhook_url="http://127.0.0.1:9/hook", webhook_allow_http=True).webhook_allow_http
+    # The hub itself refuses to start on one, saying why, before it touches its store.
+    env = {**os.environ, "HUB_ALERTS_WEBHOOK_URL": "http://pms.example.com/hook",
+           "HUB_STORE_PATH": str(tmp_path / "hub.sqlite3"), "HUB_HTTP_PORT": "0",
+           "HUB_MQTT_URL": "mqtt://127.0.0.1:1"}
+    result = subprocess.run([sys.executable, "-m", "hub", "run", "--registry", str(one_of_each_registry),
+                             "--no-view"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "plain http://" in " ".join(result.stderr.split()), result.stderr[-2000:]
+    assert not (tmp_path / "hub.sqlite3").exists()
 
 
 # --- e-mail through apprise ----------------------------------------------------------------------------
@@ -319,7 +379,7 @@ def test_mqtt_sink_publishes_the_alert(tmp_path: Path, mosquitto: Mosquitto) -> 
 
 def test_a_dead_webhook_does_not_delay_mqtt(tmp_path: Path, mosquitto: Mosquitto, black_hole: str) -> None:
     subscriber = AlertSubscriber(mosquitto, "sunshine", lambda body: body["kind"] == "fall")
-    webhook = WebhookSink(black_hole, "s3cret", timeout_s=5)
+    webhook = WebhookSink(black_hole, "s3cret", timeout_s=5, allow_http=True)
     service = started(tmp_path / "hub.sqlite3", [webhook, MqttSink(mosquitto.address, "alerts-test", 5)])
     try:
         service.raise_alert(resident_request("inactivity", "warning"))  # the webhook now hangs on this
@@ -336,6 +396,6 @@ def test_a_dead_webhook_does_not_delay_mqtt(tmp_path: Path, mosquitto: Mosquitto
 
 
 def test_build_sinks_from_settings(mosquitto: Mosquitto) -> None:
-    settings = AlertSettings(webhook_url="http://127.0.0.1:9/hook", apprise_urls=["mailto://a@example.com"])
+    settings = AlertSettings(webhook_url="https://127.0.0.1:9/hook", apprise_urls=["mailto://a@example.com"])
     assert [s.name for s in build_sinks(settings, mosquitto.address)] == ["mqtt", "webhook", "apprise"]
     assert [s.name for s in build_sinks(AlertSettings(apprise_enabled=False))] == []

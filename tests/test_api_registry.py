@@ -117,8 +117,10 @@ def test_invalid_or_out_of_scope_registry_edits_are_refused_and_change_nothing(
         assert outside.status_code == 403 and "moon" in outside.json()["detail"]
         moved = api.patch("/api/v1/registry/devices/band-wang", json={"household": "h9"})
         assert moved.status_code == 403, "moving a device out of the token's communities"
-        assert api.get("/api/v1/registry/residents/r-moon").status_code == 403
-        assert api.delete("/api/v1/registry/communities/moon").status_code == 403
+        for path in ("residents/r-moon", "devices/band-moon"):  # another community's: as if absent
+            assert api.get(f"/api/v1/registry/{path}").status_code == 404
+        assert api.delete("/api/v1/registry/devices/band-moon").status_code == 404
+        assert api.delete("/api/v1/registry/communities/moon").status_code == 403, "not a device: its role"
     with client(hub, operator) as api:
         (error,) = _refused_422(api.patch("/api/v1/registry/residents/r-wang", json={"colour": "red"}))
         assert error["loc"] == ["body", "colour"]

@@ -83,11 +83,15 @@ def test_caregivers_belong_to_one_community_and_are_linked_only_there(hub: HubPr
     with client(hub, sunshine) as api:
         listed = {c["id"] for c in api.get("/api/v1/registry/caregivers").json()}
         assert listed == {"cg-li", "cg-grid", "cg-zhou", "cg-free"}, "not another community's caregivers"
-        for caregiver in ("cg-moon", "cg-new"):  # linked there, or linked nowhere yet: moon's either way
+        for caregiver in ("cg-moon", "cg-new", "cg-nobody"):  # moon's (linked or not), and none at all
+            # Answered exactly as an id that does not exist: a 403 would confirm it, and its community.
             response = api.get(f"/api/v1/registry/caregivers/{caregiver}")
-            assert response.status_code == 403 and "moon" in response.json()["detail"], response.text
-            assert api.patch(f"/api/v1/registry/caregivers/{caregiver}",
-                             json={"phone": "110"}).status_code == 403
+            assert (response.status_code, response.json()) == (
+                404, {"detail": f"there is no caregiver {caregiver!r}"}), response.text
+            for changed in (api.patch(f"/api/v1/registry/caregivers/{caregiver}", json={"phone": "110"}),
+                            api.delete(f"/api/v1/registry/caregivers/{caregiver}")):
+                assert (changed.status_code, changed.json()) == (
+                    404, {"detail": f"there is no caregivers entry {caregiver!r}"}), changed.text
         linked = api.patch("/api/v1/registry/residents/r-wang",
                            json={"caregivers": [{"caregiver": "cg-li", "tier": 1},
                                                 {"caregiver": "cg-moon", "tier": 2}]})
@@ -139,7 +143,7 @@ def test_notify_urls_are_checked_and_never_returned_whole(hub: HubProcess, regis
         assert renamed.json()["notify"] == ["wecombot://", "mailto://"], "a PATCH without notify keeps it"
     with client(hub, viewer) as api:
         (li,) = [c for c in api.get("/api/v1/registry/caregivers").json() if c["id"] == "cg-li"]
-        assert li["notify"] == ["wecombot://", "mailto://"]
+        assert (li["phone"], li["notify"]) == ("", []), "contact details are for roles that act"
     stored = yaml.safe_load(registry_path.read_text(encoding="utf-8"))
     (li_stored,) = [c for c in stored["caregivers"] if c["id"] == "cg-li"]
     assert li_stored["notify"] == ["wecombot://key-0123", "mailto://li@example.com"], "kept whole"

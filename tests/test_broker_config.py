@@ -30,7 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from typer.testing import CliRunner, Result
 
 from hub.broker.acl import ALERT_CONSUMER_USER, HEALTHCHECK_TOPIC, HEALTHCHECK_USER, HUB_USER, gateway_user
-from hub.broker.config import MosquittoLayout, render_config
+from hub.broker.config import MosquittoLayout, max_packet_size, render_config
 from hub.broker.export import ExportError, export_mosquitto
 from hub.broker.passwd import hash_password, parse_passwd, verify_password
 from hub.cli import app
@@ -45,6 +45,7 @@ from hub.registry import (
     Registry,
     RegistryFile,
 )
+from hub.settings import Settings
 from hub.store import Store
 from hub.topics import alert_topic, availability_topic, event_topic, hub_status_topic, subscriptions
 from tests.real_servers import require_binary, wait_until
@@ -595,3 +596,31 @@ def test_the_default_config_is_the_compose_containers(broker: Broker) -> None:
     assert settings["password_file"] == "/mosquitto/config/passwd"
     assert settings["keyfile"] == "/mosquitto/config/certs/server.key"
     assert int(settings["max_queued_messages"]) >= 1_000_000
+    assert int(settings["max_packet_size"]) == max_packet_size(Settings().max_payload_bytes), "aligned"
+
+
+def test_the_broker_refuses_packets_the_hub_would_only_dead_letter(connect: Connect, broker: Broker) -> None:
+    """The broker's max_packet_size follows the hub's payload limit (issue 12, item 8): a payload a little
+    over the hub's limit still reaches the hub (which keeps it as a `too_large` dead letter, visible to an
+    operator); one past the packet limit is refused by the broker, which disconnects its sender, and the
+    hub never has to hold it."""
+    limit = Settings().max_payload_bytes
+    hub = hub_session(connect, broker)
+    door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
+    over_the_hubs_limit = b'{"pad": "' + b"x" * limit + b'"}'
+    assert door.publish(DOOR, over_the_hubs_limit) in ACCEPTED
+    assert hub.next_message() == (DOOR, over_the_hubs_limit)
+
+    door.client.publish(DOOR, b"x" * max_packet_size(limit), qos=1)
+    assert door.disconnected.wait(5), "the broker disconnects a sender of a packet past its limit"
+    motion = connect(broker.plain_port, "motion-1", broker.passwords["motion-1"])
+    assert motion.publish(MOTION, b'{"occupancy": true}') in ACCEPTED
+    assert hub.next_message() == (MOTION, b'{"occupancy": true}'), "the oversized packet never reached it"
+
+
+def test_the_packet_limit_follows_the_hubs_payload_limit(tmp_path: Path) -> None:
+    config_dir, secrets = tmp_path / "mosquitto", tmp_path / "mqtt-secrets.yaml"
+    result = export_with_cli(community(DEVICES), config_dir, secrets, HUB_MAX_PAYLOAD_BYTES="131072")
+    assert result.exit_code == 0, result.output
+    conf = (config_dir / "mosquitto.conf").read_text()
+    assert f"\nmax_packet_size {131072 + 4096}\n" in conf

@@ -182,6 +182,7 @@ def test_every_ops_query_returns_data_from_a_real_prometheus_scraping_the_hub(
     hub = start_hub(one_of_each_registry, {
         "HUB_CLOCK": "mqtt", "HUB_INFLUX_URL": f"http://127.0.0.1:{free_loopback_port()}",  # InfluxDB down
         "HUB_INFLUX_RETRY_MAX_S": "1", "HUB_ALERTS_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/",
+        "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
         "HUB_ALERTS_WEBHOOK_TIMEOUT_S": "1", "HUB_ALERTS_DELIVERY_BACKOFF_INITIAL_S": "0.2",
         "HUB_ALERTS_DELIVERY_BACKOFF_MAX_S": "1", "HUB_ALERTS_TICK_INTERVAL_S": "0.2",
         "HUB_ALERTS_APPRISE_ENABLED": "false",

@@ -225,7 +225,7 @@ def test_influxdb_down_sos_still_delivered_and_everything_exported_after(
     registry = tmp_path / "registry.yaml"
     messages = readings(rate * (outage_s + 15), registry, households=40)
     hub = start_hub(registry, {**influx_env(victoria_metrics),
-                               "HUB_ALERTS_WEBHOOK_URL": webhook.url,
+                               "HUB_ALERTS_WEBHOOK_URL": webhook.url, "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
                                "HUB_ALERTS_WEBHOOK_SECRET": "fault-injection-secret"})
     publisher = BackgroundPublisher(mosquitto.address, messages, per_second=rate)
     publisher.start()

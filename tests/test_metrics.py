@@ -102,6 +102,7 @@ def test_metrics_count_what_was_published(
     hub = start_hub(one_of_each_registry, {
         "HUB_CLOCK": "mqtt", "HUB_INFLUX_URL": victoria_metrics.url, "HUB_INFLUX_RETRY_MAX_S": "1",
         "HUB_ALERTS_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hook",  # nothing listens
+        "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
         "HUB_ALERTS_WEBHOOK_TIMEOUT_S": "1", "HUB_ALERTS_DELIVERY_BACKOFF_INITIAL_S": "0.2",
         "HUB_ALERTS_TICK_INTERVAL_S": "0.2", "HUB_ALERTS_APPRISE_ENABLED": "false",
     })

@@ -90,6 +90,14 @@ def _local_time(ms: int, timezone: str) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} 分钟"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} 小时"
+    return f"{seconds // 86400} 天"
+
+
 def title(notification: Notification) -> str:
     a = notification.alert
     who = notification.resident_name or a.device or a.subject
@@ -107,6 +115,11 @@ def text(notification: Notification) -> str:
         f"首次 {_local_time(a.first_seen_ms, tz)} · 最近 {_local_time(a.last_seen_ms, tz)} · 共 {a.count} 次",
         f"社区 {a.community} · 楼 {a.building}" + (f" · 设备 {a.device}" if a.device else ""),
     ]
+    late_s, received_ms = a.evidence.get("late_s"), a.evidence.get("received_ms")
+    if a.evidence.get("late") and isinstance(late_s, int) and isinstance(received_ms, int):
+        # Whoever goes must know the press or the fall is not happening now but happened then.
+        lines.append(f"迟到 {_duration(late_s)}: 事发 {_local_time(received_ms - late_s * 1000, tz)},"
+                     f" {_local_time(received_ms, tz)} 才收到")
     if a.evidence:
         lines.append("详情 " + json.dumps(a.evidence, ensure_ascii=False, sort_keys=True))
     if a.state == "resolved":

@@ -7,7 +7,8 @@ through the API must use a scheme on the allow-list (`HUB_NOTIFY_ALLOW`: `scheme
 a loopback, private, link-local or otherwise non-public address. Host names are not resolved here (no
 I/O in a check); an allow-list of `scheme://host` entries is the way to pin web hooks to known hosts.
 
-The API never returns a notify URL whole, only its scheme (`wecombot://`): the rest is a key.
+The API never returns a notify URL whole, only its scheme (`wecombot://`): the rest is a key. The alert
+webhook's own URL (`HUB_ALERTS_WEBHOOK_URL`) must be https:// unless plain http:// is allowed.
 """
 
 from __future__ import annotations
@@ -72,3 +73,15 @@ class NotifyUrlPolicy:
             return (f"{scheme}:// names {address}, not a public address "
                     "(HUB_NOTIFY_ALLOW_PRIVATE allows loopback and private addresses)")
         return None
+
+
+def check_webhook_url(url: str, *, allow_http: bool) -> None:
+    """Refuse a webhook URL that is not https:// (or http:// when allowed), with the reason."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and allow_http):
+        return
+    if scheme == "http":
+        raise ValueError("the webhook URL is plain http://: alerts name residents and would cross the "
+                         "network unencrypted; use https://, or set HUB_ALERTS_WEBHOOK_ALLOW_HTTP=true for a "
+                         "receiver on this machine or a test bench")
+    raise ValueError(f"the webhook URL must start with https:// (not {scheme or 'no scheme'}://)")

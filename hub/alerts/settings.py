@@ -3,10 +3,13 @@ settings). List values are JSON: `HUB_ALERTS_APPRISE_URLS='["dingtalk://token/",
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.alerts.model import Severity
+from hub.alerts.notify_urls import check_webhook_url
 
 
 class AlertSettings(BaseSettings):
@@ -29,14 +32,21 @@ class AlertSettings(BaseSettings):
     mqtt_client_id: str = "sc-hub-alerts"
     mqtt_publish_timeout_s: float = Field(10.0, gt=0)
 
-    # Webhook sink: POST JSON signed with X-Hub-Signature-256.
+    # Webhook sink: POST JSON signed with Sc-Signature: t=<unix>,v1=<hmac> (hub/alerts/sinks/webhook.py).
     webhook_url: str | None = None
     webhook_secret: SecretStr = SecretStr("")
     webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_allow_http: bool = Field(False, description="let the webhook URL be plain http:// (a test bench)")
 
     # Apprise sink: each notified caregiver's `notify` URLs from the registry, plus these for every alert.
     apprise_enabled: bool = True
     apprise_urls: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _webhook_url_checked(self) -> Self:
+        if self.webhook_url:
+            check_webhook_url(self.webhook_url, allow_http=self.webhook_allow_http)
+        return self
 
     def ack_deadline_ms(self, severity: Severity) -> int:
         seconds = {"critical": self.ack_deadline_critical_s, "warning": self.ack_deadline_warning_s,

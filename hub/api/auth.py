@@ -1,7 +1,7 @@
 """Bearer-token authentication for `/api/v1`: `Authorization: Bearer <token>` from `hub tokens create`.
 
 Each request looks its token up by hash in the store (read-only connection), so a token created or
-revoked by the CLI counts at once. A missing, unknown or revoked token is a 401 with
+revoked by the CLI counts at once. A missing, unknown, revoked or expired token is a 401 with
 `WWW-Authenticate: Bearer`; a known token asking for what its role or scope does not allow, a 403.
 """
 
@@ -16,6 +16,7 @@ from hub.api.deps import get_hub
 from hub.api.errors import forbidden
 from hub.api.scope import Scope
 from hub.api.tokens import Role, Token, TokenStore
+from hub.clock import SystemClock
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `hub tokens create`")
 
@@ -35,11 +36,11 @@ def authenticated(
         raise _unauthorized("this needs an `Authorization: Bearer <token>` header (`hub tokens create`)")
     store = TokenStore(get_hub(request).settings.store_path, read_only=True)
     try:
-        token = store.lookup(credentials.credentials)
+        token = store.lookup(credentials.credentials, SystemClock().now_ms())  # expiry is wall-clock time
     finally:
         store.close()
     if token is None:
-        raise _unauthorized("unknown or revoked token")
+        raise _unauthorized("unknown, revoked or expired token")
     return token
 
 

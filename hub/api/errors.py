@@ -12,7 +12,7 @@ from pydantic import ValidationError
 # For the OpenAPI document: the refusals every `/api/v1` route can answer with.
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no token, or an unknown or revoked one (`WWW-Authenticate: Bearer`)"},
-    403: {"description": "outside the token's role or scope; the detail says what"},
+    403: {"description": "outside the token's role; the detail says what (out-of-scope ids are 404)"},
 }
 
 

@@ -103,12 +103,15 @@ class RegistryEditor:
                                 audit=Audit(editor, "create"))
 
     def update(self, table: str, wanted: str, changes: dict[str, Any], allowed: Allowed,
-               editor: Editor) -> Edit:
+               editor: Editor, *, found: Allowed | None = None) -> Edit:
         """Apply `changes` (field → new value, JSON merge-patch style) to one entry. Raises
-        ValidationError for an entry the changes make invalid."""
+        ValidationError for an entry the changes make invalid. `found` may veto the entry as it is
+        before `allowed` does (the API answers an entry its caller does not see as absent)."""
         with self._lock:
             registry = self._current()
             before = self.find(table, wanted)
+            if found is not None:
+                found(before, registry)
             allowed(before, registry)
             if "id" in changes and changes["id"] != wanted:
                 raise EntryConflictError(f"an entry's id cannot change ({wanted!r} → {changes['id']!r});"

@@ -5,6 +5,10 @@ escalation timer, an API action). It only schedules the fan-out on the API's eve
 (`call_soon_threadsafe`) and returns: the hub never waits on a client. Each client has a bounded queue;
 one that falls `QUEUE_SIZE` changes behind is dropped (its stream ends; the page reconnects and re-reads
 the list), never the hub slowed and never memory grown without bound.
+
+Tokens are revoked (and expire) in the store, by the CLI as often as not: while streams are open, one
+task checks every `TOKEN_CHECK_S` which of their tokens still count, in one query, and ends the streams
+of those that do not. A token may hold at most `per_token` streams at once (`HUB_HTTP_STREAMS_PER_TOKEN`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 
 from anyio import to_thread
@@ -27,6 +31,11 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256
 KEEPALIVE_S = 15.0
+TOKEN_CHECK_S = 1.0
+
+
+class StreamLimitError(Exception):
+    """A token asked for more live streams than it may hold; the message says how many."""
 
 
 @dataclass(eq=False)
@@ -37,11 +46,22 @@ class Subscriber:
 
 
 class AlertStream:
-    def __init__(self, registry: Callable[[], Registry], token_live: Callable[[str], bool]) -> None:
+    def __init__(self, registry: Callable[[], Registry], tokens_live: Callable[[Collection[str]], set[str]],
+                 *, per_token: int = 5, token_check_s: float = TOKEN_CHECK_S) -> None:
         self._registry = registry
-        self._token_live = token_live
+        self._tokens_live = tokens_live  # which of these token ids still count (runs on a worker thread)
+        self._per_token = per_token
+        self._token_check_s = token_check_s
         self._subscribers: set[Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def check_room(self, token: Token) -> None:
+        """Refuse (StreamLimitError) a stream beyond the token's limit, before its response starts."""
+        held = sum(1 for s in self._subscribers if s.token.id == token.id)
+        if held >= self._per_token:
+            raise StreamLimitError(f"token {token.name!r} already holds {held} live streams, the most one "
+                                   "token may (HUB_HTTP_STREAMS_PER_TOKEN); close one first")
 
     # --- hub threads ---------------------------------------------------------------------------
 
@@ -85,21 +105,43 @@ class AlertStream:
         for subscriber in list(self._subscribers):
             self._drop(subscriber)
 
+    async def _watch_tokens(self) -> None:
+        """While any stream is open: end those whose token was revoked or has expired."""
+        while self._subscribers:
+            await asyncio.sleep(self._token_check_s)
+            holding = {s.token.id for s in self._subscribers}
+            if not holding:
+                break
+            try:
+                live = await to_thread.run_sync(self._tokens_live, holding)
+            except Exception:  # the store busy or failing: keep the streams, check again next time
+                log.exception("could not check the live streams' tokens")
+                continue
+            for subscriber in list(self._subscribers):
+                if subscriber.token.id not in live:
+                    log.info("token %s is revoked or expired: its alert stream ends", subscriber.token.id)
+                    self._drop(subscriber)
+
     async def events(self, token: Token) -> AsyncIterator[str]:
         """The text/event-stream body for one client: `event: alert` per visible change, a `: keepalive`
         comment every `KEEPALIVE_S` (proxies close idle connections), until the client goes, falls
-        behind, or its token is revoked."""
+        behind, or its token is revoked or expires."""
         self._loop = asyncio.get_running_loop()
+        try:
+            self.check_room(token)  # again: two requests may both have passed the route's check
+        except StreamLimitError as exc:
+            yield f": {exc}\n\n"
+            return
         subscriber = Subscriber(token)
         self._subscribers.add(subscriber)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_tokens())
         try:
             yield ": connected\n\n"
             while not subscriber.dropped:
                 try:
                     alert = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
                 except TimeoutError:
-                    if not await to_thread.run_sync(self._token_live, token.id):
-                        break
                     yield ": keepalive\n\n"
                     continue
                 if alert is None or subscriber.dropped:

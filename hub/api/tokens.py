@@ -7,17 +7,20 @@ A token carries a role and a scope:
 - `device_admin`: reads and edits the registry in its communities, reads alerts, acts on none;
 - `read_only`: reads everything in its communities, acts on nothing.
 
+A token may expire (`hub tokens create --expires 90d`): from then on it is refused like a revoked one.
 `*` as a community means every community. The table lives in the hub's own SQLite file, so a token
 created or revoked by the CLI counts at the running hub's next request, with no reload.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     communities  TEXT    NOT NULL,            -- JSON array of community ids; ["*"]: every community
     token_sha256 TEXT    NOT NULL UNIQUE,     -- hex; the token itself is never stored
     created_ms   INTEGER NOT NULL,
-    revoked_ms   INTEGER
+    revoked_ms   INTEGER,
+    expires_ms   INTEGER                      -- NULL: never expires
 );
 """
 
@@ -60,10 +64,17 @@ class Token:
     communities: tuple[str, ...]
     created_ms: int
     revoked_ms: int | None
+    expires_ms: int | None = None
 
     @property
     def all_communities(self) -> bool:
         return ALL_COMMUNITIES in self.communities
+
+    def state(self, now_ms: int) -> str:
+        """live, revoked or expired."""
+        if self.revoked_ms is not None:
+            return "revoked"
+        return "expired" if self.expires_ms is not None and self.expires_ms <= now_ms else "live"
 
 
 def token_hash(secret: str) -> str:
@@ -73,13 +84,24 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _token(row: tuple[str, str, str, str | None, str, int, int | None]) -> Token:
-    token_id, name, role, caregiver, communities, created_ms, revoked_ms = row
+def _token(row: tuple[str, str, str, str | None, str, int, int | None, int | None]) -> Token:
+    token_id, name, role, caregiver, communities, created_ms, revoked_ms, expires_ms = row
     return Token(token_id, name, Role(role), caregiver, tuple(json.loads(communities)), created_ms,
-                 revoked_ms)
+                 revoked_ms, expires_ms)
 
 
-_COLUMNS = "id, name, role, caregiver, communities, created_ms, revoked_ms"
+_COLUMNS = "id, name, role, caregiver, communities, created_ms, revoked_ms, expires_ms"
+_LIVE = "revoked_ms IS NULL AND (expires_ms IS NULL OR expires_ms > ?)"
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """`90d`, `12h`, `30m`, `2w` in milliseconds; a ValueError saying what is expected otherwise."""
+    match = _DURATION.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration: a whole number and m, h, d or w (e.g. 90d, 12h)")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
 class TokenStore:
@@ -93,14 +115,20 @@ class TokenStore:
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(api_tokens)")}
+            if "expires_ms" not in columns:  # a store from before tokens could expire
+                self._db.execute("ALTER TABLE api_tokens ADD COLUMN expires_ms INTEGER")
         self._db.execute("PRAGMA busy_timeout = 10000")
 
     def close(self) -> None:
         self._db.close()
 
     def create(self, *, name: str, role: Role, communities: list[str], caregiver: str | None,
-               now_ms: int) -> tuple[Token, str]:
-        """A new token and its secret, which is shown once and never stored."""
+               now_ms: int, expires_ms: int | None = None) -> tuple[Token, str]:
+        """A new token and its secret, which is shown once and never stored; refused from `expires_ms`
+        on, when given."""
+        if expires_ms is not None and expires_ms <= now_ms:
+            raise TokenError("a token must expire in the future")
         name = name.strip()
         if not name:
             raise TokenError("a token needs a name (it is the actor recorded in alert histories)")
@@ -117,17 +145,17 @@ class TokenStore:
         for value in [*communities, *([caregiver] if caregiver else [])]:
             if value != ALL_COMMUNITIES and not _ID_PATTERN.match(value):
                 raise TokenError(f"{value!r} is not a registry id ([A-Za-z0-9_.-], up to 64)")
-        if self._db.execute("SELECT 1 FROM api_tokens WHERE name = ? AND revoked_ms IS NULL",
-                            (name,)).fetchone():
+        if self._db.execute(f"SELECT 1 FROM api_tokens WHERE name = ? AND {_LIVE}",
+                            (name, now_ms)).fetchone():
             # Names are what the audit history records: two live tokens with one name would blur it.
             raise TokenError(f"a token named {name!r} already exists; revoke it first or pick another name")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = Token(secrets.token_hex(6), name, role, caregiver, tuple(dict.fromkeys(communities)), now_ms,
-                      None)
+                      None, expires_ms)
         self._db.execute(
-            f"INSERT INTO api_tokens ({_COLUMNS}, token_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO api_tokens ({_COLUMNS}, token_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (token.id, token.name, token.role.value, token.caregiver, json.dumps(list(token.communities)),
-             token.created_ms, None, token_hash(secret)))
+             token.created_ms, None, token.expires_ms, token_hash(secret)))
         return token, secret
 
     def tokens(self) -> list[Token]:
@@ -142,17 +170,21 @@ class TokenStore:
         if token.revoked_ms is not None:
             raise TokenError(f"token {token_id!r} ({token.name}) is already revoked")
         self._db.execute("UPDATE api_tokens SET revoked_ms = ? WHERE id = ?", (now_ms, token_id))
-        return Token(token.id, token.name, token.role, token.caregiver, token.communities, token.created_ms,
-                     now_ms)
+        return dataclasses.replace(token, revoked_ms=now_ms)
 
-    def lookup(self, secret: str) -> Token | None:
-        """The live token with this secret; None for an unknown or revoked one."""
+    def lookup(self, secret: str, now_ms: int) -> Token | None:
+        """The live token with this secret; None for an unknown, revoked or expired one."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM api_tokens WHERE token_sha256 = ? AND revoked_ms IS NULL",
-            (token_hash(secret),)).fetchone()
+            f"SELECT {_COLUMNS} FROM api_tokens WHERE token_sha256 = ? AND {_LIVE}",
+            (token_hash(secret), now_ms)).fetchone()
         return None if row is None else _token(row)
 
-    def live(self, token_id: str) -> bool:
-        """Whether the token still counts (a long-lived stream checks it now and then)."""
-        return self._db.execute("SELECT 1 FROM api_tokens WHERE id = ? AND revoked_ms IS NULL",
-                                (token_id,)).fetchone() is not None
+    def live(self, token_ids: Collection[str], now_ms: int) -> set[str]:
+        """Which of these tokens still count (the live streams check theirs every second)."""
+        wanted = list(token_ids)
+        if not wanted:
+            return set()
+        rows = self._db.execute(
+            f"SELECT id FROM api_tokens WHERE id IN ({', '.join('?' * len(wanted))}) AND {_LIVE}",
+            (*wanted, now_ms))
+        return {row[0] for row in rows}

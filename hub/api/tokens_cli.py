@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.api.tokens import ALL_COMMUNITIES, Role, Token, TokenError, TokenStore
+from hub.api.tokens import ALL_COMMUNITIES, Role, Token, TokenError, TokenStore, parse_duration_ms
 from hub.clock import SystemClock
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
@@ -50,8 +50,16 @@ def create(
     registry: Annotated[Path | None, typer.Option(
         envvar="HUB_REGISTRY_PATH", dir_okay=False, show_default=False,
         help="the hub's registry, which the ids must be in [default: HUB_REGISTRY_PATH's default]")] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="refused from this long after now on: 90d, 12h, 30m, 2w [default: never]")] = None,
 ) -> None:
     """Create a token and print it, once, alone on stdout (its hash is all the hub keeps)."""
+    now_ms = SystemClock().now_ms()
+    try:
+        expires_ms = None if expires is None else now_ms + parse_duration_ms(expires)
+    except ValueError as exc:
+        err.print(f"[red]--expires: {exc}[/red]")
+        raise typer.Exit(2) from None
     problem = _unknown_ids(registry or Settings().registry_path, community or [], caregiver)
     if problem is not None:
         # A typo would make a token that silently sees nothing.
@@ -60,13 +68,14 @@ def create(
     store = _store()
     try:
         token, secret = store.create(name=name, role=role, communities=community or [], caregiver=caregiver,
-                                     now_ms=SystemClock().now_ms())
+                                     now_ms=now_ms, expires_ms=expires_ms)
     except TokenError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
         store.close()
-    err.print(f"created {_describe(token)}; the token is shown only now:")
+    until = "" if token.expires_ms is None else f", expires {_when(token.expires_ms)} UTC"
+    err.print(f"created {_describe(token)}{until}; the token is shown only now:")
     print(secret)
 
 
@@ -89,28 +98,32 @@ def _unknown_ids(path: Path, communities: list[str], caregiver: str | None) -> s
 def list_tokens(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
-    """Every token ever created, revoked ones included (never the tokens themselves)."""
+    """Every token ever created, revoked and expired ones included (never the tokens themselves)."""
     store = _store()
     try:
         tokens = store.tokens()
     finally:
         store.close()
+    now_ms = SystemClock().now_ms()
     if as_json:
         for t in tokens:
             print(json.dumps({"id": t.id, "name": t.name, "role": t.role.value, "caregiver": t.caregiver,
                               "communities": list(t.communities), "created_ms": t.created_ms,
-                              "revoked_ms": t.revoked_ms}, ensure_ascii=False))
+                              "revoked_ms": t.revoked_ms, "expires_ms": t.expires_ms,
+                              "state": t.state(now_ms)}, ensure_ascii=False))
         return
-    table = Table("id", "name", "role", "caregiver", "communities", "created (UTC)", "revoked (UTC)")
+    table = Table("id", "name", "role", "caregiver", "communities", "created (UTC)", "expires (UTC)",
+                  "revoked (UTC)", "state")
     for t in tokens:
         table.add_row(t.id, t.name, t.role.value, t.caregiver or "-", ", ".join(t.communities) or "-",
-                      _when(t.created_ms), _when(t.revoked_ms))
+                      _when(t.created_ms), _when(t.expires_ms), _when(t.revoked_ms), t.state(now_ms))
     Console().print(table)
 
 
 @app.command("revoke")
 def revoke(token_id: Annotated[str, typer.Argument(help="the token's id (`hub tokens list`)")]) -> None:
-    """Revoke a token: the hub refuses it (401) from its next request on."""
+    """Revoke a token: the hub refuses it (401) from its next request on, and ends its live streams
+    within a second or two."""
     store = _store()
     try:
         token = store.revoke(token_id, SystemClock().now_ms())

@@ -3,7 +3,7 @@ fed by the alert service, the registry editor, and the tokens table it authentic
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -12,6 +12,7 @@ from hub.api.registry_editor import RegistryEditor
 from hub.api.routes import alerts, me, registry, residents
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
+from hub.clock import SystemClock
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 def install(app: FastAPI, hub: Hub) -> None:
     TokenStore(hub.settings.store_path).close()  # the table exists before the first request looks in it
-    stream = AlertStream(lambda: hub.registry, _token_live(hub))
+    stream = AlertStream(lambda: hub.registry, _tokens_live(hub),
+                         per_token=hub.settings.http_streams_per_token)
     hub.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
@@ -36,11 +38,11 @@ def close_streams(app: FastAPI) -> None:
         stream.close()
 
 
-def _token_live(hub: Hub) -> Callable[[str], bool]:
-    def live(token_id: str) -> bool:
+def _tokens_live(hub: Hub) -> Callable[[Collection[str]], set[str]]:
+    def live(token_ids: Collection[str]) -> set[str]:
         store = TokenStore(hub.settings.store_path, read_only=True)
         try:
-            return store.live(token_id)
+            return store.live(token_ids, SystemClock().now_ms())  # expiry is wall-clock time
         finally:
             store.close()
 

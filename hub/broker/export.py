@@ -33,7 +33,7 @@ from hub.broker.acl import (
     broker_users,
     render_acl,
 )
-from hub.broker.config import render_config
+from hub.broker.config import MosquittoLayout, render_config
 from hub.broker.passwd import PasswdError, hash_password, parse_passwd, render_passwd, verify_password
 from hub.registry import Registry, RegistryError
 from hub.settings import is_placeholder_secret
@@ -68,6 +68,7 @@ def export_mosquitto(
     zigbee2mqtt_base: str = "zigbee2mqtt",
     service_passwords: Mapping[str, str] | None = None,
     environment: Literal["development", "production"] = "development",
+    max_payload_bytes: int = 64 * 1024,
 ) -> ExportReport:
     """Write `out_dir`/{mosquitto.conf, passwd, acl} and update `secrets_path`; see the module doc.
     `service_passwords` sets passwords of service accounts (hub, healthcheck, alert-consumer)."""
@@ -90,7 +91,8 @@ def export_mosquitto(
     _replace(secrets_path, _SECRETS_HEADER + body, mode=0o600)
     _replace(out_dir / PASSWD_FILE, render_passwd(hashes), mode=0o600)
     _replace(out_dir / ACL_FILE, render_acl(users), mode=0o644)
-    _replace(out_dir / CONFIG_FILE, render_config(), mode=0o644)
+    _replace(out_dir / CONFIG_FILE, render_config(MosquittoLayout(max_payload_bytes=max_payload_bytes)),
+             mode=0o644)
     return ExportReport(
         users=dict(Counter(u.role for u in users)),
         added=sorted(set(passwords) - set(kept)),
@@ -171,6 +173,9 @@ def export_mosquitto_command(
                                                          help="the alert-consumer user's password")] = "",
     environment: Annotated[str, typer.Option(
         envvar="HUB_ENVIRONMENT", help="production refuses placeholder passwords")] = "development",
+    max_payload_bytes: Annotated[int, typer.Option(
+        envvar="HUB_MAX_PAYLOAD_BYTES", min=256,
+        help="the hub's payload limit; the broker's max_packet_size follows it")] = 64 * 1024,
 ) -> None:
     """Write the broker's mosquitto.conf, password file and ACL for every device in the registry.
 
@@ -187,6 +192,7 @@ def export_mosquitto_command(
             service_passwords={HUB_USER: hub_password, HEALTHCHECK_USER: healthcheck_password,
                                ALERT_CONSUMER_USER: alert_consumer_password},
             environment="production" if environment == "production" else "development",
+            max_payload_bytes=max_payload_bytes,
         )
     except (RegistryError, ExportError) as exc:
         console.print(f"[red]{exc}[/red]")

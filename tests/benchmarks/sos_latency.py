@@ -166,6 +166,7 @@ def main(
             with webhook_receiver(arrivals) as webhook_url, alert_subscriber(broker, arrivals):
                 hub = HubProcess(work / "hub", registry_path, broker, {
                     "HUB_LOG_LEVEL": "WARNING", "HUB_ALERTS_WEBHOOK_URL": webhook_url,
+                    "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
                     "HUB_ALERTS_WEBHOOK_SECRET": "bench", "HUB_ALERTS_APPRISE_ENABLED": "false",
                     "HUB_INTAKE_WORKERS": str(workers)}).start()
                 try:

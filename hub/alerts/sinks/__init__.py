@@ -24,7 +24,7 @@ def build_sinks(settings: AlertSettings, hub_broker: BrokerAddress | None = None
         sinks.append(MqttSink(broker, settings.mqtt_client_id, settings.mqtt_publish_timeout_s, protocol))
     if settings.webhook_url:
         sinks.append(WebhookSink(settings.webhook_url, settings.webhook_secret.get_secret_value(),
-                                 settings.webhook_timeout_s))
+                                 settings.webhook_timeout_s, allow_http=settings.webhook_allow_http))
     if settings.apprise_enabled:
         sinks.append(AppriseSink(settings.apprise_urls))
     return sinks

@@ -25,6 +25,7 @@ import apprise
 
 from hub.alerts.notification import Notification, text, title
 from hub.alerts.sinks.sink import DeliveryError
+from hub.redact import quiet_third_party_loggers, redact_urls_in
 from hub.registry import Caregiver
 
 
@@ -33,6 +34,7 @@ class AppriseSink:
 
     def __init__(self, global_urls: Sequence[str] = ()) -> None:
         self._global_urls = list(global_urls)
+        quiet_third_party_loggers()  # apprise logs the URLs it is given, keys and all
 
     def addressees(self, recipients: Sequence[Caregiver]) -> list[str | None]:
         people: list[str | None] = [c.id for c in recipients if c.notify]
@@ -48,7 +50,9 @@ class AppriseSink:
             with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
                 result = client.notify(title=title(notification), body=text(notification))
             if not result:
-                raise DeliveryError("apprise: " + (captured.getvalue().strip()[-500:] or "sending failed"))
+                # Stored with the delivery and shown by the API: its URLs cut to what is safe to show.
+                why = redact_urls_in(captured.getvalue().strip())[-500:]
+                raise DeliveryError("apprise: " + (why or "sending failed"))
         if unparsable:
             # Name the scheme only: the rest of an apprise URL is usually a token or a password.
             schemes = ", ".join(sorted({url.split(":", 1)[0] for url in unparsable}))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -27,7 +27,7 @@ from hub.api.schemas import (
     epoch_ms,
 )
 from hub.api.scope import Scope
-from hub.api.stream import AlertStream
+from hub.api.stream import AlertStream, StreamLimitError
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -84,13 +84,18 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={**REFUSALS, 200: {"content": {"text/event-stream": {}},
+    responses={**REFUSALS, 429: {"description": "the token holds as many live streams as it may"},
+               200: {"content": {"text/event-stream": {}},
                                   "description": "`event: alert` + `data: <AlertOut JSON>` per change"}},
 )
 async def stream_alerts(request: Request, scope: ScopeDep) -> StreamingResponse:
     """Server-Sent Events: one `alert` event per change the token may see (raised, repeated,
     escalated, acknowledged, assigned, resolved), and a `: keepalive` comment every 15 s."""
     stream: AlertStream = request.app.state.alert_stream
+    try:
+        stream.check_room(scope.token)
+    except StreamLimitError as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
     return StreamingResponse(stream.events(scope.token), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -100,9 +105,9 @@ def _visible(hub: Hub, scope: Scope, alert_id: int) -> AlertDetail:
         detail = hub.alerts.get(alert_id)
     except AlertError:
         raise not_found(f"alert {alert_id}") from None
-    refusal = scope.alert_refusal(detail.alert)
-    if refusal is not None:
-        raise forbidden(refusal)
+    if scope.alert_refusal(detail.alert) is not None:
+        # Answered as if there were no such alert: a 403 would confirm that the id exists.
+        raise not_found(f"alert {alert_id}")
     return detail
 
 

@@ -31,6 +31,7 @@ class Readiness(BaseModel):
         description="how far (hub time) the newest committed message is behind the messages waiting; 0: none"
     )
     intake_queue: int = Field(description="messages received and not yet taken into a batch")
+    intake_queue_bytes: int = Field(description="their payload bytes (at most HUB_INTAKE_QUEUE_MAX_BYTES)")
 
 
 @router.get("/health")
@@ -50,6 +51,7 @@ def ready(hub: HubDep, response: Response) -> Readiness:
         store_error=hub.store_error(),
         ingestion_lag_ms=lag,
         intake_queue=hub.intake.queue.qsize(),
+        intake_queue_bytes=hub.intake.queued_bytes,
     )
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 
 from hub.alerts.notify_urls import NotifyUrlPolicy, redact
-from hub.api.auth import REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
+from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
 from hub.api.registry_editor import (
@@ -76,6 +76,17 @@ def _scope_check(scope: Scope, table: str) -> Allowed:
     return check
 
 
+def _found_check(scope: Scope, table: str) -> Allowed:
+    """An entry the token does not see is answered exactly as an absent one (404, the same words), never
+    with a 403 that would confirm that the id exists in another community."""
+
+    def check(entry: Record, registry: Registry) -> None:
+        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+            raise EntryNotFoundError(f"there is no {table} entry {entry.id!r}")
+
+    return check
+
+
 def _may_write(scope: Scope, table: str) -> None:
     require_role(scope.token, REGISTRY_WRITERS, "change the registry")
     if scope.token.role is Role.DEVICE_ADMIN and table not in DEVICE_ADMIN_TABLES:
@@ -106,9 +117,15 @@ def _notify_allowed(policy: NotifyUrlPolicy, urls: object) -> None:
             raise invalid(("body", "notify", i), problem, redact(url))
 
 
-def _shown(entry: Record) -> Record:
-    """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key)."""
-    if isinstance(entry, Caregiver) and entry.notify:
+def _shown(entry: Record, scope: Scope) -> Record:
+    """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key),
+    and its phone and notify URLs not at all to roles that do not act on alerts (read_only, device_admin):
+    contact details are for those who call."""
+    if not isinstance(entry, Caregiver):
+        return entry
+    if scope.token.role not in ACTING_ROLES:
+        return entry.model_copy(update={"phone": "", "notify": []})
+    if entry.notify:
         return entry.model_copy(update={"notify": [redact(url) for url in entry.notify]})
     return entry
 
@@ -117,9 +134,9 @@ def _editor_of(scope: Scope) -> Editor:
     return Editor(scope.token.name, scope.token.id, scope.token.role.value)
 
 
-def _write(edit: Callable[[], Edit]) -> Record:
+def _write(edit: Callable[[], Edit], scope: Scope) -> Record:
     try:
-        return _shown(edit().after)
+        return _shown(edit().after, scope)
     except EntryNotFoundError as exc:
         raise not_found(str(exc).removeprefix("there is no ")) from None
     except EntryConflictError as exc:
@@ -139,7 +156,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         registry = hub.registry
         index = registry_index(registry)
-        return [_shown(e) for e in getattr(registry.file, table) if scope.sees_any(index.communities_of(e))]
+        return [_shown(e, scope) for e in getattr(registry.file, table)
+                if scope.sees_any(index.communities_of(e))]
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -149,10 +167,9 @@ def _table_routes(table: str, model: type[Record]) -> None:
             entry = editor.find(table, entry_id)
         except EntryNotFoundError:
             raise not_found(f"{noun} {entry_id!r}") from None
-        communities = registry_index(hub.registry).communities_of(entry)
-        if not scope.sees_any(communities):
-            raise _outside(scope, communities, f"{noun} {entry_id!r}")
-        return _shown(entry)
+        if not scope.sees_any(registry_index(hub.registry).communities_of(entry)):
+            raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
+        return _shown(entry, scope)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,
                  status_code=status.HTTP_201_CREATED, responses=_WRITE_REFUSALS)
@@ -160,7 +177,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
         _may_write(scope, table)
         record: Record = entry
         _checked(hub, scope, dict(record))
-        return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)))
+        return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)),
+                      scope)
 
     @router.patch(f"/{table}/{{entry_id}}", name=f"update_{noun}", response_model=model,
                   responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -174,7 +192,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         _may_write(scope, table)
         _checked(hub, scope, changes)
         return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table),
-                                            _editor_of(scope)))
+                                            _editor_of(scope), found=_found_check(scope, table)), scope)
 
     @router.delete(f"/{table}/{{entry_id}}", name=f"deactivate_{noun}", response_model=model,
                    responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -182,7 +200,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         """Take the entry out of service (`active: false`); what is in service must not name it."""
         _may_write(scope, table)
         return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table),
-                                            _editor_of(scope)))
+                                            _editor_of(scope), found=_found_check(scope, table)), scope)
 
     def _checked(hub: HubDep, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""

@@ -56,7 +56,7 @@ def resident_activity(
     if resident is None:
         raise not_found(f"resident {resident_id!r} in service")
     if not scope.sees_resident(resident.id, registry_index(registry).resident_community[resident.id]):
-        raise forbidden(f"{scope.who} may not see resident {resident_id}")
+        raise not_found(f"resident {resident_id!r} in service")  # as if absent: a 403 would confirm it
     view = detector_view(hub.evaluation.activity, resident.id)
     mine = [d for d in registry.file.devices
             if d.household == resident.household and d.resident in (None, resident.id)]

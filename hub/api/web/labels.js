@@ -69,8 +69,8 @@ export const LABELS = {
     requestFailed: "操作失败：{detail}",
     loading: "加载中…",
     evidence: {
-      press_ts: "按下时间", fall_ts: "跌倒时间", opened_at_ms: "开门时间", closed_at_ms: "关门时间",
-      limit_s: "允许时长", battery: "电量", reason: "原因", last_heard_ms: "最后上报",
+      press_ts: "按下时间", fall_ts: "跌倒时间", late_s: "迟到", opened_at_ms: "开门时间",
+      closed_at_ms: "关门时间", limit_s: "允许时长", battery: "电量", reason: "原因", last_heard_ms: "最后上报",
       checkin_interval_s: "上报间隔", floor_min: "最低楼层", floor_max: "最高楼层", camera: "摄像机",
       confidence: "置信度", last_activity_ms: "最近活动", silence_s: "无活动时长", left_ms: "出门时间",
       lingering_s: "逗留时长",
@@ -140,8 +140,8 @@ export const LABELS = {
     requestFailed: "That did not work: {detail}",
     loading: "Loading…",
     evidence: {
-      press_ts: "pressed", fall_ts: "fell", opened_at_ms: "opened", closed_at_ms: "closed",
-      limit_s: "allowed", battery: "battery", reason: "reason", last_heard_ms: "last heard",
+      press_ts: "pressed", fall_ts: "fell", late_s: "arrived late by", opened_at_ms: "opened",
+      closed_at_ms: "closed", limit_s: "allowed", battery: "battery", reason: "reason", last_heard_ms: "last heard",
       checkin_interval_s: "check-in interval", floor_min: "lowest floor", floor_max: "highest floor",
       camera: "camera", confidence: "confidence", last_activity_ms: "last activity",
       silence_s: "silent for", left_ms: "went out", lingering_s: "lingered",
