@@ -444,6 +444,23 @@ class InactivityDetector:
                  else np.where(known, learned, self.silence_prior_s))
         return np.asarray(np.minimum(floor, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
 
+    def shortest_floor_s(self) -> float:
+        """No silence of anyone's warns sooner than this after its last sign of life (the learned floor's
+        least value at the highest sensitivity); a worn band's still run aside."""
+        least = min(self.silence_extra_s, self.silence_prior_s, self.silence_max_s)
+        return least / float(self.sensitivity_.max(initial=1.0))
+
+    def floor_bound_s(self, resident_idx: npt.ArrayLike, at_ms: I64) -> F64:
+        """A lower bound on the learned floor of a silence begun at `at_ms` by residents `resident_idx`,
+        whatever they do until then: the floor as of now for residents known `silence_learning_days`
+        (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
+        learned floor once they are known). For a replay that feeds many minutes at once."""
+        who = np.asarray(resident_idx, dtype=np.intp)
+        last = self.last_activity_ms_[who]
+        known = (last != NO_TIME) & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS)
+        return np.asarray(np.where(known, self.silence_floor_s(who, at_ms), self.shortest_floor_s()),
+                          dtype=np.float64)
+
     def _count_days(self, rows: Indices, minutes: I64) -> None:
         """Active minutes per resident and local day; when a day is over (a later day's first minute
         arrives), judge it against the resident's habit. Minutes of a day already judged are not
