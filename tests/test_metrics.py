@@ -179,6 +179,16 @@ def test_metrics_count_what_was_published(
         assert value(found, "hub_alerts_acknowledged", kind="sos", severity="critical") == 0
         assert value(found, "hub_detector_residents") == 1
 
+        # The snapshot taken when the clock moved on, stamped with hub time, counts the SOS alert open.
+        # Waited for before the acknowledgement below: a snapshot taken after it, at the same hub time,
+        # rightly counts the alert acknowledged.
+        sos_series = '{__name__="hub_alerts_open", community="sunshine", kind="sos", severity="critical"}'
+        at = t0 + 6 * MINUTE_MS
+        wait_until(lambda: any(at in s["timestamps"] for s in victoria_metrics.export(sos_series)), 30,
+                   what="the snapshot at the clock's last tick")
+        [series] = victoria_metrics.export(sos_series)
+        assert series["values"][series["timestamps"].index(at)] == 1
+
         # Acknowledged from another process on the same store (as `hub alerts ack` does): the next scrape
         # reads it from the alert tables.
         sos = acknowledge_sos(hub, one_of_each_registry, at_ms=t0 + 7 * MINUTE_MS)
@@ -200,13 +210,6 @@ def test_metrics_count_what_was_published(
         found = samples(scrape(hub))
         assert value(found, "hub_influx_exported_points_total") > len(valid)  # readings and snapshots
         assert value(found, "hub_influx_rejected_points_total") == 0
-        # The snapshot taken when the clock moved on, stamped with hub time, counts the SOS alert open.
-        sos = '{__name__="hub_alerts_open", community="sunshine", kind="sos", severity="critical"}'
-        at = t0 + 6 * MINUTE_MS
-        wait_until(lambda: any(at in s["timestamps"] for s in victoria_metrics.export(sos)), 30,
-                   what="the snapshot at the clock's last tick")
-        [series] = victoria_metrics.export(sos)
-        assert series["values"][series["timestamps"].index(at)] == 1
         state = victoria_metrics.export('{__name__="hub_state_devices_offline"}')
         assert {s["metric"]["building"] for s in state} == {"b1"}
     finally:
