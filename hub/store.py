@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +80,25 @@ CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made throu
     action    TEXT    NOT NULL,               -- create, update, deactivate
     before    TEXT,                           -- the entry as JSON; NULL when created
     after     TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resident_reads (   -- the read audit: who was shown which residents' data
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,               -- wall-clock time, epoch ms
+    actor     TEXT    NOT NULL,               -- the token's name
+    token_id  TEXT    NOT NULL,
+    role      TEXT    NOT NULL,
+    what      TEXT    NOT NULL,               -- residents (a list), activity, export
+    residents TEXT    NOT NULL                -- JSON array of the resident ids shown
+);
+CREATE INDEX IF NOT EXISTS resident_reads_at ON resident_reads (at_ms);
+CREATE TABLE IF NOT EXISTS resident_erasures ( -- kept: the proof a resident's data was erased, and what
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    token_id  TEXT,                           -- NULL: erased with the CLI
+    role      TEXT    NOT NULL,
+    resident  TEXT    NOT NULL,               -- the registry id (a pseudonym; the entry keeps no name)
+    counts    TEXT    NOT NULL                -- JSON: what was removed or anonymised, for statistics
 );
 CREATE TABLE IF NOT EXISTS export_cursors (
     sink    TEXT PRIMARY KEY,
@@ -486,6 +505,30 @@ class Store:
                 "UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
                 (reason, detail, dead_letter_id),
             )
+
+    # --- retention and erasure ------------------------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (name,)).fetchone() is not None
+
+    def purge(self, select_ids: str, args: Sequence[object], changes: Sequence[str], *,
+              chunk: int = 5000) -> int:
+        """Change (delete, clear) rows chunk by chunk, one transaction each, so intake waits for one chunk
+        at most: `select_ids` selects the ids of the rows still to change (LIMIT is appended), each of
+        `changes` runs with `{ids}` standing for them. Freed space is overwritten (secure_delete): what is
+        deleted does not linger in the file. Returns how many ids were changed."""
+        self._db.execute("PRAGMA secure_delete = ON")
+        total = 0
+        while True:
+            with self._transaction() as db:
+                ids = [row[0] for row in db.execute(f"{select_ids} LIMIT ?", (*args, chunk))]
+                marks = ", ".join("?" * len(ids))
+                for change in changes if ids else ():
+                    db.execute(change.format(ids=marks), ids)
+            total += len(ids)
+            if len(ids) < chunk:
+                return total
 
     # --- registry audit ------------------------------------------------------------------------
 
