@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     influx_batch: int = Field(5000, ge=1)
     influx_timeout_s: float = Field(10.0, gt=0)
     influx_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between failed writes")
+    influx_server: Literal["influxdb", "victoriametrics"] = Field(
+        "influxdb", description="how a resident's points are read and deleted (`hub residents export`, "
+                                "`erase`): InfluxDB 2.x's Flux and delete APIs, or VictoriaMetrics' "
+                                "export and delete_series APIs")
 
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
