@@ -26,12 +26,12 @@ silence at home that began in each local hour (`silence_longest_h_`), and no sil
 day, plus `silence_extra_s`: what this person has already done, at this time of day, without anything
 being wrong, is not an emergency. A resident known for less than `silence_learning_days` waits
 `silence_prior_s` (the population's answer: a night's sleep and more), and nothing waits past
-`silence_max_s`. Silences that begin at the front door are outings (below),
-learned apart in the same way; in a home without a front-door sensor, outings are learned as what they
-look like, long daytime silences, which is how such a home learns its resident goes out. The
-score is held under the warning threshold until this floor passes (and under critical until
-`critical_after_s` later), so score, deadline and decision agree; a worn band's still run (below) is
-evidence of its own and may still warn sooner.
+`silence_max_s`. Silences that begin at the front door are outings (below), learned apart in the same
+way; in a home without a front-door sensor, outings are learned as what they look like, long daytime
+silences, which is how such a home learns its resident goes out. The score is held under the warning
+threshold until this floor passes (and under critical until `critical_after_s` later), so score,
+deadline and decision agree; a worn band's still run (below) is evidence of its own and may still warn
+sooner. Measured on real homes: docs/detection-on-real-homes.md.
 
 Outings. A front-door event with nothing indoor after it for `away_after_door_s` means the resident went
 out: inactivity is not raised while they are away; if they are still away at `not_back_by_local_hour`
@@ -444,6 +444,23 @@ class InactivityDetector:
                  else np.where(known, learned, self.silence_prior_s))
         return np.asarray(np.minimum(floor, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
 
+    def shortest_floor_s(self) -> float:
+        """No silence of anyone's warns sooner than this after its last sign of life (the learned floor's
+        least value at the highest sensitivity); a worn band's still run aside."""
+        least = min(self.silence_extra_s, self.silence_prior_s, self.silence_max_s)
+        return least / float(self.sensitivity_.max(initial=1.0))
+
+    def floor_bound_s(self, resident_idx: npt.ArrayLike, at_ms: I64) -> F64:
+        """A lower bound on the learned floor of a silence begun at `at_ms` by residents `resident_idx`,
+        whatever they do until then: the floor as of now for residents known `silence_learning_days`
+        (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
+        learned floor once they are known). For a replay that feeds many minutes at once."""
+        who = np.asarray(resident_idx, dtype=np.intp)
+        last = self.last_activity_ms_[who]
+        known = (last != NO_TIME) & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS)
+        return np.asarray(np.where(known, self.silence_floor_s(who, at_ms), self.shortest_floor_s()),
+                          dtype=np.float64)
+
     def _count_days(self, rows: Indices, minutes: I64) -> None:
         """Active minutes per resident and local day; when a day is over (a later day's first minute
         arrives), judge it against the resident's habit. Minutes of a day already judged are not
@@ -643,13 +660,12 @@ class InactivityDetector:
         warn = np.maximum(warn, learned)
         self.deadline_ms_[who] = np.where(away, NEVER, warn)
         self.critical_ms_[who] = np.where(away, NEVER, crit)
-        self.not_back_ms_[who] = np.where(away, self._not_back_deadline(who, last, offsets), NEVER)
+        self.not_back_ms_[who] = np.where(away, self._not_back_deadline(last, offsets, outing_s), NEVER)
 
-    def _not_back_deadline(self, who: Indices, door_ms: I64, offsets: I32) -> I64:
+    def _not_back_deadline(self, door_ms: I64, offsets: I32, learned_s: F64) -> I64:
         """Once the resident's own outings around that hour are known, when this one outlasts them (see
         `silence_floor_s`); before that, the first `not_back_by_local_hour` after the outing is
         established, capped by `max_away_s`."""
-        learned_s = self.silence_floor_s(who, door_ms, out=True)
         gone_ms = door_ms + int(self.away_after_door_s * 1000)
         local = gone_ms + offsets.astype(np.int64) * 1000
         day_start = local - local % (24 * week.HOUR_MS)

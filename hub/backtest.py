@@ -34,7 +34,6 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from detectors import NEVER, Evidence, InactivityDetector, Severity, evidence_of
-from detectors.inactivity import DAY_MS, NO_TIME
 
 HEADER = ["timestamp", "resident", "device", "kind", "location"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -332,9 +331,7 @@ def _batch_spans(detector: InactivityDetector) -> _BatchSpans:
       ended the outing; and it decides whether one begun at the front door is an outing from the door
       reading alone. So a batch with band reports or a door event stays shorter than `silence_min_s`.
     """
-    sensitivity = float(detector.sensitivity_.max(initial=1.0))
-    floor_s = min(detector.silence_extra_s, detector.silence_prior_s, detector.silence_max_s) / sensitivity
-    quiet = int(floor_s * 1000) - 1
+    quiet = int(detector.shortest_floor_s() * 1000) - 1
     silence_ms = int(detector.silence_min_s * 1000) - MINUTE_MS + 1  # the last minute's readings come later
     door = min(quiet, silence_ms, int(min(detector.away_after_door_s, detector.max_away_s) * 1000) - 1)
     return _BatchSpans(max(quiet, 0), max(door, 0), max(min(quiet, silence_ms), 0),
@@ -434,10 +431,7 @@ class _Batches:
             return horizon
         detector = self.detector
         who, t_ms = self.lapse_who[lo:hi], self.lapse_t[lo:hi]
-        last, first = detector.last_activity_ms_[who], detector.first_ms_[who]
-        known = (last != NO_TIME) & (last - first >= detector.silence_learning_days * DAY_MS)
-        floor_ms = np.where(known, np.floor(detector.silence_floor_s(who, t_ms) * 1000), self.spans.quiet + 1)
-        bound = t_ms + floor_ms.astype(np.int64)  # no deadline sooner than this
+        bound = t_ms + np.floor(detector.floor_bound_s(who, t_ms) * 1000).astype(np.int64)
         late = np.flatnonzero(self.lapse_next_ms[lo:hi] >= bound)
         if late.size == 0:
             return horizon

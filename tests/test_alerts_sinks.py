@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +26,16 @@ from pydantic import ValidationError
 
 from hub.alerts.delivery import notification_for
 from hub.alerts.model import Alert
-from hub.alerts.notification import Notification, body_bytes, text, title
+from hub.alerts.notification import (
+    MACHINE_SCHEMA,
+    Notification,
+    body_bytes,
+    machine_body,
+    machine_body_bytes,
+    machine_evidence,
+    text,
+    title,
+)
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink, build_sinks
@@ -71,7 +80,7 @@ def golden_payloads() -> dict[str, dict[str, Any]]:
     payload = body_bytes(n)
     return {
         "mqtt.json": {"topic": alert_topic(n.alert.community, n.alert.kind), "qos": 1,
-                      "payload": json.loads(payload)},
+                      "payload": json.loads(machine_body_bytes(n))},
         "webhook.json": {"secret": GOLDEN_SECRET,
                          "headers": request_headers(GOLDEN_SECRET, payload, GOLDEN_TIME),
                          "body": payload.decode("utf-8")},
@@ -91,6 +100,37 @@ def test_sink_payloads_match_golden_files(name: str) -> None:
 def test_the_body_leaves_out_contact_details() -> None:
     payload = body_bytes(sample_notification()).decode("utf-8")
     assert "13800000000" not in payload and "mailto" not in payload
+
+
+def test_the_mqtt_body_names_nobody() -> None:
+    """What goes onto the broker: ids and what a machine acts on; no name, flat, phone, URL or anything
+    people typed (issue 12, item 6)."""
+    n = sample_notification()
+    handled = replace(n.alert, state="resolved", assigned_to="张师傅", acknowledged_by="张师傅",
+                      acknowledged_ms=1795400060000, resolved_by="张师傅", resolved_ms=1795400900000,
+                      outcome="resident_ok", note="王奶奶说她没事, 7-2-1402")
+    payload = machine_body_bytes(replace(n, alert=handled)).decode("utf-8")
+    for personal in ("王奶奶", "李女士", "张师傅", "7-2-1402", "13800000000", "mailto", "没事"):
+        assert personal not in payload, (personal, payload)
+    body = json.loads(payload)
+    assert body["schema"] == MACHINE_SCHEMA
+    assert {key: body[key] for key in ("alert_id", "resident", "household", "community", "state", "outcome",
+                                       "acknowledged_ms", "resolved_ms")} == {
+        "alert_id": 42, "resident": "r-wang", "household": "h1402", "community": "sunshine",
+        "state": "resolved", "outcome": "resident_ok", "acknowledged_ms": 1795400060000,
+        "resolved_ms": 1795400900000}
+    assert "unit" not in body and "resident_name" not in body
+
+
+def test_the_mqtt_body_keeps_only_evidence_a_machine_acts_on() -> None:
+    evidence = {"press_ts": 1, "late": True, "late_s": 900, "device_kind": "wristband", "clip": "c-17.mp4",
+                "location": {"lat": 31.2, "lon": 121.4, "address": "7-2-1402"},
+                "caller": "王奶奶", "nested": {"battery": 3}, "battery": [1, 2]}
+    assert machine_evidence(evidence) == {"press_ts": 1, "late": True, "late_s": 900,
+                                          "device_kind": "wristband", "clip": "c-17.mp4",
+                                          "location": {"lat": 31.2, "lon": 121.4}}
+    assert machine_evidence({"location": {"lat": "31.2", "lon": 121.4}}) == {}
+    assert machine_body(sample_notification())["evidence"] == sample_notification().alert.evidence
 
 
 # --- receivers -----------------------------------------------------------------------------------------
@@ -371,7 +411,7 @@ def test_mqtt_sink_publishes_the_alert(tmp_path: Path, mosquitto: Mosquitto) -> 
         alert = service.raise_alert(resident_request("sos", "critical"))
         subscriber.wait()
         wait_until(lambda: service.get(alert.id).deliveries[0].status == "sent", 10, what="sent")
-        expected = body_bytes(sent_notification(service, alert.id, "mqtt", registry))
+        expected = machine_body_bytes(sent_notification(service, alert.id, "mqtt", registry))
     finally:
         service.close()
     assert subscriber.received[-1][1] == expected

@@ -29,14 +29,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from typer.testing import CliRunner, Result
 
-from hub.broker.acl import ALERT_CONSUMER_USER, HEALTHCHECK_TOPIC, HEALTHCHECK_USER, HUB_USER, gateway_user
+from hub.alerts.model import Alert
+from hub.alerts.notification import Notification
+from hub.alerts.sinks import MqttSink
+from hub.broker.acl import HEALTHCHECK_TOPIC, HEALTHCHECK_USER, HUB_USER, alert_consumer_user, gateway_user
 from hub.broker.config import MosquittoLayout, max_packet_size, render_config
 from hub.broker.export import ExportError, export_mosquitto
 from hub.broker.passwd import hash_password, parse_passwd, verify_password
 from hub.cli import app
 from hub.embedded_broker import free_loopback_port
+from hub.mqtt import BrokerAddress
 from hub.registry import (
     Building,
+    Caregiver,
     Community,
     Compound,
     Device,
@@ -60,13 +65,17 @@ HUB_PASSWORD = "hub-test-password-0123456789"
 
 
 def community(devices: list[Device]) -> Registry:
-    """Two compounds (c1, c2) of one community, a home in each."""
+    """Two compounds (c1, c2) of one community, a home in each; and a second community (moonlight) with a
+    home of its own, for what one community may not see of another."""
     return Registry(RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine"), Compound(id="c2", community="sunshine")],
-        buildings=[Building(id="b1", compound="c1"), Building(id="b2", compound="c2")],
-        grids=[Grid(id="g1", building="b1"), Grid(id="g2", building="b2")],
-        households=[Household(id="h101", grid="g1"), Household(id="h201", grid="g2")],
+        communities=[Community(id="sunshine", name="阳光社区"), Community(id="moonlight", name="月光社区")],
+        compounds=[Compound(id="c1", community="sunshine"), Compound(id="c2", community="sunshine"),
+                   Compound(id="m1", community="moonlight")],
+        buildings=[Building(id="b1", compound="c1"), Building(id="b2", compound="c2"),
+                   Building(id="mb1", compound="m1")],
+        grids=[Grid(id="g1", building="b1"), Grid(id="g2", building="b2"), Grid(id="mg1", building="mb1")],
+        households=[Household(id="h101", grid="g1"), Household(id="h201", grid="g2"),
+                    Household(id="m301", grid="mg1")],
         devices=devices,
     ))
 
@@ -185,6 +194,7 @@ class Session:
     acks: dict[int, Any] = field(default_factory=dict)
     acked: threading.Condition = field(default_factory=threading.Condition)
     messages: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
+    subacks: list[list[int]] = field(default_factory=list)  # the reason code per topic, per SUBACK
 
     def publish(self, topic: str, payload: bytes = b"{}", *, retain: bool = False) -> int:
         """Publish at QoS 1 and return the PUBACK's reason code (MQTT 5: a refusal says why)."""
@@ -239,7 +249,12 @@ def connect() -> Iterator[Connect]:
 
         client.on_connect = on_connect
         client.on_publish = on_publish
-        client.on_subscribe = lambda *args: session.subscribed.set()
+
+        def on_subscribe(_: paho.Client, __: Any, ___: int, reasons: list[Any], ____: Any) -> None:
+            session.subacks.append([int(reason.value) for reason in reasons])
+            session.subscribed.set()
+
+        client.on_subscribe = on_subscribe
         client.on_disconnect = lambda *args: session.disconnected.set()
         client.on_message = lambda _, __, msg: session.messages.put((msg.topic, bytes(msg.payload)))
         client.connect("127.0.0.1", port, keepalive=30)
@@ -396,7 +411,8 @@ def test_a_gateway_neither_reads_nor_writes_another_compounds_topics(connect: Co
 
 def test_the_alert_consumer_reads_alerts_and_publishes_nothing(connect: Connect, broker: Broker) -> None:
     hub = hub_session(connect, broker)
-    consumer = connect(broker.plain_port, ALERT_CONSUMER_USER, broker.passwords[ALERT_CONSUMER_USER])
+    consumer = connect(broker.plain_port, alert_consumer_user("sunshine"),
+                       broker.passwords[alert_consumer_user("sunshine")])
     consumer.subscribe("sc/#")  # device topics too: the ACL must filter them out
     door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
     assert door.publish(DOOR, b"private reading") in ACCEPTED
@@ -407,6 +423,91 @@ def test_the_alert_consumer_reads_alerts_and_publishes_nothing(connect: Connect,
     assert consumer.next_message() == (alert_topic("sunshine", "sos"), b'{"alert_id": 1}')
     assert consumer.publish(DOOR, b"spoofed") == NOT_AUTHORIZED
     assert consumer.publish(alert_topic("sunshine", "sos"), b"spoofed") == NOT_AUTHORIZED
+
+
+def alert_notification(alert_id: int, community_id: str, household: str, resident: str) -> Notification:
+    """A notification about an SOS of `resident`, with everything people-facing sinks tell people: the
+    resident's name and flat, the caregiver's name and phone."""
+    daughter = Caregiver(id=f"cg-{resident}", community=community_id, name="李女士", role="family",
+                         phone="13800000000", notify=["mailto://li@example.com"])
+    alert = Alert(
+        id=alert_id, kind="sos", severity="critical", state="open", subject=resident, community=community_id,
+        building="b1", household=household, resident=resident, device="band-z",
+        evidence={"press_ts": 1795400000000, "occurrence": "1795400000000", "note": "王奶奶 7-2-1402"},
+        count=1, first_seen_ms=1795400000000, last_seen_ms=1795400000000, tier=1,
+        deadline_ms=1795400300000, assigned_to="张师傅", acknowledged_by=None, acknowledged_ms=None,
+        resolved_by=None, resolved_ms=None, outcome=None, note="王奶奶说她没事")
+    return Notification(alert=alert, event_id=alert_id, reason="raised", tier=1, recipients=(daughter,),
+                        recipient=None, resident_name="王奶奶", unit="7-2-1402", timezone="Asia/Shanghai")
+
+
+def test_each_communitys_alert_consumer_reads_only_its_communitys_alerts(connect: Connect,
+                                                                         broker: Broker) -> None:
+    """The hub's MQTT sink, as the `hub` user, publishes an SOS in each of two communities: each
+    community's consumer gets its own and may neither subscribe to nor receive the other's, and what it
+    gets names nobody (issue 12, item 6)."""
+    consumers = {}
+    for name in ("sunshine", "moonlight"):
+        user = alert_consumer_user(name)
+        consumer = connect(broker.plain_port, user, broker.passwords[user])
+        assert not consumer.connack.is_failure, consumer.connack
+        consumers[name] = consumer
+    sunshine, moonlight = consumers["sunshine"], consumers["moonlight"]
+    sunshine.subscribe(alert_topic("sunshine", "#"))
+    moonlight.subscribe(alert_topic("moonlight", "#"))
+    assert sunshine.subacks[-1] == [1] and moonlight.subacks[-1] == [1], "granted QoS 1 on their own alerts"
+    # Asking for the other community's alerts, or everyone's: Mosquitto 2.0's ACL file grants the
+    # subscription and checks each message against the reader's grants before delivering it.
+    sunshine.subscribe(alert_topic("moonlight", "#"), alert_topic("moonlight", "sos"), "sc/+/alerts/#", "#")
+    moonlight.subscribe("sc/+/alerts/#", "#")
+
+    sink = MqttSink(BrokerAddress("127.0.0.1", broker.plain_port, HUB_USER, broker.passwords[HUB_USER]),
+                    "hub-alerts-test", 5)
+    try:  # each send returns once the broker acknowledged, that is routed, the message
+        sink.send(alert_notification(2, "moonlight", "m301", "r-zhao"))
+        sink.send(alert_notification(1, "sunshine", "h101", "r-wang"))
+        sink.send(alert_notification(3, "moonlight", "m301", "r-zhao"))
+    finally:
+        sink.close()
+    # A subscriber gets a copy per matching subscription, in the order the broker routed the messages: had
+    # an alert of the other community reached a consumer, it would come before that consumer's next own.
+    heard: dict[str, list[tuple[str, int]]] = {"sunshine": [], "moonlight": []}
+    last: dict[str, bytes] = {}
+    for name, consumer, until in (("sunshine", sunshine, 1), ("moonlight", moonlight, 3)):
+        while not heard[name] or heard[name][-1][1] != until:
+            topic, last[name] = consumer.next_message()
+            heard[name].append((topic, json.loads(last[name])["alert_id"]))
+    assert set(heard["sunshine"]) == {(alert_topic("sunshine", "sos"), 1)}, heard
+    assert set(heard["moonlight"]) == {(alert_topic("moonlight", "sos"), 2),
+                                       (alert_topic("moonlight", "sos"), 3)}
+    payload = last["sunshine"]
+
+    text = payload.decode("utf-8")
+    for personal in ("王奶奶", "李女士", "张师傅", "7-2-1402", "13800000000", "mailto", "没事"):
+        assert personal not in text, (personal, text)
+    body = json.loads(payload)
+    assert {key: body[key] for key in ("community", "household", "resident", "device", "kind", "severity",
+                                       "state")} == {"community": "sunshine", "household": "h101",
+                                                      "resident": "r-wang", "device": "band-z", "kind": "sos",
+                                                      "severity": "critical", "state": "open"}
+    assert body["evidence"] == {"press_ts": 1795400000000, "occurrence": "1795400000000"}
+    assert body["recipients"] == [{"id": "cg-r-wang", "role": "family"}]
+    assert sunshine.publish(alert_topic("sunshine", "sos"), b"spoofed") == NOT_AUTHORIZED
+
+
+def test_there_is_no_consumer_of_every_communitys_alerts(broker: Broker) -> None:
+    """Who may read alerts, from the exported ACL: each community's consumer its own, nobody all of them."""
+    readers: dict[str, list[str]] = {}
+    user = ""
+    for line in (broker.config_dir / "acl").read_text().splitlines():
+        if line.startswith("user "):
+            user = line.removeprefix("user ")
+        elif line.startswith(("topic read ", "topic readwrite ")) and ("/alerts/" in line
+                                                                     or line.endswith(" #")):
+            readers.setdefault(user, []).append(line.split()[-1])
+    assert readers == {alert_consumer_user("moonlight"): ["sc/moonlight/alerts/#"],
+                       alert_consumer_user("sunshine"): ["sc/sunshine/alerts/#"]}
+    assert "alert-consumer" not in broker.passwords
 
 
 def test_the_hub_writes_its_status_and_the_healthcheck_only_reads_uptime(connect: Connect,
@@ -624,3 +725,20 @@ def test_the_packet_limit_follows_the_hubs_payload_limit(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     conf = (config_dir / "mosquitto.conf").read_text()
     assert f"\nmax_packet_size {131072 + 4096}\n" in conf
+
+
+def test_the_retired_all_communities_consumer_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    """An old deployment's secrets file still has `alert-consumer`, and its .env the password: the re-export
+    removes the user, says the password is no longer used, and each community has its own consumer."""
+    config_dir, secrets = tmp_path / "mosquitto", tmp_path / "mqtt-secrets.yaml"
+    secrets.write_text("alert-consumer: old-shared-password\n")
+    result = export_with_cli(community(DEVICES), config_dir, secrets,
+                             MQTT_ALERT_CONSUMER_PASSWORD="old-shared-password")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "MQTT_ALERT_CONSUMER_PASSWORD is no longer used" in output
+    assert "1 removed" in output
+    kept = yaml.safe_load(secrets.read_text())
+    assert "alert-consumer" not in kept and "old-shared-password" not in kept.values()
+    assert {alert_consumer_user("sunshine"), alert_consumer_user("moonlight")} <= set(kept)
+    assert "user alert-consumer\n" not in (config_dir / "acl").read_text()

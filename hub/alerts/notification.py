@@ -1,5 +1,13 @@
 """What a sink sends: one `Notification` (an alert, why it is being told now, and to which tier), rendered
-as the JSON body the MQTT and webhook sinks send and as the title/text of a chat or e-mail message.
+as the JSON body the webhook sink sends, as the title/text of a chat or e-mail message, and as the
+machine body the MQTT sink publishes.
+
+The MQTT body (`machine_body`) is for machines on a shared broker, not for people: ids, kind, severity,
+state, times, counts and the evidence a dispatcher acts on. It never carries a name, a flat number, a phone
+number, a notify URL, or any free text people typed (who acknowledged, the resolution note); a consumer
+that shows people names looks the ids up in the registry it is entitled to. The evidence is filtered to
+the keys in `MACHINE_EVIDENCE_KEYS` with scalar values (and `location` as lat/lon), so a detector that
+adds a key does not leak it onto the broker until someone has decided it belongs there.
 
 The rendering is pinned by the golden files in `hub/alerts/testdata/`: consumers parse these bodies, so a
 change to them is a change to an interface.
@@ -17,6 +25,21 @@ from hub.alerts.model import Alert
 from hub.registry import Caregiver
 
 SCHEMA = "sc.alert/1"
+MACHINE_SCHEMA = "sc.alert.machine/1"
+
+# Evidence the detectors attach that a machine may act on: when it happened, how late it arrived, which
+# device and what it measured. Anything else stays in the store and the people-facing sinks.
+MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
+    "occurrence", "device_kind", "late", "late_s", "received_ms",
+    "press_ts", "fall_ts",  # sos, fall
+    "reason", "last_heard_ms", "checkin_interval_s",  # device_offline
+    "opened_at_ms", "closed_at_ms", "limit_s",  # door_left_open, night_exit
+    "battery",  # battery_low
+    "event_id", "building", "camera", "floor_min", "floor_max", "confidence", "clip",  # falling_object
+    "last_activity_ms", "silence_s", "surprise", "left_ms",  # inactivity, coverage, not_back_home
+    "day_ended_ms", "share_of_usual",  # activity_decline
+    "location",  # {"lat", "lon"}: where to go
+})
 
 KIND_LABELS: dict[str, str] = {
     "inactivity": "长时间无活动", "not_back_home": "未按时回家", "coverage": "监测覆盖不足",
@@ -81,9 +104,68 @@ def body(notification: Notification) -> dict[str, Any]:
 
 
 def body_bytes(notification: Notification) -> bytes:
-    """The exact bytes the MQTT and webhook sinks send (and the webhook signs)."""
-    return json.dumps(body(notification), ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")
+    """The exact bytes the webhook sink sends (and signs)."""
+    return _json_bytes(body(notification))
+
+
+def machine_body(notification: Notification) -> dict[str, Any]:
+    """What the MQTT sink publishes: ids and what a machine needs, nothing that names a person (see the
+    module doc). (`alert_id`, `event_id`) is a consumer's dedup key."""
+    a = notification.alert
+    return {
+        "schema": MACHINE_SCHEMA,
+        "alert_id": a.id,
+        "event_id": notification.event_id,
+        "reason": notification.reason,
+        "kind": a.kind,
+        "severity": a.severity,
+        "state": a.state,
+        "subject": a.subject,  # a resident, household, device or building id
+        "community": a.community,
+        "building": a.building,
+        "household": a.household,
+        "resident": a.resident,
+        "device": a.device,
+        "count": a.count,
+        "first_seen_ms": a.first_seen_ms,
+        "last_seen_ms": a.last_seen_ms,
+        "deadline_ms": a.deadline_ms,
+        "acknowledged_ms": a.acknowledged_ms,
+        "resolved_ms": a.resolved_ms,
+        "outcome": a.outcome,
+        "evidence": machine_evidence(a.evidence),
+        "tier": notification.tier,
+        "recipients": [{"id": c.id, "role": c.role} for c in notification.recipients],
+    }
+
+
+def machine_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """`evidence` cut down to `MACHINE_EVIDENCE_KEYS`: scalars, and `location` as numeric lat/lon."""
+    kept: dict[str, Any] = {}
+    for key, value in evidence.items():
+        if key not in MACHINE_EVIDENCE_KEYS:
+            continue
+        if key == "location":
+            if isinstance(value, dict):
+                point = {k: v for k, v in value.items() if k in ("lat", "lon") and _is_number(v)}
+                if len(point) == 2:
+                    kept[key] = point
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            kept[key] = value
+    return kept
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def machine_body_bytes(notification: Notification) -> bytes:
+    """The exact bytes the MQTT sink publishes."""
+    return _json_bytes(machine_body(notification))
+
+
+def _json_bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _local_time(ms: int, timezone: str) -> str:

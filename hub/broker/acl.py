@@ -11,7 +11,10 @@ Mosquitto denies whatever the ACL does not grant, and anonymous clients are refu
   intake takes a reading only under the base topic of the device's own compound;
 - the hub (user `hub`) reads exactly what it subscribes to (`hub.topics.subscriptions`, plus the
   simulation clock, which no production user may write) and writes the alert topics and its status;
-- an alert consumer (user `alert-consumer`: dashboards, the property-management system) reads alerts;
+- each community's alert consumer (user `alert-consumer-<community>`: its dashboards, its
+  property-management system) reads that community's alerts, `sc/<community>/alerts/#`, and nothing else.
+  There is no all-communities consumer: nothing in the project needs one, and an operator who does gets
+  one by reading with each community's account;
 - `healthcheck` reads one `$SYS` topic, for the container's healthcheck.
 """
 
@@ -37,7 +40,7 @@ Access = Literal["read", "write", "readwrite"]
 Role = Literal["hub", "device", "zigbee2mqtt_gateway", "alert_consumer", "healthcheck"]
 
 HUB_USER = "hub"
-ALERT_CONSUMER_USER = "alert-consumer"
+ALERT_CONSUMER_PREFIX = "alert-consumer-"
 HEALTHCHECK_USER = "healthcheck"
 GATEWAY_USER_PREFIX = "zigbee2mqtt-"
 # Published by Mosquitto itself, retained, so a healthcheck's subscription is answered at once.
@@ -67,9 +70,14 @@ def gateway_user(compound: str) -> str:
     return GATEWAY_USER_PREFIX + compound
 
 
+def alert_consumer_user(community: str) -> str:
+    return ALERT_CONSUMER_PREFIX + community
+
+
 def broker_users(registry: Registry, zigbee2mqtt_base: str) -> list[BrokerUser]:
-    """Every broker user the registry calls for: the service accounts, each native device, and one
-    Zigbee2MQTT gateway per compound that has Zigbee2MQTT devices. Names are unique or this raises."""
+    """Every broker user the registry calls for: the service accounts, one alert consumer per community,
+    each native device, and one Zigbee2MQTT gateway per compound that has Zigbee2MQTT devices. Names are
+    unique or this raises."""
     if not _TOPIC_LEVELS.match(zigbee2mqtt_base):
         raise BrokerUsersError(f"Zigbee2MQTT base topic {zigbee2mqtt_base!r} must be topic levels without "
                                "wildcards or spaces, like `zigbee2mqtt`")
@@ -82,8 +90,10 @@ def broker_users(registry: Registry, zigbee2mqtt_base: str) -> list[BrokerUser]:
             Grant("read", intake_committed_topic("+")),
             Grant("write", intake_committed_topic("+")),
         )),
-        BrokerUser(ALERT_CONSUMER_USER, "alert_consumer", (Grant("read", alert_topic("+", "#")),)),
         BrokerUser(HEALTHCHECK_USER, "healthcheck", (Grant("read", HEALTHCHECK_TOPIC),)),
+        *(BrokerUser(alert_consumer_user(community.id), "alert_consumer",
+                     (Grant("read", alert_topic(community.id, "#")),))
+          for community in sorted(registry.data.communities, key=lambda c: c.id)),
     ]
     gateway_compounds: set[str] = set()
     for device in registry.data.devices:
@@ -111,7 +121,7 @@ def _refuse_duplicate_names(users: list[BrokerUser]) -> None:
         listed = "; ".join(f"{name!r} would be {' and '.join(found)}" for name, found in clashes)
         raise BrokerUsersError(
             f"broker user names must be unique: {listed}. Device ids name their broker users; rename the "
-            f"device (the names {HUB_USER!r}, {ALERT_CONSUMER_USER!r}, {HEALTHCHECK_USER!r} and "
+            f"device (the names {HUB_USER!r}, {HEALTHCHECK_USER!r}, {ALERT_CONSUMER_PREFIX}<community> and "
             f"{GATEWAY_USER_PREFIX}<compound> are taken)")
 
 

@@ -4,7 +4,8 @@ Passwords are random and kept in a secrets file (YAML, user → password, mode 0
 if missing. A re-run keeps every existing user's password, and its hash too when it still matches, so
 the files change only when users do; new devices get new passwords, and a device gone from the registry
 (or deactivated) loses its credentials. The service accounts' passwords may come from the environment
-(the compose stack's `.env`), because the hub's and the healthcheck's must match what they connect with.
+(the compose stack's `.env`), because the hub's and the healthcheck's must match what they connect with;
+each community's alert consumer gets its own generated password, like a device.
 
 Everything is computed before anything is written, and each file is replaced atomically, the secrets
 file first: a password in `passwd` always has its secret on disk.
@@ -26,7 +27,6 @@ import yaml
 from rich.console import Console
 
 from hub.broker.acl import (
-    ALERT_CONSUMER_USER,
     HEALTHCHECK_USER,
     HUB_USER,
     BrokerUsersError,
@@ -71,7 +71,7 @@ def export_mosquitto(
     max_payload_bytes: int = 64 * 1024,
 ) -> ExportReport:
     """Write `out_dir`/{mosquitto.conf, passwd, acl} and update `secrets_path`; see the module doc.
-    `service_passwords` sets passwords of service accounts (hub, healthcheck, alert-consumer)."""
+    `service_passwords` sets passwords of service accounts (hub, healthcheck)."""
     if secrets_path.resolve().is_relative_to(out_dir.resolve()):
         raise ExportError(f"the secrets file {secrets_path} must not be in {out_dir}: that directory is "
                           "mounted into the broker, and the passwords would go with it")
@@ -102,7 +102,7 @@ def export_mosquitto(
 
 
 def _checked_service_passwords(given: Mapping[str, str], environment: str) -> dict[str, str]:
-    services = {HUB_USER, HEALTHCHECK_USER, ALERT_CONSUMER_USER}
+    services = {HUB_USER, HEALTHCHECK_USER}
     unknown = set(given) - services
     if unknown:
         raise ExportError(f"not service accounts: {', '.join(sorted(unknown))}")
@@ -168,9 +168,9 @@ def export_mosquitto_command(
                                               help="the hub user's password [default: kept or random]")] = "",
     healthcheck_password: Annotated[str, typer.Option(envvar="MQTT_HEALTHCHECK_PASSWORD", show_default=False,
                                                       help="the healthcheck user's password")] = "",
-    alert_consumer_password: Annotated[str, typer.Option(envvar="MQTT_ALERT_CONSUMER_PASSWORD",
-                                                         show_default=False,
-                                                         help="the alert-consumer user's password")] = "",
+    retired_alert_consumer_password: Annotated[str, typer.Option(
+        "--alert-consumer-password", envvar="MQTT_ALERT_CONSUMER_PASSWORD", hidden=True,
+        help="retired: each community's consumer has its own generated password")] = "",
     environment: Annotated[str, typer.Option(
         envvar="HUB_ENVIRONMENT", help="production refuses placeholder passwords")] = "development",
     max_payload_bytes: Annotated[int, typer.Option(
@@ -189,14 +189,17 @@ def export_mosquitto_command(
     try:
         report = export_mosquitto(
             Registry.load(registry), out, secrets_file, zigbee2mqtt_base=zigbee2mqtt_base,
-            service_passwords={HUB_USER: hub_password, HEALTHCHECK_USER: healthcheck_password,
-                               ALERT_CONSUMER_USER: alert_consumer_password},
+            service_passwords={HUB_USER: hub_password, HEALTHCHECK_USER: healthcheck_password},
             environment="production" if environment == "production" else "development",
             max_payload_bytes=max_payload_bytes,
         )
     except (RegistryError, ExportError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    if retired_alert_consumer_password:
+        console.print("[yellow]MQTT_ALERT_CONSUMER_PASSWORD is no longer used: the all-communities "
+                      "`alert-consumer` is gone; each community's `alert-consumer-<community>` has its own "
+                      "password in the secrets file[/yellow]")
     roles = ", ".join(f"{role.replace('_', ' ')}: {n}" for role, n in sorted(report.users.items()))
     console.print(f"[green]ok[/green]: {CONFIG_FILE}, {PASSWD_FILE} and {ACL_FILE} in {out} "
                   f"(users by role: {roles}); passwords in {secrets_file} "

@@ -1,7 +1,9 @@
-"""MQTT sink: each notification as JSON (see `hub.alerts.notification.body`) on
-`sc/<community>/alerts/<kind>`, QoS 1, not retained (a retained alert would be re-announced to every new
-subscriber long after it was resolved). Dashboards, the property-management system and on-site displays
-subscribe to `sc/+/alerts/#`. Sample configuration:
+"""MQTT sink: each notification as JSON (see `hub.alerts.notification.machine_body`: ids, times and
+evidence, no names, flat numbers or phones) on `sc/<community>/alerts/<kind>`, QoS 1, not retained (a
+retained alert would be re-announced to every new subscriber long after it was resolved). Dashboards, the
+property-management system and on-site displays subscribe to `sc/<community>/alerts/#` as their
+community's consumer (`alert-consumer-<community>`, see `hub.broker.acl`), which reads nothing else.
+Sample configuration:
 
     HUB_ALERTS_MQTT_ENABLED=true
     HUB_ALERTS_MQTT_URL=mqtt://alerts:secret@broker:1883   # unset: the hub's own broker
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.alerts.notification import Notification, body_bytes
+from hub.alerts.notification import Notification, machine_body_bytes
 from hub.alerts.sinks.sink import DeliveryError
 from hub.mqtt import BrokerAddress, Protocol, Publisher
 from hub.registry import Caregiver
@@ -41,8 +43,8 @@ class MqttSink:
         publisher = self._connected()
         alert = notification.alert
         try:
-            published = publisher.publish(alert_topic(alert.community, alert.kind), body_bytes(notification),
-                                          qos=1)
+            published = publisher.publish(alert_topic(alert.community, alert.kind),
+                                          machine_body_bytes(notification), qos=1)
         except ConnectionError as exc:
             raise DeliveryError(str(exc)) from exc
         if not published.wait(self._timeout_s):
