@@ -35,6 +35,7 @@ from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress
 from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
+from hub.residents_cli import app as residents_app
 from hub.runtime import Hub
 from hub.settings import Settings
 from hub.store import Store
@@ -54,6 +55,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(residents_app, name="residents")
 app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 

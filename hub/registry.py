@@ -292,7 +292,8 @@ class Registry:
             text = json.dumps(body, ensure_ascii=False, indent=2)
         else:
             text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
-        with tmp.open("w", encoding="utf-8") as out:
+        # Owner only (0600): the registry holds residents' names and health flags.
+        with open(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -24,6 +24,7 @@ from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
 from hub.redact import redact_url
 from hub.registry import Registry
+from hub.retention import RetentionPolicy, RetentionWorker
 from hub.settings import Settings
 from hub.store import Store
 from hub.topics import hub_status_topic
@@ -112,6 +113,8 @@ class Hub:
         # and their counters.
         self.workers = (WorkerPool(settings, lambda: self.router.registry)
                         if settings.intake_workers > 1 else None)
+        self.retention = RetentionWorker(self._open_store, RetentionPolicy.from_settings(settings),
+                                         self.clock, settings.retention_interval_s)
         self.metrics = HubMetrics(self)
         self.intake.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
@@ -155,6 +158,7 @@ class Hub:
             self.influx.start()
         self.alerts.start()
         self.evaluation.start()
+        self.retention.start()
         if self.workers is not None:
             self.workers.start()
         self.subscriber.start()
@@ -204,6 +208,7 @@ class Hub:
         self.intake.stop()
         self.subscriber.stop()
         self.evaluation.stop()
+        self.retention.stop()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()

@@ -102,6 +102,26 @@ class Settings(BaseSettings):
     dead_letters_per_device: int = Field(
         1000, ge=1, description="dead letters kept per device (not yet replayed); past it only counted")
 
+    # Retention (residents' personal data, docs/personal-data.md): the running hub deletes what is older,
+    # every HUB_RETENTION_INTERVAL_S. Days; each table by its own time.
+    retention_readings_days: int = Field(
+        180, ge=1, description="readings (observations), by the device's time: half a year covers every "
+                               "detector's learning window and a season's comparison")
+    retention_dead_letter_bytes_days: int = Field(
+        30, ge=1, description="raw bytes of dead letters (cleared, the row kept): a month to fix and replay")
+    retention_dead_letters_days: int = Field(
+        180, ge=1, description="dead-letter rows (topic, reason, device), by arrival")
+    retention_alerts_days: int = Field(
+        3 * 365, ge=30, description="resolved alerts with their history and hand-overs, by resolution: the "
+                                    "audit record of who was told and who acted, kept for complaints and "
+                                    "reviews; unresolved alerts are never deleted")
+    retention_deliveries_days: int = Field(
+        3 * 365, ge=30, description="sent or given-up notifications, by their last attempt (at most as long "
+                                    "as their alert)")
+    retention_read_audit_days: int = Field(
+        3 * 365, ge=30, description="the read audit: who viewed which resident's data")
+    retention_interval_s: int = Field(3600, ge=1, description="how often the hub enforces retention")
+
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
     influx_url: str | None = None
     influx_token: SecretStr = SecretStr("")
@@ -110,6 +130,10 @@ class Settings(BaseSettings):
     influx_batch: int = Field(5000, ge=1)
     influx_timeout_s: float = Field(10.0, gt=0)
     influx_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between failed writes")
+    influx_server: Literal["influxdb", "victoriametrics"] = Field(
+        "influxdb", description="how a resident's points are read and deleted (`hub residents export`, "
+                                "`erase`): InfluxDB 2.x's Flux and delete APIs, or VictoriaMetrics' "
+                                "export and delete_series APIs")
 
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

@@ -17,11 +17,12 @@ exporters and the CLI read while intake writes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,25 @@ CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made throu
     action    TEXT    NOT NULL,               -- create, update, deactivate
     before    TEXT,                           -- the entry as JSON; NULL when created
     after     TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resident_reads (   -- the read audit: who was shown which residents' data
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,               -- wall-clock time, epoch ms
+    actor     TEXT    NOT NULL,               -- the token's name
+    token_id  TEXT    NOT NULL,
+    role      TEXT    NOT NULL,
+    what      TEXT    NOT NULL,               -- residents (a list), activity, export
+    residents TEXT    NOT NULL                -- JSON array of the resident ids shown
+);
+CREATE INDEX IF NOT EXISTS resident_reads_at ON resident_reads (at_ms);
+CREATE TABLE IF NOT EXISTS resident_erasures ( -- kept: the proof a resident's data was erased, and what
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    token_id  TEXT,                           -- NULL: erased with the CLI
+    role      TEXT    NOT NULL,
+    resident  TEXT    NOT NULL,               -- the registry id (a pseudonym; the entry keeps no name)
+    counts    TEXT    NOT NULL                -- JSON: what was removed or anonymised, for statistics
 );
 CREATE TABLE IF NOT EXISTS export_cursors (
     sink    TEXT PRIMARY KEY,
@@ -160,6 +180,18 @@ class RegistryEdit:
 
 
 @dataclass(frozen=True, slots=True)
+class ResidentRead:
+    """One read of residents' data, for the read audit."""
+
+    at_ms: int
+    actor: str
+    token_id: str
+    role: str
+    what: str  # residents (a list), activity, export
+    residents: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """What one commit added: the observations now holding ids (before_id, after_id] (a row merged with a
     new message moves into that range too), so a reader can follow the outbox without reading it back."""
@@ -206,6 +238,20 @@ class Batch:
         other.seen = {}
 
 
+def private_file(path: Path) -> Path:
+    """Create `path` readable and writable by its owner only (0600) if it is not there, and tighten it if
+    it is: the store and the registry hold residents' personal data. SQLite creates its -wal and -shm
+    files with the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Never open an existing file here: closing any descriptor of a database file drops every POSIX lock
+    # this process's SQLite connections hold on it.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    with contextlib.suppress(OSError):  # another user's file, opened where that is allowed
+        os.chmod(path, 0o600)
+    return path
+
+
 class WriterTurn:
     """Writers of one store, in every thread and process (intake workers, the alert loop), queue here
     before they take SQLite's write lock: SQLite's busy handler sleep-polls (1, 2, 5 … 100 ms), which cost
@@ -219,7 +265,7 @@ class WriterTurn:
         try:  # flock() needs no write access: a store remounted read-only still reports its own errors
             self._file = open(lock_path, "rb")  # noqa: SIM115 (held until close)
         except FileNotFoundError:
-            self._file = open(lock_path, "ab")  # noqa: SIM115
+            self._file = open(private_file(Path(lock_path)), "rb")  # noqa: SIM115
 
     def __enter__(self) -> None:
         fcntl.flock(self._file, fcntl.LOCK_EX)
@@ -246,8 +292,7 @@ class Store:
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 10000")
         if not read_only:
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -486,6 +531,91 @@ class Store:
                 "UPDATE dead_letters SET reason = ?, detail = ? WHERE id = ?",
                 (reason, detail, dead_letter_id),
             )
+
+    # --- retention and erasure ------------------------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (name,)).fetchone() is not None
+
+    def purge(self, select_ids: str, args: Sequence[object], changes: Sequence[str], *,
+              chunk: int = 5000) -> int:
+        """Change (delete, clear) rows chunk by chunk, one transaction each, so intake waits for one chunk
+        at most: `select_ids` selects the ids of the rows still to change (LIMIT is appended), each of
+        `changes` runs with `{ids}` standing for them. Freed space is overwritten (secure_delete): what is
+        deleted does not linger in the file. Returns how many ids were changed."""
+        self._db.execute("PRAGMA secure_delete = ON")
+        total = 0
+        while True:
+            with self._transaction() as db:
+                ids = [row[0] for row in db.execute(f"{select_ids} LIMIT ?", (*args, chunk))]
+                marks = ", ".join("?" * len(ids))
+                for change in changes if ids else ():
+                    db.execute(change.format(ids=marks), ids)
+            total += len(ids)
+            if len(ids) < chunk:
+                return total
+
+    def erase(self, devices: Sequence[str], alert_condition: str, alert_args: Sequence[object],
+              resident: str, tombstone: dict[str, Any]) -> dict[str, int]:
+        """Delete these devices' readings, dead letters and last-seen rows; anonymise the alerts matching
+        `alert_condition` (their history's details, delivery errors too) and the resident's entries in the
+        registry audit. One transaction, freed space overwritten, then the log emptied into the file so no
+        old copy of a page stays behind. Returns what it removed or anonymised."""
+        marks = ", ".join("?" * len(devices))
+        self._db.execute("PRAGMA secure_delete = ON")
+        with self._transaction() as db:
+            readings = db.execute(f"DELETE FROM observations WHERE device_id IN ({marks})", devices).rowcount
+            dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
+            db.execute(f"DELETE FROM dead_letters_dropped WHERE device_id IN ({marks})", devices)
+            db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
+            alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
+                                                   alert_args)]
+            among = ", ".join("?" * len(alerts))
+            db.execute("UPDATE alerts SET evidence = '{}', occurrences = '[]', note = '',"
+                       " subject = CASE WHEN subject = ? THEN 'erased' ELSE subject END,"
+                       " resident = CASE WHEN resident IS NULL THEN NULL ELSE 'erased' END"
+                       f" WHERE id IN ({among})", (resident, *alerts))
+            db.execute(f"UPDATE alert_events SET detail = '{{}}' WHERE alert_id IN ({among})", alerts)
+            db.execute(f"UPDATE alert_deliveries SET last_error = NULL WHERE alert_id IN ({among})", alerts)
+            entry = json.dumps(tombstone, ensure_ascii=False)
+            audits = db.execute(
+                "UPDATE registry_audit SET before = CASE WHEN before IS NULL THEN NULL ELSE ? END, after = ?"
+                " WHERE tbl = 'residents' AND entry_id = ?", (entry, entry, resident)).rowcount
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
+
+    def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,
+                       token_id: str | None, role: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO resident_erasures (at_ms, actor, token_id, role, resident, counts)"
+                       " VALUES (?, ?, ?, ?, ?, ?)",
+                       (at_ms, actor, token_id, role, resident, json.dumps(counts)))
+
+    def erasures(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT at_ms, actor, token_id, role, resident, counts FROM resident_erasures"
+                                " ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"at_ms": at, "actor": actor, "token_id": token, "role": role, "resident": resident,
+                 "counts": json.loads(counts)} for at, actor, token, role, resident, counts in rows]
+
+    # --- read audit ----------------------------------------------------------------------------
+
+    def record_read(self, read: ResidentRead) -> None:
+        """One read of residents' data: who, when, what (a list, an activity view, an export), whose."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO resident_reads (at_ms, actor, token_id, role, what, residents)"
+                       " VALUES (?, ?, ?, ?, ?, ?)",
+                       (read.at_ms, read.actor, read.token_id, read.role, read.what,
+                        json.dumps(read.residents)))
+
+    def reads(self, resident: str | None = None, limit: int = 1000) -> list[ResidentRead]:
+        """The read audit, newest first; with `resident`, the reads that showed that resident's data."""
+        where, args = ("", ()) if resident is None else (
+            " WHERE EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?)", (resident,))
+        rows = self._db.execute("SELECT at_ms, actor, token_id, role, what, residents FROM resident_reads"
+                                f"{where} ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [ResidentRead(at, actor, token, role, what, json.loads(residents))
+                for at, actor, token, role, what, residents in rows]
 
     # --- registry audit ------------------------------------------------------------------------
 

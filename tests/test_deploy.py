@@ -197,6 +197,14 @@ def test_grafana_and_prometheus_read_the_dashboards_provisioning() -> None:
     assert prometheus_mounts["./dashboards/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
 
 
+def test_influxdb_keeps_readings_as_long_as_the_hub_does() -> None:
+    for env, days in ((env_example(), "180"), ({**env_example(), "READINGS_RETENTION_DAYS": "90"}, "90")):
+        services = compose(env)["services"]
+        assert services["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_RETENTION"] == f"{days}d"
+        assert services["hub"]["environment"]["HUB_RETENTION_READINGS_DAYS"] == days
+    assert Settings().retention_readings_days == 180, "the stack's default is the hub's own"
+
+
 def test_env_example_documents_every_variable_the_compose_file_uses() -> None:
     used = {m.group("name") for m in _VARIABLE.finditer(COMPOSE.read_text()) if m.group("name")}
     documented = env_example()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
+from hub.store import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -136,9 +137,8 @@ class AlertStore:
                                        check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 10000")
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the owner serialises use itself (the service holds a lock).
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")

@@ -86,6 +86,22 @@ class RegistryEditor:
         self._store_path = store_path
         self._lock = threading.Lock()
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held for an edit made outside `create`/`update` (a resident's erasure) with `replace`."""
+        return self._lock
+
+    def current(self) -> Registry:
+        return self._current()
+
+    def replace(self, file: RegistryFile) -> Registry:
+        """Write a whole new registry file and swap it in (hold `lock`). Not recorded in the registry
+        audit: its caller keeps its own record (an erasure must not copy the entry it erases there)."""
+        registry = Registry(file)
+        registry.dump(self.path)
+        self._swap(registry)
+        return registry
+
     def find(self, table: str, wanted: str) -> Record:
         for entry in getattr(self._current().file, table):
             if entry.id == wanted:

@@ -134,9 +134,24 @@ class ResidentOut(BaseModel):
     building: str
     community: str
     lives_alone: bool
-    flags: list[str]
-    wandering_risk: bool
+    flags: list[str] | None = Field(description="health flags; null: not shown to this role (read_only, "
+                                                "device_admin)")
+    wandering_risk: bool | None = Field(description="null: not shown to this role")
     caregivers: list[CaregiverLink]
+
+
+class ResidentReadOut(BaseModel):
+    at: AwareDatetime
+    actor: str = Field(description="the token's name, or the person at the CLI")
+    token_id: str
+    role: str
+    what: str = Field(description="residents (a list), activity, registry, export")
+    residents: list[str]
+
+
+class ErasureOut(BaseModel):
+    resident: str
+    counts: dict[str, int] = Field(description="what was removed or anonymised, kept for statistics")
 
 
 class TimelineEntry(BaseModel):

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from pydantic import ValidationError
 
 from hub.alerts.notify_urls import NotifyUrlPolicy, redact
+from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import HubDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
@@ -120,7 +121,10 @@ def _notify_allowed(policy: NotifyUrlPolicy, urls: object) -> None:
 def _shown(entry: Record, scope: Scope) -> Record:
     """An entry as the API shows it: a caregiver's notify URLs by their scheme only (the rest is a key),
     and its phone and notify URLs not at all to roles that do not act on alerts (read_only, device_admin):
-    contact details are for those who call."""
+    contact details are for those who call; a resident's health flags neither."""
+    if isinstance(entry, Resident) and scope.token.role not in ACTING_ROLES:
+        # Health flags are for those who act on them: shown empty to read_only and device_admin.
+        return entry.model_copy(update={"flags": [], "wandering_risk": False})
     if not isinstance(entry, Caregiver):
         return entry
     if scope.token.role not in ACTING_ROLES:
@@ -156,8 +160,11 @@ def _table_routes(table: str, model: type[Record]) -> None:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         registry = hub.registry
         index = registry_index(registry)
-        return [_shown(e, scope) for e in getattr(registry.file, table)
-                if scope.sees_any(index.communities_of(e))]
+        shown = [_shown(e, scope) for e in getattr(registry.file, table)
+                 if scope.sees_any(index.communities_of(e))]
+        if table == "residents":
+            record_read(hub, scope, "registry", [e.id for e in shown])
+        return shown
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
@@ -169,6 +176,8 @@ def _table_routes(table: str, model: type[Record]) -> None:
             raise not_found(f"{noun} {entry_id!r}") from None
         if not scope.sees_any(registry_index(hub.registry).communities_of(entry)):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
+        if table == "residents":
+            record_read(hub, scope, "registry", [entry.id])
         return _shown(entry, scope)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,

@@ -3,20 +3,35 @@ readings."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from influxdb_client.rest import ApiException
 
 from hub.api.activity import coverage_ok, detector_view
-from hub.api.auth import ScopeDep
+from hub.api.audit import record_read
+from hub.api.auth import ACTING_ROLES, ScopeDep, require_role
 from hub.api.deps import HubDep
-from hub.api.errors import REFUSALS, forbidden, not_found
-from hub.api.schemas import ActivityOut, ExpectationOut, ResidentOut, TimelineEntry, at
-from hub.api.scope import registry_index
+from hub.api.errors import REFUSALS, conflict, forbidden, not_found
+from hub.api.registry_editor import RegistryEditor
+from hub.api.schemas import (
+    ActivityOut,
+    ErasureOut,
+    ExpectationOut,
+    ResidentOut,
+    ResidentReadOut,
+    TimelineEntry,
+    at,
+)
+from hub.api.scope import Scope, registry_index
+from hub.api.tokens import Role
+from hub.clock import SystemClock
 from hub.monitoring_track import EXPECTED, track_of
+from hub.personal_data import ErasureRefusedError, Who, erase_resident, export_resident, influx_points
 from hub.store import Store
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
+OPERATORS = frozenset({Role.OPERATOR})  # export, erase, and the read audit
 
 @router.get("", responses=REFUSALS)
 def list_residents(hub: HubDep, scope: ScopeDep, community: str | None = None) -> list[ResidentOut]:
@@ -32,11 +47,81 @@ def list_residents(hub: HubDep, scope: ScopeDep, community: str | None = None) -
         place = index.resident_community[r.id]
         if not scope.sees_resident(r.id, place) or community not in (None, place):
             continue
+        acts = scope.token.role in ACTING_ROLES  # health flags are for those who act on them
         found.append(ResidentOut(
             id=r.id, name=r.name, household=r.household, building=grids[households[r.household].grid],
-            community=place, lives_alone=r.lives_alone, flags=r.flags, wandering_risk=r.wandering_risk,
-            caregivers=r.caregivers))
+            community=place, lives_alone=r.lives_alone, flags=r.flags if acts else None,
+            wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
+    record_read(hub, scope, "residents", [r.id for r in found])
     return found
+
+
+@router.get("/reads", responses=REFUSALS)
+def resident_reads(
+    hub: HubDep, scope: ScopeDep, resident: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[ResidentReadOut]:
+    """The read audit, newest first: who was shown which residents' data (lists, activity, registry
+    entries, exports). Operators only; with `resident`, the reads that showed that resident."""
+    require_role(scope.token, OPERATORS, "read the read audit")
+    index = registry_index(hub.registry)
+    store = Store(hub.settings.store_path, read_only=True)
+    try:
+        reads = store.reads(resident, limit)
+    finally:
+        store.close()
+    out = []
+    for read in reads:
+        mine = [r for r in read.residents if scope.sees_resident(r, index.resident_community.get(r, ""))]
+        moment = at(read.at_ms)
+        if mine and moment is not None:
+            out.append(ResidentReadOut(at=moment, actor=read.actor, token_id=read.token_id, role=read.role,
+                                       what=read.what, residents=mine))
+    return out
+
+
+def _resident_in_scope(hub: HubDep, scope: Scope, resident_id: str, doing: str) -> None:
+    require_role(scope.token, OPERATORS, doing)
+    registry = hub.registry
+    if not any(r.id == resident_id for r in registry.file.residents) or not scope.sees_resident(
+            resident_id, registry_index(registry).resident_community.get(resident_id, "")):
+        raise not_found(f"resident {resident_id!r}")  # as if absent: a 403 would confirm it
+
+
+def _who(scope: Scope) -> Who:
+    return Who(scope.token.name, scope.token.id, scope.token.role.value)
+
+
+@router.get("/{resident_id}/export", responses={**REFUSALS, 404: {"description": "no such resident"}})
+def export(hub: HubDep, scope: ScopeDep, resident_id: str) -> dict[str, Any]:
+    """Everything the hub holds about the resident (registry entry, caregivers, devices, readings, dead
+    letters, alerts with history and deliveries, who viewed their data, InfluxDB points), as JSON.
+    Operators only; recorded in the read audit."""
+    _resident_in_scope(hub, scope, resident_id, "export a resident's data")
+    return export_resident(resident_id, hub.registry, store_path=hub.settings.store_path,
+                           influx=influx_points(hub.settings), who=_who(scope), now_ms=SystemClock().now_ms())
+
+
+@router.post("/{resident_id}/erase", responses={
+    **REFUSALS, 404: {"description": "no such resident"},
+    409: {"description": "the resident has unresolved alerts"},
+    502: {"description": "InfluxDB refused to delete the points: nothing was erased"}})
+def erase(request: Request, hub: HubDep, scope: ScopeDep, resident_id: str) -> ErasureOut:
+    """Erase the resident everywhere: readings, dead letters and InfluxDB points deleted; alerts, their
+    history and the registry entry anonymised (counts kept for statistics). Operators only; recorded
+    with who and when (`hub residents erasures`)."""
+    _resident_in_scope(hub, scope, resident_id, "erase a resident's data")
+    editor: RegistryEditor = request.app.state.registry_editor
+    with editor.lock:
+        try:
+            counts = erase_resident(resident_id, editor.current().file, store_path=hub.settings.store_path,
+                                    influx=influx_points(hub.settings), who=_who(scope),
+                                    now_ms=SystemClock().now_ms(), write_registry=editor.replace)
+        except ErasureRefusedError as exc:
+            raise conflict(str(exc)) from None
+        except (OSError, ApiException) as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"InfluxDB: {exc}") from None
+    return ErasureOut(resident=resident_id, counts=counts)
 
 
 @router.get("/{resident_id}/activity", responses={**REFUSALS, 404: {"description": "no such resident"}})
@@ -57,6 +142,7 @@ def resident_activity(
         raise not_found(f"resident {resident_id!r} in service")
     if not scope.sees_resident(resident.id, registry_index(registry).resident_community[resident.id]):
         raise not_found(f"resident {resident_id!r} in service")  # as if absent: a 403 would confirm it
+    record_read(hub, scope, "activity", [resident.id])
     view = detector_view(hub.evaluation.activity, resident.id)
     mine = [d for d in registry.file.devices
             if d.household == resident.household and d.resident in (None, resident.id)]
