@@ -437,8 +437,7 @@ class InactivityDetector:
         hour = np.floor(week.week_hours(at_ms, self.utc_offset_s_[who]) % 24).astype(np.intp)
         around = (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
         longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1).astype(np.float64)
-        last = self.last_activity_ms_[who]
-        known = (last != NO_TIME) & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS)
+        known = self._known_for_learning(who)
         learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
         floor = (np.where(known & (longest_h > 0), learned, np.nan) if out
                  else np.where(known, learned, self.silence_prior_s))
@@ -456,10 +455,14 @@ class InactivityDetector:
         (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
         learned floor once they are known). For a replay that feeds many minutes at once."""
         who = np.asarray(resident_idx, dtype=np.intp)
+        return np.asarray(np.where(self._known_for_learning(who), self.silence_floor_s(who, at_ms),
+                                   self.shortest_floor_s()), dtype=np.float64)
+
+    def _known_for_learning(self, who: Indices) -> Bools:
+        """Residents whose own silences have been followed `silence_learning_days`."""
         last = self.last_activity_ms_[who]
-        known = (last != NO_TIME) & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS)
-        return np.asarray(np.where(known, self.silence_floor_s(who, at_ms), self.shortest_floor_s()),
-                          dtype=np.float64)
+        return np.asarray((last != NO_TIME)
+                          & (last - self.first_ms_[who] >= self.silence_learning_days * DAY_MS))
 
     def _count_days(self, rows: Indices, minutes: I64) -> None:
         """Active minutes per resident and local day; when a day is over (a later day's first minute

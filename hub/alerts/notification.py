@@ -71,20 +71,28 @@ class Notification:
     timezone: str  # the community's, for the times people read
 
 
-def body(notification: Notification) -> dict[str, Any]:
+def _head(notification: Notification, schema: str) -> dict[str, Any]:
+    """What both bodies begin with: which alert, which event of it, and where."""
     a = notification.alert
     return {
-        "schema": SCHEMA,
+        "schema": schema,
         "alert_id": a.id,
         "event_id": notification.event_id,
         "reason": notification.reason,
         "kind": a.kind,
         "severity": a.severity,
         "state": a.state,
-        "subject": a.subject,
+        "subject": a.subject,  # a resident, household, device or building id
         "community": a.community,
         "building": a.building,
         "household": a.household,
+    }
+
+
+def body(notification: Notification) -> dict[str, Any]:
+    a = notification.alert
+    return {
+        **_head(notification, SCHEMA),
         "unit": notification.unit,
         "resident": a.resident,
         "resident_name": notification.resident_name,
@@ -113,17 +121,7 @@ def machine_body(notification: Notification) -> dict[str, Any]:
     module doc). (`alert_id`, `event_id`) is a consumer's dedup key."""
     a = notification.alert
     return {
-        "schema": MACHINE_SCHEMA,
-        "alert_id": a.id,
-        "event_id": notification.event_id,
-        "reason": notification.reason,
-        "kind": a.kind,
-        "severity": a.severity,
-        "state": a.state,
-        "subject": a.subject,  # a resident, household, device or building id
-        "community": a.community,
-        "building": a.building,
-        "household": a.household,
+        **_head(notification, MACHINE_SCHEMA),
         "resident": a.resident,
         "device": a.device,
         "count": a.count,
