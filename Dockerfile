@@ -1,6 +1,6 @@
 # The hub: `hub run` with its store and registry in /var/lib/hub (a volume), serving HTTP on 8080 for the
 # healthcheck, the API and /metrics. docker-compose.yml runs it next to Mosquitto, InfluxDB, Grafana and
-# Prometheus; README.md, "Production deployment".
+# Prometheus; docs/operators/deployment.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

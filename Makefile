@@ -40,7 +40,7 @@ test: $(VENV)/.installed-dev test-deps lint
 
 # The long variants (full fault-injection figures, the 1-hour soak). pytest exits 5 when it selects no
 # test: that is a failure here too (a renamed marker must not turn this into a silent pass). `-s` prints
-# the figures the README's reliability section quotes.
+# the figures docs/operators/reliability.md quotes.
 test-slow: $(VENV)/.installed-dev test-deps
 	$(BIN)/pytest -m slow -s
 

@@ -1,5 +1,5 @@
 """Ops: is the hub taking, storing, exporting and evaluating everything, and are alerts getting through?
-Prometheus, from the hub's `/metrics` (names in the README's "Metrics")."""
+Prometheus, from the hub's `/metrics` (names in docs/operators/metrics.md)."""
 
 from __future__ import annotations
 

@@ -149,7 +149,8 @@ def present(**fields: Scalar | None) -> Fields:
 class DeviceKind:
     """One device kind: its name (used in topics, storage and InfluxDB), models and decoders.
 
-    `example` is a valid native payload, shown in the README and checked by the golden tests.
+    `example` is a valid native payload, shown in docs/integrators/topics-and-payloads.md and checked by
+    the golden tests.
     `checkin_interval` is how long the kind may stay silent before it counts as offline.
     `urgent_marks` are byte strings found in the raw payload of every reading that alerts at once (an SOS
     press, a fall, a falling object), in either form: intake commits the batch holding such a message
@@ -173,7 +174,8 @@ class Zigbee2mqttPayload(Payload):
 
     `last_seen` appears only when Zigbee2MQTT's `advanced.last_seen` option is set (ISO_8601,
     ISO_8601_local or epoch); it is the device's time. Without it the hub's receive time stands in,
-    which loses exactly-once storage across a hub crash for that message (see README).
+    which loses exactly-once storage across a hub crash for that message (see
+    docs/integrators/topics-and-payloads.md).
     """
 
     battery: Battery | None = None

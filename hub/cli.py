@@ -223,14 +223,21 @@ def _print_summary(hub: Hub) -> None:
         table.add_row(kind, f"{stats.received[kind]:,}", f"{stats.stored[kind]:,}")
     Console().print(table)
     dead = ", ".join(f"{reason}: {n}" for reason, n in stats.dead_letters.most_common()) or "none"
-    Console().print(f"dead letters: {dead}  (`HUB_STORE_PATH={hub.settings.store_path} hub deadletter list`)")
+    command = f"HUB_STORE_PATH={hub.settings.store_path} {_hub_command()}"
+    Console().print(f"dead letters: {dead}  (`{command} deadletter list`)")
     service = AlertService(hub.settings.store_path, lambda: hub.registry, hub.clock, hub.settings.alerts)
     try:
         raised = Counter(f"{a.kind} ({a.severity})" for a in service.list(limit=100_000))
     finally:
         service.close()
     Console().print("alerts: " + (", ".join(f"{k}: {n}" for k, n in sorted(raised.items())) or "none")
-                    + f"  (`HUB_STORE_PATH={hub.settings.store_path} hub alerts list`)")
+                    + f"  (`{command} alerts list`)")
+
+
+def _hub_command() -> str:
+    """The hub's command as invoked (`.venv/bin/hub` after `make demo`), for the commands to try next."""
+    invoked = Path(sys.argv[0])
+    return str(invoked) if invoked.name == "hub" else "hub"
 
 
 @registry_app.command("check")

@@ -1,6 +1,6 @@
 """An embedded MQTT broker (amqtt) for running the hub with nothing else installed: `make demo`, trying
 things out. It speaks MQTT 3.1.1 only, keeps sessions in memory and listens on loopback; production and
-the tests use Mosquitto (see README, "At-least-once").
+the tests use Mosquitto (see docs/operators/at-least-once.md).
 
 amqtt is asyncio-native; it gets its own thread and event loop so the rest of the hub stays threaded.
 """

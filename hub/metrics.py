@@ -1,4 +1,4 @@
-"""Prometheus metrics of one running hub, served at `/metrics` (names and labels: README, "Metrics").
+"""Prometheus metrics of one running hub, served at `/metrics` (names and labels: docs/operators/metrics.md).
 
 Most figures are read at scrape time from what the hub keeps anyway: intake, export and evaluation
 counters, the broker connection, and the alert tables (so the alert figures are right after a restart,

@@ -4,7 +4,7 @@ A community buys devices, and the devices decide how soon a collapse can be noti
 inside sees its resident's day; a home with only the front-door contact and the smart peephole sees
 only passages, so a silence there must run far longer before it means anything. The expectations are
 the figures `make bench-real` measures on recordings of real people living alone, pooled over the homes
-of each track (README, "Detection on real homes"); they are shown beside each home so that nobody
+of each track (docs/detection-on-real-homes.md); they are shown beside each home so that nobody
 expects of a door contact what only indoor sensors can give.
 """
 

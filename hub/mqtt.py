@@ -1,6 +1,6 @@
 """The one module that talks to paho-mqtt. Everything else sees `Subscriber`, `Publisher` and `Message`.
 
-At-least-once intake rests on four settings here (see README, "At-least-once"):
+At-least-once intake rests on four settings here (see docs/operators/at-least-once.md):
 - a fixed client id and a persistent session (MQTT 5: clean_start=False with a session expiry > 0;
   MQTT 3.1.1: clean_session=False), so the broker queues messages while the hub is down;
 - `manual_ack=True`: a message is acknowledged only when the caller says it is committed;
@@ -77,9 +77,9 @@ _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id: 
 class _ReadAheadClient(paho.Client):
     """paho reads every packet with three or more recv() calls (type byte, length bytes, body) and a
     select() before each packet: at thousands of messages a second those system calls cost more than
-    decoding the messages (see README "Performance"). This client reads the socket 64 KiB at a time, hands
-    paho its bytes from that buffer, and goes on reading while whole packets wait there (select() would
-    not wake up for bytes already taken off the socket)."""
+    decoding the messages (see docs/developers/performance.md). This client reads the socket 64 KiB at a
+    time, hands paho its bytes from that buffer, and goes on reading while whole packets wait there
+    (select() would not wake up for bytes already taken off the socket)."""
 
     _READ_AHEAD = 65536
 

@@ -8,8 +8,8 @@ The unique key leads with the device's time, not the device: readings arrive rou
 each batch's index entries land together at the end of the index. Keyed by device first, a batch from
 5,000 devices dirtied one index page per device and SQLite wrote 20 MB of them to its log per commit:
 17,000-22,000 readings a second once the table held a million rows, against 160,000-220,000 keyed by
-time (README "Performance"). Readings by device are read only for a home's recent timeline, which scans
-the time index backwards over a bounded window.
+time (docs/developers/performance.md). Readings by device are read only for a home's recent timeline,
+which scans the time index backwards over a bounded window.
 
 Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
 exporters and the CLI read while intake writes.

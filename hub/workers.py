@@ -26,8 +26,8 @@ it is logged.
 What shared subscriptions do not keep is order between processes: the broker distributes per message, not
 per topic, so two readings of one device may be committed by different processes in either order. The
 store's upsert on (device, ts) makes storage order-independent, and a Zigbee2MQTT SOS press and its reset
-(same `last_seen`) merge to the same row whichever lands first; see README "Performance" for the rules
-that still read arrival order.
+(same `last_seen`) merge to the same row whichever lands first; see docs/operators/scaling-out.md for the
+rules that still read arrival order.
 """
 
 from __future__ import annotations

@@ -62,8 +62,8 @@ def require_binary(name: str, *candidates: str) -> str:
     return found
 
 
-# Settings at-least-once intake needs from Mosquitto (see README): persistence, and queues that never
-# drop QoS 1 messages for the hub's persistent session while it is down or busy.
+# Settings at-least-once intake needs from Mosquitto (see docs/operators/at-least-once.md): persistence,
+# and queues that never drop QoS 1 messages for the hub's persistent session while it is down or busy.
 # `user root`: started as root (as `make test` runs in CI), Mosquitto would otherwise drop to the
 # `mosquitto` user, which cannot write the test's private directory: no persistence file, no log, and a
 # restart would silently lose every queued message and session. As any other user the option is ignored.

@@ -52,7 +52,7 @@ NOMINAL_RATE = 1_000  # msg/s: 5,000 devices reporting every 5 s
 
 
 def report(test: str, **figures: object) -> None:
-    """The figures the README's reliability section quotes (`make test-slow` shows them)."""
+    """The figures docs/operators/reliability.md quotes (`make test-slow` shows them)."""
     print(f"\n[{test}] " + ", ".join(f"{name}={value}" for name, value in figures.items()))
 
 
@@ -286,8 +286,8 @@ def webhook_sos_subjects(receiver: WebhookReceiver) -> set[str]:
 # --- overload ------------------------------------------------------------------------------------------
 
 # The overloaded hub commits at most this many messages per transaction, which keeps it to about
-# SUSTAINABLE_RATE on the reference 2-core machine (unhindered it takes 11,000-17,000 msg/s: README,
-# Performance); the overload offers three times that.
+# SUSTAINABLE_RATE on the reference 2-core machine (unhindered it takes 11,000-17,000 msg/s:
+# docs/developers/performance.md); the overload offers three times that.
 OVERLOAD_HUB_BATCH = 10
 SUSTAINABLE_RATE = 4_000
 RECEIVE_MAXIMUM = 20_000  # the hub's default: the broker sends no more until the hub acknowledges

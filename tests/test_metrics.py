@@ -30,7 +30,7 @@ from hub.registry import Caregiver, CaregiverLink, Registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
 
-README = Path(__file__).parent.parent / "README.md"
+METRICS_DOC = Path(__file__).parent.parent / "docs/operators/metrics.md"
 MINUTE_MS = 60_000
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -62,8 +62,8 @@ def metric(hub: HubProcess, name: str, **labels: str) -> float:
 
 
 def documented_metrics() -> dict[str, tuple[str, set[str]]]:
-    """name -> (type, label names) from the README's "Metrics" table."""
-    section = README.read_text(encoding="utf-8").split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    """name -> (type, label names) from the table of docs/operators/metrics.md."""
+    section = METRICS_DOC.read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(hub_\w+)` \| (\w+) \| ([^|]*) \|", section, re.MULTILINE)
     return {name: (kind, set(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
 
@@ -237,8 +237,8 @@ def acknowledge_sos(hub: HubProcess, registry_path: Path, at_ms: int) -> Any:
 def test_metrics_are_the_documented_ones(
     tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub, one_of_each_registry: Path
 ) -> None:
-    """Every family the hub serves is in the README's table with its type and labels, and the other way
-    round (the export families appear when InfluxDB is configured: a closed port will do)."""
+    """Every family the hub serves is in docs/operators/metrics.md's table with its type and labels, and
+    the other way round (the export families appear when InfluxDB is configured: a closed port will do)."""
     hub = start_hub(one_of_each_registry, {"HUB_INFLUX_URL": f"http://127.0.0.1:{free_loopback_port()}"})
     served = {family.name: family for family in text_string_to_metric_families(scrape(hub))
               if family.name.startswith("hub_")}

@@ -335,3 +335,34 @@ def test_page_and_assets_are_served_with_their_types_and_nothing_else(
     for missing in ("nothing.js", "..%2Froutes%2Fweb.py", ".hidden.js", "index.py"):
         assert httpx.get(f"{hub.http_url}/static/{missing}", timeout=10).status_code == 404, missing
 
+
+
+def test_api_docs_render_with_no_network_beyond_the_hub(
+    start_hub: StartHub, caring_registry: Path, chromium: Browser
+) -> None:
+    """/docs (Swagger UI) renders the hub's API from the hub's own files: every other request is refused,
+    as on a community network closed to the internet."""
+    hub = start_serving_hub(start_hub, caring_registry)
+    context = chromium.new_context()
+    elsewhere: list[str] = []
+
+    def only_the_hub(route: Any) -> None:
+        if route.request.url.startswith(hub.http_url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    try:
+        context.route("**/*", only_the_hub)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"{error}"))
+        page.goto(f"{hub.http_url}/docs")
+        title = page.locator(".swagger-ui .info .title")
+        expect(title).to_contain_text("Smart-community hub", timeout=20_000)
+        expect(page.locator(".opblock-summary-path[data-path='/api/v1/alerts']").first).to_be_visible()
+    finally:
+        context.close()
+    assert not elsewhere, f"the docs page asked for more than the hub: {elsewhere}"
+    assert not errors, f"the docs page threw: {errors}"

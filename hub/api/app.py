@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from hub.api import v1
+from hub.api import docs_pages, v1
 from hub.api.routes import health, web
 from hub.metrics import metrics_app
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def create_app(hub: Hub) -> FastAPI:
-    app = FastAPI(title="Smart-community hub", version="1")
+    app = FastAPI(title="Smart-community hub", version="1", docs_url=None, redoc_url=None)
+    docs_pages.install(app)  # /docs and /redoc without a CDN
     app.state.hub = hub
     app.include_router(health.router)
     v1.install(app, hub)
