@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def create_app(hub: Hub) -> FastAPI:
     app = FastAPI(title="Smart-community hub", version="1", docs_url=None, redoc_url=None)
-    docs_pages.install(app)  # /docs and /redoc without a CDN
+    docs_pages.install(app)  # /docs from installed files, no CDN
     app.state.hub = hub
     app.include_router(health.router)
     v1.install(app, hub)
