@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 # Debian packages the tests run for real: the MQTT broker, a server speaking InfluxDB's write API, and a
 # browser (with its driver) for the caregiver page.
 # Prometheus and InfluxDB 1.x run every dashboard query for real.
-# openssl makes the CA and certificate of the broker's TLS listener in tests/test_broker_config.py.
-# mosquitto-clients: mosquitto_pub overloads the hub in tests/test_faults.py (Python publishers cannot).
+# openssl makes the CA and certificate of the broker's TLS listener in tests/broker/test_config.py.
+# mosquitto-clients: mosquitto_pub overloads the hub in tests/reliability/test_faults.py (Python publishers cannot).
 TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl mosquitto-clients
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

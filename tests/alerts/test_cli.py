@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hub.alerts.cli import app
 from hub.clock import SystemClock
-from tests.test_alerts_support import alert_service, community_registry, resident_request
+from tests.alerts.support import alert_service, community_registry, resident_request
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from hub.embedded_broker import free_loopback_port
 from hub.mqtt import BrokerAddress
 from hub.redact import quiet_third_party_loggers, redact_url, redact_urls_in
 from hub.registry import Registry
+from tests.api.support import client, make_token, press_sos, write_registry
 from tests.real_servers import HubProcess, Mosquitto, wait_until
-from tests.test_api_support import client, make_token, press_sos, write_registry
 
 BROKER_PASSWORD = "Pw-9f3kQz71"
 KEYS = ("KEYSECRET1", "KEYSECRET2", "KEYSECRET3", "KEYSECRET4")
@@ -127,7 +127,7 @@ def test_the_command_line_never_prints_the_broker_password(tmp_path: Path) -> No
     url = f"mqtt://sim:{BROKER_PASSWORD}@127.0.0.1:{free_loopback_port()}"  # nothing listens
     result = subprocess.run([sys.executable, "-m", "simulators", "run", "--broker", url, "--days", "1",
                              "--households", "1"], capture_output=True, text=True, timeout=120, check=False,
-                            cwd=Path(__file__).parent.parent)
+                            cwd=Path(__file__).parents[2])
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "cannot publish to mqtt://sim:***@127.0.0.1" in " ".join(output.split()), output[-2000:]

@@ -13,9 +13,9 @@ from hub.alerts.settings import AlertSettings
 from hub.clock import SystemClock
 from hub.mqtt import Publisher
 from hub.registry import Registry
+from tests.alerts.test_sinks import AlertSubscriber
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
-from tests.test_alerts_sinks import AlertSubscriber
 
 
 def alerts_in(store_path: Path, registry: Path) -> list[Alert]:

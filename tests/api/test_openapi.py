@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hub.api.tokens import Role
+from tests.api.support import REGISTRY, client, make_token, press_sos, wait_for_alerts, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto
-from tests.test_api_support import REGISTRY, client, make_token, press_sos, wait_for_alerts, write_registry
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

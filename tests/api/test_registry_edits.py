@@ -14,9 +14,9 @@ import pytest
 from hub.api.tokens import Role
 from hub.registry import Registry
 from hub.store import Store
+from tests.api.support import client, make_token, press_sos, publish, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto
-from tests.test_api_support import client, make_token, press_sos, publish, write_registry
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ import yaml
 from hub.api.tokens import Role
 from hub.registry import Registry
 from hub.store import Store
-from tests.conftest import StartHub
-from tests.real_servers import Mosquitto, VictoriaMetrics, wait_until
-from tests.test_api_support import (
+from tests.api.support import (
     REGISTRY,
     client,
     make_token,
@@ -25,6 +23,8 @@ from tests.test_api_support import (
     sos_alert_of,
     write_registry,
 )
+from tests.conftest import StartHub
+from tests.real_servers import Mosquitto, VictoriaMetrics, wait_until
 
 NAME = "王奶奶"  # r-wang, in sunshine: band-wang, door-wang and motion-wang are hers (she lives alone)
 PHONE = "13800138000"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.api.tokens import Role
+from tests.api.support import client, make_token, publish, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
-from tests.test_api_support import client, make_token, publish, write_registry
 
 MINUTE_MS = 60_000
 

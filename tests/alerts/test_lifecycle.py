@@ -15,7 +15,7 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import WebhookSink
 from hub.clock import FollowedClock
-from tests.test_alerts_support import (
+from tests.alerts.support import (
     MINUTE_MS,
     T0,
     alert_service,

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from hub.api.tokens import Role, TokenStore, parse_duration_ms
+from tests.api.support import client, make_token, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, wait_until
-from tests.test_api_support import client, make_token, write_registry
 
 DAY_MS = 86_400_000
 

@@ -46,10 +46,10 @@ from hub.embedded_broker import free_loopback_port
 from hub.mqtt import Publisher, wait_for_message
 from hub.registry import Caregiver, Registry
 from hub.topics import alert_topic
+from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registry, resident_request
 from tests.real_servers import Mosquitto, wait_until
-from tests.test_alerts_support import MINUTE_MS, T0, alert_service, community_registry, resident_request
 
-TESTDATA = Path(__file__).parent.parent / "hub" / "alerts" / "testdata"
+TESTDATA = Path(__file__).parents[2] / "hub" / "alerts" / "testdata"
 GOLDEN_SECRET = "golden-secret"
 GOLDEN_TIME = 1795400001  # the signed unix time in the golden webhook request
 # Regenerate the golden files after an intended change with UPDATE_GOLDEN=1, and review the diff.

@@ -12,7 +12,7 @@ from hub.alerts.model import Alert
 from hub.api.stream import QUEUE_SIZE, AlertStream
 from hub.api.tokens import Role, Token
 from hub.registry import Registry
-from tests.test_api_support import REGISTRY
+from tests.api.support import REGISTRY
 
 OPERATOR = Token("t-ops", "ops", Role.OPERATOR, None, ("*",), 0, None)
 

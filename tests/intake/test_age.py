@@ -20,10 +20,10 @@ from hub.mqtt import Publisher
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import Observation
+from tests.alerts.test_end_to_end import alerts_in
+from tests.alerts.test_sinks import AlertSubscriber
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
-from tests.test_alerts_end_to_end import alerts_in
-from tests.test_alerts_sinks import AlertSubscriber
 
 DAY_MS = 24 * 3600 * 1000
 BAND = "sc/sunshine/wristband/band-1/event"

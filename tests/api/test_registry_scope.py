@@ -14,9 +14,9 @@ import yaml
 
 from hub.api.tokens import Role
 from hub.registry import Registry
+from tests.api.support import client, make_token, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess
-from tests.test_api_support import client, make_token, write_registry
 
 
 @pytest.fixture

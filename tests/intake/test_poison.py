@@ -30,9 +30,9 @@ from hub.registry import (
     RegistryFile,
     Resident,
 )
+from tests.alerts.test_end_to_end import alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
-from tests.test_alerts_end_to_end import alerts_in
 
 COMMUNITIES = ("sunshine", "harmony")
 

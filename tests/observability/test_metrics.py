@@ -30,7 +30,7 @@ from hub.registry import Caregiver, CaregiverLink, Registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 MINUTE_MS = 60_000
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -1,6 +1,7 @@
-"""Tools of the fault-injection suite (tests/test_faults.py): synthetic valid traffic that publishers in
-other processes can regenerate from an index, samples of a process's memory, files and threads, fuzzed
-payloads that must each become a dead letter, and small file systems to fill or to turn read-only."""
+"""Tools of the fault-injection suite (tests/reliability/test_faults.py): synthetic valid traffic that
+publishers in other processes can regenerate from an index, samples of a process's memory, files and
+threads, fuzzed payloads that must each become a dead letter, and small file systems to fill or to turn
+read-only."""
 
 from __future__ import annotations
 

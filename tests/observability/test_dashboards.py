@@ -37,11 +37,11 @@ from simulators.message import hub_clock_at
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
 from tests.conftest import StartHub, StartPrometheus
+from tests.observability.test_metrics import PUBLISHED, scrape, with_caregivers
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, require_binary, wait_until
-from tests.test_metrics import PUBLISHED, scrape, with_caregivers
 from tests.traffic import NO_FAULTS
 
-PROVISIONING = Path(__file__).parent.parent / "dashboards" / "provisioning"
+PROVISIONING = Path(__file__).parents[2] / "dashboards" / "provisioning"
 MINUTE_MS = 60_000
 
 
@@ -77,7 +77,7 @@ def test_generated_json_is_what_the_builders_make() -> None:
 
 def dashboards_command(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dashboards", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).parent.parent, check=False)
+                          cwd=Path(__file__).parents[2], check=False)
 
 
 def test_dashboards_command_checks_and_refuses_unknown_options() -> None:
@@ -109,7 +109,7 @@ def test_provisioning_points_at_the_generated_dashboards_and_their_datasources()
 
 
 def test_production_prometheus_config_is_valid_and_scrapes_the_hub() -> None:
-    config = Path(__file__).parent.parent / "dashboards" / "prometheus.yml"
+    config = Path(__file__).parents[2] / "dashboards" / "prometheus.yml"
     promtool = require_binary("promtool", "/usr/bin/promtool")
     result = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
                             check=False)

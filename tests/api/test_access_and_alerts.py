@@ -17,9 +17,7 @@ import httpx
 import pytest
 
 from hub.api.tokens import Role
-from tests.conftest import StartHub
-from tests.real_servers import HubProcess, Mosquitto, wait_until
-from tests.test_api_support import (
+from tests.api.support import (
     client,
     make_token,
     press_sos,
@@ -27,6 +25,8 @@ from tests.test_api_support import (
     wait_for_alerts,
     write_registry,
 )
+from tests.conftest import StartHub
+from tests.real_servers import HubProcess, Mosquitto, wait_until
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ from hub.workers import (
     worker_client_id,
 )
 from simulators.message import SimMessage
+from tests.api.support import client, make_token, publish, write_registry
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
-from tests.test_api_support import client, make_token, publish, write_registry
 from tests.traffic import BackgroundPublisher, keys, readings
 
 WORKERS = {"HUB_INTAKE_WORKERS": "2"}

@@ -26,7 +26,7 @@ from hub.settings import Settings
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 # The deployment's own files (registry, secrets, the broker's generated config and certificates) live
 # here on the host, outside version control; everything else the stack mounts is in the repository.
