@@ -1,7 +1,20 @@
+"""Fixtures shared by every area, and the `integration` marker.
+
+A test is `integration` when it starts a real server or a subprocess: Mosquitto, VictoriaMetrics,
+Prometheus, InfluxDB, Chromium, an HTTP/SMTP/MQTT server of its own on loopback, the hub or its CLI as a
+subprocess. Tests that take one of the real-server fixtures below are marked by
+`pytest_collection_modifyitems`; tests that start servers themselves are marked in their module. So that
+the mark cannot be forgotten, every test *without* it runs with process creation and listening sockets
+refused (`_no_servers_outside_integration`): `pytest -m "not integration"` (`make test-fast`) starts no
+broker and no subprocess, by construction."""
+
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +30,43 @@ from hub.registry import (
     Resident,
 )
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
+
+# Fixtures that start real servers or subprocesses (here, and in the areas' test modules): a test taking
+# any of them, directly or through another fixture, is an integration test.
+REAL_SERVER_FIXTURES = frozenset({
+    "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub",  # here
+    "webhook_receiver", "black_hole", "mailbox",  # tests/alerts/test_sinks.py
+    "chromium",  # tests/api/test_web_page.py
+    "broker", "brokers",  # tests/broker/test_config.py
+    "password_broker",  # tests/privacy/test_secrets_redacted.py
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+class ServerOutsideIntegrationError(RuntimeError):
+    """Raised when a test not marked `integration` starts a process or listens on a socket."""
+
+
+@pytest.fixture(autouse=True)
+def _no_servers_outside_integration(request: pytest.FixtureRequest,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    where = request.node.nodeid
+
+    def refuse_process(*args: Any, **kwargs: Any) -> None:
+        raise ServerOutsideIntegrationError(f"{where} starts a subprocess: mark it `integration`")
+
+    def refuse_listen(*args: Any, **kwargs: Any) -> None:
+        raise ServerOutsideIntegrationError(f"{where} listens on a socket: mark it `integration`")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_process)
+    monkeypatch.setattr(socket.socket, "listen", refuse_listen)
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ def test_missing_store_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "absent.sqlite3").exists()
 
 
+@pytest.mark.integration
 def test_runs_as_a_module(env: dict[str, str]) -> None:
     command = [sys.executable, "-m", "hub.alerts.cli", "ack", "2", "--by", "值班员"]
     result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,

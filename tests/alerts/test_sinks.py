@@ -316,6 +316,7 @@ def test_a_captured_webhook_request_cannot_be_replayed_or_altered(
     assert not verify("s3cret", old_scheme, body, now=arrived)
 
 
+@pytest.mark.integration
 def test_plain_http_webhooks_are_refused_unless_allowed(tmp_path: Path, one_of_each_registry: Path) -> None:
     with pytest.raises(ValueError, match="plain http://"):
         WebhookSink("http://pms.example.com/hook", "s3cret", 2)

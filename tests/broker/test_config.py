@@ -632,6 +632,7 @@ def test_a_reexport_keeps_passwords_adds_new_devices_and_revokes_removed_ones(
     assert motion.disconnected.wait(5)  # the reload cut off the revoked device's open connection
 
 
+@pytest.mark.integration
 def test_our_hashes_and_mosquitto_passwd_agree(tmp_path: Path) -> None:
     passwd = tmp_path / "passwd"
     subprocess.run([require_binary("mosquitto_passwd", "/usr/bin/mosquitto_passwd"), "-c", "-b", str(passwd),

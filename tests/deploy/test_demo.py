@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devices import KINDS
 from hub.store import Store
 
 
+@pytest.mark.integration
 def test_demo_runs_on_embedded_defaults_and_stores_every_kind(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     result = subprocess.run(

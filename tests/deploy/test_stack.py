@@ -276,6 +276,7 @@ def test_production_settings_take_real_secrets_and_ignore_unused_ones(
         Settings()
 
 
+@pytest.mark.integration
 def test_a_production_hub_on_placeholder_secrets_stops_with_a_clear_message(
         tmp_path: Path, one_of_each_registry: Path) -> None:
     env = {**os.environ, "HUB_ENVIRONMENT": "production", "HUB_MQTT_URL": "mqtt://hub:change-me@127.0.0.1:1",
@@ -335,6 +336,7 @@ def test_the_image_healthcheck_follows_the_hubs_readiness(start_hub: StartHub, m
     assert run_healthcheck(port) != 0
 
 
+@pytest.mark.integration
 def test_the_influxdb_init_script_maps_the_database_onto_the_bucket(tmp_path: Path) -> None:
     """InfluxDB 2 is not packaged for Debian, so the `influx` CLI is stood in for by a script that records
     its arguments; what runs for real is the init script's own logic under bash."""
@@ -361,6 +363,7 @@ def test_the_influxdb_init_script_maps_the_database_onto_the_bucket(tmp_path: Pa
     assert failed.returncode != 0  # run outside the image's initialisation it stops, it does not guess
 
 
+@pytest.mark.integration
 def test_broker_config_seeds_the_hubs_registry_once_and_exports_from_the_hubs_copy(
         tmp_path: Path, one_of_each_registry: Path) -> None:
     """broker-config's script, run here with the container's paths moved under tmp_path."""

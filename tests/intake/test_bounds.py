@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from hub.intake import IntakeWorker, Router, RouterLimits
 from hub.mqtt import Message
 from hub.registry import Registry
@@ -83,6 +85,7 @@ def test_a_message_larger_than_the_whole_budget_still_goes_through_alone(
     assert intake.queued_bytes == len(big.payload)
 
 
+@pytest.mark.integration
 def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
                                                                   one_of_each_registry: Path) -> None:
     path = tmp_path / "hub.sqlite3"

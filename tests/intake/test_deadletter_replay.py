@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub.intake import IntakeStats, Router, RouterLimits, build_batch
 from hub.mqtt import Message
 from hub.registry import Device, Registry
@@ -22,6 +24,7 @@ def hub_cli(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_replay_stores_what_now_decodes(tmp_path: Path, one_of_each_registry: Path) -> None:
     registry = Registry.load(one_of_each_registry)
     store_path = tmp_path / "hub.sqlite3"
@@ -68,6 +71,7 @@ def test_replay_stores_what_now_decodes(tmp_path: Path, one_of_each_registry: Pa
     assert "0 stored, 1 still failing" in again.stderr, "replayed letters are not replayed twice"
 
 
+@pytest.mark.integration
 def test_replay_refuses_a_bad_registry_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("devices: [{id: d, kind: toaster, household: h}]\n")

@@ -13,6 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.alerts.service import AlertService
@@ -172,6 +173,7 @@ def test_zigbee2mqtt_press_and_reset_merge_to_the_press_in_either_order(tmp_path
     assert merged == [{"sos": True, "battery": 80}] * 2
 
 
+@pytest.mark.integration
 def test_workers_need_an_external_broker(tmp_path: Path, one_of_each_registry: Path) -> None:
     env = {**os.environ, "HUB_STORE_PATH": str(tmp_path / "hub.sqlite3"), "HUB_HTTP_PORT": "0"}
     env.pop("HUB_MQTT_URL", None)

@@ -80,6 +80,7 @@ def dashboards_command(*args: str) -> subprocess.CompletedProcess[str]:
                           cwd=Path(__file__).parents[2], check=False)
 
 
+@pytest.mark.integration
 def test_dashboards_command_checks_and_refuses_unknown_options() -> None:
     result = dashboards_command("--check")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -108,6 +109,7 @@ def test_provisioning_points_at_the_generated_dashboards_and_their_datasources()
             assert target["datasource"]["uid"] in sources, title
 
 
+@pytest.mark.integration
 def test_production_prometheus_config_is_valid_and_scrapes_the_hub() -> None:
     config = Path(__file__).parents[2] / "dashboards" / "prometheus.yml"
     promtool = require_binary("promtool", "/usr/bin/promtool")

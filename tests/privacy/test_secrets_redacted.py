@@ -123,6 +123,7 @@ def test_a_hub_at_debug_logs_neither_the_broker_password_nor_notify_keys_and_rea
     assert not any(key in log for key in KEYS), [line for line in log.splitlines() if "KEYSECRET" in line]
 
 
+@pytest.mark.integration
 def test_the_command_line_never_prints_the_broker_password(tmp_path: Path) -> None:
     url = f"mqtt://sim:{BROKER_PASSWORD}@127.0.0.1:{free_loopback_port()}"  # nothing listens
     result = subprocess.run([sys.executable, "-m", "simulators", "run", "--broker", url, "--days", "1",

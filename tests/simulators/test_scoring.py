@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from simulators.incidents import ExpectedAlert, Incident, IncidentKind, write_ground_truth
 from simulators.scoring import RaisedAlert, score
 
@@ -54,6 +56,7 @@ def test_detections_delays_misses_and_false_alarms() -> None:
     assert report.false_alarms == {"inactivity": 1, "fall": 1}
 
 
+@pytest.mark.integration
 def test_score_cli_reads_truth_and_alert_lines(tmp_path: Path) -> None:
     truth, alerts, out = tmp_path / "truth.jsonl", tmp_path / "alerts.jsonl", tmp_path / "report.json"
     write_ground_truth(TRUTH, truth)
