@@ -18,18 +18,8 @@ from typing import Any
 
 import pytest
 
-from hub.registry import (
-    Building,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
+from tests.registry_builder import RegistryBuilder
 
 # Fixtures that start real servers or subprocesses (here, and in the areas' test modules): a test taking
 # any of them, directly or through another fixture, is an integration test.
@@ -137,20 +127,10 @@ def one_of_each_registry(tmp_path: Path) -> Path:
     """A one-household registry with a device of every kind, some also in Zigbee2MQTT form."""
     kinds = {"door": "door_sensor", "peephole": "smart_peephole", "band": "wristband",
              "camera": "high_altitude_camera", "motion": "motion_sensor"}
-    devices = []
+    builder = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b1", floors=18)
+               .grid("g1").household("h101", unit="1-101").resident("r1", "王奶奶"))
     for device_id, z2m in ONE_OF_EACH.items():
         kind = kinds[device_id.split("-")[0]]
         placement = {"building": "b1"} if kind == "high_altitude_camera" else {"household": "h101"}
-        devices.append(Device(id=device_id, kind=kind, zigbee2mqtt=z2m, **placement))
-    data = RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine")],
-        buildings=[Building(id="b1", compound="c1", floors=18)],
-        grids=[Grid(id="g1", building="b1")],
-        households=[Household(id="h101", grid="g1", unit="1-101")],
-        residents=[Resident(id="r1", household="h101", name="王奶奶")],
-        devices=devices,
-    )
-    path = tmp_path / "registry.yaml"
-    Registry(data).dump(path)
-    return path
+        builder.device(device_id, kind, zigbee2mqtt=z2m, **placement)
+    return builder.dump(tmp_path / "registry.yaml")

@@ -10,19 +10,8 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks.sink import Sink
 from hub.clock import Clock
-from hub.registry import (
-    Building,
-    Caregiver,
-    CaregiverLink,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
+from hub.registry import Registry
+from tests.registry_builder import RegistryBuilder
 
 T0 = 1_795_400_000_000  # 2026-11-23, epoch ms
 MINUTE_MS = 60_000
@@ -33,20 +22,14 @@ def community_registry(notify: dict[str, list[str]] | None = None) -> Registry:
     notify = notify or {}
     staff = [("cg-li", "李女士", "family"), ("cg-grid", "张网格员", "grid_worker"),
              ("cg-duty", "值班员", "duty_officer"), ("cg-guard", "保安", "property_security")]
-    caregivers = [Caregiver(id=cg, community="sunshine", name=name, role=role, notify=notify.get(cg, []))
-                  for cg, name, role in staff]
-    return Registry(RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine")],
-        buildings=[Building(id="b7", compound="c1", floors=18)],
-        grids=[Grid(id="g7", building="b7")],
-        households=[Household(id="h1402", grid="g7", unit="7-2-1402")],
-        caregivers=caregivers,
-        residents=[Resident(id="r-wang", household="h1402", name="王奶奶", caregivers=[
-            CaregiverLink(caregiver="cg-li", tier=1), CaregiverLink(caregiver="cg-grid", tier=2)])],
-        devices=[Device(id="band-1402", kind="wristband", household="h1402", resident="r-wang"),
-                 Device(id="hac-07", kind="high_altitude_camera", building="b7")],
-    ))
+    builder = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b7", floors=18)
+               .grid("g7").household("h1402", unit="7-2-1402"))
+    for cg, name, role in staff:
+        builder.caregiver(cg, name, role, notify=notify.get(cg, []))
+    return (builder.resident("r-wang", "王奶奶", caregivers={"cg-li": 1, "cg-grid": 2})
+            .device("band-1402", "wristband", resident="r-wang")
+            .device("hac-07", "high_altitude_camera", building="b7")
+            .registry())
 
 
 def resident_request(kind: str = "inactivity", severity: str = "warning", *, raised_at_ms: int = T0,

@@ -14,51 +14,30 @@ import httpx
 
 from hub.api.tokens import Role, TokenStore
 from hub.mqtt import Publisher
-from hub.registry import (
-    Building,
-    Caregiver,
-    CaregiverLink,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
+from hub.registry import Registry
 from tests.real_servers import HubProcess, Mosquitto, wait_until
+from tests.registry_builder import RegistryBuilder
 
 # sunshine: r-wang (cared for by cg-li, tier 1, and cg-grid, tier 2) and r-zhao (cg-zhou) in two homes;
 # moon: r-moon (cg-moon). Each resident wears a band; r-wang's home also has a door and a motion sensor.
-REGISTRY = RegistryFile(
-    communities=[Community(id="sunshine", name="阳光社区"), Community(id="moon", name="月亮社区")],
-    compounds=[Compound(id="c1", community="sunshine"), Compound(id="c9", community="moon")],
-    buildings=[Building(id="b1", compound="c1"), Building(id="b9", compound="c9")],
-    grids=[Grid(id="g1", building="b1"), Grid(id="g9", building="b9")],
-    households=[Household(id="h1", grid="g1", unit="1-101"), Household(id="h2", grid="g1", unit="1-102"),
-                Household(id="h9", grid="g9", unit="9-901")],
-    caregivers=[Caregiver(id="cg-li", community="sunshine", name="李女士", role="family",
-                          notify=["mailto://li@example.com"]),
-                Caregiver(id="cg-grid", community="sunshine", name="张网格员", role="grid_worker"),
-                Caregiver(id="cg-zhou", community="sunshine", name="周先生", role="family"),
-                Caregiver(id="cg-moon", community="moon", name="月女士", role="family")],
-    residents=[
-        Resident(id="r-wang", household="h1", name="王奶奶", flags=["独居老人"],
-                 caregivers=[CaregiverLink(caregiver="cg-li", tier=1),
-                             CaregiverLink(caregiver="cg-grid", tier=2)]),
-        Resident(id="r-zhao", household="h2", name="赵爷爷",
-                 caregivers=[CaregiverLink(caregiver="cg-zhou", tier=1)]),
-        Resident(id="r-moon", household="h9", name="月奶奶",
-                 caregivers=[CaregiverLink(caregiver="cg-moon", tier=1)]),
-    ],
-    devices=[
-        Device(id="band-wang", kind="wristband", household="h1", resident="r-wang"),
-        Device(id="door-wang", kind="door_sensor", household="h1"),
-        Device(id="motion-wang", kind="motion_sensor", household="h1"),
-        Device(id="band-zhao", kind="wristband", household="h2", resident="r-zhao"),
-        Device(id="band-moon", kind="wristband", household="h9", resident="r-moon"),
-    ],
+REGISTRY = (
+    RegistryBuilder()
+    .community("sunshine", "阳光社区").compound("c1").building("b1").grid("g1")
+    .household("h1", unit="1-101").household("h2", unit="1-102")
+    .community("moon", "月亮社区").compound("c9").building("b9").grid("g9").household("h9", unit="9-901")
+    .caregiver("cg-li", "李女士", "family", community="sunshine", notify=["mailto://li@example.com"])
+    .caregiver("cg-grid", "张网格员", "grid_worker", community="sunshine")
+    .caregiver("cg-zhou", "周先生", "family", community="sunshine")
+    .caregiver("cg-moon", "月女士", "family", community="moon")
+    .resident("r-wang", "王奶奶", household="h1", flags=["独居老人"], caregivers={"cg-li": 1, "cg-grid": 2})
+    .resident("r-zhao", "赵爷爷", household="h2", caregivers={"cg-zhou": 1})
+    .resident("r-moon", "月奶奶", household="h9", caregivers={"cg-moon": 1})
+    .device("band-wang", "wristband", resident="r-wang")
+    .device("door-wang", "door_sensor", household="h1")
+    .device("motion-wang", "motion_sensor", household="h1")
+    .device("band-zhao", "wristband", resident="r-zhao")
+    .device("band-moon", "wristband", resident="r-moon")
+    .build()
 )
 COMMUNITY_OF = {"band-wang": "sunshine", "band-zhao": "sunshine", "band-moon": "moon"}
 

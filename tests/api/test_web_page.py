@@ -19,22 +19,10 @@ from devices.wristband import WristbandEvent
 from hub.alerts.model import ALERT_KINDS, OUTCOMES, SEVERITIES
 from hub.alerts.notification import KIND_LABELS, SEVERITY_LABELS
 from hub.mqtt import Publisher
-from hub.registry import (
-    Building,
-    Caregiver,
-    CaregiverLink,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
 from hub.topics import event_topic
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
+from tests.registry_builder import RegistryBuilder
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google's services, which a closed
@@ -90,27 +78,13 @@ def _log_console(message: ConsoleMessage) -> None:
 @pytest.fixture
 def caring_registry(tmp_path: Path) -> Path:
     """Two homes, each with a resident wearing a wristband and one family caregiver of their own."""
-    data = RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine")],
-        buildings=[Building(id="b1", compound="c1", floors=18)],
-        grids=[Grid(id="g1", building="b1")],
-        households=[Household(id="h101", grid="g1", unit="1-101"),
-                    Household(id="h102", grid="g1", unit="1-102")],
-        caregivers=[Caregiver(id="cg-li", community="sunshine", name="李女士", role="family"),
-                    Caregiver(id="cg-zhang", community="sunshine", name="张先生", role="family")],
-        residents=[
-            Resident(id="r1", household="h101", name="王奶奶",
-                     caregivers=[CaregiverLink(caregiver="cg-li", tier=1)]),
-            Resident(id="r2", household="h102", name="赵爷爷",
-                     caregivers=[CaregiverLink(caregiver="cg-zhang", tier=1)]),
-        ],
-        devices=[Device(id="band-1", kind="wristband", household="h101", resident="r1"),
-                 Device(id="band-2", kind="wristband", household="h102", resident="r2")],
-    )
-    path = tmp_path / "registry.yaml"
-    Registry(data).dump(path)
-    return path
+    return (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b1", floors=18)
+            .grid("g1").household("h101", unit="1-101").household("h102", unit="1-102")
+            .caregiver("cg-li", "李女士", "family").caregiver("cg-zhang", "张先生", "family")
+            .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1})
+            .resident("r2", "赵爷爷", household="h102", caregivers={"cg-zhang": 1})
+            .device("band-1", "wristband", resident="r1").device("band-2", "wristband", resident="r2")
+            .dump(tmp_path / "registry.yaml"))
 
 
 def start_serving_hub(start_hub: StartHub, registry: Path) -> HubProcess:

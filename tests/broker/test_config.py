@@ -40,20 +40,15 @@ from hub.cli import app
 from hub.embedded_broker import free_loopback_port
 from hub.mqtt import BrokerAddress
 from hub.registry import (
-    Building,
     Caregiver,
-    Community,
-    Compound,
     Device,
-    Grid,
-    Household,
     Registry,
-    RegistryFile,
 )
 from hub.settings import Settings
 from hub.store import Store
 from hub.topics import alert_topic, availability_topic, event_topic, hub_status_topic, subscriptions
 from tests.real_servers import require_binary, wait_until
+from tests.registry_builder import RegistryBuilder
 
 NOT_AUTHORIZED = 0x87
 BAD_CREDENTIALS = 0x86  # newer Mosquittos say this for a wrong password; 2.0 says NOT_AUTHORIZED
@@ -67,17 +62,12 @@ HUB_PASSWORD = "hub-test-password-0123456789"
 def community(devices: list[Device]) -> Registry:
     """Two compounds (c1, c2) of one community, a home in each; and a second community (moonlight) with a
     home of its own, for what one community may not see of another."""
-    return Registry(RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区"), Community(id="moonlight", name="月光社区")],
-        compounds=[Compound(id="c1", community="sunshine"), Compound(id="c2", community="sunshine"),
-                   Compound(id="m1", community="moonlight")],
-        buildings=[Building(id="b1", compound="c1"), Building(id="b2", compound="c2"),
-                   Building(id="mb1", compound="m1")],
-        grids=[Grid(id="g1", building="b1"), Grid(id="g2", building="b2"), Grid(id="mg1", building="mb1")],
-        households=[Household(id="h101", grid="g1"), Household(id="h201", grid="g2"),
-                    Household(id="m301", grid="mg1")],
-        devices=devices,
-    ))
+    return (RegistryBuilder()
+            .community("sunshine", "阳光社区").compound("c1").building("b1").grid("g1").household("h101")
+            .compound("c2").building("b2").grid("g2").household("h201")
+            .community("moonlight", "月光社区").compound("m1").building("mb1").grid("mg1").household("m301")
+            .devices(devices)
+            .registry())
 
 
 DEVICES = [

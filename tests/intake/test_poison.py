@@ -19,44 +19,24 @@ from pathlib import Path
 
 from hub.alerts.model import Alert
 from hub.mqtt import Publisher
-from hub.registry import (
-    Building,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
 from tests.alerts.test_end_to_end import alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
+from tests.registry_builder import RegistryBuilder
 
 COMMUNITIES = ("sunshine", "harmony")
 
 
 def two_communities(path: Path) -> Path:
     """A home in each of two communities: a resident with a wristband, and a door sensor."""
-    data = RegistryFile(
-        communities=[Community(id=c, name=c) for c in COMMUNITIES],
-        compounds=[Compound(id=f"{c}-c1", community=c) for c in COMMUNITIES],
-        buildings=[Building(id=f"{c}-b1", compound=f"{c}-c1", floors=6) for c in COMMUNITIES],
-        grids=[Grid(id=f"{c}-g1", building=f"{c}-b1") for c in COMMUNITIES],
-        households=[Household(id=f"{c}-h1", grid=f"{c}-g1", unit="1-101") for c in COMMUNITIES],
-        residents=[Resident(id=f"{c}-r1", household=f"{c}-h1", name=f"resident of {c}") for c in COMMUNITIES],
-        devices=[
-            device
-            for c in COMMUNITIES
-            for device in (
-                Device(id=f"{c}-band", kind="wristband", household=f"{c}-h1", resident=f"{c}-r1"),
-                Device(id=f"{c}-door", kind="door_sensor", household=f"{c}-h1"),
-            )
-        ],
-    )
-    Registry(data).dump(path)
-    return path
+    builder = RegistryBuilder()
+    for c in COMMUNITIES:
+        (builder.community(c).compound(f"{c}-c1").building(f"{c}-b1", floors=6).grid(f"{c}-g1")
+         .household(f"{c}-h1", unit="1-101").resident(f"{c}-r1", f"resident of {c}"))
+    for c in COMMUNITIES:
+        builder.device(f"{c}-band", "wristband", resident=f"{c}-r1").device(f"{c}-door", "door_sensor",
+                                                                            household=f"{c}-h1")
+    return builder.dump(path)
 
 
 def band_topic(community: str) -> str:

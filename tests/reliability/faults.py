@@ -21,20 +21,10 @@ from pathlib import Path
 
 from devices import KINDS
 from hub.mqtt import BrokerAddress, Publisher
-from hub.registry import (
-    Building,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
 from hub.topics import event_topic
 from simulators.publishing import AckWindow
 from tests.real_servers import require_binary
+from tests.registry_builder import RegistryBuilder
 
 # --- synthetic valid traffic ---------------------------------------------------------------------------
 
@@ -71,24 +61,13 @@ class SyntheticTraffic:
 def synthetic_traffic(registry_path: Path, households: int) -> SyntheticTraffic:
     """A community of `households` homes with a door and a motion sensor each; writes its registry. The
     readings start a day in the past: a device would need 86 million reports to reach the present."""
-    devices: list[Device] = []
-    homes: list[Household] = []
-    residents: list[Resident] = []
+    builder = (RegistryBuilder().community(COMMUNITY, "fault injection").compound("c1")
+               .building("b1", floors=30).grid("g1"))
     for h in range(households):
-        homes.append(Household(id=f"h{h}", grid="g1", unit=f"1-{h}"))
-        residents.append(Resident(id=f"r{h}", household=f"h{h}", name=f"resident {h}"))
-        devices += [Device(id=f"door-{h}", kind="door_sensor", household=f"h{h}"),
-                    Device(id=f"motion-{h}", kind="motion_sensor", household=f"h{h}")]
-    data = RegistryFile(
-        communities=[Community(id=COMMUNITY, name="fault injection")],
-        compounds=[Compound(id="c1", community=COMMUNITY)],
-        buildings=[Building(id="b1", compound="c1", floors=30)],
-        grids=[Grid(id="g1", building="b1")],
-        households=homes,
-        residents=residents,
-        devices=devices,
-    )
-    Registry(data).dump(registry_path)
+        (builder.household(f"h{h}", unit=f"1-{h}").resident(f"r{h}", f"resident {h}")
+         .device(f"door-{h}", "door_sensor").device(f"motion-{h}", "motion_sensor"))
+    builder.dump(registry_path)
+    devices = builder.build().devices
     base_ts = int((time.time() - 24 * 3600) * 1000)
     return SyntheticTraffic(tuple((d.id, d.kind) for d in devices), base_ts)
 
