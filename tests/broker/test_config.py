@@ -9,8 +9,6 @@ import json
 import os
 import pwd
 import queue
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,7 +45,7 @@ from hub.registry import (
 from hub.settings import Settings
 from hub.store import Store
 from hub.topics import alert_topic, availability_topic, event_topic, hub_status_topic, subscriptions
-from tests.real_servers import require_binary, wait_until
+from tests.real_servers import Mosquitto, require_binary, wait_until
 from tests.registry_builder import RegistryBuilder
 
 NOT_AUTHORIZED = 0x87
@@ -106,56 +104,29 @@ def make_certificates(directory: Path) -> None:
         "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@dataclass
-class Broker:
+class Broker(Mosquitto):
     """Mosquitto on the exported files, with the packaged template rendered onto test paths and ports."""
 
-    workdir: Path
-    config_dir: Path
-    passwords: dict[str, str]
-    plain_port: int = field(default_factory=free_loopback_port)
-    tls_port: int = field(default_factory=free_loopback_port)
-    process: subprocess.Popen[bytes] | None = None
+    def __init__(self, workdir: Path, config_dir: Path, passwords: dict[str, str]) -> None:
+        self.config_dir = config_dir
+        self.passwords = passwords
+        self.tls_port = free_loopback_port()
+        plain_port = free_loopback_port()
+        layout = MosquittoLayout(
+            config_dir=str(config_dir), data_dir=str(workdir), plain_port=plain_port,
+            tls_port=self.tls_port, bind_address="127.0.0.1", log_dest=f"file {workdir}/mosquitto.log",
+            # As root Mosquitto would drop to its own user, who cannot read the 0600 files root made here.
+            run_as=pwd.getpwuid(os.getuid()).pw_name,
+        )
+        super().__init__(workdir, port=plain_port, config=render_config(layout), other_ports=(self.tls_port,))
+
+    @property
+    def plain_port(self) -> int:
+        return self.port
 
     @property
     def ca(self) -> Path:
         return self.config_dir / "certs" / "ca.crt"
-
-    def start(self) -> Broker:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        layout = MosquittoLayout(
-            config_dir=str(self.config_dir), data_dir=str(self.workdir), plain_port=self.plain_port,
-            tls_port=self.tls_port, bind_address="127.0.0.1", log_dest=f"file {self.workdir}/mosquitto.log",
-            # As root Mosquitto would drop to its own user, who cannot read the 0600 files root made here.
-            run_as=pwd.getpwuid(os.getuid()).pw_name,
-        )
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(render_config(layout))
-        self.process = subprocess.Popen([require_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.process is None or self.process.poll() is not None
-                   or (_port_open(self.plain_port) and _port_open(self.tls_port)), 10, what="mosquitto")
-        assert self.process.poll() is None, (self.workdir / "mosquitto.log").read_text()
-        return self
-
-    def reload(self) -> None:
-        """What `docker compose kill -s SIGHUP mosquitto` does: reread the password file and the ACL."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGHUP)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture
