@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.alerts.support import WebhookReceiver
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
 from tests.registry_builder import RegistryBuilder
 
@@ -25,7 +29,8 @@ from tests.registry_builder import RegistryBuilder
 # any of them, directly or through another fixture, is an integration test.
 REAL_SERVER_FIXTURES = frozenset({
     "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub",  # here
-    "webhook_receiver", "black_hole", "mailbox",  # tests/alerts/test_sinks.py
+    "webhook_receiver",  # here
+    "black_hole", "mailbox",  # tests/alerts/test_sinks.py
     "chromium",  # tests/api/test_web_page.py
     "broker", "brokers",  # tests/broker/test_config.py
     "password_broker",  # tests/privacy/test_secrets_redacted.py
@@ -134,3 +139,29 @@ def one_of_each_registry(tmp_path: Path) -> Path:
         placement = {"building": "b1"} if kind == "high_altitude_camera" else {"household": "h101"}
         builder.device(device_id, kind, zigbee2mqtt=z2m, **placement)
     return builder.dump(tmp_path / "registry.yaml")
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """An HTTP server on loopback answering each POST with the next of its `statuses` (then 200)."""
+    receiver = WebhookReceiver(statuses=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.requests.append((dict(self.headers.items()), body))
+            receiver.arrived.append(time.time())
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
+            pass
+
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -8,23 +8,10 @@ import time
 from pathlib import Path
 
 from hub.alerts.model import Alert
-from hub.alerts.service import AlertService
-from hub.alerts.settings import AlertSettings
-from hub.clock import SystemClock
 from hub.mqtt import Publisher
-from hub.registry import Registry
-from tests.alerts.test_sinks import AlertSubscriber
+from tests.alerts.support import AlertSubscriber, alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
-
-
-def alerts_in(store_path: Path, registry: Path) -> list[Alert]:
-    reg = Registry.load(registry)
-    service = AlertService(store_path, lambda: reg, SystemClock(), AlertSettings())
-    try:
-        return service.list()
-    finally:
-        service.close()
 
 
 def test_sos_press_becomes_one_alert_delivered_on_mqtt(

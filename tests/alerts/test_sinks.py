@@ -10,13 +10,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.header import decode_header, make_header
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +41,17 @@ from hub.alerts.sinks.sink import Sink
 from hub.alerts.sinks.webhook import SIGNATURE_HEADER, TOLERANCE_S, request_headers, signature, verify
 from hub.clock import FollowedClock, SystemClock
 from hub.embedded_broker import free_loopback_port
-from hub.mqtt import Publisher, wait_for_message
 from hub.registry import Caregiver, Registry
 from hub.topics import alert_topic
-from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registry, resident_request
+from tests.alerts.support import (
+    MINUTE_MS,
+    T0,
+    AlertSubscriber,
+    WebhookReceiver,
+    alert_service,
+    community_registry,
+    resident_request,
+)
 from tests.real_servers import Mosquitto, wait_until
 
 TESTDATA = Path(__file__).parents[2] / "hub" / "alerts" / "testdata"
@@ -135,49 +140,9 @@ def test_the_mqtt_body_keeps_only_evidence_a_machine_acts_on() -> None:
 
 # --- receivers -----------------------------------------------------------------------------------------
 
-@dataclass
-class WebhookReceiver:
-    """An HTTP server that answers each POST with the next status of `statuses` (then 200)."""
-
-    statuses: list[int]
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    arrived: list[float] = field(default_factory=list)  # the receiver's clock, per request
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
-
-
 def local_webhook(receiver: WebhookReceiver) -> WebhookSink:
     """The webhook sink sending to the test's receiver: plain http:// on loopback, allowed."""
     return WebhookSink(receiver.url, "s3cret", 2, allow_http=True)
-
-
-@pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(statuses=[])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            receiver.requests.append((dict(self.headers.items()), body))
-            receiver.arrived.append(time.time())
-            status = receiver.statuses.pop(0) if receiver.statuses else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
-            pass
-
-    receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 @pytest.fixture
@@ -370,38 +335,6 @@ def test_caregivers_get_mail_and_escalation_mails_the_next_tier(tmp_path: Path, 
 
 
 # --- MQTT ----------------------------------------------------------------------------------------------
-
-class AlertSubscriber:
-    """`wait_for_message` in a thread on `sc/<community>/alerts/#`, proven subscribed (a probe message
-    came back) before the test raises anything: alerts are not retained, so a late subscriber misses them."""
-
-    def __init__(self, broker: Mosquitto, community: str, want: Any) -> None:
-        self.ready = threading.Event()
-        self.received: list[tuple[float, bytes]] = []
-        probe_topic = alert_topic(community, "probe")
-
-        def predicate(payload: bytes) -> bool:
-            if payload == b"probe":
-                self.ready.set()
-                return False
-            self.received.append((time.monotonic(), payload))
-            return bool(want(json.loads(payload)))
-
-        self._thread = threading.Thread(
-            target=lambda: wait_for_message(broker.address, f"sc/{community}/alerts/#", predicate, 30),
-            daemon=True)
-        self._thread.start()
-        prober = Publisher(broker.address)
-        prober.start()
-        try:
-            wait_until(lambda: self.ready.is_set() or not prober.publish(probe_topic, b"probe").wait(1), 10,
-                       interval=0.1, what="the alert subscriber")
-        finally:
-            prober.stop()
-
-    def wait(self, timeout: float = 15) -> None:
-        self._thread.join(timeout)
-
 
 def test_mqtt_sink_publishes_the_alert(tmp_path: Path, mosquitto: Mosquitto) -> None:
     registry = community_registry()

@@ -10,23 +10,13 @@ from pathlib import Path
 from devices import KINDS
 from hub.store import Store
 from tests.conftest import StartHub
+from tests.intake.support import exported_keys, influx_env
 from tests.real_servers import Mosquitto, VictoriaMetrics, wait_until
 from tests.traffic import BackgroundPublisher, keys, readings
 
 
 def stored_keys(store: Store) -> set[tuple[str, int]]:
     return set(store.observation_keys())
-
-
-def exported_keys(server: VictoriaMetrics) -> set[tuple[str, int]]:
-    """(device, ts) of every device reading the server holds, over all measurements and fields (the hub's
-    own state snapshots, tagged by community rather than device, are not readings)."""
-    return {(series["metric"]["device"], ts) for series in server.export() if "device" in series["metric"]
-            for ts in series["timestamps"]}
-
-
-def influx_env(server: VictoriaMetrics) -> dict[str, str]:
-    return {"HUB_INFLUX_URL": server.url, "HUB_INFLUX_BATCH": "2000", "HUB_INFLUX_RETRY_MAX_S": "2"}
 
 
 def test_10000_messages_of_every_kind_reach_sqlite_and_influxdb(

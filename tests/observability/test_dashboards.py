@@ -37,7 +37,7 @@ from simulators.message import hub_clock_at
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
 from tests.conftest import StartHub, StartPrometheus
-from tests.observability.test_metrics import PUBLISHED, scrape, with_caregivers
+from tests.observability.support import PUBLISHED, scrape, with_caregivers
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, require_binary, wait_until
 from tests.traffic import NO_FAULTS
 

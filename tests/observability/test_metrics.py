@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,25 +25,14 @@ from hub.embedded_broker import free_loopback_port
 from hub.export.state import STATE_FIELDS, take_snapshot
 from hub.metrics import ACK_SECONDS_BUCKETS
 from hub.mqtt import Publisher
-from hub.registry import Caregiver, CaregiverLink, Registry
+from hub.registry import Registry
 from tests.conftest import StartHub
+from tests.observability.support import PUBLISHED, scrape, with_caregivers
 from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
 
 README = Path(__file__).parents[2] / "README.md"
 MINUTE_MS = 60_000
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-# Valid readings per native device of the one-of-each registry (one of the wristband's is an SOS press).
-PUBLISHED = {"door_sensor": ("door-1", 3), "smart_peephole": ("peephole-1", 4), "wristband": ("band-1", 5),
-             "high_altitude_camera": ("camera-1", 2), "motion_sensor": ("motion-1", 6)}
-
-
-def scrape(hub: HubProcess) -> str:
-    with urllib.request.urlopen(f"{hub.http_url}/metrics", timeout=10) as response:
-        assert response.status == 200
-        assert response.geturl() == f"{hub.http_url}/metrics", "served at /metrics itself, no redirect"
-        return str(response.read().decode())
-
 
 def samples(text: str) -> Samples:
     return {(s.name, frozenset(s.labels.items())): s.value
@@ -66,17 +54,6 @@ def documented_metrics() -> dict[str, tuple[str, set[str]]]:
     section = README.read_text(encoding="utf-8").split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(hub_\w+)` \| (\w+) \| ([^|]*) \|", section, re.MULTILINE)
     return {name: (kind, set(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
-
-
-def with_caregivers(registry_path: Path) -> None:
-    """Give the one resident two tiers of caregivers, so an unacknowledged alert can escalate."""
-    data = Registry.load(registry_path).file
-    resident = data.residents[0].model_copy(update={"caregivers": [
-        CaregiverLink(caregiver="cg-family", tier=1), CaregiverLink(caregiver="cg-grid", tier=2)]})
-    Registry(data.model_copy(update={
-        "caregivers": [Caregiver(id="cg-family", community="sunshine", name="李女士", role="family"),
-                       Caregiver(id="cg-grid", community="sunshine", name="张网格员", role="grid_worker")],
-        "residents": [resident]})).dump(registry_path)
 
 
 def readings(now_ms: int) -> list[tuple[str, bytes, int]]:

@@ -27,11 +27,9 @@ from hub.store import Store
 from hub.topics import event_topic
 from simulators.message import SimMessage
 from simulators.publishing import AckWindow
-
-# webhook_receiver: a fixture, taken through `request` so the import is not shadowed by an argument.
-from tests.alerts.test_sinks import AlertSubscriber, WebhookReceiver, webhook_receiver  # noqa: F401
+from tests.alerts.support import AlertSubscriber, WebhookReceiver
 from tests.conftest import StartHub
-from tests.intake.test_end_to_end import exported_keys, influx_env
+from tests.intake.support import exported_keys, influx_env
 from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
 from tests.reliability.faults import (
     ProcessSample,
@@ -220,7 +218,7 @@ def test_influxdb_down_sos_still_delivered_and_everything_exported_after(
     tmp_path: Path, mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, start_hub: StartHub,
     request: pytest.FixtureRequest, *, outage_s: int
 ) -> None:
-    webhook: WebhookReceiver = request.getfixturevalue("webhook_receiver")  # tests/alerts/test_sinks.py
+    webhook: WebhookReceiver = request.getfixturevalue("webhook_receiver")  # tests/conftest.py
     rate = 300
     registry = tmp_path / "registry.yaml"
     messages = readings(rate * (outage_s + 15), registry, households=40)
