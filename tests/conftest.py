@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.support import WebhookReceiver
+from tests.alerts.receivers import WebhookReceiver
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
 from tests.registry_builder import RegistryBuilder
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hub.alerts.model import Alert
 from hub.mqtt import Publisher
-from tests.alerts.support import AlertSubscriber, alerts_in
+from tests.alerts.receivers import AlertSubscriber, alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
 

@@ -43,15 +43,8 @@ from hub.clock import FollowedClock, SystemClock
 from hub.embedded_broker import free_loopback_port
 from hub.registry import Caregiver, Registry
 from hub.topics import alert_topic
-from tests.alerts.support import (
-    MINUTE_MS,
-    T0,
-    AlertSubscriber,
-    WebhookReceiver,
-    alert_service,
-    community_registry,
-    resident_request,
-)
+from tests.alerts.receivers import AlertSubscriber, WebhookReceiver
+from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registry, resident_request
 from tests.real_servers import Mosquitto, wait_until
 
 TESTDATA = Path(__file__).parents[2] / "hub" / "alerts" / "testdata"

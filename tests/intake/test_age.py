@@ -20,7 +20,7 @@ from hub.mqtt import Publisher
 from hub.registry import Registry
 from hub.settings import Settings
 from hub.store import Observation
-from tests.alerts.support import AlertSubscriber, alerts_in
+from tests.alerts.receivers import AlertSubscriber, alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
 

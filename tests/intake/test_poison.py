@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hub.alerts.model import Alert
 from hub.mqtt import Publisher
-from tests.alerts.support import alerts_in
+from tests.alerts.receivers import alerts_in
 from tests.conftest import StartHub
 from tests.real_servers import Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder

@@ -27,7 +27,7 @@ from hub.store import Store
 from hub.topics import event_topic
 from simulators.message import SimMessage
 from simulators.publishing import AckWindow
-from tests.alerts.support import AlertSubscriber, WebhookReceiver
+from tests.alerts.receivers import AlertSubscriber, WebhookReceiver
 from tests.conftest import StartHub
 from tests.intake.support import exported_keys, influx_env
 from tests.real_servers import HubProcess, Mosquitto, VictoriaMetrics, wait_until
