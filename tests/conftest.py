@@ -28,8 +28,7 @@ from tests.registry_builder import RegistryBuilder
 # Fixtures that start real servers or subprocesses (here, and in the areas' test modules): a test taking
 # any of them, directly or through another fixture, is an integration test.
 REAL_SERVER_FIXTURES = frozenset({
-    "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub",  # here
-    "webhook_receiver",  # here
+    "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub", "webhook_receiver",  # here
     "black_hole", "mailbox",  # tests/alerts/test_sinks.py
     "chromium",  # tests/api/test_web_page.py
     "broker", "brokers",  # tests/broker/test_config.py
