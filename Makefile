@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 # Debian packages the tests run for real: the MQTT broker, a server speaking InfluxDB's write API, and a
 # browser (with its driver) for the caregiver page.
 # Prometheus and InfluxDB 1.x run every dashboard query for real.
-# openssl makes the CA and certificate of the broker's TLS listener in tests/test_broker_config.py.
-# mosquitto-clients: mosquitto_pub overloads the hub in tests/test_faults.py (Python publishers cannot).
+# openssl makes the CA and certificate of the broker's TLS listener in tests/broker/test_config.py.
+# mosquitto-clients: mosquitto_pub overloads the hub in tests/reliability/test_faults.py (Python publishers cannot).
 TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl mosquitto-clients
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-slow test-deps bench bench-quality bench-real lint clean dashboards
+.PHONY: demo test test-fast test-slow test-deps bench bench-quality bench-real lint clean dashboards
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-deps:
 
 test: $(VENV)/.installed-dev test-deps lint
 	$(BIN)/pytest -m "not slow"
+
+# The tests that start no server and no subprocess (no broker, no hub, no browser; tests/conftest.py
+# refuses both to a test not marked `integration`): about a minute, and no Debian packages needed.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -m "not integration and not slow"
 
 # The long variants (full fault-injection figures, the 1-hour soak). pytest exits 5 when it selects no
 # test: that is a failure here too (a renamed marker must not turn this into a silent pass). `-s` prints

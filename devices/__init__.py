@@ -2,7 +2,7 @@
 
 To add a kind: write `devices/<kind>.py` with its payload models, a pure `decode()` and a `KIND`, add it
 to the tuple below, put golden cases in `devices/testdata/<kind>/`, and a simulator in `simulators/`.
-`tests/test_devices.py` fails if a module here is not registered.
+`tests/devices/test_kinds.py` fails if a module here is not registered.
 """
 
 from __future__ import annotations

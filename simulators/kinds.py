@@ -1,7 +1,7 @@
 """Which simulator class simulates each device kind; mirrors `devices.KINDS`.
 
 Adding a kind to `devices/` means adding `simulators/<kind>.py` and registering its class here;
-`tests/test_simulators.py` fails until both exist.
+`tests/simulators/test_simulators.py` fails until both exist.
 """
 
 from __future__ import annotations

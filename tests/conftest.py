@@ -1,22 +1,66 @@
+"""Fixtures shared by every area, and the `integration` marker.
+
+A test is `integration` when it starts a real server or a subprocess: Mosquitto, VictoriaMetrics,
+Prometheus, InfluxDB, Chromium, an HTTP/SMTP/MQTT server of its own on loopback, the hub or its CLI as a
+subprocess. Tests that take one of the real-server fixtures below are marked by
+`pytest_collection_modifyitems`; tests that start servers themselves are marked in their module. So that
+the mark cannot be forgotten, every test *without* it runs with process creation and listening sockets
+refused (`_no_servers_outside_integration`): `pytest -m "not integration"` (`make test-fast`) starts no
+broker and no subprocess, by construction."""
+
 from __future__ import annotations
 
+import socket
+import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hub.registry import (
-    Building,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Registry,
-    RegistryFile,
-    Resident,
-)
+from tests.alerts.receivers import WebhookReceiver
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
+from tests.registry_builder import RegistryBuilder
+
+# Fixtures that start real servers or subprocesses (here, and in the areas' test modules): a test taking
+# any of them, directly or through another fixture, is an integration test.
+REAL_SERVER_FIXTURES = frozenset({
+    "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub", "webhook_receiver",  # here
+    "black_hole", "mailbox",  # tests/alerts/test_sinks.py
+    "chromium",  # tests/api/test_web_page.py
+    "broker", "brokers",  # tests/broker/test_config.py
+    "password_broker",  # tests/privacy/test_secrets_redacted.py
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+class ServerOutsideIntegrationError(RuntimeError):
+    """Raised when a test not marked `integration` starts a process or listens on a socket."""
+
+
+@pytest.fixture(autouse=True)
+def _no_servers_outside_integration(request: pytest.FixtureRequest,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    where = request.node.nodeid
+
+    def refuse_process(*args: Any, **kwargs: Any) -> None:
+        raise ServerOutsideIntegrationError(f"{where} starts a subprocess: mark it `integration`")
+
+    def refuse_listen(*args: Any, **kwargs: Any) -> None:
+        raise ServerOutsideIntegrationError(f"{where} listens on a socket: mark it `integration`")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_process)
+    monkeypatch.setattr(socket.socket, "listen", refuse_listen)
 
 
 @pytest.fixture
@@ -87,20 +131,36 @@ def one_of_each_registry(tmp_path: Path) -> Path:
     """A one-household registry with a device of every kind, some also in Zigbee2MQTT form."""
     kinds = {"door": "door_sensor", "peephole": "smart_peephole", "band": "wristband",
              "camera": "high_altitude_camera", "motion": "motion_sensor"}
-    devices = []
+    builder = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b1", floors=18)
+               .grid("g1").household("h101", unit="1-101").resident("r1", "王奶奶"))
     for device_id, z2m in ONE_OF_EACH.items():
         kind = kinds[device_id.split("-")[0]]
         placement = {"building": "b1"} if kind == "high_altitude_camera" else {"household": "h101"}
-        devices.append(Device(id=device_id, kind=kind, zigbee2mqtt=z2m, **placement))
-    data = RegistryFile(
-        communities=[Community(id="sunshine", name="阳光社区")],
-        compounds=[Compound(id="c1", community="sunshine")],
-        buildings=[Building(id="b1", compound="c1", floors=18)],
-        grids=[Grid(id="g1", building="b1")],
-        households=[Household(id="h101", grid="g1", unit="1-101")],
-        residents=[Resident(id="r1", household="h101", name="王奶奶")],
-        devices=devices,
-    )
-    path = tmp_path / "registry.yaml"
-    Registry(data).dump(path)
-    return path
+        builder.device(device_id, kind, zigbee2mqtt=z2m, **placement)
+    return builder.dump(tmp_path / "registry.yaml")
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """An HTTP server on loopback answering each POST with the next of its `statuses` (then 200)."""
+    receiver = WebhookReceiver(statuses=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.requests.append((dict(self.headers.items()), body))
+            receiver.arrived.append(time.time())
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
+            pass
+
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlencode
 
 from hub.embedded_broker import free_loopback_port
@@ -86,12 +86,19 @@ log_type warning
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
+    """Mosquitto on `port` (a free one by default) with MOSQUITTO_CONF plus `extra_conf`, or with a whole
+    `config` of the caller's (which must log to `workdir`/mosquitto.log and listen on `port` and any
+    `other_ports`, all waited for)."""
+
+    def __init__(self, workdir: Path, extra_conf: str = "", *, port: int | None = None,
+                 config: str | None = None, other_ports: tuple[int, ...] = ()) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_loopback_port()
+        self.port = free_loopback_port() if port is None else port
+        self.other_ports = other_ports
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.dir) + extra_conf)
+        self.conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.dir) + extra_conf
+                             if config is None else config)
         self._binary = require_binary("mosquitto", "/usr/sbin/mosquitto")
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -103,10 +110,15 @@ class Mosquitto:
     def address(self) -> BrokerAddress:
         return BrokerAddress("127.0.0.1", self.port)
 
-    def start(self) -> Mosquitto:
-        self._process = subprocess.Popen([self._binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-        wait_until(lambda: _port_open(self.port), 10, what=f"mosquitto on port {self.port}")
+    def start(self) -> Self:
+        process = self._process = subprocess.Popen([self._binary, "-c", str(self.conf)],
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ports = (self.port, *self.other_ports)
+        wait_until(lambda: process.poll() is not None or all(_port_open(port) for port in ports), 10,
+                   what=f"mosquitto on ports {ports}")
+        if process.poll() is not None:
+            log = self.dir / "mosquitto.log"
+            raise RuntimeError(f"mosquitto exited: {log.read_text() if log.exists() else 'no log'}")
         return self
 
     def stop(self) -> None:
@@ -115,6 +127,11 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """What `docker compose kill -s SIGHUP mosquitto` does: reread the password file and the ACL."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGHUP)
 
 
 class VictoriaMetrics:

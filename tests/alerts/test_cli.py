@@ -1,0 +1,91 @@
+"""`hub alerts …` against a store the service wrote, as an operator would use it next to a running hub."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.alerts.cli import app
+from hub.clock import SystemClock
+from tests.alerts.support import alert_service, community_registry, resident_request
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    registry_path = tmp_path / "registry.yaml"
+    community_registry().dump(registry_path)
+    store_path = tmp_path / "hub.sqlite3"
+    service = alert_service(store_path, SystemClock())
+    try:
+        service.raise_alert(resident_request("inactivity", "warning", evidence={"inactive_s": 14_400}))
+        service.raise_alert(resident_request("sos", "critical"))
+    finally:
+        service.close()
+    return {"HUB_STORE_PATH": str(store_path), "HUB_REGISTRY_PATH": str(registry_path), "COLUMNS": "200"}
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_list_and_filters(env: dict[str, str]) -> None:
+    code, output = run(env, "list")
+    assert code == 0, output
+    assert "2 alert(s)" in output and "inactivity" in output and "sos" in output
+    code, output = run(env, "list", "--severity", "critical")
+    assert code == 0 and "1 alert(s)" in output and "inactivity" not in output
+    code, output = run(env, "list", "--state", "closed")
+    assert code != 0 and "closed" in output
+
+
+def test_ack_assign_resolve_and_show(env: dict[str, str]) -> None:
+    assert run(env, "ack", "1", "--by", "李女士") == (0, "alert 1: inactivity warning acknowledged\n")
+    code, output = run(env, "assign", "1", "--to", "cg-grid", "--by", "李女士")
+    assert (code, output) == (0, "alert 1: inactivity warning acknowledged (assigned to cg-grid)\n")
+    code, output = run(env, "resolve", "1", "--outcome", "visited", "--by", "张网格员", "--note", "在家")
+    assert code == 0 and "resolved" in output
+    code, output = run(env, "show", "1")
+    assert code == 0, output
+    for expected in ("visited by 张网格员", "在家", "raised", "acknowledged", "assigned", "resolved",
+                     "inactive_s"):
+        assert expected in output
+    code, output = run(env, "list", "--state", "resolved")
+    assert code == 0 and "1 alert(s)" in output
+
+
+def test_refused_actions_exit_non_zero_with_the_reason(env: dict[str, str]) -> None:
+    assert run(env, "resolve", "2", "--outcome", "resident_ok", "--by", "李女士")[0] == 0
+    code, output = run(env, "resolve", "2", "--outcome", "resident_ok", "--by", "李女士")
+    assert code == 1 and "already resolved by 李女士" in output
+    code, output = run(env, "ack", "2", "--by", "李女士")
+    assert code == 1 and "cannot acknowledge alert 2" in output
+    code, output = run(env, "resolve", "1", "--outcome", "fine", "--by", "李女士")
+    assert code == 1 and "unknown outcome 'fine'" in output
+    code, output = run(env, "assign", "1", "--to", "cg-nobody", "--by", "李女士")
+    assert code == 1 and "no such caregiver" in output
+    code, output = run(env, "show", "99")
+    assert code == 1 and "there is no alert 99" in output
+
+
+def test_missing_store_is_an_error(tmp_path: Path) -> None:
+    code, output = run({"HUB_STORE_PATH": str(tmp_path / "absent.sqlite3")}, "list")
+    assert code == 1 and "no hub store" in output
+    assert not (tmp_path / "absent.sqlite3").exists()
+
+
+@pytest.mark.integration
+def test_runs_as_a_module(env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "hub.alerts.cli", "ack", "2", "--by", "值班员"]
+    result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "alert 2: sos critical acknowledged\n"
+    again = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert again.returncode == 1 and "already acknowledged by 值班员" in again.stderr

@@ -1,0 +1,342 @@
+"""The caregiver page in a real headless Chromium (Debian's `chromium`, driven by Playwright), served by the
+real hub subprocess, with alerts raised by real wristband messages through a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
+
+from devices.wristband import WristbandEvent
+from hub.alerts.model import ALERT_KINDS, OUTCOMES, SEVERITIES
+from hub.alerts.notification import KIND_LABELS, SEVERITY_LABELS
+from hub.mqtt import Publisher
+from hub.topics import event_topic
+from tests.conftest import StartHub
+from tests.real_servers import HubProcess, Mosquitto, wait_until
+from tests.registry_builder import RegistryBuilder
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling Google's services, which a closed
+# network refuses; QUIC and the component updater likewise.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Long enough for a hub to evaluate a message, or for the page's back-off to reach a restarted hub.
+ALERT_WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver "
+                    "(`make test-deps` does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def open_page(chromium: Browser) -> Iterator[Any]:
+    """Open a page in a fresh browser context (its own sessionStorage) with a given locale. An uncaught
+    exception in the page fails the test; console errors are only printed, as the refused requests a
+    test provokes on purpose (a bad token, a stopped hub) are logged there too."""
+    contexts = []
+    errors: list[str] = []
+
+    def open_in(locale: str) -> Page:
+        context = chromium.new_context(locale=locale, viewport={"width": 390, "height": 844})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{error}"))
+        page.on("console", _log_console)
+        return page
+
+    yield open_in
+    for context in contexts:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def _log_console(message: ConsoleMessage) -> None:
+    if message.type == "error":
+        print(f"browser console: {message.text}")
+
+
+@pytest.fixture
+def caring_registry(tmp_path: Path) -> Path:
+    """Two homes, each with a resident wearing a wristband and one family caregiver of their own."""
+    return (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b1", floors=18)
+            .grid("g1").household("h101", unit="1-101").household("h102", unit="1-102")
+            .caregiver("cg-li", "李女士", "family").caregiver("cg-zhang", "张先生", "family")
+            .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1})
+            .resident("r2", "赵爷爷", household="h102", caregivers={"cg-zhang": 1})
+            .device("band-1", "wristband", resident="r1").device("band-2", "wristband", resident="r2")
+            .dump(tmp_path / "registry.yaml"))
+
+
+def start_serving_hub(start_hub: StartHub, registry: Path) -> HubProcess:
+    hub = start_hub(registry)
+    wait_for_api(hub)
+    return hub
+
+
+def wait_for_api(hub: HubProcess) -> None:
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{hub.http_url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, 20, what=f"the hub's API on {hub.http_url}")
+
+
+def create_token(hub: HubProcess, caregiver: str, name: str) -> str:
+    """`hub tokens create` with the hub's environment, so it writes the running hub's store."""
+    created = subprocess.run(
+        [sys.executable, "-m", "hub", "tokens", "create", "--name", name, "--role", "caregiver",
+         "--caregiver", caregiver, "--registry", str(hub.registry)],
+        env=hub.env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def api(hub: HubProcess, token: str, path: str) -> Any:
+    response = httpx.get(f"{hub.http_url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def press(mosquitto: Mosquitto, band: str, *, sos: bool = True, fall: bool | None = None) -> None:
+    """A wristband's SOS press (or a fall), built from the device model and published as the band does."""
+    payload = WristbandEvent(ts=int(time.time() * 1000), battery=80, sos=sos or None, fall=fall)
+    publisher = Publisher(mosquitto.address)
+    publisher.start()
+    try:
+        message = publisher.publish(event_topic("sunshine", "wristband", band),
+                                    payload.model_dump_json(exclude_none=True))
+        assert message.wait(10), "the broker did not acknowledge the press"
+    finally:
+        publisher.stop()
+
+
+def sign_in(page: Page, hub: HubProcess, token: str) -> None:
+    page.goto(hub.http_url)
+    page.locator("#token").fill(token)
+    page.locator("#login-form button[type=submit]").click()
+    expect(page.locator("#signed-in")).to_be_visible()
+    expect(page.locator("#login")).to_be_hidden()
+
+
+def alert_card(page: Page, kind: str) -> Locator:
+    return page.locator(f"#alerts li[data-kind='{kind}']")
+
+
+def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    li = create_token(hub, "cg-li", "李女士")
+    zhang = create_token(hub, "cg-zhang", "张先生")
+    page = open_page("zh-CN")
+    sign_in(page, hub, li)
+    expect(page.locator("#whoami")).to_have_text("当前用户：李女士")
+    residents = page.locator("#residents li")
+    expect(residents).to_have_count(1)  # her own resident only, not 赵爷爷
+    expect(residents.first.locator(".resident-name")).to_have_text("王奶奶")
+    expect(residents.first.locator(".presence")).to_have_text("在家")
+    expect(page.locator("#no-alerts")).to_be_visible()
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads or navigates
+
+    # Another caregiver's resident presses first: that alert is raised (张先生 sees it), but it is not hers.
+    press(mosquitto, "band-2")
+    wait_until(lambda: [a for a in api(hub, zhang, "/alerts?state=open") if a["resident"] == "r2"], 20,
+               what="赵爷爷's SOS alert")
+    press(mosquitto, "band-1")
+
+    card = alert_card(page, "sos")
+    expect(card).to_have_count(1, timeout=ALERT_WAIT_MS)
+    # The stream is in order: had 赵爷爷's alert been sent to her, it would be on the page by now.
+    expect(page.locator("#alerts li")).to_have_count(1)
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded instead of updating live"
+    expect(card.locator(".kind")).to_have_text("SOS 求助")
+    expect(card.locator(".severity")).to_have_text("紧急")
+    expect(card.locator(".who")).to_have_text("王奶奶")
+    expect(card.locator(".state")).to_have_text("待确认")
+    expect(card.locator(".evidence")).to_contain_text("按下时间")
+    expect(card.locator("time")).to_have_text("刚刚")
+    expect(page.locator("#announcer")).to_have_text("新告警：紧急 SOS 求助 · 王奶奶")
+    alert_id = int(card.get_attribute("data-alert-id") or "0")
+
+    card.get_by_role("button", name="确认").click()
+    expect(card).to_have_attribute("data-state", "acknowledged")
+    expect(card.locator(".state")).to_have_text("已确认")
+    expect(card.locator(".handled")).to_have_text("cg-li 已确认")
+    expect(card.get_by_role("button", name="确认")).to_be_hidden()
+
+    alert = api(hub, li, f"/alerts/{alert_id}")
+    assert (alert["resident"], alert["kind"], alert["state"]) == ("r1", "sos", "acknowledged")
+    assert alert["acknowledged_by"] == "cg-li"
+    assert page.evaluate("window.sameDocument") is True
+
+
+def test_labels_switch_language_and_use_the_notifications_words(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    li = create_token(hub, "cg-li", "李女士")
+    page = open_page("en-US")  # the default language follows the browser's
+    page.goto(hub.http_url)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_label("Access token")).to_be_visible()
+    page.get_by_label("Access token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-error")).to_have_text(
+        "That token is not valid or has expired. Please enter it again.")
+    expect(page.locator("#signed-in")).to_be_hidden()
+
+    sign_in(page, hub, li)
+    press(mosquitto, "band-1")
+    card = alert_card(page, "sos")
+    expect(card.locator(".kind")).to_have_text("SOS call", timeout=ALERT_WAIT_MS)
+    expect(page.locator("#alerts-heading")).to_contain_text("Open alerts")
+    expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
+
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#alerts-heading")).to_contain_text("待处理告警")
+    expect(page.locator("#residents-heading")).to_have_text("我照护的老人")
+    expect(card.locator(".kind")).to_have_text("SOS 求助")
+    expect(card.get_by_role("button", name="确认")).to_be_visible()
+    expect(page.get_by_role("button", name="English")).to_be_visible()
+    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
+
+    # A reload keeps both the session (sessionStorage) and the chosen language.
+    page.reload()
+    expect(alert_card(page, "sos").locator(".kind")).to_have_text("SOS 求助")
+    expect(page.locator("#residents-heading")).to_have_text("我照护的老人")
+
+    labels = page.evaluate("import('/static/labels.js').then(module => module.LABELS)")
+    assert labels["zh"]["kinds"] == KIND_LABELS
+    assert labels["zh"]["severities"] == SEVERITY_LABELS
+    for language in ("zh", "en"):
+        assert set(labels[language]["kinds"]) == set(ALERT_KINDS)
+        assert set(labels[language]["severities"]) == set(SEVERITIES)
+        assert set(labels[language]["outcomes"]) == set(OUTCOMES)
+    assert set(labels["zh"]) == set(labels["en"]), "a label missing in one language"
+
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.locator("#login")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('hub.token')") is None
+
+
+def test_page_rides_out_a_hub_restart_then_resolves_and_a_revoked_token_signs_out(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    li = create_token(hub, "cg-li", "李女士")
+    page = open_page("zh-CN")
+    sign_in(page, hub, li)
+    press(mosquitto, "band-1")
+    sos = alert_card(page, "sos")
+    expect(sos).to_have_count(1, timeout=ALERT_WAIT_MS)
+    page.evaluate("window.sameDocument = true")
+
+    hub.stop()
+    banner = page.get_by_role("alert").and_(page.locator("#banner"))
+    expect(banner).to_be_visible(timeout=ALERT_WAIT_MS)
+    expect(banner).to_contain_text("无法连接到服务器")
+    press(mosquitto, "band-1", sos=False, fall=True)  # queued by the broker for the stopped hub
+
+    hub.start()
+    # Reconnected with back-off, the list read again: the fall raised after the restart is there.
+    expect(alert_card(page, "fall")).to_have_count(1, timeout=ALERT_WAIT_MS)
+    expect(banner).to_be_hidden()
+    assert page.evaluate("window.sameDocument") is True
+
+    resolve = sos.get_by_role("button", name="处理完成")
+    sos.locator("summary").click()
+    resolve.click()
+    expect(sos.locator(".card-error")).to_have_text("请先选择处理结果。")
+    sos.get_by_label("处理结果").select_option("visited")
+    sos.get_by_label("备注（可选）").fill("上门看过，老人平安")
+    sos_id = int(sos.get_attribute("data-alert-id") or "0")
+    resolve.click()
+    expect(page.locator(f"#alerts li[data-alert-id='{sos_id}']")).to_have_count(0)
+    resolved = api(hub, li, f"/alerts/{sos_id}")
+    assert (resolved["state"], resolved["outcome"], resolved["resolved_by"], resolved["note"]) == (
+        "resolved", "visited", "cg-li", "上门看过，老人平安")
+
+    # Revoked while the page is open: its next request is refused, and it goes back to sign-in.
+    listed = subprocess.run([sys.executable, "-m", "hub", "tokens", "list", "--json"], env=hub.env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    (token_id,) = [json.loads(line)["id"] for line in listed.stdout.splitlines()]
+    subprocess.run([sys.executable, "-m", "hub", "tokens", "revoke", token_id], env=hub.env,
+                   capture_output=True, timeout=60, check=True)
+    alert_card(page, "fall").get_by_role("button", name="确认").click()
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("登录已失效，请重新登录。")
+    assert page.evaluate("sessionStorage.getItem('hub.token')") is None
+
+
+def test_page_and_assets_are_served_with_their_types_and_nothing_else(
+    start_hub: StartHub, caring_registry: Path
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    page = httpx.get(f"{hub.http_url}/", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset, media_type in (("app.js", "text/javascript"), ("labels.js", "text/javascript"),
+                              ("style.css", "text/css")):
+        response = httpx.get(f"{hub.http_url}/static/{asset}", timeout=10)
+        assert response.status_code == 200, asset
+        assert response.headers["content-type"].startswith(media_type), asset
+    for missing in ("nothing.js", "..%2Froutes%2Fweb.py", ".hidden.js", "index.py"):
+        assert httpx.get(f"{hub.http_url}/static/{missing}", timeout=10).status_code == 404, missing
+
+
+
+def test_api_docs_render_with_no_network_beyond_the_hub(
+    start_hub: StartHub, caring_registry: Path, chromium: Browser
+) -> None:
+    """/docs (Swagger UI) renders the hub's API from the hub's own files: every other request is refused,
+    as on a community network closed to the internet."""
+    hub = start_serving_hub(start_hub, caring_registry)
+    context = chromium.new_context()
+    elsewhere: list[str] = []
+
+    def only_the_hub(route: Any) -> None:
+        if route.request.url.startswith(hub.http_url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    try:
+        context.route("**/*", only_the_hub)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"{error}"))
+        page.goto(f"{hub.http_url}/docs")
+        title = page.locator(".swagger-ui .info .title")
+        expect(title).to_contain_text("Smart-community hub", timeout=20_000)
+        expect(page.locator(".opblock-summary-path[data-path='/api/v1/alerts']").first).to_be_visible()
+    finally:
+        context.close()
+    assert not elsewhere, f"the docs page asked for more than the hub: {elsewhere}"
+    assert not errors, f"the docs page threw: {errors}"
