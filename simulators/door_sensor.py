@@ -46,3 +46,6 @@ class DoorSensor(SimulatedDevice):
 def _voltage_mv(battery: int | None) -> int | None:
     """A CR2032 reads about 3.0 V full and 2.5 V empty; Zigbee2MQTT reports both figures."""
     return None if battery is None else 2500 + 5 * battery
+
+
+SIMULATOR = DoorSensor  # the name `simulators.device.simulator_for` looks for

@@ -55,3 +55,6 @@ class HighAltitudeCamera(SimulatedDevice):
             floor_min=floor_min, floor_max=floor_max, trajectory=trajectory, confidence=confidence,
             clip=f"{MEDIA_BASE}/{self.id}/{event_id}.mp4",
         )))
+
+
+SIMULATOR = HighAltitudeCamera  # the name `simulators.device.simulator_for` looks for

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from detectors.severity import Severity
 from devices.kind import epoch_ms_to_iso
 from hub.registry import Device, RegistryFile, Resident
 from simulators.calendar import Calendar, LocalDay
@@ -28,8 +29,6 @@ from simulators.device import DevicePlan, DrainingBattery, Window
 from simulators.message import DAY_MS, HOUR_MS, MINUTE_MS
 from simulators.residents import Outing, ResidentConditions
 from simulators.scenario import IncidentCounts
-
-Severity = Literal["info", "warning", "critical"]
 
 BATTERY_LOW_THRESHOLD = 20  # percent: the level below which a battery counts as low
 _RUNDOWN_PER_DAY = 6.0
@@ -48,15 +47,15 @@ class IncidentKind(StrEnum):
 
 
 _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
-    IncidentKind.COLLAPSE: ("inactivity", "critical"),
-    IncidentKind.ILLNESS: ("activity_decline", "warning"),
-    IncidentKind.SOS: ("sos", "critical"),
-    IncidentKind.FALL: ("fall", "critical"),
-    IncidentKind.FALLING_OBJECT: ("falling_object", "critical"),
-    IncidentKind.DOOR_LEFT_OPEN: ("door_left_open", "warning"),
-    IncidentKind.NIGHT_EXIT: ("night_exit", "critical"),
-    IncidentKind.DEVICE_OFFLINE: ("device_offline", "warning"),
-    IncidentKind.BATTERY_LOW: ("battery_low", "info"),
+    IncidentKind.COLLAPSE: ("inactivity", Severity.CRITICAL),
+    IncidentKind.ILLNESS: ("activity_decline", Severity.WARNING),
+    IncidentKind.SOS: ("sos", Severity.CRITICAL),
+    IncidentKind.FALL: ("fall", Severity.CRITICAL),
+    IncidentKind.FALLING_OBJECT: ("falling_object", Severity.CRITICAL),
+    IncidentKind.DOOR_LEFT_OPEN: ("door_left_open", Severity.WARNING),
+    IncidentKind.NIGHT_EXIT: ("night_exit", Severity.CRITICAL),
+    IncidentKind.DEVICE_OFFLINE: ("device_offline", Severity.WARNING),
+    IncidentKind.BATTERY_LOW: ("battery_low", Severity.INFO),
 }
 
 

@@ -31,8 +31,7 @@ from hub.mqtt import BrokerAddress, Publisher
 from hub.registry import Registry, RegistryFile
 from simulators.calendar import Calendar
 from simulators.community import BuiltCommunity, CommunityParameters, build_community
-from simulators.device import DeviceContext, MessageSink, SimulatedDevice
-from simulators.kinds import SIMULATORS
+from simulators.device import DeviceContext, MessageSink, SimulatedDevice, simulator_for
 from simulators.message import MINUTE_MS, SimMessage
 from simulators.publishing import AckWindow
 from simulators.residents import Place
@@ -189,7 +188,7 @@ def fleet_for_worker(plan: LoadPlan, index: int, sink: MessageSink) -> list[Simu
                                     wearers={r.id: wearer for r in registry.residents},
                                     compounds={device_id: d.compound for device_id, d in placed.items()})
                 for c in registry.communities}
-    return [SIMULATORS[d.kind](d, contexts[placed[d.id].community])
+    return [simulator_for(d.kind)(d, contexts[placed[d.id].community])
             for d in registry.devices[index::plan.processes]]
 
 

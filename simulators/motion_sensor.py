@@ -61,3 +61,6 @@ class MotionSensor(SimulatedDevice):
         if 6 <= hour < 7 or 17 <= hour < 19:
             return int(self.rng.integers(10, 80))
         return int(self.rng.integers(0, 6))
+
+
+SIMULATOR = MotionSensor  # the name `simulators.device.simulator_for` looks for

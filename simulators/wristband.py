@@ -112,3 +112,6 @@ class Wristband(SimulatedDevice):
         return wristband.Location(lat=round(home.lat + float(self.rng.normal(0, 0.004)), 6),
                                   lon=round(home.lon + float(self.rng.normal(0, 0.004)), 6),
                                   accuracy_m=round(float(self.rng.uniform(4, 30)), 1))
+
+
+SIMULATOR = Wristband  # the name `simulators.device.simulator_for` looks for

@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import importlib.util
 import json
+import pkgutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import simulators
 from devices import KINDS
 from devices.availability import decode_availability
 from devices.kind import DecodeError, Reading, Reason
@@ -28,7 +30,7 @@ from hub.store import Observation, Store
 from hub.topics import NativeTopic, Zigbee2mqttTopic, parse_topic
 from simulators.cli import app
 from simulators.community import CommunityParameters
-from simulators.device import SimulatedDevice
+from simulators.device import SimulatedDevice, simulator_for
 from simulators.incidents import (
     BATTERY_LOW_THRESHOLD,
     Incident,
@@ -36,7 +38,6 @@ from simulators.incidents import (
     read_ground_truth,
     write_ground_truth,
 )
-from simulators.kinds import SIMULATORS
 from simulators.load import LoadPlan, fleet_for_worker, load_community, run_load
 from simulators.message import CLOCK_KIND, DAY_MS, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
 from simulators.publishing import publish_simulation, summarize_simulation
@@ -93,13 +94,14 @@ def readings(messages: list[SimMessage], device_id: str) -> list[Reading]:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_device_kind_has_a_simulator_module(kind: str) -> None:
+def test_every_device_kind_has_exactly_one_simulator(kind: str) -> None:
     assert importlib.util.find_spec(f"simulators.{kind}") is not None, f"write simulators/{kind}.py"
-    module = importlib.import_module(f"simulators.{kind}")
-    simulators = [value for value in vars(module).values() if isinstance(value, type)
-                  and issubclass(value, SimulatedDevice) and getattr(value, "kind", None) is KINDS[kind]]
-    assert simulators, f"simulators/{kind}.py defines no SimulatedDevice for {kind}"
-    assert SIMULATORS.get(kind) is simulators[0], f"register {simulators[0].__name__} in simulators/kinds.py"
+    assert simulator_for(kind).kind is KINDS[kind], f"simulators/{kind}.py: SIMULATOR simulates another kind"
+    modules = [importlib.import_module(f"simulators.{info.name}")
+               for info in pkgutil.iter_modules(simulators.__path__)]
+    found = {value for module in modules for value in vars(module).values() if isinstance(value, type)
+             and issubclass(value, SimulatedDevice) and getattr(value, "kind", None) is KINDS[kind]}
+    assert found == {simulator_for(kind)}, f"one simulator of {kind}, not {sorted(c.__name__ for c in found)}"
 
 
 # --- payloads ------------------------------------------------------------------------------------

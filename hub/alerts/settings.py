@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.alerts.model import Severity
+from detectors.severity import Severity
 from hub.alerts.notify_urls import check_webhook_url
 
 
