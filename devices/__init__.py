@@ -22,6 +22,6 @@ KINDS: dict[str, DeviceKind] = {
 }
 
 # Modules of this package that are shared machinery rather than device kinds.
-SUPPORT_MODULES = frozenset({"kind", "availability"})
+SUPPORT_MODULES = frozenset({"kind", "availability", "registry", "topics"})
 
 __all__ = ["KINDS", "SUPPORT_MODULES", "DecodeError", "DeviceKind", "Reading", "Reason"]

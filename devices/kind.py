@@ -27,6 +27,10 @@ _MIN_EPOCH_MS = 100_000_000_000
 _MAX_EPOCH_MS = 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+MAX_FUTURE_SKEW_MS = 600_000
+"""By default, how far a device's `ts` may run ahead of the receiving hub's clock before the reading is
+refused (`Reason.TS_IN_FUTURE`); the hub's setting overrides it, the simulators predict refusals by it."""
+
 
 class Reason(StrEnum):
     """Why a message became a dead letter. Decoders raise the first four; the hub adds the rest."""

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from devices.availability import AvailabilityState
 from devices.kind import DeviceKind, epoch_ms_to_iso
-from hub.registry import Device
-from hub.topics import availability_topic, event_topic, zigbee2mqtt_topic
+from devices.registry import Device
+from devices.topics import availability_topic, event_topic, zigbee2mqtt_topic
 from simulators.calendar import Calendar
 from simulators.message import DAY_MS, Fault, SimMessage, dead_letter_for_ts
 from simulators.residents import Wearer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from devices import high_altitude_camera as camera
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import MINUTE_MS, SECOND_MS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from devices import motion_sensor
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import HOUR_MS, Fault
 

@@ -26,7 +26,7 @@ from functools import partial
 
 import numpy as np
 
-from hub.registry import Registry, RegistryFile
+from devices.registry import RegistryFile, place_devices
 from simulators.calendar import Calendar, LocalDay
 from simulators.community import BuiltCommunity, build_community
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice, simulator_for
@@ -90,7 +90,7 @@ class _World:
         injector = FaultInjector(scenario.faults, simulation.random("faults"), self._post)
         timelines = {r.id: ResidentTimeline(draw_profile(simulation.random("resident", r.id)))
                      for r in registry.residents}
-        placed = Registry(registry).devices
+        placed = place_devices(registry)
         compounds = {device_id: device.compound for device_id, device in placed.items()}
         contexts = {
             c.id: DeviceContext(

@@ -8,7 +8,7 @@ the wrist while it charges. The Zigbee pendant only knows its button and its bat
 from __future__ import annotations
 
 from devices import wristband
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import HOUR_MS, MINUTE_MS
 from simulators.residents import AWAKE_AT_HOME, Place, Wearer

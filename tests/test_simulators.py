@@ -21,14 +21,14 @@ from typer.testing import CliRunner
 import simulators
 from devices import KINDS
 from devices.availability import decode_availability
-from devices.kind import DecodeError, Reading, Reason
+from devices.kind import MAX_FUTURE_SKEW_MS, DecodeError, Reading, Reason
 from hub.clock import CLOCK_TOPIC
 from hub.intake import Rejected, Router, RouterLimits
-from hub.mqtt import BrokerAddress
+from hub.mqtt import BrokerAddress, Connector
 from hub.registry import Registry
+from hub.simulate_cli import app
 from hub.store import Observation, Store
 from hub.topics import NativeTopic, Zigbee2mqttTopic, parse_topic
-from simulators.cli import app
 from simulators.community import CommunityParameters
 from simulators.device import SimulatedDevice, simulator_for
 from simulators.incidents import (
@@ -39,7 +39,7 @@ from simulators.incidents import (
     write_ground_truth,
 )
 from simulators.load import LoadPlan, fleet_for_worker, load_community, run_load
-from simulators.message import CLOCK_KIND, DAY_MS, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
+from simulators.message import CLOCK_KIND, DAY_MS, MINUTE_MS, SimMessage, hub_clock_at
 from simulators.publishing import publish_simulation, summarize_simulation
 from simulators.residents import Place, ResidentConditions, draw_profile, plan_day
 from simulators.scenario import (
@@ -397,7 +397,8 @@ def test_the_cli_writes_registry_ground_truth_and_summary(tmp_path: Path) -> Non
 
 
 def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
-    plan = LoadPlan("mqtt://localhost:1883", devices=300, processes=2, total=1000, zigbee2mqtt_share=0.5)
+    plan = LoadPlan(Connector(BrokerAddress.from_url("mqtt://localhost:1883")), devices=300, processes=2,
+                    total=1000, zigbee2mqtt_share=0.5)
     community = load_community(plan.devices, plan.seed, plan.zigbee2mqtt_share)
     assert len(community.registry.devices) == plan.devices
     router = Router(Registry(community.registry), Z2M_BASE, RouterLimits())
@@ -419,7 +420,8 @@ def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
 
 
 def test_load_mode_publishes_the_total_asked_for(mosquitto) -> None:
-    report = run_load(LoadPlan(mosquitto.url, devices=200, processes=2, total=3_000))
+    report = run_load(LoadPlan(Connector(BrokerAddress.from_url(mosquitto.url)), devices=200, processes=2,
+                               total=3_000))
     assert report.published == 3_000
     assert report.achieved_rate > 0
 
@@ -443,7 +445,7 @@ def test_a_simulated_week_reaches_the_hubs_store_exactly(tmp_path: Path, mosquit
     Registry(simulation.registry).dump(registry_path)
     hub = start_hub(registry_path, env={"HUB_CLOCK": "mqtt"})
     started = time.perf_counter()
-    summary = publish_simulation(simulation, BrokerAddress.from_url(mosquitto.url))
+    summary = publish_simulation(simulation, Connector(BrokerAddress.from_url(mosquitto.url)))
 
     def stored(store: Store) -> tuple[dict[str, int], dict[str, int]]:
         return store.counts_by_kind(), store.dead_letter_counts()
