@@ -95,19 +95,21 @@ class SafetyRules:
         self.heard_from(device, ts_ms)
         signals: list[Signal] = []
         wearer = device.resident or _first(device.household_residents) or device.id
-        if fields.get("sos") is True:
+        kind = KINDS.get(device.kind)
+        raised = {alert for alert in kind.immediate_alerts if fields.get(alert) is True} if kind else set()
+        if "sos" in raised:
             # One alert per press: the press's own time identifies it, so a redelivery or Zigbee2MQTT's
             # reset (same last_seen, no `sos`) adds nothing.
             signals.append(
                 Signal("sos", Severity.CRITICAL, wearer, device.id, ts_ms, {"press_ts": ts_ms}, str(ts_ms))
             )
-        if fields.get("fall") is True:
+        if "fall" in raised:
             signals.append(
                 Signal("fall", Severity.CRITICAL, wearer, device.id, ts_ms, {"fall_ts": ts_ms}, str(ts_ms))
             )
-        if fields.get("falling_object") is True:
+        if "falling_object" in raised:
             signals += self._falling_object(device, ts_ms, fields)
-        door_field = KINDS[device.kind].door_open_field if device.kind in KINDS else None
+        door_field = kind.door_open_field if kind else None
         if door_field is not None and isinstance(fields.get(door_field), bool):
             signals += self._door(device, ts_ms, bool(fields[door_field]))
         battery = fields.get("battery")

@@ -215,9 +215,10 @@ class DeviceKind:
     module: `sees` (what its activity tells about the resident; None for kinds about a building, which
     are no evidence about a home), `activity` (which readings are activity, tried in order: the first
     that matches decides the evidence), `door_open_field` (the boolean field of a front-door contact
-    that the door-left-open and night-exit rules follow), `immediate_alerts` (boolean fields that raise
-    the alert of the same name the moment a reading carries them true) and `dashboard_events` (what the
-    community dashboard counts).
+    that the door-left-open and night-exit rules follow), `immediate_alerts` (the alerts its readings
+    raise at once, each when the boolean field of the same name is true: the safety rules raise them
+    from this kind only, and the evaluation marks them late when their reading was) and
+    `dashboard_events` (what the community dashboard counts).
     """
 
     name: str
