@@ -86,7 +86,7 @@ def subscriptions(zigbee2mqtt_base: str) -> list[str]:
 
 
 _Z2M_COMMANDS = ("/set", "/get")
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a registry id (hub.registry.Id)
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a registry id (devices.registry.Id)
 
 
 def parse_topic(topic: str, zigbee2mqtt_base: str) -> NativeTopic | Zigbee2mqttTopic | IgnoredTopic | None:
