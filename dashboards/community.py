@@ -14,6 +14,7 @@ from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, Variabl
 
 from dashboards import panels
 from dashboards.sources import INFLUXDB, InfluxQL
+from devices import KINDS
 
 UID = "smart-community-community"
 COMMUNITY = '"community"::tag =~ /^$community$/'
@@ -22,17 +23,19 @@ PLACE = f'{COMMUNITY} AND "building"::tag =~ /^$building$/'
 # per place: summing over places per minute gives exact totals.
 PER_SNAPSHOT = "GROUP BY time(1m) fill(none)"
 
-# What counts as an event of each kind: its measurement, the fields counted (column alias -> field) and
-# the condition a reading must meet. Heartbeats, health and battery-only reports are not events.
-EVENTS: list[tuple[str, dict[str, str], str]] = [
-    ("door_sensor", {"door opened": "open"}, '"open" = true'),
-    ("motion_sensor", {"motion": "occupancy"}, '"occupancy" = true'),
-    ("smart_peephole", {"doorbell": "doorbell", "lingering": "lingering", "resident left": "resident_left",
-                        "resident returned": "resident_returned"}, ""),
-    ("wristband", {"SOS": "sos"}, '"sos" = true'),
-    ("wristband", {"fall": "fall"}, '"fall" = true'),
-    ("high_altitude_camera", {"falling object": "falling_object"}, '"falling_object" = true'),
-]
+
+
+def events() -> list[tuple[str, dict[str, str], str]]:
+    """What counts as an event of each kind, as the kind declares it (`DeviceKind.dashboard_events`): its
+    measurement, the fields counted (column alias -> field) and the condition a reading must meet.
+    Heartbeats, health and battery-only reports are not events."""
+    return [(name, dict(counted.columns), f'"{counted.when_true}" = true' if counted.when_true else "")
+            for name, kind in KINDS.items() for counted in kind.dashboard_events]
+
+
+def measurement_of(alert: str) -> str:
+    """The measurement (kind) whose readings raise `alert` at once (`DeviceKind.immediate_alerts`)."""
+    return next(name for name, kind in KINDS.items() if alert in kind.immediate_alerts)
 
 
 def count_events(measurement: str, columns: dict[str, str], condition: str, ref_id: str) -> InfluxQL:
@@ -79,13 +82,14 @@ def build() -> dashboard.Dashboard:
     board.with_panel(panels.figure(
         INFLUXDB,
         "SOS presses", "Wristband SOS presses in the time range.",
-        InfluxQL(f'SELECT count("sos") FROM "wristband" WHERE "sos" = true AND $timeFilter AND {PLACE}', "A"),
+        InfluxQL(f'SELECT count("sos") FROM "{measurement_of("sos")}" WHERE "sos" = true AND $timeFilter AND '
+                 f"{PLACE}", "A"),
         width=4))
     board.with_panel(panels.figure(
         INFLUXDB,
         "Falling objects", "Objects the high-altitude cameras saw fall, in the time range.",
-        InfluxQL('SELECT count("falling_object") FROM "high_altitude_camera" WHERE "falling_object" = true '
-                 f"AND $timeFilter AND {PLACE}", "A"), width=4))
+        InfluxQL(f'SELECT count("falling_object") FROM "{measurement_of("falling_object")}" WHERE '
+                 f'"falling_object" = true AND $timeFilter AND {PLACE}', "A"), width=4))
     board.with_panel(panels.figure(
         INFLUXDB,
         "Devices offline", "Devices silent past their check-in interval, or that said they are offline.",
@@ -101,7 +105,7 @@ def build() -> dashboard.Dashboard:
         "lingering visitors and comings and goings, wristband SOS presses and falls, and falling objects, "
         "per building. Heartbeats, camera health and battery-only reports are left out.",
         [count_events(measurement, columns, condition, chr(ord("A") + i))
-         for i, (measurement, columns, condition) in enumerate(EVENTS)], width=24, height=9))
+         for i, (measurement, columns, condition) in enumerate(events())], width=24, height=9))
     board.with_panel(panels.graph(
         INFLUXDB,
         "Residents inactive longer than usual", "Per building, the most at any snapshot in each interval.",
@@ -116,8 +120,8 @@ def build() -> dashboard.Dashboard:
     board.with_panel(panels.graph(
         INFLUXDB,
         "SOS presses and falls", "Wristband SOS presses and reported falls per building.",
-        [count_events("wristband", {"SOS": "sos"}, '"sos" = true', "A"),
-         count_events("wristband", {"fall": "fall"}, '"fall" = true', "B")]))
+        [count_events(measurement_of("sos"), {"SOS": "sos"}, '"sos" = true', "A"),
+         count_events(measurement_of("fall"), {"fall": "fall"}, '"fall" = true', "B")]))
     board.with_panel(panels.graph(
         INFLUXDB,
         "Devices offline and low battery", "Per building, the most at any snapshot in each interval.",
@@ -129,6 +133,6 @@ def build() -> dashboard.Dashboard:
         "Falling objects seen", "Each detection: the floors it probably fell from, the camera and its "
         "confidence. Several cameras may see the same object (one alert is raised).",
         InfluxQL('SELECT "floor_min", "floor_max", "confidence", "camera_id", "event_id" FROM '
-                 f'"high_altitude_camera" WHERE "falling_object" = true AND $timeFilter AND {PLACE} '
-                 'GROUP BY "building"', "A").table(), width=24))
+                 f'"{measurement_of("falling_object")}" WHERE "falling_object" = true AND $timeFilter '
+                 f'AND {PLACE} GROUP BY "building"', "A").table(), width=24))
     return board

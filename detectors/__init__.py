@@ -1,11 +1,14 @@
 """The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
 
 from detectors.evidence import Evidence, evidence_of, is_activity, is_stillness, live_evidence
-from detectors.inactivity import NEVER, NO_TIME, InactivityDetector, Severity
+from detectors.inactivity import NEVER, NO_TIME, InactivityDetector
+from detectors.severity import NO_SEVERITY, SEVERITIES, Severity
 
 __all__ = [
     "NEVER",
+    "NO_SEVERITY",
     "NO_TIME",
+    "SEVERITIES",
     "Evidence",
     "InactivityDetector",
     "Severity",

@@ -1,7 +1,9 @@
 """What counts as a sign of life, as small integer codes the detector takes in arrays.
 
 The codes keep the detector free of device details: the hub (or the backtest) maps each reading to one
-code once, and the detector only ever sees arrays of codes.
+code once, and the detector only ever sees arrays of codes. Which readings are activity, and what they
+tell, is declared by each device kind (`DeviceKind.sees` and `.activity` in `devices/`); the rules here
+are generic and know no kind by name.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import IntEnum
 
+from devices import KINDS
+from devices.kind import ActivityRule, AnyTrue, CountAbove, FieldEdge, Sees
+
 ENTRANCE = "entrance"
 STILL_LOCATION = "still"
-"""The backtest's location for a wristband row that is a worn band's report of no steps."""
+"""The backtest's location for a worn device's row that is its report of no steps."""
 
 
 class Evidence(IntEnum):
@@ -24,49 +29,64 @@ class Evidence(IntEnum):
     # band's own evidence of stillness, which the detector weighs against the wearer's habit
 
 
+_OF_SEES = {Sees.INDOOR: Evidence.INDOOR, Sees.FRONT_DOOR: Evidence.DOOR, Sees.CORRIDOR: Evidence.CORRIDOR,
+            Sees.WEARER: Evidence.WORN}
+
+
 def evidence_of(kind: str, location: str) -> Evidence:
-    """The code of an activity row (the backtest's `kind` and `location` columns)."""
-    if kind == "smart_peephole":
-        return Evidence.CORRIDOR
-    if kind == "door_sensor" and location.strip().lower() == ENTRANCE:
-        return Evidence.DOOR
-    if kind == "wristband":
-        return Evidence.STILL if location.strip().lower() == STILL_LOCATION else Evidence.WORN
-    return Evidence.INDOOR  # any other kind (pressure mats, appliances, …) is someone at home
+    """The code of an activity row (the backtest's `kind` and `location` columns). A front-door kind is
+    front-door evidence only where it is placed on the entrance (a contact on the fridge is someone at
+    home); any kind the hub does not know (pressure mats, appliances, …) is someone at home."""
+    sees = KINDS[kind].sees if kind in KINDS else None
+    place = location.strip().lower()
+    if sees is Sees.WEARER and place == STILL_LOCATION:
+        return Evidence.STILL
+    if sees is Sees.FRONT_DOOR and place != ENTRANCE:
+        return Evidence.INDOOR
+    return Evidence.INDOOR if sees is None else _OF_SEES[sees]
+
+
+def _matches(rule: ActivityRule, fields: Mapping[str, object], previous: Mapping[str, object] | None) -> bool:
+    if isinstance(rule, FieldEdge):
+        value = fields.get(rule.field)
+        if rule.to is None:
+            return isinstance(value, bool) and (previous is None or previous.get(rule.field) != value)
+        return value is rule.to and (previous is None or previous.get(rule.field) is not rule.to)
+    if isinstance(rule, AnyTrue):
+        return any(fields.get(name) is True for name in rule.fields)
+    count = fields.get(rule.field)
+    return fields.get(rule.worn) is not False and isinstance(count, int) and count > 0
+
+
+def _activity(kind: str, fields: Mapping[str, object],
+              previous: Mapping[str, object] | None) -> ActivityRule | None:
+    """The first of the kind's activity rules the reading meets; None for a reading that is no activity
+    and for kinds the hub does not know (cameras and anything unknown are not about one home)."""
+    device_kind = KINDS.get(kind)
+    if device_kind is None:
+        return None
+    return next((rule for rule in device_kind.activity if _matches(rule, fields, previous)), None)
 
 
 def is_activity(kind: str, fields: Mapping[str, object], previous: Mapping[str, object] | None) -> bool:
     """Whether a decoded reading (the fields `devices/` decoders produce) is activity, given the same
-    device's previous reading (or None).
-
-    Door and motion sensors repeat their state in periodic reports; only a change is activity, and for a
-    motion sensor only motion starting (occupancy turning false is its timeout running out).
-    """
-    if kind == "door_sensor":
-        is_open = fields.get("open")
-        return isinstance(is_open, bool) and (previous is None or previous.get("open") != is_open)
-    if kind == "motion_sensor":
-        return fields.get("occupancy") is True and (previous is None or previous.get("occupancy") is not True)
-    if kind == "smart_peephole":
-        return any(fields.get(event) is True for event in ("motion", "resident_returned", "resident_left"))
-    if kind == "wristband":
-        steps = fields.get("steps")
-        worn = fields.get("worn") is not False
-        return (worn and isinstance(steps, int) and steps > 0) or fields.get("sos") is True
-    return False  # cameras and anything unknown in the live stream are not about one home
+    device's previous reading (or None)."""
+    return _activity(kind, fields, previous) is not None
 
 
 def is_stillness(kind: str, fields: Mapping[str, object]) -> bool:
-    """A worn wristband's periodic report that counted no steps (see `Evidence.STILL`)."""
-    return (kind == "wristband" and fields.get("worn") is True and fields.get("steps") == 0
-            and fields.get("sos") is not True and fields.get("fall") is not True)
+    """A worn device's periodic report that counted nothing (see `Evidence.STILL`)."""
+    device_kind = KINDS.get(kind)
+    return device_kind is not None and any(
+        isinstance(rule, CountAbove) and fields.get(rule.worn) is True and fields.get(rule.field) == 0
+        and all(fields.get(name) is not True for name in rule.unless_true)
+        for rule in device_kind.activity
+    )
 
 
 def live_evidence(kind: str, fields: Mapping[str, object]) -> Evidence:
-    """The code of a live reading that `is_activity` accepted. The peephole's own word that the resident
-    left or came back is front-door evidence; its plain motion is the corridor."""
-    if kind == "smart_peephole" and (
-        fields.get("resident_left") is True or fields.get("resident_returned") is True
-    ):
-        return Evidence.DOOR
-    return evidence_of(kind, ENTRANCE if kind == "door_sensor" else "home")
+    """The code of a live reading that `is_activity` accepted: what the rule it met sees, else what the
+    kind sees. Live front-door kinds are on the entrance (the registry places them on the household)."""
+    rule = _activity(kind, fields, None)
+    sees = (rule.sees if rule is not None else None) or (KINDS[kind].sees if kind in KINDS else None)
+    return Evidence.INDOOR if sees is None else _OF_SEES[sees]

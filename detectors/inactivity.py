@@ -61,13 +61,13 @@ trailing-underscore arrays with one row per resident; arrays in, arrays out; no 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors import week
 from detectors.evidence import Evidence
+from detectors.severity import NO_SEVERITY, Severity
 
 I8 = npt.NDArray[np.int8]
 I32 = npt.NDArray[np.int32]
@@ -81,12 +81,6 @@ NEVER = np.iinfo(np.int64).max
 """A deadline that is not pending."""
 NO_TIME = np.iinfo(np.int64).min
 """No event of that sort seen yet."""
-
-
-class Severity(IntEnum):
-    NONE = 0
-    WARNING = 1
-    CRITICAL = 2
 
 
 _STATE_DTYPES: dict[str, type[np.generic]] = {
@@ -738,14 +732,14 @@ class InactivityDetector:
 
     def decide(self, scores: F64, coverage_ok: Bools | None = None,
                resident_idx: npt.ArrayLike | None = None) -> I8:
-        """Inactivity severity per resident (`Severity` codes); none while away or while the home's
-        sensors are not reporting (see `coverage`)."""
-        severity = np.where(scores >= self.critical_surprise, Severity.CRITICAL,
-                            np.where(scores >= self.warning_surprise, Severity.WARNING, Severity.NONE))
+        """Inactivity severity per resident (`Severity.rank`s, `NO_SEVERITY` for none); none while away or
+        while the home's sensors are not reporting (see `coverage`)."""
+        severity = np.where(scores >= self.critical_surprise, Severity.CRITICAL.rank,
+                            np.where(scores >= self.warning_surprise, Severity.WARNING.rank, NO_SEVERITY))
         quiet = self.away(resident_idx)
         if coverage_ok is not None:
             quiet = quiet | ~np.asarray(coverage_ok, dtype=bool)
-        return np.where(quiet, Severity.NONE, severity).astype(np.int8)
+        return np.where(quiet, NO_SEVERITY, severity).astype(np.int8)
 
     def coverage(self, scores: F64, coverage_ok: Bools, resident_idx: npt.ArrayLike | None = None) -> Bools:
         """Silences long enough to alarm in homes whose sensors are not reporting: a coverage problem."""

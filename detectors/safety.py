@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-Severity = Literal["info", "warning", "critical"]
+from detectors.severity import Severity
+from devices import KINDS
+
 Scalar = bool | int | float | str
 
 
@@ -94,20 +95,23 @@ class SafetyRules:
         self.heard_from(device, ts_ms)
         signals: list[Signal] = []
         wearer = device.resident or _first(device.household_residents) or device.id
-        if fields.get("sos") is True:
+        kind = KINDS.get(device.kind)
+        raised = {alert for alert in kind.immediate_alerts if fields.get(alert) is True} if kind else set()
+        if "sos" in raised:
             # One alert per press: the press's own time identifies it, so a redelivery or Zigbee2MQTT's
             # reset (same last_seen, no `sos`) adds nothing.
             signals.append(
-                Signal("sos", "critical", wearer, device.id, ts_ms, {"press_ts": ts_ms}, str(ts_ms))
+                Signal("sos", Severity.CRITICAL, wearer, device.id, ts_ms, {"press_ts": ts_ms}, str(ts_ms))
             )
-        if fields.get("fall") is True:
+        if "fall" in raised:
             signals.append(
-                Signal("fall", "critical", wearer, device.id, ts_ms, {"fall_ts": ts_ms}, str(ts_ms))
+                Signal("fall", Severity.CRITICAL, wearer, device.id, ts_ms, {"fall_ts": ts_ms}, str(ts_ms))
             )
-        if fields.get("falling_object") is True:
+        if "falling_object" in raised:
             signals += self._falling_object(device, ts_ms, fields)
-        if device.kind == "door_sensor" and isinstance(fields.get("open"), bool):
-            signals += self._door(device, ts_ms, bool(fields["open"]))
+        door_field = kind.door_open_field if kind else None
+        if door_field is not None and isinstance(fields.get(door_field), bool):
+            signals += self._door(device, ts_ms, bool(fields[door_field]))
         battery = fields.get("battery")
         if isinstance(battery, int) and not isinstance(battery, bool):
             signals += self._battery(device, ts_ms, battery)
@@ -127,7 +131,8 @@ class SafetyRules:
         self._offline_reported.add(device.id)
         return [
             Signal(
-                "device_offline", "warning", device.id, device.id, at_ms, {"reason": "availability offline"}
+                "device_offline", Severity.WARNING, device.id, device.id, at_ms,
+                {"reason": "availability offline"},
             )
         ]
 
@@ -151,7 +156,7 @@ class SafetyRules:
                 signals.append(
                     Signal(
                         "device_offline",
-                        "warning",
+                        Severity.WARNING,
                         device_id,
                         device_id,
                         now_ms,
@@ -182,7 +187,7 @@ class SafetyRules:
             return [
                 Signal(
                     "night_exit",
-                    "critical",
+                    Severity.CRITICAL,
                     _household_subject(device),
                     device.id,
                     ts_ms,
@@ -201,7 +206,8 @@ class SafetyRules:
         if closed:
             evidence["closed_at_ms"] = now_ms
         at_ms = door.opened_at_ms + limit_s * 1000 if closed else now_ms
-        return [Signal("door_left_open", "warning", _household_subject(device), device.id, at_ms, evidence)]
+        return [Signal("door_left_open", Severity.WARNING, _household_subject(device), device.id, at_ms,
+                       evidence)]
 
     def _battery(self, device: DeviceFacts, ts_ms: int, level: int) -> list[Signal]:
         if level >= self.thresholds.battery_low_percent:
@@ -210,7 +216,7 @@ class SafetyRules:
         if device.id in self._low_battery_reported:
             return []
         self._low_battery_reported.add(device.id)
-        return [Signal("battery_low", "info", device.id, device.id, ts_ms, {"battery": level})]
+        return [Signal("battery_low", Severity.INFO, device.id, device.id, ts_ms, {"battery": level})]
 
     def _falling_object(self, device: DeviceFacts, ts_ms: int, fields: Mapping[str, Scalar]) -> list[Signal]:
         event_id = str(fields.get("event_id", f"{device.id}@{ts_ms}"))
@@ -240,7 +246,8 @@ class SafetyRules:
             value = fields.get(key)
             if value is not None:
                 evidence[key] = value
-        return [Signal("falling_object", "critical", device.building, device.id, ts_ms, evidence, event_id)]
+        return [Signal("falling_object", Severity.CRITICAL, device.building, device.id, ts_ms, evidence,
+                       event_id)]
 
     def _is_night(self, ts_ms: int, timezone: str) -> bool:
         hour = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(timezone)).hour

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
+from devices.kind import (
+    Battery,
+    CountedEvents,
+    DeviceKind,
+    EpochMs,
+    FieldEdge,
+    Payload,
+    Reading,
+    Sees,
+    Zigbee2mqttPayload,
+    parse,
+    present,
+)
 
 
 class DoorSensorEvent(Payload):
@@ -49,4 +61,9 @@ KIND = DeviceKind(
     checkin_interval=timedelta(hours=2),
     zigbee2mqtt_model=DoorSensorZigbee2mqtt,
     decode_zigbee2mqtt=decode_zigbee2mqtt,
+    # Front-door evidence where it is placed on the entrance (see detectors.evidence).
+    sees=Sees.FRONT_DOOR,
+    activity=(FieldEdge("open"),),
+    door_open_field="open",
+    dashboard_events=(CountedEvents((("door opened", "open"),), when_true="open"),),
 )

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel, model_validator
 
-from devices.kind import DeviceKind, EpochMs, Payload, Reading, parse, present
+from devices.kind import CountedEvents, DeviceKind, EpochMs, Payload, Reading, parse, present
 from devices.smart_peephole import MediaRef
 
 CameraId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -116,4 +116,6 @@ KIND = DeviceKind(
     },
     checkin_interval=timedelta(minutes=10),
     urgent_marks=(b'"falling_object"',),
+    immediate_alerts=("falling_object",),
+    dashboard_events=(CountedEvents((("falling object", "falling_object"),), when_true="falling_object"),),
 )

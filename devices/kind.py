@@ -27,6 +27,10 @@ _MIN_EPOCH_MS = 100_000_000_000
 _MAX_EPOCH_MS = 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+MAX_FUTURE_SKEW_MS = 600_000
+"""By default, how far a device's `ts` may run ahead of the receiving hub's clock before the reading is
+refused (`Reason.TS_IN_FUTURE`); the hub's setting overrides it, the simulators predict refusals by it."""
+
 
 class Reason(StrEnum):
     """Why a message became a dead letter. Decoders raise the first four; the hub adds the rest."""
@@ -145,6 +149,57 @@ def present(**fields: Scalar | None) -> Fields:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+class Sees(StrEnum):
+    """What a kind's activity readings tell about the resident of the home it is placed in."""
+
+    INDOOR = "indoor"          # someone moving inside the home
+    FRONT_DOOR = "front_door"  # the front door: the resident may have gone out or come back
+    CORRIDOR = "corridor"      # the corridor outside: neighbours pass too, so it proves nothing
+    WEARER = "wearer"          # worn by the resident: alive wherever they are
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEdge:
+    """Activity when boolean `field` changes (to `to` only, when given), against the device's previous
+    reading: sensors that repeat their state in periodic reports are active only on a change."""
+
+    field: str
+    to: bool | None = None
+    sees: Sees | None = None  # None: the kind's own `sees`
+
+
+@dataclass(frozen=True, slots=True)
+class AnyTrue:
+    """Activity when any of `fields` is true in the reading (one-off events such as a doorbell)."""
+
+    fields: tuple[str, ...]
+    sees: Sees | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CountAbove:
+    """Activity when counter `field` (counted since the device's previous report) is above zero, unless
+    boolean `worn` says the device was not worn. A report counting zero while `worn` is true, with none
+    of `unless_true` true, is the device's evidence of stillness rather than activity."""
+
+    field: str
+    worn: str
+    unless_true: tuple[str, ...] = ()
+    sees: Sees | None = None
+
+
+ActivityRule = FieldEdge | AnyTrue | CountAbove
+
+
+@dataclass(frozen=True, slots=True)
+class CountedEvents:
+    """Readings a community dashboard counts as this kind's events: column label -> counted field, only
+    readings with boolean `when_true` true (None: every reading carrying the fields)."""
+
+    columns: tuple[tuple[str, str], ...]
+    when_true: str | None = None
+
+
 @dataclass(frozen=True)
 class DeviceKind:
     """One device kind: its name (used in topics, storage and InfluxDB), models and decoders.
@@ -156,6 +211,15 @@ class DeviceKind:
     press, a fall, a falling object), in either form: intake commits the batch holding such a message
     without waiting for it to fill. A mark may match more (a cheap check on undecoded bytes): that costs
     only a smaller batch; a reading that alerts at once and matches no mark would wait for its batch.
+
+    What the kind means to the detectors, rules, hub and dashboards is declared here too, so a kind is one
+    module: `sees` (what its activity tells about the resident; None for kinds about a building, which
+    are no evidence about a home), `activity` (which readings are activity, tried in order: the first
+    that matches decides the evidence), `door_open_field` (the boolean field of a front-door contact
+    that the door-left-open and night-exit rules follow), `immediate_alerts` (the alerts its readings
+    raise at once, each when the boolean field of the same name is true: the safety rules raise them
+    from this kind only, and the evaluation marks them late when their reading was) and
+    `dashboard_events` (what the community dashboard counts).
     """
 
     name: str
@@ -167,6 +231,22 @@ class DeviceKind:
     zigbee2mqtt_model: type[Payload] | None = None
     decode_zigbee2mqtt: Callable[[bytes, int], Reading] | None = None
     urgent_marks: tuple[bytes, ...] = ()
+    sees: Sees | None = None
+    activity: tuple[ActivityRule, ...] = ()
+    door_open_field: str | None = None
+    immediate_alerts: tuple[str, ...] = ()
+    dashboard_events: tuple[CountedEvents, ...] = ()
+
+    @property
+    def places(self) -> frozenset[Sees]:
+        """Everything its readings can tell about the resident: the kind's own `sees` and its rules'."""
+        return frozenset(place for place in (self.sees, *(rule.sees for rule in self.activity)) if place)
+
+    @property
+    def home_sensor(self) -> bool:
+        """Whether it is a sensor of the home itself (inside, or on its front door): the home's coverage
+        (is anything there still reporting?) counts these, not what is worn or watches the corridor."""
+        return self.sees in (Sees.INDOOR, Sees.FRONT_DOOR)
 
 
 class Zigbee2mqttPayload(Payload):

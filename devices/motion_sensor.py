@@ -7,7 +7,19 @@ from typing import Annotated
 
 from pydantic import Field
 
-from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
+from devices.kind import (
+    Battery,
+    CountedEvents,
+    DeviceKind,
+    EpochMs,
+    FieldEdge,
+    Payload,
+    Reading,
+    Sees,
+    Zigbee2mqttPayload,
+    parse,
+    present,
+)
 
 
 class MotionSensorEvent(Payload):
@@ -48,4 +60,8 @@ KIND = DeviceKind(
     checkin_interval=timedelta(hours=2),
     zigbee2mqtt_model=MotionSensorZigbee2mqtt,
     decode_zigbee2mqtt=decode_zigbee2mqtt,
+    sees=Sees.INDOOR,
+    # Only motion starting: occupancy turning false is the sensor's timeout running out.
+    activity=(FieldEdge("occupancy", to=True),),
+    dashboard_events=(CountedEvents((("motion", "occupancy"),), when_true="occupancy"),),
 )

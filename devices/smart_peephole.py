@@ -7,7 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, parse, present
+from devices.kind import (
+    AnyTrue,
+    Battery,
+    CountedEvents,
+    DeviceKind,
+    EpochMs,
+    Payload,
+    Reading,
+    Sees,
+    parse,
+    present,
+)
 
 PeepholeEventType = Literal[
     "motion", "doorbell", "lingering", "resident_left", "resident_returned", "heartbeat"
@@ -57,4 +68,10 @@ KIND = DeviceKind(
         "battery": 64,
     },
     checkin_interval=timedelta(minutes=30),
+    # Its plain motion is the corridor; its own word that the resident left or came back is the door.
+    sees=Sees.CORRIDOR,
+    activity=(AnyTrue(("resident_returned", "resident_left"), sees=Sees.FRONT_DOOR), AnyTrue(("motion",))),
+    dashboard_events=(CountedEvents((("doorbell", "doorbell"), ("lingering", "lingering"),
+                                     ("resident left", "resident_left"),
+                                     ("resident returned", "resident_returned"))),),
 )

@@ -7,7 +7,20 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from devices.kind import Battery, DeviceKind, EpochMs, Payload, Reading, Zigbee2mqttPayload, parse, present
+from devices.kind import (
+    AnyTrue,
+    Battery,
+    CountAbove,
+    CountedEvents,
+    DeviceKind,
+    EpochMs,
+    Payload,
+    Reading,
+    Sees,
+    Zigbee2mqttPayload,
+    parse,
+    present,
+)
 
 
 class Location(Payload):
@@ -95,4 +108,10 @@ KIND = DeviceKind(
     zigbee2mqtt_model=WristbandZigbee2mqtt,
     decode_zigbee2mqtt=decode_zigbee2mqtt,
     urgent_marks=(b'"sos"', b'"fall"', b'"emergency"'),
+    sees=Sees.WEARER,
+    # An SOS press is someone alive too, worn or not.
+    activity=(CountAbove("steps", worn="worn", unless_true=("sos", "fall")), AnyTrue(("sos",))),
+    immediate_alerts=("sos", "fall"),
+    dashboard_events=(CountedEvents((("SOS", "sos"),), when_true="sos"),
+                      CountedEvents((("fall", "fall"),), when_true="fall")),
 )

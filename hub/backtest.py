@@ -33,7 +33,7 @@ from pyarrow import csv as pa_csv
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from detectors import NEVER, Evidence, InactivityDetector, Severity, evidence_of
+from detectors import NEVER, NO_SEVERITY, Evidence, InactivityDetector, Severity, evidence_of
 
 HEADER = ["timestamp", "resident", "device", "kind", "location"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -240,8 +240,8 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
     fed, fed_at = _thinned(log, minutes) if batches is not None and batches.spans.thin else (None, bounds)
 
     def next_check() -> I64:
-        inactivity = np.where(raised == Severity.NONE, detector.deadline_ms_,
-                              np.where(raised == Severity.WARNING, detector.critical_ms_, NEVER))
+        inactivity = np.where(raised == NO_SEVERITY, detector.deadline_ms_,
+                              np.where(raised == Severity.WARNING.rank, detector.critical_ms_, NEVER))
         check = np.minimum(inactivity, np.where(not_back_raised, NEVER, detector.not_back_ms_))
         return np.where(check <= end_ms, check, NEVER)
 
@@ -253,7 +253,7 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
         severity = detector.decide(scores, resident_idx=who)
         for i in np.flatnonzero(severity > raised[who]):
             r = int(who[i])
-            alerts.emit(log.residents[r], "inactivity", Severity(int(severity[i])), now,
+            alerts.emit(log.residents[r], "inactivity", Severity.of_rank(int(severity[i])), now,
                         last_activity_ms=int(detector.last_activity_ms_[r]), surprise=float(scores[i]))
         raised[who] = np.maximum(raised[who], severity)
         late = detector.not_back_home(now, who) & ~not_back_raised[who]
@@ -287,7 +287,7 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
             who, t_ms, what = log.resident[log_batch], log.t_ms[log_batch], log.evidence[log_batch]
         detector.partial_fit(who, t_ms, what)
         alive = _distinct(who[(what != Evidence.CORRIDOR) & (what != Evidence.STILL)], n)
-        raised[alive] = Severity.NONE   # activity resumed: a new silence is a new episode
+        raised[alive] = NO_SEVERITY   # activity resumed: a new silence is a new episode
         not_back_raised[alive] &= detector.away(alive)
         if end > k + 1 and n:
             _check_batch(next_check()[alive], int(minute_ms[end - 1]))
@@ -491,7 +491,7 @@ class _Alerts:
 
     def emit(self, resident: str, kind: str, severity: Severity, now_ms: int, *, last_activity_ms: int,
              **evidence: str | float) -> None:
-        record = {"resident": resident, "kind": kind, "severity": severity.name.lower(),
+        record = {"resident": resident, "kind": kind, "severity": str(severity),
                   "raised_at": _iso(now_ms, self.zone), "last_activity": _iso(last_activity_ms, self.zone),
                   "silence_s": (now_ms - last_activity_ms) // 1000,
                   **{k: round(v, 2) if isinstance(v, float) else v for k, v in evidence.items()}}

@@ -32,15 +32,15 @@ from hub.embedded_broker import free_loopback_port
 from hub.intake import Router, RouterLimits
 from hub.live_view import LiveView
 from hub.monitoring_track import EXPECTED, Track, track_of
-from hub.mqtt import BrokerAddress
+from hub.mqtt import BrokerAddress, Connector
 from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
 from hub.residents_cli import app as residents_app
 from hub.runtime import Hub
 from hub.settings import Settings
+from hub.simulate_cli import app as simulate_app
 from hub.store import Store
 from hub.workers import IntakeProcess, WorkerModeError
-from simulators.cli import app as simulate_app
 from simulators.community import CommunityParameters
 from simulators.publishing import publish_messages
 from simulators.scenario import Scenario
@@ -203,8 +203,9 @@ def demo(
         console.print(f"caregiver page: {hub.api.url}/  (sign in with the token {secret})")
     stop_publishing = threading.Event()
     publisher = threading.Thread(target=publish_messages, name="simulated-community", daemon=True, kwargs={
-        "messages": simulation.messages(), "address": BrokerAddress.from_url(hub.broker_url),
-        "acceleration": acceleration, "protocol": hub.subscriber.protocol, "stop": stop_publishing})
+        "messages": simulation.messages(),
+        "connect": Connector(BrokerAddress.from_url(hub.broker_url), hub.subscriber.protocol),
+        "acceleration": acceleration, "stop": stop_publishing})
     publisher.start()
 
     def stop_community() -> None:

@@ -12,7 +12,9 @@ import threading
 import time
 from typing import Protocol
 
-CLOCK_TOPIC = "sim/clock"
+from devices.topics import CLOCK_TOPIC
+
+__all__ = ["CLOCK_TOPIC", "Clock", "FollowedClock", "SystemClock"]
 
 
 class Clock(Protocol):

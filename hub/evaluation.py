@@ -15,7 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Severity, Signal
+from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Signal
+from detectors.severity import Severity
 from devices import KINDS
 from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
 from hub.clock import Clock
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 CURSOR = "evaluation"
 _HANDOVER_MAX = 20  # commits held in memory at most (each up to HUB_BATCH_MAX observations); then the store
-URGENT_KINDS = frozenset({"sos", "fall", "falling_object"})  # alerts marked late when their reading was
+# Alerts a reading raises at once (as each device kind declares): marked late when their reading was.
+URGENT_KINDS = frozenset(alert for kind in KINDS.values() for alert in kind.immediate_alerts)
 TICK_MS = 60_000  # time-driven checks once a minute of hub time (a door open 15 min, a silence of hours)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from devices import KINDS
 from devices.availability import decode_availability
-from devices.kind import DecodeError, Reading, Reason
+from devices.kind import MAX_FUTURE_SKEW_MS, DecodeError, Reading, Reason
 from hub.mqtt import Message
 from hub.registry import PlacedDevice, Registry
 from hub.store import Batch, Committed, DeadLetter, Observation, Store
@@ -57,7 +57,7 @@ Routed = Observation | AvailabilityChange | Rejected | IgnoredTopic
 @dataclass(frozen=True, slots=True)
 class RouterLimits:
     max_payload_bytes: int = 64 * 1024
-    max_future_skew_ms: int = 600_000
+    max_future_skew_ms: int = MAX_FUTURE_SKEW_MS
     # The default matches the settings' default: the broker's session expiry (7 days) plus a day.
     max_age_ms: int = 8 * 24 * 3600 * 1000
 

@@ -30,9 +30,10 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from detectors.severity import SEVERITIES
 from devices import KINDS
 from devices.kind import Reason
-from hub.alerts.model import ALERT_KINDS, SEVERITIES
+from hub.alerts.model import ALERT_KINDS
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink
 from hub.alerts.store import AlertStore
 from hub.clock import Clock

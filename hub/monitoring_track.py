@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from devices import KINDS
+from devices.kind import Sees
+
 
 class Track(StrEnum):
     BAND = "band"                  # a wristband worn by the resident, with whatever sensors the home has
@@ -44,19 +47,11 @@ EXPECTED: dict[Track, Expectation] = {
     Track.NONE: Expectation(None, None, None, "no device reports activity: no inactivity detection"),
 }
 
-# Kinds by what they tell of the resident inside the home (cameras watch a building, not a home).
-_INDOOR_KINDS = frozenset({"motion_sensor"})
-_DOOR_KINDS = frozenset({"door_sensor", "smart_peephole"})
-_BAND_KINDS = frozenset({"wristband"})
+# Tracks by what a home's devices see of the resident, best first (cameras watch a building, not a home).
+_TRACKS = ((Sees.WEARER, Track.BAND), (Sees.INDOOR, Track.INDOOR), (Sees.FRONT_DOOR, Track.DOOR_ONLY))
 
 
 def track_of(kinds: Iterable[str]) -> Track:
     """The track of a home (and its resident) with devices of these kinds."""
-    present = set(kinds)
-    if present & _BAND_KINDS:
-        return Track.BAND
-    if present & _INDOOR_KINDS:
-        return Track.INDOOR
-    if present & _DOOR_KINDS:
-        return Track.DOOR_ONLY
-    return Track.NONE
+    seen = {place for kind in set(kinds) if kind in KINDS for place in KINDS[kind].places}
+    return next((track for place, track in _TRACKS if place in seen), Track.NONE)

@@ -345,6 +345,22 @@ class Publisher:
         self._client.loop_stop()
 
 
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """Opens publishers on one broker: how the CLI hands a broker to the simulators, which know no MQTT
+    client (plain data, so load-test worker processes can be given one).
+
+    No in-flight limit in paho: on every PUBACK it rescans all in-flight messages to release queued ones,
+    which halves throughput at a limit of 1000. The simulators bound the messages awaiting their
+    acknowledgement themselves (`simulators.publishing.AckWindow`)."""
+
+    address: BrokerAddress
+    protocol: Protocol = "5"
+
+    def __call__(self, client_id: str) -> Publisher:
+        return Publisher(self.address, client_id, max_inflight=0, protocol=self.protocol)
+
+
 class Published:
     """A handle on one publish: `wait()` returns once the broker acknowledged it (QoS 1)."""
 

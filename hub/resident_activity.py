@@ -22,6 +22,7 @@ import numpy as np
 
 from detectors import (
     NEVER,
+    NO_SEVERITY,
     NO_TIME,
     Evidence,
     InactivityDetector,
@@ -30,20 +31,18 @@ from detectors import (
     is_stillness,
     live_evidence,
 )
-from detectors.safety import Severity as AlertSeverity
+from devices import KINDS
 from hub.registry import Registry
 from hub.store import StoredObservation
 
 T = TypeVar("T")
 
-_SEVERITY: dict[int, AlertSeverity] = {int(Severity.WARNING): "warning", int(Severity.CRITICAL): "critical"}
-_HOME_SENSORS = ("door_sensor", "motion_sensor")
 
 
 @dataclass(frozen=True, slots=True)
 class ResidentSignal:
     kind: str  # inactivity, not_back_home, coverage, activity_decline
-    severity: AlertSeverity
+    severity: Severity
     resident: str
     at_ms: int
     evidence: dict[str, int | float | str]
@@ -107,7 +106,7 @@ class ResidentActivity:
                 self._about[device.id] = (self.index[device.resident],)
             else:
                 self._about[device.id] = living.get(device.household, ())
-            if device.kind in _HOME_SENSORS:
+            if KINDS[device.kind].home_sensor:
                 for i in living.get(device.household, ()):
                     self._home_sensors[i].append(device.id)
 
@@ -168,7 +167,7 @@ class ResidentActivity:
             return signals
         last = detector.last_activity_ms_[due]
         fresh = last != self._raised_for[due]  # activity since the last alert: a new silence
-        self._raised[due[fresh]] = 0
+        self._raised[due[fresh]] = NO_SEVERITY
         self._raised_for[due[fresh]] = last[fresh]
         coverage_ok = np.array([self._covered(int(i), offline) for i in due], dtype=np.bool_)
         scores = detector.score(now_ms, due)
@@ -185,19 +184,20 @@ class ResidentActivity:
                 self._raised[i] = severity[k]
                 signals.append(
                     ResidentSignal(
-                        "inactivity", _SEVERITY[int(severity[k])], self.residents[i], now_ms, evidence
+                        "inactivity", Severity.of_rank(int(severity[k])), self.residents[i], now_ms, evidence
                     )
                 )
-            if uncovered[k] and self._raised[i] == 0:
-                self._raised[i] = int(Severity.WARNING)  # one coverage alert per silence
-                signals.append(ResidentSignal("coverage", "warning", self.residents[i], now_ms, evidence))
+            if uncovered[k] and self._raised[i] == NO_SEVERITY:
+                self._raised[i] = Severity.WARNING.rank  # one coverage alert per silence
+                signals.append(
+                    ResidentSignal("coverage", Severity.WARNING, self.residents[i], now_ms, evidence))
             door_ms = int(detector.last_door_ms_[i])
             if not_back[k] and self._not_back_for[i] != door_ms:
                 self._not_back_for[i] = door_ms
                 signals.append(
                     ResidentSignal(
                         "not_back_home",
-                        "warning",
+                        Severity.WARNING,
                         self.residents[i],
                         now_ms,
                         {**evidence, "left_ms": door_ms},
@@ -212,7 +212,7 @@ class ResidentActivity:
                              & self._active)
         self._decline_for[new] = detector.decline_ms_[new]
         return [
-            ResidentSignal("activity_decline", "warning", self.residents[i], now_ms, {
+            ResidentSignal("activity_decline", Severity.WARNING, self.residents[i], now_ms, {
                 "day_ended_ms": int(detector.decline_ms_[i]),
                 "share_of_usual": round(float(detector.decline_ratio_[i]), 2),
             })

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devices.kind import MAX_FUTURE_SKEW_MS
 from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
 from hub.alerts.settings import AlertSettings
 
@@ -92,7 +93,8 @@ class Settings(BaseSettings):
         64 * 1024 * 1024, ge=64 * 1024,
         description="payload bytes received and waiting for intake at most; then the broker holds the rest")
     max_payload_bytes: int = Field(64 * 1024, ge=256)
-    max_future_skew_s: int = Field(600, ge=0, description="ts further ahead of the hub clock is refused")
+    max_future_skew_s: int = Field(MAX_FUTURE_SKEW_MS // 1000, ge=0,
+                                   description="ts further ahead of the hub clock is refused")
     max_reading_age_s: int | None = Field(
         None, gt=0, description="a reading whose ts is older than this when it arrives is refused (a replay "
                                 "or a wrong device clock); unset: the session expiry plus a day")

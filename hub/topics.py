@@ -1,4 +1,5 @@
-"""The MQTT topic scheme, in one place, for the hub and the simulators alike.
+"""The MQTT topic scheme, in one place. The topics devices publish on are built in `devices.topics`, which
+the simulators use too; intake parses them back here.
 
 Native devices:   sc/<community>/<kind>/<device_id>/event          QoS 1, one message per reading
                   sc/<community>/<kind>/<device_id>/availability   retained, also the last will
@@ -18,12 +19,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from hub.clock import CLOCK_TOPIC
+from devices.topics import (
+    CLOCK_TOPIC,
+    Channel,
+    availability_topic,
+    event_topic,
+    zigbee2mqtt_gateway_base,
+    zigbee2mqtt_topic,
+)
 
-Channel = Literal["event", "availability"]
-
+# The device topics (`devices.topics`), for the hub's modules that import the whole scheme from here.
+__all__ = [
+    "Channel",
+    "IgnoredTopic",
+    "NativeTopic",
+    "Zigbee2mqttTopic",
+    "alert_topic",
+    "availability_topic",
+    "event_topic",
+    "hub_status_topic",
+    "intake_committed_topic",
+    "parse_topic",
+    "subscriptions",
+    "zigbee2mqtt_gateway_base",
+    "zigbee2mqtt_topic",
+]
 
 @dataclass(frozen=True, slots=True)
 class NativeTopic:
@@ -47,24 +68,6 @@ class IgnoredTopic:
     why: str
 
 
-def event_topic(community: str, kind: str, device_id: str) -> str:
-    return f"sc/{community}/{kind}/{device_id}/event"
-
-
-def availability_topic(community: str, kind: str, device_id: str) -> str:
-    return f"sc/{community}/{kind}/{device_id}/availability"
-
-
-def zigbee2mqtt_gateway_base(base: str, compound: str) -> str:
-    """The base topic of one compound's Zigbee2MQTT gateway (its `mqtt.base_topic`)."""
-    return f"{base}/{compound}"
-
-
-def zigbee2mqtt_topic(base: str, compound: str, friendly_name: str, channel: Channel = "event") -> str:
-    topic = f"{zigbee2mqtt_gateway_base(base, compound)}/{friendly_name}"
-    return topic if channel == "event" else f"{topic}/availability"
-
-
 def alert_topic(community: str, kind: str) -> str:
     return f"sc/{community}/alerts/{kind}"
 
@@ -83,7 +86,7 @@ def subscriptions(zigbee2mqtt_base: str) -> list[str]:
 
 
 _Z2M_COMMANDS = ("/set", "/get")
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a registry id (hub.registry.Id)
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # a registry id (devices.registry.Id)
 
 
 def parse_topic(topic: str, zigbee2mqtt_base: str) -> NativeTopic | Zigbee2mqttTopic | IgnoredTopic | None:

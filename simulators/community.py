@@ -18,8 +18,8 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from devices import KINDS
-from hub.registry import (
+from devices import KINDS, door_sensor, high_altitude_camera, motion_sensor, smart_peephole, wristband
+from devices.registry import (
     Building,
     Caregiver,
     CaregiverLink,
@@ -129,7 +129,7 @@ class _Builder:
         self.buildings.append(Building(id=building_id, compound=compound_id, name=f"{number}号楼",
                                        floors=floors))
         for camera in range(1, int(self.rng.integers(1, 3)) + 1):
-            self.devices.append(Device(id=f"{building_id}-hac{camera}", kind="high_altitude_camera",
+            self.devices.append(Device(id=f"{building_id}-hac{camera}", kind=high_altitude_camera.KIND.name,
                                        building=building_id))
         slots = np.sort(self.rng.choice(floors * _UNITS_PER_FLOOR, size=households, replace=False))
         # Slot k is on floor k // 4 + 1, door k % 4 + 1: unit 1203 is the third door on floor 12.
@@ -168,15 +168,15 @@ class _Builder:
                 wandering_risk=bool(self.rng.random() < self.parameters.wandering_risk_share),
                 caregivers=[CaregiverLink(caregiver=family, tier=1), *links],
             ))
-            self._add_device(f"{resident_id}-band", "wristband", household_id,
+            self._add_device(f"{resident_id}-band", wristband.KIND.name, household_id,
                              f"{zigbee_prefix}/sos_pendant_{number}", resident=resident_id)
         if self.rng.random() < self.parameters.door_contact_share:
-            self._add_device(f"{household_id}-door", "door_sensor", household_id,
+            self._add_device(f"{household_id}-door", door_sensor.KIND.name, household_id,
                              f"{zigbee_prefix}/front_door")
-        self._add_device(f"{household_id}-peephole", "smart_peephole", household_id, None)
+        self._add_device(f"{household_id}-peephole", smart_peephole.KIND.name, household_id, None)
         for room in ROOMS[:int(self.rng.choice([1, 2, 3], p=[0.3, 0.4, 0.3]))]:
             sensor_id = f"{household_id}-pir-{room}"
-            self._add_device(sensor_id, "motion_sensor", household_id, f"{zigbee_prefix}/pir_{room}")
+            self._add_device(sensor_id, motion_sensor.KIND.name, household_id, f"{zigbee_prefix}/pir_{room}")
             self.rooms[sensor_id] = room
 
     def _add_device(self, device_id: str, kind: str, household_id: str, zigbee_name: str | None,

@@ -9,6 +9,7 @@ hands the message to a `MessageSink` (where faults are injected).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from pydantic import BaseModel
 
 from devices.availability import AvailabilityState
 from devices.kind import DeviceKind, epoch_ms_to_iso
-from hub.registry import Device
-from hub.topics import availability_topic, event_topic, zigbee2mqtt_topic
+from devices.registry import Device
+from devices.topics import availability_topic, event_topic, zigbee2mqtt_topic
 from simulators.calendar import Calendar
 from simulators.message import DAY_MS, Fault, SimMessage, dead_letter_for_ts
 from simulators.residents import Wearer
@@ -222,3 +223,11 @@ class SimulatedDevice:
             return None
         return DrainingBattery(start_ms, float(self.rng.uniform(55, 100)),
                        self.battery_drain_per_day * float(self.rng.uniform(0.5, 1.5)))
+
+
+def simulator_for(kind: str) -> type[SimulatedDevice]:
+    """The simulator of a device kind: `SIMULATOR` in `simulators/<kind>.py`. Found by name rather than
+    listed, so `devices.KINDS` stays the one table of kinds; `tests/simulators/test_simulators.py` checks that
+    every kind has exactly one."""
+    simulator: type[SimulatedDevice] = importlib.import_module(f"simulators.{kind}").SIMULATOR
+    return simulator

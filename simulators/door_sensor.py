@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from devices import door_sensor
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import HOUR_MS
 
@@ -46,3 +46,6 @@ class DoorSensor(SimulatedDevice):
 def _voltage_mv(battery: int | None) -> int | None:
     """A CR2032 reads about 3.0 V full and 2.5 V empty; Zigbee2MQTT reports both figures."""
     return None if battery is None else 2500 + 5 * battery
+
+
+SIMULATOR = DoorSensor  # the name `simulators.device.simulator_for` looks for

@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from devices.kind import Reason
-from hub.registry import Device
+from devices.registry import Device
 from simulators.calendar import Calendar
 from simulators.device import ClockOffset, Window
 from simulators.message import HOUR_MS, MINUTE_MS, SECOND_MS, Fault, SimMessage, dead_letter_for_ts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from devices import high_altitude_camera as camera
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import MINUTE_MS, SECOND_MS
 
@@ -55,3 +55,6 @@ class HighAltitudeCamera(SimulatedDevice):
             floor_min=floor_min, floor_max=floor_max, trajectory=trajectory, confidence=confidence,
             clip=f"{MEDIA_BASE}/{self.id}/{event_id}.mp4",
         )))
+
+
+SIMULATOR = HighAltitudeCamera  # the name `simulators.device.simulator_for` looks for

@@ -16,20 +16,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from devices.kind import epoch_ms_to_iso
-from hub.registry import Device, RegistryFile, Resident
+from detectors.severity import Severity
+from devices import KINDS
+from devices.kind import Sees, epoch_ms_to_iso
+from devices.registry import Device, RegistryFile, Resident
 from simulators.calendar import Calendar, LocalDay
 from simulators.device import DevicePlan, DrainingBattery, Window
 from simulators.message import DAY_MS, HOUR_MS, MINUTE_MS
 from simulators.residents import Outing, ResidentConditions
 from simulators.scenario import IncidentCounts
-
-Severity = Literal["info", "warning", "critical"]
 
 BATTERY_LOW_THRESHOLD = 20  # percent: the level below which a battery counts as low
 _RUNDOWN_PER_DAY = 6.0
@@ -48,15 +48,15 @@ class IncidentKind(StrEnum):
 
 
 _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
-    IncidentKind.COLLAPSE: ("inactivity", "critical"),
-    IncidentKind.ILLNESS: ("activity_decline", "warning"),
-    IncidentKind.SOS: ("sos", "critical"),
-    IncidentKind.FALL: ("fall", "critical"),
-    IncidentKind.FALLING_OBJECT: ("falling_object", "critical"),
-    IncidentKind.DOOR_LEFT_OPEN: ("door_left_open", "warning"),
-    IncidentKind.NIGHT_EXIT: ("night_exit", "critical"),
-    IncidentKind.DEVICE_OFFLINE: ("device_offline", "warning"),
-    IncidentKind.BATTERY_LOW: ("battery_low", "info"),
+    IncidentKind.COLLAPSE: ("inactivity", Severity.CRITICAL),
+    IncidentKind.ILLNESS: ("activity_decline", Severity.WARNING),
+    IncidentKind.SOS: ("sos", Severity.CRITICAL),
+    IncidentKind.FALL: ("fall", Severity.CRITICAL),
+    IncidentKind.FALLING_OBJECT: ("falling_object", Severity.CRITICAL),
+    IncidentKind.DOOR_LEFT_OPEN: ("door_left_open", Severity.WARNING),
+    IncidentKind.NIGHT_EXIT: ("night_exit", Severity.CRITICAL),
+    IncidentKind.DEVICE_OFFLINE: ("device_offline", Severity.WARNING),
+    IncidentKind.BATTERY_LOW: ("battery_low", Severity.INFO),
 }
 
 
@@ -171,8 +171,8 @@ class _Planner:
 
     def __post_init__(self) -> None:
         devices = self.registry.devices
-        self.bands = {d.resident: d for d in devices if d.kind == "wristband" and d.resident}
-        self.doors = {d.household: d for d in devices if d.kind == "door_sensor" and d.household}
+        self.bands = {d.resident: d for d in devices if KINDS[d.kind].sees is Sees.WEARER and d.resident}
+        self.doors = {d.household: d for d in devices if KINDS[d.kind].door_open_field and d.household}
         self.floors = {b.id: b.floors or 6 for b in self.registry.buildings}
 
     def stage(self, kind: IncidentKind) -> None:
@@ -257,7 +257,7 @@ class _Planner:
     # --- device and building incidents ---------------------------------------------------------
 
     def _falling_object(self) -> None:
-        if camera := self._device(lambda d: d.kind == "high_altitude_camera"):
+        if camera := self._device(lambda d: "falling_object" in KINDS[d.kind].immediate_alerts):
             assert camera.building is not None
             floors = self.floors[camera.building]
             floor_min = int(self.rng.integers(2, max(3, floors)))
@@ -268,8 +268,8 @@ class _Planner:
                                "confidence": round(float(self.rng.uniform(0.75, 0.98)), 2)})
 
     def _device_offline(self) -> None:
-        if device := self._device(lambda d: d.kind in ("door_sensor", "smart_peephole", "motion_sensor",
-                                                       "high_altitude_camera")):
+        # Anything but what the resident wears: a band's silence is the resident's, not a device fault.
+        if device := self._device(lambda d: KINDS[d.kind].sees is not Sees.WEARER):
             duration = int(self.rng.uniform(3, 6) * HOUR_MS)
             start = self.calendar.start_ms + int(
                 self.rng.uniform(0.1, 0.9) * max(0, self.calendar.end_ms - self.calendar.start_ms - duration))
@@ -278,7 +278,8 @@ class _Planner:
                       details={"kind": device.kind})
 
     def _battery_low(self) -> None:
-        if device := self._device(lambda d: d.kind in ("door_sensor", "smart_peephole", "motion_sensor")):
+        # The home's battery devices (cameras on a building are mains-powered).
+        if device := self._device(lambda d: bool(d.household) and KINDS[d.kind].sees is not Sees.WEARER):
             span = self.calendar.end_ms - self.calendar.start_ms
             crosses = self.calendar.start_ms + int(self.rng.uniform(0.3, 0.7) * span)
             level = BATTERY_LOW_THRESHOLD + _RUNDOWN_PER_DAY * (crosses - self.calendar.start_ms) / DAY_MS

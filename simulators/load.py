@@ -1,6 +1,6 @@
 """Load mode: the benchmarks' load generator.
 
-Thousands of devices check in through P processes, each with its own `Publisher` connection, at a
+Thousands of devices check in through P processes, each with its own connection, at a
 target total rate (or as fast as the broker acknowledges), for a fixed number of messages or a fixed
 time. Payloads come from the same per-kind simulators as a scenario, so they are valid; each device's
 `ts` is the wall clock in ms, forced strictly increasing, so every message is a distinct stored reading
@@ -27,14 +27,12 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from hub.mqtt import BrokerAddress, Publisher
-from hub.registry import Registry, RegistryFile
+from devices.registry import RegistryFile, place_devices
 from simulators.calendar import Calendar
 from simulators.community import BuiltCommunity, CommunityParameters, build_community
-from simulators.device import DeviceContext, MessageSink, SimulatedDevice
-from simulators.kinds import SIMULATORS
+from simulators.device import DeviceContext, MessageSink, SimulatedDevice, simulator_for
 from simulators.message import MINUTE_MS, SimMessage
-from simulators.publishing import AckWindow
+from simulators.publishing import AckWindow, Connect
 from simulators.residents import Place
 from simulators.seeding import random_stream
 
@@ -45,7 +43,7 @@ _START_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class LoadPlan:
-    broker_url: str
+    connect: Connect                  # opens each worker's connection: plain data (workers are processes)
     rate: float = 0.0                 # messages per second in total; 0: as fast as possible
     devices: int = 5_000
     processes: int = 2
@@ -181,7 +179,7 @@ def fleet_for_worker(plan: LoadPlan, index: int, sink: MessageSink) -> list[Simu
     community = load_community(plan.devices, plan.seed, plan.zigbee2mqtt_share)
     registry = community.registry
     wearer = _SteadyWearer()
-    placed = Registry(registry).devices
+    placed = place_devices(registry)
     zone = ZoneInfo(registry.communities[0].timezone)
     calendar = Calendar(datetime.now(UTC), 1, zone)
     contexts = {c.id: DeviceContext(seed=plan.seed, community=c.id, calendar=calendar, sink=sink,
@@ -189,7 +187,7 @@ def fleet_for_worker(plan: LoadPlan, index: int, sink: MessageSink) -> list[Simu
                                     wearers={r.id: wearer for r in registry.residents},
                                     compounds={device_id: d.compound for device_id, d in placed.items()})
                 for c in registry.communities}
-    return [SIMULATORS[d.kind](d, contexts[placed[d.id].community])
+    return [simulator_for(d.kind)(d, contexts[placed[d.id].community])
             for d in registry.devices[index::plan.processes]]
 
 
@@ -209,7 +207,7 @@ def _publish_share(index: int, plan: LoadPlan, start_line: Barrier) -> WorkerRes
     if plan.total is not None:  # spread the remainder over the first workers
         quota = plan.total // plan.processes + (index < plan.total % plan.processes)
     rate = plan.rate / plan.processes
-    publisher = Publisher(BrokerAddress.from_url(plan.broker_url), f"sim-load-{index}", max_inflight=0)
+    publisher = plan.connect(f"sim-load-{index}")
     publisher.start()
     acks = AckWindow(1_000)
     last_ts = [0] * len(fleet)

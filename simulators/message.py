@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from devices.kind import Reason
-from hub.clock import CLOCK_TOPIC
-from hub.intake import RouterLimits
+from devices.kind import MAX_FUTURE_SKEW_MS, Reason
+from devices.topics import CLOCK_TOPIC
 
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
@@ -24,9 +23,6 @@ DAY_MS = 24 * HOUR_MS
 
 CLOCK_KIND = "clock"
 """`SimMessage.kind` of a clock tick, which belongs to no device kind."""
-
-# The hub's default tolerance for device clocks running ahead of its own.
-MAX_FUTURE_SKEW_MS = RouterLimits().max_future_skew_ms
 
 
 class Fault(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from devices import motion_sensor
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import HOUR_MS, Fault
 
@@ -61,3 +61,6 @@ class MotionSensor(SimulatedDevice):
         if 6 <= hour < 7 or 17 <= hour < 19:
             return int(self.rng.integers(10, 80))
         return int(self.rng.integers(0, 6))
+
+
+SIMULATOR = MotionSensor  # the name `simulators.device.simulator_for` looks for

@@ -1,6 +1,8 @@
 """Publishing a simulation through a real broker, paced against wall time.
 
-One `hub.mqtt.Publisher` connection carries everything, clock ticks included, so the broker delivers
+The simulators know no MQTT client: whoever wires them to a broker (the hub's CLI, the tests) passes a
+`Connect`, which opens a `Connection` (the hub's `Publisher` is one). One connection carries everything,
+clock ticks included, so the broker delivers
 the ticks to the hub in order with the device messages. With `acceleration` N, one simulated second
 takes 1/N s of wall time; with 0, messages go out as fast as the broker acknowledges them.
 """
@@ -11,18 +13,39 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devices.kind import epoch_ms_to_iso
-from hub.mqtt import BrokerAddress, Protocol, Published, Publisher
 from simulators.message import SimMessage
 from simulators.simulation import Simulation
 from simulators.summary import PublishReport, RunSummary, SummaryTracker
 
 _PROGRESS_EVERY = 2_000  # messages between progress bar refreshes: rich is slow next to publishing
 _SLEEP_AT_LEAST_S = 0.002  # shorter waits are not worth a system call; the pace catches up next time
+
+
+class Published(Protocol):
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the broker acknowledged the message (QoS 1), waiting at most `timeout` s."""
+        ...
+
+
+class Connection(Protocol):
+    """A publishing connection to a broker that never blocks on a publish."""
+
+    def start(self) -> None: ...
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1,
+                retain: bool = False) -> Published: ...
+
+    def stop(self) -> None: ...
+
+
+Connect = Callable[[str], Connection]
+"""Opens a connection (not started yet) with the given client id."""
 
 
 class AckWindow:
@@ -57,9 +80,8 @@ class AckWindow:
 ProgressCallback = Callable[[int, SimMessage], None]  # (messages so far, the latest one)
 
 
-def publish_messages(messages: Iterable[SimMessage], address: BrokerAddress, *, acceleration: float = 0.0,
-                     client_id: str = "", window: int = 1_000, protocol: Protocol = "5",
-                     stop: threading.Event | None = None,
+def publish_messages(messages: Iterable[SimMessage], connect: Connect, *, acceleration: float = 0.0,
+                     client_id: str = "", window: int = 1_000, stop: threading.Event | None = None,
                      on_progress: ProgressCallback | None = None) -> PublishReport:
     """Publish `messages` in order on one connection; returns once the broker acknowledged them all, or
     once `stop` is set (after the acknowledgements of what was published).
@@ -68,10 +90,8 @@ def publish_messages(messages: Iterable[SimMessage], address: BrokerAddress, *, 
     """
     if acceleration < 0:
         raise ValueError("acceleration must be positive, or 0 for as fast as possible")
-    # No in-flight limit in paho: on every PUBACK it rescans all in-flight messages to release queued
-    # ones, which halves throughput at a limit of 1000. `AckWindow` bounds in-flight messages instead.
     stop = stop or threading.Event()
-    publisher = Publisher(address, client_id, max_inflight=0, protocol=protocol)
+    publisher = connect(client_id)
     publisher.start()
     acks = AckWindow(window)
     started = time.perf_counter()
@@ -97,7 +117,7 @@ def publish_messages(messages: Iterable[SimMessage], address: BrokerAddress, *, 
     return PublishReport(acks.acknowledged, time.perf_counter() - started)
 
 
-def publish_simulation(simulation: Simulation, address: BrokerAddress, *, acceleration: float = 0.0,
+def publish_simulation(simulation: Simulation, connect: Connect, *, acceleration: float = 0.0,
                        console: Console | None = None, client_id: str = "") -> RunSummary:
     """Publish a whole simulation, with a progress bar on `console` (None: silently)."""
     tracker = SummaryTracker(simulation.scenario.seed, simulation.start_ms, simulation.end_ms,
@@ -105,7 +125,7 @@ def publish_simulation(simulation: Simulation, address: BrokerAddress, *, accele
     started = time.perf_counter()
     messages = tracker.track(simulation.messages())
     if console is None:
-        report = publish_messages(messages, address, acceleration=acceleration, client_id=client_id)
+        report = publish_messages(messages, connect, acceleration=acceleration, client_id=client_id)
     else:
         with _progress_bar(console) as progress:
             task = progress.add_task("publishing", total=simulation.end_ms - simulation.start_ms,
@@ -115,7 +135,7 @@ def publish_simulation(simulation: Simulation, address: BrokerAddress, *, accele
                 progress.update(task, completed=latest.sim_ms - simulation.start_ms, messages=count,
                                 now=epoch_ms_to_iso(latest.sim_ms)[:16])
 
-            report = publish_messages(messages, address, acceleration=acceleration, client_id=client_id,
+            report = publish_messages(messages, connect, acceleration=acceleration, client_id=client_id,
                                       on_progress=advance)
             progress.update(task, completed=simulation.end_ms - simulation.start_ms,
                             messages=report.published, now=epoch_ms_to_iso(simulation.end_ms)[:16])

@@ -26,16 +26,15 @@ from functools import partial
 
 import numpy as np
 
-from hub.registry import Registry, RegistryFile
+from devices.registry import RegistryFile, place_devices
 from simulators.calendar import Calendar, LocalDay
 from simulators.community import BuiltCommunity, build_community
-from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
+from simulators.device import DeviceContext, DevicePlan, SimulatedDevice, simulator_for
 from simulators.door_sensor import DoorSensor
 from simulators.faults import FaultInjector, plan_clock_faults
 from simulators.high_altitude_camera import HighAltitudeCamera
 from simulators.households import Action, HouseholdSim, Occupant
 from simulators.incidents import Incident, IncidentKind, device_plans, plan_incidents, resident_conditions
-from simulators.kinds import SIMULATORS
 from simulators.message import ClockTicker, SimMessage, clock_tick
 from simulators.motion_sensor import MotionSensor
 from simulators.residents import ResidentConditions, ResidentTimeline, draw_profile
@@ -91,7 +90,7 @@ class _World:
         injector = FaultInjector(scenario.faults, simulation.random("faults"), self._post)
         timelines = {r.id: ResidentTimeline(draw_profile(simulation.random("resident", r.id)))
                      for r in registry.residents}
-        placed = Registry(registry).devices
+        placed = place_devices(registry)
         compounds = {device_id: device.compound for device_id, device in placed.items()}
         contexts = {
             c.id: DeviceContext(
@@ -104,7 +103,7 @@ class _World:
         }
         plans = self._device_plans()
         self.devices: dict[str, SimulatedDevice] = {
-            d.id: SIMULATORS[d.kind](d, contexts[placed[d.id].community], plans.get(d.id))
+            d.id: simulator_for(d.kind)(d, contexts[placed[d.id].community], plans.get(d.id))
             for d in registry.devices
         }
         self.households = self._households(timelines)

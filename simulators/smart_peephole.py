@@ -38,3 +38,6 @@ class SmartPeephole(SimulatedDevice):
         """A reference to the picture, never the picture: media stays out of MQTT."""
         stamp = datetime.fromtimestamp(ts / SECOND_MS, UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
         return f"{MEDIA_BASE}/{self.id}/{stamp}.jpg"
+
+
+SIMULATOR = SmartPeephole  # the name `simulators.device.simulator_for` looks for

@@ -8,7 +8,7 @@ the wrist while it charges. The Zigbee pendant only knows its button and its bat
 from __future__ import annotations
 
 from devices import wristband
-from hub.registry import Device
+from devices.registry import Device
 from simulators.device import DeviceContext, DevicePlan, SimulatedDevice
 from simulators.message import HOUR_MS, MINUTE_MS
 from simulators.residents import AWAKE_AT_HOME, Place, Wearer
@@ -112,3 +112,6 @@ class Wristband(SimulatedDevice):
         return wristband.Location(lat=round(home.lat + float(self.rng.normal(0, 0.004)), 6),
                                   lon=round(home.lon + float(self.rng.normal(0, 0.004)), 6),
                                   accuracy_m=round(float(self.rng.uniform(4, 30)), 1))
+
+
+SIMULATOR = Wristband  # the name `simulators.device.simulator_for` looks for

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.alerts.model import ALERT_STATES, OUTCOMES, SEVERITIES, Alert, AlertError, AlertState
+from detectors.severity import SEVERITIES
+from hub.alerts.model import ALERT_STATES, OUTCOMES, Alert, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.clock import SystemClock
 from hub.registry import Registry, RegistryError

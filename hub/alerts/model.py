@@ -22,14 +22,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from detectors.severity import SEVERITIES, Severity
+
 # An open set on purpose (detectors grow new kinds), checked against this tuple so a typo is an error.
 ALERT_KINDS: tuple[str, ...] = (
     "inactivity", "not_back_home", "coverage", "activity_decline", "sos", "fall", "falling_object",
     "door_left_open", "night_exit", "device_offline", "battery_low",
 )
-
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # in rising order: info < warning < critical
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 ALERT_STATES: tuple[AlertState, ...] = get_args(AlertState)

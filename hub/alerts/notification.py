@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detectors.severity import Severity
 from hub.alerts.model import Alert
 from hub.registry import Caregiver
 
@@ -47,7 +48,7 @@ KIND_LABELS: dict[str, str] = {
     "sos": "SOS 求助", "fall": "跌倒", "falling_object": "高空抛物", "door_left_open": "门未关",
     "night_exit": "夜间外出", "device_offline": "设备离线", "battery_low": "电量低",
 }
-SEVERITY_LABELS: dict[str, str] = {"info": "提示", "warning": "警告", "critical": "紧急"}
+SEVERITY_LABELS: dict[str, str] = {Severity.INFO: "提示", Severity.WARNING: "警告", Severity.CRITICAL: "紧急"}
 REASON_LABELS: dict[str, str] = {
     "raised": "新告警", "escalated": "无人确认，已升级", "severity_raised": "级别升高",
     "acknowledged": "已有人确认", "resolved": "已处理",

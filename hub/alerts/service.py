@@ -27,11 +27,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from detectors.severity import SEVERITIES
 from hub.alerts.delivery import DeliveryWorker, deliver_due
 from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
 from hub.alerts.model import (
     OUTCOMES,
-    SEVERITIES,
     Alert,
     AlertDetail,
     AlertError,

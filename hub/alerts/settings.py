@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.alerts.model import Severity
+from detectors.severity import Severity
 from hub.alerts.notify_urls import check_webhook_url
 
 
@@ -49,8 +49,9 @@ class AlertSettings(BaseSettings):
         return self
 
     def ack_deadline_ms(self, severity: Severity) -> int:
-        seconds = {"critical": self.ack_deadline_critical_s, "warning": self.ack_deadline_warning_s,
-                   "info": self.ack_deadline_info_s}[severity]
+        seconds = {Severity.CRITICAL: self.ack_deadline_critical_s,
+                   Severity.WARNING: self.ack_deadline_warning_s,
+                   Severity.INFO: self.ack_deadline_info_s}[severity]
         return int(seconds * 1000)
 
     def backoff_ms(self, attempts: int) -> int:

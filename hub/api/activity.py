@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors import NEVER, NO_TIME, week
+from devices import KINDS
 from hub.registry import Registry
 from hub.resident_activity import ResidentActivity
-
-_HOME_SENSORS = ("door_sensor", "motion_sensor")  # as the evaluation's coverage check counts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +63,6 @@ def _row(activity: ResidentActivity, resident: str) -> DetectorView:
 def coverage_ok(registry: Registry, household: str, offline: set[str]) -> bool:
     """Whether any of the home's sensors still reports; a home without sensors has only the band, and
     the band's own silence is no coverage problem (the evaluation decides the same way)."""
-    sensors = [d.id for d in registry.devices.values()
-               if d.household == household and d.kind in _HOME_SENSORS]
+    sensors = [d.id for d in registry.devices.values()  # as the evaluation's coverage check counts them
+               if d.household == household and KINDS[d.kind].home_sensor]
     return not sensors or any(device not in offline for device in sensors)

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.alerts.model import Alert, AlertEvent, AlertState, Delivery, DeliveryStatus, Outcome, Severity
+from detectors.severity import Severity
+from hub.alerts.model import Alert, AlertEvent, AlertState, Delivery, DeliveryStatus, Outcome
 from hub.registry import CaregiverLink
 
 

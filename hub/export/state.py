@@ -25,7 +25,8 @@ import numpy as np
 from influxdb_client import Point, WritePrecision
 
 from detectors import NO_TIME
-from hub.alerts.model import ALERT_KINDS, SEVERITIES
+from detectors.severity import SEVERITIES
+from hub.alerts.model import ALERT_KINDS
 from hub.alerts.store import AlertStore
 from hub.clock import Clock
 from hub.evaluation import Evaluator

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from hub.mqtt import BrokerAddress
+from hub.mqtt import BrokerAddress, Connector
 from hub.registry import Registry
 from hub.store import Store
 from simulators.incidents import IncidentKind, write_ground_truth
@@ -72,7 +72,7 @@ def test_a_simulated_week_raises_the_alerts_its_ground_truth_expects(
     Registry(simulation.registry).dump(registry)
     write_ground_truth(simulation.incidents, truth)
     hub = start_hub(registry, env={"HUB_CLOCK": "mqtt"})
-    summary = publish_simulation(simulation, BrokerAddress.from_url(mosquitto.url))
+    summary = publish_simulation(simulation, Connector(BrokerAddress.from_url(mosquitto.url)))
     hub.wait_for(
         lambda s: s.count_observations() >= sum(summary.unique_readings_by_kind.values()),
         60,

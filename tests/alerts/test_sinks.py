@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
+from detectors.severity import Severity
 from hub.alerts.delivery import notification_for
 from hub.alerts.model import Alert
 from hub.alerts.notification import (
@@ -63,7 +64,7 @@ def sample_notification() -> Notification:
     daughter = Caregiver(id="cg-li", community="sunshine", name="李女士", role="family", phone="13800000000",
                          notify=["mailto://li@example.com"])
     alert = Alert(
-        id=42, kind="sos", severity="critical", state="open", subject="r-wang", community="sunshine",
+        id=42, kind="sos", severity=Severity.CRITICAL, state="open", subject="r-wang", community="sunshine",
         building="b7", household="h1402", resident="r-wang", device="band-1402",
         evidence={"occurrence": 1795400000000, "location": {"lat": 31.2304, "lon": 121.4737}},
         count=2, first_seen_ms=1795400000000, last_seen_ms=1795400030000, tier=1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from detectors.severity import Severity
 from hub.alerts.model import Alert
 from hub.api.stream import QUEUE_SIZE, AlertStream
 from hub.api.tokens import Role, Token
@@ -18,7 +19,7 @@ OPERATOR = Token("t-ops", "ops", Role.OPERATOR, None, ("*",), 0, None)
 
 
 def _alert(alert_id: int) -> Alert:
-    return Alert(id=alert_id, kind="sos", severity="critical", state="open", subject="r-wang",
+    return Alert(id=alert_id, kind="sos", severity=Severity.CRITICAL, state="open", subject="r-wang",
                  community="sunshine", building="b1", household="h1", resident="r-wang", device="band-wang",
                  evidence={}, count=1, first_seen_ms=0, last_seen_ms=0, tier=1, deadline_ms=None,
                  assigned_to=None, acknowledged_by=None, acknowledged_ms=None, resolved_by=None,

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 
+from detectors.severity import SEVERITIES
 from devices.wristband import WristbandEvent
-from hub.alerts.model import ALERT_KINDS, OUTCOMES, SEVERITIES
+from hub.alerts.model import ALERT_KINDS, OUTCOMES
 from hub.alerts.notification import KIND_LABELS, SEVERITY_LABELS
 from hub.mqtt import Publisher
 from hub.topics import event_topic

@@ -28,6 +28,7 @@ import numpy as np
 from detectors import InactivityDetector, is_activity, is_stillness
 from detectors.evidence import ENTRANCE, STILL_LOCATION
 from devices import KINDS
+from devices.kind import Sees
 from hub.backtest import HEADER, backtest
 from simulators.community import CommunityParameters
 from simulators.incidents import IncidentKind
@@ -39,7 +40,6 @@ _NO_OTHER_INCIDENTS = {kind.value: 0 for kind in IncidentKind}
 WARM_UP_DAYS = 7  # as on the real homes
 HOUR_MS = DAY_MS // 24
 WELFARE_KINDS = ("inactivity", "not_back_home")
-_FRONT_DOOR_KINDS = ("door_sensor", "smart_peephole")
 Row = tuple[str, str, str, str, str]
 
 
@@ -63,7 +63,7 @@ def activity_rows(simulation: Simulation) -> Iterator[Row]:
         if active or is_stillness(message.kind, fields):
             stamp = datetime.fromtimestamp(message.reading_ts / 1000, UTC).astimezone(zone)
             local = stamp.replace(tzinfo=None).isoformat(timespec="milliseconds")
-            place = ENTRANCE if message.kind in _FRONT_DOOR_KINDS else "home"
+            place = ENTRANCE if Sees.FRONT_DOOR in KINDS[message.kind].places else "home"
             location = place if active else STILL_LOCATION
             for owner in owners[message.device_id]:
                 yield local, owner, message.device_id, message.kind, location
@@ -196,7 +196,7 @@ def main() -> None:
                         incidents=IncidentCounts(**{**_NO_OTHER_INCIDENTS, "collapse": args.collapses}))
     simulation = Simulation(scenario)
     residents = [r.id for r in simulation.registry.residents]
-    with_door = {d.household for d in simulation.registry.devices if d.kind == "door_sensor"}
+    with_door = {d.household for d in simulation.registry.devices if KINDS[d.kind].door_open_field}
     homes = {"homes with a front-door contact": {r.id for r in simulation.registry.residents
                                                  if r.household in with_door},
              "homes without one": {r.id for r in simulation.registry.residents
@@ -208,7 +208,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         full, sensors = Path(tmp) / "full.csv", Path(tmp) / "sensors.csv"
         n_full = write_csv(rows, full)
-        n_sensors = write_csv((r for r in rows if r[3] != "wristband"), sensors)
+        n_sensors = write_csv((r for r in rows if KINDS[r[3]].sees is not Sees.WEARER), sensors)
         for label, path, n in (("wristband + sensors", full, n_full), ("sensor-only", sensors, n_sensors)):
             print(evaluate(path, simulation, n, InactivityDetector(**params), homes).line(label))
 

@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
+from hub.mqtt import BrokerAddress, Connector
 from hub.registry import Registry
 from hub.workers import worker_client_id
 from simulators.load import LoadPlan, LoadReport, load_community, run_load
@@ -163,7 +164,8 @@ def main(
             Registry(load_community(devices, 1, 0.3).registry).dump(registry)
 
             # Each run's readings carry the wall clock as ts, so every phase adds distinct readings.
-            plan = LoadPlan(broker.url, devices=devices, processes=processes, total=messages)
+            plan = LoadPlan(Connector(BrokerAddress.from_url(broker.url)), devices=devices,
+                            processes=processes, total=messages)
 
             console.print(f"[bold]bare paho + json.loads[/bold], {messages:,} messages …")
             busy = wait_for_quiet(max_busy)

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.embedded_broker import free_loopback_port
-from hub.mqtt import Publisher
+from hub.mqtt import BrokerAddress, Connector, Publisher
 from hub.registry import Registry
 from hub.topics import event_topic
 from simulators.load import LoadPlan, load_community, run_load
@@ -172,7 +172,8 @@ def main(
                 try:
                     busy = wait_for_quiet(max_busy)
                     duration = warmup_s + presses * spacing_ms / 1000 + 5
-                    plan = LoadPlan(broker.url, rate=background, devices=devices, duration_s=duration)
+                    plan = LoadPlan(Connector(BrokerAddress.from_url(broker.url)), rate=background,
+                                    devices=devices, duration_s=duration)
                     load_result: list[Any] = []
                     load = threading.Thread(target=lambda: load_result.append(run_load(plan)), daemon=True)
                     load.start()

@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from typer.testing import CliRunner, Result
 
+from detectors.severity import Severity
 from hub.alerts.model import Alert
 from hub.alerts.notification import Notification
 from hub.alerts.sinks import MqttSink
@@ -392,7 +393,8 @@ def alert_notification(alert_id: int, community_id: str, household: str, residen
     daughter = Caregiver(id=f"cg-{resident}", community=community_id, name="李女士", role="family",
                          phone="13800000000", notify=["mailto://li@example.com"])
     alert = Alert(
-        id=alert_id, kind="sos", severity="critical", state="open", subject=resident, community=community_id,
+        id=alert_id, kind="sos", severity=Severity.CRITICAL, state="open", subject=resident,
+        community=community_id,
         building="b1", household=household, resident=resident, device="band-z",
         evidence={"press_ts": 1795400000000, "occurrence": "1795400000000", "note": "王奶奶 7-2-1402"},
         count=1, first_seen_ms=1795400000000, last_seen_ms=1795400000000, tier=1,

@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors import NEVER, Evidence, InactivityDetector, Severity, evidence_of, is_activity, live_evidence
+from detectors import (
+    NEVER,
+    NO_SEVERITY,
+    Evidence,
+    InactivityDetector,
+    Severity,
+    evidence_of,
+    is_activity,
+    live_evidence,
+)
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -34,7 +43,7 @@ def test_new_resident_gets_the_conservative_prior_timeout() -> None:
     detector = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0).init(1, SHANGHAI)
     detector.partial_fit([0], [local(0, 10)], [Evidence.INDOOR])
     assert (detector.deadline_ms_[0] - local(0, 10)) / HOUR == pytest.approx(12.0), "the silence prior"
-    assert detector.decide(detector.score(local(0, 21.9)))[0] == Severity.NONE
+    assert detector.decide(detector.score(local(0, 21.9)))[0] == NO_SEVERITY
 
     # With the learned floor out of play (prior and cap of a second), the rate model's own prior.
     rates = InactivityDetector(prior_events_per_hour=1.0, warning_surprise=10.0, silence_prior_s=1.0,
@@ -43,17 +52,17 @@ def test_new_resident_gets_the_conservative_prior_timeout() -> None:
     timeout_h = (rates.deadline_ms_[0] - local(0, 10)) / HOUR
     # Ten expected minutes at one an hour, a little sooner for the one minute already seen.
     assert 9.0 < timeout_h <= 10.0
-    assert rates.decide(rates.score(local(0, 15)))[0] == Severity.NONE
+    assert rates.decide(rates.score(local(0, 15)))[0] == NO_SEVERITY
 
 
 def test_daytime_silence_alerts_but_the_same_silence_at_night_does_not() -> None:
     detector = trained()
     day, night = local(14, 10), local(14, 22)
     detector.partial_fit([0], [day], [Evidence.INDOOR])
-    assert detector.decide(detector.score(day + 4 * HOUR))[0] >= Severity.WARNING
+    assert detector.decide(detector.score(day + 4 * HOUR))[0] >= Severity.WARNING.rank
     detector.partial_fit([0], [night], [Evidence.INDOOR])
-    assert detector.decide(detector.score(night + 4 * HOUR))[0] == Severity.NONE
-    assert detector.decide(detector.score(night + 9 * HOUR))[0] == Severity.NONE  # a whole night's sleep
+    assert detector.decide(detector.score(night + 4 * HOUR))[0] == NO_SEVERITY
+    assert detector.decide(detector.score(night + 9 * HOUR))[0] == NO_SEVERITY  # a whole night's sleep
 
 
 def test_severity_escalates_from_warning_to_critical() -> None:
@@ -62,9 +71,9 @@ def test_severity_escalates_from_warning_to_critical() -> None:
     detector.partial_fit([0], [start], [Evidence.INDOOR])
     warn, crit = int(detector.deadline_ms_[0]), int(detector.critical_ms_[0])
     assert start < warn < crit
-    assert detector.decide(detector.score(warn - MINUTE))[0] == Severity.NONE
-    assert detector.decide(detector.score(warn))[0] == Severity.WARNING
-    assert detector.decide(detector.score(crit))[0] == Severity.CRITICAL
+    assert detector.decide(detector.score(warn - MINUTE))[0] == NO_SEVERITY
+    assert detector.decide(detector.score(warn))[0] == Severity.WARNING.rank
+    assert detector.decide(detector.score(crit))[0] == Severity.CRITICAL.rank
 
 
 @settings(max_examples=40, deadline=None)
@@ -82,7 +91,7 @@ def test_deadline_is_when_the_score_crosses_the_warning(seed: int, offset: int) 
     # decides, it is lifted to it there (the rate's surprise may already be past).
     assert np.all(at >= detector.warning_surprise * (1 - 1e-5))
     assert np.all(a_second_before < detector.warning_surprise)
-    assert np.all(detector.decide(at, resident_idx=np.flatnonzero(seen)) >= Severity.WARNING)
+    assert np.all(detector.decide(at, resident_idx=np.flatnonzero(seen)) >= Severity.WARNING.rank)
 
 
 @settings(max_examples=30, deadline=None)
@@ -120,7 +129,7 @@ def test_sensor_only_homes_are_judged_sooner_in_the_day_but_not_at_bedtime() -> 
             times = np.arange(local(day, 7), local(day, 22), 10 * MINUTE)
             detector.partial_fit(np.zeros(len(times)), times, np.zeros(len(times)))
         detector.partial_fit([0], [start], [Evidence.INDOOR])
-        assert detector.decide(detector.score(int(detector.deadline_ms_[0])))[0] == Severity.WARNING
+        assert detector.decide(detector.score(int(detector.deadline_ms_[0])))[0] == Severity.WARNING.rank
         return int(detector.deadline_ms_[0])
 
     morning, bedtime = local(14, 10), local(14, 21.9)
@@ -157,7 +166,7 @@ def test_a_residents_sensitivity_scales_the_score_and_moves_the_deadline() -> No
     usual, closer = detector.deadline_ms_
     assert start < closer < usual, "twice as sensitive: warned sooner"
     assert detector.score(closer - 1000, [1])[0] < detector.warning_surprise
-    assert detector.decide(detector.score(closer))[1] == Severity.WARNING
+    assert detector.decide(detector.score(closer))[1] == Severity.WARNING.rank
     with pytest.raises(ValueError, match="positive"):
         detector.set_sensitivity(0, 0.0)
 
@@ -185,11 +194,11 @@ def test_a_worn_band_lying_still_alerts_within_minutes_where_the_sensors_would_t
     still = [moving + k * 5 * MINUTE for k in (1, 2, 3)]
     detector.partial_fit([0, 0, 0], still, [Evidence.STILL] * 3)
     assert detector.deadline_ms_[0] <= still[-1], "the still run brings the deadline forward"
-    assert detector.decide(detector.score(still[-1]))[0] >= Severity.WARNING
+    assert detector.decide(detector.score(still[-1]))[0] >= Severity.WARNING.rank
     assert detector.last_activity_ms_[0] == moving, "stillness is not a sign of life"
     detector.partial_fit([0], [still[-1] + 5 * MINUTE], [Evidence.WORN])  # up again
     assert detector.band_run_[0] == 0
-    assert detector.decide(detector.score(still[-1] + 6 * MINUTE))[0] == Severity.NONE
+    assert detector.decide(detector.score(still[-1] + 6 * MINUTE))[0] == NO_SEVERITY
 
 
 def test_the_daily_nap_and_the_night_are_not_emergencies_for_a_band_wearer() -> None:
@@ -197,15 +206,15 @@ def test_the_daily_nap_and_the_night_are_not_emergencies_for_a_band_wearer() -> 
     nap = [local(14, 13) + k * 5 * MINUTE for k in range(1, 8)]  # 35 minutes still, as every day
     detector.partial_fit([0], [local(14, 13)], [Evidence.WORN])
     detector.partial_fit(np.zeros(len(nap)), nap, [Evidence.STILL] * len(nap))
-    assert detector.decide(detector.score(nap[-1]))[0] == Severity.NONE
+    assert detector.decide(detector.score(nap[-1]))[0] == NO_SEVERITY
     night = [local(14, 22) + k * 5 * MINUTE for k in range(1, 24)]
     detector.partial_fit([0], [local(14, 22)], [Evidence.WORN])
     detector.partial_fit(np.zeros(len(night)), night, [Evidence.STILL] * len(night))
-    assert detector.decide(detector.score(night[-1]))[0] == Severity.NONE
+    assert detector.decide(detector.score(night[-1]))[0] == NO_SEVERITY
     morning = [local(15, 10) + k * 5 * MINUTE for k in range(1, 4)]  # the same stillness at 10:00
     detector.partial_fit([0], [local(15, 10)], [Evidence.WORN])
     detector.partial_fit(np.zeros(3), morning, [Evidence.STILL] * 3)
-    assert detector.decide(detector.score(morning[-1]))[0] >= Severity.WARNING
+    assert detector.decide(detector.score(morning[-1]))[0] >= Severity.WARNING.rank
 
 
 def test_away_after_the_front_door_suppresses_inactivity_and_raises_not_back_home() -> None:
@@ -214,7 +223,7 @@ def test_away_after_the_front_door_suppresses_inactivity_and_raises_not_back_hom
     detector.partial_fit([0], [left], [Evidence.DOOR])
     assert detector.away()[0]
     assert detector.deadline_ms_[0] == NEVER
-    assert detector.decide(detector.score(local(14, 20)))[0] == Severity.NONE
+    assert detector.decide(detector.score(local(14, 20)))[0] == NO_SEVERITY
     assert not detector.not_back_home(local(14, 22.9))[0]
     assert detector.not_back_home(local(14, 23))[0]
     assert detector.due(local(14, 23))[0]
@@ -232,7 +241,7 @@ def test_coming_home_and_collapsing_behind_the_door_is_inside_not_out() -> None:
     detector.partial_fit([0, 0], [back, back + MINUTE], [Evidence.DOOR, Evidence.DOOR])
     assert not detector.away()[0], "two passages: back inside"
     assert detector.deadline_ms_[0] < local(14, 18)
-    assert detector.decide(detector.score(local(14, 18)))[0] >= Severity.WARNING
+    assert detector.decide(detector.score(local(14, 18)))[0] >= Severity.WARNING.rank
 
 
 def test_the_door_closing_behind_a_visitor_is_not_an_outing() -> None:
@@ -249,7 +258,7 @@ def test_silent_sensors_give_a_coverage_signal_instead_of_an_alarm() -> None:
         detector.partial_fit([r], [local(14, 9)], [Evidence.INDOOR])
     scores = detector.score(local(14, 15))
     coverage_ok = np.array([True, False])
-    assert list(detector.decide(scores, coverage_ok)) == [Severity.CRITICAL, Severity.NONE]
+    assert list(detector.decide(scores, coverage_ok)) == [Severity.CRITICAL.rank, NO_SEVERITY]
     assert list(detector.coverage(scores, coverage_ok)) == [False, True]
 
 
@@ -334,10 +343,10 @@ def test_a_silence_this_resident_has_had_at_this_hour_is_not_an_emergency() -> N
     assert floor_s == pytest.approx(learned_s, rel=1e-6)
     start = local(14, 13 + 50 / 60)
     detector.partial_fit([0], [start], [Evidence.INDOOR])
-    assert detector.decide(detector.score(start + int(nap_h * HOUR) + 30 * MINUTE))[0] == Severity.NONE
+    assert detector.decide(detector.score(start + int(nap_h * HOUR) + 30 * MINUTE))[0] == NO_SEVERITY
     deadline = int(detector.deadline_ms_[0])
     assert deadline >= start + floor_s * 1000, "no warning before the learned floor"
-    assert detector.decide(detector.score(deadline))[0] == Severity.WARNING
+    assert detector.decide(detector.score(deadline))[0] == Severity.WARNING.rank
     # The morning has never been quiet for long: a silence there is judged by the rhythm, within hours.
     morning = local(14, 9)
     detector.partial_fit([0], [morning + 24 * HOUR], [Evidence.INDOOR])

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from detectors.severity import Severity
 from hub.alerts.model import Alert
 from hub.alerts.notification import Notification, text
 from hub.intake import Rejected, Router, RouterLimits
@@ -119,7 +120,7 @@ def test_a_fall_dated_a_year_ago_is_a_dead_letter_and_late_urgent_readings_are_m
 def test_a_late_alert_says_so_in_its_message(one_of_each_registry: Path) -> None:
     received = 1_763_856_000_000  # 2025-11-23 08:00 in Shanghai
     alert = Alert(
-        id=7, kind="sos", severity="critical", state="open", subject="r1", community="sunshine",
+        id=7, kind="sos", severity=Severity.CRITICAL, state="open", subject="r1", community="sunshine",
         building="b1", household="h101", resident="r1", device="band-1",
         evidence={"press_ts": received - 3 * 3600_000, "late": True, "late_s": 3 * 3600,
                   "received_ms": received},

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from detectors.severity import SEVERITIES
 from devices import KINDS
 from devices.kind import Reason
-from hub.alerts.model import ALERT_KINDS, SEVERITIES
+from hub.alerts.model import ALERT_KINDS
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.store import AlertFilter, AlertStore

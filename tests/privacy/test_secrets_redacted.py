@@ -126,7 +126,7 @@ def test_a_hub_at_debug_logs_neither_the_broker_password_nor_notify_keys_and_rea
 @pytest.mark.integration
 def test_the_command_line_never_prints_the_broker_password(tmp_path: Path) -> None:
     url = f"mqtt://sim:{BROKER_PASSWORD}@127.0.0.1:{free_loopback_port()}"  # nothing listens
-    result = subprocess.run([sys.executable, "-m", "simulators", "run", "--broker", url, "--days", "1",
+    result = subprocess.run([sys.executable, "-m", "hub", "simulate", "run", "--broker", url, "--days", "1",
                              "--households", "1"], capture_output=True, text=True, timeout=120, check=False,
                             cwd=Path(__file__).parents[2])
     output = result.stdout + result.stderr

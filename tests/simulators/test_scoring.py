@@ -79,7 +79,8 @@ def test_score_cli_reads_truth_and_alert_lines(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "simulators",
+            "hub",
+            "simulate",
             "score",
             "--truth",
             str(truth),

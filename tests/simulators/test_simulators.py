@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import importlib.util
 import json
+import pkgutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -17,18 +18,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import simulators
 from devices import KINDS
 from devices.availability import decode_availability
-from devices.kind import DecodeError, Reading, Reason
+from devices.kind import MAX_FUTURE_SKEW_MS, DecodeError, Reading, Reason
 from hub.clock import CLOCK_TOPIC
 from hub.intake import Rejected, Router, RouterLimits
-from hub.mqtt import BrokerAddress
+from hub.mqtt import BrokerAddress, Connector
 from hub.registry import Registry
+from hub.simulate_cli import app
 from hub.store import Observation, Store
 from hub.topics import NativeTopic, Zigbee2mqttTopic, parse_topic
-from simulators.cli import app
 from simulators.community import CommunityParameters
-from simulators.device import SimulatedDevice
+from simulators.device import SimulatedDevice, simulator_for
 from simulators.incidents import (
     BATTERY_LOW_THRESHOLD,
     Incident,
@@ -36,9 +38,8 @@ from simulators.incidents import (
     read_ground_truth,
     write_ground_truth,
 )
-from simulators.kinds import SIMULATORS
 from simulators.load import LoadPlan, fleet_for_worker, load_community, run_load
-from simulators.message import CLOCK_KIND, DAY_MS, MAX_FUTURE_SKEW_MS, MINUTE_MS, SimMessage, hub_clock_at
+from simulators.message import CLOCK_KIND, DAY_MS, MINUTE_MS, SimMessage, hub_clock_at
 from simulators.publishing import publish_simulation, summarize_simulation
 from simulators.residents import Place, ResidentConditions, draw_profile, plan_day
 from simulators.scenario import (
@@ -93,13 +94,14 @@ def readings(messages: list[SimMessage], device_id: str) -> list[Reading]:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_device_kind_has_a_simulator_module(kind: str) -> None:
+def test_every_device_kind_has_exactly_one_simulator(kind: str) -> None:
     assert importlib.util.find_spec(f"simulators.{kind}") is not None, f"write simulators/{kind}.py"
-    module = importlib.import_module(f"simulators.{kind}")
-    simulators = [value for value in vars(module).values() if isinstance(value, type)
-                  and issubclass(value, SimulatedDevice) and getattr(value, "kind", None) is KINDS[kind]]
-    assert simulators, f"simulators/{kind}.py defines no SimulatedDevice for {kind}"
-    assert SIMULATORS.get(kind) is simulators[0], f"register {simulators[0].__name__} in simulators/kinds.py"
+    assert simulator_for(kind).kind is KINDS[kind], f"simulators/{kind}.py: SIMULATOR simulates another kind"
+    modules = [importlib.import_module(f"simulators.{info.name}")
+               for info in pkgutil.iter_modules(simulators.__path__)]
+    found = {value for module in modules for value in vars(module).values() if isinstance(value, type)
+             and issubclass(value, SimulatedDevice) and getattr(value, "kind", None) is KINDS[kind]}
+    assert found == {simulator_for(kind)}, f"one simulator of {kind}, not {sorted(c.__name__ for c in found)}"
 
 
 # --- payloads ------------------------------------------------------------------------------------
@@ -395,7 +397,8 @@ def test_the_cli_writes_registry_ground_truth_and_summary(tmp_path: Path) -> Non
 
 
 def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
-    plan = LoadPlan("mqtt://localhost:1883", devices=300, processes=2, total=1000, zigbee2mqtt_share=0.5)
+    plan = LoadPlan(Connector(BrokerAddress.from_url("mqtt://localhost:1883")), devices=300, processes=2,
+                    total=1000, zigbee2mqtt_share=0.5)
     community = load_community(plan.devices, plan.seed, plan.zigbee2mqtt_share)
     assert len(community.registry.devices) == plan.devices
     router = Router(Registry(community.registry), Z2M_BASE, RouterLimits())
@@ -417,7 +420,8 @@ def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
 
 
 def test_load_mode_publishes_the_total_asked_for(mosquitto) -> None:
-    report = run_load(LoadPlan(mosquitto.url, devices=200, processes=2, total=3_000))
+    report = run_load(LoadPlan(Connector(BrokerAddress.from_url(mosquitto.url)), devices=200, processes=2,
+                               total=3_000))
     assert report.published == 3_000
     assert report.achieved_rate > 0
 
@@ -441,7 +445,7 @@ def test_a_simulated_week_reaches_the_hubs_store_exactly(tmp_path: Path, mosquit
     Registry(simulation.registry).dump(registry_path)
     hub = start_hub(registry_path, env={"HUB_CLOCK": "mqtt"})
     started = time.perf_counter()
-    summary = publish_simulation(simulation, BrokerAddress.from_url(mosquitto.url))
+    summary = publish_simulation(simulation, Connector(BrokerAddress.from_url(mosquitto.url)))
 
     def stored(store: Store) -> tuple[dict[str, int], dict[str, int]]:
         return store.counts_by_kind(), store.dead_letter_counts()

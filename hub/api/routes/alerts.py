@@ -11,8 +11,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
+from detectors.severity import Severity
 from hub.alerts.directory import caregiver
-from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState, Severity
+from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import HubDep

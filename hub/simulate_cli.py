@@ -1,4 +1,5 @@
-"""Command line: `python -m simulators` (mounted in the hub's CLI as `hub simulate`).
+"""Command line `hub simulate`: the wiring of the simulators (which know nothing of the hub) to a broker
+and to the hub's registry file.
 
     community   write a community's registry
     run         simulate a scenario: registry, ground truth, publish (or --dry-run), summary
@@ -17,7 +18,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from hub.mqtt import BrokerAddress
+from hub.mqtt import BrokerAddress, Connector
 from hub.redact import redact_url
 from hub.registry import Registry
 from simulators.incidents import read_ground_truth, write_ground_truth
@@ -96,7 +97,7 @@ def run(
         result = summarize_simulation(simulation)
     else:
         try:
-            result = publish_simulation(simulation, _address(broker), acceleration=acceleration,
+            result = publish_simulation(simulation, Connector(_address(broker)), acceleration=acceleration,
                                         console=console)
         except (ConnectionError, OSError, TimeoutError) as exc:
             console.print(f"[red]cannot publish to {redact_url(broker)}: {exc}[/red]")
@@ -122,11 +123,10 @@ def load(
 ) -> None:
     """Publish valid readings from many devices and report the publish rate achieved."""
     try:
-        plan = LoadPlan(broker, rate=rate, devices=devices, processes=processes, total=total,
-                        duration_s=duration, seed=seed, zigbee2mqtt_share=zigbee2mqtt_share)
+        plan = LoadPlan(Connector(_address(broker)), rate=rate, devices=devices, processes=processes,
+                        total=total, duration_s=duration, seed=seed, zigbee2mqtt_share=zigbee2mqtt_share)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    _address(broker)
     if registry is not None:
         Registry(load_community(devices, seed, zigbee2mqtt_share).registry).dump(registry)
         console.print(f"wrote {registry}")
