@@ -104,6 +104,13 @@ def _start(hub: Hub, api: ApiServer | None) -> None:
     gc.freeze()
 
 
+def _stop(hub: Hub, api: ApiServer | None) -> None:
+    """The API first, so that no request reads a hub that is stopping."""
+    if api is not None:
+        api.stop()
+    hub.stop()
+
+
 def serve(hub: Hub, api: ApiServer | None, *, duration: float | None, view: bool,
           before_stop: Callable[[], None] = lambda: None) -> None:
     """Run a started hub (and its API) until `duration` passes, Ctrl-C or SIGTERM; then `before_stop()`,
@@ -126,9 +133,7 @@ def serve(hub: Hub, api: ApiServer | None, *, duration: float | None, view: bool
     finally:
         signal.signal(signal.SIGTERM, previous)
         before_stop()
-        if api is not None:
-            api.stop()
-        hub.stop()
+        _stop(hub, api)
 
 
 @app.command()
@@ -222,9 +227,7 @@ def demo(
     subscriber = hub.intake.pipeline.subscriber
     if not subscriber.wait_subscribed(15):
         console.print(f"[red]the hub could not subscribe at {redact_url(hub.broker_url)}[/red]")
-        if api is not None:
-            api.stop()
-        hub.stop()
+        _stop(hub, api)
         raise typer.Exit(1)
     console.print(f"demo: {len(registry.data.households)} households, {len(registry.devices)} devices, "
                   f"broker {redact_url(hub.broker_url)}, store {settings.store_path}, "

@@ -72,6 +72,9 @@ class IntakePipeline:
         if message.topic == self._notice_topic:
             self.on_notice()
             return
+        # Alone, every device message; in the main hub in worker mode only what the session queued for the
+        # device filters of a run without intake processes, before they were dropped: committed here like
+        # any other.
         self.thread.submit(message)
 
     def store_error(self) -> str | None:

@@ -5,9 +5,9 @@ interpreter lock), so `hub run --workers N` (or `HUB_INTAKE_WORKERS=N`) scales i
 production deployment would: N intake-only processes (`hub intake --index i`, i = 1..N) all subscribe to
 `$share/<HUB_MQTT_SHARE_GROUP>/<filter>`, and the broker hands each message to one of them. Every process
 (`IntakeProcess`, started and restarted by the main hub's `IntakeProcessPool`) has its own fixed client id
-and persistent session, commits into the same SQLite store (WAL: one writer at
-a time, so batches of thousands keep the hand-offs of the write lock rare) and acknowledges only what it
-committed, exactly as a single hub does.
+and persistent session, commits into the same SQLite store (WAL: one writer at a time, so batches of
+thousands keep the hand-offs of the write lock rare) and acknowledges only what it committed, exactly as
+a single hub does.
 
 The main hub takes no device messages then: it evaluates, raises and delivers alerts, exports and serves
 the API, so no commit runs under its busy interpreter and an SOS is never stuck behind a batch there. It
@@ -30,8 +30,9 @@ store's upsert on (device, ts) makes storage order-independent, and a Zigbee2MQT
 (same `last_seen`) merge to the same row whichever lands first; see README "Performance" for the rules
 that still read arrival order.
 
-"Worker mode" and "intake workers" are the names users see (`--workers`, `HUB_INTAKE_WORKERS`, and the
-`intake_workers` table, kept as it is for existing stores); in code each is an intake process.
+"Worker mode" and "intake workers" are the names users see (`--workers`, `HUB_INTAKE_WORKERS`, the log
+lines, and the `intake_workers` table, kept as it is for existing stores); in code each is an intake
+process.
 """
 
 from __future__ import annotations
@@ -314,7 +315,7 @@ class IntakeProcessPool:
             if self._stopping:
                 return
             self._processes[index] = subprocess.Popen(command, env=env)
-        log.info("intake process %d started (pid %d)", index, self._processes[index].pid)
+        log.info("intake worker %d started (pid %d)", index, self._processes[index].pid)
 
     def _supervise(self) -> None:
         self._write_snapshot()
@@ -325,12 +326,13 @@ class IntakeProcessPool:
                 continue
             due = self._restart_due.setdefault(index, now + RESTART_DELAY_S)
             if now >= due:
-                log.warning("intake process %d exited with %s; restarting it", index, code)
+                log.warning("intake worker %d exited with %s; restarting it", index, code)
                 del self._restart_due[index]
                 self._spawn(index)
         self._reports = self._board.reports()
         self._others_settled_ms = held_watermark(self._reports, self._names, self._started_wall_ms,
                                                  int(time.time() * 1000))
+
 
 class MainIntake:
     """The main hub's intake: its own pipeline and, in worker mode, the intake processes that take the
@@ -406,7 +408,7 @@ class IntakeProcess:
         check_intake_processes(settings)
         if not 1 <= index <= settings.intake_workers:
             raise IntakeProcessesError(
-                f"intake process index {index} is outside 1..{settings.intake_workers} "
+                f"intake worker index {index} is outside 1..{settings.intake_workers} "
                 f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
         assert settings.mqtt_url is not None
         self.settings = settings

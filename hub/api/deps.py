@@ -39,33 +39,33 @@ class ApiServices:
     metrics: CollectorRegistry
 
 
-def services(request: Request) -> ApiServices:
+def _services(request: Request) -> ApiServices:
     found: ApiServices = request.app.state.services
     return found
 
 
 def _settings(request: Request) -> Settings:
-    return services(request).settings
+    return _services(request).settings
 
 
 def _store_path(request: Request) -> Path:
-    return services(request).settings.store_path
+    return _services(request).settings.store_path
 
 
 def _registry(request: Request) -> Registry:
-    return services(request).registry.current()
+    return _services(request).registry.current()
 
 
 def _alerts(request: Request) -> AlertService:
-    return services(request).alerts
+    return _services(request).alerts
 
 
 def _activity(request: Request) -> ResidentActivity:
-    return services(request).activity
+    return _services(request).activity
 
 
 def _offline_devices(request: Request) -> set[str]:
-    read = services(request).offline_devices
+    read = _services(request).offline_devices
     # The evaluation thread adds to and removes from this set while we copy it; retry a torn copy.
     for _ in range(5):
         try:
@@ -76,11 +76,11 @@ def _offline_devices(request: Request) -> set[str]:
 
 
 def _clock(request: Request) -> Clock:
-    return services(request).clock
+    return _services(request).clock
 
 
 def _intake(request: Request) -> IntakeStatus:
-    return services(request).intake
+    return _services(request).intake
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
