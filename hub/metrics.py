@@ -49,8 +49,8 @@ UNKNOWN_KIND = "unknown"  # a message whose topic names no registered device (in
 SINKS: tuple[str, ...] = (MqttSink.name, WebhookSink.name, AppriseSink.name)
 DELIVERY_STATES = ("pending", "sent", "failed")
 
-# Bucket bounds: a tick takes a millisecond for a few residents and more for thousands; acknowledgement
-# spans a caregiver at the phone (a minute) to a night nobody answered.
+# Bucket bounds of the evaluation's tick and of acknowledgement (intake's are in `hub.histograms`).
+# Acknowledgement spans a caregiver at the phone (a minute) to a night nobody answered.
 TICK_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 ACK_SECONDS_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 
