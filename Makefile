@@ -52,6 +52,7 @@ test-slow: $(VENV)/.installed-dev test-deps
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Regenerate dashboards/generated/*.json from the builders in dashboards/ (commit the result).
 dashboards: $(VENV)/.installed-dev

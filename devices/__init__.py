@@ -4,7 +4,8 @@ To add a kind: write `devices/<kind>.py` with its payload models, a pure `decode
 declares what the kind means (the evidence of activity it gives, a front-door contact, the alerts its
 readings raise at once, what the dashboards count: see `DeviceKind`), add it to the tuple below, put
 golden cases in `devices/testdata/<kind>/`, and a simulator in `simulators/<kind>.py` exporting
-`SIMULATOR`. Nothing else names a kind. `tests/devices/test_kinds.py` fails if a module here is not registered.
+`SIMULATOR`. Nothing else names a kind. `tests/devices/test_kinds.py` fails if a module here is not
+registered.
 
 Besides the kinds, this package holds what devices and everything around them share, pure and without
 I/O: the registry file's model (`registry`: where each device is placed) and the device topics

@@ -24,7 +24,7 @@ from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
 from hub.settings import RuleSettings
 from hub.store import Committed, Store, StoredObservation
-from hub.worker import Worker
+from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class EvaluationStats:
     backlog: int = 0
 
 
-class Evaluator(Worker):
+class Evaluator(BackgroundThread):
     def __init__(
         self,
         store_factory: Callable[[], Store],

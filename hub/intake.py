@@ -1,7 +1,7 @@
 """Intake: route each MQTT message to a decoder, write the batch to the store, then acknowledge it.
 
 `Router` decides what one message is (an observation, an availability change, a dead letter, or a topic
-to ignore) and touches nothing. `IntakeWorker` is the thread that drains the queue in batches: one SQLite
+to ignore) and touches nothing. `IntakeThread` is the thread that drains the queue in batches: one SQLite
 transaction per batch, and only after the commit are the batch's messages acknowledged to the broker,
 so a crash at any instant leaves every uncommitted message with the broker for redelivery.
 """
@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from devices import KINDS
 from devices.availability import decode_availability
@@ -68,9 +68,10 @@ class RouterLimits:
 
 
 class Router:
-    """Pure routing: topic + payload + arrival time → what the message is. Reads the registry only."""
+    """Pure routing: topic + payload + arrival time → what the message is. Reads the registry only: the
+    one `registry()` returns when the message comes (an edited registry routes the next message)."""
 
-    def __init__(self, registry: Registry, zigbee2mqtt_base: str, limits: RouterLimits) -> None:
+    def __init__(self, registry: Callable[[], Registry], zigbee2mqtt_base: str, limits: RouterLimits) -> None:
         self.registry = registry
         self._z2m_base = zigbee2mqtt_base
         self._limits = limits
@@ -85,7 +86,7 @@ class Router:
             )
         if isinstance(parsed, IgnoredTopic):
             return parsed
-        device, problem = self._device(parsed)
+        device, problem = self._device(parsed, self.registry())
         if device is None:
             assert problem is not None
             return problem
@@ -124,13 +125,15 @@ class Router:
             )
         return Observation(device.id, device.kind, reading.ts, reading.fields, received_ms)
 
-    def _device(self, parsed: NativeTopic | Zigbee2mqttTopic) -> tuple[PlacedDevice | None, Rejected | None]:
+    @staticmethod
+    def _device(parsed: NativeTopic | Zigbee2mqttTopic,
+                registry: Registry) -> tuple[PlacedDevice | None, Rejected | None]:
         if isinstance(parsed, Zigbee2mqttTopic):
             key = (parsed.compound, parsed.friendly_name)
-            device = self.registry.by_zigbee2mqtt_name.get(key)
+            device = registry.by_zigbee2mqtt_name.get(key)
             if device is not None:
                 return device, None
-            owners = self.registry.zigbee2mqtt_name_compounds.get(parsed.friendly_name)
+            owners = registry.zigbee2mqtt_name_compounds.get(parsed.friendly_name)
             if owners:
                 # Another compound's gateway speaks for that name: a forged reading (or a gateway with the
                 # wrong base topic). Not attributed to the device, so it cannot keep it looking alive.
@@ -139,16 +142,16 @@ class Router:
                     f"zigbee2mqtt name {parsed.friendly_name!r} belongs to the gateway of compound "
                     f"{', '.join(sorted(owners))}, topic is under compound {parsed.compound!r}'s base topic",
                 )
-            if key in self.registry.deactivated_zigbee2mqtt_names:
+            if key in registry.deactivated_zigbee2mqtt_names:
                 why = (f"the device with zigbee2mqtt name {parsed.friendly_name!r} in compound "
                        f"{parsed.compound!r} is deactivated")
             else:
                 why = (f"no device in compound {parsed.compound!r} has zigbee2mqtt name "
                        f"{parsed.friendly_name!r}")
             return None, Rejected(Reason.UNKNOWN_DEVICE, why)
-        device = self.registry.devices.get(parsed.device_id)
+        device = registry.devices.get(parsed.device_id)
         if device is None:
-            known = parsed.device_id in self.registry.deactivated_devices
+            known = parsed.device_id in registry.deactivated_devices
             state = "deactivated" if known else "not registered"
             return None, Rejected(Reason.UNKNOWN_DEVICE, f"device {parsed.device_id!r} is {state}")
         if (parsed.community, parsed.kind) != (device.community, device.kind):
@@ -204,11 +207,47 @@ class IntakeStats:
                 | {name: getattr(self, name) for name in self._TOTALS})
 
     def add(self, report: Mapping[str, Any]) -> None:
-        """Add counters from `report` (one of another process's, or this worker's before a restart)."""
+        """Add counters from `report` (one of another process's, or this process's before a restart)."""
         for name in self._COUNTERS:
             getattr(self, name).update(report.get(name, {}))
         for name in self._TOTALS:
             setattr(self, name, getattr(self, name) + report.get(name, 0))
+
+
+class IntakeStatus(Protocol):
+    """Intake as health checks, metrics and the live view read it: over every process taking device
+    messages (the hub alone, or the intake processes beside it in worker mode)."""
+
+    @property
+    def connected(self) -> bool:
+        """Connected and subscribed to the broker."""
+        ...
+
+    @property
+    def queued_messages(self) -> int:
+        """Messages received and not yet taken into a batch (in this process)."""
+        ...
+
+    @property
+    def queued_bytes(self) -> int:
+        """Their payload bytes."""
+        ...
+
+    def settled_ms(self, now_ms: int) -> int:
+        """The hub time through which everything received is committed."""
+        ...
+
+    def store_error(self) -> str | None:
+        """Why commits are failing, None while they succeed."""
+        ...
+
+    def stats(self) -> IntakeStats:
+        """The intake counters, summed over the processes (a copy)."""
+        ...
+
+    def process_histograms(self) -> list[dict[str, list[float]]]:
+        """The intake histograms the intake processes reported (`IntakeHistograms.report`); none alone."""
+        ...
 
 
 def route_all(router: Router, messages: list[Message], stats: IntakeStats) -> list[Routed]:
@@ -268,7 +307,7 @@ def build_batch(router: Router, messages: list[Message], keep_bytes: int, stats:
 _Part = list[tuple[Message, Routed]]
 
 
-class IntakeWorker(threading.Thread):
+class IntakeThread(threading.Thread):
     """Drains received messages in batches: route, commit, then acknowledge.
 
     A failed commit (disk full, read-only file system) acknowledges nothing and is retried with the same
@@ -463,7 +502,7 @@ class IntakeWorker(threading.Thread):
 
     def _device_of(self, routed: Routed) -> PlacedDevice | None:
         if isinstance(routed, Observation):
-            return self.router.registry.devices.get(routed.device_id)
+            return self.router.registry().devices.get(routed.device_id)
         if isinstance(routed, AvailabilityChange | Rejected):
             return routed.device
         return None

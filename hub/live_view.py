@@ -13,38 +13,48 @@ from rich.table import Table
 from rich.text import Text
 
 from devices import KINDS
-from hub.clock import FollowedClock
-from hub.runtime import Hub
+from hub.alerts.service import AlertService
+from hub.clock import Clock, FollowedClock
+from hub.export.influxdb import ExportStats
+from hub.intake_processes import MainIntake
+from hub.registry import Registry
 
 
 class LiveView:
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, intake: MainIntake, clock: Clock, alerts: AlertService, export: ExportStats | None, *,
+                 broker_url: str, registry: Registry) -> None:
+        """`export`: None without InfluxDB; `broker_url` as shown (its password masked); `registry`: the
+        one the hub started with, whose first community's time zone the times are shown in."""
+        self._intake = intake
+        self._clock = clock
+        self._alert_service = alerts
+        self._export = export
+        self._broker_url = broker_url
         self._last_received: Counter[str] = Counter()
         self._last_at = time.monotonic()
         self._rates: dict[str, float] = {}
-        communities = hub.registry.data.communities
+        communities = registry.data.communities
         self._zone = ZoneInfo(communities[0].timezone if communities else "UTC")
 
     def render(self) -> Group:
-        hub = self._hub
-        stats = hub.intake_stats()
+        intake, clock = self._intake, self._clock
+        stats = intake.stats()
         now = time.monotonic()
         elapsed = max(now - self._last_at, 1e-3)
         received = Counter(stats.received)
         self._rates = {kind: (received[kind] - self._last_received[kind]) / elapsed for kind in received}
         self._last_received, self._last_at = received, now
 
-        status = hub.status()
-        clock = datetime.fromtimestamp(hub.clock.now_ms() / 1000, self._zone).strftime("%Y-%m-%d %H:%M")
-        simulated = " (simulated)" if isinstance(hub.clock, FollowedClock) else ""
+        store_error = intake.store_error()
+        hub_time = datetime.fromtimestamp(clock.now_ms() / 1000, self._zone).strftime("%Y-%m-%d %H:%M")
+        simulated = " (simulated)" if isinstance(clock, FollowedClock) else ""
         header = Text.assemble(
             ("smart-community hub  ", "bold"),
-            ("● connected", "green") if status.connected else ("○ not connected", "red"),
-            f"  broker {status.broker_url}  ",
-            ("store ok" if status.store_healthy else f"STORE FAILING: {hub.store_error()}",
-             "green" if status.store_healthy else "bold red"),
-            f"  clock {clock}{simulated}",
+            ("● connected", "green") if intake.connected else ("○ not connected", "red"),
+            f"  broker {self._broker_url}  ",
+            ("store ok" if store_error is None else f"STORE FAILING: {store_error}",
+             "green" if store_error is None else "bold red"),
+            f"  clock {hub_time}{simulated}",
         )
         kinds = Table(title="intake", expand=True)
         for column in ("kind", "msg/s", "received", "stored"):
@@ -66,15 +76,15 @@ class LiveView:
             dead.add_row(Text("none", style="dim"), "0")
 
         parts: list[Table | Text] = [header, kinds, dead]
-        if hub.influx is not None:
-            export = hub.influx.stats
+        export = self._export
+        if export is not None:
             parts.append(Text(f"InfluxDB export: {export.exported:,} sent, backlog {export.backlog:,}, "
                               f"{export.failures} failed writes" + (f" ({export.last_error})"
                                                                     if export.last_error else "")))
         parts.append(self._alerts())
-        own = hub.intake.stats  # the last batch is this process's (in worker mode it takes none)
+        own = intake.pipeline.thread.stats  # the last batch is this process's (in worker mode it takes none)
         last = (f", last {own.last_batch_size} msgs committed in {own.last_commit_s * 1000:.1f} ms"
-                if hub.workers is None else f" by {hub.settings.intake_workers} intake processes")
+                if intake.processes is None else f" by {len(intake.processes.names)} intake processes")
         parts.append(Text(f"batches {stats.batches:,}{last}; ignored {stats.ignored:,}", style="dim"))
         return Group(*parts)
 
@@ -82,7 +92,7 @@ class LiveView:
         table = Table(title="latest alerts (hub alerts list)", expand=True)
         for column in ("raised", "kind", "severity", "about", "state", "count"):
             table.add_column(column)
-        alerts = self._hub.alerts.list(limit=8)
+        alerts = self._alert_service.list(limit=8)
         for alert in alerts:
             raised = datetime.fromtimestamp(alert.first_seen_ms / 1000, self._zone).strftime("%m-%d %H:%M")
             style = {"critical": "bold red", "warning": "yellow"}.get(alert.severity)

@@ -4,8 +4,10 @@ Most figures are read at scrape time from what the hub keeps anyway: intake, exp
 counters, the broker connection, and the alert tables (so the alert figures are right after a restart,
 and a CLI acknowledging an alert shows at the next scrape). The four that must be observed where the
 work happens — batch sizes, commit latency, ingestion lag and tick duration — are fixed-bucket histograms
-owned here, fed once per committed batch or tick; the lag takes a whole batch's readings in one numpy call
-rather than one locked Python call per message on the intake thread.
+(`hub.histograms`), fed once per committed batch or tick.
+
+The collector reads intake through the `IntakeStatus` protocol and evaluation and export through their
+counters, never the hub that wires them: what it shows is exactly what it is handed.
 
 Each hub has its own `CollectorRegistry`, not prometheus_client's global one, so hubs run in one process
 (tests) never collide. Every label takes its values from a bounded set — device kinds, dead-letter
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, ProcessCollector, make_asgi_app
@@ -37,10 +39,10 @@ from hub.alerts.model import ALERT_KINDS
 from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink
 from hub.alerts.store import AlertStore
 from hub.clock import Clock
-from hub.store import Observation
-
-if TYPE_CHECKING:
-    from hub.runtime import Hub
+from hub.evaluation import EvaluationStats
+from hub.export.influxdb import ExportStats
+from hub.histograms import BucketHistogram, IntakeHistograms, cumulative
+from hub.intake import IntakeStatus
 
 log = logging.getLogger(__name__)
 
@@ -48,124 +50,25 @@ UNKNOWN_KIND = "unknown"  # a message whose topic names no registered device (in
 SINKS: tuple[str, ...] = (MqttSink.name, WebhookSink.name, AppriseSink.name)
 DELIVERY_STATES = ("pending", "sent", "failed")
 
-# Bucket bounds. Batches hold 1..HUB_BATCH_MAX messages; commits take milliseconds on a disk and seconds on
-# a struggling one; lag spans a live stream (sub-second) to a backlog drained after an outage (hours);
-# acknowledgement spans a caregiver at the phone (a minute) to a night nobody answered.
-BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 500, 1000, 2000, 5000, 10000)
-COMMIT_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-LAG_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# Bucket bounds of the evaluation's tick and of acknowledgement (intake's are in `hub.histograms`).
+# Acknowledgement spans a caregiver at the phone (a minute) to a night nobody answered.
 TICK_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 ACK_SECONDS_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
-
-
-class BucketHistogram:
-    """A histogram with fixed bounds, fed many values at once, read at scrape time from another thread."""
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = np.asarray(bounds, dtype=np.float64)
-        self._counts = np.zeros(len(bounds) + 1, dtype=np.int64)  # the last slot: above every bound
-        self._sum = 0.0
-        self._lock = threading.Lock()
-
-    def observe(self, values: np.ndarray[Any, np.dtype[np.float64]] | float) -> None:
-        values = np.atleast_1d(np.asarray(values, dtype=np.float64))
-        if values.size == 0:
-            return
-        # side="left": a value equal to a bound belongs to that bound's bucket (Prometheus' `le`).
-        slots = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self._counts))
-        with self._lock:
-            self._counts += slots
-            self._sum += float(values.sum())
-
-    def report(self) -> list[float]:
-        """Bucket counts then the sum, as JSON-ready numbers: what an intake worker reports."""
-        with self._lock:
-            return [*self._counts.tolist(), self._sum]
-
-    def add(self, reported: Sequence[float]) -> None:
-        """Add another histogram's `report`; one with other bounds (another version's) is left out."""
-        if len(reported) != len(self._counts) + 1:
-            return
-        with self._lock:
-            self._counts += np.asarray(reported[:-1], dtype=np.int64)
-            self._sum += float(reported[-1])
-
-    def family(self, name: str, documentation: str,
-               reported: Iterable[Sequence[float]] = ()) -> HistogramMetricFamily:
-        """The histogram, with `reported` ones (other processes', see `report`) added in."""
-        merged = BucketHistogram(self.bounds.tolist())
-        for histogram in [self.report(), *reported]:
-            merged.add(histogram)
-        *counts, total = merged.report()
-        return HistogramMetricFamily(name, documentation, buckets=_cumulative(self.bounds, counts),
-                                     sum_value=total)
-
-
-def _cumulative(bounds: Iterable[float], counts: Iterable[float]) -> list[tuple[str, float]]:
-    """(le, cumulative count) pairs ending with +Inf, from per-bucket counts (one more than bounds)."""
-    labels = [_le(bound) for bound in bounds] + ["+Inf"]
-    return list(zip(labels, np.cumsum(list(counts)).tolist(), strict=True))
-
-
-def _le(bound: float) -> str:
-    return str(float(bound))
-
-
-class IntakeHistograms:
-    """Batch sizes, commit latency and ingestion lag of one process's intake, fed once per committed batch
-    (on the intake thread). An intake worker reports them (`report`) for the main hub to serve."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.batch_size = BucketHistogram(BATCH_SIZE_BUCKETS)
-        self.commit_seconds = BucketHistogram(COMMIT_SECONDS_BUCKETS)
-        self.lag_seconds = BucketHistogram(LAG_SECONDS_BUCKETS)
-        self._clock = clock
-
-    def batch_committed(self, size: int, commit_s: float, stored: list[Observation]) -> None:
-        self.batch_size.observe(size)
-        self.commit_seconds.observe(commit_s)
-        if stored:
-            # Hub time, so a simulation's lag is in simulated time; a device clock ahead of ours is no lag.
-            now_ms = self._clock.now_ms()
-            lag_ms = now_ms - np.fromiter((o.ts for o in stored), dtype=np.int64, count=len(stored))
-            self.lag_seconds.observe(np.maximum(lag_ms, 0) / 1000.0)
-
-    def report(self) -> dict[str, list[float]]:
-        return {name: histogram.report() for name, _, _, histogram in self._named()}
-
-    def add(self, reported: Mapping[str, Sequence[float]]) -> None:
-        for name, _, _, histogram in self._named():
-            if name in reported:
-                histogram.add(reported[name])
-
-    def families(self, reported: Sequence[Mapping[str, Sequence[float]]]) -> Iterator[Metric]:
-        """The three families, with the histograms `reported` by intake workers added in."""
-        for name, metric, documentation, histogram in self._named():
-            yield histogram.family(metric, documentation,
-                                   [report[name] for report in reported if name in report])
-
-    def _named(self) -> list[tuple[str, str, str, BucketHistogram]]:
-        """(report key, metric name, documentation, histogram)."""
-        return [
-            ("batch_size", "hub_intake_batch_size", "Messages per committed batch.", self.batch_size),
-            ("commit_seconds", "hub_store_commit_seconds", "Time one batch's store transaction took.",
-             self.commit_seconds),
-            ("lag_seconds", "hub_ingestion_lag_seconds",
-             "Device time (ts) to the commit of the reading, in hub time.", self.lag_seconds),
-        ]
 
 
 class HubMetrics:
     """The hub's metrics: its registry, and the histograms fed by intake and evaluation."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, clock: Clock, intake: IntakeStatus, evaluation: EvaluationStats,
+                 export: ExportStats | None, store_path: Path) -> None:
+        """`export`: None when no InfluxDB is configured (no export series at all, rather than zeros);
+        `store_path`: the store whose alert tables the alert series count."""
         self.registry = CollectorRegistry()
-        self.intake = IntakeHistograms(hub.clock)
+        self.intake = IntakeHistograms(clock)
         self.tick_seconds = BucketHistogram(TICK_SECONDS_BUCKETS)
         self.residents_evaluated = 0
         self.residents = 0
-        self._hub = hub
-        self.registry.register(_HubCollector(hub, self))
+        self.registry.register(_HubCollector(self, intake, evaluation, export, store_path))
         ProcessCollector(registry=self.registry)  # process_* : CPU, memory, open files of the hub
 
     def ticked(self, seconds: float, residents: int) -> None:
@@ -186,10 +89,6 @@ class MetricsApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._app(scope, receive, send)
-
-
-def metrics_app(hub: Hub) -> MetricsApp:
-    return MetricsApp(hub.metrics.registry)
 
 
 def _counter(name: str, documentation: str, label: str | None, values: Mapping[str, float] | float,
@@ -217,9 +116,13 @@ def _by_kind(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 class _HubCollector(Collector):
-    def __init__(self, hub: Hub, metrics: HubMetrics) -> None:
-        self._hub = hub
+    def __init__(self, metrics: HubMetrics, intake: IntakeStatus, evaluation: EvaluationStats,
+                 export: ExportStats | None, store_path: Path) -> None:
         self._metrics = metrics
+        self._intake_status = intake
+        self._evaluation_stats = evaluation
+        self._export_stats = export
+        self._store_path = store_path
 
     def collect(self) -> Iterator[Metric]:
         yield from self._intake()
@@ -228,8 +131,8 @@ class _HubCollector(Collector):
         yield from self._alerts()
 
     def _intake(self) -> Iterator[Metric]:
-        hub, metrics = self._hub, self._metrics
-        stats = hub.intake_stats()
+        intake, metrics = self._intake_status, self._metrics
+        stats = intake.stats()
         kinds = [*KINDS, UNKNOWN_KIND]
         yield _counter("hub_messages_received", "Messages taken from the broker and routed, per device kind "
                        "(unknown: the topic names no registered device).", "kind", _by_kind(stats.received),
@@ -246,15 +149,15 @@ class _HubCollector(Collector):
         yield _counter("hub_store_commit_failures", "Batch commits that failed and were retried.", None,
                        stats.commit_failures)
         yield _gauge("hub_store_writable", "1 while the last commit succeeded, 0 while commits fail.",
-                     float(hub.status().store_healthy))
+                     float(intake.store_error() is None))
         yield _gauge("hub_intake_queue", "Messages received and waiting for intake.",
-                     hub.intake.queue.qsize())
+                     intake.queued_messages)
         yield _gauge("hub_broker_connected", "1 while connected and subscribed to the broker, else 0.",
-                     float(hub.subscriber.connected))
-        yield from metrics.intake.families(hub.workers.histograms() if hub.workers else [])
+                     float(intake.connected))
+        yield from metrics.intake.families(intake.process_histograms())
 
     def _evaluation(self) -> Iterator[Metric]:
-        stats, metrics = self._hub.evaluation.stats, self._metrics
+        stats, metrics = self._evaluation_stats, self._metrics
         yield _counter("hub_evaluation_observations", "Committed readings evaluated by rules and detector.",
                        None, stats.evaluated)
         yield _counter("hub_evaluation_signals", "Alert requests raised by rules and detector.", None,
@@ -268,10 +171,9 @@ class _HubCollector(Collector):
                      metrics.residents)
 
     def _export(self) -> Iterator[Metric]:
-        exporter = self._hub.influx
-        if exporter is None:  # no InfluxDB configured: no export series at all, rather than zeros
+        stats = self._export_stats
+        if stats is None:  # no InfluxDB configured: no export series at all, rather than zeros
             return
-        stats = exporter.stats
         yield _counter("hub_influx_exported_points", "Points InfluxDB accepted.", None, stats.exported)
         yield _counter("hub_influx_export_failures", "Writes to InfluxDB that failed and will be retried.",
                        None, stats.failures)
@@ -282,7 +184,7 @@ class _HubCollector(Collector):
 
     def _alerts(self) -> Iterator[Metric]:
         try:
-            store = AlertStore(self._hub.settings.store_path, read_only=True)
+            store = AlertStore(self._store_path, read_only=True)
         except sqlite3.Error:
             log.exception("cannot open the alert tables for metrics")
             return
@@ -305,7 +207,7 @@ class _HubCollector(Collector):
         for severity in SEVERITIES:
             within, count, total_ms = acknowledged.get(severity, ([0] * len(ACK_SECONDS_BUCKETS), 0, 0))
             per_bucket = np.diff([0, *within, count])
-            histogram.add_metric([severity], _cumulative(ACK_SECONDS_BUCKETS, per_bucket), total_ms / 1000)
+            histogram.add_metric([severity], cumulative(ACK_SECONDS_BUCKETS, per_bucket), total_ms / 1000)
         yield histogram
         yield from _deliveries(deliveries)
 

@@ -124,3 +124,22 @@ class Registry:
             os.fsync(directory)  # the rename itself
         finally:
             os.close(directory)
+
+
+class RegistryHolder:
+    """The registry in service in one process, read by everything that looks up devices, residents or
+    caregivers (intake, evaluation, alerts, exporters, the API) and replaced whole by an edit or a reload.
+
+    A `Registry` is immutable, so replacing it is one reference assignment: a reader that takes `current()`
+    once per message, tick or request works on one consistent registry, the old or the new, never half of
+    each. Readers are handed `current` (a `Callable[[], Registry]`), not the holder, so that only what
+    edits the registry can replace it."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def current(self) -> Registry:
+        return self._registry
+
+    def replace(self, registry: Registry) -> None:
+        self._registry = registry

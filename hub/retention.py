@@ -4,7 +4,7 @@ Each table ages by its own time: readings by the device's time, dead letters by 
 sooner than the row that says why they failed), resolved alerts by resolution (with their history,
 hand-overs and deliveries), deliveries by their last attempt, the read audit by the read. Unresolved
 alerts and pending deliveries are never deleted: they are work still to do. The running hub applies the
-limits in settings every `HUB_RETENTION_INTERVAL_S` (`RetentionWorker`), in small transactions so intake
+limits in settings every `HUB_RETENTION_INTERVAL_S` (`RetentionThread`), in small transactions so intake
 never waits long.
 """
 
@@ -18,7 +18,7 @@ from hub.alerts.store import AlertStore
 from hub.clock import Clock
 from hub.settings import Settings
 from hub.store import Store
-from hub.worker import Worker
+from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, now_ms: int) -> Reten
     return RetentionReport(readings, dead_letter_bytes, dead_letters, alerts, deliveries, read_audit)
 
 
-class RetentionWorker(Worker):
+class RetentionThread(BackgroundThread):
     """Applies the retention limits at start and then every `interval_s`, by the hub's clock."""
 
     def __init__(self, store_factory: Callable[[], Store], policy: RetentionPolicy, clock: Clock,

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(20_000, ge=1, le=65535)
     embedded_broker_port: int = Field(1883, ge=0, le=65535)
     zigbee2mqtt_base_topic: str = "zigbee2mqtt"
-    # Worker mode (hub/workers.py): intake processes sharing the stream through an MQTT 5 shared subscription
+    # Worker mode (hub/intake_processes.py): intake processes sharing the stream through an MQTT 5 shared
+    # subscription
     intake_workers: int = Field(1, ge=1, le=16, description="intake processes; > 1 needs HUB_MQTT_URL")
     mqtt_share_group: str = Field("sc-hub", pattern=r"^[^/+#$\s]+$", description="$share/<group>/...")
     clock: Literal["system", "mqtt"] = Field(

@@ -253,7 +253,7 @@ def private_file(path: Path) -> Path:
 
 
 class WriterTurn:
-    """Writers of one store, in every thread and process (intake workers, the alert loop), queue here
+    """Writers of one store, in every thread and process (intake processes, the alert loop), queue here
     before they take SQLite's write lock: SQLite's busy handler sleep-polls (1, 2, 5 … 100 ms), which cost
     two intake processes committing back to back a sixth of their time and put 100 ms steps into the SOS
     path; flock() on `<store>.writer-lock` wakes the next writer the moment the lock is released, and the
@@ -340,7 +340,7 @@ class Store:
 
     def commit(self, batch: Batch) -> Committed:
         """Write a batch in one transaction. When this returns, its messages may be acknowledged."""
-        # Encoded before taking the write lock, which other writers (intake workers) wait for. NaN and
+        # Encoded before taking the write lock, which other writers (intake processes) wait for. NaN and
         # infinities are refused here (ValueError): SQLite's JSON functions refuse them once the same
         # (device, ts) arrives again, so a row holding one would fail every later batch that touches it.
         observations = [

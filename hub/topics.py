@@ -77,7 +77,7 @@ def hub_status_topic(client_id: str) -> str:
 
 
 def intake_committed_topic(hub_client_id: str) -> str:
-    """Where intake workers tell the main hub they committed a batch (QoS 0, the batch's last id)."""
+    """Where intake processes tell the main hub they committed a batch (QoS 0, the batch's last id)."""
     return f"hub/{hub_client_id}/intake/committed"
 
 

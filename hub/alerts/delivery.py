@@ -1,6 +1,6 @@
 """The delivery queue: `alert_deliveries` rows, worked through per sink.
 
-Each sink has its own worker thread and its own connection, so a sink that hangs until its timeout (a
+Each sink has its own delivery thread and its own connection, so a sink that hangs until its timeout (a
 dead webhook) delays only its own deliveries, never the MQTT or e-mail ones. A pass makes one attempt
 per due delivery; a failed one is due again after a doubling back-off, and is given up (recorded in the
 alert's history) after `delivery_max_attempts` or when the sink says retrying cannot help. Because the
@@ -21,7 +21,7 @@ from hub.alerts.sinks.sink import DeliveryError, Sink
 from hub.alerts.store import AlertStore
 from hub.clock import Clock
 from hub.registry import Registry
-from hub.worker import Worker
+from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _failed(store: AlertStore, settings: AlertSettings, delivery: Delivery, aler
                                 "attempts": attempts, "error": error})
 
 
-class DeliveryWorker(Worker):
+class DeliveryThread(BackgroundThread):
     """Works one sink's deliveries: whenever woken (something was queued), and every `poll_s` for the
     retries coming due."""
 
@@ -100,7 +100,7 @@ class DeliveryWorker(Worker):
             while not self._stopping.is_set():
                 try:
                     deliver_due(store, self.sink, self._registry(), self._settings, self._clock.now_ms())
-                except Exception:  # the store busy beyond its timeout, say: keep the worker alive
+                except Exception:  # the store busy beyond its timeout, say: keep the thread alive
                     log.exception("alert delivery pass for %s failed", self.sink.name)
                 self._sleep(self._poll_s)
         finally:

@@ -12,8 +12,8 @@ not all at once with no time to answer. When no tier is left the history says so
 far and shortens the pending deadline to the new severity's.
 
 Threads: the service serialises its own calls (one connection, a lock), so the hub may call it from its
-intake and timer threads; each sink's deliveries run in their own worker thread (`start()`), or inline
-in `tick()` when the workers are not started. CLI processes use their own `AlertService` on the same
+intake and timer threads; each sink's deliveries run in their own delivery thread (`start()`), or inline
+in `tick()` when those threads are not started. CLI processes use their own `AlertService` on the same
 file (WAL, busy timeout) with `hands_over=True`: they run no sinks and no live stream, so each change
 they make is handed over (`alert_handovers`, in the same transaction) and the running hub's next tick
 tells the caregivers already notified and announces it to its listeners — or the tick after a restart.
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.severity import SEVERITIES
-from hub.alerts.delivery import DeliveryWorker, deliver_due
+from hub.alerts.delivery import DeliveryThread, deliver_due
 from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
 from hub.alerts.model import (
     OUTCOMES,
@@ -64,7 +64,7 @@ class AlertService:
         # Raising is on the SOS path: wait for intake's commits in the writers' queue, not SQLite's polling.
         self._writer_turn = WriterTurn(store_path)
         self._lock = threading.RLock()
-        self._workers: list[DeliveryWorker] = []
+        self._delivery_threads: list[DeliveryThread] = []
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._listeners: list[Callable[[Alert], None]] = []
@@ -85,12 +85,13 @@ class AlertService:
     # --- running -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start one delivery worker per sink and a timer that ticks every `tick_interval_s`."""
+        """Start one delivery thread per sink and a timer that ticks every `tick_interval_s`."""
         self._stopping.clear()
-        self._workers = [DeliveryWorker(sink, self._store_path, self._registry, self._clock, self._settings)
-                         for sink in self._sinks]
-        for worker in self._workers:
-            worker.start()
+        self._delivery_threads = [
+            DeliveryThread(sink, self._store_path, self._registry, self._clock, self._settings)
+            for sink in self._sinks]
+        for thread in self._delivery_threads:
+            thread.start()
         self._ticker = threading.Thread(target=self._tick_periodically, name="alerts-escalation", daemon=True)
         self._ticker.start()
 
@@ -99,9 +100,9 @@ class AlertService:
         if self._ticker is not None:
             self._ticker.join(10)
             self._ticker = None
-        for worker in self._workers:
-            worker.stop()
-        self._workers = []
+        for thread in self._delivery_threads:
+            thread.stop()
+        self._delivery_threads = []
 
     def close(self) -> None:
         self.stop()
@@ -130,7 +131,7 @@ class AlertService:
                 alert = self._open(request, occurrence, now)
             else:
                 alert = self._repeat(alert, request, occurrence, now)
-        self._wake_workers()
+        self._wake_delivery_threads()
         self._changed(alert)
         return alert
 
@@ -147,7 +148,7 @@ class AlertService:
                                           from_state=alert.state, to_state="acknowledged")
             self._tell_notified(alert, event_id=event, reason="acknowledged", now=at)
             alert = self._get(alert_id)
-        self._wake_workers()
+        self._wake_delivery_threads()
         self._changed(alert)
         return alert
 
@@ -182,14 +183,14 @@ class AlertService:
                                           detail={"outcome": outcome, "note": note})
             self._tell_notified(alert, event_id=event, reason="resolved", now=now)
             alert = self._get(alert_id)
-        self._wake_workers()
+        self._wake_delivery_threads()
         self._changed(alert)
         return alert
 
     def tick(self, now_ms: int) -> list[Alert]:
         """Take over the CLI's changes, escalate alerts whose deadline passed, then deliver: wake the
-        workers, or (not started) make one pass over every sink's due deliveries here. Returns the alerts
-        escalated."""
+        delivery threads, or (not started) make one pass over every sink's due deliveries here. Returns the
+        alerts escalated."""
         escalated: list[Alert] = []
         with self._lock:
             handed_over = self._take_handovers(now_ms)
@@ -202,8 +203,8 @@ class AlertService:
                         continue
                     if self._escalate(alert, now_ms):
                         escalated.append(self._get(alert.id))
-            if self._workers:
-                self._wake_workers()
+            if self._delivery_threads:
+                self._wake_delivery_threads()
             else:
                 registry = self._registry()
                 for sink in self._sinks:
@@ -332,6 +333,6 @@ class AlertService:
                 self._store.add_delivery(alert_id, event_id=event_id, reason=reason, tier=tier,
                                          sink=sink.name, recipient=addressee, now_ms=now)
 
-    def _wake_workers(self) -> None:
-        for worker in self._workers:
-            worker.wake()
+    def _wake_delivery_threads(self) -> None:
+        for thread in self._delivery_threads:
+            thread.wake()

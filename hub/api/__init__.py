@@ -1,6 +1,7 @@
 """The hub's HTTP surface (FastAPI): the caregiver/operator API, health, and `/metrics`.
 
-`create_app(hub)` builds the app for a running hub; `ApiServer` serves it from the hub process.
+`create_app(services)` builds the app for a running hub's parts (`ApiServices`); `ApiServer` serves it from
+the hub process.
 """
 
 from hub.api.app import create_app

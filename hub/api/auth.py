@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hub.api.deps import get_hub
+from hub.api.deps import RegistryDep, StorePathDep
 from hub.api.errors import forbidden
 from hub.api.scope import Scope
 from hub.api.tokens import Role, Token, TokenStore
@@ -30,11 +30,11 @@ def _unauthorized(why: str) -> HTTPException:
 
 
 def authenticated(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    store_path: StorePathDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Token:
     if credentials is None:
         raise _unauthorized("this needs an `Authorization: Bearer <token>` header (`hub tokens create`)")
-    store = TokenStore(get_hub(request).settings.store_path, read_only=True)
+    store = TokenStore(store_path, read_only=True)
     try:
         token = store.lookup(credentials.credentials, SystemClock().now_ms())  # expiry is wall-clock time
     finally:
@@ -47,8 +47,8 @@ def authenticated(
 TokenDep = Annotated[Token, Depends(authenticated)]
 
 
-def scope_of(request: Request, token: TokenDep) -> Scope:
-    return Scope.of(token, get_hub(request).registry)
+def scope_of(registry: RegistryDep, token: TokenDep) -> Scope:
+    return Scope.of(token, registry)
 
 
 ScopeDep = Annotated[Scope, Depends(scope_of)]

@@ -1,18 +1,93 @@
-"""Dependencies shared by the routes: the running hub the app was built for."""
+"""What the routes use of the running hub, as FastAPI dependencies: each route takes the few it needs
+(the registry in service, the alert service, the store's path...), never the hub.
+
+Whoever builds the app (the CLI) hands `create_app` an `ApiServices` with the hub's parts; the
+dependencies below read it from the app's state. FastAPI resolves a dependency once per request, so a
+request that reads the registry in its token check and in its route sees one registry throughout, even
+while an edit replaces it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
 
-if TYPE_CHECKING:
-    from hub.runtime import Hub
+from hub.alerts.service import AlertService
+from hub.clock import Clock
+from hub.intake import IntakeStatus
+from hub.registry import Registry, RegistryHolder
+from hub.resident_activity import ResidentActivity
+from hub.settings import Settings
 
 
-def get_hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """The parts of a running hub the API reads or changes."""
+
+    settings: Settings
+    registry: RegistryHolder  # read per request; replaced by registry edits
+    alerts: AlertService
+    activity: ResidentActivity  # the inactivity detector's state, owned by the evaluation thread
+    offline_devices: Callable[[], set[str]]  # the rules' offline devices (a set the evaluation changes)
+    clock: Clock  # hub time
+    intake: IntakeStatus
+    metrics: CollectorRegistry
 
 
-HubDep = Annotated["Hub", Depends(get_hub)]
+def _services(request: Request) -> ApiServices:
+    found: ApiServices = request.app.state.services
+    return found
+
+
+def _settings(request: Request) -> Settings:
+    return _services(request).settings
+
+
+def _store_path(request: Request) -> Path:
+    return _services(request).settings.store_path
+
+
+def _registry(request: Request) -> Registry:
+    return _services(request).registry.current()
+
+
+def _alerts(request: Request) -> AlertService:
+    return _services(request).alerts
+
+
+def _activity(request: Request) -> ResidentActivity:
+    return _services(request).activity
+
+
+def _offline_devices(request: Request) -> set[str]:
+    read = _services(request).offline_devices
+    # The evaluation thread adds to and removes from this set while we copy it; retry a torn copy.
+    for _ in range(5):
+        try:
+            return read()
+        except RuntimeError:  # "Set changed size during iteration"
+            continue
+    return set()
+
+
+def _clock(request: Request) -> Clock:
+    return _services(request).clock
+
+
+def _intake(request: Request) -> IntakeStatus:
+    return _services(request).intake
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StorePathDep = Annotated[Path, Depends(_store_path)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+AlertsDep = Annotated[AlertService, Depends(_alerts)]
+ActivityDep = Annotated[ResidentActivity, Depends(_activity)]
+OfflineDevicesDep = Annotated[set[str], Depends(_offline_devices)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+IntakeDep = Annotated[IntakeStatus, Depends(_intake)]

@@ -49,7 +49,8 @@ class AlertStream:
     def __init__(self, registry: Callable[[], Registry], tokens_live: Callable[[Collection[str]], set[str]],
                  *, per_token: int = 5, token_check_s: float = TOKEN_CHECK_S) -> None:
         self._registry = registry
-        self._tokens_live = tokens_live  # which of these token ids still count (runs on a worker thread)
+        # Which of these token ids still count; run in the event loop's thread pool (it reads the store).
+        self._tokens_live = tokens_live
         self._per_token = per_token
         self._token_check_s = token_check_s
         self._subscribers: set[Subscriber] = set()

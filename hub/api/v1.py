@@ -4,29 +4,28 @@ fed by the alert service, the registry editor, and the tokens table it authentic
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from fastapi import FastAPI
 
+from hub.api.deps import ApiServices
 from hub.api.registry_editor import RegistryEditor
 from hub.api.routes import alerts, me, registry, residents
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
 from hub.clock import SystemClock
 
-if TYPE_CHECKING:
-    from hub.runtime import Hub
 
-
-def install(app: FastAPI, hub: Hub) -> None:
-    TokenStore(hub.settings.store_path).close()  # the table exists before the first request looks in it
-    stream = AlertStream(lambda: hub.registry, _tokens_live(hub),
-                         per_token=hub.settings.http_streams_per_token)
-    hub.alerts.add_listener(stream.changed)
+def install(app: FastAPI, services: ApiServices) -> None:
+    settings = services.settings
+    TokenStore(settings.store_path).close()  # the table exists before the first request looks in it
+    stream = AlertStream(services.registry.current, _tokens_live(settings.store_path),
+                         per_token=settings.http_streams_per_token)
+    services.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
-    app.state.registry_editor = RegistryEditor(hub.settings.registry_path, lambda: hub.registry,
-                                               hub.replace_registry, hub.settings.store_path)
+    app.state.registry_editor = RegistryEditor(settings.registry_path, services.registry.current,
+                                               services.registry.replace, settings.store_path)
     for routes in (me, alerts, residents, registry):
         app.include_router(routes.router)
 
@@ -38,9 +37,9 @@ def close_streams(app: FastAPI) -> None:
         stream.close()
 
 
-def _tokens_live(hub: Hub) -> Callable[[Collection[str]], set[str]]:
+def _tokens_live(store_path: Path) -> Callable[[Collection[str]], set[str]]:
     def live(token_ids: Collection[str]) -> set[str]:
-        store = TokenStore(hub.settings.store_path, read_only=True)
+        store = TokenStore(store_path, read_only=True)
         try:
             return store.live(token_ids, SystemClock().now_ms())  # expiry is wall-clock time
         finally:

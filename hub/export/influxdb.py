@@ -26,7 +26,7 @@ from influxdb_client.rest import ApiException
 from hub.registry import PlacedDevice, Registry
 from hub.settings import Settings
 from hub.store import Store, StoredObservation
-from hub.worker import Worker
+from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ExportStats:
     last_error: str | None = None
 
 
-class InfluxExporter(Worker):
+class InfluxExporter(BackgroundThread):
     def __init__(self, settings: Settings, store_factory: Callable[[], Store],
                  registry: Callable[[], Registry], *, poll_s: float = 0.2,
                  state: Callable[[], list[str]] | None = None) -> None:

@@ -112,7 +112,7 @@ def inactive_longer_than_usual(activity: ResidentActivity, now_ms: int) -> list[
 class StateSnapshots:
     """The exporter's `state` callable: a snapshot's lines once per `every_ms` of hub time, else []."""
 
-    def __init__(self, clock: Clock, registry: Callable[[], Registry], evaluation: Callable[[], Evaluator],
+    def __init__(self, clock: Clock, registry: Callable[[], Registry], evaluation: Evaluator,
                  alerts_path: Path, every_ms: int = SNAPSHOT_EVERY_MS) -> None:
         self._clock = clock
         self._registry = registry
@@ -135,7 +135,7 @@ class StateSnapshots:
             return []
 
     def take(self, now_ms: int) -> Snapshot:
-        evaluation = self._evaluation()
+        evaluation = self._evaluation
         store = AlertStore(self._alerts_path, read_only=True)
         try:
             unresolved = store.unresolved_counts()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.alerts.cli import app
+from hub.alerts_cli import app
 from hub.clock import SystemClock
 from tests.alerts.support import alert_service, community_registry, resident_request
 
@@ -81,7 +81,7 @@ def test_missing_store_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_runs_as_a_module(env: dict[str, str]) -> None:
-    command = [sys.executable, "-m", "hub.alerts.cli", "ack", "2", "--by", "值班员"]
+    command = [sys.executable, "-m", "hub.alerts_cli", "ack", "2", "--by", "值班员"]
     result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr

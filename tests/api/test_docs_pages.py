@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import StartHub
 from tests.api.support import write_registry
+from tests.conftest import StartHub
 
 
 def test_docs_pages_reference_only_assets_the_hub_serves(start_hub: StartHub, tmp_path: Path) -> None:

@@ -32,9 +32,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
+from hub.intake_processes import intake_process_client_id
 from hub.mqtt import BrokerAddress, Connector
 from hub.registry import Registry
-from hub.workers import worker_client_id
 from simulators.load import LoadPlan, LoadReport, load_community, run_load
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 
@@ -137,7 +137,8 @@ def hub_phases(work: Path, broker: Mosquitto, registry: Path, plan: LoadPlan, *,
                                              f"{load.published:,} published"
     finally:
         hub.stop()
-    intake = [worker_client_id(hub.client_id, i) for i in range(1, workers + 1)] if workers > 1 else []
+    intake = ([intake_process_client_id(hub.client_id, i) for i in range(1, workers + 1)]
+              if workers > 1 else [])
     for client_id in [hub.client_id, *intake]:
         forget_session(broker, client_id)
     return results

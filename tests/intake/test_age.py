@@ -18,7 +18,7 @@ from hub.alerts.model import Alert
 from hub.alerts.notification import Notification, text
 from hub.intake import Rejected, Router, RouterLimits
 from hub.mqtt import Publisher
-from hub.registry import Registry
+from hub.registry import Registry, RegistryHolder
 from hub.settings import Settings
 from hub.store import Observation
 from tests.alerts.receivers import AlertSubscriber, alerts_in
@@ -47,7 +47,8 @@ def test_the_default_limit_outlasts_the_brokers_session_and_follows_it() -> None
 def test_a_reading_just_inside_the_limit_is_stored_and_one_just_past_it_is_not(
     one_of_each_registry: Path,
 ) -> None:
-    router = Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits(max_age_ms=DAY_MS))
+    router = Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                    RouterLimits(max_age_ms=DAY_MS))
     now = int(time.time() * 1000)
     inside = router.route(BAND, json.dumps({"ts": now - DAY_MS, "fall": True}).encode(), now)
     past = router.route(BAND, json.dumps({"ts": now - DAY_MS - 1, "fall": True}).encode(), now)

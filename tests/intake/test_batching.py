@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.intake import IntakeThread, Router, RouterLimits
 from hub.mqtt import Message
-from hub.registry import Registry
+from hub.registry import Registry, RegistryHolder
 from hub.store import Store
 from tests.real_servers import wait_until
 
@@ -36,8 +36,9 @@ def test_only_a_batch_with_an_urgent_reading_skips_the_linger(
     tmp_path: Path, one_of_each_registry: Path, topic: str, payload: dict[str, object], urgent: bool
 ) -> None:
     acked = threading.Event()
-    intake = IntakeWorker(lambda: Store(tmp_path / "hub.sqlite3"),
-                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+    intake = IntakeThread(lambda: Store(tmp_path / "hub.sqlite3"),
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
                           lambda message: acked.set(), batch_max=1000, linger_s=LINGER_S, keep_bytes=1024)
     intake.start()
     try:
@@ -62,8 +63,9 @@ def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_reg
     """`devices_seen` is written at most once per `seen_flush_s`; what was heard after the last write must
     not wait for the next message, which in a quiet community may be hours away."""
     path = tmp_path / "hub.sqlite3"
-    intake = IntakeWorker(lambda: Store(path),
-                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+    intake = IntakeThread(lambda: Store(path),
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
                           lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
                           seen_flush_s=0.5)
 

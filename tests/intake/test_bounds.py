@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.intake import IntakeWorker, Router, RouterLimits
+from hub.intake import IntakeThread, Router, RouterLimits
 from hub.mqtt import Message
-from hub.registry import Registry
+from hub.registry import Registry, RegistryHolder
 from hub.store import Store
 from tests.real_servers import wait_until
 
@@ -32,8 +32,9 @@ def test_submit_waits_for_room_in_bytes_and_loses_nothing(tmp_path: Path, one_of
     size = len(messages[0].payload)
     fits = budget // size  # 3 of about 30 KB
     path = tmp_path / "hub.sqlite3"
-    intake = IntakeWorker(lambda: Store(path),
-                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+    intake = IntakeThread(lambda: Store(path),
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
                           lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
                           queue_max=1000, queue_max_bytes=budget)
     submitted: list[int] = []
@@ -70,8 +71,9 @@ def test_a_message_larger_than_the_whole_budget_still_goes_through_alone(
 ) -> None:
     payload = json.dumps({"ts": TS, "occupancy": True, "note": "x" * 50_000}).encode()
     big = Message(TOPIC, payload, TS, 1, 1, 1)
-    intake = IntakeWorker(lambda: Store(tmp_path / "hub.sqlite3"),
-                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+    intake = IntakeThread(lambda: Store(tmp_path / "hub.sqlite3"),
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
                           lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
                           queue_max_bytes=10_000)
     done = threading.Event()
@@ -90,8 +92,9 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
                                                                   one_of_each_registry: Path) -> None:
     path = tmp_path / "hub.sqlite3"
     acked: list[int] = []
-    intake = IntakeWorker(lambda: Store(path, dead_letters_per_device=3),
-                          Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits()),
+    intake = IntakeThread(lambda: Store(path, dead_letters_per_device=3),
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
                           lambda message: acked.append(message.mid), batch_max=1000, linger_s=0.0,
                           keep_bytes=1024)
     garbage = [Message(TOPIC, b"not json %d" % i, TS + i, i + 1, 1, 1) for i in range(5)]

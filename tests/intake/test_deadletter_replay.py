@@ -37,7 +37,7 @@ def test_replay_stores_what_now_decodes(tmp_path: Path, one_of_each_registry: Pa
         for i in range(3)
     ] + [Message(topic, b"{broken", 1763856001000, 9, 1, 1)]
     store.commit(
-        build_batch(Router(registry, "zigbee2mqtt", RouterLimits()), messages, 16_384, IntakeStats())
+        build_batch(Router(lambda: registry, "zigbee2mqtt", RouterLimits()), messages, 16_384, IntakeStats())
     )
     assert store.dead_letter_counts() == {"unknown_device": 4}
 

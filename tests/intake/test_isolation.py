@@ -12,7 +12,7 @@ from devices import KINDS
 from devices.kind import Reading
 from hub.intake import IntakeStats, Router, RouterLimits, build_batch
 from hub.mqtt import Message
-from hub.registry import Registry
+from hub.registry import Registry, RegistryHolder
 from hub.store import Store
 
 
@@ -24,7 +24,8 @@ def test_a_crashing_decoder_is_a_dead_letter_and_other_kinds_flow(
     tmp_path: Path, one_of_each_registry: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(KINDS, "motion_sensor", dataclasses.replace(KINDS["motion_sensor"], decode=crash))
-    router = Router(Registry.load(one_of_each_registry), "zigbee2mqtt", RouterLimits())
+    router = Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                    RouterLimits())
     ts = 1_763_856_000_000
     messages = [
         Message(

@@ -20,18 +20,18 @@ from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.api.tokens import Role
 from hub.clock import SystemClock
+from hub.intake_processes import (
+    GRACE_S,
+    REPORT_S,
+    IntakeProcessReport,
+    WatermarkBoard,
+    held_watermark,
+    intake_process_client_id,
+)
 from hub.mqtt import wait_for_message
 from hub.registry import Registry
 from hub.store import Batch, Observation, Store
 from hub.topics import event_topic, intake_committed_topic
-from hub.workers import (
-    GRACE_S,
-    REPORT_S,
-    WatermarkBoard,
-    WorkerReport,
-    held_watermark,
-    worker_client_id,
-)
 from simulators.message import SimMessage
 from tests.api.support import client, make_token, publish, write_registry
 from tests.conftest import StartHub
@@ -41,7 +41,7 @@ from tests.traffic import BackgroundPublisher, keys, readings
 WORKERS = {"HUB_INTAKE_WORKERS": "2"}
 
 
-def reports(hub: HubProcess) -> dict[str, WorkerReport]:
+def reports(hub: HubProcess) -> dict[str, IntakeProcessReport]:
     board = WatermarkBoard(hub.store_path)
     try:
         return board.reports()
@@ -83,7 +83,7 @@ def test_two_workers_store_every_reading_once_and_raise_one_sos_alert(
     # The press twice (a redelivery), far apart in the stream: the broker may hand each to another process.
     stream = [*messages[:5_000], press, *messages[5_000:15_000], press, *messages[15_000:]]
     hub = start_hub(registry, WORKERS)
-    workers = {worker_client_id(hub.client_id, index) for index in (1, 2)}
+    workers = {intake_process_client_id(hub.client_id, index) for index in (1, 2)}
     wait_until(lambda: workers <= set(reports(hub)), 20, what="the intake workers' first reports")
 
     with ThreadPoolExecutor(1) as pool:
@@ -127,7 +127,7 @@ def test_kill_9_of_an_intake_worker_mid_stream_loses_nothing(
     registry = tmp_path / "registry.yaml"
     messages = readings(20_000, registry, households=30)
     hub = start_hub(registry, WORKERS)
-    worker = worker_client_id(hub.client_id, 1)
+    worker = intake_process_client_id(hub.client_id, 1)
     first = wait_until(lambda: reports(hub).get(worker), 20, what="the intake worker's first report")
     assert first is not None
     publisher = BackgroundPublisher(mosquitto.address, messages)
@@ -189,8 +189,8 @@ def test_the_watermark_waits_for_every_live_worker_and_not_for_a_dead_one() -> N
     started = 1_000_000
     names = ["hub-intake-1", "hub-intake-2"]
 
-    def report(name: str, settled_ms: int, reported_ms: int) -> WorkerReport:
-        return WorkerReport(name, 1, settled_ms, 0, reported_ms)
+    def report(name: str, settled_ms: int, reported_ms: int) -> IntakeProcessReport:
+        return IntakeProcessReport(name, 1, settled_ms, 0, reported_ms)
 
     # Not reported since the hub started (a stale row of an earlier run counts as none): it may be draining
     # a backlog, so nothing is settled yet.
@@ -211,7 +211,7 @@ def test_a_device_added_through_the_api_is_stored_by_every_worker(
     tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub
 ) -> None:
     hub = start_hub(write_registry(tmp_path / "registry.yaml"), WORKERS)
-    workers = [worker_client_id(hub.client_id, index) for index in (1, 2)]
+    workers = [intake_process_client_id(hub.client_id, index) for index in (1, 2)]
     wait_until(lambda: set(workers) <= set(reports(hub)), 20, what="the intake workers' first reports")
     admin = make_token(hub, "installer", Role.DEVICE_ADMIN, communities=("sunshine",))
     with client(hub, admin) as api:
@@ -246,7 +246,7 @@ def test_a_hub_given_workers_drops_the_device_filters_its_session_kept_and_loses
     publisher.finish()
     hub.env.update(WORKERS)
     hub.start()
-    workers = {worker_client_id(hub.client_id, index) for index in (1, 2)}
+    workers = {intake_process_client_id(hub.client_id, index) for index in (1, 2)}
     wait_until(lambda: workers <= set(reports(hub)), 20, what="the intake workers' first reports")
     publisher = BackgroundPublisher(mosquitto.address, messages[500:])
     publisher.start()

@@ -263,7 +263,7 @@ def loaded(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> It
         "community": CommunityParameters(households=8, buildings=2, zigbee2mqtt_share=0.3)}))
     registry = Registry(simulation.registry)
     store = Store(tmp_path_factory.mktemp("hub") / "hub.sqlite3", synchronous="normal")
-    router = Router(registry, "zigbee2mqtt", RouterLimits())
+    router = Router(lambda: registry, "zigbee2mqtt", RouterLimits())
     messages = [Message(m.topic, m.payload, hub_clock_at(m.sim_ms), mid=0, qos=1, connection=0)
                 for m in simulation.messages() if m.kind in KINDS]
     for i in range(0, len(messages), 5000):

@@ -25,7 +25,7 @@ from devices.kind import MAX_FUTURE_SKEW_MS, DecodeError, Reading, Reason
 from hub.clock import CLOCK_TOPIC
 from hub.intake import Rejected, Router, RouterLimits
 from hub.mqtt import BrokerAddress, Connector
-from hub.registry import Registry
+from hub.registry import Registry, RegistryHolder
 from hub.simulate_cli import app
 from hub.store import Observation, Store
 from hub.topics import NativeTopic, Zigbee2mqttTopic, parse_topic
@@ -143,7 +143,7 @@ def test_payloads_decode_with_the_hubs_decoders(generated: tuple[Simulation, lis
 def test_the_hubs_router_stores_exactly_what_the_summary_reports(
         generated: tuple[Simulation, list[SimMessage]]) -> None:
     simulation, messages = generated
-    router = Router(Registry(simulation.registry), Z2M_BASE, RouterLimits())
+    router = Router(RegistryHolder(Registry(simulation.registry)).current, Z2M_BASE, RouterLimits())
     stored: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
     dead_letters: Counter[str] = Counter()
     for message in messages:
@@ -401,7 +401,7 @@ def test_load_fleets_cover_the_registry_with_valid_readings() -> None:
                     total=1000, zigbee2mqtt_share=0.5)
     community = load_community(plan.devices, plan.seed, plan.zigbee2mqtt_share)
     assert len(community.registry.devices) == plan.devices
-    router = Router(Registry(community.registry), Z2M_BASE, RouterLimits())
+    router = Router(RegistryHolder(Registry(community.registry)).current, Z2M_BASE, RouterLimits())
     outbox: list[SimMessage] = []
 
     class Collect:

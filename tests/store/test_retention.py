@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hub.alerts.model import AlertRequest
 from hub.alerts.store import AlertStore
-from hub.retention import DAY_MS, RetentionPolicy, RetentionWorker, apply_retention
+from hub.retention import DAY_MS, RetentionPolicy, RetentionThread, apply_retention
 from hub.settings import Settings
 from hub.store import Batch, DeadLetter, Observation, Store
 
@@ -127,7 +127,7 @@ def test_the_retention_worker_applies_the_settings_limits_by_the_hubs_clock(tmp_
         def now_ms(self) -> int:
             return NOW
 
-    worker = RetentionWorker(lambda: Store(path), RetentionPolicy.from_settings(settings), Clock(), 3600)
+    worker = RetentionThread(lambda: Store(path), RetentionPolicy.from_settings(settings), Clock(), 3600)
     worker.start()
     try:
         deadline = 200

@@ -1,4 +1,4 @@
-"""What every sink is: it is called from its own delivery worker thread (see `hub.alerts.delivery`), once
+"""What every sink is: it is called from its own delivery thread (see `hub.alerts.delivery`), once
 per attempt, and raises `DeliveryError` when the attempt failed, saying whether trying again can help."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ alert's history with the actor (the token's name; a caregiver's registry id) and
 from __future__ import annotations
 
 from contextlib import closing
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -14,9 +14,10 @@ from pydantic import AwareDatetime
 from detectors.severity import Severity
 from hub.alerts.directory import caregiver
 from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState
+from hub.alerts.service import AlertService
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
-from hub.api.deps import HubDep
+from hub.api.deps import AlertsDep, RegistryDep, StorePathDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
 from hub.api.schemas import (
     AlertDetailOut,
@@ -29,9 +30,6 @@ from hub.api.schemas import (
 )
 from hub.api.scope import Scope
 from hub.api.stream import AlertStream, StreamLimitError
-
-if TYPE_CHECKING:
-    from hub.runtime import Hub
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -46,7 +44,7 @@ _ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
 
 @router.get("", responses=REFUSALS)
 def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
-    hub: HubDep,
+    store_path: StorePathDep,
     scope: ScopeDep,
     state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
     community: str | None = None,
@@ -78,7 +76,7 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     )
     # A read-only connection of its own: a request never waits on the alert service's lock, which the
     # hub's threads raise alerts under.
-    with closing(AlertStore(hub.settings.store_path, read_only=True)) as reader:
+    with closing(AlertStore(store_path, read_only=True)) as reader:
         return [AlertOut.of(a) for a in reader.alerts(where, scope.alert_sql())]
 
 
@@ -101,9 +99,9 @@ async def stream_alerts(request: Request, scope: ScopeDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _visible(hub: Hub, scope: Scope, alert_id: int) -> AlertDetail:
+def _visible(alerts: AlertService, scope: Scope, alert_id: int) -> AlertDetail:
     try:
-        detail = hub.alerts.get(alert_id)
+        detail = alerts.get(alert_id)
     except AlertError:
         raise not_found(f"alert {alert_id}") from None
     if scope.alert_refusal(detail.alert) is not None:
@@ -113,9 +111,9 @@ def _visible(hub: Hub, scope: Scope, alert_id: int) -> AlertDetail:
 
 
 @router.get("/{alert_id}", responses={**REFUSALS, 404: {"description": "no such alert"}})
-def get_alert(hub: HubDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
+def get_alert(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
     """One alert with its full history (who did what, when) and its notifications."""
-    detail = _visible(hub, scope, alert_id)
+    detail = _visible(alerts, scope, alert_id)
     return AlertDetailOut(
         **AlertOut.of(detail.alert).model_dump(),
         history=[AlertEventOut.of(e) for e in detail.history],
@@ -123,38 +121,39 @@ def get_alert(hub: HubDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut
     )
 
 
-def _acting(hub: Hub, scope: Scope, alert_id: int, doing: str) -> None:
+def _acting(alerts: AlertService, scope: Scope, alert_id: int, doing: str) -> None:
     require_role(scope.token, ACTING_ROLES, f"{doing} alerts")
-    _visible(hub, scope, alert_id)
+    _visible(alerts, scope, alert_id)
 
 
 @router.post("/{alert_id}/acknowledge", responses=_ACTION_REFUSALS)
-def acknowledge(hub: HubDep, scope: ScopeDep, alert_id: AlertId) -> AlertOut:
+def acknowledge(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId) -> AlertOut:
     """Take the alert on: escalation to the next tier stops."""
-    _acting(hub, scope, alert_id, "acknowledge")
+    _acting(alerts, scope, alert_id, "acknowledge")
     try:
-        return AlertOut.of(hub.alerts.acknowledge(alert_id, by=actor(scope.token)))
+        return AlertOut.of(alerts.acknowledge(alert_id, by=actor(scope.token)))
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
 
 @router.post("/{alert_id}/assign", responses={**_ACTION_REFUSALS, 422: {"description": "no such caregiver"}})
-def assign(hub: HubDep, scope: ScopeDep, alert_id: AlertId, body: AssignIn) -> AlertOut:
+def assign(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId,
+           body: AssignIn) -> AlertOut:
     """Make a caregiver (registry id) responsible for the alert."""
-    _acting(hub, scope, alert_id, "assign")
-    if caregiver(hub.registry, body.to) is None:
+    _acting(alerts, scope, alert_id, "assign")
+    if caregiver(registry, body.to) is None:
         raise invalid(("body", "to"), f"there is no caregiver {body.to!r} in the registry", body.to)
     try:
-        return AlertOut.of(hub.alerts.assign(alert_id, body.to, by=actor(scope.token)))
+        return AlertOut.of(alerts.assign(alert_id, body.to, by=actor(scope.token)))
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
 
 @router.post("/{alert_id}/resolve", responses=_ACTION_REFUSALS)
-def resolve(hub: HubDep, scope: ScopeDep, alert_id: AlertId, body: ResolveIn) -> AlertOut:
+def resolve(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId, body: ResolveIn) -> AlertOut:
     """Close the alert with its outcome (and a note)."""
-    _acting(hub, scope, alert_id, "resolve")
+    _acting(alerts, scope, alert_id, "resolve")
     try:
-        return AlertOut.of(hub.alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note))
+        return AlertOut.of(alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note))
     except AlertError as exc:
         raise conflict(str(exc)) from None

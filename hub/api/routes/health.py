@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import HubDep
+from hub.api.deps import ClockDep, IntakeDep
 
 router = APIRouter(tags=["health"])
 
@@ -40,18 +40,18 @@ def health() -> Health:
 
 
 @router.get("/ready", responses={503: {"model": Readiness}})
-def ready(hub: HubDep, response: Response) -> Readiness:
-    current = hub.status()
-    now = hub.clock.now_ms()
-    lag = now - hub.intake_settled_ms(now)
+def ready(intake: IntakeDep, clock: ClockDep, response: Response) -> Readiness:
+    connected, store_error = intake.connected, intake.store_error()
+    now = clock.now_ms()
+    lag = now - intake.settled_ms(now)
     readiness = Readiness(
-        ready=current.connected and current.store_healthy and lag <= READY_MAX_INGESTION_LAG_MS,
-        broker_connected=current.connected,
-        store_writable=current.store_healthy,
-        store_error=hub.store_error(),
+        ready=connected and store_error is None and lag <= READY_MAX_INGESTION_LAG_MS,
+        broker_connected=connected,
+        store_writable=store_error is None,
+        store_error=store_error,
         ingestion_lag_ms=lag,
-        intake_queue=hub.intake.queue.qsize(),
-        intake_queue_bytes=hub.intake.queued_bytes,
+        intake_queue=intake.queued_messages,
+        intake_queue_bytes=intake.queued_bytes,
     )
     if not readiness.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from hub.alerts.notify_urls import NotifyUrlPolicy, redact
 from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
-from hub.api.deps import HubDep
+from hub.api.deps import RegistryDep, SettingsDep, StorePathDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
 from hub.api.registry_editor import (
     TABLES,
@@ -39,6 +39,7 @@ from hub.api.registry_editor import (
 from hub.api.scope import Scope, registry_index
 from hub.api.tokens import Role
 from hub.registry import Caregiver, Record, Registry, Resident
+from hub.settings import Settings
 
 # What a device admin may change: devices, placed in the homes and buildings that are there.
 DEVICE_ADMIN_TABLES = frozenset({"devices"})
@@ -156,50 +157,52 @@ def _table_routes(table: str, model: type[Record]) -> None:
     noun = table.removesuffix("s") if table != "communities" else "community"
 
     @router.get(f"/{table}", name=f"list_{table}", response_model=list[model], responses=REFUSALS)  # type: ignore[valid-type]
-    def list_entries(hub: HubDep, scope: ScopeDep) -> list[Record]:
+    def list_entries(registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep) -> list[Record]:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
-        registry = hub.registry
         index = registry_index(registry)
         shown = [_shown(e, scope) for e in getattr(registry.file, table)
                  if scope.sees_any(index.communities_of(e))]
         if table == "residents":
-            record_read(hub, scope, "registry", [e.id for e in shown])
+            record_read(store_path, scope, "registry", [e.id for e in shown])
         return shown
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
-    def get_entry(hub: HubDep, editor: EditorDep, scope: ScopeDep, entry_id: str) -> Record:
+    def get_entry(registry: RegistryDep, store_path: StorePathDep, editor: EditorDep, scope: ScopeDep,
+                  entry_id: str) -> Record:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         try:
             entry = editor.find(table, entry_id)
         except EntryNotFoundError:
             raise not_found(f"{noun} {entry_id!r}") from None
-        if not scope.sees_any(registry_index(hub.registry).communities_of(entry)):
+        if not scope.sees_any(registry_index(registry).communities_of(entry)):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
         if table == "residents":
-            record_read(hub, scope, "registry", [entry.id])
+            record_read(store_path, scope, "registry", [entry.id])
         return _shown(entry, scope)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,
                  status_code=status.HTTP_201_CREATED, responses=_WRITE_REFUSALS)
-    def create_entry(hub: HubDep, editor: EditorDep, scope: ScopeDep, entry: model) -> Record:  # type: ignore[valid-type]
+    def create_entry(registry: RegistryDep, settings: SettingsDep, editor: EditorDep, scope: ScopeDep,
+                     entry: model) -> Record:  # type: ignore[valid-type]
         _may_write(scope, table)
         record: Record = entry
-        _checked(hub, scope, dict(record))
+        _checked(registry, settings, scope, dict(record))
         return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)),
                       scope)
 
     @router.patch(f"/{table}/{{entry_id}}", name=f"update_{noun}", response_model=model,
                   responses={**_WRITE_REFUSALS, 404: {"description": f"no such {noun}"}})
-    def update_entry(
-        hub: HubDep,
+    def update_entry(  # noqa: PLR0917 - FastAPI passes dependencies and parameters by name
+        registry: RegistryDep,
+        settings: SettingsDep,
         editor: EditorDep,
         scope: ScopeDep,
         entry_id: str,
         changes: Annotated[dict[str, Any], Body(description="fields to change, with their new values")],
     ) -> Record:
         _may_write(scope, table)
-        _checked(hub, scope, changes)
+        _checked(registry, settings, scope, changes)
         return _write(lambda: editor.update(table, entry_id, changes, _scope_check(scope, table),
                                             _editor_of(scope), found=_found_check(scope, table)), scope)
 
@@ -211,12 +214,12 @@ def _table_routes(table: str, model: type[Record]) -> None:
         return _write(lambda: editor.update(table, entry_id, {"active": False}, _scope_check(scope, table),
                                             _editor_of(scope), found=_found_check(scope, table)), scope)
 
-    def _checked(hub: HubDep, scope: Scope, fields: dict[str, Any]) -> None:
+    def _checked(registry: Registry, settings: Settings, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""
         if model is Resident and "caregivers" in fields:
-            _links_in_scope(scope, hub.registry, fields["caregivers"])
+            _links_in_scope(scope, registry, fields["caregivers"])
         if model is Caregiver and "notify" in fields:
-            policy = NotifyUrlPolicy(tuple(hub.settings.notify_allow), hub.settings.notify_allow_private)
+            policy = NotifyUrlPolicy(tuple(settings.notify_allow), settings.notify_allow_private)
             _notify_allowed(policy, fields["notify"])
 
 

@@ -11,7 +11,14 @@ from influxdb_client.rest import ApiException
 from hub.api.activity import coverage_ok, detector_view
 from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, ScopeDep, require_role
-from hub.api.deps import HubDep
+from hub.api.deps import (
+    ActivityDep,
+    ClockDep,
+    OfflineDevicesDep,
+    RegistryDep,
+    SettingsDep,
+    StorePathDep,
+)
 from hub.api.errors import REFUSALS, conflict, forbidden, not_found
 from hub.api.registry_editor import RegistryEditor
 from hub.api.schemas import (
@@ -28,17 +35,18 @@ from hub.api.tokens import Role
 from hub.clock import SystemClock
 from hub.monitoring_track import EXPECTED, track_of
 from hub.personal_data import ErasureRefusedError, Who, erase_resident, export_resident, influx_points
+from hub.registry import Registry
 from hub.store import Store
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 OPERATORS = frozenset({Role.OPERATOR})  # export, erase, and the read audit
 
 @router.get("", responses=REFUSALS)
-def list_residents(hub: HubDep, scope: ScopeDep, community: str | None = None) -> list[ResidentOut]:
+def list_residents(registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep,
+                   community: str | None = None) -> list[ResidentOut]:
     """Residents in service whom the token may see (a caregiver: those it cares for)."""
     if community is not None and not scope.sees_community(community):
         raise forbidden(f"community {community} is outside {scope.who}'s communities")
-    registry = hub.registry
     index = registry_index(registry)
     households = {h.id: h for h in registry.data.households}
     grids = {g.id: g.building for g in registry.data.grids}
@@ -52,20 +60,20 @@ def list_residents(hub: HubDep, scope: ScopeDep, community: str | None = None) -
             id=r.id, name=r.name, household=r.household, building=grids[households[r.household].grid],
             community=place, lives_alone=r.lives_alone, flags=r.flags if acts else None,
             wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
-    record_read(hub, scope, "residents", [r.id for r in found])
+    record_read(store_path, scope, "residents", [r.id for r in found])
     return found
 
 
 @router.get("/reads", responses=REFUSALS)
 def resident_reads(
-    hub: HubDep, scope: ScopeDep, resident: str | None = None,
+    registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep, resident: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[ResidentReadOut]:
     """The read audit, newest first: who was shown which residents' data (lists, activity, registry
     entries, exports). Operators only; with `resident`, the reads that showed that resident."""
     require_role(scope.token, OPERATORS, "read the read audit")
-    index = registry_index(hub.registry)
-    store = Store(hub.settings.store_path, read_only=True)
+    index = registry_index(registry)
+    store = Store(store_path, read_only=True)
     try:
         reads = store.reads(resident, limit)
     finally:
@@ -80,9 +88,8 @@ def resident_reads(
     return out
 
 
-def _resident_in_scope(hub: HubDep, scope: Scope, resident_id: str, doing: str) -> None:
+def _resident_in_scope(registry: Registry, scope: Scope, resident_id: str, doing: str) -> None:
     require_role(scope.token, OPERATORS, doing)
-    registry = hub.registry
     if not any(r.id == resident_id for r in registry.file.residents) or not scope.sees_resident(
             resident_id, registry_index(registry).resident_community.get(resident_id, "")):
         raise not_found(f"resident {resident_id!r}")  # as if absent: a 403 would confirm it
@@ -93,29 +100,30 @@ def _who(scope: Scope) -> Who:
 
 
 @router.get("/{resident_id}/export", responses={**REFUSALS, 404: {"description": "no such resident"}})
-def export(hub: HubDep, scope: ScopeDep, resident_id: str) -> dict[str, Any]:
+def export(registry: RegistryDep, settings: SettingsDep, scope: ScopeDep, resident_id: str) -> dict[str, Any]:
     """Everything the hub holds about the resident (registry entry, caregivers, devices, readings, dead
     letters, alerts with history and deliveries, who viewed their data, InfluxDB points), as JSON.
     Operators only; recorded in the read audit."""
-    _resident_in_scope(hub, scope, resident_id, "export a resident's data")
-    return export_resident(resident_id, hub.registry, store_path=hub.settings.store_path,
-                           influx=influx_points(hub.settings), who=_who(scope), now_ms=SystemClock().now_ms())
+    _resident_in_scope(registry, scope, resident_id, "export a resident's data")
+    return export_resident(resident_id, registry, store_path=settings.store_path,
+                           influx=influx_points(settings), who=_who(scope), now_ms=SystemClock().now_ms())
 
 
 @router.post("/{resident_id}/erase", responses={
     **REFUSALS, 404: {"description": "no such resident"},
     409: {"description": "the resident has unresolved alerts"},
     502: {"description": "InfluxDB refused to delete the points: nothing was erased"}})
-def erase(request: Request, hub: HubDep, scope: ScopeDep, resident_id: str) -> ErasureOut:
+def erase(request: Request, registry: RegistryDep, settings: SettingsDep, scope: ScopeDep,
+          resident_id: str) -> ErasureOut:
     """Erase the resident everywhere: readings, dead letters and InfluxDB points deleted; alerts, their
     history and the registry entry anonymised (counts kept for statistics). Operators only; recorded
     with who and when (`hub residents erasures`)."""
-    _resident_in_scope(hub, scope, resident_id, "erase a resident's data")
+    _resident_in_scope(registry, scope, resident_id, "erase a resident's data")
     editor: RegistryEditor = request.app.state.registry_editor
     with editor.lock:
         try:
-            counts = erase_resident(resident_id, editor.current().file, store_path=hub.settings.store_path,
-                                    influx=influx_points(hub.settings), who=_who(scope),
+            counts = erase_resident(resident_id, editor.current().file, store_path=settings.store_path,
+                                    influx=influx_points(settings), who=_who(scope),
                                     now_ms=SystemClock().now_ms(), write_registry=editor.replace)
         except ErasureRefusedError as exc:
             raise conflict(str(exc)) from None
@@ -125,8 +133,12 @@ def erase(request: Request, hub: HubDep, scope: ScopeDep, resident_id: str) -> E
 
 
 @router.get("/{resident_id}/activity", responses={**REFUSALS, 404: {"description": "no such resident"}})
-def resident_activity(
-    hub: HubDep,
+def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query parameters by name
+    registry: RegistryDep,
+    store_path: StorePathDep,
+    activity: ActivityDep,
+    offline: OfflineDevicesDep,
+    clock: ClockDep,
     scope: ScopeDep,
     resident_id: str,
     limit: Annotated[int, Query(ge=1, le=1000, description="readings in the timeline")] = 50,
@@ -136,29 +148,28 @@ def resident_activity(
     deadlines, away or at home, whether the home's sensors report, the track its devices put it on and
     the detection to expect there) and the newest readings of the home's devices and the resident's
     wristband, of the last `hours`."""
-    registry = hub.registry
     resident = next((r for r in registry.data.residents if r.id == resident_id), None)
     if resident is None:
         raise not_found(f"resident {resident_id!r} in service")
     if not scope.sees_resident(resident.id, registry_index(registry).resident_community[resident.id]):
         raise not_found(f"resident {resident_id!r} in service")  # as if absent: a 403 would confirm it
-    record_read(hub, scope, "activity", [resident.id])
-    view = detector_view(hub.evaluation.activity, resident.id)
+    record_read(store_path, scope, "activity", [resident.id])
+    view = detector_view(activity, resident.id)
     mine = [d for d in registry.file.devices
             if d.household == resident.household and d.resident in (None, resident.id)]
     devices = [d.id for d in mine]
     track = track_of(d.kind for d in mine)
     expected = EXPECTED[track]
-    store = Store(hub.settings.store_path, read_only=True)
+    store = Store(store_path, read_only=True)
     try:
-        rows = store.recent_observations(devices, limit, hub.clock.now_ms() - hours * 3_600_000)
+        rows = store.recent_observations(devices, limit, clock.now_ms() - hours * 3_600_000)
     finally:
         store.close()
     return ActivityOut(
         resident=resident.id, evaluated=view.evaluated, last_activity=at(view.last_activity_ms),
         expected_next_activity=at(view.expected_next_ms), alert_deadline=at(view.alert_deadline_ms),
         critical_deadline=at(view.critical_deadline_ms), not_back_deadline=at(view.not_back_deadline_ms),
-        away=view.away, coverage_ok=coverage_ok(registry, resident.household, _offline(hub)),
+        away=view.away, coverage_ok=coverage_ok(registry, resident.household, offline),
         track=track.value, expected=ExpectationOut(
             median_delay_h=expected.median_delay_h, detected_24h=expected.detected_24h,
             false_alarms_per_month=expected.false_alarms_per_month, basis=expected.basis),
@@ -166,12 +177,3 @@ def resident_activity(
                   for row in rows],
     )
 
-
-def _offline(hub: HubDep) -> set[str]:
-    # The evaluation thread adds to and removes from this set while we copy it; retry a torn copy.
-    for _ in range(5):
-        try:
-            return hub.evaluation.rules.offline_devices()
-        except RuntimeError:  # "Set changed size during iteration"
-            continue
-    return set()

@@ -4,9 +4,10 @@ One Python process tops out below the ingest goal (paho's network thread and the
 interpreter lock), so `hub run --workers N` (or `HUB_INTAKE_WORKERS=N`) scales intake out the way a
 production deployment would: N intake-only processes (`hub intake --index i`, i = 1..N) all subscribe to
 `$share/<HUB_MQTT_SHARE_GROUP>/<filter>`, and the broker hands each message to one of them. Every process
-has its own fixed client id and persistent session, commits into the same SQLite store (WAL: one writer at
-a time, so batches of thousands keep the hand-offs of the write lock rare) and acknowledges only what it
-committed, exactly as a single hub does.
+(`IntakeProcess`, started and restarted by the main hub's `IntakeProcessPool`) has its own fixed client id
+and persistent session, commits into the same SQLite store (WAL: one writer at a time, so batches of
+thousands keep the hand-offs of the write lock rare) and acknowledges only what it committed, exactly as
+a single hub does.
 
 The main hub takes no device messages then: it evaluates, raises and delivers alerts, exports and serves
 the API, so no commit runs under its busy interpreter and an SOS is never stuck behind a batch there. It
@@ -17,8 +18,8 @@ cursor never skips a row committed later with a lower id.
 The intake watermark (the hub time through which everything received is committed; time-driven checks
 never run ahead of it) spans processes through the `intake_workers` table: each intake process reports its
 watermark, its pid, its counters and intake histograms every `REPORT_S`, and the main hub serves their
-sums as its metrics (a restarted worker carries on from its last report, so no counter goes backwards).
-The main hub takes the minimum watermark over the workers it started. A worker that stopped reporting
+sums as its metrics (a restarted process carries on from its last report, so no counter goes backwards).
+The main hub takes the minimum watermark over the processes it started. One that stopped reporting
 holds the watermark back for `GRACE_S` (long enough to be restarted and take up its session again), then
 is left out, so that one dead intake process cannot stop door and silence checks for the whole community;
 it is logged.
@@ -28,6 +29,10 @@ per topic, so two readings of one device may be committed by different processes
 store's upsert on (device, ts) makes storage order-independent, and a Zigbee2MQTT SOS press and its reset
 (same `last_seen`) merge to the same row whichever lands first; see docs/operators/scaling-out.md for the
 rules that still read arrival order.
+
+"Worker mode" and "intake workers" are the names users see (`--workers`, `HUB_INTAKE_WORKERS`, the log
+lines, and the `intake_workers` table, kept as it is for existing stores); in code each is an intake
+process.
 """
 
 from __future__ import annotations
@@ -47,20 +52,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.clock import CLOCK_TOPIC, Clock, FollowedClock, SystemClock
-from hub.intake import IntakeStats, IntakeWorker, Router, RouterLimits
-from hub.metrics import IntakeHistograms
-from hub.mqtt import BrokerAddress, Message, Protocol, Subscriber
-from hub.registry import Registry, RegistryError
+from hub.clock import CLOCK_TOPIC
+from hub.histograms import IntakeHistograms
+from hub.intake import IntakeStats, IntakeThread
+from hub.intake_pipeline import IntakePipeline
+from hub.mqtt import BrokerAddress, Protocol
+from hub.registry import Registry, RegistryError, RegistryHolder
 from hub.settings import Settings
-from hub.store import Store
-from hub.topics import hub_status_topic, intake_committed_topic, subscriptions
-from hub.worker import Worker
+from hub.threads import BackgroundThread
+from hub.topics import intake_committed_topic, subscriptions
 
 log = logging.getLogger(__name__)
 
 REPORT_S = 0.5   # how often each process writes its watermark and counts
-GRACE_S = 30.0   # a worker silent this long no longer holds back the main hub's watermark
+GRACE_S = 30.0   # an intake process silent this long no longer holds back the main hub's watermark
 RESTART_DELAY_S = 1.0
 
 _SCHEMA = """
@@ -70,12 +75,12 @@ CREATE TABLE IF NOT EXISTS intake_workers (
     settled_ms   INTEGER NOT NULL,   -- hub time through which everything it received is committed
     messages     INTEGER NOT NULL,   -- messages it committed and acknowledged
     reported_ms  INTEGER NOT NULL,   -- wall clock of this report (epoch ms), for staleness
-    stats        TEXT NOT NULL DEFAULT '{}'  -- JSON: counters, histograms, store health (`WorkerReport`)
+    stats        TEXT NOT NULL DEFAULT '{}'  -- JSON: counters, histograms, store health (IntakeProcessReport)
 )
 """
 
-# Settings an intake process needs, passed to the workers a hub starts as HUB_* variables: the hub may run
-# on settings changed in code (the demo), which its environment would not show.
+# Settings an intake process needs, passed to the intake processes a hub starts as HUB_* variables: the hub
+# may run on settings changed in code (the demo), which its environment would not show.
 _INTAKE_SETTINGS = (
     "mqtt_url", "mqtt_client_id", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
     "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
@@ -85,28 +90,28 @@ _INTAKE_SETTINGS = (
 )
 
 
-class WorkerModeError(ValueError):
-    """Worker mode asked for where it cannot work."""
+class IntakeProcessesError(ValueError):
+    """Intake processes (worker mode) asked for where they cannot work."""
 
 
-def check_worker_mode(settings: Settings) -> None:
+def check_intake_processes(settings: Settings) -> None:
     if settings.intake_workers > 1 and settings.mqtt_url is None:
-        raise WorkerModeError(
+        raise IntakeProcessesError(
             f"HUB_INTAKE_WORKERS={settings.intake_workers} needs an external MQTT broker with shared "
             "subscriptions (Mosquitto 2, EMQX...): set HUB_MQTT_URL; the embedded broker cannot share a "
             "subscription between processes"
         )
 
 
-def worker_client_id(hub_client_id: str, index: int) -> str:
+def intake_process_client_id(hub_client_id: str, index: int) -> str:
     """Each intake process (1..N) has its own fixed id, hence its own session."""
     return f"{hub_client_id}-intake-{index}"
 
 
 def intake_topics(settings: Settings, *, main: bool = True) -> list[str]:
     """What a process subscribes to. Alone, the hub takes the device filters. In worker mode the intake
-    processes share them, and the main hub hears only the workers' commit notices, so that an SOS
-    committed by a worker is evaluated at once rather than at the evaluation's next poll of the store (up
+    processes share them, and the main hub hears only the intake processes' commit notices, so that an
+    SOS committed by one is evaluated at once rather than at the evaluation's next poll of the store (up
     to a second later on a quiet night). The simulation clock (when followed) is never shared: every
     process stamps arrivals with it, so every process must see every tick."""
     topics = subscriptions(settings.zigbee2mqtt_base_topic)
@@ -119,9 +124,10 @@ def intake_topics(settings: Settings, *, main: bool = True) -> list[str]:
 
 
 def dropped_topics(settings: Settings) -> list[str]:
-    """What the main hub's persistent session may still hold from a run with another worker count, and
-    must drop: the device filters it took alone before it had workers (the broker would go on sending it
-    every message besides sharing them), or the shared ones and the notices of an earlier worker mode."""
+    """What the main hub's persistent session may still hold from a run with another number of intake
+    processes, and must drop: the device filters it took alone before it had them (the broker would go on
+    sending it every message besides sharing them), or the shared ones and the notices of an earlier worker
+    mode."""
     plain = subscriptions(settings.zigbee2mqtt_base_topic)
     every = [*plain, *(f"$share/{settings.mqtt_share_group}/{topic}" for topic in plain),
              intake_committed_topic(settings.mqtt_client_id)]
@@ -130,7 +136,7 @@ def dropped_topics(settings: Settings) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerReport:
+class IntakeProcessReport:
     name: str
     pid: int
     settled_ms: int
@@ -148,7 +154,7 @@ class WatermarkBoard:
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._db.execute(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(intake_workers)")}
-        if "stats" not in columns:  # a store from before workers reported their counters
+        if "stats" not in columns:  # a store from before intake processes reported their counters
             self._db.execute("ALTER TABLE intake_workers ADD COLUMN stats TEXT NOT NULL DEFAULT '{}'")
 
     def report(self, name: str, settled_ms: int, messages: int, stats: dict[str, Any]) -> None:
@@ -160,10 +166,10 @@ class WatermarkBoard:
             (name, os.getpid(), settled_ms, messages, int(time.time() * 1000), json.dumps(stats)),
         )
 
-    def reports(self) -> dict[str, WorkerReport]:
+    def reports(self) -> dict[str, IntakeProcessReport]:
         rows = self._db.execute(
             "SELECT name, pid, settled_ms, messages, reported_ms, stats FROM intake_workers")
-        return {name: WorkerReport(name, pid, settled_ms, messages, reported_ms, json.loads(stats))
+        return {name: IntakeProcessReport(name, pid, settled_ms, messages, reported_ms, json.loads(stats))
                 for name, pid, settled_ms, messages, reported_ms, stats in rows}
 
     def close(self) -> None:
@@ -171,18 +177,18 @@ class WatermarkBoard:
 
 
 def registry_snapshot_path(settings: Settings) -> Path:
-    """Where the main hub leaves the registry for its workers, as JSON: loading a registry of thousands of
-    devices from YAML takes seconds, from JSON a tenth of one, and a restarted worker's share of the
-    stream waits at the broker until it is up."""
+    """Where the main hub leaves the registry for its intake processes, as JSON: loading a registry of
+    thousands of devices from YAML takes seconds, from JSON a tenth of one, and a restarted process's share
+    of the stream waits at the broker until it is up."""
     store = settings.store_path
     return store.with_name(f"{store.name}.{settings.mqtt_client_id}.registry.json")
 
 
-def held_watermark(reports: dict[str, WorkerReport], names: list[str], started_wall_ms: int,
+def held_watermark(reports: dict[str, IntakeProcessReport], names: list[str], started_wall_ms: int,
                    wall_ms: int) -> int | None:
-    """The lowest watermark among the workers `names` that may still be working through messages; None
-    when none may. A worker that has not reported since the hub started (`started_wall_ms`) may be
-    draining a backlog: it holds the watermark at 0. One silent for `GRACE_S` is left out."""
+    """The lowest watermark among the intake processes `names` that may still be working through
+    messages; None when none may. One that has not reported since the hub started (`started_wall_ms`) may
+    be draining a backlog: it holds the watermark at 0. One silent for `GRACE_S` is left out."""
     held: list[int] = []
     for name in names:
         report = reports.get(name)
@@ -194,13 +200,13 @@ def held_watermark(reports: dict[str, WorkerReport], names: list[str], started_w
     return min(held) if held else None
 
 
-def committed_messages(intake: IntakeWorker) -> int:
+def committed_messages(intake: IntakeThread) -> int:
     return sum(intake.stats.acked.values())
 
 
-class Housekeeping(Worker):
-    """Runs `chore` every `REPORT_S` (a worker's report and registry reload, the main hub's supervision of
-    its workers): one such thread per process."""
+class HousekeepingThread(BackgroundThread):
+    """Runs `chore` every `REPORT_S` (an intake process's report and registry reload, the main hub's
+    supervision of its intake processes): one such thread per process."""
 
     def __init__(self, name: str, chore: Callable[[], None]) -> None:
         super().__init__(name)
@@ -216,7 +222,7 @@ class Housekeeping(Worker):
                 return
 
 
-class WorkerPool:
+class IntakeProcessPool:
     """The main hub's side of worker mode: starts the intake processes, restarts one that dies (its
     session, with whatever it had not acknowledged, is waiting at the broker), stops them, and folds their
     watermarks into the hub's."""
@@ -227,16 +233,16 @@ class WorkerPool:
         self._snapshot = registry_snapshot_path(settings)
         self._snapshot_of: Registry | None = None
         self._indices = range(1, settings.intake_workers + 1)
-        self._names = [worker_client_id(settings.mqtt_client_id, index) for index in self._indices]
-        self._reports: dict[str, WorkerReport] = {}
+        self._names = [intake_process_client_id(settings.mqtt_client_id, index) for index in self._indices]
+        self._reports: dict[str, IntakeProcessReport] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._restart_due: dict[int, float] = {}
         self._started_wall_ms = 0
-        self._others_settled_ms: int | None = 0  # None: no worker holds the watermark back
+        self._others_settled_ms: int | None = 0  # None: no intake process holds the watermark back
         self._stopping = False
         self._lock = threading.Lock()
         self._board = WatermarkBoard(settings.store_path)
-        self._housekeeping = Housekeeping("intake-workers", self._supervise)
+        self._housekeeping = HousekeepingThread("intake-processes", self._supervise)
         self.committed_topic = intake_committed_topic(settings.mqtt_client_id)
 
     @property
@@ -254,12 +260,12 @@ class WorkerPool:
         others = self._others_settled_ms
         return own_settled_ms if others is None else min(own_settled_ms, others)
 
-    def _own_reports(self) -> list[WorkerReport]:
+    def _own_reports(self) -> list[IntakeProcessReport]:
         reports = self._reports
         return [reports[name] for name in self._names if name in reports]
 
     def add_stats(self, stats: IntakeStats) -> None:
-        """Add the workers' intake counters (as last reported) to `stats`."""
+        """Add the intake processes' counters (as last reported) to `stats`."""
         for report in self._own_reports():
             stats.add(report.stats.get("intake", {}))
 
@@ -267,14 +273,15 @@ class WorkerPool:
         return [report.stats.get("histograms", {}) for report in self._own_reports()]
 
     def store_error(self) -> str | None:
-        """The commit error of a worker whose store commits are failing, as it last reported."""
+        """The commit error of an intake process whose store commits are failing, as it last reported."""
         wall_ms = int(time.time() * 1000)
         return next((report.stats["store_error"] for report in self._own_reports()
                      if report.stats.get("store_error") and wall_ms - report.reported_ms <= GRACE_S * 1000),
                     None)
 
     def stop(self) -> None:
-        """SIGTERM every worker: each stops taking messages, commits and acknowledges what it holds."""
+        """SIGTERM every intake process: each stops taking messages, commits and acknowledges what it
+        holds."""
         with self._lock:
             self._stopping = True
             processes = list(self._processes.values())
@@ -291,8 +298,9 @@ class WorkerPool:
         self._board.close()
 
     def _write_snapshot(self) -> None:
-        """(Re)write the workers' registry when the hub's changed (an edit through the API); they reload it
-        when the file changes. `dump` replaces the file atomically, so no worker reads half of it."""
+        """(Re)write the intake processes' registry when the hub's changed (an edit through the API); they
+        reload it when the file changes. `dump` replaces the file atomically, so no process reads half of
+        it."""
         registry = self._registry()
         if registry is not self._snapshot_of:
             registry.dump(self._snapshot)
@@ -325,62 +333,112 @@ class WorkerPool:
         self._others_settled_ms = held_watermark(self._reports, self._names, self._started_wall_ms,
                                                  int(time.time() * 1000))
 
+
+class MainIntake:
+    """The main hub's intake: its own pipeline and, in worker mode, the intake processes that take the
+    device messages in its stead (the pipeline then hears only their commit notices and the clock). Read
+    as one `IntakeStatus` over all of them."""
+
+    def __init__(self, settings: Settings, registry: Callable[[], Registry], broker: BrokerAddress,
+                 protocol: Protocol) -> None:
+        # Worker mode: the intake processes (this one then takes no device messages), their watermark and
+        # their counters.
+        self.processes = (IntakeProcessPool(settings, registry)
+                          if settings.intake_workers > 1 else None)
+        self.pipeline = IntakePipeline(
+            settings, registry, broker=broker, protocol=protocol, client_id=settings.mqtt_client_id,
+            topics=intake_topics(settings), unsubscribe=dropped_topics(settings),
+            notice_topic=None if self.processes is None else self.processes.committed_topic)
+
+    @property
+    def connected(self) -> bool:
+        return self.pipeline.subscriber.connected
+
+    @property
+    def queued_messages(self) -> int:
+        return self.pipeline.thread.queue.qsize()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.pipeline.thread.queued_bytes
+
+    def settled_ms(self, now_ms: int) -> int:
+        """The hub time through which every process taking device messages has committed what it got."""
+        settled = self.pipeline.thread.settled_ms(now_ms)
+        return settled if self.processes is None else self.processes.settled_ms(settled)
+
+    def store_error(self) -> str | None:
+        """Why commits are failing (here or in an intake process), None while they succeed."""
+        return self.pipeline.store_error() or (None if self.processes is None
+                                               else self.processes.store_error())
+
+    def stats(self) -> IntakeStats:
+        """Intake counters of every process taking device messages (a copy)."""
+        stats = IntakeStats()
+        stats.add(self.pipeline.thread.stats.report())
+        if self.processes is not None:
+            self.processes.add_stats(stats)
+        return stats
+
+    def process_histograms(self) -> list[dict[str, list[float]]]:
+        return [] if self.processes is None else self.processes.histograms()
+
+    def start_committing(self) -> None:
+        self.pipeline.thread.start()
+
+    def start_receiving(self) -> None:
+        """Start the intake processes, then take messages (after everything that handles them started)."""
+        if self.processes is not None:
+            self.processes.start()
+        self.pipeline.subscriber.start()
+
+    def stop(self) -> None:
+        """Stop taking messages; every process commits and acknowledges what it took, then disconnects."""
+        self.pipeline.pause()
+        if self.processes is not None:
+            self.processes.stop()
+        self.pipeline.stop()
+
+
 class IntakeProcess:
-    """An intake-only process (`hub intake --index i`): subscriber, intake worker and reporter, nothing
-    else. Registry edits made through the main hub's API reach it through the registry file."""
+    """An intake-only process (`hub intake --index i`): its intake pipeline and reporter, nothing else.
+    Registry edits made through the main hub's API reach it through the registry file."""
 
     def __init__(self, settings: Settings, registry: Registry, index: int) -> None:
-        check_worker_mode(settings)
+        check_intake_processes(settings)
         if not 1 <= index <= settings.intake_workers:
-            raise WorkerModeError(f"intake worker index {index} is outside 1..{settings.intake_workers} "
-                                  f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
+            raise IntakeProcessesError(
+                f"intake worker index {index} is outside 1..{settings.intake_workers} "
+                f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
         assert settings.mqtt_url is not None
         self.settings = settings
-        self.name = worker_client_id(settings.mqtt_client_id, index)
-        self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
-        limits = RouterLimits.from_settings(settings)
-        self.router = Router(registry, settings.zigbee2mqtt_base_topic, limits)
+        self.name = intake_process_client_id(settings.mqtt_client_id, index)
+        self.registry = RegistryHolder(registry)
         self._registry_mtime = _mtime(settings.registry_path)
-        protocol: Protocol = settings.mqtt_protocol
-        self.subscriber = Subscriber(
-            BrokerAddress.from_url(settings.mqtt_url), self.name, intake_topics(settings, main=False),
-            self._received,
-            protocol=protocol, session_expiry_s=settings.mqtt_session_expiry_s,
-            receive_maximum=settings.mqtt_receive_maximum, status_topic=hub_status_topic(self.name),
-            clock=self.clock,
-        )
-        self.intake = IntakeWorker(
-            lambda: Store(settings.store_path, synchronous=settings.store_synchronous,
-                          dead_letters_per_device=settings.dead_letters_per_device),
-            self.router, self.subscriber.ack, batch_max=settings.batch_max,
-            linger_s=settings.batch_linger_ms / 1000, keep_bytes=settings.dead_letter_keep_bytes,
-            ack_all=self.subscriber.ack_all, queue_max=settings.mqtt_receive_maximum,
-            queue_max_bytes=settings.intake_queue_max_bytes,
-        )
+        self.pipeline = IntakePipeline(settings, self.registry.current,
+                                       broker=BrokerAddress.from_url(settings.mqtt_url),
+                                       protocol=settings.mqtt_protocol, client_id=self.name,
+                                       topics=intake_topics(settings, main=False))
+        intake, subscriber = self.pipeline.thread, self.pipeline.subscriber
         notice_topic = intake_committed_topic(settings.mqtt_client_id)
-        self.intake.on_committed = lambda committed: self.subscriber.notify(
-            notice_topic, str(committed.after_id).encode())
-        self.histograms = IntakeHistograms(self.clock)
-        self.intake.on_batch = self.histograms.batch_committed
+        intake.on_committed = lambda committed: subscriber.notify(notice_topic,
+                                                                  str(committed.after_id).encode())
+        self.histograms = IntakeHistograms(self.pipeline.clock)
+        intake.on_batch = self.histograms.batch_committed
         self._board = WatermarkBoard(settings.store_path)
-        # Counters carry on from this worker's last report (before a restart), so none goes backwards.
+        # Counters carry on from this process's last report (before a restart), so none goes backwards.
         before = self._board.reports().get(self.name)
         if before is not None:
-            self.intake.stats.add(before.stats.get("intake", {}))
+            intake.stats.add(before.stats.get("intake", {}))
             self.histograms.add(before.stats.get("histograms", {}))
-        self._housekeeping = Housekeeping(f"intake-report-{self.name}", self._chores)
-
-    def _received(self, message: Message) -> None:
-        # On the network thread, as in the main hub: advance a followed clock, hand over, never block.
-        if message.topic == CLOCK_TOPIC and isinstance(self.clock, FollowedClock):
-            self.clock.advance_from_payload(message.payload)
-        self.intake.submit(message)
+        self._housekeeping = HousekeepingThread(f"intake-report-{self.name}", self._chores)
 
     def _report(self) -> None:
-        intake = self.intake
-        self._board.report(self.name, intake.settled_ms(self.clock.now_ms()), committed_messages(intake), {
-            "intake": intake.stats.report(), "histograms": self.histograms.report(),
-            "store_error": None if intake.healthy.is_set() else intake.stats.last_commit_error})
+        intake = self.pipeline.thread
+        self._board.report(self.name, intake.settled_ms(self.pipeline.clock.now_ms()),
+                           committed_messages(intake), {
+                               "intake": intake.stats.report(), "histograms": self.histograms.report(),
+                               "store_error": self.pipeline.store_error()})
 
     def _chores(self) -> None:
         self._report()
@@ -392,27 +450,25 @@ class IntakeProcess:
             return
         self._registry_mtime = mtime
         try:
-            self.router.registry = Registry.load(self.settings.registry_path)
+            self.registry.replace(Registry.load(self.settings.registry_path))
             log.info("%s: registry reloaded", self.name)
         except RegistryError as exc:  # a half-written file: the next change brings the finished one
             log.warning("%s: registry not reloaded: %s", self.name, exc)
 
     def start(self) -> None:
-        self.intake.start()
+        self.pipeline.thread.start()
         self._housekeeping.start()
-        self.subscriber.start()
-        gc.freeze()  # as the main hub does (hub/runtime.py): long-lived state out of the collector's passes
+        self.pipeline.subscriber.start()
+        gc.freeze()  # as the main hub does (hub/cli.py): long-lived state out of the collector's passes
         log.info("%s started: store %s", self.name, self.settings.store_path)
 
     def stop(self) -> None:
         """As the hub stops: take nothing more, commit and acknowledge what was taken, then disconnect."""
-        self.subscriber.pause()
-        self.intake.stop()
-        self.subscriber.stop()
+        self.pipeline.stop()
         self._housekeeping.stop()
         self._report()
         self._board.close()
-        log.info("%s stopped: %d messages committed", self.name, committed_messages(self.intake))
+        log.info("%s stopped: %d messages committed", self.name, committed_messages(self.pipeline.thread))
 
     def serve(self, parent_pid: int | None) -> None:
         """Run until SIGTERM/SIGINT, or until the hub that started it is gone (it was killed: nobody would

@@ -1,12 +1,13 @@
 """The hub's background threads share one shape: run until told to stop, sleep until woken or until
-their poll interval passes. `Worker` is that shape, so stopping and waking mean the same everywhere."""
+their poll interval passes. `BackgroundThread` is that shape, so stopping and waking mean the same
+everywhere."""
 
 from __future__ import annotations
 
 import threading
 
 
-class Worker(threading.Thread):
+class BackgroundThread(threading.Thread):
     def __init__(self, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self._stopping = threading.Event()
