@@ -421,6 +421,16 @@ class InactivityDetector:
         hour = np.floor(week.week_hours(began, self.utc_offset_s_[who]) % 24).astype(np.intp)
         np.maximum.at(self.silence_longest_h_, (who, out, hour), hours.astype(np.float32))
 
+    def longest_silence_s(self, resident_idx: npt.ArrayLike, at_ms: I64 | int, out: bool = False) -> F64:
+        """The longest silence (an outing if `out`) each resident has had begun around the local hour of
+        `at_ms`, in seconds (0: none learned): their usual rhythm, as a notification states it."""
+        who = np.asarray(resident_idx, dtype=np.intp)
+        at = np.asarray(at_ms, dtype=np.int64)
+        hour = np.floor(week.week_hours(at, self.utc_offset_s_[who]) % 24).astype(np.intp)
+        around = (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
+        longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1)
+        return np.asarray(longest_h.astype(np.float64) * 3600.0, dtype=np.float64)
+
     def silence_floor_s(self, resident_idx: npt.ArrayLike, at_ms: I64, out: bool = False) -> F64:
         """The learned floor of a silence begun at `at_ms` (an outing if `out`), in seconds, per resident
         (see the module doc): how long this resident's silences begun around that local hour have
@@ -428,9 +438,7 @@ class InactivityDetector:
         at home; NaN out, as when no outing was ever begun around that hour (the fixed not-back rule
         applies)."""
         who = np.asarray(resident_idx, dtype=np.intp)
-        hour = np.floor(week.week_hours(at_ms, self.utc_offset_s_[who]) % 24).astype(np.intp)
-        around = (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
-        longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1).astype(np.float64)
+        longest_h = self.longest_silence_s(who, at_ms, out) / 3600.0
         known = self._known_for_learning(who)
         learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
         floor = (np.where(known & (longest_h > 0), learned, np.nan) if out

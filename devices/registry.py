@@ -72,6 +72,7 @@ class Caregiver(Record):
     role: CaregiverRole
     phone: str = ""
     notify: list[str] = Field(default_factory=list, description="apprise URLs")
+    language: Literal["zh", "en"] = Field(default="zh", description="the language of its notifications")
 
 
 class CaregiverLink(Entry):
@@ -83,6 +84,7 @@ class Resident(Record):
     household: Id
     name: str
     lives_alone: bool = True
+    phone: str = Field(default="", description="for the grid worker and duty officer to call")
     flags: list[str] = Field(default_factory=list, description="special groups, e.g. 独居老人, 残疾人")
     wandering_risk: bool = False
     caregivers: list[CaregiverLink] = Field(default_factory=list)

@@ -225,7 +225,8 @@ class Evaluator(BackgroundThread):
                 self._maybe_tick(moment)
             device = facts.get(row.device_id)
             if device is not None:
-                self._emit(self.rules.observe(device, row.ts, row.fields), late=self._late(row))
+                self._emit(self.rules.observe(device, row.ts, row.fields),
+                           late=self._late(row), where=self._where(row))
         self.activity.observe(rows[start:])
 
     def _maybe_tick(self, now: int) -> None:
@@ -268,7 +269,21 @@ class Evaluator(BackgroundThread):
             return None
         return {"late": True, "late_s": (row.received_ms - row.ts) // 1000, "received_ms": row.received_ms}
 
-    def _emit(self, signals: list[Signal], *, late: dict[str, object] | None = None) -> None:
+    @staticmethod
+    def _where(row: StoredObservation) -> dict[str, object] | None:
+        """Where the reading was made, when the device sent its position (a band's SOS or fall): the
+        place to go, for the people told."""
+        lat, lon = row.fields.get("lat"), row.fields.get("lon")
+        if not isinstance(lat, float) or not isinstance(lon, float):
+            return None
+        where: dict[str, object] = {"lat": lat, "lon": lon}
+        accuracy = row.fields.get("accuracy_m")
+        if isinstance(accuracy, float):
+            where["accuracy_m"] = accuracy
+        return {"location": where}
+
+    def _emit(self, signals: list[Signal], *, late: dict[str, object] | None = None,
+              where: dict[str, object] | None = None) -> None:
         if not signals:
             return
         devices = self._registry().devices
@@ -279,6 +294,8 @@ class Evaluator(BackgroundThread):
             evidence: dict[str, object] = {**signal.evidence, "device_kind": placed.kind}
             if late is not None and signal.kind in URGENT_KINDS:
                 evidence |= late
+            if where is not None and signal.kind in URGENT_KINDS:
+                evidence |= where
             if signal.occurrence is not None:
                 evidence[OCCURRENCE_KEY] = signal.occurrence
             self._request(

@@ -174,12 +174,16 @@ class ResidentActivity:
         severity = detector.decide(scores, coverage_ok, due)
         uncovered = detector.coverage(scores, coverage_ok, due)
         not_back = detector.not_back_home(now_ms, due)
+        # The usual rhythm, for the people told: the longest silence begun around that hour so far.
+        usual = detector.longest_silence_s(due, last)
         for k, i in enumerate(due):
             evidence: dict[str, int | float | str] = {
                 "last_activity_ms": int(last[k]),
                 "silence_s": int((now_ms - last[k]) // 1000),
                 "surprise": round(float(scores[k]), 2),
             }
+            if usual[k] > 0:
+                evidence["usual_longest_silence_s"] = int(usual[k])
             if severity[k] > self._raised[i]:
                 self._raised[i] = severity[k]
                 signals.append(

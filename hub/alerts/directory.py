@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hub.registry import Caregiver, CaregiverRole, Registry
+from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
     "falling_object": ("property_security", "duty_officer"),
@@ -29,11 +29,16 @@ Tiers = dict[int, list[Caregiver]]
 
 @dataclass(frozen=True, slots=True)
 class Labels:
-    """What people read in a notification besides ids."""
+    """What people read in a notification besides ids: names, the home as people say it, and the people
+    one may call (`hub.alerts.messages` picks from these what each recipient needs)."""
 
     resident_name: str | None
     unit: str | None
     timezone: str
+    community_name: str | None = None
+    building_name: str | None = None
+    residents: tuple[Resident, ...] = ()  # the alert's resident, or everyone living in its household
+    caregivers: tuple[Caregiver, ...] = ()  # the residents' caregivers and the community's staff
 
 
 def _community_of_households(registry: Registry) -> dict[str, str]:
@@ -69,14 +74,8 @@ def recipient_tiers(registry: Registry, *, kind: str, community: str, household:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
     if kind in OPERATOR_KINDS:
         return _staff(registry, community, kind)
-    data = registry.data
-    caregivers = {c.id: c for c in data.caregivers}
-    if resident is not None:
-        residents = [r for r in data.residents if r.id == resident]
-    elif household is not None:
-        residents = [r for r in data.residents if r.household == household]
-    else:
-        residents = []
+    caregivers = {c.id: c for c in registry.data.caregivers}
+    residents = _residents(registry, household, resident)
     tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)
     for r in residents:
         for link in sorted(r.caregivers, key=lambda link: link.tier):
@@ -94,9 +93,27 @@ def caregiver(registry: Registry, caregiver_id: str) -> Caregiver | None:
     return next((c for c in registry.data.caregivers if c.id == caregiver_id), None)
 
 
-def labels(registry: Registry, *, community: str, household: str | None, resident: str | None) -> Labels:
+def _residents(registry: Registry, household: str | None, resident: str | None) -> list[Resident]:
+    data = registry.data
+    if resident is not None:
+        return [r for r in data.residents if r.id == resident]
+    if household is not None:
+        return [r for r in data.residents if r.household == household]
+    return []
+
+
+def labels(registry: Registry, *, kind: str, community: str, building: str, household: str | None,
+           resident: str | None) -> Labels:
     data = registry.data
     resident_name = next((r.name for r in data.residents if r.id == resident), None)
     unit = next((h.unit or h.id for h in data.households if h.id == household), None)
-    timezone = next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
-    return Labels(resident_name, unit, timezone)
+    place = next((c for c in data.communities if c.id == community), None)
+    building_name = next((b.name for b in data.buildings if b.id == building and b.name), None)
+    residents = _residents(registry, household, resident)
+    by_id = {c.id: c for c in data.caregivers}
+    linked = [by_id[link.caregiver] for r in residents for link in r.caregivers if link.caregiver in by_id]
+    staff = [c for roles in (_staff(registry, community, kind), _staff(registry, community, ""))
+             for tier in roles.values() for c in tier]
+    caregivers = tuple({c.id: c for c in [*linked, *staff]}.values())  # each once, the resident's own first
+    return Labels(resident_name, unit, place.timezone if place else "Asia/Shanghai",
+                  place.name if place else None, building_name, tuple(residents), caregivers)

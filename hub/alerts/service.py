@@ -135,8 +135,10 @@ class AlertService:
         self._changed(alert)
         return alert
 
-    def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None) -> Alert:
-        """Someone has taken the alert on: escalation stops."""
+    def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None, *,
+                    via: str | None = None) -> Alert:
+        """Someone has taken the alert on: escalation stops. `via`: how, when not the API or the CLI
+        (`link`: a notification's acknowledge link), kept in the history."""
         at = self._clock.now_ms() if at_ms is None else at_ms
         with self._lock, self._store.transaction():
             alert = self._unresolved(alert_id, "acknowledge")
@@ -145,7 +147,8 @@ class AlertService:
             self._store.update_alert(alert_id, state="acknowledged", acknowledged_by=by, acknowledged_ms=at,
                                      deadline_ms=None)
             event = self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged",
-                                          from_state=alert.state, to_state="acknowledged")
+                                          from_state=alert.state, to_state="acknowledged",
+                                          detail={} if via is None else {"via": via})
             self._tell_notified(alert, event_id=event, reason="acknowledged", now=at)
             alert = self._get(alert_id)
         self._wake_delivery_threads()

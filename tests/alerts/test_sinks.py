@@ -24,6 +24,8 @@ from pydantic import ValidationError
 
 from detectors.severity import Severity
 from hub.alerts.delivery import notification_for
+from hub.alerts.links import Links
+from hub.alerts.messages import render
 from hub.alerts.model import Alert
 from hub.alerts.notification import (
     MACHINE_SCHEMA,
@@ -32,8 +34,6 @@ from hub.alerts.notification import (
     machine_body,
     machine_body_bytes,
     machine_evidence,
-    text,
-    title,
 )
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
@@ -77,13 +77,14 @@ def sample_notification() -> Notification:
 def golden_payloads() -> dict[str, dict[str, Any]]:
     n = sample_notification()
     payload = body_bytes(n)
+    message = render(n, "text", Links("https://care.example.com", b"golden-key", clock=lambda: GOLDEN_TIME))
     return {
         "mqtt.json": {"topic": alert_topic(n.alert.community, n.alert.kind), "qos": 1,
                       "payload": json.loads(machine_body_bytes(n))},
         "webhook.json": {"secret": GOLDEN_SECRET,
                          "headers": request_headers(GOLDEN_SECRET, payload, GOLDEN_TIME),
                          "body": payload.decode("utf-8")},
-        "apprise.json": {"title": title(n), "body": text(n)},
+        "apprise.json": {"title": message.title, "body": message.body},
     }
 
 

@@ -1,6 +1,6 @@
-// Every word the page shows, in both languages. The Chinese alert kinds and severities are the ones the
-// hub's notifications use (hub/alerts/notification.py), so a caregiver reads the same words on the phone
-// as in the WeCom/DingTalk message that sent them here; the browser test checks they stay equal.
+// Every word the page shows, in both languages. The alert kinds and severities are the ones the hub's
+// notifications use (hub/alerts/templates/<language>/phrases.j2), so a caregiver reads the same words on
+// the phone as in the WeCom/DingTalk message that sent them here; the browser test checks they stay equal.
 
 export const LANGUAGES = ["zh", "en"];
 
