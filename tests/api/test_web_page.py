@@ -203,8 +203,11 @@ def test_the_page_opened_from_a_notifications_link_shows_that_alert(
     press(mosquitto, "band-1")
     press(mosquitto, "band-1", sos=False, fall=True)
     press(mosquitto, "band-2")
-    alerts = wait_until(lambda: (found := api(hub, li, "/alerts")) and len(found) == 2 and found, 20,
-                        what="the SOS and the fall")
+    def both() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = api(hub, li, "/alerts")
+        return found if len(found) == 2 else []
+
+    alerts = wait_until(both, 20, what="the SOS and the fall")
     (sos,) = [a["id"] for a in alerts if a["kind"] == "sos"]
     zhang = create_token(hub, "cg-zhang", "张先生")
     (other,) = [a["id"] for a in api(hub, zhang, "/alerts")]
