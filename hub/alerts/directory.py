@@ -27,6 +27,10 @@ _DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
 Tiers = dict[int, list[Caregiver]]
 
 
+def _staff_roles(kind: str) -> tuple[CaregiverRole, ...]:
+    return _STAFF_ROLES_BY_KIND.get(kind, _DEFAULT_STAFF_ROLES)
+
+
 @dataclass(frozen=True, slots=True)
 class Labels:
     """What people read in a notification besides ids: names, the home as people say it, and the people
@@ -49,14 +53,14 @@ def _community_of_households(registry: Registry) -> dict[str, str]:
     return {h.id: grid_community[h.grid] for h in data.households}
 
 
-def _staff(registry: Registry, community: str, kind: str) -> Tiers:
+def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...]) -> Tiers:
     data = registry.data
     household_community = _community_of_households(registry)
     linked = {link.caregiver for r in data.residents if household_community.get(r.household) == community
               for link in r.caregivers}
     single_community = len(data.communities) == 1
     tiers: Tiers = {}
-    for tier, role in enumerate(_STAFF_ROLES_BY_KIND.get(kind, _DEFAULT_STAFF_ROLES), start=1):
+    for tier, role in enumerate(roles, start=1):
         holders = [c for c in data.caregivers if c.role == role]
         chosen = [c for c in holders if c.id in linked] or (holders if single_community else [])
         if chosen:
@@ -73,7 +77,7 @@ def recipient_tiers(registry: Registry, *, kind: str, community: str, household:
                     resident: str | None) -> Tiers:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
     if kind in OPERATOR_KINDS:
-        return _staff(registry, community, kind)
+        return _staff(registry, community, _staff_roles(kind))
     caregivers = {c.id: c for c in registry.data.caregivers}
     residents = _residents(registry, household, resident)
     tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)
@@ -82,7 +86,7 @@ def recipient_tiers(registry: Registry, *, kind: str, community: str, household:
             caregiver = caregivers.get(link.caregiver)
             if caregiver is not None and caregiver not in tiers[link.tier]:
                 tiers[link.tier].append(caregiver)
-    return dict(sorted(tiers.items())) or _staff(registry, community, kind)
+    return dict(sorted(tiers.items())) or _staff(registry, community, _staff_roles(kind))
 
 
 def next_tier(tiers: Tiers, after: int) -> int | None:
@@ -112,8 +116,10 @@ def labels(registry: Registry, *, kind: str, community: str, building: str, hous
     residents = _residents(registry, household, resident)
     by_id = {c.id: c for c in data.caregivers}
     linked = [by_id[link.caregiver] for r in residents for link in r.caregivers if link.caregiver in by_id]
-    staff = [c for roles in (_staff(registry, community, kind), _staff(registry, community, ""))
-             for tier in roles.values() for c in tier]
+    # The staff told of this kind, and the duty officers whatever the kind: whom family may call.
+    staff = [c for tiers in (_staff(registry, community, _staff_roles(kind)),
+                             _staff(registry, community, _DEFAULT_STAFF_ROLES))
+             for tier in tiers.values() for c in tier]
     caregivers = tuple({c.id: c for c in [*linked, *staff]}.values())  # each once, the resident's own first
     return Labels(resident_name, unit, place.timezone if place else "Asia/Shanghai",
                   place.name if place else None, building_name, tuple(residents), caregivers)

@@ -48,7 +48,9 @@ _CHANNEL_BY_SCHEME: dict[str, Channel] = {
     "dingtalk": "markdown", "feishu": "markdown", "lark": "markdown",
 }
 _STAFF_ROLES = ("grid_worker", "duty_officer", "property_security")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# What turns text into emphasis, code, a link, HTML, a heading or a table in the markdown chat apps render;
+# hyphens and dots (list markers only at a line's start, which a registry text never is) stay readable.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#|<>~])")
 
 
 def channel_of(url: str) -> Channel:
