@@ -159,7 +159,8 @@ def test_notify_urls_are_checked_and_never_returned_whole(hub: HubProcess, regis
 
     # A resident's phone (for the grid worker and duty officer to call) likewise.
     with client(hub, operator) as api:
-        assert api.patch("/api/v1/registry/residents/r-wang", json={"phone": "13700000000"}).status_code == 200
+        changed = api.patch("/api/v1/registry/residents/r-wang", json={"phone": "13700000000"})
+        assert changed.status_code == 200, changed.text
         assert api.get("/api/v1/registry/residents/r-wang").json()["phone"] == "13700000000"
     with client(hub, viewer) as api:
         assert api.get("/api/v1/registry/residents/r-wang").json()["phone"] == ""
