@@ -9,11 +9,12 @@ recording that outlasts its floor after the warm-up. No Poisson rate, no batchin
 on the hour-only floor it reproduces `make bench-real`'s per-home medians and false alarms (detection
 is higher, as a re-raise counts as a detection here).
 
-The variant tried: the floor conditioned on the room of the event that begins the silence as well as
-the hour (lead 3 of docs/detection-on-real-homes.md). Each room class keeps its own longest silence
-per hour and how many silences it saw; the floor uses `w·L_room + (1 − w)·L_hour` with
-`w = n / (n + shrink)`, n the room's silences within the hours around (shrinkage toward the hour-only
-floor; `shrink` None: hour only). Both are chosen leave-one-home-out as the benchmark does.
+The variant tried, since built into the detector (`silence_room_shrink`): the floor conditioned on the
+room of the event that begins the silence as well as the hour (docs/detection-on-real-homes.md). Each
+room class keeps its own longest silence per hour and how many silences it saw; the floor uses `w·L_room
++ (1 − w)·L_hour` with `w = n / (n + shrink)`, n the room's silences within the hours around (shrinkage
+toward the hour-only floor; `shrink` None: hour only). Both are chosen leave-one-home-out as the
+benchmark does.
 
     python -m tests.benchmarks.floor_proxy
 """
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from detectors.inactivity import ROOMS, room_of
 from tests.benchmarks import real_homes as rh
 
 HOUR_S = 3600
@@ -32,25 +34,15 @@ MIN_SILENCE_H = 0.5
 LEARNING_S = 3 * rh.DAY_S
 PRIOR_H = 12.0
 CAP_H = 20.0
-ROOMS = ("bedroom", "bathroom", "kitchen", "other")
 
 Params = dict[str, float | int | None]
-
-
-def room_class(location: str) -> int:
-    """Bedroom, bathroom (a toilet too), kitchen or anything else."""
-    location = location.lower()
-    for i, word in enumerate(("bedroom", "bathroom", "kitchen")):
-        if word in location:
-            return i
-    return 1 if "toilet" in location else len(ROOMS) - 1
 
 
 def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, around: int = 3,
              shrink: float | None = None) -> npt.NDArray[np.float64]:
     """Per event, the floor (hours) of a silence begun at it, learned from the silences ended by then."""
     t = home.t
-    room = [room_class(f[2]) for f in home.fields]
+    room = [room_of(f[2]) for f in home.fields]
     door = [f[2] == "entrance" for f in home.fields]
     hour = (t % rh.DAY_S) // HOUR_S
     longest = np.zeros((2, 24))                 # at home, begun at the door
