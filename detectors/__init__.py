@@ -1,13 +1,15 @@
 """The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
 
 from detectors.evidence import Evidence, evidence_of, is_activity, is_stillness, live_evidence
-from detectors.inactivity import NEVER, NO_TIME, InactivityDetector
+from detectors.inactivity import NEVER, NO_ROOM, NO_TIME, ROOMS, InactivityDetector, room_of
 from detectors.severity import NO_SEVERITY, SEVERITIES, Severity
 
 __all__ = [
     "NEVER",
+    "NO_ROOM",
     "NO_SEVERITY",
     "NO_TIME",
+    "ROOMS",
     "SEVERITIES",
     "Evidence",
     "InactivityDetector",
@@ -16,4 +18,5 @@ __all__ = [
     "is_activity",
     "is_stillness",
     "live_evidence",
+    "room_of",
 ]

@@ -104,6 +104,9 @@ class Device(Record):
     zigbee2mqtt: str | None = Field(default=None, description="Zigbee2MQTT friendly name")
     checkin_interval_s: int | None = Field(default=None, ge=10)
     door_open_limit_s: int | None = Field(default=None, ge=60, description="for a door sensor")
+    room: str | None = Field(default=None, max_length=40, description=(
+        "where in the home an indoor sensor is, in words (bedroom/卧室, bathroom/卫生间, kitchen/厨房…): "
+        "the inactivity detector learns silences after each room apart"))
 
     @model_validator(mode="after")
     def _placed_once(self) -> Self:
@@ -220,6 +223,7 @@ class PlacedDevice:
     building: str
     household: str | None
     resident: str | None
+    room: str | None = None
 
 
 def place_devices(data: RegistryFile) -> dict[str, PlacedDevice]:
@@ -234,6 +238,6 @@ def place_devices(data: RegistryFile) -> dict[str, PlacedDevice]:
         assert building is not None  # guaranteed by Device._placed_once
         compound = building_compound[building]
         placed[d.id] = PlacedDevice(
-            d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident
+            d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident, d.room
         )
     return placed

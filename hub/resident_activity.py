@@ -22,6 +22,7 @@ import numpy as np
 
 from detectors import (
     NEVER,
+    NO_ROOM,
     NO_SEVERITY,
     NO_TIME,
     Evidence,
@@ -30,6 +31,7 @@ from detectors import (
     is_activity,
     is_stillness,
     live_evidence,
+    room_of,
 )
 from devices import KINDS
 from hub.registry import Registry
@@ -99,7 +101,12 @@ class ResidentActivity:
             living.setdefault(resident.household, []).append(self.index[resident.id])
         self._about: dict[str, Sequence[int]] = {}
         self._home_sensors: dict[int, list[str]] = {i: [] for i in range(len(self.residents))}
+        # Where an indoor sensor is: silences after the bedroom are learned apart from those after the
+        # kitchen (a device with no room in the registry gives the detector none: the hour alone decides).
+        self._room: dict[str, int] = {}
         for device in registry.devices.values():
+            if device.room is not None:
+                self._room[device.id] = room_of(device.room)
             if device.household is None:
                 continue
             if device.resident in self.index:
@@ -115,6 +122,7 @@ class ResidentActivity:
         who: list[int] = []
         when: list[int] = []
         codes: list[int] = []
+        rooms: list[int] = []
         for row in rows:
             residents = self._about.get(row.device_id)
             previous = self._previous.get(row.device_id)
@@ -127,13 +135,16 @@ class ResidentActivity:
                 code = int(Evidence.STILL)
             else:
                 continue
+            room = self._room.get(row.device_id, NO_ROOM)
             for i in residents:
                 who.append(i)
                 when.append(row.ts)
                 codes.append(code)
+                rooms.append(room)
         if who:
             with self._changing():
-                self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes))
+                self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes),
+                                          np.array(rooms, dtype=np.int8))
 
     def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""

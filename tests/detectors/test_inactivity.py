@@ -17,6 +17,7 @@ from detectors import (
     is_activity,
     live_evidence,
 )
+from detectors.inactivity import NO_ROOM, ROOMS, room_of
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -103,22 +104,26 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
     who = rng.integers(0, n, events)
     times = np.sort(rng.integers(MONDAY, MONDAY + 10 * 24 * HOUR, events))
     codes = rng.choice(list(Evidence), events)
+    rooms = rng.integers(-1, len(ROOMS), events)
     chunks = np.array_split(np.arange(events), 7)  # the same batches of time for everyone
     together = InactivityDetector(band_min_reports=0.0).init(n, offsets)  # the band's runs are in play
     for chunk in chunks:
-        together.partial_fit(who[chunk], times[chunk], codes[chunk])
+        together.partial_fit(who[chunk], times[chunk], codes[chunk], rooms[chunk])
     now = MONDAY + 11 * 24 * HOUR
     scores = together.score(now)
     for r in range(n):
         alone = InactivityDetector(band_min_reports=0.0).init(1, offsets[r])
         for chunk in chunks:
             mine = chunk[who[chunk] == r]
-            alone.partial_fit(np.zeros(mine.size), times[mine], codes[mine])
+            alone.partial_fit(np.zeros(mine.size), times[mine], codes[mine], rooms[mine])
         np.testing.assert_allclose(alone.score(now), scores[r : r + 1], rtol=1e-6)
         assert alone.deadline_ms_[0] == together.deadline_ms_[r]
         np.testing.assert_allclose(alone.band_run_, together.band_run_[r : r + 1], rtol=1e-5)
         assert alone.decline_ms_[0] == together.decline_ms_[r]
         np.testing.assert_array_equal(alone.silence_longest_h_[0], together.silence_longest_h_[r])
+        np.testing.assert_array_equal(alone.silence_room_h_[0], together.silence_room_h_[r])
+        np.testing.assert_array_equal(alone.silence_room_n_[0], together.silence_room_n_[r])
+        assert alone.last_room_[0] == together.last_room_[r]
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
 
 
@@ -376,3 +381,33 @@ def test_a_silence_begun_at_the_door_waits_for_the_outing_floor_whatever_the_pas
     assert not detector.away()[0]
     outing_s = detector.silence_floor_s([0], np.array([t + 6 * MINUTE]), out=True)[0]
     assert detector.deadline_ms_[0] >= t + 6 * MINUTE + outing_s * 1000
+
+
+def test_a_silence_after_the_kitchen_is_not_judged_by_the_nights_after_the_bedroom() -> None:
+    kitchen, bedroom = room_of("Kitchen"), room_of("bedroom")
+    detector = InactivityDetector().init(1, SHANGHAI)
+    for day in range(14):  # in the kitchen 07:00–22:00 but for a 40-minute pause at 20:00; to bed at 22:00
+        times = np.r_[np.arange(local(day, 7), local(day, 20), 10 * MINUTE),
+                      np.arange(local(day, 20 + 40 / 60), local(day, 22), 10 * MINUTE)]
+        detector.partial_fit(np.zeros(len(times) + 1), np.r_[times, local(day, 22)], np.zeros(len(times) + 1),
+                             np.r_[np.full(len(times), kitchen), bedroom])
+    at = np.array([local(14, 21)])
+    hour_only = detector.silence_floor_s([0], at)[0]
+    assert hour_only == pytest.approx(9 * 3600 * 1.25 + detector.silence_extra_s, rel=1e-3)
+    assert detector.silence_floor_s([0], at, room=[NO_ROOM])[0] == hour_only, "no room known: the hour's"
+    after_bed = detector.silence_floor_s([0], at, room=[bedroom])[0]
+    after_kitchen = detector.silence_floor_s([0], at, room=[kitchen])[0]
+    assert after_bed == pytest.approx(hour_only, rel=1e-3), "the nights begin in the bedroom"
+    assert after_kitchen < hour_only / 2, "the kitchen's pauses at that hour are short"
+    hour_alone = InactivityDetector(silence_room_shrink=None).set_state(detector.get_state())
+    assert hour_alone.silence_floor_s([0], at, room=[kitchen])[0] == hour_only
+    # The deadline follows the room of the last reading (the rhythm's own deadline, the night ahead, is
+    # later than the kitchen's floor but sooner than the bedroom's).
+    morning = np.arange(local(14, 7), local(14, 20), 10 * MINUTE)
+    detector.partial_fit(np.zeros(len(morning)), morning, np.zeros(len(morning)),
+                         np.full(len(morning), kitchen))
+    detector.partial_fit([0], [local(14, 21)], [Evidence.INDOOR], [kitchen])
+    after_kitchen_ms = int(detector.deadline_ms_[0]) - local(14, 21)
+    assert detector.floor_bound_s([0], at)[0] <= after_kitchen
+    detector.partial_fit([0], [local(14, 21) + MINUTE], [Evidence.INDOOR], [bedroom])
+    assert detector.deadline_ms_[0] - (local(14, 21) + MINUTE) >= after_bed * 1000 > after_kitchen_ms + HOUR
