@@ -99,13 +99,11 @@ def render(notification: Notification, channel: Channel, links: Links) -> Messag
 def words(language: Language) -> dict[str, dict[str, str]]:
     """The labels of `language`'s phrases (kinds, severities, reasons, outcomes, roles): the caregiver
     page shows the same words (its browser test compares them)."""
-    module = _environment("text").get_template(f"{language}/phrases.j2").make_module(_PHRASE_CONTEXT)
+    # The phrases' top level needs no context (their macros, which do, are not called here).
+    module = _environment("text").get_template(f"{language}/phrases.j2").make_module({})
     return {name.lower(): dict(getattr(module, name))
             for name in ("KINDS", "SEVERITIES", "REASONS", "OUTCOMES", "ROLES")}
 
-
-# Enough for the phrases' top level to load on its own (its macros are not called).
-_PHRASE_CONTEXT: dict[str, Any] = {}
 
 
 def _view(notification: Notification, links: Links, clean: Clean, *,
