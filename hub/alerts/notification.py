@@ -40,6 +40,10 @@ MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
     "last_activity_ms", "silence_s", "surprise", "left_ms",  # inactivity, coverage, not_back_home
     "day_ended_ms", "share_of_usual",  # activity_decline
     "location",  # {"lat", "lon"}: where to go
+    "outside_m", "accuracy_m",  # left_geofence
+    "tamper", "online", "lens_blocked", "storage_ok", "fps", "below", "reports",  # equipment faults
+    "floor_source", "heart_rate", "min", "max", "since_ms", "event_ts", "lingering_s", "day",
+    "worn_days", "of_days",  # falling_object, heart_rate, door_lingering, not_worn
 })
 
 KIND_LABELS: dict[str, str] = {
