@@ -1,8 +1,8 @@
 """The simulated week of the simulators issue, end to end through a real Mosquitto and the hub: every SOS,
 fall and falling object is alerted, the collapses are detected (and so is every night exit, door left
-open, device gone offline and battery run down, and every fault a device reports, lingering at night and
-racing pulse, and wandering off, with no false alarm of those), and `hub simulate score` says so with numbers that
-match the ground truth. Gradual illness has no detector yet and is only counted."""
+open, device gone offline and battery run down, and every fault a device reports, lingering at night, a
+racing pulse and wandering off, with no false alarm of those), and `hub simulate score` says so with
+numbers that match the ground truth. Gradual illness has no detector yet and is only counted."""
 
 from __future__ import annotations
 
