@@ -51,15 +51,18 @@ KIND_LABELS: dict[str, str] = {
     "activity_decline": "活动明显减少",
     "sos": "SOS 求助", "fall": "跌倒", "falling_object": "高空抛物", "door_left_open": "门未关",
     "night_exit": "夜间外出", "device_offline": "设备离线", "battery_low": "电量低",
+    "tamper": "设备被拆动", "camera_offline": "摄像机离线", "lens_blocked": "镜头被遮挡",
+    "storage_failed": "存储故障", "low_frame_rate": "帧率过低", "door_lingering": "夜间门外逗留",
+    "heart_rate": "心率异常", "not_worn": "手环未佩戴", "left_geofence": "离开安全区域",
 }
 SEVERITY_LABELS: dict[str, str] = {Severity.INFO: "提示", Severity.WARNING: "警告", Severity.CRITICAL: "紧急"}
 REASON_LABELS: dict[str, str] = {
     "raised": "新告警", "escalated": "无人确认，已升级", "severity_raised": "级别升高",
-    "acknowledged": "已有人确认", "resolved": "已处理",
+    "acknowledged": "已有人确认", "resolved": "已处理", "cleared": "已自动恢复",
 }
 OUTCOME_LABELS: dict[str, str] = {
     "resident_ok": "老人平安", "visited": "已上门查看", "hospital": "已送医", "false_alarm": "误报",
-    "device_fault": "设备故障",
+    "device_fault": "设备故障", "cleared": "已自动恢复",
 }
 
 
@@ -67,7 +70,7 @@ OUTCOME_LABELS: dict[str, str] = {
 class Notification:
     alert: Alert
     event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
-    reason: str  # raised, escalated, severity_raised, acknowledged, resolved
+    reason: str  # raised, escalated, severity_raised, acknowledged, resolved, cleared
     tier: int
     recipients: tuple[Caregiver, ...]  # everyone notified in this tier
     recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks
