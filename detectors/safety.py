@@ -255,8 +255,12 @@ class SafetyRules:
                         {"last_heard_ms": heard_ms, "checkin_interval_s": interval_s},
                     )
                 )
+        yesterdays: dict[str, date] = {}  # per time zone: one conversion per tick, not one per band
         for wear in self._wear.values():
-            signals += self._not_worn(wear, now_ms)
+            zone = wear.device.timezone
+            if zone not in yesterdays:
+                yesterdays[zone] = _local_date(now_ms, zone) - timedelta(days=1)
+            signals += self._not_worn(wear, yesterdays[zone], now_ms)
         return signals
 
     # --- the rules -----------------------------------------------------------------------------
@@ -418,11 +422,10 @@ class SafetyRules:
             evidence["accuracy_m"] = margin
         return [Signal("left_geofence", Severity.CRITICAL, wearer, device.id, ts_ms, evidence)]
 
-    def _not_worn(self, wear: _Wear, now_ms: int) -> list[Signal]:
+    def _not_worn(self, wear: _Wear, yesterday: date, now_ms: int) -> list[Signal]:
         """Once a local day has ended: a band that reported all day, worn at no time, by a wearer who
         wears it on most days, earns a reminder (a wearer who never wears it is not reminded daily)."""
         device = wear.device
-        yesterday = _local_date(now_ms, device.timezone) - timedelta(days=1)
         if wear.checked is not None and wear.checked >= yesterday:
             return []
         wear.checked = yesterday

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hub.alerts.directory import recipient_tiers
-from hub.alerts.model import AlertError, AlertRequest, ClearRequest
+from devices import KINDS
+from hub.alerts.directory import OPERATOR_KINDS, recipient_tiers
+from hub.alerts.model import ALERT_KINDS, SELF_CLEARING_KINDS, AlertError, AlertRequest, ClearRequest
 from hub.alerts.service import AlertService
 from hub.clock import FollowedClock
 from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registry, resident_request
@@ -83,3 +84,13 @@ def test_who_is_told_first(kind: str, recipients: list[str]) -> None:
     tiers = recipient_tiers(community_registry(), kind=kind, community="sunshine", household="h1402",
                             resident=request.resident)
     assert [c.id for c in tiers[min(tiers)]] == recipients
+
+
+def test_every_alert_a_kind_declares_is_known_and_every_fault_clears_itself_for_the_duty_officer() -> None:
+    declared = {fault.alert for kind in KINDS.values() for fault in kind.faults} | {
+        event.alert for kind in KINDS.values() for event in kind.night_events} | {
+        vital.alert for kind in KINDS.values() for vital in kind.vitals}
+    assert declared <= set(ALERT_KINDS)
+    faults = {fault.alert for kind in KINDS.values() for fault in kind.faults}
+    assert faults <= SELF_CLEARING_KINDS & OPERATOR_KINDS
+    assert set(ALERT_KINDS) >= SELF_CLEARING_KINDS
