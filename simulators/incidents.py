@@ -63,6 +63,7 @@ class IncidentKind(StrEnum):
     NIGHT_LINGERING = "night_lingering"  # someone hangs about at night at the door of a resident alone
     HEART_RATE = "heart_rate"            # a wearer's pulse races for half an hour
     LEFT_GEOFENCE = "left_geofence"      # a wearer at risk of wandering walks off, far beyond the fence
+    NOT_WORN = "not_worn"                # a wearer leaves the band off a whole day (needs 9 days or more)
 
 
 _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
@@ -78,6 +79,7 @@ _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
     IncidentKind.NIGHT_LINGERING: ("door_lingering", Severity.WARNING),
     IncidentKind.HEART_RATE: ("heart_rate", Severity.WARNING),
     IncidentKind.LEFT_GEOFENCE: ("left_geofence", Severity.CRITICAL),
+    IncidentKind.NOT_WORN: ("not_worn", Severity.INFO),
 } | {
     # Equipment faults: the alert and severity their kind declares.
     IncidentKind(fault.alert): (fault.alert, Severity(fault.severity))
@@ -89,6 +91,7 @@ HEART_RATE_FIELD = "heart_rate"
 # A wearer's fence when they wander off in a scenario: wide enough that an ordinary outing (fixes within a
 # kilometre or so of home) never leaves it.
 GEOFENCE_RADIUS_M = 3000.0
+NOT_WORN_HABIT_DAYS = 7  # the hub's default: days of history before it knows a band is usually worn
 
 
 class ExpectedAlert(BaseModel):
@@ -143,6 +146,7 @@ def resident_conditions(incidents: Iterable[Incident]) -> dict[str, ResidentCond
     at_home: defaultdict[str, list[int]] = defaultdict(list)
     falls: defaultdict[str, list[int]] = defaultdict(list)
     door_closes: defaultdict[str, dict[int, int]] = defaultdict(dict)
+    band_off: defaultdict[str, list[int]] = defaultdict(list)
     for incident in incidents:
         resident = incident.resident
         if resident is None:
@@ -159,15 +163,18 @@ def resident_conditions(incidents: Iterable[Incident]) -> dict[str, ResidentCond
             case IncidentKind.NIGHT_EXIT:
                 assert incident.end_ms is not None
                 outings[resident].append(Outing(incident.start_ms, incident.end_ms))
+            case IncidentKind.NOT_WORN:
+                band_off[resident].append(incident.start_ms)
             case IncidentKind.DOOR_LEFT_OPEN:
                 assert incident.end_ms is not None
                 left = int(incident.details["left_ms"])
                 outings[resident].append(Outing(left, incident.start_ms, last_of_day=True))
                 door_closes[resident][incident.start_ms] = incident.end_ms
-    residents = {*collapse, *ill_from, *outings, *at_home, *falls}
+    residents = {*collapse, *ill_from, *outings, *at_home, *falls, *band_off}
     return {r: ResidentConditions(collapse_ms=collapse.get(r), ill_from_ms=ill_from.get(r),
                                   outings=tuple(outings[r]), at_home_awake=tuple(at_home[r]),
-                                  falls=tuple(falls[r]), door_closes=door_closes[r]) for r in residents}
+                                  falls=tuple(falls[r]), door_closes=door_closes[r],
+                                  band_off_days=tuple(band_off[r])) for r in residents}
 
 
 def device_plans(incidents: Iterable[Incident], start_ms: int) -> dict[str, DevicePlan]:
@@ -268,6 +275,8 @@ class _Planner:
                 self._heart_rate()
             case IncidentKind.LEFT_GEOFENCE:
                 self._left_geofence()
+            case IncidentKind.NOT_WORN:
+                self._not_worn()
             case _ if kind in EQUIPMENT_FAULTS:
                 self._equipment_fault(kind)
 
@@ -338,6 +347,16 @@ class _Planner:
                                    end_ms=start + int(self.rng.uniform(40, 90) * MINUTE_MS),
                                    device=self.bands[resident.id].id,
                                    details={"north_m": round(float(self.rng.uniform(4000, 6000)), 1)})
+
+    def _not_worn(self) -> None:
+        # The hub learns the habit first (a week of days worn), and tells just after the day ends.
+        days = self.calendar.days
+        if len(days) < NOT_WORN_HABIT_DAYS + 3:
+            return
+        if resident := self._resident(lambda r: r.id in self.bands and self.bands[r.id].zigbee2mqtt is None):
+            day = days[int(self.rng.integers(NOT_WORN_HABIT_DAYS + 1, len(days) - 1))]
+            self._add_for_resident(IncidentKind.NOT_WORN, resident, day.start_ms, end_ms=day.end_ms,
+                                   device=self.bands[resident.id].id)
 
     def _resident(self, eligible: Callable[[Resident], bool]) -> Resident | None:
         candidates = [r for r in self.registry.residents

@@ -59,6 +59,7 @@ class IncidentCounts(_Section):
     night_lingering: Count = 0
     heart_rate: Count = 0
     left_geofence: Count = 0
+    not_worn: Count = 0
 
 
 class FaultSettings(_Section):
