@@ -15,10 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Signal
+from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
 from detectors.severity import Severity
 from devices import KINDS
-from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
+from devices.registry import LIVES_ALONE_FLAG, Resident
+from hub.alerts.model import OCCURRENCE_KEY, AlertRequest, ClearRequest
 from hub.clock import Clock
 from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
@@ -39,10 +40,12 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
     """What the rules need per device, resolved once per registry."""
     data = registry.data
     residents_of: dict[str, list[str]] = {}
+    people_of: dict[str, list[Resident]] = {}
     wandering: set[str] = set()
     door_limit: dict[str, int] = {}  # household -> the shortest limit any of its residents asks for
     for resident in data.residents:
         residents_of.setdefault(resident.household, []).append(resident.id)
+        people_of.setdefault(resident.household, []).append(resident)
         if resident.wandering_risk:
             wandering.add(resident.household)
         if resident.door_open_limit_s is not None:
@@ -51,9 +54,12 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
             )
     zones = {c.id: c.timezone for c in data.communities}
     entries = {d.id: d for d in data.devices}
+    residents = {r.id: r for r in data.residents}
     facts = {}
     for device_id, placed in registry.devices.items():
         household = placed.household
+        wearer = residents.get(placed.resident or "")
+        lines = entries[device_id].floor_lines
         facts[device_id] = DeviceFacts(
             id=device_id,
             kind=placed.kind,
@@ -65,8 +71,19 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
             timezone=zones[placed.community],
             checkin_interval_s=entries[device_id].checkin_interval_s,
             door_open_limit_s=entries[device_id].door_open_limit_s or door_limit.get(household or ""),
+            lives_alone=_lives_alone(people_of.get(household or "", [])),
+            heart_rate_min=wearer.heart_rate_min if wearer else None,
+            heart_rate_max=wearer.heart_rate_max if wearer else None,
+            geofence=wearer.geofence if wearer and wearer.wandering_risk else None,
+            floor_lines=tuple(sorted(lines.items())) if lines else (),
         )
     return facts
+
+
+def _lives_alone(people: list[Resident]) -> bool:
+    """A home of someone living alone (独居): anyone flagged so, or its only resident not marked as
+    living with others."""
+    return any(LIVES_ALONE_FLAG in r.flags for r in people) or (len(people) == 1 and people[0].lives_alone)
 
 
 def thresholds(rules: RuleSettings) -> SafetyThresholds:
@@ -79,6 +96,13 @@ def thresholds(rules: RuleSettings) -> SafetyThresholds:
         battery_low_percent=rules.battery_low_percent,
         falling_object_merge_s=rules.falling_object_merge_s,
         checkin_interval_s=checkins | rules.checkin_interval_s,
+        falling_object_min_confidence=rules.falling_object_min_confidence,
+        heart_rate_min=rules.heart_rate_min,
+        heart_rate_max=rules.heart_rate_max,
+        heart_rate_reports=rules.heart_rate_reports,
+        not_worn_days=rules.not_worn_days,
+        not_worn_min_days=rules.not_worn_min_days,
+        not_worn_share=rules.not_worn_share,
     )
 
 
@@ -99,6 +123,7 @@ class Evaluator(BackgroundThread):
         raise_alert: Callable[[AlertRequest], object],
         *,
         settled_ms: Callable[[int], int],
+        clear_alert: Callable[[ClearRequest], object] | None = None,
         rules: SafetyThresholds | None = None,
         late_after_s: int = 120,
         batch: int = 5000,
@@ -111,6 +136,7 @@ class Evaluator(BackgroundThread):
         self._registry = registry
         self._clock = clock
         self._raise_alert = raise_alert
+        self._clear_alert = clear_alert
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
@@ -198,6 +224,10 @@ class Evaluator(BackgroundThread):
             if not rows:
                 break
             self.activity.observe(rows)
+            facts = self._facts()
+            for row in rows:  # the habits the safety rules learn (is a band usually worn?)
+                if (device := facts.get(row.device_id)) is not None:
+                    self.rules.learn(device, row.ts, row.fields)
             last_id = rows[-1].id
 
     def _seed(self, store: Store) -> None:
@@ -228,6 +258,7 @@ class Evaluator(BackgroundThread):
                 self._emit(self.rules.observe(device, row.ts, row.fields),
                            late=self._late(row), where=self._where(row))
         self.activity.observe(rows[start:])
+        self._clear(self.rules.take_clears())
 
     def _maybe_tick(self, now: int) -> None:
         """Time-driven checks at `now` (the time through which intake has committed everything), at most
@@ -243,6 +274,7 @@ class Evaluator(BackgroundThread):
         self._ticked_ms = now
         self.stats.ticks += 1
         self._emit(self.rules.tick(now))
+        self._clear(self.rules.take_clears())
         signals = self.activity.tick(now, self.rules.offline_devices())
         if not signals:
             return
@@ -307,6 +339,16 @@ class Evaluator(BackgroundThread):
                 evidence=evidence,
                 at_ms=signal.at_ms,
             )
+
+    def _clear(self, clears: list[Clear]) -> None:
+        if self._clear_alert is None:
+            return
+        for clear in clears:
+            try:
+                self._clear_alert(ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
+                                               evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms))
+            except Exception:  # one failed clear must not stop evaluation of everything after it
+                log.exception("clearing %s for %s failed", clear.kind, clear.subject)
 
     def _request(
         self,

@@ -77,6 +77,7 @@ class Hub:
             self.clock,
             self.alerts.raise_alert,
             settled_ms=self._settled_ms,
+            clear_alert=self.alerts.clear,
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
         )

@@ -21,7 +21,7 @@ from hub.alerts.settings import AlertSettings
 
 class RuleSettings(BaseSettings):
     """Safety-rule thresholds, from `HUB_RULES_*`. Per device and per resident overrides live in the
-    registry (`checkin_interval_s`, `door_open_limit_s`)."""
+    registry (`checkin_interval_s`, `door_open_limit_s`, `heart_rate_min`/`_max`)."""
 
     model_config = SettingsConfigDict(env_prefix="HUB_RULES_", extra="ignore")
 
@@ -30,6 +30,14 @@ class RuleSettings(BaseSettings):
     night_end_hour: int = Field(6, ge=0, le=23)
     battery_low_percent: int = Field(20, ge=1, le=100, description="below this a battery is low")
     falling_object_merge_s: int = Field(30, ge=1)
+    falling_object_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="below this a falling-object detection is stored but pages nobody")
+    heart_rate_min: int = Field(40, ge=20, le=250, description="per minute; per resident in the registry")
+    heart_rate_max: int = Field(130, ge=20, le=250)
+    heart_rate_reports: int = Field(3, ge=1, description="reports in a row out of range before a warning")
+    not_worn_days: int = Field(14, ge=2, description="days of history that say a band is usually worn")
+    not_worn_min_days: int = Field(7, ge=1, description="fewer days of history: no reminder yet")
+    not_worn_share: float = Field(0.7, gt=0, le=1, description="worn on this share of days: usually worn")
     checkin_interval_s: dict[str, int] = Field(
         default_factory=dict, description='per kind, JSON: {"motion_sensor": 3600}; default: the kind\'s own'
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from devices import KINDS
 from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
@@ -69,8 +70,11 @@ def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...])
 
 
 # Alerts about equipment rather than the person: the operator's to handle, not a welfare alarm for
-# the family ("no data" is not "no activity").
-OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"})
+# the family ("no data" is not "no activity"); with them every fault a device kind reports itself (a
+# tamper switch, a camera's lens or storage). A band left off (`not_worn`) is about equipment too, but
+# only the family can ask the resident to put it on: it goes to the resident's caregivers.
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"}) | frozenset(
+    fault.alert for kind in KINDS.values() for fault in kind.faults)
 
 
 def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,

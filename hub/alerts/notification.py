@@ -38,13 +38,17 @@ MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
     "last_activity_ms", "silence_s", "surprise", "left_ms",  # inactivity, coverage, not_back_home
     "day_ended_ms", "share_of_usual",  # activity_decline
     "location",  # {"lat", "lon"}: where to go
+    "outside_m", "accuracy_m",  # left_geofence
+    "tamper", "online", "lens_blocked", "storage_ok", "fps", "below", "reports",  # equipment faults
+    "floor_source", "heart_rate", "min", "max", "since_ms", "event_ts", "lingering_s", "day",
+    "worn_days", "of_days",  # falling_object, heart_rate, door_lingering, not_worn
 })
 
 @dataclass(frozen=True, slots=True)
 class Notification:
     alert: Alert
     event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
-    reason: str  # raised, escalated, severity_raised, acknowledged, resolved
+    reason: str  # raised, escalated, severity_raised, acknowledged, resolved, cleared
     tier: int
     recipients: tuple[Caregiver, ...]  # everyone notified in this tier
     recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks
