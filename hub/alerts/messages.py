@@ -142,7 +142,7 @@ def _view(notification: Notification, links: Links, clean: Clean, *,
         accuracy: Any = location.get("accuracy_m")
         where = {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}", "map": links.map(lat, lon),
                  "accuracy_m": round(float(accuracy)) if _number(accuracy) else None}
-    clip = evidence.get("clip")
+    clip = evidence.get("clip", evidence.get("snapshot"))  # a falling object's video, a peephole's picture
     return {
         "alert": a, "reason": notification.reason, "tier": notification.tier, "role": role,
         "ev": evidence, "at": at, "day": day,
@@ -153,6 +153,7 @@ def _view(notification: Notification, links: Links, clean: Clean, *,
         "device": clean(a.device) if a.device else None,
         "where": where,
         # Only a web address is a link (never `javascript:`); percent-encoded where markdown would end it.
+        "media": "snapshot" if "snapshot" in evidence else "clip",
         "clip_url": (clip.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
                      if isinstance(clip, str) and clip.startswith(("https://", "http://")) else None),
         "contacts": _contacts(role, residents, caregivers.values(), recipient, clean),

@@ -75,16 +75,35 @@ SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
                                                      "left_ms": T0 - 300 * MINUTE}),
     "activity_decline": ("resident", Severity.WARNING, {"day_ended_ms": T0 - 14 * 60 * MINUTE,
                                                         "share_of_usual": 0.45}),
+    "tamper": ("device", Severity.WARNING, {"tamper": True, "device_kind": "door_sensor"}),
+    "camera_offline": ("building", Severity.WARNING, {"online": False,
+                                                      "device_kind": "high_altitude_camera"}),
+    "lens_blocked": ("building", Severity.WARNING, {"lens_blocked": True,
+                                                    "device_kind": "high_altitude_camera"}),
+    "storage_failed": ("building", Severity.WARNING, {"storage_ok": False,
+                                                      "device_kind": "high_altitude_camera"}),
+    "low_frame_rate": ("building", Severity.WARNING, {"fps": 6.2, "below": 10.0, "reports": 2,
+                                                      "device_kind": "high_altitude_camera"}),
+    "door_lingering": ("household", Severity.WARNING, {"event_ts": T0 - 11 * 60 * MINUTE, "lingering_s": 240,
+                                                       "snapshot": "https://eye.example.com/s/1402-0305.jpg"}),
+    "heart_rate": ("resident", Severity.WARNING, {"heart_rate": 142, "min": 45, "max": 120, "reports": 3,
+                                                  "since_ms": T0 - 3 * MINUTE}),
+    "not_worn": ("resident", Severity.INFO, {"day": "2026-11-22", "worn_days": 12, "of_days": 13}),
+    "left_geofence": ("resident", Severity.CRITICAL, {"location": LOCATION, "outside_m": 412.5,
+                                                      "accuracy_m": 12.0}),
 }
 # Who hears of it first: the family for a resident, staff for equipment and the building.
 FIRST = {"falling_object": "cg-guard", "device_offline": "cg-duty", "battery_low": "cg-duty",
-         "coverage": "cg-duty"}
+         "coverage": "cg-duty", "tamper": "cg-duty", "camera_offline": "cg-duty", "lens_blocked": "cg-duty",
+         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty"}
 
 
 def alert_of(kind: str, **changes: Any) -> Alert:
     level, severity, evidence = SAMPLES[kind]
     device = {"falling_object": "hac-07", "door_left_open": "door-1402", "night_exit": "door-1402",
-              "device_offline": "door-1402", "battery_low": "band-1402"}.get(kind, "band-1402")
+              "device_offline": "door-1402", "battery_low": "band-1402", "tamper": "door-1402",
+              "camera_offline": "hac-07", "lens_blocked": "hac-07", "storage_failed": "hac-07",
+              "low_frame_rate": "hac-07"}.get(kind, "band-1402")
     alert = Alert(
         id=42, kind=kind, severity=severity, state="open",
         subject={"resident": "r-wang", "household": "h1402", "device": device, "building": "b7"}[level],
@@ -184,6 +203,17 @@ def test_acknowledged_and_resolved_say_by_whom_and_carry_no_acknowledge_link() -
     resolved = render(notification("sos", "cg-li", language="en", reason="resolved", state="resolved",
                                    resolved_by="cg-grid", outcome="visited"), "text", LINKS).body
     assert "Resolved: visited (张网格员)" in resolved and "/ack/" not in resolved
+
+
+def test_an_equipment_alert_cleared_by_the_hub_says_so() -> None:
+    cleared = render(notification("tamper", reason="cleared", state="resolved", resolved_by="hub",
+                                  outcome="cleared"), "text", LINKS).body
+    assert "已自动恢复：设备已恢复正常" in cleared and "/ack/" not in cleared
+
+
+def test_a_night_visitor_s_snapshot_is_a_link_named_as_a_picture() -> None:
+    body = render(notification("door_lingering"), "markdown", LINKS).body
+    assert "[查看抓拍照片](https://eye.example.com/s/1402-0305.jpg)" in body
 
 
 def test_registry_texts_are_escaped_for_html_and_markdown() -> None:
