@@ -60,7 +60,7 @@ class Settings(BaseSettings):
 
     # This node: several hubs may share a broker (and a store), each taking some communities
     node_id: str = Field(
-        default_factory=socket.gethostname, pattern=_ID_PATTERN,
+        default_factory=socket.gethostname, pattern=_ID_PATTERN, validate_default=True,
         description="names this hub among others; the MQTT client id derives from it, so it must stay the "
                     "same across restarts (set it where the host name changes, as in containers)")
     communities: Annotated[list[str], NoDecode] = Field(
