@@ -47,6 +47,7 @@ class Reason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"
     DECODER_ERROR = "decoder_error"
     STORE_REFUSED = "store_refused"
+    OTHER_COMMUNITY = "other_community"  # for a community another hub node takes (HUB_COMMUNITIES)
 
 
 class DecodeError(ValueError):

@@ -38,6 +38,7 @@ from hub.intake_processes import IntakeProcess, IntakeProcessesError
 from hub.live_view import LiveView
 from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress, Connector
+from hub.node import NodeError, NodeScope
 from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
 from hub.residents_cli import app as residents_app
@@ -154,7 +155,7 @@ def run(
     reg = _load_registry(settings.registry_path)
     try:
         hub = Hub(settings, reg)
-    except IntakeProcessesError as exc:
+    except (IntakeProcessesError, NodeError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     api = _api_server(hub)
@@ -173,7 +174,7 @@ def intake(
     _setup_logging(settings)
     try:
         process = IntakeProcess(settings, _load_registry(settings.registry_path), index)
-    except IntakeProcessesError as exc:
+    except (IntakeProcessesError, NodeError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     process.serve(parent)
@@ -333,7 +334,13 @@ def deadletter_replay(
     """Route dead letters again with the current registry; store those that now decode."""
     settings = Settings()
     reg = _load_registry(registry or settings.registry_path)
-    router = Router(lambda: reg, settings.zigbee2mqtt_base_topic, RouterLimits.from_settings(settings))
+    try:  # a node restricted to communities replays theirs; another's stay dead letters (other_community)
+        scope = NodeScope.of(settings, reg)
+    except NodeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    router = Router(lambda: reg, settings.zigbee2mqtt_base_topic, RouterLimits.from_settings(settings),
+                    scope.communities)
     store = Store(settings.store_path, synchronous=settings.store_synchronous)
     report = replay(store, router, reason=reason, ids=ids or None, limit=limit, now_ms=SystemClock().now_ms())
     console.print(f"replayed: {len(report.stored)} stored, {len(report.still_failing)} still failing, "

@@ -69,12 +69,20 @@ class RouterLimits:
 
 class Router:
     """Pure routing: topic + payload + arrival time → what the message is. Reads the registry only: the
-    one `registry()` returns when the message comes (an edited registry routes the next message)."""
+    one `registry()` returns when the message comes (an edited registry routes the next message).
 
-    def __init__(self, registry: Callable[[], Registry], zigbee2mqtt_base: str, limits: RouterLimits) -> None:
+    `communities`: the communities this node takes (`HUB_COMMUNITIES`), None for all. A message for
+    another community can still reach a restricted node (its session queued it under the filters of an
+    earlier, wider run; a broad subscription). It is kept as a dead letter (`other_community`), not
+    acknowledged away: the node that takes that community may never get its own copy (its session did
+    not exist yet, or it shares the subscription with this node), and a dead letter can be replayed there."""
+
+    def __init__(self, registry: Callable[[], Registry], zigbee2mqtt_base: str, limits: RouterLimits,
+                 communities: frozenset[str] | None = None) -> None:
         self.registry = registry
         self._z2m_base = zigbee2mqtt_base
         self._limits = limits
+        self._communities = communities
 
     def route(self, topic: str, payload: bytes, received_ms: int) -> Routed:
         parsed = parse_topic(topic, self._z2m_base)
@@ -86,7 +94,12 @@ class Router:
             )
         if isinstance(parsed, IgnoredTopic):
             return parsed
-        device, problem = self._device(parsed, self.registry())
+        registry = self.registry()
+        if self._communities is not None:
+            elsewhere = self._elsewhere(parsed, registry, self._communities)
+            if elsewhere is not None:
+                return elsewhere
+        device, problem = self._device(parsed, registry)
         if device is None:
             assert problem is not None
             return problem
@@ -124,6 +137,22 @@ class Router:
                 device,
             )
         return Observation(device.id, device.kind, reading.ts, reading.fields, received_ms)
+
+    @staticmethod
+    def _elsewhere(parsed: NativeTopic | Zigbee2mqttTopic, registry: Registry,
+                   communities: frozenset[str]) -> Rejected | None:
+        """A dead letter for a message of a community this node does not take; None for its own, and for a
+        gateway of a compound nobody has (the usual dead letter says so). Never attributed to a device:
+        this node does not follow another community's devices."""
+        if isinstance(parsed, NativeTopic):
+            community: str | None = parsed.community
+        else:
+            community = registry.compound_communities.get(parsed.compound)
+        if community is None or community in communities:
+            return None
+        return Rejected(Reason.OTHER_COMMUNITY,
+                        f"community {community!r} is not taken by this node (HUB_COMMUNITIES="
+                        f"{','.join(sorted(communities))}); kept for the node that takes it")
 
     @staticmethod
     def _device(parsed: NativeTopic | Zigbee2mqttTopic,

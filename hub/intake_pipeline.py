@@ -29,15 +29,16 @@ class IntakePipeline:
     """Subscriber → queue → intake thread → store, for the client id `client_id` on `broker`.
 
     `topics` are what this process subscribes to; `unsubscribe` what an earlier run under the same client
-    id may have left in its session and must be dropped. A message on `notice_topic` is no device message:
-    it calls `on_notice` instead of going to the store (the main hub hears its intake processes' commits
-    that way)."""
+    id may have left in its session and must be dropped; `communities` those this node takes (None: all).
+    A message on `notice_topic` is no device message: it calls `on_notice` instead of going to the store
+    (the main hub hears its intake processes' commits that way)."""
 
     def __init__(self, settings: Settings, registry: Callable[[], Registry], *, broker: BrokerAddress,
                  protocol: Protocol, client_id: str, topics: list[str], unsubscribe: list[str] | None = None,
-                 notice_topic: str | None = None) -> None:
+                 notice_topic: str | None = None, communities: frozenset[str] | None = None) -> None:
         self.clock: Clock = FollowedClock() if settings.clock == "mqtt" else SystemClock()
-        self.router = Router(registry, settings.zigbee2mqtt_base_topic, RouterLimits.from_settings(settings))
+        self.router = Router(registry, settings.zigbee2mqtt_base_topic, RouterLimits.from_settings(settings),
+                             communities)
         self.subscriber = Subscriber(
             broker,
             client_id,

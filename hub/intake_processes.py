@@ -57,10 +57,11 @@ from hub.histograms import IntakeHistograms
 from hub.intake import IntakeStats, IntakeThread
 from hub.intake_pipeline import IntakePipeline
 from hub.mqtt import BrokerAddress, Protocol
+from hub.node import NodeScope, every_device_topic
 from hub.registry import Registry, RegistryError, RegistryHolder
 from hub.settings import Settings
 from hub.threads import BackgroundThread
-from hub.topics import intake_committed_topic, subscriptions
+from hub.topics import intake_committed_topic
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,10 @@ CREATE TABLE IF NOT EXISTS intake_workers (
 """
 
 # Settings an intake process needs, passed to the intake processes a hub starts as HUB_* variables: the hub
-# may run on settings changed in code (the demo), which its environment would not show.
+# may run on settings changed in code (the demo), which its environment would not show. The client id
+# is passed as the hub resolved it (`Settings.client_id`).
 _INTAKE_SETTINGS = (
-    "mqtt_url", "mqtt_client_id", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
+    "node_id", "communities", "mqtt_url", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
     "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
     "store_synchronous", "batch_max", "batch_linger_ms", "max_payload_bytes",
     "max_future_skew_s", "max_reading_age_s", "dead_letter_keep_bytes", "dead_letters_per_device",
@@ -108,30 +110,33 @@ def intake_process_client_id(hub_client_id: str, index: int) -> str:
     return f"{hub_client_id}-intake-{index}"
 
 
-def intake_topics(settings: Settings, *, main: bool = True) -> list[str]:
-    """What a process subscribes to. Alone, the hub takes the device filters. In worker mode the intake
-    processes share them, and the main hub hears only the intake processes' commit notices, so that an
-    SOS committed by one is evaluated at once rather than at the evaluation's next poll of the store (up
-    to a second later on a quiet night). The simulation clock (when followed) is never shared: every
-    process stamps arrivals with it, so every process must see every tick."""
-    topics = subscriptions(settings.zigbee2mqtt_base_topic)
+def _shared(settings: Settings, topics: list[str]) -> list[str]:
+    return [f"$share/{settings.mqtt_share_group}/{topic}" for topic in topics]
+
+
+def intake_topics(settings: Settings, scope: NodeScope, *, main: bool = True) -> list[str]:
+    """What a process subscribes to: this node's device filters (`scope`). Alone, the hub takes them. In
+    worker mode the intake processes share them, and the main hub hears only the intake processes' commit
+    notices, so that an SOS committed by one is evaluated at once rather than at the evaluation's next
+    poll of the store (up to a second later on a quiet night). The simulation clock (when followed) is
+    never shared: every process stamps arrivals with it, so every process must see every tick."""
+    topics = scope.device_topics(settings.zigbee2mqtt_base_topic)
     if settings.intake_workers > 1:
-        topics = ([intake_committed_topic(settings.mqtt_client_id)] if main
-                  else [f"$share/{settings.mqtt_share_group}/{topic}" for topic in topics])
+        topics = [intake_committed_topic(settings.client_id)] if main else _shared(settings, topics)
     if settings.clock == "mqtt":
         topics.append(CLOCK_TOPIC)
     return topics
 
 
-def dropped_topics(settings: Settings) -> list[str]:
-    """What the main hub's persistent session may still hold from a run with another number of intake
-    processes, and must drop: the device filters it took alone before it had them (the broker would go on
-    sending it every message besides sharing them), or the shared ones and the notices of an earlier worker
-    mode."""
-    plain = subscriptions(settings.zigbee2mqtt_base_topic)
-    every = [*plain, *(f"$share/{settings.mqtt_share_group}/{topic}" for topic in plain),
-             intake_committed_topic(settings.mqtt_client_id)]
-    wanted = set(intake_topics(settings))
+def dropped_topics(settings: Settings, scope: NodeScope, registry: Registry, *,
+                   main: bool = True) -> list[str]:
+    """What a process's persistent session may still hold from a run with another number of intake
+    processes or other communities, and must drop: device filters it took alone before it had intake
+    processes (the broker would go on sending it every message besides sharing them), the shared ones and
+    the notices of an earlier worker mode, and the filters of communities the node no longer takes."""
+    plain = every_device_topic(settings.zigbee2mqtt_base_topic, registry)
+    every = [*plain, *_shared(settings, plain), intake_committed_topic(settings.client_id)]
+    wanted = set(intake_topics(settings, scope, main=main))
     return [topic for topic in every if topic not in wanted]
 
 
@@ -181,7 +186,7 @@ def registry_snapshot_path(settings: Settings) -> Path:
     thousands of devices from YAML takes seconds, from JSON a tenth of one, and a restarted process's share
     of the stream waits at the broker until it is up."""
     store = settings.store_path
-    return store.with_name(f"{store.name}.{settings.mqtt_client_id}.registry.json")
+    return store.with_name(f"{store.name}.{settings.client_id}.registry.json")
 
 
 def held_watermark(reports: dict[str, IntakeProcessReport], names: list[str], started_wall_ms: int,
@@ -233,7 +238,7 @@ class IntakeProcessPool:
         self._snapshot = registry_snapshot_path(settings)
         self._snapshot_of: Registry | None = None
         self._indices = range(1, settings.intake_workers + 1)
-        self._names = [intake_process_client_id(settings.mqtt_client_id, index) for index in self._indices]
+        self._names = [intake_process_client_id(settings.client_id, index) for index in self._indices]
         self._reports: dict[str, IntakeProcessReport] = {}
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._restart_due: dict[int, float] = {}
@@ -243,7 +248,7 @@ class IntakeProcessPool:
         self._lock = threading.Lock()
         self._board = WatermarkBoard(settings.store_path)
         self._housekeeping = HousekeepingThread("intake-processes", self._supervise)
-        self.committed_topic = intake_committed_topic(settings.mqtt_client_id)
+        self.committed_topic = intake_committed_topic(settings.client_id)
 
     @property
     def names(self) -> list[str]:
@@ -307,8 +312,7 @@ class IntakeProcessPool:
             self._snapshot_of = registry
 
     def _spawn(self, index: int) -> None:
-        env = {**os.environ, **{f"HUB_{name.upper()}": str(getattr(self._settings, name))
-                                for name in _INTAKE_SETTINGS if getattr(self._settings, name) is not None},
+        env = {**os.environ, **_settings_env(self._settings), "HUB_MQTT_CLIENT_ID": self._settings.client_id,
                "HUB_REGISTRY_PATH": str(self._snapshot)}
         command = [sys.executable, "-m", "hub", "intake", "--index", str(index), "--parent", str(os.getpid())]
         with self._lock:
@@ -340,15 +344,16 @@ class MainIntake:
     as one `IntakeStatus` over all of them."""
 
     def __init__(self, settings: Settings, registry: Callable[[], Registry], broker: BrokerAddress,
-                 protocol: Protocol) -> None:
+                 protocol: Protocol, scope: NodeScope) -> None:
         # Worker mode: the intake processes (this one then takes no device messages), their watermark and
         # their counters.
         self.processes = (IntakeProcessPool(settings, registry)
                           if settings.intake_workers > 1 else None)
         self.pipeline = IntakePipeline(
-            settings, registry, broker=broker, protocol=protocol, client_id=settings.mqtt_client_id,
-            topics=intake_topics(settings), unsubscribe=dropped_topics(settings),
-            notice_topic=None if self.processes is None else self.processes.committed_topic)
+            settings, registry, broker=broker, protocol=protocol, client_id=settings.client_id,
+            topics=intake_topics(settings, scope), unsubscribe=dropped_topics(settings, scope, registry()),
+            notice_topic=None if self.processes is None else self.processes.committed_topic,
+            communities=scope.communities)
 
     @property
     def connected(self) -> bool:
@@ -412,15 +417,18 @@ class IntakeProcess:
                 f"(HUB_INTAKE_WORKERS={settings.intake_workers})")
         assert settings.mqtt_url is not None
         self.settings = settings
-        self.name = intake_process_client_id(settings.mqtt_client_id, index)
+        self.scope = NodeScope.of(settings, registry)
+        self.name = intake_process_client_id(settings.client_id, index)
         self.registry = RegistryHolder(registry)
         self._registry_mtime = _mtime(settings.registry_path)
         self.pipeline = IntakePipeline(settings, self.registry.current,
                                        broker=BrokerAddress.from_url(settings.mqtt_url),
                                        protocol=settings.mqtt_protocol, client_id=self.name,
-                                       topics=intake_topics(settings, main=False))
+                                       topics=intake_topics(settings, self.scope, main=False),
+                                       unsubscribe=dropped_topics(settings, self.scope, registry, main=False),
+                                       communities=self.scope.communities)
         intake, subscriber = self.pipeline.thread, self.pipeline.subscriber
-        notice_topic = intake_committed_topic(settings.mqtt_client_id)
+        notice_topic = intake_committed_topic(settings.client_id)
         intake.on_committed = lambda committed: subscriber.notify(notice_topic,
                                                                   str(committed.after_id).encode())
         self.histograms = IntakeHistograms(self.pipeline.clock)
@@ -460,7 +468,8 @@ class IntakeProcess:
         self._housekeeping.start()
         self.pipeline.subscriber.start()
         gc.freeze()  # as the main hub does (hub/cli.py): long-lived state out of the collector's passes
-        log.info("%s started: store %s", self.name, self.settings.store_path)
+        log.info("%s started: node %s, %s, store %s", self.name, self.settings.node_id, self.scope.describe(),
+                 self.settings.store_path)
 
     def stop(self) -> None:
         """As the hub stops: take nothing more, commit and acknowledge what was taken, then disconnect."""
@@ -484,6 +493,16 @@ class IntakeProcess:
                     break
         finally:
             self.stop()
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """`_INTAKE_SETTINGS` as the HUB_* variables they are read from (lists comma-separated)."""
+    env = {}
+    for name in _INTAKE_SETTINGS:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"HUB_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+    return env
 
 
 def _mtime(path: Path) -> float:

@@ -11,7 +11,8 @@ counters, never the hub that wires them: what it shows is exactly what it is han
 
 Each hub has its own `CollectorRegistry`, not prometheus_client's global one, so hubs run in one process
 (tests) never collide. Every label takes its values from a bounded set — device kinds, dead-letter
-reasons, alert kinds and severities, sink names, delivery states — never a device, resident or household.
+reasons, alert kinds and severities, sink names, delivery states — never a device, resident or household
+(and `hub_node_info`, one series naming this node).
 """
 
 from __future__ import annotations
@@ -60,10 +61,17 @@ class HubMetrics:
     """The hub's metrics: its registry, and the histograms fed by intake and evaluation."""
 
     def __init__(self, clock: Clock, intake: IntakeStatus, evaluation: EvaluationStats,
-                 export: ExportStats | None, store_path: Path) -> None:
+                 export: ExportStats | None, store_path: Path, *,
+                 node: Mapping[str, str] | None = None) -> None:
         """`export`: None when no InfluxDB is configured (no export series at all, rather than zeros);
-        `store_path`: the store whose alert tables the alert series count."""
+        `store_path`: the store whose alert tables the alert series count; `node`: the labels of
+        `hub_node_info` (which of several hubs this is)."""
         self.registry = CollectorRegistry()
+        if node:
+            info = GaugeMetricFamily("hub_node_info", "This hub node: its id, MQTT client id and the "
+                                     "communities it takes (empty: all); always 1.", labels=list(node))
+            info.add_metric(list(node.values()), 1)
+            self.registry.register(_Constant(info))
         self.intake = IntakeHistograms(clock)
         self.tick_seconds = BucketHistogram(TICK_SECONDS_BUCKETS)
         self.residents_evaluated = 0
@@ -210,6 +218,16 @@ class _HubCollector(Collector):
             histogram.add_metric([severity], cumulative(ACK_SECONDS_BUCKETS, per_bucket), total_ms / 1000)
         yield histogram
         yield from _deliveries(deliveries)
+
+
+class _Constant(Collector):
+    """A family that never changes, served as it is."""
+
+    def __init__(self, family: Metric) -> None:
+        self._family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family
 
 
 def _alert_states(unresolved: list[tuple[str, str, str, str, str, int]]) -> Iterator[Metric]:

@@ -72,6 +72,13 @@ class Message:
 
 
 _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id: success in 3.1.1 and 5
+# Topic filters per SUBSCRIBE or UNSUBSCRIBE packet: a node restricted to communities may have a filter per
+# compound, and a broker with a `max_packet_size` disconnects a client whose packet exceeds it.
+_FILTERS_PER_PACKET = 100
+
+
+def _in_packets(topics: list[str]) -> list[list[str]]:
+    return [topics[i:i + _FILTERS_PER_PACKET] for i in range(0, len(topics), _FILTERS_PER_PACKET)]
 
 
 class _ReadAheadClient(paho.Client):
@@ -201,6 +208,7 @@ class Subscriber:
         self._connection = 0
         self._paused = False
         self._subscribed = threading.Event()
+        self._subacks_due: set[int] = set()  # SUBSCRIBE packets of this connection not acknowledged yet
         self._client = _client(client_id, address, protocol, persistent=True)
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
@@ -277,17 +285,25 @@ class Subscriber:
         log.info("connected to %s:%s (session present: %s)", self._address.host, self._address.port,
                  flags.session_present)
         if flags.session_present and self._unsubscribe:
-            client.unsubscribe(self._unsubscribe)
-        if self.protocol == "5":
-            # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
-            options = SubscribeOptions(qos=1, retainHandling=1)
-            client.subscribe([(topic, options) for topic in self._topics])
-        else:
-            client.subscribe([(topic, 1) for topic in self._topics])
+            for topics in _in_packets(self._unsubscribe):
+                client.unsubscribe(topics)
+        self._subacks_due = set()
+        for topics in _in_packets(self._topics):
+            if self.protocol == "5":
+                # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
+                options = SubscribeOptions(qos=1, retainHandling=1)
+                _, mid = client.subscribe([(topic, options) for topic in topics])
+            else:
+                _, mid = client.subscribe([(topic, 1) for topic in topics])
+            if mid is not None:
+                self._subacks_due.add(mid)
 
     def _handle_subscribe(self, client: paho.Client, _: Any, mid: int, reasons: Any, __: Any) -> None:
         if any(r.is_failure for r in reasons):
             log.error("subscription refused: %s", reasons)
+            return
+        self._subacks_due.discard(mid)
+        if self._subacks_due:  # subscribed once every filter is
             return
         if self._status_topic:
             client.publish(self._status_topic, b"online", qos=1, retain=True)

@@ -76,6 +76,8 @@ class Registry:
         self.zigbee2mqtt_name_compounds: dict[str, set[str]] = {}
         for compound, name in self.by_zigbee2mqtt_name:
             self.zigbee2mqtt_name_compounds.setdefault(name, set()).add(compound)
+        # Every compound's community, deactivated ones included: which node takes a gateway's messages.
+        self.compound_communities = {c.id: c.community for c in self.file.compounds}
         # Kept so their messages become dead letters that say why, not "not registered".
         self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
         file_compounds = device_compounds(self.file)

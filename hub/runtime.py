@@ -26,6 +26,7 @@ from hub.intake_pipeline import open_store
 from hub.intake_processes import MainIntake, check_intake_processes
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Protocol
+from hub.node import NodeScope
 from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
 from hub.retention import RetentionPolicy, RetentionThread
@@ -39,6 +40,7 @@ class Hub:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         check_intake_processes(settings)
+        self.scope = NodeScope.of(settings, registry)
         # The one registry in service: edits through the API replace it, every part reads it.
         self.registry = RegistryHolder(registry)
         self.embedded_broker: EmbeddedBroker | None = None
@@ -52,13 +54,13 @@ class Hub:
         Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
         opener = functools.partial(open_store, settings)
         self.intake = MainIntake(settings, self.registry.current, BrokerAddress.from_url(self.broker_url),
-                                 protocol)
+                                 protocol, self.scope)
         self.clock = self.intake.pipeline.clock
         alert_settings = settings.alerts
         if alert_settings.mqtt_client_id == AlertSettings.model_fields["mqtt_client_id"].default:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
             alert_settings = alert_settings.model_copy(
-                update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"}
+                update={"mqtt_client_id": f"{settings.client_id}-alerts"}
             )
         # What notifications link to; the API checks the acknowledge links with the same key.
         self.links = Links(settings.public_url, link_key(settings.link_secret.get_secret_value(),
@@ -91,7 +93,9 @@ class Hub:
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
-                                  None if self.influx is None else self.influx.stats, settings.store_path)
+                                  None if self.influx is None else self.influx.stats, settings.store_path,
+                                  node={"node_id": settings.node_id, "client_id": settings.client_id,
+                                        "communities": ",".join(settings.communities)})
         self.intake.pipeline.thread.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
 
@@ -113,7 +117,10 @@ class Hub:
         self.retention.start()
         self.intake.start_receiving()
         log.info(
-            "hub started: broker %s, store %s, %d devices registered",
+            "hub started: node %s (MQTT client id %s) taking %s, broker %s, store %s, %d devices registered",
+            self.settings.node_id,
+            self.settings.client_id,
+            self.scope.describe(),
             redact_url(self.broker_url),
             self.settings.store_path,
             len(self.registry.current().devices),

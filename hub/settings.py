@@ -6,12 +6,14 @@ is SQLite under ./var/, and without `HUB_INFLUX_URL` nothing is exported.
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from devices.kind import MAX_FUTURE_SKEW_MS
 from hub.alerts.links import DEFAULT_MAP_URL
@@ -47,6 +49,9 @@ class RuleSettings(BaseSettings):
 _PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "example")
 _PLACEHOLDER_VALUES = frozenset({"secret", "password", "token", "admin", "xxx"})
 
+# A node id and a community id go into MQTT client ids and topics: no `/`, `+`, `#` or spaces.
+_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+
 
 def is_placeholder_secret(value: str) -> bool:
     lowered = value.strip().lower()
@@ -62,9 +67,19 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # This node: several hubs may share a broker (and a store), each taking some communities
+    node_id: str = Field(
+        default_factory=socket.gethostname, pattern=_ID_PATTERN, validate_default=True,
+        description="names this hub among others; the MQTT client id derives from it, so it must stay the "
+                    "same across restarts (set it where the host name changes, as in containers)")
+    communities: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated community ids this node takes; empty: all")
+
     # MQTT intake
     mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883; unset = embedded broker")
-    mqtt_client_id: str = Field("sc-hub", description="fixed: the broker keeps this session's queue")
+    mqtt_client_id: str | None = Field(
+        None, pattern=_ID_PATTERN,
+        description="fixed: the broker keeps this session's queue; unset: sc-hub-<HUB_NODE_ID> (`client_id`)")
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, gt=0, description="how long the broker queues for us")
     mqtt_receive_maximum: int = Field(20_000, ge=1, le=65535)
@@ -162,6 +177,29 @@ class Settings(BaseSettings):
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    @field_validator("communities", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`HUB_COMMUNITIES=sunshine,moonlight`: a plain list, as operators write it, not JSON."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("communities")
+    @classmethod
+    def _community_ids(cls, value: list[str]) -> list[str]:
+        bad = [community for community in value if not re.match(_ID_PATTERN, community)]
+        if bad:
+            raise ValueError(f"HUB_COMMUNITIES holds {', '.join(map(repr, bad))}, not community ids")
+        return sorted(set(value))
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id of this node's intake, hence of its persistent session (and the stem of its
+        intake processes' and alert sink's ids): HUB_MQTT_CLIENT_ID, else derived from the node id, so
+        nodes that differ only in HUB_NODE_ID never take over each other's session."""
+        return self.mqtt_client_id or f"sc-hub-{self.node_id}"
 
     @property
     def reading_age_limit_s(self) -> int:

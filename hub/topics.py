@@ -18,6 +18,7 @@ grouping), so a Zigbee2MQTT topic is matched from its end, and Zigbee2MQTT's own
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from devices.topics import (
@@ -81,8 +82,16 @@ def intake_committed_topic(hub_client_id: str) -> str:
     return f"hub/{hub_client_id}/intake/committed"
 
 
-def subscriptions(zigbee2mqtt_base: str) -> list[str]:
-    return ["sc/+/+/+/event", "sc/+/+/+/availability", f"{zigbee2mqtt_base}/#"]
+def subscriptions(zigbee2mqtt_base: str, communities: Iterable[str] | None = None,
+                  compounds: Iterable[str] = ()) -> list[str]:
+    """The device topic filters: every device's, or (with `communities`) those communities' native
+    devices' and the Zigbee2MQTT gateways' of `compounds` (theirs: a gateway's base topic names its
+    compound, not its community)."""
+    if communities is None:
+        return ["sc/+/+/+/event", "sc/+/+/+/availability", f"{zigbee2mqtt_base}/#"]
+    return [*(f"sc/{community}/+/+/{channel}" for community in sorted(communities)
+              for channel in ("event", "availability")),
+            *(f"{zigbee2mqtt_gateway_base(zigbee2mqtt_base, compound)}/#" for compound in sorted(compounds))]
 
 
 _Z2M_COMMANDS = ("/set", "/get")

@@ -267,6 +267,20 @@ def test_a_device_publishes_its_own_topics_and_the_hub_receives_them(connect: Co
     assert hub.next_message() == (availability, b"online")
 
 
+def test_the_hub_user_may_subscribe_to_one_communitys_filters(connect: Connect, broker: Broker) -> None:
+    """A node restricted to sunshine (HUB_COMMUNITIES, docs/operators/nodes.md): the ACL's wide read grants
+    cover its narrower filters, plain and shared, and it hears its own community's devices."""
+    narrow = subscriptions("zigbee2mqtt", {"sunshine"}, {"c1", "c2"})
+    hub = connect(broker.plain_port, HUB_USER, broker.passwords[HUB_USER])
+    assert not hub.connack.is_failure, hub.connack
+    hub.subscribe(*narrow, *(f"$share/sc-hub/{topic}" for topic in narrow))
+    assert all(reason == 1 for reason in hub.subacks[-1]), hub.subacks  # granted QoS 1, none refused
+    door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
+    assert door.publish(DOOR, b'{"contact": "open"}') in ACCEPTED
+    received = {hub.next_message(), hub.next_message()}  # one through each subscription
+    assert received == {(DOOR, b'{"contact": "open"}')}
+
+
 def test_a_device_is_refused_on_another_devices_topic_and_on_alerts(connect: Connect, broker: Broker) -> None:
     hub = hub_session(connect, broker)
     door = connect(broker.plain_port, "door-1", broker.passwords["door-1"])
