@@ -1,3 +1,3 @@
-from hub.cli import app
+from hub.cli import main
 
-app(prog_name="hub")
+main()

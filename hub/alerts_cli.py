@@ -41,6 +41,7 @@ def _when(ms: int | None) -> str:
 @contextmanager
 def _service() -> Iterator[AlertService]:
     settings = Settings()
+    settings.sqlite_store_path("hub alerts")
     if not settings.store_path.exists():
         err.print(f"[red]no hub store at {settings.store_path} (set HUB_STORE_PATH)[/red]")
         raise typer.Exit(1)

@@ -146,7 +146,7 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
     AlertStore(store_path).close()  # the alert tables exist, even in a store no alert loop opened
     store = Store(store_path)
     try:
-        db = store._db
+        db = store._sqlite()  # personal data is not kept on PostgreSQL yet
         readings = _rows(db, f"SELECT device_id AS device, kind, ts, fields, received_ms FROM observations"
                              f" WHERE device_id IN ({_in(ids)}) ORDER BY ts", ids)
         for row in readings:

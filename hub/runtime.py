@@ -38,6 +38,8 @@ class Hub:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         check_intake_processes(settings)
+        # Never half a hub: intake into PostgreSQL with alerts in a SQLite file beside it.
+        settings.sqlite_store_path("hub run (evaluation, alerts and the API need them)")
         # The one registry in service: edits through the API replace it, every part reads it.
         self.registry = RegistryHolder(registry)
         self.embedded_broker: EmbeddedBroker | None = None

@@ -44,6 +44,16 @@ def is_placeholder_secret(value: str) -> bool:
     return lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
 
 
+# What a PostgreSQL store (HUB_STORE_URL) holds so far, and what it does not (issue 14, in parts).
+POSTGRESQL_HOLDS = "intake's part (observations, dead letters, devices seen, intake watermarks)"
+POSTGRESQL_LACKS = ("alerts with their history, deliveries and hand-overs, API tokens, the audits, "
+                    "personal-data export and erasure, and retention")
+
+
+class StoreBackendError(ValueError):
+    """A part of the hub asked of a store backend that does not hold it yet."""
+
+
 class Settings(BaseSettings):
     # An error must never echo the environment it was given: it holds the secrets.
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", hide_input_in_errors=True)
@@ -83,6 +93,11 @@ class Settings(BaseSettings):
     notify_allow_private: bool = Field(
         False, description="let notify URLs name loopback or private addresses (a test bench)")
     store_path: Path = Path("var/hub.sqlite3")
+    store_url: str | None = Field(
+        None, pattern=r"^postgres(ql)?://",
+        description="postgresql://user:password@host:port/database: PostgreSQL as the store, shared by every "
+                    "hub node (intake's part so far, docs/operators/postgresql.md); unset: SQLite at "
+                    "HUB_STORE_PATH")
     store_synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss before its messages are acknowledged"
     )
@@ -141,6 +156,16 @@ class Settings(BaseSettings):
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    def sqlite_store_path(self, what: str) -> Path:
+        """The SQLite store for `what`, a part of the store not kept on PostgreSQL yet: refused (never
+        read from or written to a SQLite file beside the PostgreSQL store) when HUB_STORE_URL is set."""
+        if self.store_url is not None:
+            raise StoreBackendError(
+                f"{what}: not kept on PostgreSQL yet. HUB_STORE_URL names a PostgreSQL store, which holds "
+                f"{POSTGRESQL_HOLDS} only; {POSTGRESQL_LACKS} are still in SQLite. Unset HUB_STORE_URL to "
+                "use the SQLite store at HUB_STORE_PATH (docs/operators/postgresql.md)")
+        return self.store_path
 
     @property
     def reading_age_limit_s(self) -> int:

@@ -13,6 +13,11 @@ which scans the time index backwards over a bounded window.
 
 Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
 exporters and the CLI read while intake writes.
+
+With `url` (`HUB_STORE_URL=postgresql://…`) the same `Store` runs on PostgreSQL: one text of each
+statement for both where the dialects agree, hub/postgres.py where they do not (the batch upsert through
+COPY, daily partitions of observations, retention by partition). The schema of both is versioned in
+hub/migrations.py. On PostgreSQL the store holds intake's part only so far (docs/operators/postgresql.md).
 """
 
 from __future__ import annotations
@@ -29,84 +34,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from devices.kind import Fields
-
-_OBSERVATIONS_TABLE = """(
-    id          INTEGER PRIMARY KEY,          -- export order; a changed row gets a new id and is re-sent
-    device_id   TEXT    NOT NULL,
-    kind        TEXT    NOT NULL,
-    ts          INTEGER NOT NULL,             -- device time, epoch ms
-    fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
-    received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
-    UNIQUE (ts, device_id)                    -- time first: see the module docstring
-)"""
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS observations {_OBSERVATIONS_TABLE};
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id           INTEGER PRIMARY KEY,
-    received_ms  INTEGER NOT NULL,
-    topic        TEXT    NOT NULL,
-    reason       TEXT    NOT NULL,
-    detail       TEXT    NOT NULL,
-    device_id    TEXT,
-    payload      BLOB    NOT NULL,            -- capped at settings.dead_letter_keep_bytes
-    payload_size INTEGER NOT NULL,            -- the size as received
-    replayed_ms  INTEGER                      -- set once a replay stored it
-);
-CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason, id);
-CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters (device_id, replayed_ms);
-CREATE TABLE IF NOT EXISTS dead_letters_dropped ( -- past a device's cap: counted, not kept
-    device_id    TEXT PRIMARY KEY,
-    dropped      INTEGER NOT NULL,
-    last_ms      INTEGER NOT NULL,            -- arrival of the newest dropped one
-    last_reason  TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS devices_seen (
-    device_id       TEXT PRIMARY KEY,
-    kind            TEXT,
-    last_ts         INTEGER,                  -- newest device time of a valid reading
-    last_received_ms INTEGER NOT NULL,        -- newest message of any kind, valid or not
-    online          INTEGER,                  -- last availability message: 1, 0, or NULL if none yet
-    availability_ms INTEGER,
-    last_error      TEXT                      -- reason of the newest message that failed to decode
-);
-CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made through the API
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,               -- wall-clock time of the edit, epoch ms
-    actor     TEXT    NOT NULL,               -- the token's name
-    token_id  TEXT    NOT NULL,
-    role      TEXT    NOT NULL,
-    tbl       TEXT    NOT NULL,               -- registry table: devices, caregivers, ...
-    entry_id  TEXT    NOT NULL,
-    action    TEXT    NOT NULL,               -- create, update, deactivate
-    before    TEXT,                           -- the entry as JSON; NULL when created
-    after     TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS resident_reads (   -- the read audit: who was shown which residents' data
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,               -- wall-clock time, epoch ms
-    actor     TEXT    NOT NULL,               -- the token's name
-    token_id  TEXT    NOT NULL,
-    role      TEXT    NOT NULL,
-    what      TEXT    NOT NULL,               -- residents (a list), activity, export
-    residents TEXT    NOT NULL                -- JSON array of the resident ids shown
-);
-CREATE INDEX IF NOT EXISTS resident_reads_at ON resident_reads (at_ms);
-CREATE TABLE IF NOT EXISTS resident_erasures ( -- kept: the proof a resident's data was erased, and what
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,
-    actor     TEXT    NOT NULL,
-    token_id  TEXT,                           -- NULL: erased with the CLI
-    role      TEXT    NOT NULL,
-    resident  TEXT    NOT NULL,               -- the registry id (a pseudonym; the entry keeps no name)
-    counts    TEXT    NOT NULL                -- JSON: what was removed or anonymised, for statistics
-);
-CREATE TABLE IF NOT EXISTS export_cursors (
-    sink    TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-);
-"""
-
+from hub.migrations import OBSERVATIONS_TABLE_SQLITE, migrate_postgresql, migrate_sqlite
+from hub.postgres import DAY_MS, Partitions, PgConnection, drop_partitions_before, upsert_observations
 
 # A second message for the same (device, ts) is either a redelivery (same fields: nothing changes) or more
 # of the same moment's state, e.g. Zigbee2MQTT's action reset that follows an SOS press with the same
@@ -238,6 +167,22 @@ class Batch:
         other.seen = {}
 
 
+def _merged_repeats(rows: list[tuple[str, str, int, str, int]]) -> list[tuple[str, str, int, str, int]]:
+    """A batch's rows with repeats of one (ts, device) merged into the first, later fields winning, as
+    the upsert would merge them one after the other (PostgreSQL's upsert may touch a row once per
+    statement)."""
+    merged: dict[tuple[int, str], tuple[str, str, int, str, int]] = {}
+    for row in rows:
+        device_id, _, ts, fields, _ = row
+        first = merged.get((ts, device_id))
+        if first is None:
+            merged[ts, device_id] = row
+        else:
+            together = {**json.loads(first[3]), **json.loads(fields)}
+            merged[ts, device_id] = (*first[:3], json.dumps(together, separators=(",", ":")), first[4])
+    return list(merged.values())
+
+
 def private_file(path: Path) -> Path:
     """Create `path` readable and writable by its owner only (0600) if it is not there, and tighten it if
     it is: the store and the registry hold residents' personal data. SQLite creates its -wal and -shm
@@ -280,13 +225,21 @@ class WriterTurn:
 class Store:
     def __init__(
         self, path: Path, *, synchronous: Literal["full", "normal"] = "full", read_only: bool = False,
-        dead_letters_per_device: int | None = None,
+        dead_letters_per_device: int | None = None, url: str | None = None,
     ) -> None:
         self.path = path
         # A device sending garbage without end must not fill the disk: past this many dead letters of its
         # own (not yet replayed) the rest are counted in `dead_letters_dropped`, not kept. None: no cap.
         self._dead_letters_per_device = dead_letters_per_device
         self._writer_turn: WriterTurn | None = None
+        self._db: sqlite3.Connection | PgConnection
+        self._pg: PgConnection | None = None
+        self._partitions = Partitions()
+        if url is not None:
+            self._db = self._pg = PgConnection(url, read_only=read_only)
+            if not read_only:
+                migrate_postgresql(self._pg)
+            return
         if read_only:
             self._db = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
@@ -297,9 +250,18 @@ class Store:
         if not read_only:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            self._db.executescript(_SCHEMA)
+            migrate_sqlite(self._db)
             if self._keyed_by_device_first():
                 self._rekey_observations()
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self._pg is None else "postgresql"
+
+    def _sqlite(self) -> sqlite3.Connection:
+        """The SQLite connection, for what only SQLite does (pragmas, its file's upkeep)."""
+        assert isinstance(self._db, sqlite3.Connection), "SQLite only"
+        return self._db
 
     def _keyed_by_device_first(self) -> bool:
         for _, name, unique, *_ in self._db.execute("PRAGMA index_list(observations)").fetchall():
@@ -314,7 +276,7 @@ class Store:
         with self._transaction() as db:
             if not self._keyed_by_device_first():
                 return  # another process did it meanwhile
-            db.execute(f"CREATE TABLE observations_rekeyed {_OBSERVATIONS_TABLE}")
+            db.execute(f"CREATE TABLE observations_rekeyed {OBSERVATIONS_TABLE_SQLITE}")
             db.execute("INSERT INTO observations_rekeyed SELECT id, device_id, kind, ts, fields, received_ms"
                        " FROM observations")
             db.execute("DROP TABLE observations")
@@ -326,7 +288,11 @@ class Store:
             self._writer_turn.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection | PgConnection]:
+        if self._pg is not None:
+            with self._pg.transaction() as pg:
+                yield pg
+            return
         if self._writer_turn is None:
             self._writer_turn = WriterTurn(self.path)
         with self._writer_turn:
@@ -350,7 +316,11 @@ class Store:
         ]
         with self._transaction() as db:
             before = self._max_observation_id(db)
-            db.executemany(_UPSERT_OBSERVATION, observations)
+            if isinstance(db, PgConnection):
+                self._partitions.ensure(db, [row[2] for row in observations])
+                upsert_observations(db, _merged_repeats(observations))
+            else:
+                db.executemany(_UPSERT_OBSERVATION, observations)
             kept, dropped = self._capped(db, batch.dead_letters)
             db.executemany(
                 "INSERT INTO dead_letters"
@@ -362,7 +332,8 @@ class Store:
             db.executemany(
                 "INSERT INTO dead_letters_dropped (device_id, dropped, last_ms, last_reason)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-                " dropped = dropped + excluded.dropped, last_ms = max(last_ms, excluded.last_ms),"
+                " dropped = dead_letters_dropped.dropped + excluded.dropped,"
+                f" last_ms = {self._greatest}(dead_letters_dropped.last_ms, excluded.last_ms),"
                 " last_reason = excluded.last_reason",
                 [(device, len(ds), max(d.received_ms for d in ds), ds[-1].reason)
                  for device, ds in dropped.items()],
@@ -370,23 +341,31 @@ class Store:
             db.executemany(
                 "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-                " kind = coalesce(excluded.kind, kind),"
-                " last_ts = max(coalesce(last_ts, 0), coalesce(excluded.last_ts, 0)),"
-                " last_received_ms = max(last_received_ms, excluded.last_received_ms),"
-                " last_error = coalesce(excluded.last_error, last_error)",
+                " kind = coalesce(excluded.kind, devices_seen.kind),"
+                f" last_ts = {self._greatest}(coalesce(devices_seen.last_ts, 0),"
+                " coalesce(excluded.last_ts, 0)),"
+                f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
+                " excluded.last_received_ms),"
+                " last_error = coalesce(excluded.last_error, devices_seen.last_error)",
                 [(device, *values) for device, values in batch.seen.items()],
             )
             db.executemany(
                 "INSERT INTO devices_seen (device_id, last_received_ms, online, availability_ms)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
                 " online = excluded.online, availability_ms = excluded.availability_ms,"
-                " last_received_ms = max(last_received_ms, excluded.last_received_ms)",
+                f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
+                " excluded.last_received_ms)",
                 [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
             )
             after = self._max_observation_id(db)
         return Committed(before, after, batch.observations)
 
-    def _capped(self, db: sqlite3.Connection,
+    @property
+    def _greatest(self) -> str:
+        """The larger of two values: SQLite's scalar max(), PostgreSQL's greatest()."""
+        return "max" if self._pg is None else "greatest"
+
+    def _capped(self, db: sqlite3.Connection | PgConnection,
                 dead_letters: list[DeadLetter]) -> tuple[list[DeadLetter], dict[str, list[DeadLetter]]]:
         """The dead letters to keep, and per device those past its cap (to count, not keep)."""
         cap = self._dead_letters_per_device
@@ -420,9 +399,11 @@ class Store:
         """A failed commit in words an operator can act on: SQLite's message and extended code (its
         "disk I/O error" covers a read-only remount too), plus what the store's file system says now."""
         text = f"{type(exc).__name__}: {exc}"
-        code = getattr(exc, "sqlite_errorname", None)
+        code = getattr(exc, "sqlite_errorname", None) or getattr(exc, "sqlstate", None)
         if code:
             text += f" ({code})"
+        if self._pg is not None:  # the server's message says it all; no file system of ours to look at
+            return text
         try:
             fs = os.statvfs(self.path.parent)
         except OSError:
@@ -434,7 +415,7 @@ class Store:
         return text
 
     @staticmethod
-    def _max_observation_id(db: sqlite3.Connection) -> int:
+    def _max_observation_id(db: sqlite3.Connection | PgConnection) -> int:
         return int(db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 
     # --- reading -------------------------------------------------------------------------------
@@ -535,6 +516,8 @@ class Store:
     # --- retention and erasure ------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
+        if self._pg is not None:
+            return self._pg.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0] is True
         return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                 (name,)).fetchone() is not None
 
@@ -556,6 +539,19 @@ class Store:
             if len(ids) < chunk:
                 return total
 
+    def drop_readings_before(self, cutoff_ms: int) -> int:
+        """Delete the readings whose device time is before `cutoff_ms`; returns how many. On PostgreSQL
+        whole days go as partitions (no row-by-row delete, no bloat left), then what is left before the
+        cutoff in the day it falls in."""
+        dropped = 0
+        if self._pg is not None:
+            dropped, days = drop_partitions_before(self._pg, cutoff_ms)
+            self._partitions.forget(days)
+            if cutoff_ms % DAY_MS == 0:
+                return dropped
+        return dropped + self.purge("SELECT id FROM observations WHERE ts < ?", (cutoff_ms,),
+                                    ["DELETE FROM observations WHERE id IN ({ids})"])
+
     def erase(self, devices: Sequence[str], alert_condition: str, alert_args: Sequence[object],
               resident: str, tombstone: dict[str, Any]) -> dict[str, int]:
         """Delete these devices' readings, dead letters and last-seen rows; anonymise the alerts matching
@@ -563,7 +559,8 @@ class Store:
         registry audit. One transaction, freed space overwritten, then the log emptied into the file so no
         old copy of a page stays behind. Returns what it removed or anonymised."""
         marks = ", ".join("?" * len(devices))
-        self._db.execute("PRAGMA secure_delete = ON")
+        sqlite = self._sqlite()  # on PostgreSQL: not yet (docs/operators/postgresql.md)
+        sqlite.execute("PRAGMA secure_delete = ON")
         with self._transaction() as db:
             readings = db.execute(f"DELETE FROM observations WHERE device_id IN ({marks})", devices).rowcount
             dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
@@ -582,7 +579,7 @@ class Store:
             audits = db.execute(
                 "UPDATE registry_audit SET before = CASE WHEN before IS NULL THEN NULL ELSE ? END, after = ?"
                 " WHERE tbl = 'residents' AND entry_id = ?", (entry, entry, resident)).rowcount
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
 
     def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,
@@ -624,11 +621,11 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO registry_audit"
                 " (at_ms, actor, token_id, role, tbl, entry_id, action, before, after)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (edit.at_ms, edit.actor, edit.token_id, edit.role, edit.table, edit.entry_id, edit.action,
                  None if edit.before is None else json.dumps(edit.before, ensure_ascii=False),
                  json.dumps(edit.after, ensure_ascii=False)))
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def forget_registry_edit(self, audit_id: int) -> None:
         """Undo `record_registry_edit` for an edit that was not made after all (its file write failed)."""

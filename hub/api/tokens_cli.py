@@ -24,7 +24,7 @@ err = Console(stderr=True)
 
 
 def _store() -> TokenStore:
-    return TokenStore(Settings().store_path)
+    return TokenStore(Settings().sqlite_store_path("hub tokens"))
 
 
 def _when(ms: int | None) -> str:
