@@ -65,8 +65,7 @@ def apply_retention(store: Store, policy: RetentionPolicy, now_ms: int) -> Reten
     if not store.has_table("alerts"):  # a store the alert loop never opened: no alert tables yet
         AlertStore(store.path).close()
 
-    readings = store.purge("SELECT id FROM observations WHERE ts < ?", (before(policy.readings_days),),
-                           ["DELETE FROM observations WHERE id IN ({ids})"])
+    readings = store.drop_readings_before(before(policy.readings_days))
     dead_letters = store.purge(
         "SELECT id FROM dead_letters WHERE received_ms < ?", (before(policy.dead_letters_days),),
         ["DELETE FROM dead_letters WHERE id IN ({ids})"])

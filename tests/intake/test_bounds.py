@@ -19,6 +19,7 @@ from hub.intake import IntakeThread, Router, RouterLimits
 from hub.mqtt import Message
 from hub.registry import Registry, RegistryHolder
 from hub.store import Store
+from tests.conftest import OpenStore
 from tests.real_servers import wait_until
 
 TS = 1_763_856_000_000
@@ -88,11 +89,10 @@ def test_a_message_larger_than_the_whole_budget_still_goes_through_alone(
 
 
 @pytest.mark.integration
-def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
+def test_dead_letters_are_capped_per_device_and_the_rest_counted(open_store: OpenStore,
                                                                   one_of_each_registry: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
     acked: list[int] = []
-    intake = IntakeThread(lambda: Store(path, dead_letters_per_device=3),
+    intake = IntakeThread(lambda: open_store(dead_letters_per_device=3),
                           Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
                                  RouterLimits()),
                           lambda message: acked.append(message.mid), batch_max=1000, linger_s=0.0,
@@ -107,7 +107,7 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
         wait_until(lambda: len(acked) == 8, 10, what="every message acknowledged")
     finally:
         intake.stop()
-    store = Store(path, read_only=True)
+    store = open_store(read_only=True)
     try:
         kept = store.dead_letters()
         assert [d.payload for d in kept if d.device_id == "motion-1"] == [b"not json 0", b"not json 1",
@@ -118,7 +118,7 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
     finally:
         store.close()
     shown = subprocess.run([sys.executable, "-m", "hub", "deadletter", "list"], capture_output=True,
-                           text=True, env={**os.environ, "HUB_STORE_PATH": str(path), "COLUMNS": "250"},
+                           text=True, env={**os.environ, **open_store.env, "COLUMNS": "250"},
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "motion-1: 2 more dropped past HUB_DEAD_LETTERS_PER_DEVICE" in shown.stdout, shown.stdout

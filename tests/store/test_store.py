@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 from hub.store import Batch, Observation, Store
+from tests.conftest import OpenStore
 
 
 def commit(store: Store, *observations: Observation) -> None:
@@ -12,8 +13,8 @@ def commit(store: Store, *observations: Observation) -> None:
     store.commit(batch)
 
 
-def test_redelivery_lands_on_itself_and_is_not_exported_again(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_redelivery_lands_on_itself_and_is_not_exported_again(open_store: OpenStore) -> None:
+    store = open_store()
     reading = Observation("door-1", "door_sensor", 1_763_856_000_000, {"open": True, "battery": 80}, 1)
     commit(store, reading)
     first = store.observations_after(0, 10)
@@ -21,9 +22,9 @@ def test_redelivery_lands_on_itself_and_is_not_exported_again(tmp_path: Path) ->
     assert store.observations_after(0, 10) == first, "same row, same id: nothing to export again"
 
 
-def test_zigbee2mqtt_sos_reset_merges_into_the_press(tmp_path: Path) -> None:
+def test_zigbee2mqtt_sos_reset_merges_into_the_press(open_store: OpenStore) -> None:
     """Zigbee2MQTT sends `action: emergency` then a reset with the same last_seen: one press, kept."""
-    store = Store(tmp_path / "s.sqlite3")
+    store = open_store()
     ts = 1_763_856_000_000
     commit(store, Observation("sos-1", "wristband", ts, {"sos": True, "battery": 90}, 1))
     (pressed,) = store.observations_after(0, 10)
@@ -34,8 +35,8 @@ def test_zigbee2mqtt_sos_reset_merges_into_the_press(tmp_path: Path) -> None:
     assert store.count_observations() == 1
 
 
-def test_both_in_one_batch_merge_too(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_both_in_one_batch_merge_too(open_store: OpenStore) -> None:
+    store = open_store()
     ts = 1_763_856_000_000
     commit(store, Observation("sos-1", "wristband", ts, {"sos": True}, 1),
            Observation("sos-1", "wristband", ts, {"battery": 88}, 1))
@@ -43,8 +44,8 @@ def test_both_in_one_batch_merge_too(tmp_path: Path) -> None:
     assert row.fields == {"sos": True, "battery": 88}
 
 
-def test_seen_is_folded_per_device(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_seen_is_folded_per_device(open_store: OpenStore) -> None:
+    store = open_store()
     batch = Batch()
     batch.mark_seen("d", "door_sensor", 200, 1_000)
     batch.mark_seen("d", "door_sensor", None, 3_000, "invalid_json")
@@ -55,7 +56,7 @@ def test_seen_is_folded_per_device(tmp_path: Path) -> None:
     assert (seen["last_ts"], seen["last_received_ms"], seen["last_error"]) == (200, 3_000, "invalid_json")
 
 
-def test_a_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
+def test_a_sqlite_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -75,8 +76,8 @@ def test_a_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: 
     assert Store(path).count_observations() == 2, "a second opening finds nothing to do"
 
 
-def test_recent_readings_of_a_home_newest_first_within_the_window(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_recent_readings_of_a_home_newest_first_within_the_window(open_store: OpenStore) -> None:
+    store = open_store()
     commit(store, *(Observation(device, "motion_sensor", ts, {"occupancy": True}, ts)
                     for device in ("m-home", "m-other", "m-hall") for ts in range(1_000, 10_000, 1_000)))
     recent = store.recent_observations(["m-home", "m-hall"], 5, since_ms=3_000)
