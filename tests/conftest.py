@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.receivers import WebhookReceiver
 from hub.store import Store
+from tests.alerts.receivers import WebhookReceiver
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, PostgreSQL, Prometheus, VictoriaMetrics
 from tests.registry_builder import RegistryBuilder
 

@@ -140,9 +140,9 @@ class Mosquitto:
 
 def postgresql_binary(name: str) -> str:
     """initdb and postgres from Debian's `postgresql`, which keeps them off PATH."""
-    directories = [subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-                   if shutil.which("pg_config") else "",
-                   *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    bindir = (subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout
+              if shutil.which("pg_config") else "").strip()
+    directories = [bindir, *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
     return require_binary(name, *(f"{d}/{name}" for d in directories if d))
 
 
