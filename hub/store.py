@@ -527,7 +527,8 @@ class Store:
         at most: `select_ids` selects the ids of the rows still to change (LIMIT is appended), each of
         `changes` runs with `{ids}` standing for them. Freed space is overwritten (secure_delete): what is
         deleted does not linger in the file. Returns how many ids were changed."""
-        self._db.execute("PRAGMA secure_delete = ON")
+        if self._pg is None:  # PostgreSQL's dead rows go with VACUUM (autovacuum)
+            self._db.execute("PRAGMA secure_delete = ON")
         total = 0
         while True:
             with self._transaction() as db:
