@@ -35,7 +35,8 @@ def test_an_unversioned_sqlite_store_is_the_baseline_and_upgrades_in_place(tmp_p
     old = sqlite3.connect(path)  # what hubs made before versioning: the baseline tables, no version
     for statement in sqlite_statements(MIGRATIONS[0].sqlite):
         old.execute(statement)
-    old.execute("INSERT INTO observations VALUES (7, 'door-1', 'door_sensor', ?, ?, 1)", (TS, '{"open":true}'))
+    old.execute("INSERT INTO observations VALUES (7, 'door-1', 'door_sensor', ?, ?, 1)",
+                (TS, '{"open":true}'))
     old.commit()
     old.close()
 
