@@ -67,6 +67,7 @@ class Hub:
             self.clock,
             alert_settings,
             build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol),
+            store_url=settings.store_url,
         )
         self.evaluation = Evaluator(
             opener,

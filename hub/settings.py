@@ -45,9 +45,9 @@ def is_placeholder_secret(value: str) -> bool:
 
 
 # What a PostgreSQL store (HUB_STORE_URL) holds so far, and what it does not (issue 14, in parts).
-POSTGRESQL_HOLDS = "intake's part (observations, dead letters, devices seen, intake watermarks)"
-POSTGRESQL_LACKS = ("alerts with their history, deliveries and hand-overs, API tokens, the audits, "
-                    "personal-data export and erasure, and retention")
+POSTGRESQL_HOLDS = ("intake's part (observations, dead letters, devices seen, intake watermarks) and the "
+                    "alerts (with their history, deliveries and hand-overs)")
+POSTGRESQL_LACKS = "API tokens, the audits, personal-data export and erasure, and retention"
 
 
 class StoreBackendError(ValueError):
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     store_url: str | None = Field(
         None, pattern=r"^postgres(ql)?://",
         description="postgresql://user:password@host:port/database: PostgreSQL as the store, shared by every "
-                    "hub node (intake's part so far, docs/operators/postgresql.md); unset: SQLite at "
+                    "hub node (intake and alerts so far, docs/operators/postgresql.md); unset: SQLite at "
                     "HUB_STORE_PATH")
     store_synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss before its messages are acknowledged"

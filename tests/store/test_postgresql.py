@@ -1,6 +1,7 @@
 """What only the PostgreSQL store does: daily partitions of observations created ahead as data arrives,
 retention that drops whole partitions, and ids in commit order however many writers commit at once (a
-reader following observations by id skips none). What both backends do is tested on both in
+reader following observations by id skips none), and alert deliveries claimed with SKIP LOCKED so
+workers on several nodes share one queue. What both backends do is tested on both in
 tests/store/test_store.py and tests/intake/."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from hub.alerts.model import AlertRequest
+from hub.alerts.store import AlertStore
 from hub.postgres import DAY_MS, PgConnection, existing_partitions, partition_name
 from hub.store import Batch, Observation, Store
 
@@ -102,3 +105,60 @@ def test_a_reader_following_ids_misses_nothing_while_writers_commit_at_once(pg_u
     done.set()
     reader.join()
     assert len(seen) == writers * batches * per_batch
+
+
+def alert_store_with_deliveries(url: str, count: int) -> AlertStore:
+    store = AlertStore(Path("unused"), url=url)
+    request = AlertRequest(kind="sos", severity="critical", subject="r1", community="c", building="b",
+                           resident="r1", raised_at_ms=DAY)
+    with store.transaction():
+        alert_id = store.insert_alert(request, None, 1, None)
+        event = store.add_event(alert_id, at_ms=DAY, actor="hub", action="raised", from_state=None,
+                                to_state="open")
+        for i in range(count):
+            store.add_delivery(alert_id, event_id=event, reason="raised", tier=1, sink="webhook",
+                               recipient=f"cg-{i}", now_ms=DAY + i)
+    return store
+
+
+def test_delivery_claims_skip_rows_another_node_is_claiming_without_waiting(pg_url: str) -> None:
+    store = alert_store_with_deliveries(pg_url, 30)
+    other_node = PgConnection(pg_url)
+    try:
+        with other_node.transaction(lock=None):  # another node, mid-claim of the ten oldest
+            held = {row[0] for row in other_node.execute(
+                "SELECT id FROM alert_deliveries ORDER BY next_attempt_ms LIMIT 10 FOR UPDATE")}
+            store._db.execute("SET statement_timeout = '2s'")  # waiting would fail the claim
+            claimed = store.claim_due_deliveries("webhook", DAY + 100, 100, lease_ms=60_000)
+            assert len(claimed) == 20 and not held & {d.id for d in claimed}
+            assert store.claim_due_deliveries("webhook", DAY + 100, 100, lease_ms=60_000) == [], (
+                "the other node's rows stay with it while it holds them; ours are leased")
+    finally:
+        other_node.close()
+    assert {d.id for d in store.claim_due_deliveries("webhook", DAY + 100, 100, lease_ms=60_000)} == held, (
+        "the other node let go without claiming: they are due again")
+    store.close()
+
+
+def test_claimers_share_the_queue_each_delivery_once_then_again_after_the_lease(pg_url: str) -> None:
+    AlertStore(Path("unused"), url=pg_url).close()
+    alert_store_with_deliveries(pg_url, 200).close()
+    claimed: list[int] = []
+
+    def claimer() -> None:
+        store = AlertStore(Path("unused"), url=pg_url)
+        while batch := store.claim_due_deliveries("webhook", DAY + 1_000, 5, lease_ms=60_000):
+            claimed.extend(d.id for d in batch)
+        store.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed) == 200 and len(set(claimed)) == 200, "every delivery claimed, none twice"
+    store = AlertStore(Path("unused"), url=pg_url)
+    assert store.claim_due_deliveries("webhook", DAY + 1_000 + 59_999, 500, lease_ms=60_000) == [], "leased"
+    assert len(store.claim_due_deliveries("webhook", DAY + 1_000 + 60_000, 500, lease_ms=60_000)) == 200, (
+        "a claimer that died while sending leaves them to another once the lease is over")
+    store.close()
