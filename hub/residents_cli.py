@@ -61,9 +61,10 @@ def export(
     """Everything held about one resident as JSON: registry entry, caregivers, devices, readings, dead
     letters, alerts with history and deliveries, who viewed their data, InfluxDB points."""
     settings = Settings()
+    store_path = settings.sqlite_store_path("hub residents export")
     _, reg = _registry(settings, registry)
     try:
-        data = export_resident(resident, reg, store_path=settings.sqlite_store_path("hub residents"),
+        data = export_resident(resident, reg, store_path=store_path,
                                influx=influx_points(settings),
                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms())
     except ResidentNotFoundError as exc:
@@ -88,6 +89,7 @@ def erase(
     """Erase one resident everywhere: readings, dead letters and InfluxDB points deleted; alerts, their
     history and the registry entry anonymised (counts kept). Stop the hub first, or use its API."""
     settings = Settings()
+    store_path = settings.sqlite_store_path("hub residents erase")
     path, reg = _registry(settings, registry)
     if not yes and not typer.confirm(f"erase resident {resident!r} everywhere? This cannot be undone"):
         raise typer.Exit(1)
@@ -96,7 +98,7 @@ def erase(
         Registry(file).dump(path)
 
     try:
-        counts = erase_resident(resident, reg.file, store_path=settings.sqlite_store_path("hub residents"),
+        counts = erase_resident(resident, reg.file, store_path=store_path,
                                 influx=influx_points(settings), who=Who(by or getpass.getuser(), None, "cli"),
                                 now_ms=SystemClock().now_ms(), write_registry=write)
     except (ResidentNotFoundError, ErasureRefusedError) as exc:
@@ -111,7 +113,8 @@ def reads(
     limit: Annotated[int, typer.Option(min=1)] = 100,
 ) -> None:
     """The read audit, newest first: who was shown which residents' data."""
-    store = Store(Settings().sqlite_store_path("hub residents"), read_only=True)
+    settings = Settings()
+    store = Store(settings.store_path, read_only=True, url=settings.store_url)
     try:
         rows = store.reads(resident, limit)
     finally:
@@ -125,7 +128,8 @@ def reads(
 @app.command("erasures")
 def erasures(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     """Erasures done, newest first: who, when, which resident id, what was removed."""
-    store = Store(Settings().sqlite_store_path("hub residents"), read_only=True)
+    settings = Settings()
+    store = Store(settings.store_path, read_only=True, url=settings.store_url)
     try:
         rows = store.erasures(limit)
     finally:

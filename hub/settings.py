@@ -45,9 +45,10 @@ def is_placeholder_secret(value: str) -> bool:
 
 
 # What a PostgreSQL store (HUB_STORE_URL) holds so far, and what it does not (issue 14, in parts).
-POSTGRESQL_HOLDS = ("intake's part (observations, dead letters, devices seen, intake watermarks) and the "
-                    "alerts (with their history, deliveries and hand-overs)")
-POSTGRESQL_LACKS = "API tokens, the audits, personal-data export and erasure, and retention"
+POSTGRESQL_HOLDS = ("intake's part (observations, dead letters, devices seen, intake watermarks), the "
+                    "alerts (with their history, deliveries and hand-overs), API tokens and the audits")
+POSTGRESQL_LACKS = ("personal-data export and erasure, retention of anything but readings, and the running "
+                    "hub's API, metrics and InfluxDB state snapshots on it")
 
 
 class StoreBackendError(ValueError):

@@ -609,8 +609,9 @@ class Store:
 
     def reads(self, resident: str | None = None, limit: int = 1000) -> list[ResidentRead]:
         """The read audit, newest first; with `resident`, the reads that showed that resident's data."""
-        where, args = ("", ()) if resident is None else (
-            " WHERE EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?)", (resident,))
+        showed = ("EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?)" if self._pg is None
+                  else "residents @> jsonb_build_array(?::text)")
+        where, args = ("", ()) if resident is None else (f" WHERE {showed}", (resident,))
         rows = self._db.execute("SELECT at_ms, actor, token_id, role, what, residents FROM resident_reads"
                                 f"{where} ORDER BY id DESC LIMIT ?", (*args, limit))
         return [ResidentRead(at, actor, token, role, what, json.loads(residents))

@@ -82,9 +82,10 @@ def test_hub_run_on_postgresql_refuses_and_says_what_is_missing(tmp_path: Path, 
         capture_output=True, text=True, timeout=60, check=False)
     said = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 2, said
-    assert "not kept on PostgreSQL yet" in said and "API tokens" in said and "retention" in said, said
+    assert "not kept on PostgreSQL yet" in said, said
+    assert "personal-data export" in said and "retention" in said, said
     assert not (tmp_path / "hub.sqlite3").exists(), "no SQLite store made beside the PostgreSQL one"
-    for command in (["tokens", "list"], ["residents", "reads"]):
+    for command in (["residents", "export", "r1"], ["residents", "erase", "r1", "--yes"]):
         refused = subprocess.run([sys.executable, "-m", "hub", *command], capture_output=True, text=True,
                                  env={**os.environ, "HUB_STORE_URL": pg_url, "COLUMNS": "250"},
                                  timeout=60, check=False)

@@ -3,7 +3,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.store import Batch, Observation, Store
+import pytest
+
+from hub.api.tokens import Role, TokenError, TokenStore
+from hub.store import Batch, Observation, RegistryEdit, ResidentRead, Store
 from tests.conftest import OpenStore
 
 
@@ -86,3 +89,38 @@ def test_recent_readings_of_a_home_newest_first_within_the_window(open_store: Op
     window = store.recent_observations(["m-home"], 100, since_ms=7_000)
     assert [o.ts for o in window] == [9_000, 8_000, 7_000]
     assert store.recent_observations([], 5, since_ms=0) == []
+
+
+def test_api_tokens_are_created_looked_up_and_revoked(open_store: OpenStore) -> None:
+    tokens = TokenStore(open_store.path, url=open_store.url)
+    try:
+        token, secret = tokens.create(name="duty desk", role=Role.OPERATOR, communities=["sunshine"],
+                                      caregiver=None, now_ms=1_000, expires_ms=10_000)
+        assert tokens.lookup(secret, now_ms=2_000) == token
+        assert tokens.lookup(secret, now_ms=10_000) is None, "expired"
+        with pytest.raises(TokenError, match="already exists"):
+            tokens.create(name="duty desk", role=Role.OPERATOR, communities=["*"], caregiver=None,
+                          now_ms=2_000)
+        assert tokens.live([token.id, "nope"], now_ms=2_000) == {token.id}
+        tokens.revoke(token.id, now_ms=3_000)
+        assert tokens.lookup(secret, now_ms=4_000) is None and tokens.live([token.id], now_ms=4_000) == set()
+        assert [t.revoked_ms for t in tokens.tokens()] == [3_000]
+    finally:
+        tokens.close()
+
+
+def test_the_audits_record_reads_edits_and_erasures(open_store: OpenStore) -> None:
+    store = open_store()
+    store.record_read(ResidentRead(1, "op", "t1", "operator", "residents", ["r1", "r2"]))
+    store.record_read(ResidentRead(2, "cg", "t2", "caregiver", "activity", ["r2"]))
+    assert [r.at_ms for r in store.reads()] == [2, 1], "newest first"
+    assert [r.actor for r in store.reads("r1")] == ["op"], "the reads that showed r1"
+    edit = RegistryEdit(3, "op", "t1", "operator", "devices", "band-1", "create", None, {"id": "band-1"})
+    first = store.record_registry_edit(edit)
+    second = store.record_registry_edit(edit)
+    assert second > first
+    store.forget_registry_edit(second)
+    assert store.registry_edits() == [edit]
+    store.record_erasure("r9", {"readings": 3}, at_ms=4, actor="op", token_id=None, role="operator")
+    assert store.erasures() == [{"at_ms": 4, "actor": "op", "token_id": None, "role": "operator",
+                                 "resident": "r9", "counts": {"readings": 3}}]
