@@ -61,10 +61,9 @@ def export(
     """Everything held about one resident as JSON: registry entry, caregivers, devices, readings, dead
     letters, alerts with history and deliveries, who viewed their data, InfluxDB points."""
     settings = Settings()
-    store_path = settings.sqlite_store_path("hub residents export")
     _, reg = _registry(settings, registry)
     try:
-        data = export_resident(resident, reg, store_path=store_path,
+        data = export_resident(resident, reg, store_path=settings.store_path, store_url=settings.store_url,
                                influx=influx_points(settings),
                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms())
     except ResidentNotFoundError as exc:
@@ -89,7 +88,6 @@ def erase(
     """Erase one resident everywhere: readings, dead letters and InfluxDB points deleted; alerts, their
     history and the registry entry anonymised (counts kept). Stop the hub first, or use its API."""
     settings = Settings()
-    store_path = settings.sqlite_store_path("hub residents erase")
     path, reg = _registry(settings, registry)
     if not yes and not typer.confirm(f"erase resident {resident!r} everywhere? This cannot be undone"):
         raise typer.Exit(1)
@@ -98,9 +96,10 @@ def erase(
         Registry(file).dump(path)
 
     try:
-        counts = erase_resident(resident, reg.file, store_path=store_path,
-                                influx=influx_points(settings), who=Who(by or getpass.getuser(), None, "cli"),
-                                now_ms=SystemClock().now_ms(), write_registry=write)
+        counts = erase_resident(resident, reg.file, store_path=settings.store_path,
+                                store_url=settings.store_url, influx=influx_points(settings),
+                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms(),
+                                write_registry=write)
     except (ResidentNotFoundError, ErasureRefusedError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

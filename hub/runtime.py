@@ -39,7 +39,7 @@ class Hub:
         self.settings = settings
         check_intake_processes(settings)
         # Never half a hub: intake into PostgreSQL with alerts in a SQLite file beside it.
-        settings.sqlite_store_path("hub run (evaluation, alerts and the API need them)")
+        settings.sqlite_store_path("hub run")
         # The one registry in service: edits through the API replace it, every part reads it.
         self.registry = RegistryHolder(registry)
         self.embedded_broker: EmbeddedBroker | None = None

@@ -44,11 +44,11 @@ def is_placeholder_secret(value: str) -> bool:
     return lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
 
 
-# What a PostgreSQL store (HUB_STORE_URL) holds so far, and what it does not (issue 14, in parts).
-POSTGRESQL_HOLDS = ("intake's part (observations, dead letters, devices seen, intake watermarks), the "
-                    "alerts (with their history, deliveries and hand-overs), API tokens and the audits")
-POSTGRESQL_LACKS = ("personal-data export and erasure, retention of anything but readings, and the running "
-                    "hub's API, metrics and InfluxDB state snapshots on it")
+# What works on a PostgreSQL store (HUB_STORE_URL) so far, and what does not yet (issue 14, in parts).
+POSTGRESQL_WORKS = ("every table is there (intake, alerts, tokens, audits), and hub intake, hub alerts, "
+                    "hub tokens, hub residents and hub deadletter work on it")
+POSTGRESQL_MISSING = ("the running hub's API, metrics and InfluxDB state snapshots are not wired to it yet "
+                      "(they would open the SQLite file at HUB_STORE_PATH)")
 
 
 class StoreBackendError(ValueError):
@@ -159,13 +159,13 @@ class Settings(BaseSettings):
     rules: RuleSettings = Field(default_factory=RuleSettings)
 
     def sqlite_store_path(self, what: str) -> Path:
-        """The SQLite store for `what`, a part of the store not kept on PostgreSQL yet: refused (never
-        read from or written to a SQLite file beside the PostgreSQL store) when HUB_STORE_URL is set."""
+        """The SQLite store for `what`, a part of the hub not working on PostgreSQL yet: refused (never
+        half on PostgreSQL and half on a SQLite file beside it) when HUB_STORE_URL is set."""
         if self.store_url is not None:
             raise StoreBackendError(
-                f"{what}: not kept on PostgreSQL yet. HUB_STORE_URL names a PostgreSQL store, which holds "
-                f"{POSTGRESQL_HOLDS} only; {POSTGRESQL_LACKS} are still in SQLite. Unset HUB_STORE_URL to "
-                "use the SQLite store at HUB_STORE_PATH (docs/operators/postgresql.md)")
+                f"{what} does not run on PostgreSQL yet: {POSTGRESQL_MISSING}. HUB_STORE_URL names a "
+                f"PostgreSQL store, where {POSTGRESQL_WORKS}. Unset HUB_STORE_URL to run on the SQLite "
+                "store at HUB_STORE_PATH (docs/operators/postgresql.md)")
         return self.store_path
 
     @property

@@ -168,6 +168,12 @@ class Batch:
         other.seen = {}
 
 
+def placeholders(count: int) -> str:
+    """`?, ?, …` for an IN list of `count` values. An empty list is `NULL`, which matches nothing: `IN ()`
+    is SQLite's only, a syntax error on PostgreSQL."""
+    return ", ".join("?" * count) or "NULL"
+
+
 def _merged_repeats(rows: list[tuple[str, str, int, str, int]]) -> list[tuple[str, str, int, str, int]]:
     """A batch's rows with repeats of one (ts, device) merged into the first, later fields winning, as
     the upsert would merge them one after the other (PostgreSQL's upsert may touch a row once per
@@ -490,7 +496,7 @@ class Store:
             args.append(reason)
         if ids is not None:
             wanted = list(ids)
-            where.append(f"id IN ({','.join('?' * len(wanted))})")
+            where.append(f"id IN ({placeholders(len(wanted))})")
             args += wanted
         if not include_replayed:
             where.append("replayed_ms IS NULL")
@@ -560,9 +566,9 @@ class Store:
         `alert_condition` (their history's details, delivery errors too) and the resident's entries in the
         registry audit. One transaction, freed space overwritten, then the log emptied into the file so no
         old copy of a page stays behind. Returns what it removed or anonymised."""
-        marks = ", ".join("?" * len(devices))
-        sqlite = self._sqlite()  # on PostgreSQL: not yet (docs/operators/postgresql.md)
-        sqlite.execute("PRAGMA secure_delete = ON")
+        marks = placeholders(len(devices))
+        if self._pg is None:
+            self._db.execute("PRAGMA secure_delete = ON")
         with self._transaction() as db:
             readings = db.execute(f"DELETE FROM observations WHERE device_id IN ({marks})", devices).rowcount
             dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
@@ -570,7 +576,7 @@ class Store:
             db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
-            among = ", ".join("?" * len(alerts))
+            among = placeholders(len(alerts))
             db.execute("UPDATE alerts SET evidence = '{}', occurrences = '[]', note = '',"
                        " subject = CASE WHEN subject = ? THEN 'erased' ELSE subject END,"
                        " resident = CASE WHEN resident IS NULL THEN NULL ELSE 'erased' END"
@@ -581,7 +587,10 @@ class Store:
             audits = db.execute(
                 "UPDATE registry_audit SET before = CASE WHEN before IS NULL THEN NULL ELSE ? END, after = ?"
                 " WHERE tbl = 'residents' AND entry_id = ?", (entry, entry, resident)).rowcount
-        sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self._pg is None:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # PostgreSQL keeps deleted row versions in its files until VACUUM reuses the space (autovacuum);
+        # docs/operators/postgresql.md says how to make sure they are overwritten.
         return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
 
     def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,

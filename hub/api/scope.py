@@ -28,6 +28,7 @@ from hub.registry import (
     Registry,
     Resident,
 )
+from hub.store import placeholders
 
 
 class RegistryIndex:
@@ -139,7 +140,7 @@ class Scope:
 
         def among(column: str, values: frozenset[str] | tuple[str, ...]) -> str:
             args.extend(sorted(values))
-            return f"{column} IN ({', '.join('?' * len(values))})"
+            return f"{column} IN ({placeholders(len(values))})"
 
         if self.residents is not None:
             assert self.households is not None
