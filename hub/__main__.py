@@ -1,3 +1,3 @@
-from hub.cli import main
+from hub.cli import app
 
-main()
+app(prog_name="hub")

@@ -43,7 +43,7 @@ from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
 from hub.residents_cli import app as residents_app
 from hub.runtime import Hub
-from hub.settings import Settings, StoreBackendError
+from hub.settings import Settings
 from hub.simulate_cli import app as simulate_app
 from hub.store import Store
 from simulators.community import CommunityParameters
@@ -154,7 +154,7 @@ def run(
     reg = _load_registry(settings.registry_path)
     try:
         hub = Hub(settings, reg)
-    except (IntakeProcessesError, StoreBackendError) as exc:
+    except IntakeProcessesError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     api = _api_server(hub)
@@ -345,11 +345,5 @@ def deadletter_replay(
         console.print(f"  {dead_id}: {why}")
 
 
-def main() -> None:
-    """The `hub` command: a part of the store that the configured backend does not hold yet is refused
-    in one sentence, whichever command asked for it."""
-    try:
-        app(prog_name="hub", standalone_mode=True)
-    except StoreBackendError as exc:
-        console.print(f"[red]{exc}[/red]")
-        sys.exit(2)
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -29,7 +29,6 @@ from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
-from hub.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,6 @@ class Hub:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         check_intake_processes(settings)
-        # Never half a hub: intake into PostgreSQL with alerts in a SQLite file beside it.
-        settings.sqlite_store_path("hub run")
         # The one registry in service: edits through the API replace it, every part reads it.
         self.registry = RegistryHolder(registry)
         self.embedded_broker: EmbeddedBroker | None = None
@@ -50,7 +47,7 @@ class Hub:
         else:
             self.broker_url = settings.mqtt_url
             protocol = settings.mqtt_protocol
-        Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
+        open_store(settings).close()  # create or migrate the schema once
         opener = functools.partial(open_store, settings)
         self.intake = MainIntake(settings, self.registry.current, BrokerAddress.from_url(self.broker_url),
                                  protocol)
@@ -83,12 +80,12 @@ class Hub:
         self.intake.pipeline.on_notice = self.evaluation.wake
         self.influx: InfluxExporter | None = None
         if settings.influx_url:
-            state = StateSnapshots(self.clock, self.registry.current, self.evaluation, settings.store_path)
+            state = StateSnapshots(self.clock, self.registry.current, self.evaluation, settings.store_at)
             self.influx = InfluxExporter(settings, opener, self.registry.current, state=state)
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
-                                  None if self.influx is None else self.influx.stats, settings.store_path)
+                                  None if self.influx is None else self.influx.stats, settings.store_at)
         self.intake.pipeline.thread.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
 
@@ -112,7 +109,7 @@ class Hub:
         log.info(
             "hub started: broker %s, store %s, %d devices registered",
             redact_url(self.broker_url),
-            self.settings.store_path,
+            redact_url(self.settings.store_url) if self.settings.store_url else self.settings.store_path,
             len(self.registry.current().devices),
         )
 

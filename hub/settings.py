@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from devices.kind import MAX_FUTURE_SKEW_MS
 from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
 from hub.alerts.settings import AlertSettings
+from hub.store import StoreAt
 
 
 class RuleSettings(BaseSettings):
@@ -42,17 +43,6 @@ _PLACEHOLDER_VALUES = frozenset({"secret", "password", "token", "admin", "xxx"})
 def is_placeholder_secret(value: str) -> bool:
     lowered = value.strip().lower()
     return lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
-
-
-# What works on a PostgreSQL store (HUB_STORE_URL) so far, and what does not yet (issue 14, in parts).
-POSTGRESQL_WORKS = ("every table is there (intake, alerts, tokens, audits), and hub intake, hub alerts, "
-                    "hub tokens, hub residents and hub deadletter work on it")
-POSTGRESQL_MISSING = ("the running hub's API, metrics and InfluxDB state snapshots are not wired to it yet "
-                      "(they would open the SQLite file at HUB_STORE_PATH)")
-
-
-class StoreBackendError(ValueError):
-    """A part of the hub asked of a store backend that does not hold it yet."""
 
 
 class Settings(BaseSettings):
@@ -97,7 +87,7 @@ class Settings(BaseSettings):
     store_url: str | None = Field(
         None, pattern=r"^postgres(ql)?://",
         description="postgresql://user:password@host:port/database: PostgreSQL as the store, shared by every "
-                    "hub node (intake and alerts so far, docs/operators/postgresql.md); unset: SQLite at "
+                    "hub node (docs/operators/postgresql.md); unset: SQLite at "
                     "HUB_STORE_PATH")
     store_synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss before its messages are acknowledged"
@@ -158,15 +148,9 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
 
-    def sqlite_store_path(self, what: str) -> Path:
-        """The SQLite store for `what`, a part of the hub not working on PostgreSQL yet: refused (never
-        half on PostgreSQL and half on a SQLite file beside it) when HUB_STORE_URL is set."""
-        if self.store_url is not None:
-            raise StoreBackendError(
-                f"{what} does not run on PostgreSQL yet: {POSTGRESQL_MISSING}. HUB_STORE_URL names a "
-                f"PostgreSQL store, where {POSTGRESQL_WORKS}. Unset HUB_STORE_URL to run on the SQLite "
-                "store at HUB_STORE_PATH (docs/operators/postgresql.md)")
-        return self.store_path
+    @property
+    def store_at(self) -> StoreAt:
+        return StoreAt(self.store_path, self.store_url)
 
     @property
     def reading_age_limit_s(self) -> int:

@@ -52,6 +52,15 @@ WHERE json_patch(fields, excluded.fields) != fields
 
 
 @dataclass(frozen=True, slots=True)
+class StoreAt:
+    """Where the store is, for the parts that open their own connections: the SQLite file at `path`, or
+    the PostgreSQL database at `url` when it is set (HUB_STORE_URL)."""
+
+    path: Path
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     device_id: str
     kind: str

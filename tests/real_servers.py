@@ -319,8 +319,13 @@ class HubProcess:
     def stop(self) -> None:
         _stop(self._process, timeout=30)
 
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL store the hub runs on (HUB_STORE_URL), None for its SQLite file."""
+        return self.env.get("HUB_STORE_URL")
+
     def store(self) -> Store:
-        return Store(self.store_path, read_only=True)
+        return Store(self.store_path, read_only=True, url=self.store_url)
 
     def count_observations(self) -> int:
         store = self.store()

@@ -150,4 +150,4 @@ class Scope:
             clauses.append(f"({residents} OR (resident IS NULL AND {households} AND NOT {kinds}))")
         elif self.communities is not None:
             clauses.append(among("community", self.communities))
-        return " AND ".join(clauses) or "1", args
+        return " AND ".join(clauses) or "TRUE", args

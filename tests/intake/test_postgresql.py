@@ -1,7 +1,6 @@
-"""Intake into PostgreSQL end to end: `hub intake` (the intake-only process) against a real Mosquitto and a
-real PostgreSQL takes a stream exactly once, through redeliveries and a kill -9; `hub run` on PostgreSQL
-refuses at start, naming what the PostgreSQL store does not hold yet, rather than run half a hub (and so
-do the commands for those parts; `hub alerts` works on PostgreSQL: tests/alerts/test_cli.py)."""
+"""The hub on PostgreSQL end to end, against a real Mosquitto and a real PostgreSQL: `hub intake` (the
+intake-only process) takes a stream exactly once through redeliveries and a kill -9; `hub run` takes a
+stream once, raises an SOS and serves it through its API, with nothing in a SQLite file."""
 
 from __future__ import annotations
 
@@ -9,12 +8,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
+from hub.api.tokens import Role
 from hub.mqtt import wait_for_message
 from hub.store import Store
 from hub.topics import hub_status_topic
+from tests.api.support import client, make_token
+from tests.conftest import StartHub
+from tests.intake.support import sos_press
 from tests.real_servers import Mosquitto, wait_until
 from tests.traffic import BackgroundPublisher, keys, readings
 
@@ -72,15 +77,26 @@ def test_intake_into_postgresql_stores_a_stream_exactly_once(tmp_path: Path, mos
     reader.close()
 
 
-def test_hub_run_on_postgresql_refuses_and_says_what_is_missing(tmp_path: Path, pg_url: str,
-                                                                one_of_each_registry: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "hub", "run", "--registry", str(one_of_each_registry), "--no-view",
-         "--duration", "1"],
-        env={**os.environ, "HUB_STORE_URL": pg_url, "HUB_STORE_PATH": str(tmp_path / "hub.sqlite3"),
-             "HUB_HTTP_PORT": "0", "COLUMNS": "250"},
-        capture_output=True, text=True, timeout=60, check=False)
-    said = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode == 2, said
-    assert "does not run on PostgreSQL yet" in said and "API, metrics" in said, said
-    assert not (tmp_path / "hub.sqlite3").exists(), "no SQLite store made beside the PostgreSQL one"
+def test_hub_run_on_postgresql_takes_a_stream_once_raises_the_sos_and_serves_it(
+        tmp_path: Path, mosquitto: Mosquitto, pg_url: str, start_hub: StartHub) -> None:
+    registry = tmp_path / "registry.yaml"
+    messages = readings(2_000, registry)
+    expected = keys(messages)
+    hub = start_hub(registry, {"HUB_STORE_URL": pg_url})
+    twice = BackgroundPublisher(mosquitto.address, [*messages, *messages[:500]])  # with redeliveries
+    twice.start()
+    twice.finish()
+    now = int(time.time() * 1000)
+    press = BackgroundPublisher(mosquitto.address, [sos_press(registry, now)])
+    press.start()
+    press.finish()
+    hub.wait_for(lambda store: store.count_observations() >= len(expected) + 1, 60, "every reading stored")
+    with closing(hub.store()) as store:
+        assert set(store.observation_keys()) >= expected and store.count_observations() == len(expected) + 1
+    operator = make_token(hub, "ops", Role.OPERATOR, communities=("*",))
+    with client(hub, operator) as api:
+        sos = wait_until(lambda: api.get("/api/v1/alerts", params={"kind": "sos"}).json(), 30,
+                         what="the SOS alert through the API")
+    assert len(sos) == 1 and sos[0]["state"] == "open"
+    assert not (tmp_path / "hub0" / "hub.sqlite3").exists(), "nothing went to a SQLite file beside it"
+    assert "store postgresql://hub@127.0.0.1" in hub.log()
