@@ -102,13 +102,18 @@ class Partitions:
     def __init__(self) -> None:
         self._known: set[int] = set()
 
-    def ensure(self, db: PgConnection, timestamps: Sequence[int]) -> None:
+    def ensure(self, db: PgConnection, timestamps: Sequence[int]) -> list[int]:
+        """Create the partitions these readings need that this connection has not seen; returns their
+        days, to `committed()` once the transaction is (a rolled-back one takes its partitions with it)."""
         days = {ts - ts % DAY_MS for ts in timestamps}
         wanted = sorted((days | {day + DAY_MS for day in days}) - self._known)
         for day in wanted:
             db.execute(f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF observations"
                        f" FOR VALUES FROM ({day}) TO ({day + DAY_MS})")
-        self._known.update(wanted)
+        return wanted
+
+    def committed(self, days: Sequence[int]) -> None:
+        self._known.update(days)
 
     def forget(self, days: Sequence[int]) -> None:
         self._known.difference_update(days)

@@ -330,10 +330,11 @@ class Store:
              o.received_ms)
             for o in batch.observations
         ]
+        new_partitions: list[int] = []
         with self._transaction() as db:
             before = self._max_observation_id(db)
             if isinstance(db, PgConnection):
-                self._partitions.ensure(db, [row[2] for row in observations])
+                new_partitions = self._partitions.ensure(db, [row[2] for row in observations])
                 upsert_observations(db, _merged_repeats(observations))
             else:
                 db.executemany(_UPSERT_OBSERVATION, observations)
@@ -374,6 +375,7 @@ class Store:
                 [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
             )
             after = self._max_observation_id(db)
+        self._partitions.committed(new_partitions)
         return Committed(before, after, batch.observations)
 
     @property

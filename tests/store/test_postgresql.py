@@ -9,6 +9,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from hub.alerts.model import AlertRequest
 from hub.alerts.store import AlertStore
 from hub.postgres import DAY_MS, PgConnection, existing_partitions, partition_name
@@ -50,6 +53,18 @@ def test_a_days_partition_and_the_next_are_made_as_its_first_reading_arrives(pg_
     commit(other, reading("m-2", DAY + 1))
     assert other.count_observations() == 3
     other.close()
+    store.close()
+
+
+def test_a_refused_batch_takes_its_new_partitions_with_it_and_the_next_batch_makes_them(pg_url: str) -> None:
+    """PostgreSQL refuses a NUL in a field (intake then splits the batch until that message alone is a dead
+    letter): the partitions made in the rolled-back transaction are gone, and must be made again."""
+    store = pg_store(pg_url)
+    with pytest.raises(psycopg.errors.UntranslatableCharacter):
+        commit(store, Observation("d-1", "door_sensor", DAY + 1, {"note": "a\x00b"}, DAY))
+    assert partitions(pg_url) == []
+    commit(store, reading("m-1", DAY + 2))
+    assert store.count_observations() == 1
     store.close()
 
 
