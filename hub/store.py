@@ -17,8 +17,8 @@ exporters and the CLI read while intake writes.
 With `url` (`HUB_STORE_URL=postgresql://…`) the same `Store` runs on PostgreSQL: one text of each
 statement for both where the dialects agree, hub/postgres.py where they do not (the batch upsert through
 COPY, daily partitions of observations, retention by partition). The schema of both is versioned in
-hub/migrations.py. What PostgreSQL holds so far (intake's part here, the alerts in hub/alerts/store.py):
-docs/operators/postgresql.md.
+hub/migrations.py; the alert tables (hub/alerts/store.py) and API tokens (hub/api/tokens.py) follow the same
+pattern. docs/operators/postgresql.md tells operators what differs.
 """
 
 from __future__ import annotations

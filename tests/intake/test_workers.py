@@ -41,7 +41,7 @@ WORKERS = {"HUB_INTAKE_WORKERS": "2"}
 
 
 def reports(hub: HubProcess) -> dict[str, IntakeProcessReport]:
-    board = WatermarkBoard(hub.store_path)
+    board = WatermarkBoard(hub.store_path, hub.store_url)
     try:
         return board.reports()
     finally:
