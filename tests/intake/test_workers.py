@@ -58,7 +58,8 @@ def metric_sum(hub: HubProcess, name: str) -> float:
 
 def sos_alerts(hub: HubProcess) -> list[tuple[str, int]]:
     registry = Registry.load(hub.registry)
-    service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings())
+    service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings(),
+                           store_url=hub.store_url)
     try:
         return [(a.subject, a.count) for a in service.list() if a.kind == "sos"]
     finally:
