@@ -122,3 +122,35 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(open_store: Ope
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "motion-1: 2 more dropped past HUB_DEAD_LETTERS_PER_DEVICE" in shown.stdout, shown.stdout
+
+
+def test_a_reading_one_backend_cannot_hold_is_a_dead_letter_and_the_rest_is_stored(
+        open_store: OpenStore, one_of_each_registry: Path) -> None:
+    """PostgreSQL cannot hold a NUL character in a text or JSON value, SQLite can: where the store refuses
+    such a reading, intake splits the batch until that message alone is a dead letter; nothing is lost
+    and everything is acknowledged on both backends."""
+    acked: list[int] = []
+    intake = IntakeThread(open_store, Router(RegistryHolder(Registry.load(one_of_each_registry)).current,
+                                             "zigbee2mqtt", RouterLimits()),
+                          lambda message: acked.append(message.mid), batch_max=1000, linger_s=0.0,
+                          keep_bytes=1024)
+    falling = {"ts": TS, "type": "falling_object", "event_id": "e-\u0000-1", "camera_id": "camera-1",
+               "building": "b1", "floor_min": 3, "floor_max": 5,
+               "trajectory": [{"t": TS, "x": 1.0, "y": 2.0}], "confidence": 0.9}
+    messages = [Message("sc/sunshine/high_altitude_camera/camera-1/event", json.dumps(falling).encode(),
+                        TS, 1, 1, 1),
+                Message(TOPIC, json.dumps({"ts": TS, "occupancy": True}).encode(), TS, 2, 1, 1)]
+    intake.start()
+    try:
+        for message in messages:
+            intake.submit(message)
+        wait_until(lambda: len(acked) == 2, 20, what="both messages acknowledged")
+    finally:
+        intake.stop()
+    store = open_store(read_only=True)
+    stored = {device for device, _ in store.observation_keys()}
+    dead = [d.device_id for d in store.dead_letters()]
+    assert "motion-1" in stored, "the reading beside it is stored"
+    assert ("camera-1" in stored) != ("camera-1" in dead), "the camera's event is stored or a dead letter"
+    if open_store.url is not None:
+        assert dead == ["camera-1"]
