@@ -37,10 +37,6 @@ class Rows(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-def is_postgresql_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
 class PgConnection:
     """A psycopg connection in autocommit mode (transactions are explicit, as with sqlite3's
     isolation_level=None) that takes the store's `?` placeholders."""

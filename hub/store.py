@@ -274,11 +274,6 @@ class Store:
     def backend(self) -> Literal["sqlite", "postgresql"]:
         return "sqlite" if self._pg is None else "postgresql"
 
-    def _sqlite(self) -> sqlite3.Connection:
-        """The SQLite connection, for what only SQLite does (pragmas, its file's upkeep)."""
-        assert isinstance(self._db, sqlite3.Connection), "SQLite only"
-        return self._db
-
     def _keyed_by_device_first(self) -> bool:
         for _, name, unique, *_ in self._db.execute("PRAGMA index_list(observations)").fetchall():
             columns = [row[2] for row in self._db.execute(f"PRAGMA index_info('{name}')")]

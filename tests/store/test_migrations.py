@@ -41,13 +41,15 @@ def test_an_unversioned_sqlite_store_is_the_baseline_and_upgrades_in_place(tmp_p
     old.close()
 
     store = Store(path)
-    assert sqlite_version(store._sqlite()) == latest_version()
     assert [(o.id, o.fields) for o in store.observations_after(0, 10)] == [(7, {"open": True})], "kept"
-    assert migrate_sqlite(store._sqlite()) == [], "a second run does nothing"
-    assert migrate_sqlite(store._sqlite(), [*MIGRATIONS, NEXT]) == [NEXT.version], "later steps follow"
-    assert store.has_table("later")
-    assert migrate_sqlite(store._sqlite(), [*MIGRATIONS, NEXT]) == []
     store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    assert sqlite_version(db) == latest_version()
+    assert migrate_sqlite(db) == [], "a second run does nothing"
+    assert migrate_sqlite(db, [*MIGRATIONS, NEXT]) == [NEXT.version], "later steps follow"
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'later'").fetchone() is not None
+    assert migrate_sqlite(db, [*MIGRATIONS, NEXT]) == []
+    db.close()
 
 
 def test_a_sqlite_store_newer_than_the_hub_is_refused(tmp_path: Path) -> None:
