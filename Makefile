@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 # Prometheus and InfluxDB 1.x run every dashboard query for real.
 # openssl makes the CA and certificate of the broker's TLS listener in tests/broker/test_config.py.
 # mosquitto-clients: mosquitto_pub overloads the hub in tests/reliability/test_faults.py (Python publishers cannot).
-TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl mosquitto-clients
+# postgresql: the store on PostgreSQL (HUB_STORE_URL), its initdb and postgres run by tests/real_servers.py.
+TEST_DEBS := mosquitto victoria-metrics chromium chromium-driver prometheus influxdb openssl mosquitto-clients postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-fast test-slow test-deps bench bench-quality bench-real lint clean dashboards

@@ -41,12 +41,13 @@ def _when(ms: int | None) -> str:
 @contextmanager
 def _service() -> Iterator[AlertService]:
     settings = Settings()
-    if not settings.store_path.exists():
-        err.print(f"[red]no hub store at {settings.store_path} (set HUB_STORE_PATH)[/red]")
+    if settings.store_url is None and not settings.store_path.exists():
+        err.print(f"[red]no hub store at {settings.store_path} (set HUB_STORE_PATH or HUB_STORE_URL)[/red]")
         raise typer.Exit(1)
     # Loaded only if an action needs it (assign checks the caregiver exists).
     registry = functools.cache(lambda: Registry.load(settings.registry_path))
-    service = AlertService(settings.store_path, registry, SystemClock(), settings.alerts, hands_over=True)
+    service = AlertService(settings.store_path, registry, SystemClock(), settings.alerts, hands_over=True,
+                           store_url=settings.store_url)
     try:
         yield service
     except (AlertError, RegistryError) as exc:

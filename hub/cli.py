@@ -34,6 +34,7 @@ from hub.clock import SystemClock
 from hub.deadletter import replay
 from hub.embedded_broker import free_loopback_port
 from hub.intake import Router, RouterLimits
+from hub.intake_pipeline import open_store
 from hub.intake_processes import IntakeProcess, IntakeProcessesError
 from hub.live_view import LiveView
 from hub.monitoring_track import EXPECTED, Track, track_of
@@ -219,7 +220,9 @@ def demo(
     registry = Registry(simulation.registry)
     registry.dump(workdir / "registry.yaml")
     settings = Settings().model_copy(update={
-        "store_path": workdir / "hub.sqlite3", "registry_path": workdir / "registry.yaml", "clock": "mqtt",
+        # The demo is the embedded hub: its own SQLite store, whatever HUB_STORE_URL says.
+        "store_path": workdir / "hub.sqlite3", "store_url": None, "registry_path": workdir / "registry.yaml",
+        "clock": "mqtt",
         "mqtt_client_id": "sc-hub-demo", "embedded_broker_port": free_loopback_port(),
         "http_port": _port_or_free(Settings().http_port)})
     _setup_logging(settings.model_copy(update={"log_level": "WARNING"}))
@@ -310,7 +313,8 @@ def deadletter_list(
     replayed: Annotated[bool, typer.Option(help="include replayed ones")] = False,
 ) -> None:
     """List dead letters, oldest first."""
-    store = Store(Settings().store_path, read_only=True)
+    settings = Settings()
+    store = Store(settings.store_path, read_only=True, url=settings.store_url)
     table = Table("id", "received (UTC)", "topic", "reason", "detail", "bytes")
     for d in store.dead_letters(reason=reason, limit=limit, include_replayed=replayed):
         when = datetime.fromtimestamp(d.received_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -341,7 +345,7 @@ def deadletter_replay(
         raise typer.Exit(2) from None
     router = Router(lambda: reg, settings.zigbee2mqtt_base_topic, RouterLimits.from_settings(settings),
                     scope.communities)
-    store = Store(settings.store_path, synchronous=settings.store_synchronous)
+    store = open_store(settings)
     report = replay(store, router, reason=reason, ids=ids or None, limit=limit, now_ms=SystemClock().now_ms())
     console.print(f"replayed: {len(report.stored)} stored, {len(report.still_failing)} still failing, "
                   f"{len(report.truncated)} truncated (not replayable)")

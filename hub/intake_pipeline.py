@@ -22,7 +22,7 @@ from hub.topics import hub_status_topic
 def open_store(settings: Settings) -> Store:
     """A connection to the hub's store, as every thread of a hub process opens its own."""
     return Store(settings.store_path, synchronous=settings.store_synchronous,
-                 dead_letters_per_device=settings.dead_letters_per_device)
+                 dead_letters_per_device=settings.dead_letters_per_device, url=settings.store_url)
 
 
 class IntakePipeline:

@@ -56,8 +56,10 @@ from hub.clock import CLOCK_TOPIC
 from hub.histograms import IntakeHistograms
 from hub.intake import IntakeStats, IntakeThread
 from hub.intake_pipeline import IntakePipeline
+from hub.migrations import migrate_postgresql
 from hub.mqtt import BrokerAddress, Protocol
 from hub.node import NodeScope, every_device_topic
+from hub.postgres import PgConnection
 from hub.registry import Registry, RegistryError, RegistryHolder
 from hub.settings import Settings
 from hub.threads import BackgroundThread
@@ -85,7 +87,7 @@ CREATE TABLE IF NOT EXISTS intake_workers (
 # is passed as the hub resolved it (`Settings.client_id`).
 _INTAKE_SETTINGS = (
     "node_id", "communities", "mqtt_url", "mqtt_protocol", "mqtt_session_expiry_s", "mqtt_receive_maximum",
-    "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path",
+    "mqtt_share_group", "intake_workers", "zigbee2mqtt_base_topic", "clock", "store_path", "store_url",
     "store_synchronous", "batch_max", "batch_linger_ms", "max_payload_bytes",
     "max_future_skew_s", "max_reading_age_s", "dead_letter_keep_bytes", "dead_letters_per_device",
     "intake_queue_max_bytes", "log_level",
@@ -152,9 +154,15 @@ class IntakeProcessReport:
 
 
 class WatermarkBoard:
-    """The `intake_workers` table: one row per intake process, rewritten every `REPORT_S`."""
+    """The `intake_workers` table: one row per intake process, rewritten every `REPORT_S`. In the SQLite
+    store at `store_path`, or the PostgreSQL one at `url` (its migrations create the table)."""
 
-    def __init__(self, store_path: Path) -> None:
+    def __init__(self, store_path: Path, url: str | None = None) -> None:
+        self._db: sqlite3.Connection | PgConnection
+        if url is not None:
+            self._db = PgConnection(url)
+            migrate_postgresql(self._db)
+            return
         self._db = sqlite3.connect(store_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._db.execute(_SCHEMA)
@@ -246,7 +254,7 @@ class IntakeProcessPool:
         self._others_settled_ms: int | None = 0  # None: no intake process holds the watermark back
         self._stopping = False
         self._lock = threading.Lock()
-        self._board = WatermarkBoard(settings.store_path)
+        self._board = WatermarkBoard(settings.store_path, settings.store_url)
         self._housekeeping = HousekeepingThread("intake-processes", self._supervise)
         self.committed_topic = intake_committed_topic(settings.client_id)
 
@@ -433,7 +441,7 @@ class IntakeProcess:
                                                                   str(committed.after_id).encode())
         self.histograms = IntakeHistograms(self.pipeline.clock)
         intake.on_batch = self.histograms.batch_committed
-        self._board = WatermarkBoard(settings.store_path)
+        self._board = WatermarkBoard(settings.store_path, settings.store_url)
         # Counters carry on from this process's last report (before a restart), so none goes backwards.
         before = self._board.reports().get(self.name)
         if before is not None:

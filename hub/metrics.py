@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +43,7 @@ from hub.evaluation import EvaluationStats
 from hub.export.influxdb import ExportStats
 from hub.histograms import BucketHistogram, IntakeHistograms, cumulative
 from hub.intake import IntakeStatus
+from hub.store import StoreAt
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ class HubMetrics:
     """The hub's metrics: its registry, and the histograms fed by intake and evaluation."""
 
     def __init__(self, clock: Clock, intake: IntakeStatus, evaluation: EvaluationStats,
-                 export: ExportStats | None, store_path: Path, *,
+                 export: ExportStats | None, store_at: StoreAt, *,
                  node: Mapping[str, str] | None = None) -> None:
         """`export`: None when no InfluxDB is configured (no export series at all, rather than zeros);
-        `store_path`: the store whose alert tables the alert series count; `node`: the labels of
+        `store_at`: the store whose alert tables the alert series count; `node`: the labels of
         `hub_node_info` (which of several hubs this is)."""
         self.registry = CollectorRegistry()
         if node:
@@ -76,7 +76,7 @@ class HubMetrics:
         self.tick_seconds = BucketHistogram(TICK_SECONDS_BUCKETS)
         self.residents_evaluated = 0
         self.residents = 0
-        self.registry.register(_HubCollector(self, intake, evaluation, export, store_path))
+        self.registry.register(_HubCollector(self, intake, evaluation, export, store_at))
         ProcessCollector(registry=self.registry)  # process_* : CPU, memory, open files of the hub
 
     def ticked(self, seconds: float, residents: int) -> None:
@@ -125,12 +125,12 @@ def _by_kind(counts: Mapping[str, int]) -> dict[str, int]:
 
 class _HubCollector(Collector):
     def __init__(self, metrics: HubMetrics, intake: IntakeStatus, evaluation: EvaluationStats,
-                 export: ExportStats | None, store_path: Path) -> None:
+                 export: ExportStats | None, store_at: StoreAt) -> None:
         self._metrics = metrics
         self._intake_status = intake
         self._evaluation_stats = evaluation
         self._export_stats = export
-        self._store_path = store_path
+        self._store_at = store_at
 
     def collect(self) -> Iterator[Metric]:
         yield from self._intake()
@@ -192,7 +192,7 @@ class _HubCollector(Collector):
 
     def _alerts(self) -> Iterator[Metric]:
         try:
-            store = AlertStore(self._store_path, read_only=True)
+            store = AlertStore(self._store_at.path, read_only=True, url=self._store_at.url)
         except sqlite3.Error:
             log.exception("cannot open the alert tables for metrics")
             return

@@ -28,9 +28,10 @@ from typing import Any
 from influxdb_client import InfluxDBClient
 
 from hub.alerts.store import AlertStore
+from hub.postgres import PgConnection
 from hub.registry import Device, Registry, RegistryFile, Resident
 from hub.settings import Settings
-from hub.store import ResidentRead, Store
+from hub.store import ResidentRead, Store, placeholders
 
 ERASED = "erased"
 
@@ -118,14 +119,14 @@ def influx_points(settings: Settings) -> InfluxPoints | None:
     return InfluxPoints(settings) if settings.influx_url else None
 
 
-def _rows(db: sqlite3.Connection, sql: str, args: Sequence[object]) -> list[dict[str, Any]]:
+def _rows(db: sqlite3.Connection | PgConnection, sql: str, args: Sequence[object]) -> list[dict[str, Any]]:
     cursor = db.execute(sql, args)
     names = [c[0] for c in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def _in(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
+    return placeholders(len(values))
 
 
 def _alert_condition(resident: str, households: Sequence[str]) -> tuple[str, list[object]]:
@@ -134,7 +135,7 @@ def _alert_condition(resident: str, households: Sequence[str]) -> tuple[str, lis
 
 
 def export_resident(resident_id: str, registry: Registry, *, store_path: Path, influx: InfluxPoints | None,
-                    who: Who, now_ms: int) -> dict[str, Any]:
+                    who: Who, now_ms: int, store_url: str | None = None) -> dict[str, Any]:
     """Everything held about the resident, as JSON-ready data; the export is recorded in the read audit."""
     file = registry.file
     devices = resident_devices(file, resident_id)
@@ -143,8 +144,8 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
     ids = [d.id for d in devices]
     sole_home = [resident.household] if any(d.household == resident.household and d.resident is None
                                              for d in devices) else []
-    AlertStore(store_path).close()  # the alert tables exist, even in a store no alert loop opened
-    store = Store(store_path)
+    AlertStore(store_path, url=store_url).close()  # the alert tables exist, even where no alert loop ran
+    store = Store(store_path, url=store_url)
     try:
         db = store._db
         readings = _rows(db, f"SELECT device_id AS device, kind, ts, fields, received_ms FROM observations"
@@ -152,8 +153,9 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
         for row in readings:
             row["fields"] = json.loads(row["fields"])
         dead = _rows(db, f"SELECT received_ms, topic, reason, detail, device_id AS device, payload_size,"
-                         f" hex(payload) AS payload_hex FROM dead_letters WHERE device_id IN ({_in(ids)})"
-                         " ORDER BY id", ids)
+                         f" payload FROM dead_letters WHERE device_id IN ({_in(ids)}) ORDER BY id", ids)
+        for row in dead:
+            row["payload_hex"] = bytes(row.pop("payload")).hex().upper()
         condition, args = _alert_condition(resident_id, sole_home)
         alerts = _rows(db, f"SELECT * FROM alerts WHERE {condition} ORDER BY id", args)
         for alert in alerts:
@@ -166,9 +168,8 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
             alert["deliveries"] = _rows(
                 db, "SELECT reason, tier, sink, recipient, status, attempts, sent_ms, last_error"
                     " FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (alert["id"],))
-        reads = _rows(db, "SELECT at_ms, actor, role, what FROM resident_reads"
-                          " WHERE EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?) ORDER BY id",
-                      (resident_id,))
+        reads = [{"at_ms": r.at_ms, "actor": r.actor, "role": r.role, "what": r.what}
+                 for r in reversed(store.reads(resident_id, limit=1_000_000))]  # oldest first
         store.record_read(ResidentRead(now_ms, who.name, who.token_id or "", who.role, "export",
                                        [resident_id]))
     finally:
@@ -190,7 +191,8 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
 
 
 def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, influx: InfluxPoints | None,
-                   who: Who, now_ms: int, write_registry: Callable[[RegistryFile], object]) -> dict[str, int]:
+                   who: Who, now_ms: int, write_registry: Callable[[RegistryFile], object],
+                   store_url: str | None = None) -> dict[str, int]:
     """Erase the resident everywhere (module docstring); returns the counts recorded for statistics.
     `write_registry` persists (and, in a running hub, swaps in) the registry with the entry anonymised.
     Safe to run again: what was erased stays erased, the rest is erased then."""
@@ -199,8 +201,8 @@ def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, in
     ids = [d.id for d in devices]
     sole_home = [resident.household] if any(d.household == resident.household and d.resident is None
                                              for d in devices) else []
-    AlertStore(store_path).close()
-    store = Store(store_path)
+    AlertStore(store_path, url=store_url).close()
+    store = Store(store_path, url=store_url)
     try:
         condition, args = _alert_condition(resident_id, sole_home)
         open_alerts = store._db.execute(

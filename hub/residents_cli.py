@@ -63,7 +63,8 @@ def export(
     settings = Settings()
     _, reg = _registry(settings, registry)
     try:
-        data = export_resident(resident, reg, store_path=settings.store_path, influx=influx_points(settings),
+        data = export_resident(resident, reg, store_path=settings.store_path, store_url=settings.store_url,
+                               influx=influx_points(settings),
                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms())
     except ResidentNotFoundError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -96,8 +97,9 @@ def erase(
 
     try:
         counts = erase_resident(resident, reg.file, store_path=settings.store_path,
-                                influx=influx_points(settings), who=Who(by or getpass.getuser(), None, "cli"),
-                                now_ms=SystemClock().now_ms(), write_registry=write)
+                                store_url=settings.store_url, influx=influx_points(settings),
+                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms(),
+                                write_registry=write)
     except (ResidentNotFoundError, ErasureRefusedError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -110,7 +112,8 @@ def reads(
     limit: Annotated[int, typer.Option(min=1)] = 100,
 ) -> None:
     """The read audit, newest first: who was shown which residents' data."""
-    store = Store(Settings().store_path, read_only=True)
+    settings = Settings()
+    store = Store(settings.store_path, read_only=True, url=settings.store_url)
     try:
         rows = store.reads(resident, limit)
     finally:
@@ -124,7 +127,8 @@ def reads(
 @app.command("erasures")
 def erasures(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     """Erasures done, newest first: who, when, which resident id, what was removed."""
-    store = Store(Settings().store_path, read_only=True)
+    settings = Settings()
+    store = Store(settings.store_path, read_only=True, url=settings.store_url)
     try:
         rows = store.erasures(limit)
     finally:

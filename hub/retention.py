@@ -65,15 +65,15 @@ def apply_retention(store: Store, policy: RetentionPolicy, now_ms: int) -> Reten
     if not store.has_table("alerts"):  # a store the alert loop never opened: no alert tables yet
         AlertStore(store.path).close()
 
-    readings = store.purge("SELECT id FROM observations WHERE ts < ?", (before(policy.readings_days),),
-                           ["DELETE FROM observations WHERE id IN ({ids})"])
+    readings = store.drop_readings_before(before(policy.readings_days))
     dead_letters = store.purge(
         "SELECT id FROM dead_letters WHERE received_ms < ?", (before(policy.dead_letters_days),),
         ["DELETE FROM dead_letters WHERE id IN ({ids})"])
     dead_letter_bytes = store.purge(
         "SELECT id FROM dead_letters WHERE received_ms < ? AND length(payload) > 0",
         (before(policy.dead_letter_bytes_days),),
-        ["UPDATE dead_letters SET payload = x'' WHERE id IN ({ids})"])
+        # substr(…, 1, 0): the empty byte string in both SQLite and PostgreSQL, whose literals differ.
+        ["UPDATE dead_letters SET payload = substr(payload, 1, 0) WHERE id IN ({ids})"])
     deliveries = store.purge(
         "SELECT id FROM alert_deliveries WHERE status != 'pending'"
         " AND coalesce(sent_ms, next_attempt_ms) < ?", (before(policy.deliveries_days),),

@@ -31,7 +31,6 @@ from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
-from hub.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class Hub:
         else:
             self.broker_url = settings.mqtt_url
             protocol = settings.mqtt_protocol
-        Store(settings.store_path, synchronous=settings.store_synchronous).close()  # create schema once
+        open_store(settings).close()  # create or migrate the schema once
         opener = functools.partial(open_store, settings)
         self.intake = MainIntake(settings, self.registry.current, BrokerAddress.from_url(self.broker_url),
                                  protocol, self.scope)
@@ -72,6 +71,7 @@ class Hub:
             self.clock,
             alert_settings,
             build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links),
+            store_url=settings.store_url,
         )
         self.evaluation = Evaluator(
             opener,
@@ -88,12 +88,12 @@ class Hub:
         self.intake.pipeline.on_notice = self.evaluation.wake
         self.influx: InfluxExporter | None = None
         if settings.influx_url:
-            state = StateSnapshots(self.clock, self.registry.current, self.evaluation, settings.store_path)
+            state = StateSnapshots(self.clock, self.registry.current, self.evaluation, settings.store_at)
             self.influx = InfluxExporter(settings, opener, self.registry.current, state=state)
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
-                                  None if self.influx is None else self.influx.stats, settings.store_path,
+                                  None if self.influx is None else self.influx.stats, settings.store_at,
                                   node={"node_id": settings.node_id, "client_id": settings.client_id,
                                         "communities": ",".join(settings.communities)})
         self.intake.pipeline.thread.on_batch = self.metrics.intake.batch_committed
@@ -122,7 +122,7 @@ class Hub:
             self.settings.client_id,
             self.scope.describe(),
             redact_url(self.broker_url),
-            self.settings.store_path,
+            redact_url(self.settings.store_url) if self.settings.store_url else self.settings.store_path,
             len(self.registry.current().devices),
         )
 

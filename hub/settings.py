@@ -19,6 +19,7 @@ from devices.kind import MAX_FUTURE_SKEW_MS
 from hub.alerts.links import DEFAULT_MAP_URL
 from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
 from hub.alerts.settings import AlertSettings
+from hub.store import StoreAt
 
 
 class RuleSettings(BaseSettings):
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     notify_allow_private: bool = Field(
         False, description="let notify URLs name loopback or private addresses (a test bench)")
     store_path: Path = Path("var/hub.sqlite3")
+    store_url: str | None = Field(
+        None, pattern=r"^postgres(ql)?://",
+        description="postgresql://user:password@host:port/database: PostgreSQL as the store, shared by every "
+                    "hub node (docs/operators/postgresql.md); unset: SQLite at "
+                    "HUB_STORE_PATH")
     store_synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss before its messages are acknowledged"
     )
@@ -200,6 +206,10 @@ class Settings(BaseSettings):
         intake processes' and alert sink's ids): HUB_MQTT_CLIENT_ID, else derived from the node id, so
         nodes that differ only in HUB_NODE_ID never take over each other's session."""
         return self.mqtt_client_id or f"sc-hub-{self.node_id}"
+
+    @property
+    def store_at(self) -> StoreAt:
+        return StoreAt(self.store_path, self.store_url)
 
     @property
     def reading_age_limit_s(self) -> int:

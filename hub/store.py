@@ -13,6 +13,12 @@ which scans the time index backwards over a bounded window.
 
 Each thread opens its own `Store`: SQLite connections are not shared across threads, and WAL lets the
 exporters and the CLI read while intake writes.
+
+With `url` (`HUB_STORE_URL=postgresql://…`) the same `Store` runs on PostgreSQL: one text of each
+statement for both where the dialects agree, hub/postgres.py where they do not (the batch upsert through
+COPY, daily partitions of observations, retention by partition). The schema of both is versioned in
+hub/migrations.py; the alert tables (hub/alerts/store.py) and API tokens (hub/api/tokens.py) follow the same
+pattern. docs/operators/postgresql.md tells operators what differs.
 """
 
 from __future__ import annotations
@@ -29,84 +35,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from devices.kind import Fields
-
-_OBSERVATIONS_TABLE = """(
-    id          INTEGER PRIMARY KEY,          -- export order; a changed row gets a new id and is re-sent
-    device_id   TEXT    NOT NULL,
-    kind        TEXT    NOT NULL,
-    ts          INTEGER NOT NULL,             -- device time, epoch ms
-    fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
-    received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
-    UNIQUE (ts, device_id)                    -- time first: see the module docstring
-)"""
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS observations {_OBSERVATIONS_TABLE};
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id           INTEGER PRIMARY KEY,
-    received_ms  INTEGER NOT NULL,
-    topic        TEXT    NOT NULL,
-    reason       TEXT    NOT NULL,
-    detail       TEXT    NOT NULL,
-    device_id    TEXT,
-    payload      BLOB    NOT NULL,            -- capped at settings.dead_letter_keep_bytes
-    payload_size INTEGER NOT NULL,            -- the size as received
-    replayed_ms  INTEGER                      -- set once a replay stored it
-);
-CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason, id);
-CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters (device_id, replayed_ms);
-CREATE TABLE IF NOT EXISTS dead_letters_dropped ( -- past a device's cap: counted, not kept
-    device_id    TEXT PRIMARY KEY,
-    dropped      INTEGER NOT NULL,
-    last_ms      INTEGER NOT NULL,            -- arrival of the newest dropped one
-    last_reason  TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS devices_seen (
-    device_id       TEXT PRIMARY KEY,
-    kind            TEXT,
-    last_ts         INTEGER,                  -- newest device time of a valid reading
-    last_received_ms INTEGER NOT NULL,        -- newest message of any kind, valid or not
-    online          INTEGER,                  -- last availability message: 1, 0, or NULL if none yet
-    availability_ms INTEGER,
-    last_error      TEXT                      -- reason of the newest message that failed to decode
-);
-CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made through the API
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,               -- wall-clock time of the edit, epoch ms
-    actor     TEXT    NOT NULL,               -- the token's name
-    token_id  TEXT    NOT NULL,
-    role      TEXT    NOT NULL,
-    tbl       TEXT    NOT NULL,               -- registry table: devices, caregivers, ...
-    entry_id  TEXT    NOT NULL,
-    action    TEXT    NOT NULL,               -- create, update, deactivate
-    before    TEXT,                           -- the entry as JSON; NULL when created
-    after     TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS resident_reads (   -- the read audit: who was shown which residents' data
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,               -- wall-clock time, epoch ms
-    actor     TEXT    NOT NULL,               -- the token's name
-    token_id  TEXT    NOT NULL,
-    role      TEXT    NOT NULL,
-    what      TEXT    NOT NULL,               -- residents (a list), activity, export
-    residents TEXT    NOT NULL                -- JSON array of the resident ids shown
-);
-CREATE INDEX IF NOT EXISTS resident_reads_at ON resident_reads (at_ms);
-CREATE TABLE IF NOT EXISTS resident_erasures ( -- kept: the proof a resident's data was erased, and what
-    id        INTEGER PRIMARY KEY,
-    at_ms     INTEGER NOT NULL,
-    actor     TEXT    NOT NULL,
-    token_id  TEXT,                           -- NULL: erased with the CLI
-    role      TEXT    NOT NULL,
-    resident  TEXT    NOT NULL,               -- the registry id (a pseudonym; the entry keeps no name)
-    counts    TEXT    NOT NULL                -- JSON: what was removed or anonymised, for statistics
-);
-CREATE TABLE IF NOT EXISTS export_cursors (
-    sink    TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-);
-"""
-
+from hub.migrations import OBSERVATIONS_TABLE_SQLITE, migrate_postgresql, migrate_sqlite
+from hub.postgres import DAY_MS, Partitions, PgConnection, drop_partitions_before, upsert_observations
 
 # A second message for the same (device, ts) is either a redelivery (same fields: nothing changes) or more
 # of the same moment's state, e.g. Zigbee2MQTT's action reset that follows an SOS press with the same
@@ -119,6 +49,15 @@ ON CONFLICT (ts, device_id) DO UPDATE SET
     id = (SELECT max(id) + 1 FROM observations)
 WHERE json_patch(fields, excluded.fields) != fields
 """
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAt:
+    """Where the store is, for the parts that open their own connections: the SQLite file at `path`, or
+    the PostgreSQL database at `url` when it is set (HUB_STORE_URL)."""
+
+    path: Path
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +177,28 @@ class Batch:
         other.seen = {}
 
 
+def placeholders(count: int) -> str:
+    """`?, ?, …` for an IN list of `count` values. An empty list is `NULL`, which matches nothing: `IN ()`
+    is SQLite's only, a syntax error on PostgreSQL."""
+    return ", ".join("?" * count) or "NULL"
+
+
+def _merged_repeats(rows: list[tuple[str, str, int, str, int]]) -> list[tuple[str, str, int, str, int]]:
+    """A batch's rows with repeats of one (ts, device) merged into the first, later fields winning, as
+    the upsert would merge them one after the other (PostgreSQL's upsert may touch a row once per
+    statement)."""
+    merged: dict[tuple[int, str], tuple[str, str, int, str, int]] = {}
+    for row in rows:
+        device_id, _, ts, fields, _ = row
+        first = merged.get((ts, device_id))
+        if first is None:
+            merged[ts, device_id] = row
+        else:
+            together = {**json.loads(first[3]), **json.loads(fields)}
+            merged[ts, device_id] = (*first[:3], json.dumps(together, separators=(",", ":")), first[4])
+    return list(merged.values())
+
+
 def private_file(path: Path) -> Path:
     """Create `path` readable and writable by its owner only (0600) if it is not there, and tighten it if
     it is: the store and the registry hold residents' personal data. SQLite creates its -wal and -shm
@@ -280,13 +241,21 @@ class WriterTurn:
 class Store:
     def __init__(
         self, path: Path, *, synchronous: Literal["full", "normal"] = "full", read_only: bool = False,
-        dead_letters_per_device: int | None = None,
+        dead_letters_per_device: int | None = None, url: str | None = None,
     ) -> None:
         self.path = path
         # A device sending garbage without end must not fill the disk: past this many dead letters of its
         # own (not yet replayed) the rest are counted in `dead_letters_dropped`, not kept. None: no cap.
         self._dead_letters_per_device = dead_letters_per_device
         self._writer_turn: WriterTurn | None = None
+        self._db: sqlite3.Connection | PgConnection
+        self._pg: PgConnection | None = None
+        self._partitions = Partitions()
+        if url is not None:
+            self._db = self._pg = PgConnection(url, read_only=read_only)
+            if not read_only:
+                migrate_postgresql(self._pg)
+            return
         if read_only:
             self._db = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
@@ -297,9 +266,13 @@ class Store:
         if not read_only:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            self._db.executescript(_SCHEMA)
+            migrate_sqlite(self._db)
             if self._keyed_by_device_first():
                 self._rekey_observations()
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self._pg is None else "postgresql"
 
     def _keyed_by_device_first(self) -> bool:
         for _, name, unique, *_ in self._db.execute("PRAGMA index_list(observations)").fetchall():
@@ -314,7 +287,7 @@ class Store:
         with self._transaction() as db:
             if not self._keyed_by_device_first():
                 return  # another process did it meanwhile
-            db.execute(f"CREATE TABLE observations_rekeyed {_OBSERVATIONS_TABLE}")
+            db.execute(f"CREATE TABLE observations_rekeyed {OBSERVATIONS_TABLE_SQLITE}")
             db.execute("INSERT INTO observations_rekeyed SELECT id, device_id, kind, ts, fields, received_ms"
                        " FROM observations")
             db.execute("DROP TABLE observations")
@@ -326,7 +299,11 @@ class Store:
             self._writer_turn.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection | PgConnection]:
+        if self._pg is not None:
+            with self._pg.transaction() as pg:
+                yield pg
+            return
         if self._writer_turn is None:
             self._writer_turn = WriterTurn(self.path)
         with self._writer_turn:
@@ -348,9 +325,14 @@ class Store:
              o.received_ms)
             for o in batch.observations
         ]
+        new_partitions: list[int] = []
         with self._transaction() as db:
             before = self._max_observation_id(db)
-            db.executemany(_UPSERT_OBSERVATION, observations)
+            if isinstance(db, PgConnection):
+                new_partitions = self._partitions.ensure(db, [row[2] for row in observations])
+                upsert_observations(db, _merged_repeats(observations))
+            else:
+                db.executemany(_UPSERT_OBSERVATION, observations)
             kept, dropped = self._capped(db, batch.dead_letters)
             db.executemany(
                 "INSERT INTO dead_letters"
@@ -362,7 +344,8 @@ class Store:
             db.executemany(
                 "INSERT INTO dead_letters_dropped (device_id, dropped, last_ms, last_reason)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-                " dropped = dropped + excluded.dropped, last_ms = max(last_ms, excluded.last_ms),"
+                " dropped = dead_letters_dropped.dropped + excluded.dropped,"
+                f" last_ms = {self._greatest}(dead_letters_dropped.last_ms, excluded.last_ms),"
                 " last_reason = excluded.last_reason",
                 [(device, len(ds), max(d.received_ms for d in ds), ds[-1].reason)
                  for device, ds in dropped.items()],
@@ -370,23 +353,32 @@ class Store:
             db.executemany(
                 "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-                " kind = coalesce(excluded.kind, kind),"
-                " last_ts = max(coalesce(last_ts, 0), coalesce(excluded.last_ts, 0)),"
-                " last_received_ms = max(last_received_ms, excluded.last_received_ms),"
-                " last_error = coalesce(excluded.last_error, last_error)",
+                " kind = coalesce(excluded.kind, devices_seen.kind),"
+                f" last_ts = {self._greatest}(coalesce(devices_seen.last_ts, 0),"
+                " coalesce(excluded.last_ts, 0)),"
+                f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
+                " excluded.last_received_ms),"
+                " last_error = coalesce(excluded.last_error, devices_seen.last_error)",
                 [(device, *values) for device, values in batch.seen.items()],
             )
             db.executemany(
                 "INSERT INTO devices_seen (device_id, last_received_ms, online, availability_ms)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
                 " online = excluded.online, availability_ms = excluded.availability_ms,"
-                " last_received_ms = max(last_received_ms, excluded.last_received_ms)",
+                f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
+                " excluded.last_received_ms)",
                 [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
             )
             after = self._max_observation_id(db)
+        self._partitions.committed(new_partitions)
         return Committed(before, after, batch.observations)
 
-    def _capped(self, db: sqlite3.Connection,
+    @property
+    def _greatest(self) -> str:
+        """The larger of two values: SQLite's scalar max(), PostgreSQL's greatest()."""
+        return "max" if self._pg is None else "greatest"
+
+    def _capped(self, db: sqlite3.Connection | PgConnection,
                 dead_letters: list[DeadLetter]) -> tuple[list[DeadLetter], dict[str, list[DeadLetter]]]:
         """The dead letters to keep, and per device those past its cap (to count, not keep)."""
         cap = self._dead_letters_per_device
@@ -420,9 +412,11 @@ class Store:
         """A failed commit in words an operator can act on: SQLite's message and extended code (its
         "disk I/O error" covers a read-only remount too), plus what the store's file system says now."""
         text = f"{type(exc).__name__}: {exc}"
-        code = getattr(exc, "sqlite_errorname", None)
+        code = getattr(exc, "sqlite_errorname", None) or getattr(exc, "sqlstate", None)
         if code:
             text += f" ({code})"
+        if self._pg is not None:  # the server's message says it all; no file system of ours to look at
+            return text
         try:
             fs = os.statvfs(self.path.parent)
         except OSError:
@@ -434,7 +428,7 @@ class Store:
         return text
 
     @staticmethod
-    def _max_observation_id(db: sqlite3.Connection) -> int:
+    def _max_observation_id(db: sqlite3.Connection | PgConnection) -> int:
         return int(db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 
     # --- reading -------------------------------------------------------------------------------
@@ -508,7 +502,7 @@ class Store:
             args.append(reason)
         if ids is not None:
             wanted = list(ids)
-            where.append(f"id IN ({','.join('?' * len(wanted))})")
+            where.append(f"id IN ({placeholders(len(wanted))})")
             args += wanted
         if not include_replayed:
             where.append("replayed_ms IS NULL")
@@ -535,6 +529,8 @@ class Store:
     # --- retention and erasure ------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
+        if self._pg is not None:
+            return self._pg.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0] is True
         return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                 (name,)).fetchone() is not None
 
@@ -544,7 +540,8 @@ class Store:
         at most: `select_ids` selects the ids of the rows still to change (LIMIT is appended), each of
         `changes` runs with `{ids}` standing for them. Freed space is overwritten (secure_delete): what is
         deleted does not linger in the file. Returns how many ids were changed."""
-        self._db.execute("PRAGMA secure_delete = ON")
+        if self._pg is None:  # PostgreSQL's dead rows go with VACUUM (autovacuum)
+            self._db.execute("PRAGMA secure_delete = ON")
         total = 0
         while True:
             with self._transaction() as db:
@@ -556,14 +553,28 @@ class Store:
             if len(ids) < chunk:
                 return total
 
+    def drop_readings_before(self, cutoff_ms: int) -> int:
+        """Delete the readings whose device time is before `cutoff_ms`; returns how many. On PostgreSQL
+        whole days go as partitions (no row-by-row delete, no bloat left), then what is left before the
+        cutoff in the day it falls in."""
+        dropped = 0
+        if self._pg is not None:
+            dropped, days = drop_partitions_before(self._pg, cutoff_ms)
+            self._partitions.forget(days)
+            if cutoff_ms % DAY_MS == 0:
+                return dropped
+        return dropped + self.purge("SELECT id FROM observations WHERE ts < ?", (cutoff_ms,),
+                                    ["DELETE FROM observations WHERE id IN ({ids})"])
+
     def erase(self, devices: Sequence[str], alert_condition: str, alert_args: Sequence[object],
               resident: str, tombstone: dict[str, Any]) -> dict[str, int]:
         """Delete these devices' readings, dead letters and last-seen rows; anonymise the alerts matching
         `alert_condition` (their history's details, delivery errors too) and the resident's entries in the
         registry audit. One transaction, freed space overwritten, then the log emptied into the file so no
         old copy of a page stays behind. Returns what it removed or anonymised."""
-        marks = ", ".join("?" * len(devices))
-        self._db.execute("PRAGMA secure_delete = ON")
+        marks = placeholders(len(devices))
+        if self._pg is None:
+            self._db.execute("PRAGMA secure_delete = ON")
         with self._transaction() as db:
             readings = db.execute(f"DELETE FROM observations WHERE device_id IN ({marks})", devices).rowcount
             dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
@@ -571,7 +582,7 @@ class Store:
             db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
-            among = ", ".join("?" * len(alerts))
+            among = placeholders(len(alerts))
             db.execute("UPDATE alerts SET evidence = '{}', occurrences = '[]', note = '',"
                        " subject = CASE WHEN subject = ? THEN 'erased' ELSE subject END,"
                        " resident = CASE WHEN resident IS NULL THEN NULL ELSE 'erased' END"
@@ -582,7 +593,10 @@ class Store:
             audits = db.execute(
                 "UPDATE registry_audit SET before = CASE WHEN before IS NULL THEN NULL ELSE ? END, after = ?"
                 " WHERE tbl = 'residents' AND entry_id = ?", (entry, entry, resident)).rowcount
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self._pg is None:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # PostgreSQL keeps deleted row versions in its files until VACUUM reuses the space (autovacuum);
+        # docs/operators/postgresql.md says how to make sure they are overwritten.
         return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
 
     def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,
@@ -610,8 +624,9 @@ class Store:
 
     def reads(self, resident: str | None = None, limit: int = 1000) -> list[ResidentRead]:
         """The read audit, newest first; with `resident`, the reads that showed that resident's data."""
-        where, args = ("", ()) if resident is None else (
-            " WHERE EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?)", (resident,))
+        showed = ("EXISTS (SELECT 1 FROM json_each(residents) WHERE value = ?)" if self._pg is None
+                  else "residents @> jsonb_build_array(?::text)")
+        where, args = ("", ()) if resident is None else (f" WHERE {showed}", (resident,))
         rows = self._db.execute("SELECT at_ms, actor, token_id, role, what, residents FROM resident_reads"
                                 f"{where} ORDER BY id DESC LIMIT ?", (*args, limit))
         return [ResidentRead(at, actor, token, role, what, json.loads(residents))
@@ -624,11 +639,11 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO registry_audit"
                 " (at_ms, actor, token_id, role, tbl, entry_id, action, before, after)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (edit.at_ms, edit.actor, edit.token_id, edit.role, edit.table, edit.entry_id, edit.action,
                  None if edit.before is None else json.dumps(edit.before, ensure_ascii=False),
                  json.dumps(edit.after, ensure_ascii=False)))
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def forget_registry_edit(self, audit_id: int) -> None:
         """Undo `record_registry_edit` for an edit that was not made after all (its file write failed)."""

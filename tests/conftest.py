@@ -23,14 +23,16 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from hub.embedded_broker import free_loopback_port
+from hub.store import Store
 from tests.alerts.receivers import Mailbox, WebhookReceiver
-from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
+from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, PostgreSQL, Prometheus, VictoriaMetrics
 from tests.registry_builder import RegistryBuilder
 
 # Fixtures that start real servers or subprocesses (here, and in the areas' test modules): a test taking
 # any of them, directly or through another fixture, is an integration test.
 REAL_SERVER_FIXTURES = frozenset({
     "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub", "webhook_receiver",  # here
+    "postgresql", "pg_url",  # here
     "mailbox",  # here
     "black_hole",  # tests/alerts/test_sinks.py
     "chromium",  # tests/api/test_web_page.py
@@ -71,6 +73,49 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path / "mosquitto").start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """One PostgreSQL server for the session (initdb takes seconds); each test takes a database of its
+    own from `pg_url`."""
+    server = PostgreSQL().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgresql: PostgreSQL) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    url = postgresql.database()
+    yield url
+    postgresql.drop(url)
+
+
+class OpenStore:
+    """Opens `Store`s (keyword arguments as `Store` takes them) on one store, SQLite at `path` or
+    PostgreSQL at `url`; `env` points a hub subprocess at it. Closes them all at the end."""
+
+    def __init__(self, path: Path, url: str | None) -> None:
+        self.path = path
+        self.url = url
+        self.env = {"HUB_STORE_PATH": str(path), **({"HUB_STORE_URL": url} if url else {})}
+        self.opened: list[Store] = []
+
+    def __call__(self, **kwargs: Any) -> Store:
+        store = Store(self.path, url=self.url, **kwargs)
+        self.opened.append(store)
+        return store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """A store of each backend in turn: the store-level tests run against both SQLite and PostgreSQL."""
+    opener = OpenStore(tmp_path / "hub.sqlite3",
+                       request.getfixturevalue("pg_url") if request.param == "postgresql" else None)
+    yield opener
+    for store in opener.opened:
+        store.close()
 
 
 @pytest.fixture

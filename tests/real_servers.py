@@ -1,8 +1,9 @@
 """Real servers for tests and benchmarks, each started on a free loopback port and stopped afterwards:
-Mosquitto and VictoriaMetrics from Debian's packages, and the hub itself as a subprocess."""
+Mosquitto, VictoriaMetrics and PostgreSQL from Debian's packages, and the hub itself as a subprocess."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import urlencode
+
+import psycopg
 
 from hub.embedded_broker import free_loopback_port
 from hub.mqtt import BrokerAddress, wait_for_message
@@ -134,6 +138,85 @@ class Mosquitto:
         self._process.send_signal(signal.SIGHUP)
 
 
+def postgresql_binary(name: str) -> str:
+    """initdb and postgres from Debian's `postgresql`, which keeps them off PATH."""
+    bindir = (subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False).stdout
+              if shutil.which("pg_config") else "").strip()
+    directories = [bindir, *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    return require_binary(name, *(f"{d}/{name}" for d in directories if d))
+
+
+class PostgreSQL:
+    """A PostgreSQL server of its own: `initdb` into a fresh directory, `postgres` on a free loopback port
+    (and its socket in that directory), trusting loopback connections; durability off, as test data needs
+    none. PostgreSQL refuses to run as root: as root (`make test` in CI) both run as the `postgres` user
+    the Debian package creates, in a directory of /tmp that user may enter. `database()` makes a fresh
+    database per test."""
+
+    def __init__(self) -> None:
+        self.port = free_loopback_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="hub-test-pg-"))
+        # setpriv execs in place (runuser would stay the parent): the pid we signal is postgres itself.
+        self._as = (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+                    if os.geteuid() == 0 else [])
+        if self._as:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://hub@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> Self:
+        data = self.dir / "data"
+        subprocess.run([*self._as, postgresql_binary("initdb"), "-D", str(data), "-U", "hub", "-A", "trust",
+                        "-E", "UTF8", "--locale=C", "--no-sync"], check=True, capture_output=True)
+        log = (self.dir / "postgres.log").open("ab")
+        self._process = subprocess.Popen(
+            [*self._as, postgresql_binary("postgres"), "-D", str(data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            stdout=log, stderr=log)
+        try:
+            wait_until(lambda: self._process is not None and (self._process.poll() is not None
+                                                              or self._accepts()), 30, what="postgres")
+            if self._process.poll() is not None:
+                raise RuntimeError(f"postgres exited: {(self.dir / 'postgres.log').read_text()[-3000:]}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _accepts(self) -> bool:
+        try:
+            psycopg.connect(self.url(), connect_timeout=1).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def database(self) -> str:
+        """A fresh, empty database's URL."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}".encode())
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Drop a database `database()` made, ending whatever connection a test left to it."""
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)".encode())
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's fast shutdown: sessions are ended, not waited for.
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class VictoriaMetrics:
     """Speaks InfluxDB's v2 write API (`/api/v2/write`); points are read back through its export API."""
 
@@ -236,8 +319,13 @@ class HubProcess:
     def stop(self) -> None:
         _stop(self._process, timeout=30)
 
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL store the hub runs on (HUB_STORE_URL), None for its SQLite file."""
+        return self.env.get("HUB_STORE_URL")
+
     def store(self) -> Store:
-        return Store(self.store_path, read_only=True)
+        return Store(self.store_path, read_only=True, url=self.store_url)
 
     def count_observations(self) -> int:
         store = self.store()

@@ -26,6 +26,10 @@ from hub.threads import BackgroundThread
 log = logging.getLogger(__name__)
 
 PASS_LIMIT = 200  # deliveries per pass, so a large backlog does not hold one transaction-free loop forever
+# Deliveries are claimed a few at a time for a lease (hub/alerts/store.py): long enough to send them all
+# at the slowest sink's timeouts, after which a worker that died while sending leaves them to another.
+CLAIM = 20
+LEASE_MS = 5 * 60_000
 
 
 def notification_for(delivery: Delivery, alert: Alert, registry: Registry) -> Notification:
@@ -43,25 +47,35 @@ def notification_for(delivery: Delivery, alert: Alert, registry: Registry) -> No
 def deliver_due(store: AlertStore, sink: Sink, registry: Registry, settings: AlertSettings,
                 now_ms: int) -> int:
     """One attempt at each delivery of `sink` due at `now_ms`; returns how many were attempted."""
-    due = store.due_deliveries(sink.name, now_ms, PASS_LIMIT)
-    for delivery in due:
-        alert = store.alert(delivery.alert_id)
-        assert alert is not None  # deliveries reference their alert
-        notification = notification_for(delivery, alert, registry)
-        try:
-            if delivery.recipient is not None and notification.recipient is None:
-                raise DeliveryError(f"caregiver {delivery.recipient!r} is no longer in the registry",
-                                    retryable=False)
-            sink.send(notification)
-        except DeliveryError as exc:
-            _failed(store, settings, delivery, alert, error=str(exc), retryable=exc.retryable, now_ms=now_ms)
-        except Exception as exc:  # a sink's bug must not stop the queue: retry it like an outage
-            log.exception("alert sink %s crashed on delivery %d", sink.name, delivery.id)
-            _failed(store, settings, delivery, alert, error=f"{type(exc).__name__}: {exc}", retryable=True,
-                    now_ms=now_ms)
-        else:
-            store.delivery_sent(delivery.id, now_ms)
-    return len(due)
+    attempted = 0
+    while attempted < PASS_LIMIT:
+        claimed = store.claim_due_deliveries(sink.name, now_ms, min(CLAIM, PASS_LIMIT - attempted), LEASE_MS)
+        for delivery in claimed:
+            _attempt(store, sink, registry, settings, delivery, now_ms=now_ms)
+        attempted += len(claimed)
+        if len(claimed) < CLAIM:
+            break
+    return attempted
+
+
+def _attempt(store: AlertStore, sink: Sink, registry: Registry, settings: AlertSettings, delivery: Delivery,
+             *, now_ms: int) -> None:
+    alert = store.alert(delivery.alert_id)
+    assert alert is not None  # deliveries reference their alert
+    notification = notification_for(delivery, alert, registry)
+    try:
+        if delivery.recipient is not None and notification.recipient is None:
+            raise DeliveryError(f"caregiver {delivery.recipient!r} is no longer in the registry",
+                                retryable=False)
+        sink.send(notification)
+    except DeliveryError as exc:
+        _failed(store, settings, delivery, alert, error=str(exc), retryable=exc.retryable, now_ms=now_ms)
+    except Exception as exc:  # a sink's bug must not stop the queue: retry it like an outage
+        log.exception("alert sink %s crashed on delivery %d", sink.name, delivery.id)
+        _failed(store, settings, delivery, alert, error=f"{type(exc).__name__}: {exc}", retryable=True,
+                now_ms=now_ms)
+    else:
+        store.delivery_sent(delivery.id, now_ms)
 
 
 def _failed(store: AlertStore, settings: AlertSettings, delivery: Delivery, alert: Alert, *, error: str,
@@ -87,17 +101,18 @@ class DeliveryThread(BackgroundThread):
     retries coming due."""
 
     def __init__(self, sink: Sink, store_path: Path, registry: Callable[[], Registry], clock: Clock,
-                 settings: AlertSettings, *, poll_s: float = 0.5) -> None:
+                 settings: AlertSettings, *, poll_s: float = 0.5, store_url: str | None = None) -> None:
         super().__init__(f"alerts-{sink.name}")
         self.sink = sink
         self._store_path = store_path
+        self._store_url = store_url
         self._registry = registry
         self._clock = clock
         self._settings = settings
         self._poll_s = poll_s
 
     def run(self) -> None:
-        store = AlertStore(self._store_path)
+        store = AlertStore(self._store_path, url=self._store_url)
         try:
             while not self._stopping.is_set():
                 try:

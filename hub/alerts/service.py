@@ -21,6 +21,7 @@ tells the caregivers already notified and announces it to its listeners — or t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -55,16 +56,20 @@ log = logging.getLogger(__name__)
 
 class AlertService:
     def __init__(self, store_path: Path, registry: Callable[[], Registry], clock: Clock,
-                 settings: AlertSettings, sinks: Sequence[Sink] = (), *, hands_over: bool = False) -> None:
+                 settings: AlertSettings, sinks: Sequence[Sink] = (), *, hands_over: bool = False,
+                 store_url: str | None = None) -> None:
         self._store_path = store_path
+        self._store_url = store_url
         self._hands_over = hands_over
         self._registry = registry
         self._clock = clock
         self._settings = settings
         self._sinks = list(sinks)
-        self._store = AlertStore(store_path)
+        self._store = AlertStore(store_path, url=store_url)
         # Raising is on the SOS path: wait for intake's commits in the writers' queue, not SQLite's polling.
-        self._writer_turn = WriterTurn(store_path)
+        # PostgreSQL needs no queue of ours: its locks wake the next waiter themselves.
+        self._writer_turn: WriterTurn | contextlib.nullcontext[None] = (
+            WriterTurn(store_path) if store_url is None else contextlib.nullcontext())
         self._lock = threading.RLock()
         self._delivery_threads: list[DeliveryThread] = []
         self._ticker: threading.Thread | None = None
@@ -90,7 +95,8 @@ class AlertService:
         """Start one delivery thread per sink and a timer that ticks every `tick_interval_s`."""
         self._stopping.clear()
         self._delivery_threads = [
-            DeliveryThread(sink, self._store_path, self._registry, self._clock, self._settings)
+            DeliveryThread(sink, self._store_path, self._registry, self._clock, self._settings,
+                           store_url=self._store_url)
             for sink in self._sinks]
         for thread in self._delivery_threads:
             thread.start()
@@ -110,7 +116,8 @@ class AlertService:
         self.stop()
         with self._lock:
             self._store.close()
-            self._writer_turn.close()
+            if isinstance(self._writer_turn, WriterTurn):
+                self._writer_turn.close()
 
     def _tick_periodically(self) -> None:
         while not self._stopping.wait(self._settings.tick_interval_s):

@@ -4,6 +4,11 @@ Same conventions as `hub.store`: WAL so the CLI reads and acts while the hub wri
 two writers wait for each other instead of failing, one connection per thread, and write transactions
 that take the write lock up front (BEGIN IMMEDIATE) so a read-then-write decision — is this alert still
 open? — cannot be overtaken by another process. The schema is created idempotently on open.
+
+With `url` the tables are in PostgreSQL (hub/migrations.py creates them there): the same statements
+where the dialects agree, a few of each where they do not (JSON arrays); write transactions take an
+advisory lock of their own instead of SQLite's write lock, and deliveries are claimed with
+`FOR UPDATE SKIP LOCKED`, so workers on several nodes share one queue without sending one twice.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
+from hub.migrations import migrate_postgresql
+from hub.postgres import PgConnection
 from hub.store import private_file
+
+# The alert service's turn on PostgreSQL (its read-then-write decisions, as BEGIN IMMEDIATE on SQLite);
+# apart from intake's, which alerts need not wait for. Any fixed number, the same in every hub.
+_ALERTS_LOCK = 0x5C_A1E7
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -129,8 +140,15 @@ class AlertFilter:
 class AlertStore:
     """One connection to the alert tables; open one per thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, url: str | None = None) -> None:
         self.path = path
+        self._db: sqlite3.Connection | PgConnection
+        self._pg: PgConnection | None = None
+        if url is not None:
+            self._db = self._pg = PgConnection(url, read_only=read_only)
+            if not read_only:
+                migrate_postgresql(self._pg)
+            return
         if read_only:
             # For readers beside a running hub (metrics, snapshots): no schema, no journal change, no writes.
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
@@ -149,6 +167,10 @@ class AlertStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if self._pg is not None:
+            with self._pg.transaction(lock=_ALERTS_LOCK):
+                yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -171,9 +193,11 @@ class AlertStore:
 
     def with_occurrence(self, subject: str, kind: str, occurrence: str) -> Alert | None:
         """The alert (resolved or not) that already counted this occurrence, if any."""
+        counted = ("EXISTS (SELECT 1 FROM json_each(alerts.occurrences) WHERE value = ?)" if self._pg is None
+                   else "occurrences @> jsonb_build_array(?::text)")
         row = self._db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ?"
-            " AND EXISTS (SELECT 1 FROM json_each(alerts.occurrences) WHERE value = ?) ORDER BY id DESC",
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE subject = ? AND kind = ? AND {counted}"
+            " ORDER BY id DESC",
             (subject, kind, occurrence)).fetchone()
         return None if row is None else alert_from_row(row)
 
@@ -182,13 +206,12 @@ class AlertStore:
         cursor = self._db.execute(
             "INSERT INTO alerts (kind, severity, state, subject, community, building, household, resident,"
             " device, evidence, occurrences, count, first_seen_ms, last_seen_ms, tier, deadline_ms)"
-            " VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            " VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
             (request.kind, request.severity, request.subject, request.community, request.building,
              request.household, request.resident, request.device, _json(request.evidence),
              _json([] if occurrence is None else [occurrence]), request.raised_at_ms, request.raised_at_ms,
              tier, deadline_ms))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.fetchone()[0])
 
     def update_alert(self, alert_id: int, **columns: Any) -> None:
         unknown = set(columns) - _UPDATABLE
@@ -198,10 +221,11 @@ class AlertStore:
         self._db.execute(f"UPDATE alerts SET {assignments} WHERE id = ?", (*values, alert_id))
 
     def add_occurrence(self, alert_id: int, occurrence: str) -> None:
-        self._db.execute("UPDATE alerts SET occurrences = json_insert(occurrences, '$[#]', ?) WHERE id = ?",
-                         (occurrence, alert_id))
+        appended = ("json_insert(occurrences, '$[#]', ?)" if self._pg is None
+                    else "occurrences || jsonb_build_array(?::text)")
+        self._db.execute(f"UPDATE alerts SET occurrences = {appended} WHERE id = ?", (occurrence, alert_id))
 
-    def alerts(self, where: AlertFilter, scope: tuple[str, list[object]] = ("1", [])) -> list[Alert]:
+    def alerts(self, where: AlertFilter, scope: tuple[str, list[object]] = ("TRUE", [])) -> list[Alert]:
         """Newest first; `scope` is an SQL condition with its arguments (what an API caller may see)."""
         condition, scope_args = scope
         clauses = [condition]
@@ -239,10 +263,9 @@ class AlertStore:
                   to_state: AlertState, detail: dict[str, Any] | None = None) -> int:
         cursor = self._db.execute(
             "INSERT INTO alert_events (alert_id, at_ms, actor, action, from_state, to_state, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (alert_id, at_ms, actor, action, from_state, to_state, _json(detail or {})))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.fetchone()[0])
 
     def hand_over(self, event_id: int, alert_id: int, tell: str | None) -> None:
         self._db.execute("INSERT INTO alert_handovers (event_id, alert_id, tell) VALUES (?, ?, ?)",
@@ -279,12 +302,24 @@ class AlertStore:
             f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (alert_id,))
         return [Delivery(*row) for row in rows]
 
-    def due_deliveries(self, sink: str, now_ms: int, limit: int) -> list[Delivery]:
-        rows = self._db.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM alert_deliveries"
-            " WHERE sink = ? AND status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, id"
-            " LIMIT ?", (sink, now_ms, limit))
-        return [Delivery(*row) for row in rows]
+    def claim_due_deliveries(self, sink: str, now_ms: int, limit: int, lease_ms: int) -> list[Delivery]:
+        """Take up to `limit` deliveries of `sink` due at `now_ms` for this worker to send: their next
+        attempt moves to `now_ms + lease_ms`, so no other worker (on this node or another sharing the
+        store) takes them meanwhile, and a worker that dies while sending leaves them to be taken again
+        when the lease is over. On PostgreSQL rows another worker is claiming are skipped, not waited for
+        (SKIP LOCKED); SQLite has one writer at a time. Oldest due first."""
+        skip_locked = "" if self._pg is None else " FOR UPDATE SKIP LOCKED"
+        claim = (f"UPDATE alert_deliveries SET next_attempt_ms = ? WHERE id IN ("
+                 "SELECT id FROM alert_deliveries"
+                 " WHERE sink = ? AND status = 'pending' AND next_attempt_ms <= ?"
+                 f" ORDER BY next_attempt_ms, id LIMIT ?{skip_locked}) RETURNING {_DELIVERY_COLUMNS}")
+        if self._pg is not None:  # row locks, not the alert service's turn: claimers never queue
+            with self._pg.transaction(lock=None):
+                rows = self._pg.execute(claim, (now_ms + lease_ms, sink, now_ms, limit)).fetchall()
+        else:
+            with self.transaction():
+                rows = self._db.execute(claim, (now_ms + lease_ms, sink, now_ms, limit)).fetchall()
+        return sorted((Delivery(*row) for row in rows), key=lambda delivery: delivery.id)
 
     def delivery_sent(self, delivery_id: int, now_ms: int) -> None:
         self._db.execute(
@@ -318,16 +353,20 @@ class AlertStore:
     def acknowledgement_buckets(self, bounds_ms: list[int]) -> dict[str, tuple[list[int], int, int]]:
         """Per severity: how many acknowledged alerts took at most each bound (first seen → acknowledged),
         their count and the total time in ms. Counted in SQL: the table only grows."""
-        took = "max(acknowledged_ms - first_seen_ms, 0)"
-        buckets = ", ".join(f"sum({took} <= ?)" for _ in bounds_ms)
+        took = f"{'max' if self._pg is None else 'greatest'}(acknowledged_ms - first_seen_ms, 0)"
+        # CAST: PostgreSQL sums bigints as numeric (Decimal in Python), SQLite as integers.
+        buckets = ", ".join(f"CAST(sum(CASE WHEN {took} <= ? THEN 1 ELSE 0 END) AS BIGINT)"
+                            for _ in bounds_ms)
         rows = self._db.execute(
-            f"SELECT severity, {buckets}, count(*), sum({took}) FROM alerts"
+            f"SELECT severity, {buckets}, count(*), CAST(sum({took}) AS BIGINT) FROM alerts"
             " WHERE acknowledged_ms IS NOT NULL GROUP BY severity", bounds_ms)
         return {row[0]: (list(row[1:-2]), row[-2], row[-1]) for row in rows}
 
     def delivery_counts(self) -> list[tuple[str, str, int, int]]:
         """(sink, status, deliveries, failed attempts) over the delivery queue's whole history."""
         rows = self._db.execute(
-            "SELECT sink, status, count(*), sum(attempts - (status = 'sent')) FROM alert_deliveries"
+            "SELECT sink, status, count(*),"
+            " CAST(sum(attempts - CASE WHEN status = 'sent' THEN 1 ELSE 0 END) AS BIGINT)"
+            " FROM alert_deliveries"
             " GROUP BY sink, status")
         return [(sink, status, n, failed) for sink, status, n, failed in rows]

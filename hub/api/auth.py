@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hub.api.deps import RegistryDep, StorePathDep
+from hub.api.deps import RegistryDep, StoreDep
 from hub.api.errors import forbidden
 from hub.api.scope import Scope
 from hub.api.tokens import Role, Token, TokenStore
@@ -30,11 +30,11 @@ def _unauthorized(why: str) -> HTTPException:
 
 
 def authenticated(
-    store_path: StorePathDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    store_at: StoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Token:
     if credentials is None:
         raise _unauthorized("this needs an `Authorization: Bearer <token>` header (`hub tokens create`)")
-    store = TokenStore(store_path, read_only=True)
+    store = TokenStore(store_at.path, read_only=True, url=store_at.url)
     try:
         token = store.lookup(credentials.credentials, SystemClock().now_ms())  # expiry is wall-clock time
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,6 +23,7 @@ from hub.intake import IntakeStatus
 from hub.registry import Registry, RegistryHolder
 from hub.resident_activity import ResidentActivity
 from hub.settings import Settings
+from hub.store import StoreAt
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,8 @@ def _settings(request: Request) -> Settings:
     return _services(request).settings
 
 
-def _store_path(request: Request) -> Path:
-    return _services(request).settings.store_path
+def _store_at(request: Request) -> StoreAt:
+    return _services(request).settings.store_at
 
 
 def _registry(request: Request) -> Registry:
@@ -90,7 +90,7 @@ def _intake(request: Request) -> IntakeStatus:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-StorePathDep = Annotated[Path, Depends(_store_path)]
+StoreDep = Annotated[StoreAt, Depends(_store_at)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AlertsDep = Annotated[AlertService, Depends(_alerts)]
 ActivityDep = Annotated[ResidentActivity, Depends(_activity)]

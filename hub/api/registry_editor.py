@@ -30,7 +30,7 @@ from hub.registry import (
     RegistryFile,
     Resident,
 )
-from hub.store import RegistryEdit, Store
+from hub.store import RegistryEdit, Store, StoreAt
 
 TABLES: dict[str, type[Record]] = {
     "communities": Community,
@@ -79,11 +79,11 @@ class RegistryEditor:
     (who, when, the entry before and after) before the file is written, and forgotten if that fails."""
 
     def __init__(self, path: Path, current: Callable[[], Registry], swap: Callable[[Registry], None],
-                 store_path: Path) -> None:
+                 store_at: StoreAt) -> None:
         self.path = path
         self._current = current
         self._swap = swap
-        self._store_path = store_path
+        self._store_at = store_at
         self._lock = threading.Lock()
 
     @property
@@ -145,7 +145,7 @@ class RegistryEditor:
         data[table] = [e.model_dump() for e in entries]
         registry = Registry(RegistryFile.model_validate(data))  # ValidationError: a broken reference
         allowed(after, registry)
-        store = Store(self._store_path)
+        store = Store(self._store_at.path, url=self._store_at.url)
         try:
             audit_id = store.record_registry_edit(RegistryEdit(
                 int(time.time() * 1000), audit.editor.name, audit.editor.token_id, audit.editor.role, table,

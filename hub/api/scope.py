@@ -28,6 +28,7 @@ from hub.registry import (
     Registry,
     Resident,
 )
+from hub.store import placeholders
 
 
 class RegistryIndex:
@@ -139,7 +140,7 @@ class Scope:
 
         def among(column: str, values: frozenset[str] | tuple[str, ...]) -> str:
             args.extend(sorted(values))
-            return f"{column} IN ({', '.join('?' * len(values))})"
+            return f"{column} IN ({placeholders(len(values))})"
 
         if self.residents is not None:
             assert self.households is not None
@@ -149,4 +150,4 @@ class Scope:
             clauses.append(f"({residents} OR (resident IS NULL AND {households} AND NOT {kinds}))")
         elif self.communities is not None:
             clauses.append(among("community", self.communities))
-        return " AND ".join(clauses) or "1", args
+        return " AND ".join(clauses) or "TRUE", args

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from hub.migrations import migrate_postgresql
+from hub.postgres import PgConnection
 from hub.store import private_file
 
 _SCHEMA = """
@@ -109,7 +111,13 @@ def parse_duration_ms(text: str) -> int:
 class TokenStore:
     """The `api_tokens` table. One connection per thread; `read_only` for request-time lookups."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, url: str | None = None) -> None:
+        self._db: sqlite3.Connection | PgConnection
+        if url is not None:  # the table comes with the store's migrations there
+            self._db = PgConnection(url, read_only=read_only)
+            if not read_only:
+                migrate_postgresql(self._db)
+            return
         if read_only:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:

@@ -24,7 +24,8 @@ err = Console(stderr=True)
 
 
 def _store() -> TokenStore:
-    return TokenStore(Settings().store_path)
+    settings = Settings()
+    return TokenStore(settings.store_path, url=settings.store_url)
 
 
 def _when(ms: int | None) -> str:

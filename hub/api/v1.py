@@ -4,7 +4,6 @@ fed by the alert service, the registry editor, and the tokens table it authentic
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -14,18 +13,20 @@ from hub.api.routes import alerts, me, registry, residents
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
 from hub.clock import SystemClock
+from hub.store import StoreAt
 
 
 def install(app: FastAPI, services: ApiServices) -> None:
     settings = services.settings
-    TokenStore(settings.store_path).close()  # the table exists before the first request looks in it
-    stream = AlertStream(services.registry.current, _tokens_live(settings.store_path),
+    # The table exists before the first request looks in it.
+    TokenStore(settings.store_path, url=settings.store_url).close()
+    stream = AlertStream(services.registry.current, _tokens_live(settings.store_at),
                          per_token=settings.http_streams_per_token)
     services.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
     app.state.registry_editor = RegistryEditor(settings.registry_path, services.registry.current,
-                                               services.registry.replace, settings.store_path)
+                                               services.registry.replace, settings.store_at)
     for routes in (me, alerts, residents, registry):
         app.include_router(routes.router)
 
@@ -37,9 +38,9 @@ def close_streams(app: FastAPI) -> None:
         stream.close()
 
 
-def _tokens_live(store_path: Path) -> Callable[[Collection[str]], set[str]]:
+def _tokens_live(store_at: StoreAt) -> Callable[[Collection[str]], set[str]]:
     def live(token_ids: Collection[str]) -> set[str]:
-        store = TokenStore(store_path, read_only=True)
+        store = TokenStore(store_at.path, read_only=True, url=store_at.url)
         try:
             return store.live(token_ids, SystemClock().now_ms())  # expiry is wall-clock time
         finally:

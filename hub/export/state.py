@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from influxdb_client import Point, WritePrecision
@@ -32,6 +31,7 @@ from hub.clock import Clock
 from hub.evaluation import Evaluator
 from hub.registry import Registry
 from hub.resident_activity import ResidentActivity
+from hub.store import StoreAt
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,11 @@ class StateSnapshots:
     """The exporter's `state` callable: a snapshot's lines once per `every_ms` of hub time, else []."""
 
     def __init__(self, clock: Clock, registry: Callable[[], Registry], evaluation: Evaluator,
-                 alerts_path: Path, every_ms: int = SNAPSHOT_EVERY_MS) -> None:
+                 alerts_at: StoreAt, every_ms: int = SNAPSHOT_EVERY_MS) -> None:
         self._clock = clock
         self._registry = registry
         self._evaluation = evaluation
-        self._alerts_path = alerts_path
+        self._alerts_at = alerts_at
         self._every_ms = every_ms
         self._last_ms: int | None = None
 
@@ -136,7 +136,7 @@ class StateSnapshots:
 
     def take(self, now_ms: int) -> Snapshot:
         evaluation = self._evaluation
-        store = AlertStore(self._alerts_path, read_only=True)
+        store = AlertStore(self._alerts_at.path, read_only=True, url=self._alerts_at.url)
         try:
             unresolved = store.unresolved_counts()
         finally:

@@ -46,7 +46,9 @@ def falling_object_request(event_id: str, *, raised_at_ms: int = T0) -> AlertReq
 
 
 def alert_service(store_path: Path, clock: Clock, registry: Registry | None = None,
-                  settings: AlertSettings | None = None, sinks: list[Sink] | None = None) -> AlertService:
+                  settings: AlertSettings | None = None, sinks: list[Sink] | None = None, *,
+                  store_url: str | None = None) -> AlertService:
     fixed = registry or community_registry()
-    return AlertService(store_path, lambda: fixed, clock, settings or AlertSettings(), sinks or [])
+    return AlertService(store_path, lambda: fixed, clock, settings or AlertSettings(), sinks or [],
+                        store_url=store_url)
 

@@ -15,18 +15,21 @@ from hub.clock import SystemClock
 from tests.alerts.support import alert_service, community_registry, resident_request
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """A store with two alerts, on each backend in turn, and the environment pointing `hub` at it."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     registry_path = tmp_path / "registry.yaml"
     community_registry().dump(registry_path)
     store_path = tmp_path / "hub.sqlite3"
-    service = alert_service(store_path, SystemClock())
+    service = alert_service(store_path, SystemClock(), store_url=url)
     try:
         service.raise_alert(resident_request("inactivity", "warning", evidence={"inactive_s": 14_400}))
         service.raise_alert(resident_request("sos", "critical"))
     finally:
         service.close()
-    return {"HUB_STORE_PATH": str(store_path), "HUB_REGISTRY_PATH": str(registry_path), "COLUMNS": "200"}
+    return {"HUB_STORE_PATH": str(store_path), "HUB_REGISTRY_PATH": str(registry_path), "COLUMNS": "200",
+            **({"HUB_STORE_URL": url} if url else {})}
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:

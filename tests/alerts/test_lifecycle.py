@@ -32,9 +32,11 @@ def clock() -> FollowedClock:
     return clock
 
 
-@pytest.fixture
-def service(tmp_path: Path, clock: FollowedClock) -> Iterator[AlertService]:
-    service = alert_service(tmp_path / "hub.sqlite3", clock)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def service(request: pytest.FixtureRequest, tmp_path: Path, clock: FollowedClock) -> Iterator[AlertService]:
+    """The alert service on each store backend in turn."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    service = alert_service(tmp_path / "hub.sqlite3", clock, store_url=url)
     yield service
     service.close()
 

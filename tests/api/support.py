@@ -50,7 +50,7 @@ def write_registry(path: Path) -> Path:
 def make_token(hub: HubProcess, name: str, role: Role, *, communities: tuple[str, ...] = (),
                caregiver: str | None = None) -> str:
     """A token in the running hub's store, as `hub tokens create` makes it."""
-    store = TokenStore(hub.store_path)
+    store = TokenStore(hub.store_path, url=hub.store_url)
     try:
         _, secret = store.create(name=name, role=role, communities=list(communities), caregiver=caregiver,
                                  now_ms=int(time.time() * 1000))

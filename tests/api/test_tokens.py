@@ -139,7 +139,7 @@ def test_tokens_expire_and_the_list_says_when(hub: HubProcess) -> None:
         assert refused.returncode == 2 and "not a duration" in refused.stderr, (bad, refused.stderr)
 
     # A token that expires in a moment: served until then, refused after, and its stream ended.
-    store = TokenStore(hub.store_path)
+    store = TokenStore(hub.store_path, url=hub.store_url)
     try:
         now_ms = int(time.time() * 1000)
         _, soon = store.create(name="short", role=Role.OPERATOR, communities=["*"], caregiver=None,

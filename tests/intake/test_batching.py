@@ -15,6 +15,7 @@ from hub.intake import IntakeThread, Router, RouterLimits
 from hub.mqtt import Message
 from hub.registry import Registry, RegistryHolder
 from hub.store import Store
+from tests.conftest import OpenStore
 from tests.real_servers import wait_until
 
 LINGER_S = 2.0
@@ -59,11 +60,10 @@ def test_only_a_batch_with_an_urgent_reading_skips_the_linger(
         assert waited >= LINGER_S * 0.9, f"an ordinary batch was cut short after {waited:.2f} s"
 
 
-def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_registry: Path) -> None:
+def test_liveness_is_written_when_traffic_pauses(open_store: OpenStore, one_of_each_registry: Path) -> None:
     """`devices_seen` is written at most once per `seen_flush_s`; what was heard after the last write must
     not wait for the next message, which in a quiet community may be hours away."""
-    path = tmp_path / "hub.sqlite3"
-    intake = IntakeThread(lambda: Store(path),
+    intake = IntakeThread(open_store,
                           Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
                                  RouterLimits()),
                           lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
@@ -73,7 +73,7 @@ def test_liveness_is_written_when_traffic_pauses(tmp_path: Path, one_of_each_reg
         return intake.stats.batches >= batches
 
     intake.start()
-    store = Store(path)
+    store = open_store()
     try:
         # The first batch writes liveness at once; the second falls inside the flush interval.
         readings: list[tuple[str, dict[str, object]]] = [("motion_sensor/motion-1", {"occupancy": True}),

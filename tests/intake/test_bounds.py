@@ -19,6 +19,7 @@ from hub.intake import IntakeThread, Router, RouterLimits
 from hub.mqtt import Message
 from hub.registry import Registry, RegistryHolder
 from hub.store import Store
+from tests.conftest import OpenStore
 from tests.real_servers import wait_until
 
 TS = 1_763_856_000_000
@@ -88,11 +89,10 @@ def test_a_message_larger_than_the_whole_budget_still_goes_through_alone(
 
 
 @pytest.mark.integration
-def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
+def test_dead_letters_are_capped_per_device_and_the_rest_counted(open_store: OpenStore,
                                                                   one_of_each_registry: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
     acked: list[int] = []
-    intake = IntakeThread(lambda: Store(path, dead_letters_per_device=3),
+    intake = IntakeThread(lambda: open_store(dead_letters_per_device=3),
                           Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
                                  RouterLimits()),
                           lambda message: acked.append(message.mid), batch_max=1000, linger_s=0.0,
@@ -107,7 +107,7 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
         wait_until(lambda: len(acked) == 8, 10, what="every message acknowledged")
     finally:
         intake.stop()
-    store = Store(path, read_only=True)
+    store = open_store(read_only=True)
     try:
         kept = store.dead_letters()
         assert [d.payload for d in kept if d.device_id == "motion-1"] == [b"not json 0", b"not json 1",
@@ -118,7 +118,39 @@ def test_dead_letters_are_capped_per_device_and_the_rest_counted(tmp_path: Path,
     finally:
         store.close()
     shown = subprocess.run([sys.executable, "-m", "hub", "deadletter", "list"], capture_output=True,
-                           text=True, env={**os.environ, "HUB_STORE_PATH": str(path), "COLUMNS": "250"},
+                           text=True, env={**os.environ, **open_store.env, "COLUMNS": "250"},
                            timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "motion-1: 2 more dropped past HUB_DEAD_LETTERS_PER_DEVICE" in shown.stdout, shown.stdout
+
+
+def test_a_reading_one_backend_cannot_hold_is_a_dead_letter_and_the_rest_is_stored(
+        open_store: OpenStore, one_of_each_registry: Path) -> None:
+    """PostgreSQL cannot hold a NUL character in a text or JSON value, SQLite can: where the store refuses
+    such a reading, intake splits the batch until that message alone is a dead letter; nothing is lost
+    and everything is acknowledged on both backends."""
+    acked: list[int] = []
+    intake = IntakeThread(open_store, Router(RegistryHolder(Registry.load(one_of_each_registry)).current,
+                                             "zigbee2mqtt", RouterLimits()),
+                          lambda message: acked.append(message.mid), batch_max=1000, linger_s=0.0,
+                          keep_bytes=1024)
+    falling = {"ts": TS, "type": "falling_object", "event_id": "e-\u0000-1", "camera_id": "camera-1",
+               "building": "b1", "floor_min": 3, "floor_max": 5,
+               "trajectory": [{"t": TS, "x": 1.0, "y": 2.0}], "confidence": 0.9}
+    messages = [Message("sc/sunshine/high_altitude_camera/camera-1/event", json.dumps(falling).encode(),
+                        TS, 1, 1, 1),
+                Message(TOPIC, json.dumps({"ts": TS, "occupancy": True}).encode(), TS, 2, 1, 1)]
+    intake.start()
+    try:
+        for message in messages:
+            intake.submit(message)
+        wait_until(lambda: len(acked) == 2, 20, what="both messages acknowledged")
+    finally:
+        intake.stop()
+    store = open_store(read_only=True)
+    stored = {device for device, _ in store.observation_keys()}
+    dead = [d.device_id for d in store.dead_letters()]
+    assert "motion-1" in stored, "the reading beside it is stored"
+    assert ("camera-1" in stored) != ("camera-1" in dead), "the camera's event is stored or a dead letter"
+    if open_store.url is not None:
+        assert dead == ["camera-1"]

@@ -3,7 +3,6 @@ real Mosquitto, both committing into one SQLite store, and the main hub evaluati
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,10 +30,10 @@ from hub.intake_processes import (
 from hub.mqtt import wait_for_message
 from hub.registry import Registry
 from hub.store import Batch, Observation, Store
-from hub.topics import event_topic, intake_committed_topic
-from simulators.message import SimMessage
+from hub.topics import intake_committed_topic
 from tests.api.support import client, make_token, publish, write_registry
 from tests.conftest import StartHub
+from tests.intake.support import sos_press
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.traffic import BackgroundPublisher, keys, readings
 
@@ -42,19 +41,11 @@ WORKERS = {"HUB_INTAKE_WORKERS": "2"}
 
 
 def reports(hub: HubProcess) -> dict[str, IntakeProcessReport]:
-    board = WatermarkBoard(hub.store_path)
+    board = WatermarkBoard(hub.store_path, hub.store_url)
     try:
         return board.reports()
     finally:
         board.close()
-
-
-def sos_press(registry_path: Path, ts: int) -> SimMessage:
-    """A native SOS press of the registry's first wristband."""
-    band = next(d for d in Registry.load(registry_path).devices.values() if d.kind == "wristband")
-    payload = json.dumps({"ts": ts, "sos": True}).encode()
-    return SimMessage(sim_ms=ts, topic=event_topic(band.community, "wristband", band.id), payload=payload,
-                      qos=1, retain=False, kind="wristband", device_id=band.id, reading_ts=ts)
 
 
 def metric_sum(hub: HubProcess, name: str) -> float:
@@ -67,7 +58,8 @@ def metric_sum(hub: HubProcess, name: str) -> float:
 
 def sos_alerts(hub: HubProcess) -> list[tuple[str, int]]:
     registry = Registry.load(hub.registry)
-    service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings())
+    service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings(),
+                           store_url=hub.store_url)
     try:
         return [(a.subject, a.count) for a in service.list() if a.kind == "sos"]
     finally:

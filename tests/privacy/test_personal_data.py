@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import stat
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hub.alerts.model import AlertRequest
+from hub.alerts.service import AlertService
+from hub.alerts.settings import AlertSettings
+from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.tokens import Role
+from hub.clock import FollowedClock
+from hub.personal_data import Who, erase_resident, export_resident
 from hub.registry import Registry
-from hub.store import Store
+from hub.store import Batch, DeadLetter, Observation, Store
 from tests.api.support import (
     REGISTRY,
     client,
@@ -23,7 +30,7 @@ from tests.api.support import (
     sos_alert_of,
     write_registry,
 )
-from tests.conftest import StartHub
+from tests.conftest import OpenStore, StartHub
 from tests.real_servers import Mosquitto, VictoriaMetrics, wait_until
 
 NAME = "王奶奶"  # r-wang, in sunshine: band-wang, door-wang and motion-wang are hers (she lives alone)
@@ -173,3 +180,40 @@ def test_store_and_registry_files_are_private_to_their_owner(tmp_path: Path) -> 
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     store.close()
     assert yaml.safe_load(registry_path.read_text())["residents"]
+
+
+def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) -> None:
+    """The store's part of an export and an erasure, on SQLite and on PostgreSQL alike (the test above
+    runs the whole path through a hub's API on SQLite)."""
+    registry = Registry(REGISTRY)
+    now = 1_795_400_000_000
+    store = open_store()
+    batch = Batch()
+    for i, device in enumerate((*HERS, "band-zhao")):
+        batch.add_observation(Observation(device, "wristband", now - i, {"steps": i}, now), now)
+    batch.dead_letters.append(DeadLetter("sc/x", "invalid_json", "bad", b"\x00raw", 4, now, "band-wang"))
+    store.commit(batch)
+    clock = FollowedClock()
+    clock.advance_to(now)
+    alerts = AlertService(open_store.path, lambda: registry, clock, AlertSettings(), store_url=open_store.url)
+    sos = alerts.raise_alert(AlertRequest(kind="sos", severity="critical", subject="r-wang",
+                                          community="sunshine", building="b1", household="h1",
+                                          resident="r-wang", device="band-wang", raised_at_ms=now))
+    alerts.resolve(sos.id, "visited", by="ops", note=f"女儿电话 {PHONE}")
+    alerts.close()
+    who = Who("ops", None, "operator")
+
+    data = export_resident("r-wang", registry, store_path=open_store.path, store_url=open_store.url,
+                           influx=None, who=who, now_ms=now)
+    assert {r["device"] for r in data["readings"]} == set(HERS), "her readings, nobody else's"
+    assert [d["payload_hex"] for d in data["dead_letters"]] == [b"\x00raw".hex().upper()]
+    assert [a["kind"] for a in data["alerts"]] == ["sos"] and data["alerts"][0]["note"].endswith(PHONE)
+    counts = erase_resident("r-wang", registry.file, store_path=open_store.path, store_url=open_store.url,
+                            influx=None, who=who, now_ms=now, write_registry=lambda file: None)
+    assert (counts["readings"], counts["dead_letters"], counts["alerts"]) == (3, 1, 1)
+    assert {device for device, _ in store.observation_keys()} == {"band-zhao"}
+    assert [e["resident"] for e in store.erasures()] == ["r-wang"]
+    with closing(AlertStore(open_store.path, url=open_store.url)) as alert_store:
+        (kept,) = alert_store.alerts(AlertFilter())
+    assert (kept.subject, kept.resident, kept.note, kept.evidence) == ("erased", "erased", "", {})
+    assert [r.what for r in store.reads("r-wang")] == ["export"], "the export is in the read audit"

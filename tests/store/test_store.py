@@ -3,7 +3,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.store import Batch, Observation, Store
+import pytest
+
+from hub.api.tokens import Role, TokenError, TokenStore
+from hub.store import Batch, Observation, RegistryEdit, ResidentRead, Store
+from tests.conftest import OpenStore
 
 
 def commit(store: Store, *observations: Observation) -> None:
@@ -12,8 +16,8 @@ def commit(store: Store, *observations: Observation) -> None:
     store.commit(batch)
 
 
-def test_redelivery_lands_on_itself_and_is_not_exported_again(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_redelivery_lands_on_itself_and_is_not_exported_again(open_store: OpenStore) -> None:
+    store = open_store()
     reading = Observation("door-1", "door_sensor", 1_763_856_000_000, {"open": True, "battery": 80}, 1)
     commit(store, reading)
     first = store.observations_after(0, 10)
@@ -21,9 +25,9 @@ def test_redelivery_lands_on_itself_and_is_not_exported_again(tmp_path: Path) ->
     assert store.observations_after(0, 10) == first, "same row, same id: nothing to export again"
 
 
-def test_zigbee2mqtt_sos_reset_merges_into_the_press(tmp_path: Path) -> None:
+def test_zigbee2mqtt_sos_reset_merges_into_the_press(open_store: OpenStore) -> None:
     """Zigbee2MQTT sends `action: emergency` then a reset with the same last_seen: one press, kept."""
-    store = Store(tmp_path / "s.sqlite3")
+    store = open_store()
     ts = 1_763_856_000_000
     commit(store, Observation("sos-1", "wristband", ts, {"sos": True, "battery": 90}, 1))
     (pressed,) = store.observations_after(0, 10)
@@ -34,8 +38,8 @@ def test_zigbee2mqtt_sos_reset_merges_into_the_press(tmp_path: Path) -> None:
     assert store.count_observations() == 1
 
 
-def test_both_in_one_batch_merge_too(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_both_in_one_batch_merge_too(open_store: OpenStore) -> None:
+    store = open_store()
     ts = 1_763_856_000_000
     commit(store, Observation("sos-1", "wristband", ts, {"sos": True}, 1),
            Observation("sos-1", "wristband", ts, {"battery": 88}, 1))
@@ -43,8 +47,8 @@ def test_both_in_one_batch_merge_too(tmp_path: Path) -> None:
     assert row.fields == {"sos": True, "battery": 88}
 
 
-def test_seen_is_folded_per_device(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_seen_is_folded_per_device(open_store: OpenStore) -> None:
+    store = open_store()
     batch = Batch()
     batch.mark_seen("d", "door_sensor", 200, 1_000)
     batch.mark_seen("d", "door_sensor", None, 3_000, "invalid_json")
@@ -55,7 +59,7 @@ def test_seen_is_folded_per_device(tmp_path: Path) -> None:
     assert (seen["last_ts"], seen["last_received_ms"], seen["last_error"]) == (200, 3_000, "invalid_json")
 
 
-def test_a_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
+def test_a_sqlite_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -75,8 +79,8 @@ def test_a_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: 
     assert Store(path).count_observations() == 2, "a second opening finds nothing to do"
 
 
-def test_recent_readings_of_a_home_newest_first_within_the_window(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_recent_readings_of_a_home_newest_first_within_the_window(open_store: OpenStore) -> None:
+    store = open_store()
     commit(store, *(Observation(device, "motion_sensor", ts, {"occupancy": True}, ts)
                     for device in ("m-home", "m-other", "m-hall") for ts in range(1_000, 10_000, 1_000)))
     recent = store.recent_observations(["m-home", "m-hall"], 5, since_ms=3_000)
@@ -85,3 +89,38 @@ def test_recent_readings_of_a_home_newest_first_within_the_window(tmp_path: Path
     window = store.recent_observations(["m-home"], 100, since_ms=7_000)
     assert [o.ts for o in window] == [9_000, 8_000, 7_000]
     assert store.recent_observations([], 5, since_ms=0) == []
+
+
+def test_api_tokens_are_created_looked_up_and_revoked(open_store: OpenStore) -> None:
+    tokens = TokenStore(open_store.path, url=open_store.url)
+    try:
+        token, secret = tokens.create(name="duty desk", role=Role.OPERATOR, communities=["sunshine"],
+                                      caregiver=None, now_ms=1_000, expires_ms=10_000)
+        assert tokens.lookup(secret, now_ms=2_000) == token
+        assert tokens.lookup(secret, now_ms=10_000) is None, "expired"
+        with pytest.raises(TokenError, match="already exists"):
+            tokens.create(name="duty desk", role=Role.OPERATOR, communities=["*"], caregiver=None,
+                          now_ms=2_000)
+        assert tokens.live([token.id, "nope"], now_ms=2_000) == {token.id}
+        tokens.revoke(token.id, now_ms=3_000)
+        assert tokens.lookup(secret, now_ms=4_000) is None and tokens.live([token.id], now_ms=4_000) == set()
+        assert [t.revoked_ms for t in tokens.tokens()] == [3_000]
+    finally:
+        tokens.close()
+
+
+def test_the_audits_record_reads_edits_and_erasures(open_store: OpenStore) -> None:
+    store = open_store()
+    store.record_read(ResidentRead(1, "op", "t1", "operator", "residents", ["r1", "r2"]))
+    store.record_read(ResidentRead(2, "cg", "t2", "caregiver", "activity", ["r2"]))
+    assert [r.at_ms for r in store.reads()] == [2, 1], "newest first"
+    assert [r.actor for r in store.reads("r1")] == ["op"], "the reads that showed r1"
+    edit = RegistryEdit(3, "op", "t1", "operator", "devices", "band-1", "create", None, {"id": "band-1"})
+    first = store.record_registry_edit(edit)
+    second = store.record_registry_edit(edit)
+    assert second > first
+    store.forget_registry_edit(second)
+    assert store.registry_edits() == [edit]
+    store.record_erasure("r9", {"readings": 3}, at_ms=4, actor="op", token_id=None, role="operator")
+    assert store.erasures() == [{"at_ms": 4, "actor": "op", "token_id": None, "role": "operator",
+                                 "resident": "r9", "counts": {"readings": 3}}]

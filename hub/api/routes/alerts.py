@@ -17,7 +17,7 @@ from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
-from hub.api.deps import AlertsDep, RegistryDep, StorePathDep
+from hub.api.deps import AlertsDep, RegistryDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
 from hub.api.schemas import (
     AlertDetailOut,
@@ -44,7 +44,7 @@ _ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
 
 @router.get("", responses=REFUSALS)
 def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
-    store_path: StorePathDep,
+    store_at: StoreDep,
     scope: ScopeDep,
     state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
     community: str | None = None,
@@ -76,7 +76,7 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     )
     # A read-only connection of its own: a request never waits on the alert service's lock, which the
     # hub's threads raise alerts under.
-    with closing(AlertStore(store_path, read_only=True)) as reader:
+    with closing(AlertStore(store_at.path, read_only=True, url=store_at.url)) as reader:
         return [AlertOut.of(a) for a in reader.alerts(where, scope.alert_sql())]
 
 

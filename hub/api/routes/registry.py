@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from hub.alerts.notify_urls import NotifyUrlPolicy, redact
 from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
-from hub.api.deps import RegistryDep, SettingsDep, StorePathDep
+from hub.api.deps import RegistryDep, SettingsDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
 from hub.api.registry_editor import (
     TABLES,
@@ -158,18 +158,18 @@ def _table_routes(table: str, model: type[Record]) -> None:
     noun = table.removesuffix("s") if table != "communities" else "community"
 
     @router.get(f"/{table}", name=f"list_{table}", response_model=list[model], responses=REFUSALS)  # type: ignore[valid-type]
-    def list_entries(registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep) -> list[Record]:
+    def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep) -> list[Record]:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         index = registry_index(registry)
         shown = [_shown(e, scope) for e in getattr(registry.file, table)
                  if scope.sees_any(index.communities_of(e))]
         if table == "residents":
-            record_read(store_path, scope, "registry", [e.id for e in shown])
+            record_read(store_at, scope, "registry", [e.id for e in shown])
         return shown
 
     @router.get(f"/{table}/{{entry_id}}", name=f"get_{noun}", response_model=model,
                 responses={**REFUSALS, 404: {"description": f"no such {noun}"}})
-    def get_entry(registry: RegistryDep, store_path: StorePathDep, editor: EditorDep, scope: ScopeDep,
+    def get_entry(registry: RegistryDep, store_at: StoreDep, editor: EditorDep, scope: ScopeDep,
                   entry_id: str) -> Record:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
         try:
@@ -179,7 +179,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
         if not scope.sees_any(registry_index(registry).communities_of(entry)):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
         if table == "residents":
-            record_read(store_path, scope, "registry", [entry.id])
+            record_read(store_at, scope, "registry", [entry.id])
         return _shown(entry, scope)
 
     @router.post(f"/{table}", name=f"create_{noun}", response_model=model,

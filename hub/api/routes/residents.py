@@ -17,7 +17,7 @@ from hub.api.deps import (
     OfflineDevicesDep,
     RegistryDep,
     SettingsDep,
-    StorePathDep,
+    StoreDep,
 )
 from hub.api.errors import REFUSALS, conflict, forbidden, not_found
 from hub.api.registry_editor import RegistryEditor
@@ -42,7 +42,7 @@ router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 OPERATORS = frozenset({Role.OPERATOR})  # export, erase, and the read audit
 
 @router.get("", responses=REFUSALS)
-def list_residents(registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep,
+def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
                    community: str | None = None) -> list[ResidentOut]:
     """Residents in service whom the token may see (a caregiver: those it cares for)."""
     if community is not None and not scope.sees_community(community):
@@ -60,20 +60,20 @@ def list_residents(registry: RegistryDep, store_path: StorePathDep, scope: Scope
             id=r.id, name=r.name, household=r.household, building=grids[households[r.household].grid],
             community=place, lives_alone=r.lives_alone, flags=r.flags if acts else None,
             wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
-    record_read(store_path, scope, "residents", [r.id for r in found])
+    record_read(store_at, scope, "residents", [r.id for r in found])
     return found
 
 
 @router.get("/reads", responses=REFUSALS)
 def resident_reads(
-    registry: RegistryDep, store_path: StorePathDep, scope: ScopeDep, resident: str | None = None,
+    registry: RegistryDep, store_at: StoreDep, scope: ScopeDep, resident: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[ResidentReadOut]:
     """The read audit, newest first: who was shown which residents' data (lists, activity, registry
     entries, exports). Operators only; with `resident`, the reads that showed that resident."""
     require_role(scope.token, OPERATORS, "read the read audit")
     index = registry_index(registry)
-    store = Store(store_path, read_only=True)
+    store = Store(store_at.path, read_only=True, url=store_at.url)
     try:
         reads = store.reads(resident, limit)
     finally:
@@ -106,7 +106,8 @@ def export(registry: RegistryDep, settings: SettingsDep, scope: ScopeDep, reside
     Operators only; recorded in the read audit."""
     _resident_in_scope(registry, scope, resident_id, "export a resident's data")
     return export_resident(resident_id, registry, store_path=settings.store_path,
-                           influx=influx_points(settings), who=_who(scope), now_ms=SystemClock().now_ms())
+                           store_url=settings.store_url, influx=influx_points(settings), who=_who(scope),
+                           now_ms=SystemClock().now_ms())
 
 
 @router.post("/{resident_id}/erase", responses={
@@ -123,8 +124,9 @@ def erase(request: Request, registry: RegistryDep, settings: SettingsDep, scope:
     with editor.lock:
         try:
             counts = erase_resident(resident_id, editor.current().file, store_path=settings.store_path,
-                                    influx=influx_points(settings), who=_who(scope),
-                                    now_ms=SystemClock().now_ms(), write_registry=editor.replace)
+                                    store_url=settings.store_url, influx=influx_points(settings),
+                                    who=_who(scope), now_ms=SystemClock().now_ms(),
+                                    write_registry=editor.replace)
         except ErasureRefusedError as exc:
             raise conflict(str(exc)) from None
         except (OSError, ApiException) as exc:
@@ -135,7 +137,7 @@ def erase(request: Request, registry: RegistryDep, settings: SettingsDep, scope:
 @router.get("/{resident_id}/activity", responses={**REFUSALS, 404: {"description": "no such resident"}})
 def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query parameters by name
     registry: RegistryDep,
-    store_path: StorePathDep,
+    store_at: StoreDep,
     activity: ActivityDep,
     offline: OfflineDevicesDep,
     clock: ClockDep,
@@ -153,14 +155,14 @@ def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query 
         raise not_found(f"resident {resident_id!r} in service")
     if not scope.sees_resident(resident.id, registry_index(registry).resident_community[resident.id]):
         raise not_found(f"resident {resident_id!r} in service")  # as if absent: a 403 would confirm it
-    record_read(store_path, scope, "activity", [resident.id])
+    record_read(store_at, scope, "activity", [resident.id])
     view = detector_view(activity, resident.id)
     mine = [d for d in registry.file.devices
             if d.household == resident.household and d.resident in (None, resident.id)]
     devices = [d.id for d in mine]
     track = track_of(d.kind for d in mine)
     expected = EXPECTED[track]
-    store = Store(store_path, read_only=True)
+    store = Store(store_at.path, read_only=True, url=store_at.url)
     try:
         rows = store.recent_observations(devices, limit, clock.now_ms() - hours * 3_600_000)
     finally:

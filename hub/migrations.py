@@ -1,0 +1,398 @@
+"""The store's schema, versioned: ordered migration steps, each with its SQL for SQLite and for PostgreSQL.
+
+A store records in `schema_version` every step applied to it. Opening a store for writing applies the
+steps it has not had, in order, each in one transaction with its version row, under a lock so that two
+processes opening the same store at once apply each step once (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
+transaction-level advisory lock). A store newer than this code (a downgrade) is refused.
+
+Step 1 is the baseline, the schema hubs made before versioning. A SQLite store with tables but no
+`schema_version` is detected as that baseline: step 1's SQLite text only creates what is missing
+(`IF NOT EXISTS`), so it is applied and recorded, and later steps follow. The alert, token and intake
+process tables of the baseline are still created by their own modules (`hub/alerts/store.py`,
+`hub/api/tokens.py`, `hub/intake_processes.py`), as they were; new tables and changes of any table come
+here as new steps, for both backends, never as edits of an applied step.
+
+No migration library: the candidates either need SQLAlchemy (Alembic) or keep their state and locking in
+ways that differ between sqlite3 and psycopg (yoyo), while what is needed is a list of steps, a version
+table and a lock: docs/operators/postgresql.md says more.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.postgres import PgConnection
+
+# Any fixed number, the same in every hub: the advisory lock that serialises migrations on PostgreSQL.
+_PG_MIGRATION_LOCK = 0x5C_4D16
+
+
+class SchemaError(RuntimeError):
+    """The store's schema cannot be brought to what this hub needs (a newer store, a failed step)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: str      # a script of statements; '' where the step has nothing to do on SQLite
+    postgresql: str  # likewise
+
+
+OBSERVATIONS_TABLE_SQLITE = """(
+    id          INTEGER PRIMARY KEY,          -- export order; a changed row gets a new id and is re-sent
+    device_id   TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    ts          INTEGER NOT NULL,             -- device time, epoch ms
+    fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
+    received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
+    UNIQUE (ts, device_id)                    -- time first: see hub/store.py
+)"""
+
+_SQLITE_BASELINE = f"""
+CREATE TABLE IF NOT EXISTS observations {OBSERVATIONS_TABLE_SQLITE};
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id           INTEGER PRIMARY KEY,
+    received_ms  INTEGER NOT NULL,
+    topic        TEXT    NOT NULL,
+    reason       TEXT    NOT NULL,
+    detail       TEXT    NOT NULL,
+    device_id    TEXT,
+    payload      BLOB    NOT NULL,            -- capped at settings.dead_letter_keep_bytes
+    payload_size INTEGER NOT NULL,            -- the size as received
+    replayed_ms  INTEGER                      -- set once a replay stored it
+);
+CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason, id);
+CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters (device_id, replayed_ms);
+CREATE TABLE IF NOT EXISTS dead_letters_dropped ( -- past a device's cap: counted, not kept
+    device_id    TEXT PRIMARY KEY,
+    dropped      INTEGER NOT NULL,
+    last_ms      INTEGER NOT NULL,            -- arrival of the newest dropped one
+    last_reason  TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices_seen (
+    device_id       TEXT PRIMARY KEY,
+    kind            TEXT,
+    last_ts         INTEGER,                  -- newest device time of a valid reading
+    last_received_ms INTEGER NOT NULL,        -- newest message of any kind, valid or not
+    online          INTEGER,                  -- last availability message: 1, 0, or NULL if none yet
+    availability_ms INTEGER,
+    last_error      TEXT                      -- reason of the newest message that failed to decode
+);
+CREATE TABLE IF NOT EXISTS registry_audit (    -- every registry edit made through the API
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,               -- wall-clock time of the edit, epoch ms
+    actor     TEXT    NOT NULL,               -- the token's name
+    token_id  TEXT    NOT NULL,
+    role      TEXT    NOT NULL,
+    tbl       TEXT    NOT NULL,               -- registry table: devices, caregivers, ...
+    entry_id  TEXT    NOT NULL,
+    action    TEXT    NOT NULL,               -- create, update, deactivate
+    before    TEXT,                           -- the entry as JSON; NULL when created
+    after     TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resident_reads (   -- the read audit: who was shown which residents' data
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,               -- wall-clock time, epoch ms
+    actor     TEXT    NOT NULL,               -- the token's name
+    token_id  TEXT    NOT NULL,
+    role      TEXT    NOT NULL,
+    what      TEXT    NOT NULL,               -- residents (a list), activity, export
+    residents TEXT    NOT NULL                -- JSON array of the resident ids shown
+);
+CREATE INDEX IF NOT EXISTS resident_reads_at ON resident_reads (at_ms);
+CREATE TABLE IF NOT EXISTS resident_erasures ( -- kept: the proof a resident's data was erased, and what
+    id        INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    token_id  TEXT,                           -- NULL: erased with the CLI
+    role      TEXT    NOT NULL,
+    resident  TEXT    NOT NULL,               -- the registry id (a pseudonym; the entry keeps no name)
+    counts    TEXT    NOT NULL                -- JSON: what was removed or anonymised, for statistics
+);
+CREATE TABLE IF NOT EXISTS export_cursors (
+    sink    TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
+"""
+
+# Intake's part of the schema on PostgreSQL: the same tables and keys as SQLite's, with PostgreSQL's
+# types. Observations are partitioned by device time (one partition per UTC day, created by the writer as
+# data for it arrives: hub/postgres.py), so retention drops whole days. Their ids come from one sequence;
+# writers take turns (an advisory lock, as SQLite's write lock does) so ids grow in commit order and a
+# reader's cursor never skips a row committed later with a lower id.
+_POSTGRESQL_INTAKE = """
+CREATE SEQUENCE observations_id_seq AS bigint;
+CREATE TABLE observations (
+    id          bigint NOT NULL DEFAULT nextval('observations_id_seq'),
+    device_id   text   NOT NULL,
+    kind        text   NOT NULL,
+    ts          bigint NOT NULL,
+    fields      jsonb  NOT NULL,
+    received_ms bigint NOT NULL,
+    UNIQUE (ts, device_id)
+) PARTITION BY RANGE (ts);
+ALTER SEQUENCE observations_id_seq OWNED BY observations.id;
+CREATE INDEX observations_id ON observations (id);
+CREATE TABLE dead_letters (
+    id           bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    received_ms  bigint  NOT NULL,
+    topic        text    NOT NULL,
+    reason       text    NOT NULL,
+    detail       text    NOT NULL,
+    device_id    text,
+    payload      bytea   NOT NULL,
+    payload_size integer NOT NULL,
+    replayed_ms  bigint
+);
+CREATE INDEX dead_letters_reason ON dead_letters (reason, id);
+CREATE INDEX dead_letters_device ON dead_letters (device_id, replayed_ms);
+CREATE TABLE dead_letters_dropped (
+    device_id    text PRIMARY KEY,
+    dropped      bigint NOT NULL,
+    last_ms      bigint NOT NULL,
+    last_reason  text   NOT NULL
+);
+CREATE TABLE devices_seen (
+    device_id        text PRIMARY KEY,
+    kind             text,
+    last_ts          bigint,
+    last_received_ms bigint NOT NULL,
+    online           smallint,
+    availability_ms  bigint,
+    last_error       text
+);
+CREATE TABLE export_cursors (
+    sink    text PRIMARY KEY,
+    last_id bigint NOT NULL
+);
+CREATE TABLE intake_workers (
+    name         text PRIMARY KEY,
+    pid          integer NOT NULL,
+    settled_ms   bigint  NOT NULL,
+    messages     bigint  NOT NULL,
+    reported_ms  bigint  NOT NULL,
+    stats        text    NOT NULL DEFAULT '{}'
+);
+"""
+
+# The alert loop's tables on PostgreSQL, as hub/alerts/store.py makes them on SQLite (where they are part
+# of the baseline: nothing to do there).
+_POSTGRESQL_ALERTS = """
+CREATE TABLE alerts (
+    id              bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    kind            text    NOT NULL,
+    severity        text    NOT NULL,
+    state           text    NOT NULL,
+    subject         text    NOT NULL,
+    community       text    NOT NULL,
+    building        text    NOT NULL,
+    household       text,
+    resident        text,
+    device          text,
+    evidence        jsonb   NOT NULL,
+    occurrences     jsonb   NOT NULL,
+    count           integer NOT NULL,
+    first_seen_ms   bigint  NOT NULL,
+    last_seen_ms    bigint  NOT NULL,
+    tier            integer NOT NULL,
+    deadline_ms     bigint,
+    assigned_to     text,
+    acknowledged_by text,
+    acknowledged_ms bigint,
+    resolved_by     text,
+    resolved_ms     bigint,
+    outcome         text,
+    note            text    NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX alerts_one_unresolved ON alerts (subject, kind) WHERE state != 'resolved';
+CREATE INDEX alerts_subject ON alerts (subject, kind, id);
+CREATE INDEX alerts_deadline ON alerts (deadline_ms) WHERE deadline_ms IS NOT NULL;
+CREATE INDEX alerts_last_seen ON alerts (last_seen_ms);
+CREATE TABLE alert_events (
+    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    alert_id    bigint NOT NULL REFERENCES alerts (id),
+    at_ms       bigint NOT NULL,
+    actor       text   NOT NULL,
+    action      text   NOT NULL,
+    from_state  text,
+    to_state    text   NOT NULL,
+    detail      jsonb  NOT NULL
+);
+CREATE INDEX alert_events_alert ON alert_events (alert_id, id);
+CREATE INDEX alert_events_action ON alert_events (action);
+CREATE TABLE alert_deliveries (
+    id              bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    alert_id        bigint  NOT NULL REFERENCES alerts (id),
+    event_id        bigint  NOT NULL REFERENCES alert_events (id),
+    reason          text    NOT NULL,
+    tier            integer NOT NULL,
+    sink            text    NOT NULL,
+    recipient       text,
+    status          text    NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_ms bigint  NOT NULL,
+    last_error      text,
+    sent_ms         bigint
+);
+CREATE TABLE alert_handovers (
+    event_id    bigint PRIMARY KEY REFERENCES alert_events (id),
+    alert_id    bigint NOT NULL REFERENCES alerts (id),
+    tell        text
+);
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id, id);
+CREATE INDEX alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms) WHERE status = 'pending';
+"""
+
+# API tokens and the audits on PostgreSQL, as hub/api/tokens.py and the baseline make them on SQLite.
+_POSTGRESQL_TOKENS_AND_AUDITS = """
+CREATE TABLE api_tokens (
+    id           text   PRIMARY KEY,
+    name         text   NOT NULL,
+    role         text   NOT NULL,
+    caregiver    text,
+    communities  text   NOT NULL,
+    token_sha256 text   NOT NULL UNIQUE,
+    created_ms   bigint NOT NULL,
+    revoked_ms   bigint,
+    expires_ms   bigint
+);
+CREATE TABLE registry_audit (
+    id        bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    at_ms     bigint NOT NULL,
+    actor     text   NOT NULL,
+    token_id  text   NOT NULL,
+    role      text   NOT NULL,
+    tbl       text   NOT NULL,
+    entry_id  text   NOT NULL,
+    action    text   NOT NULL,
+    before    text,
+    after     text   NOT NULL
+);
+CREATE TABLE resident_reads (
+    id        bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    at_ms     bigint NOT NULL,
+    actor     text   NOT NULL,
+    token_id  text   NOT NULL,
+    role      text   NOT NULL,
+    what      text   NOT NULL,
+    residents jsonb  NOT NULL
+);
+CREATE INDEX resident_reads_at ON resident_reads (at_ms);
+CREATE INDEX resident_reads_residents ON resident_reads USING gin (residents);
+CREATE TABLE resident_erasures (
+    id        bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    at_ms     bigint NOT NULL,
+    actor     text   NOT NULL,
+    token_id  text,
+    role      text   NOT NULL,
+    resident  text   NOT NULL,
+    counts    text   NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: intake (observations, dead letters, devices seen, cursors)",
+              sqlite=_SQLITE_BASELINE, postgresql=_POSTGRESQL_INTAKE),
+    Migration(2, "alerts, their history, deliveries and hand-overs on PostgreSQL",
+              sqlite="", postgresql=_POSTGRESQL_ALERTS),
+    Migration(3, "API tokens and the registry, read and erasure audits on PostgreSQL",
+              sqlite="", postgresql=_POSTGRESQL_TOKENS_AND_AUDITS),
+)
+
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version    integer PRIMARY KEY,
+    name       text    NOT NULL,
+    applied_ms bigint  NOT NULL
+)"""
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return migrations[-1].version
+
+
+def _check_order(migrations: Sequence[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise SchemaError(f"migration versions must be 1, 2, 3 … in order, not {versions}")
+
+
+def _refuse_newer(current: int, migrations: Sequence[Migration]) -> None:
+    if current > latest_version(migrations):
+        raise SchemaError(f"the store's schema is version {current}, newer than this hub knows "
+                          f"({latest_version(migrations)}): run the hub version that made it, or a newer one")
+
+
+def _record(migration: Migration) -> tuple[int, str, int]:
+    return migration.version, migration.name, int(time.time() * 1000)
+
+
+def sqlite_statements(script: str) -> list[str]:
+    """A script's statements one by one (executescript() would commit the transaction they belong in)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise SchemaError(f"an incomplete statement ends a migration: {pending.strip()[:80]!r}")
+    return statements
+
+
+def migrate_sqlite(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply the steps `db` has not had; returns their versions. `db` is in autocommit mode
+    (isolation_level=None)."""
+    _check_order(migrations)
+    db.execute(_VERSION_TABLE)
+    applied: list[int] = []
+    for migration in migrations:
+        db.execute("BEGIN IMMEDIATE")  # the check and the step under one write lock: applied once
+        try:
+            current = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            _refuse_newer(current, migrations)
+            if current >= migration.version:
+                db.execute("ROLLBACK")
+                continue
+            for statement in sqlite_statements(migration.sqlite):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version (version, name, applied_ms) VALUES (?, ?, ?)",
+                       _record(migration))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied
+
+
+def migrate_postgresql(db: PgConnection, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply the steps the database has not had, each in its own transaction; returns their versions."""
+    _check_order(migrations)
+    applied: list[int] = []
+    for migration in migrations:
+        with db.transaction(lock=_PG_MIGRATION_LOCK):
+            db.execute(_VERSION_TABLE)
+            current = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            _refuse_newer(current, migrations)
+            if current >= migration.version:
+                continue
+            if migration.postgresql.strip():
+                db.execute_script(migration.postgresql)
+            db.execute("INSERT INTO schema_version (version, name, applied_ms) VALUES (?, ?, ?)",
+                       _record(migration))
+        applied.append(migration.version)
+    return applied
+
+
+def sqlite_version(db: sqlite3.Connection) -> int:
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None:
+        return 0
+    return int(db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
