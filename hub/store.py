@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -213,6 +214,25 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def open_sqlite_for_writing(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite store at `path` (made private), waiting up to 10 s for other writers,
+    in WAL mode. The hub, its intake processes and a command line start together on a new store: the
+    first to switch it to WAL holds the file alone for a moment, and SQLite refuses the others at once
+    ("database is locked") instead of waiting on the busy timeout, so the switch is tried again."""
+    db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 10000")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
+
+
 class WriterTurn:
     """Writers of one store, in every thread and process (intake processes, the alert loop), queue here
     before they take SQLite's write lock: SQLite's busy handler sleep-polls (1, 2, 5 … 100 ms), which cost
@@ -260,11 +280,10 @@ class Store:
             self._db = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
+            self._db.execute("PRAGMA busy_timeout = 10000")
         else:
-            self._db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db = open_sqlite_for_writing(path)
         if not read_only:
-            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             migrate_sqlite(self._db)
             if self._keyed_by_device_first():

@@ -24,7 +24,7 @@ from typing import Any
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
 from hub.migrations import migrate_postgresql
 from hub.postgres import PgConnection
-from hub.store import private_file
+from hub.store import open_sqlite_for_writing
 
 # The alert service's turn on PostgreSQL (its read-then-write decisions, as BEGIN IMMEDIATE on SQLite);
 # apart from intake's, which alerts need not wait for. Any fixed number, the same in every hub.
@@ -156,9 +156,7 @@ class AlertStore:
             self._db.execute("PRAGMA busy_timeout = 10000")
             return
         # check_same_thread=False: the owner serialises use itself (the service holds a lock).
-        self._db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db = open_sqlite_for_writing(path)
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
 

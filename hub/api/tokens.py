@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hub.migrations import migrate_postgresql
 from hub.postgres import PgConnection
-from hub.store import private_file
+from hub.store import open_sqlite_for_writing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -121,8 +121,7 @@ class TokenStore:
         if read_only:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
-            self._db = sqlite3.connect(private_file(path), isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = open_sqlite_for_writing(path)
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(api_tokens)")}
             if "expires_ms" not in columns:  # a store from before tokens could expire

@@ -81,9 +81,9 @@ def test_liveness_is_written_when_traffic_pauses(open_store: OpenStore, one_of_e
         for i, (device, fields) in enumerate(readings):
             payload = json.dumps({"ts": TS + i, **fields}).encode()
             intake.submit(Message(f"sc/sunshine/{device}/event", payload, TS + i, i + 1, 1, 1))
-            wait_until(functools.partial(committed, i + 1), 5, interval=0.01, what=f"batch {i + 1}")
+            wait_until(functools.partial(committed, i + 1), 15, interval=0.01, what=f"batch {i + 1}")
         assert intake.stats.batches == 2
-        seen = wait_until(lambda: store.device_seen("door-1"), 3, interval=0.05,
+        seen = wait_until(lambda: store.device_seen("door-1"), 15, interval=0.05,
                           what="door-1's reading in devices_seen without another message")
         assert seen is not None and seen["last_ts"] == TS + 1
     finally:
