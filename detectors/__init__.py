@@ -1,7 +1,8 @@
 """The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
 
+from detectors.checkpoint import state_from_bytes, state_to_bytes
 from detectors.evidence import Evidence, evidence_of, is_activity, is_stillness, live_evidence
-from detectors.inactivity import NEVER, NO_TIME, InactivityDetector
+from detectors.inactivity import NEVER, NO_TIME, STATE_FORMAT, InactivityDetector
 from detectors.severity import NO_SEVERITY, SEVERITIES, Severity
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "NO_SEVERITY",
     "NO_TIME",
     "SEVERITIES",
+    "STATE_FORMAT",
     "Evidence",
     "InactivityDetector",
     "Severity",
@@ -16,4 +18,6 @@ __all__ = [
     "is_activity",
     "is_stillness",
     "live_evidence",
+    "state_from_bytes",
+    "state_to_bytes",
 ]

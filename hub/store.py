@@ -2,7 +2,8 @@
 
 It holds observations (one row per device reading, unique on (ts, device_id) so a redelivered message
 lands on itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
-from each device, and the cursors of the exporters that read observations as an outbox.
+from each device, the cursors of the exporters that read observations as an outbox, and each community's
+checkpoint of the detector's learned state.
 
 The unique key leads with the device's time, not the device: readings arrive roughly in time order, so
 each batch's index entries land together at the end of the index. Keyed by device first, a batch from
@@ -40,8 +41,21 @@ _OBSERVATIONS_TABLE = """(
     UNIQUE (ts, device_id)                    -- time first: see the module docstring
 )"""
 
+# Each community's learned detector state (hub/checkpoints.py): a start restores it and relearns only the
+# observations after `last_id`. One row per community, replaced whole by each checkpoint.
+_CHECKPOINTS_TABLE = """(
+    community   TEXT    PRIMARY KEY,
+    format      INTEGER NOT NULL,             -- detectors.STATE_FORMAT when taken
+    fingerprint TEXT    NOT NULL,             -- InactivityDetector.fingerprint(): parameters and layout
+    last_id     INTEGER NOT NULL,             -- observations up to this id are learned in `state`
+    hub_ms      INTEGER NOT NULL,             -- hub time through which time-driven checks had run
+    state       BLOB    NOT NULL,             -- detectors.state_to_bytes: one row per resident
+    last_fields TEXT    NOT NULL              -- JSON: each device's last fields (what a change is)
+)"""
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS observations {_OBSERVATIONS_TABLE};
+CREATE TABLE IF NOT EXISTS detector_checkpoints {_CHECKPOINTS_TABLE};
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           INTEGER PRIMARY KEY,
     received_ms  INTEGER NOT NULL,
@@ -189,6 +203,19 @@ class ResidentRead:
     role: str
     what: str  # residents (a list), activity, export
     residents: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One community's learned detector state and the store position it covers."""
+
+    community: str
+    format: int
+    fingerprint: str
+    last_id: int
+    hub_ms: int
+    state: bytes
+    last_fields: str  # JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +596,8 @@ class Store:
             dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
             db.execute(f"DELETE FROM dead_letters_dropped WHERE device_id IN ({marks})", devices)
             db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
+            # The learned state holds the resident's rhythm too: the next start relearns what is left.
+            db.execute("DELETE FROM detector_checkpoints")
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
             among = ", ".join("?" * len(alerts))
@@ -651,8 +680,37 @@ class Store:
 
     def set_export_cursor(self, sink: str, last_id: int) -> None:
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
-                " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
-                (sink, last_id),
-            )
+            self._set_cursor(db, sink, last_id)
+
+    @staticmethod
+    def _set_cursor(db: sqlite3.Connection, sink: str, last_id: int) -> None:
+        db.execute(
+            "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
+            " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
+            (sink, last_id),
+        )
+
+    # --- detector checkpoints --------------------------------------------------------------------
+
+    def save_checkpoints(self, checkpoints: Sequence[Checkpoint], cursor: tuple[str, int]) -> None:
+        """Replace these communities' checkpoints and move the reader's cursor (sink, last id) with them,
+        in one transaction: a start never finds a state that has learned past its evaluation cursor,
+        nor one cursor moved without the other."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO detector_checkpoints"
+                " (community, format, fingerprint, last_id, hub_ms, state, last_fields)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c.community, c.format, c.fingerprint, c.last_id, c.hub_ms, c.state, c.last_fields)
+                 for c in checkpoints])
+            self._set_cursor(db, *cursor)
+
+    def checkpoint(self, community: str) -> Checkpoint | None:
+        """The community's checkpoint as stored (whether it can be restored is for the reader to judge)."""
+        row = self._db.execute(
+            "SELECT community, format, fingerprint, last_id, hub_ms, state, last_fields"
+            " FROM detector_checkpoints WHERE community = ?", (community,)).fetchone()
+        if row is None:
+            return None
+        community, fmt, fingerprint, last_id, hub_ms, state, last_fields = row
+        return Checkpoint(community, fmt, fingerprint, last_id, hub_ms, bytes(state), last_fields)
