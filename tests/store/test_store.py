@@ -3,7 +3,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.store import Batch, Observation, Store
+from hub.alerts.store import AlertStore
+from hub.store import Batch, Checkpoint, Observation, Store
 
 
 def commit(store: Store, *observations: Observation) -> None:
@@ -85,3 +86,19 @@ def test_recent_readings_of_a_home_newest_first_within_the_window(tmp_path: Path
     window = store.recent_observations(["m-home"], 100, since_ms=7_000)
     assert [o.ts for o in window] == [9_000, 8_000, 7_000]
     assert store.recent_observations([], 5, since_ms=0) == []
+
+
+def test_checkpoints_move_the_cursor_with_them_and_an_erasure_drops_them(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hub.sqlite3")
+    commit(store, Observation("motion-1", "motion_sensor", 1_000, {"occupancy": True}, 1_001))
+    checkpoint = Checkpoint("east", 1, "fingerprint", 1, 1_000, b"state", "{}")
+    store.save_checkpoints([checkpoint, Checkpoint("west", 1, "fingerprint", 1, 1_000, b"other", "{}")],
+                           ("evaluation", 1))
+    assert store.checkpoint("east") == checkpoint and store.export_cursor("evaluation") == 1
+    assert store.checkpoint("north") is None
+
+    AlertStore(store.path).close()  # the alert tables an erasure anonymises
+    store.erase(["motion-1"], "resident = ?", ["r1"], "r1", {})
+    assert store.checkpoint("east") is None and store.checkpoint("west") is None, (
+        "a checkpoint holds the resident's learned rhythm: the next start relearns what is left")
+    store.close()
