@@ -28,10 +28,16 @@ being wrong, is not an emergency. A resident known for less than `silence_learni
 `silence_prior_s` (the population's answer: a night's sleep and more), and nothing waits past
 `silence_max_s`. Silences that begin at the front door are outings (below), learned apart in the same
 way; in a home without a front-door sensor, outings are learned as what they look like, long daytime
-silences, which is how such a home learns its resident goes out. The score is held under the warning
-threshold until this floor passes (and under critical until `critical_after_s` later), so score,
-deadline and decision agree; a worn band's still run (below) is evidence of its own and may still warn
-sooner. Measured on real homes: docs/detection-on-real-homes.md.
+silences, which is how such a home learns its resident goes out. The room a silence begins in says
+more: after the bedroom at 23:00 a long silence is sleep, after the kitchen at 21:00 it is not. So the
+longest silence is also kept by room class of the reading that began it (`ROOMS`, `room_of`; 4 × 24
+float16 and as many counts) and the floor uses `w · longest after this room + (1 - w) · longest whatever
+the room`, `w = n / (n + silence_room_shrink)`, n the silences begun after this room in those hours: a
+room seen rarely borrows the hour's floor (None: the hour's alone; readings of no known room, such as a
+band's, use the hour's). The score is held under the warning threshold until this floor passes (and
+under critical until `critical_after_s` later), so score, deadline and decision agree; a worn band's
+still run (below) is evidence of its own and may still warn sooner. Measured on real homes:
+docs/detection-on-real-homes.md.
 
 Outings. A front-door event with nothing indoor after it for `away_after_door_s` means the resident went
 out: inactivity is not raised while they are away; if they are still away at `not_back_by_local_hour`
@@ -112,10 +118,27 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "decline_ratio_": np.float32,
     "sensitivity_": np.float32,
     "silence_longest_h_": np.float32,
+    "last_room_": np.int8,
+    "silence_room_h_": np.float16,
+    "silence_room_n_": np.uint8,
 }
 STATE_FORMAT = 1
 """Bumped when an array keeps its name and dtype but changes meaning (a new unit, a new bin layout): a
 checkpoint of another format is not restored (see `InactivityDetector.fingerprint`)."""
+ROOMS = ("bedroom", "bathroom", "kitchen", "other")
+"""Room classes of the learned floor's context (see `room_of`); -1: not known."""
+NO_ROOM = -1
+
+
+def room_of(location: str) -> int:
+    """The room class of a sensor's location, in English or Chinese words: bedroom (卧室), bathroom (a
+    toilet too: 卫生间, 厕所, 浴室), kitchen (厨房) or other."""
+    location = location.strip().lower()
+    if "bed" in location or "卧" in location:
+        return 0
+    if any(word in location for word in ("bath", "toilet", "卫生间", "厕", "浴")) or location == "wc":
+        return 1
+    return 2 if "kitchen" in location or "厨" in location else 3
 NO_DAY = np.iinfo(np.int32).min
 DAY_MS = 24 * week.HOUR_MS
 _MOVING, _RESTING, _LONG_STILL = 0, 1, 2  # the band's states: what the previous report said
@@ -189,6 +212,9 @@ class InactivityDetector:
     decline_ratio_: F32      # that day's active minutes as a share of a usual day
     sensitivity_: F32        # per-resident scale of the score (1: as learned; see `set_sensitivity`)
     silence_longest_h_: F32  # (n, 2, 24) longest silence (hours) at home [0], out [1], by local hour begun
+    last_room_: I8           # room class (`ROOMS`) of the last activity; NO_ROOM: not known
+    silence_room_h_: npt.NDArray[np.float16]  # (n, 4, 24) longest silence at home begun in each room class
+    silence_room_n_: npt.NDArray[np.uint8]    # (n, 4, 24) how many (at most 255)
 
     def __init__(self, *, prior_events_per_hour: float | Sequence[float] = 0.8,
                  prior_strength_days: float = 3.0, warning_surprise: float = 10.0,
@@ -206,7 +232,8 @@ class InactivityDetector:
                  decline_learning_days: int = 7, decline_smoothing: float = 0.1,
                  decline_min_daily: float = 20.0, silence_min_s: float = 1800.0,
                  silence_hours_around: int = 3, silence_margin: float = 1.25,
-                 silence_extra_s: float = 5400.0, silence_learning_days: float = 3.0,
+                 silence_extra_s: float = 5400.0, silence_room_shrink: float | None = 3.0,
+                 silence_learning_days: float = 3.0,
                  silence_prior_s: float = 12 * 3600.0, silence_max_s: float = 20 * 3600.0,
                  critical_after_s: float = 1800.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
@@ -241,6 +268,7 @@ class InactivityDetector:
         self.silence_hours_around = silence_hours_around
         self.silence_margin = silence_margin
         self.silence_extra_s = silence_extra_s
+        self.silence_room_shrink = silence_room_shrink
         self.silence_learning_days = silence_learning_days
         self.silence_prior_s = silence_prior_s
         self.silence_max_s = silence_max_s
@@ -292,6 +320,9 @@ class InactivityDetector:
             "decline_ratio_": np.ones(n, dtype=np.float32),
             "sensitivity_": np.ones(n, dtype=np.float32),
             "silence_longest_h_": np.zeros((n, 2, 24), dtype=np.float32),
+            "last_room_": np.full(n, NO_ROOM, dtype=np.int8),
+            "silence_room_h_": np.zeros((n, len(ROOMS), 24), dtype=np.float16),
+            "silence_room_n_": np.zeros((n, len(ROOMS), 24), dtype=np.uint8),
         }
 
     @property
@@ -308,7 +339,8 @@ class InactivityDetector:
             "night_after_hours", "night_quiet_hours", "night_quiet_events", "decline_reference",
             "decline_threshold", "decline_learning_days", "decline_smoothing", "decline_min_daily",
             "silence_min_s", "silence_hours_around", "silence_margin", "silence_extra_s",
-            "silence_learning_days", "silence_prior_s", "silence_max_s", "critical_after_s")}
+            "silence_room_shrink", "silence_learning_days", "silence_prior_s", "silence_max_s",
+            "critical_after_s")}
 
     def fingerprint(self) -> str:
         """What a saved state must have been learned with to be restored here: the parameters, the
@@ -369,8 +401,9 @@ class InactivityDetector:
     # --- learning ----------------------------------------------------------------------------
 
     def partial_fit(self, resident_idx: npt.ArrayLike, t_ms: npt.ArrayLike,
-                    evidence: npt.ArrayLike) -> InactivityDetector:
+                    evidence: npt.ArrayLike, room: npt.ArrayLike | None = None) -> InactivityDetector:
         """Learn from a batch of activity (any order) and move the deadlines of the residents it concerns.
+        `room`: each reading's room class (`room_of`; NO_ROOM or None: not known).
 
         Events older than a resident's last activity still count toward their rhythm but cannot move
         their silence backwards.
@@ -378,6 +411,8 @@ class InactivityDetector:
         idx = np.asarray(resident_idx, dtype=np.intp)
         t = np.asarray(t_ms, dtype=np.int64)
         code = np.asarray(evidence, dtype=np.int8)
+        rooms = (np.full(idx.shape, NO_ROOM, np.int8) if room is None
+                 else np.broadcast_to(np.asarray(room, dtype=np.int8), idx.shape))
         band = (code == Evidence.WORN) | (code == Evidence.STILL)
         wearers = np.unique(idx[band])
         if wearers.size:
@@ -385,9 +420,9 @@ class InactivityDetector:
             mine = np.isin(idx, wearers) & (code != Evidence.CORRIDOR)
             self._follow_band(idx[mine], t[mine], code[mine])
         alive = (code != Evidence.CORRIDOR) & (code != Evidence.STILL)
-        idx, t, code = idx[alive], t[alive], code[alive]
+        idx, t, code, rooms = idx[alive], t[alive], code[alive], rooms[alive]
         if idx.size:
-            self._learn_activity(idx, t, code)
+            self._learn_activity(idx, t, code, rooms)
         if wearers.size:
             # A band report can change whether a resident counts as wearing it (`_silence_scale`): the
             # silence's deadlines move with it, or a deadline could pass with the score short of it.
@@ -396,7 +431,7 @@ class InactivityDetector:
             self._refresh_band(seen)
         return self
 
-    def _learn_activity(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> None:
+    def _learn_activity(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], room: I8) -> None:
         # Active minutes: one count per (resident, minute), and none for the minute already counted. A
         # band's moving report is a sign of life but not a count: it comes on the band's schedule, not the
         # resident's, and would make the silence clock tick as fast as the band reports (the band's
@@ -416,7 +451,8 @@ class InactivityDetector:
 
         away_before = self.away(idx)
         out_after = self._pass_doors(idx, t, code, order)
-        self._learn_silences(idx, t, code, away_before, out_after, order=order)
+        self._learn_silences(idx, t, code, room, away_before=away_before, out_after=out_after, order=order)
+        self._follow_rooms(idx, t, room, order=order)
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
@@ -429,8 +465,8 @@ class InactivityDetector:
         self._refresh(np.unique(idx))
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
 
-    def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], away_before: Bools,
-                        out_after: Bools, *, order: Indices) -> None:
+    def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], room: I8, *,
+                        away_before: Bools, out_after: Bools, order: Indices) -> None:
         """Remember the silences that this batch ends: each resident's gaps between consecutive signs of
         life (the first from their last known activity) of at least `silence_min_s`, by the local hour
         they began in. An outing is kept apart: a silence begun while the resident was out (`away_before`
@@ -439,9 +475,12 @@ class InactivityDetector:
         resident's last activity end no silence (it was already counted). `order`: the readings by
         resident, then time."""
         known_last = self.last_activity_ms_[idx]
-        idx, t, code, known_last = idx[order], t[order], code[order], known_last[order]
+        idx, t, code, known_last, room = idx[order], t[order], code[order], known_last[order], room[order]
         first = np.r_[True, idx[1:] != idx[:-1]]
         before = np.where(first, known_last, np.r_[NO_TIME, t[:-1]])
+        # The room it began in: that of the reading before (the resident's latest before the batch for
+        # the first), as `_follow_rooms` keeps it across batches.
+        began_in = np.where(first, self.last_room_[idx], np.r_[NO_ROOM, room[:-1]])
         # Each reading's side of the door as `away` would tell it had the batch ended at the reading
         # before: the last door and indoor times so far, not only the reading before (a band report
         # after the door is no door). So a batch cut anywhere learns the same silences as one whole,
@@ -461,9 +500,18 @@ class InactivityDetector:
         if not ended.any():
             return
         who, began, hours = idx[ended], before[ended], gap_ms[ended] / week.HOUR_MS
-        out = out[ended].astype(np.intp)
+        out, began_in = out[ended].astype(np.intp), began_in[ended].astype(np.intp)
         hour = np.floor(week.week_hours(began, self.utc_offset_s_[who]) % 24).astype(np.intp)
         np.maximum.at(self.silence_longest_h_, (who, out, hour), hours.astype(np.float32))
+        # At home, after a known room: the same by room class, and how many (a count that stops at 255).
+        mine = (out == 0) & (began_in >= 0)
+        if mine.any():
+            cell = (who[mine], began_in[mine], hour[mine])
+            np.maximum.at(self.silence_room_h_, cell, hours[mine].astype(np.float16))
+            rows, flat, inverse = _distinct_pairs(cell[0], cell[1] * 24 + cell[2])
+            room_n = self.silence_room_n_.reshape(len(self.silence_room_n_), -1)
+            added = np.bincount(inverse, minlength=len(rows))
+            room_n[rows, flat] = np.minimum(room_n[rows, flat].astype(np.int64) + added, 255)
 
     @staticmethod
     def _latest_so_far(t: I64, mask: Bools, first: Bools, known: I64) -> I64:
@@ -474,21 +522,59 @@ class InactivityDetector:
         at = np.maximum.accumulate(np.where(mask, position, -1))
         return np.where(at >= group, np.maximum(t[np.maximum(at, 0)], known), known)
 
-    def silence_floor_s(self, resident_idx: npt.ArrayLike, at_ms: I64, out: bool = False) -> F64:
+    def _follow_rooms(self, idx: Indices, t: I64, room: I8, *, order: Indices) -> None:
+        """The room of each resident's latest reading, if newer than their last activity (a reading of an
+        unknown room forgets it): the last in `order` (by resident, then time), so the first reading of
+        the next batch begins its silence where `_learn_silences` would have had the batch gone on."""
+        last = np.r_[idx[order][1:] != idx[order][:-1], True]
+        who, when, where = idx[order][last], t[order][last], room[order][last]
+        newer = when >= self.last_activity_ms_[who]
+        self.last_room_[who[newer]] = where[newer]
+
+    def _hours_around(self, who: Indices, at_ms: I64 | int) -> npt.NDArray[np.intp]:
+        """Per resident, the local hours around that of `at_ms` whose silences a floor looks at."""
+        at = np.asarray(at_ms, dtype=np.int64)
+        hour = np.floor(week.week_hours(at, self.utc_offset_s_[who]) % 24).astype(np.intp)
+        return (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
+
+    def longest_silence_s(self, resident_idx: npt.ArrayLike, at_ms: I64 | int, out: bool = False) -> F64:
+        """The longest silence (an outing if `out`) each resident has had begun around the local hour of
+        `at_ms`, in seconds (0: none learned): their usual rhythm, as a notification states it."""
+        who = np.asarray(resident_idx, dtype=np.intp)
+        around = self._hours_around(who, at_ms)
+        longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1)
+        return np.asarray(longest_h.astype(np.float64) * 3600.0, dtype=np.float64)
+
+    def silence_floor_s(self, resident_idx: npt.ArrayLike, at_ms: I64, out: bool = False,
+                        room: npt.ArrayLike | None = None) -> F64:
         """The learned floor of a silence begun at `at_ms` (an outing if `out`), in seconds, per resident
         (see the module doc): how long this resident's silences begun around that local hour have
         lasted, with margin. Until the resident has been known `silence_learning_days`, `silence_prior_s`
         at home; NaN out, as when no outing was ever begun around that hour (the fixed not-back rule
         applies)."""
         who = np.asarray(resident_idx, dtype=np.intp)
-        hour = np.floor(week.week_hours(at_ms, self.utc_offset_s_[who]) % 24).astype(np.intp)
-        around = (hour[:, None] + np.arange(-self.silence_hours_around, self.silence_hours_around + 1)) % 24
+        around = self._hours_around(who, at_ms)
         longest_h = self.silence_longest_h_[who[:, None], int(out), around].max(axis=1).astype(np.float64)
+        if room is not None and not out and self.silence_room_shrink is not None:
+            longest_h = self._in_room_h(who, around, np.broadcast_to(np.asarray(room, np.intp), who.shape),
+                                        longest_h)
         known = self._known_for_learning(who)
         learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
         floor = (np.where(known & (longest_h > 0), learned, np.nan) if out
                  else np.where(known, learned, self.silence_prior_s))
         return np.asarray(np.minimum(floor, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
+
+    def _in_room_h(self, who: Indices, around: npt.NDArray[np.intp], room: Indices, longest_h: F64,
+                   weight: F64 | None = None) -> F64:
+        """The longest silence begun after that room class around those hours, shrunk toward `longest_h`
+        (the hour's, whatever the room): weighted n / (n + `silence_room_shrink`), n the silences seen
+        there (`weight` instead, if given)."""
+        r = np.maximum(room, 0)
+        in_room = self.silence_room_h_[who[:, None], r[:, None], around].max(axis=1).astype(np.float64)
+        n = self.silence_room_n_[who[:, None], r[:, None], around].sum(axis=1, dtype=np.float64)
+        shrink = float(self.silence_room_shrink or 0.0)
+        w = np.where(room >= 0, n / np.maximum(n + shrink, 1e-12), 0.0) if weight is None else weight
+        return np.asarray(w * in_room + (1 - w) * longest_h, dtype=np.float64)
 
     def shortest_floor_s(self) -> float:
         """No silence of anyone's warns sooner than this after its last sign of life (the learned floor's
@@ -502,8 +588,19 @@ class InactivityDetector:
         (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
         learned floor once they are known). For a replay that feeds many minutes at once."""
         who = np.asarray(resident_idx, dtype=np.intp)
-        return np.asarray(np.where(self._known_for_learning(who), self.silence_floor_s(who, at_ms),
-                                   self.shortest_floor_s()), dtype=np.float64)
+        floor = self.silence_floor_s(who, at_ms)
+        if self.silence_room_shrink is not None:
+            # Whichever room the silence begins in, as many silences seen there as ever: the floor as the
+            # room's longest alone (which only grows), the least over rooms.
+            floor = np.min([self._room_floor_s(who, at_ms, r) for r in range(len(ROOMS))], axis=0)
+        return np.asarray(np.where(self._known_for_learning(who), floor, self.shortest_floor_s()),
+                          dtype=np.float64)
+
+    def _room_floor_s(self, who: Indices, at_ms: I64, room: int) -> F64:
+        in_room_h = self._in_room_h(who, self._hours_around(who, at_ms), np.full(who.shape, room, np.intp),
+                                    np.zeros(who.shape), weight=np.ones(who.shape))
+        learned = in_room_h * 3600.0 * self.silence_margin + self.silence_extra_s
+        return np.asarray(np.minimum(learned, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
 
     def _known_for_learning(self, who: Indices) -> Bools:
         """Residents whose own silences have been followed `silence_learning_days`."""
@@ -705,7 +802,7 @@ class InactivityDetector:
         nudge = (1 + 1e-6) / self._silence_scale(who)
         warn = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.warning_surprise * nudge), offsets)
         crit = week.to_epoch_ms(week.reach(self.cum_[who], x_last, self.critical_surprise * nudge), offsets)
-        learned_s = self.silence_floor_s(who, last)
+        learned_s = self.silence_floor_s(who, last, room=self.last_room_[who])
         # A silence begun at the front door with the resident counted inside may be an outing all the
         # same (see `_learn_silences`): it waits for the longer of the two floors.
         at_door = (self.last_door_ms_[who] >= self.last_indoor_ms_[who]) & ~away
@@ -832,7 +929,8 @@ class InactivityDetector:
                              "run, minimum still reports and the sensor-only threshold must be positive; "
                              "neighbour hours in 0..11")
         if not (self.silence_min_s > 0 and 0 <= self.silence_hours_around < 12 and self.silence_margin > 0
-                and self.silence_extra_s >= 0 and self.silence_learning_days >= 0
+                and self.silence_extra_s >= 0 and (self.silence_room_shrink or 0.0) >= 0
+                and self.silence_learning_days >= 0
                 and 0 < self.silence_prior_s <= self.silence_max_s and self.critical_after_s >= 0):
             raise ValueError("silence floor: minimum silence, margin and prior must be positive, hours "
                              "around in 0..11, the prior no longer than the maximum, extra and critical "

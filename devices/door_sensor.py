@@ -10,6 +10,7 @@ from devices.kind import (
     CountedEvents,
     DeviceKind,
     EpochMs,
+    Fault,
     FieldEdge,
     Payload,
     Reading,
@@ -66,4 +67,6 @@ KIND = DeviceKind(
     activity=(FieldEdge("open"),),
     door_open_field="open",
     dashboard_events=(CountedEvents((("door opened", "open"),), when_true="open"),),
+    # The case opened or the sensor pulled off its frame: it may no longer see the door.
+    faults=(Fault("tamper", "tamper", when=True),),
 )

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel, model_validator
 
-from devices.kind import CountedEvents, DeviceKind, EpochMs, Payload, Reading, parse, present
+from devices.kind import CountedEvents, DeviceKind, EpochMs, Fault, Payload, Reading, parse, present
 from devices.smart_peephole import MediaRef
 
 CameraId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -77,6 +77,9 @@ def decode(raw: bytes) -> Reading:
                 floor_max=event.floor_max,
                 confidence=float(event.confidence),
                 trajectory_points=len(event.trajectory),
+                # Where the object was first seen (pixel rows grow downwards): the hub turns it into a
+                # floor with the camera's floor lines from the registry.
+                first_row=float(min(event.trajectory, key=lambda p: p.t).y) if event.trajectory else None,
                 clip=event.clip,
             ),
         )
@@ -118,4 +121,14 @@ KIND = DeviceKind(
     urgent_marks=(b'"falling_object"',),
     immediate_alerts=("falling_object",),
     dashboard_events=(CountedEvents((("falling object", "falling_object"),), when_true="falling_object"),),
+    # Watching every facade around the clock is the camera's whole purpose: each of these leaves a facade
+    # unwatched. Below 10 frames/s a falling object crosses a floor between two frames; one slow sample
+    # (a busy encoder) is not a fault, two in a row are.
+    faults=(
+        Fault("camera_offline", "online", when=False),
+        Fault("lens_blocked", "lens_blocked", when=True),
+        Fault("storage_failed", "storage_ok", when=False),
+        Fault("low_frame_rate", "fps", below=10.0, reports=2),
+    ),
+    first_row_field="first_row",
 )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -200,6 +200,63 @@ class CountedEvents:
     when_true: str | None = None
 
 
+FaultSeverity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An equipment fault the device reports in a field of its own readings: raised as alert `alert` while
+    boolean `field` equals `when`, or numeric `field` is below `below`, for `reports` readings in a row
+    (one odd frame-rate sample is not a fault); cleared by the first reading whose `field` is healthy."""
+
+    alert: str
+    field: str
+    when: bool | None = None
+    below: float | None = None
+    severity: FaultSeverity = "warning"
+    reports: int = 1
+
+    def faulty(self, value: object) -> bool | None:
+        """Whether `value` of `field` is the fault; None when the reading does not say."""
+        if self.when is not None:
+            return None if not isinstance(value, bool) else value is self.when
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return self.below is not None and value < self.below
+
+
+@dataclass(frozen=True, slots=True)
+class NightEvent:
+    """An event that is worth a warning to the household's caregivers only at night at the door of
+    someone who lives alone (a stranger lingering at 2 a.m.); by day, or where others live, it is the
+    corridor's ordinary life. `media` names the field holding the snapshot link, `details` fields the
+    alert carries along."""
+
+    field: str
+    alert: str
+    media: str | None = None
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Vital:
+    """A vital sign the device measures on its wearer, compared with the wearer's configured range; it
+    counts only while boolean `worn` is not false (a band on the table measures nothing)."""
+
+    field: str
+    alert: str
+    worn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the wearer is: latitude and longitude fields (degrees) and the fix's accuracy (metres)."""
+
+    lat: str
+    lon: str
+    accuracy: str | None = None
+
+
 @dataclass(frozen=True)
 class DeviceKind:
     """One device kind: its name (used in topics, storage and InfluxDB), models and decoders.
@@ -220,6 +277,13 @@ class DeviceKind:
     raise at once, each when the boolean field of the same name is true: the safety rules raise them
     from this kind only, and the evaluation marks them late when their reading was) and
     `dashboard_events` (what the community dashboard counts).
+
+    The signals the safety rules read besides: `faults` (equipment faults the device reports itself, each
+    an equipment alert that clears when the field is healthy again), `night_events` (see `NightEvent`),
+    `vitals` (see `Vital`), `worn_field` (the boolean field saying the device is worn: a device its wearer
+    usually wears and left off for a whole day earns a reminder), `position` (where a wearer is, for
+    geofences) and `first_row_field` (the pixel row where a falling object was first seen, turned into a
+    floor with the camera's floor lines from the registry).
     """
 
     name: str
@@ -236,6 +300,12 @@ class DeviceKind:
     door_open_field: str | None = None
     immediate_alerts: tuple[str, ...] = ()
     dashboard_events: tuple[CountedEvents, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    night_events: tuple[NightEvent, ...] = ()
+    vitals: tuple[Vital, ...] = ()
+    worn_field: str | None = None
+    position: Position | None = None
+    first_row_field: str | None = None
 
     @property
     def places(self) -> frozenset[Sees]:

@@ -10,6 +10,7 @@ whose messages silently become dead letters.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class Caregiver(Record):
     role: CaregiverRole
     phone: str = ""
     notify: list[str] = Field(default_factory=list, description="apprise URLs")
+    language: Literal["zh", "en"] = Field(default="zh", description="the language of its notifications")
 
 
 class CaregiverLink(Entry):
@@ -79,10 +81,36 @@ class CaregiverLink(Entry):
     tier: int = Field(ge=1, le=9, description="1 is notified first; the next tier on no acknowledgement")
 
 
+LIVES_ALONE_FLAG = "独居老人"
+"""The flag that marks a resident living alone, whatever `lives_alone` says."""
+
+
+class LatLon(Entry):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Geofence(Entry):
+    """Where a resident at risk of wandering is safe: a circle (`centre` and `radius_m`) or a `polygon`
+    (at least three corners, in order)."""
+
+    centre: LatLon | None = None
+    radius_m: float | None = Field(default=None, gt=0, le=100_000)
+    polygon: list[LatLon] | None = Field(default=None, min_length=3, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        circle = self.centre is not None and self.radius_m is not None
+        if circle == (self.polygon is not None) or (self.centre is None) != (self.radius_m is None):
+            raise ValueError("a geofence is either `centre` with `radius_m`, or a `polygon`")
+        return self
+
+
 class Resident(Record):
     household: Id
     name: str
     lives_alone: bool = True
+    phone: str = Field(default="", description="for the grid worker and duty officer to call")
     flags: list[str] = Field(default_factory=list, description="special groups, e.g. 独居老人, 残疾人")
     wandering_risk: bool = False
     caregivers: list[CaregiverLink] = Field(default_factory=list)
@@ -92,6 +120,18 @@ class Resident(Record):
         description="scales this resident's inactivity score: 2 alerts after about half the usual silence, "
                     "0.5 after about twice it (a resident who sleeps long, or needs closer watching)",
     )
+    heart_rate_min: int | None = Field(default=None, ge=20, le=250, description="overrides HUB_RULES_'s")
+    heart_rate_max: int | None = Field(default=None, ge=20, le=250, description="overrides HUB_RULES_'s")
+    geofence: Geofence | None = Field(
+        default=None, description="where the resident is safe; followed while `wandering_risk` is set")
+
+    @model_validator(mode="after")
+    def _heart_rate_range(self) -> Self:
+        if self.heart_rate_min is not None and self.heart_rate_max is not None \
+                and self.heart_rate_min >= self.heart_rate_max:
+            raise ValueError(f"heart_rate_min {self.heart_rate_min} is not below heart_rate_max"
+                             f" {self.heart_rate_max}")
+        return self
 
 
 class Device(Record):
@@ -102,11 +142,24 @@ class Device(Record):
     zigbee2mqtt: str | None = Field(default=None, description="Zigbee2MQTT friendly name")
     checkin_interval_s: int | None = Field(default=None, ge=10)
     door_open_limit_s: int | None = Field(default=None, ge=60, description="for a door sensor")
+    room: str | None = Field(default=None, max_length=40, description=(
+        "where in the home an indoor sensor is, in words (bedroom/卧室, bathroom/卫生间, kitchen/厨房…): "
+        "the inactivity detector learns silences after each room apart"))
+    floor_lines: dict[int, float] | None = Field(
+        default=None, min_length=2,
+        description="for a camera: floor -> pixel row of the line at the bottom of that floor in its view")
 
     @model_validator(mode="after")
     def _placed_once(self) -> Self:
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if self.floor_lines is not None:
+            if KINDS[self.kind].first_row_field is None:
+                raise ValueError(f"floor_lines: a {self.kind} reports no pixel rows")
+            rows = [self.floor_lines[floor] for floor in sorted(self.floor_lines)]
+            if any(lower <= upper for lower, upper in itertools.pairwise(rows)):
+                raise ValueError("floor_lines: a higher floor's line must be higher in the picture (a"
+                                 " smaller row)")
         if (self.household is None) == (self.building is None):
             raise ValueError("a device is placed in exactly one of `household` or `building`")
         return self
@@ -218,6 +271,7 @@ class PlacedDevice:
     building: str
     household: str | None
     resident: str | None
+    room: str | None = None
 
 
 def place_devices(data: RegistryFile) -> dict[str, PlacedDevice]:
@@ -232,6 +286,6 @@ def place_devices(data: RegistryFile) -> dict[str, PlacedDevice]:
         assert building is not None  # guaranteed by Device._placed_once
         compound = building_compound[building]
         placed[d.id] = PlacedDevice(
-            d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident
+            d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident, d.room
         )
     return placed

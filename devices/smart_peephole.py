@@ -13,6 +13,7 @@ from devices.kind import (
     CountedEvents,
     DeviceKind,
     EpochMs,
+    NightEvent,
     Payload,
     Reading,
     Sees,
@@ -74,4 +75,5 @@ KIND = DeviceKind(
     dashboard_events=(CountedEvents((("doorbell", "doorbell"), ("lingering", "lingering"),
                                      ("resident left", "resident_left"),
                                      ("resident returned", "resident_returned"))),),
+    night_events=(NightEvent("lingering", "door_lingering", media="snapshot", details=("lingering_s",)),),
 )

@@ -15,8 +15,10 @@ from devices.kind import (
     DeviceKind,
     EpochMs,
     Payload,
+    Position,
     Reading,
     Sees,
+    Vital,
     Zigbee2mqttPayload,
     parse,
     present,
@@ -114,4 +116,7 @@ KIND = DeviceKind(
     immediate_alerts=("sos", "fall"),
     dashboard_events=(CountedEvents((("SOS", "sos"),), when_true="sos"),
                       CountedEvents((("fall", "fall"),), when_true="fall")),
+    vitals=(Vital("heart_rate", "heart_rate", worn="worn"),),
+    worn_field="worn",
+    position=Position("lat", "lon", accuracy="accuracy_m"),
 )

@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from detectors import NEVER, NO_SEVERITY, Evidence, InactivityDetector, Severity, evidence_of
+from detectors.inactivity import room_of
 
 HEADER = ["timestamp", "resident", "device", "kind", "location"]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -59,6 +60,7 @@ class ActivityLog:
     evidence: npt.NDArray[np.int8]
     residents: list[str]
     utc_offset_s: npt.NDArray[np.int32]  # each resident's offset at their first event
+    room: npt.NDArray[np.int8]           # each row's room class (`detectors.room_of`)
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,11 @@ def read_log(csv_path: Path, zone: ZoneInfo, progress: Progress | None = None) -
 def _read_csv(csv_path: Path, zone: ZoneInfo, progress: Progress | None, task: TaskID | None) -> ActivityLog:
     names: dict[str, int] = {}
     kinds: dict[tuple[str, str], int] = {}
+    places: dict[str, int] = {}
     times: list[I64] = []
     who: list[npt.NDArray[np.intp]] = []
     codes: list[npt.NDArray[np.int8]] = []
+    rooms: list[npt.NDArray[np.int8]] = []
     with csv_path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -111,25 +115,28 @@ def _read_csv(csv_path: Path, zone: ZoneInfo, progress: Progress | None, task: T
                 if (row[3], row[4]) not in kinds:
                     kinds[row[3], row[4]] = evidence_of(row[3], row[4])
             codes.append(np.fromiter((kinds[row[3], row[4]] for row in rows), np.int8, len(rows)))
+            rooms.append(np.fromiter((places.setdefault(row[4], room_of(row[4])) for row in rows), np.int8,
+                                     len(rows)))
             line += len(rows)
             if progress is not None and task is not None:
                 progress.update(task, completed=line - 2)
     t_ms = np.concatenate(times) if times else np.zeros(0, np.int64)
     resident = np.concatenate(who) if who else np.zeros(0, np.intp)
     evidence = np.concatenate(codes) if codes else np.zeros(0, np.int8)
-    return _sorted_log(t_ms, resident, evidence, list(names), zone)
+    room = np.concatenate(rooms) if rooms else np.zeros(0, np.int8)
+    return _sorted_log(t_ms, resident, evidence, room, list(names), zone)
 
 
-def _sorted_log(t_ms: I64, resident: npt.NDArray[np.intp], evidence: npt.NDArray[np.int8],
-                residents: list[str], zone: ZoneInfo) -> ActivityLog:
+def _sorted_log(t_ms: I64, resident: npt.NDArray[np.intp], evidence: npt.NDArray[np.int8],  # noqa: PLR0917
+                room: npt.NDArray[np.int8], residents: list[str], zone: ZoneInfo) -> ActivityLog:
     """The log in time order (rows at the same time keep the file's order)."""
     if np.any(t_ms[1:] < t_ms[:-1]):
         order = np.argsort(t_ms, kind="stable")
-        t_ms, resident, evidence = t_ms[order], resident[order], evidence[order]
+        t_ms, resident, evidence, room = t_ms[order], resident[order], evidence[order], room[order]
     first_ms = np.full(len(residents), NEVER, dtype=np.int64)
     np.minimum.at(first_ms, resident, t_ms)
     offsets = np.array([_utc_offset_s(zone, int(ms)) for ms in first_ms], dtype=np.int32)
-    return ActivityLog(t_ms, resident, evidence, residents, offsets)
+    return ActivityLog(t_ms, resident, evidence, residents, offsets, room)
 
 
 def _read_arrow(csv_path: Path, zone: ZoneInfo) -> ActivityLog | None:
@@ -159,8 +166,11 @@ def _read_arrow(csv_path: Path, zone: ZoneInfo) -> ActivityLog | None:
     pairs = pc.dictionary_encode(pc.binary_join_element_wise(
         table["kind"].combine_chunks(), table["location"].combine_chunks(), ","))
     codes = np.array([evidence_of(*pair.split(",", 1)) for pair in pairs.dictionary.to_pylist()], np.int8)
+    places = pc.dictionary_encode(table["location"].combine_chunks())
+    rooms = np.array([room_of(place) for place in places.dictionary.to_pylist()], np.int8)
     return _sorted_log(t_ms, residents.indices.to_numpy().astype(np.intp),
-                       codes[pairs.indices.to_numpy()], residents.dictionary.to_pylist(), zone)
+                       codes[pairs.indices.to_numpy()], rooms[places.indices.to_numpy()],
+                       residents.dictionary.to_pylist(), zone)
 
 
 def _local_offsets_ms(local_ms: I64, zone: ZoneInfo) -> I64:
@@ -281,11 +291,12 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
         evaluations += end - k - 1  # the minutes fed with it, evaluated with nothing due
         if fed is not None and batches is not None and end > k + 1 and batches.thin(k):
             log_batch = slice(fed_at[k], fed_at[end])
-            who, t_ms, what = fed.resident[log_batch], fed.t_ms[log_batch], fed.evidence[log_batch]
+            fed_log = fed
         else:
             log_batch = slice(bounds[k], bounds[end])
-            who, t_ms, what = log.resident[log_batch], log.t_ms[log_batch], log.evidence[log_batch]
-        detector.partial_fit(who, t_ms, what)
+            fed_log = log
+        who, t_ms, what = fed_log.resident[log_batch], fed_log.t_ms[log_batch], fed_log.evidence[log_batch]
+        detector.partial_fit(who, t_ms, what, fed_log.room[log_batch])
         alive = _distinct(who[(what != Evidence.CORRIDOR) & (what != Evidence.STILL)], n)
         raised[alive] = NO_SEVERITY   # activity resumed: a new silence is a new episode
         not_back_raised[alive] &= detector.away(alive)
@@ -461,7 +472,7 @@ def _thinned(log: ActivityLog, minutes: I64) -> tuple[ActivityLog, npt.NDArray[n
     at = np.r_[0, np.cumsum(keep)]
     starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]]) if len(minutes) else np.zeros(0, int)
     thinned = ActivityLog(log.t_ms[keep], log.resident[keep], log.evidence[keep], log.residents,
-                          log.utc_offset_s)
+                          log.utc_offset_s, log.room[keep])
     return thinned, at[np.r_[starts, len(minutes)]]
 
 

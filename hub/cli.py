@@ -89,7 +89,8 @@ def _api_server(hub: Hub) -> ApiServer | None:
     services = ApiServices(settings=settings, registry=hub.registry, alerts=hub.alerts,
                            activity=hub.evaluation.activity,
                            offline_devices=hub.evaluation.rules.offline_devices,
-                           clock=hub.clock, intake=hub.intake, metrics=hub.metrics.registry)
+                           clock=hub.clock, intake=hub.intake, metrics=hub.metrics.registry,
+                           links=hub.links)
     return ApiServer(create_app(services), settings.http_host, settings.http_port)
 
 

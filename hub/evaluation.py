@@ -15,22 +15,26 @@ from the first stored observation (logged).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
-from detectors.safety import DeviceFacts, SafetyRules, SafetyThresholds, Signal
+from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
 from detectors.severity import Severity
 from devices import KINDS
-from hub.alerts.model import OCCURRENCE_KEY, AlertRequest
+from devices.registry import LIVES_ALONE_FLAG, Resident
+from hub.alerts.model import OCCURRENCE_KEY, AlertRequest, ClearRequest
 from hub.clock import Clock
 from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
 from hub.settings import RuleSettings
-from hub.store import Committed, Store, StoredObservation
+from hub.store import Checkpoint, Committed, Store, StoredObservation
 from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
@@ -46,10 +50,12 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
     """What the rules need per device, resolved once per registry."""
     data = registry.data
     residents_of: dict[str, list[str]] = {}
+    people_of: dict[str, list[Resident]] = {}
     wandering: set[str] = set()
     door_limit: dict[str, int] = {}  # household -> the shortest limit any of its residents asks for
     for resident in data.residents:
         residents_of.setdefault(resident.household, []).append(resident.id)
+        people_of.setdefault(resident.household, []).append(resident)
         if resident.wandering_risk:
             wandering.add(resident.household)
         if resident.door_open_limit_s is not None:
@@ -58,9 +64,12 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
             )
     zones = {c.id: c.timezone for c in data.communities}
     entries = {d.id: d for d in data.devices}
+    residents = {r.id: r for r in data.residents}
     facts = {}
     for device_id, placed in registry.devices.items():
         household = placed.household
+        wearer = residents.get(placed.resident or "")
+        lines = entries[device_id].floor_lines
         facts[device_id] = DeviceFacts(
             id=device_id,
             kind=placed.kind,
@@ -72,8 +81,19 @@ def device_facts(registry: Registry) -> dict[str, DeviceFacts]:
             timezone=zones[placed.community],
             checkin_interval_s=entries[device_id].checkin_interval_s,
             door_open_limit_s=entries[device_id].door_open_limit_s or door_limit.get(household or ""),
+            lives_alone=_lives_alone(people_of.get(household or "", [])),
+            heart_rate_min=wearer.heart_rate_min if wearer else None,
+            heart_rate_max=wearer.heart_rate_max if wearer else None,
+            geofence=wearer.geofence if wearer and wearer.wandering_risk else None,
+            floor_lines=tuple(sorted(lines.items())) if lines else (),
         )
     return facts
+
+
+def _lives_alone(people: list[Resident]) -> bool:
+    """A home of someone living alone (独居): anyone flagged so, or its only resident not marked as
+    living with others."""
+    return any(LIVES_ALONE_FLAG in r.flags for r in people) or (len(people) == 1 and people[0].lives_alone)
 
 
 def thresholds(rules: RuleSettings) -> SafetyThresholds:
@@ -86,6 +106,13 @@ def thresholds(rules: RuleSettings) -> SafetyThresholds:
         battery_low_percent=rules.battery_low_percent,
         falling_object_merge_s=rules.falling_object_merge_s,
         checkin_interval_s=checkins | rules.checkin_interval_s,
+        falling_object_min_confidence=rules.falling_object_min_confidence,
+        heart_rate_min=rules.heart_rate_min,
+        heart_rate_max=rules.heart_rate_max,
+        heart_rate_reports=rules.heart_rate_reports,
+        not_worn_days=rules.not_worn_days,
+        not_worn_min_days=rules.not_worn_min_days,
+        not_worn_share=rules.not_worn_share,
     )
 
 
@@ -110,6 +137,7 @@ class Evaluator(BackgroundThread):
         raise_alert: Callable[[AlertRequest], object],
         *,
         settled_ms: Callable[[int], int],
+        clear_alert: Callable[[ClearRequest], object] | None = None,
         rules: SafetyThresholds | None = None,
         late_after_s: int = 120,
         batch: int = 5000,
@@ -123,6 +151,7 @@ class Evaluator(BackgroundThread):
         self._registry = registry
         self._clock = clock
         self._raise_alert = raise_alert
+        self._clear_alert = clear_alert
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
@@ -232,10 +261,21 @@ class Evaluator(BackgroundThread):
         checkpoint = store.checkpoint(community)
         if checkpoint is None:
             return None
+        habits: dict[str, dict[date, bool]] | None = None
+        try:
+            habits = SafetyRules.read_habits(json.loads(checkpoint.habits))
+        except ValueError as exc:
+            unreadable = str(exc)
         if checkpoint.last_id > until_id:
             why: str | None = f"it covers observations past the evaluation cursor ({until_id})"
+        elif habits is None:
+            why = f"unreadable ({unreadable})"
         else:
             why = self.activity.restore(checkpoint)
+        if why is None and habits is not None:  # what the rules learned from the observations it covers
+            devices = self._placement().registry.devices
+            self.rules.restore_habits({d: f for d, f in self._facts().items()
+                                       if devices[d].community == community}, habits)
         if why is not None:
             log.warning("detector checkpoint of community %s not restored, %s: relearning it from every "
                         "stored observation", community, why)
@@ -257,6 +297,10 @@ class Evaluator(BackgroundThread):
             rows = [row for row in batch if row.id <= until_id and (
                 (placed := devices.get(row.device_id)) is None or row.id > after.get(placed.community, 0))]
             self.activity.observe(rows)
+            facts = self._facts()
+            for row in rows:  # the habits the safety rules learn (is a band usually worn?)
+                if (device := facts.get(row.device_id)) is not None:
+                    self.rules.learn(device, row.ts, row.fields)
             learned += len(rows)
         return learned
 
@@ -274,14 +318,21 @@ class Evaluator(BackgroundThread):
         registry = self._placement().registry
         self._checkpointed_ms = self._clock.now_ms()
         try:
-            store.save_checkpoints([self.activity.checkpoint(c.id, cursor, self._ticked_ms)
-                                    for c in registry.data.communities], (CURSOR, cursor))
+            store.save_checkpoints([self._checkpoint_of(c.id, cursor) for c in registry.data.communities],
+                                   (CURSOR, cursor))
         except Exception:  # a full disk must not stop the evaluation; the next round tries again
             log.exception("checkpointing the detector's learned state failed")
             return False
         self.stats.checkpoints += 1
         log.debug("detector checkpoint at observation %d took %.3f s", cursor, time.perf_counter() - started)
         return True
+
+    def _checkpoint_of(self, community: str, cursor: int) -> Checkpoint:
+        """The community's detector state, with the habits the safety rules learned of its devices."""
+        placed = self._placement().registry.devices
+        devices = [d for d, device in placed.items() if device.community == community]
+        return dataclasses.replace(self.activity.checkpoint(community, cursor, self._ticked_ms),
+                                   habits=json.dumps(self.rules.habits(devices), separators=(",", ":")))
 
     def _seed(self, store: Store) -> None:
         """After a restart, what the hub last heard from each device still counts toward offline checks."""
@@ -308,8 +359,10 @@ class Evaluator(BackgroundThread):
                 self._maybe_tick(moment)
             device = facts.get(row.device_id)
             if device is not None:
-                self._emit(self.rules.observe(device, row.ts, row.fields), late=self._late(row))
+                self._emit(self.rules.observe(device, row.ts, row.fields),
+                           late=self._late(row), where=self._where(row))
         self.activity.observe(rows[start:])
+        self._clear(self.rules.take_clears())
 
     def _maybe_tick(self, now: int) -> None:
         """Time-driven checks at `now` (the time through which intake has committed everything), at most
@@ -325,6 +378,7 @@ class Evaluator(BackgroundThread):
         self._ticked_ms = now
         self.stats.ticks += 1
         self._emit(self.rules.tick(now))
+        self._clear(self.rules.take_clears())
         signals = self.activity.tick(now, self.rules.offline_devices())
         if not signals:
             return
@@ -351,7 +405,21 @@ class Evaluator(BackgroundThread):
             return None
         return {"late": True, "late_s": (row.received_ms - row.ts) // 1000, "received_ms": row.received_ms}
 
-    def _emit(self, signals: list[Signal], *, late: dict[str, object] | None = None) -> None:
+    @staticmethod
+    def _where(row: StoredObservation) -> dict[str, object] | None:
+        """Where the reading was made, when the device sent its position (a band's SOS or fall): the
+        place to go, for the people told."""
+        lat, lon = row.fields.get("lat"), row.fields.get("lon")
+        if not isinstance(lat, float) or not isinstance(lon, float):
+            return None
+        where: dict[str, object] = {"lat": lat, "lon": lon}
+        accuracy = row.fields.get("accuracy_m")
+        if isinstance(accuracy, float):
+            where["accuracy_m"] = accuracy
+        return {"location": where}
+
+    def _emit(self, signals: list[Signal], *, late: dict[str, object] | None = None,
+              where: dict[str, object] | None = None) -> None:
         if not signals:
             return
         devices = self._registry().devices
@@ -362,6 +430,8 @@ class Evaluator(BackgroundThread):
             evidence: dict[str, object] = {**signal.evidence, "device_kind": placed.kind}
             if late is not None and signal.kind in URGENT_KINDS:
                 evidence |= late
+            if where is not None and signal.kind in URGENT_KINDS:
+                evidence |= where
             if signal.occurrence is not None:
                 evidence[OCCURRENCE_KEY] = signal.occurrence
             self._request(
@@ -373,6 +443,16 @@ class Evaluator(BackgroundThread):
                 evidence=evidence,
                 at_ms=signal.at_ms,
             )
+
+    def _clear(self, clears: list[Clear]) -> None:
+        if self._clear_alert is None:
+            return
+        for clear in clears:
+            try:
+                self._clear_alert(ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
+                                               evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms))
+            except Exception:  # one failed clear must not stop evaluation of everything after it
+                log.exception("clearing %s for %s failed", clear.kind, clear.subject)
 
     def _request(
         self,

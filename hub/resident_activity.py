@@ -25,6 +25,7 @@ import numpy as np
 
 from detectors import (
     NEVER,
+    NO_ROOM,
     NO_SEVERITY,
     NO_TIME,
     STATE_FORMAT,
@@ -34,6 +35,7 @@ from detectors import (
     is_activity,
     is_stillness,
     live_evidence,
+    room_of,
     state_from_bytes,
     state_to_bytes,
 )
@@ -110,7 +112,12 @@ class ResidentActivity:
             living.setdefault(resident.household, []).append(self.index[resident.id])
         self._about: dict[str, Sequence[int]] = {}
         self._home_sensors: dict[int, list[str]] = {i: [] for i in range(len(self.residents))}
+        # Where an indoor sensor is: silences after the bedroom are learned apart from those after the
+        # kitchen (a device with no room in the registry gives the detector none: the hour alone decides).
+        self._room: dict[str, int] = {}
         for device in registry.devices.values():
+            if device.room is not None:
+                self._room[device.id] = room_of(device.room)
             if device.household is None:
                 continue
             if device.resident in self.index:
@@ -126,6 +133,7 @@ class ResidentActivity:
         who: list[int] = []
         when: list[int] = []
         codes: list[int] = []
+        rooms: list[int] = []
         for row in rows:
             residents = self._about.get(row.device_id)
             previous = self._previous.get(row.device_id)
@@ -138,13 +146,16 @@ class ResidentActivity:
                 code = int(Evidence.STILL)
             else:
                 continue
+            room = self._room.get(row.device_id, NO_ROOM)
             for i in residents:
                 who.append(i)
                 when.append(row.ts)
                 codes.append(code)
+                rooms.append(room)
         if who:
             with self._changing():
-                self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes))
+                self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes),
+                                          np.array(rooms, dtype=np.int8))
 
     def checkpoint(self, community: str, last_id: int, hub_ms: int) -> Checkpoint:
         """What this community's residents in service have learned, as of store position `last_id` and
@@ -230,12 +241,16 @@ class ResidentActivity:
         severity = detector.decide(scores, coverage_ok, due)
         uncovered = detector.coverage(scores, coverage_ok, due)
         not_back = detector.not_back_home(now_ms, due)
+        # The usual rhythm, for the people told: the longest silence begun around that hour so far.
+        usual = detector.longest_silence_s(due, last)
         for k, i in enumerate(due):
             evidence: dict[str, int | float | str] = {
                 "last_activity_ms": int(last[k]),
                 "silence_s": int((now_ms - last[k]) // 1000),
                 "surprise": round(float(scores[k]), 2),
             }
+            if usual[k] > 0:
+                evidence["usual_longest_silence_s"] = int(usual[k])
             if severity[k] > self._raised[i]:
                 self._raised[i] = severity[k]
                 signals.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from hub.alerts.links import Links, link_key
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import build_sinks
@@ -59,12 +60,16 @@ class Hub:
             alert_settings = alert_settings.model_copy(
                 update={"mqtt_client_id": f"{settings.mqtt_client_id}-alerts"}
             )
+        # What notifications link to; the API checks the acknowledge links with the same key.
+        self.links = Links(settings.public_url, link_key(settings.link_secret.get_secret_value(),
+                                                         settings.store_path),
+                           settings.ack_link_ttl_s, settings.map_url)
         self.alerts = AlertService(
             settings.store_path,
             self.registry.current,
             self.clock,
             alert_settings,
-            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol),
+            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links),
         )
         self.evaluation = Evaluator(
             opener,
@@ -72,6 +77,7 @@ class Hub:
             self.clock,
             self.alerts.raise_alert,
             settled_ms=self._settled_ms,
+            clear_alert=self.alerts.clear,
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
             checkpoint_every_s=settings.detector_checkpoint_minutes * 60 or None,

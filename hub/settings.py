@@ -14,13 +14,14 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.kind import MAX_FUTURE_SKEW_MS
+from hub.alerts.links import DEFAULT_MAP_URL
 from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
 from hub.alerts.settings import AlertSettings
 
 
 class RuleSettings(BaseSettings):
     """Safety-rule thresholds, from `HUB_RULES_*`. Per device and per resident overrides live in the
-    registry (`checkin_interval_s`, `door_open_limit_s`)."""
+    registry (`checkin_interval_s`, `door_open_limit_s`, `heart_rate_min`/`_max`)."""
 
     model_config = SettingsConfigDict(env_prefix="HUB_RULES_", extra="ignore")
 
@@ -29,6 +30,14 @@ class RuleSettings(BaseSettings):
     night_end_hour: int = Field(6, ge=0, le=23)
     battery_low_percent: int = Field(20, ge=1, le=100, description="below this a battery is low")
     falling_object_merge_s: int = Field(30, ge=1)
+    falling_object_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="below this a falling-object detection is stored but pages nobody")
+    heart_rate_min: int = Field(40, ge=20, le=250, description="per minute; per resident in the registry")
+    heart_rate_max: int = Field(130, ge=20, le=250)
+    heart_rate_reports: int = Field(3, ge=1, description="reports in a row out of range before a warning")
+    not_worn_days: int = Field(14, ge=2, description="days of history that say a band is usually worn")
+    not_worn_min_days: int = Field(7, ge=1, description="fewer days of history: no reminder yet")
+    not_worn_share: float = Field(0.7, gt=0, le=1, description="worn on this share of days: usually worn")
     checkin_interval_s: dict[str, int] = Field(
         default_factory=dict, description='per kind, JSON: {"motion_sensor": 3600}; default: the kind\'s own'
     )
@@ -141,6 +150,18 @@ class Settings(BaseSettings):
                                 "`erase`): InfluxDB 2.x's Flux and delete APIs, or VictoriaMetrics' "
                                 "export and delete_series APIs")
 
+    # Links in notifications (hub/alerts/links.py): the alert on the caregiver page and a one-tap
+    # acknowledgement need the address people reach the hub at; unset, messages carry no such links.
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^\s]+$",
+        description="how caregivers' phones reach this hub (https://care.example.com); unset: no links")
+    link_secret: SecretStr = Field(
+        SecretStr(""), description="key of the acknowledge links; empty: a random key kept beside the store")
+    ack_link_ttl_s: int = Field(3600, ge=60, le=7 * 86400, description="how long an acknowledge link works")
+    map_url: str = Field(
+        DEFAULT_MAP_URL, pattern=r"^https://\S*\{lat\}\S*$",
+        description="a map at {lat},{lon} (WGS-84) for a band's position, https:// with {lat} and {lon}")
+
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
@@ -171,6 +192,8 @@ class Settings(BaseSettings):
             in_use["the password in HUB_ALERTS_MQTT_URL"] = url_password(self.alerts.mqtt_url)
         if self.alerts.webhook_url:
             in_use["HUB_ALERTS_WEBHOOK_SECRET"] = self.alerts.webhook_secret.get_secret_value()
+        if self.link_secret.get_secret_value():
+            in_use["HUB_LINK_SECRET"] = self.link_secret.get_secret_value()
         problems = [] if self.mqtt_url else ["HUB_MQTT_URL is unset (the embedded broker is for trials)"]
         problems += [f"{name} is empty" if not value else f"{name} looks like a placeholder"
                      for name, value in in_use.items() if not value or is_placeholder_secret(value)]

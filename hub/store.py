@@ -50,7 +50,8 @@ _CHECKPOINTS_TABLE = """(
     last_id     INTEGER NOT NULL,             -- observations up to this id are learned in `state`
     hub_ms      INTEGER NOT NULL,             -- hub time through which time-driven checks had run
     state       BLOB    NOT NULL,             -- detectors.state_to_bytes: one row per resident
-    last_fields TEXT    NOT NULL              -- JSON: each device's last fields (what a change is)
+    last_fields TEXT    NOT NULL,             -- JSON: each device's last fields (what a change is)
+    habits      TEXT    NOT NULL DEFAULT '{}' -- JSON: the safety rules' habits (the days a band was worn)
 )"""
 
 _SCHEMA = f"""
@@ -216,6 +217,7 @@ class Checkpoint:
     hub_ms: int
     state: bytes
     last_fields: str  # JSON
+    habits: str = "{}"  # JSON: the safety rules' habits of the community's devices (SafetyRules.habits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -699,18 +701,18 @@ class Store:
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO detector_checkpoints"
-                " (community, format, fingerprint, last_id, hub_ms, state, last_fields)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c.community, c.format, c.fingerprint, c.last_id, c.hub_ms, c.state, c.last_fields)
-                 for c in checkpoints])
+                " (community, format, fingerprint, last_id, hub_ms, state, last_fields, habits)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(c.community, c.format, c.fingerprint, c.last_id, c.hub_ms, c.state, c.last_fields,
+                  c.habits) for c in checkpoints])
             self._set_cursor(db, *cursor)
 
     def checkpoint(self, community: str) -> Checkpoint | None:
         """The community's checkpoint as stored (whether it can be restored is for the reader to judge)."""
         row = self._db.execute(
-            "SELECT community, format, fingerprint, last_id, hub_ms, state, last_fields"
+            "SELECT community, format, fingerprint, last_id, hub_ms, state, last_fields, habits"
             " FROM detector_checkpoints WHERE community = ?", (community,)).fetchone()
         if row is None:
             return None
-        community, fmt, fingerprint, last_id, hub_ms, state, last_fields = row
-        return Checkpoint(community, fmt, fingerprint, last_id, hub_ms, bytes(state), last_fields)
+        community, fmt, fingerprint, last_id, hub_ms, state, last_fields, habits = row
+        return Checkpoint(community, fmt, fingerprint, last_id, hub_ms, bytes(state), last_fields, habits)

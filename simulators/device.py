@@ -26,6 +26,8 @@ from simulators.message import DAY_MS, Fault, SimMessage, dead_letter_for_ts
 from simulators.residents import Wearer
 from simulators.seeding import random_stream
 
+_METRES_PER_DEGREE = 111_195.0  # of latitude
+
 # Keys that hold a time in some payload: `ts` (native), `last_seen` (Zigbee2MQTT), `t` (trajectory point).
 _TIME_KEYS = frozenset({"ts", "last_seen", "t"})
 
@@ -83,14 +85,44 @@ class DrainingBattery:
         return self.start_ms + round((self.level - level) / self.drain_per_day * DAY_MS)
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedFault:
+    """For `window`, the device reports the equipment fault its kind declares as alert `alert` (a door
+    sensor's tamper switch, a camera's blocked lens), and healthy again after it."""
+
+    alert: str
+    window: Window
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedVital:
+    """For `window`, the device measures `value` of vital sign `field` on its wearer."""
+
+    field: str
+    window: Window
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPosition:
+    """For `window`, the wearer is `north_m` metres north of the community's location (wandered off)."""
+
+    window: Window
+    north_m: float
+
+
 @dataclass(frozen=True)
 class DevicePlan:
     """What the scenario has in store for one device: its battery (None: the kind's usual one), clock
-    errors and offline periods."""
+    errors, offline periods, equipment faults it reports, vital signs it measures and where its wearer
+    wandered off to."""
 
     battery: DrainingBattery | None = None
     clock_offsets: tuple[ClockOffset, ...] = ()
     offline: tuple[Window, ...] = ()
+    faults: tuple[PlannedFault, ...] = ()
+    vitals: tuple[PlannedVital, ...] = ()
+    positions: tuple[PlannedPosition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +196,9 @@ class SimulatedDevice:
         self._battery = plan.battery or self._usual_battery(context.calendar.start_ms)
         self._clock_offsets = plan.clock_offsets
         self._offline = plan.offline
+        self._faults = plan.faults
+        self._vitals = plan.vitals
+        self._positions = plan.positions
 
     @property
     def uses_zigbee2mqtt(self) -> bool:
@@ -181,6 +216,24 @@ class SimulatedDevice:
             if offset.window.covers(sim_ms):
                 return sim_ms + offset.offset_ms
         return sim_ms
+
+    def fault(self, alert: str, sim_ms: int) -> bool | None:
+        """Whether the device reports the fault `alert` at `sim_ms`; None when none is planned (a device
+        whose payloads leave the optional field out, as they did before)."""
+        planned = [f.window for f in self._faults if f.alert == alert]
+        return any(window.covers(sim_ms) for window in planned) if planned else None
+
+    def position(self, sim_ms: int) -> Coordinates | None:
+        """Where the scenario has taken the wearer at `sim_ms`, if anywhere."""
+        north = next((p.north_m for p in self._positions if p.window.covers(sim_ms)), None)
+        home = self.context.home
+        if north is None:
+            return None
+        return Coordinates(round(home.lat + north / _METRES_PER_DEGREE, 6), home.lon)
+
+    def vital(self, field: str, sim_ms: int) -> int | None:
+        """The planned value of vital sign `field` at `sim_ms`, if any."""
+        return next((v.value for v in self._vitals if v.field == field and v.window.covers(sim_ms)), None)
 
     def battery(self, sim_ms: int) -> int | None:
         return None if self._battery is None else self._battery.level_at(sim_ms)

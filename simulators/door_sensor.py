@@ -31,15 +31,17 @@ class DoorSensor(SimulatedDevice):
     def _send(self, sim_ms: int, *, periodic: bool) -> None:
         ts = self.device_time(sim_ms)
         battery = self.battery(sim_ms)
+        tamper = self.fault("tamper", sim_ms)
         payload: BaseModel
         if self.uses_zigbee2mqtt:
             # Zigbee2MQTT publishes its whole cached state every time, battery included.
             payload = door_sensor.DoorSensorZigbee2mqtt(
                 contact=not self.is_open, battery=battery, voltage=_voltage_mv(battery),
-                linkquality=self.linkquality(), last_seen=ts)
+                linkquality=self.linkquality(), last_seen=ts, tamper=tamper)
         else:
             payload = door_sensor.DoorSensorEvent(
-                ts=ts, contact="open" if self.is_open else "closed", battery=battery if periodic else None)
+                ts=ts, contact="open" if self.is_open else "closed", battery=battery if periodic else None,
+                tamper=tamper)
         self.publish_reading(sim_ms, ts, payload)
 
 

@@ -29,9 +29,12 @@ class HighAltitudeCamera(SimulatedDevice):
     def report(self, sim_ms: int) -> None:
         ts = self.device_time(sim_ms)
         fps = round(self._nominal_fps - abs(float(self.rng.normal(0, 0.3))), 1)
+        if self.fault("low_frame_rate", sim_ms):
+            fps = round(fps / 4, 1)  # an overloaded encoder
         self.publish_reading(sim_ms, ts, camera.HighAltitudeCameraEvent(camera.CameraHealth(
-            type="health", ts=ts, camera_id=self.id, online=True, fps=fps, lens_blocked=False,
-            storage_ok=True)))
+            type="health", ts=ts, camera_id=self.id, online=not self.fault("camera_offline", sim_ms),
+            fps=fps, lens_blocked=bool(self.fault("lens_blocked", sim_ms)),
+            storage_ok=not self.fault("storage_failed", sim_ms))))
 
     def falling_object(self, sim_ms: int, *, floor_min: int, floor_max: int, confidence: float) -> None:
         """A detection: the object's track down the facade (pixels), ending at `sim_ms`."""

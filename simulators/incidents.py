@@ -11,7 +11,7 @@ Ground truth is JSON Lines, one `Incident` per line, in start order.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,9 +24,17 @@ from pydantic import BaseModel, ConfigDict
 from detectors.severity import Severity
 from devices import KINDS
 from devices.kind import Sees, epoch_ms_to_iso
-from devices.registry import Device, RegistryFile, Resident
+from devices.registry import Device, Geofence, LatLon, RegistryFile, Resident, place_devices
 from simulators.calendar import Calendar, LocalDay
-from simulators.device import DevicePlan, DrainingBattery, Window
+from simulators.device import (
+    Coordinates,
+    DevicePlan,
+    DrainingBattery,
+    PlannedFault,
+    PlannedPosition,
+    PlannedVital,
+    Window,
+)
 from simulators.message import DAY_MS, HOUR_MS, MINUTE_MS
 from simulators.residents import Outing, ResidentConditions
 from simulators.scenario import IncidentCounts
@@ -45,6 +53,17 @@ class IncidentKind(StrEnum):
     NIGHT_EXIT = "night_exit"            # a resident at risk of wandering leaves at night
     DEVICE_OFFLINE = "device_offline"    # availability offline, then silence
     BATTERY_LOW = "battery_low"          # a battery runs down past the threshold
+    # Staged only when a scenario asks for them (their counts default to 0), so that scenarios written
+    # before them simulate the same messages.
+    TAMPER = "tamper"                    # a door sensor's case is opened, then closed again
+    CAMERA_OFFLINE = "camera_offline"    # a camera's video goes down for a while
+    LENS_BLOCKED = "lens_blocked"        # something covers a camera's lens for a while
+    STORAGE_FAILED = "storage_failed"    # a camera's storage fails for a while
+    LOW_FRAME_RATE = "low_frame_rate"    # a camera's encoder is overloaded for a while
+    NIGHT_LINGERING = "night_lingering"  # someone hangs about at night at the door of a resident alone
+    HEART_RATE = "heart_rate"            # a wearer's pulse races for half an hour
+    LEFT_GEOFENCE = "left_geofence"      # a wearer at risk of wandering walks off, far beyond the fence
+    NOT_WORN = "not_worn"                # a wearer leaves the band off a whole day (needs 9 days or more)
 
 
 _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
@@ -57,7 +76,22 @@ _ALERTS: dict[IncidentKind, tuple[str, Severity]] = {
     IncidentKind.NIGHT_EXIT: ("night_exit", Severity.CRITICAL),
     IncidentKind.DEVICE_OFFLINE: ("device_offline", Severity.WARNING),
     IncidentKind.BATTERY_LOW: ("battery_low", Severity.INFO),
+    IncidentKind.NIGHT_LINGERING: ("door_lingering", Severity.WARNING),
+    IncidentKind.HEART_RATE: ("heart_rate", Severity.WARNING),
+    IncidentKind.LEFT_GEOFENCE: ("left_geofence", Severity.CRITICAL),
+    IncidentKind.NOT_WORN: ("not_worn", Severity.INFO),
+} | {
+    # Equipment faults: the alert and severity their kind declares.
+    IncidentKind(fault.alert): (fault.alert, Severity(fault.severity))
+    for kind in KINDS.values() for fault in kind.faults if fault.alert in set(map(str, IncidentKind))
 }
+EQUIPMENT_FAULTS = frozenset(kind for kind in IncidentKind if any(
+    fault.alert == kind.value for device_kind in KINDS.values() for fault in device_kind.faults))
+HEART_RATE_FIELD = "heart_rate"
+# A wearer's fence when they wander off in a scenario: wide enough that an ordinary outing (fixes within a
+# kilometre or so of home) never leaves it.
+GEOFENCE_RADIUS_M = 3000.0
+NOT_WORN_HABIT_DAYS = 7  # the hub's default: days of history before it knows a band is usually worn
 
 
 class ExpectedAlert(BaseModel):
@@ -112,6 +146,7 @@ def resident_conditions(incidents: Iterable[Incident]) -> dict[str, ResidentCond
     at_home: defaultdict[str, list[int]] = defaultdict(list)
     falls: defaultdict[str, list[int]] = defaultdict(list)
     door_closes: defaultdict[str, dict[int, int]] = defaultdict(dict)
+    band_off: defaultdict[str, list[int]] = defaultdict(list)
     for incident in incidents:
         resident = incident.resident
         if resident is None:
@@ -128,15 +163,18 @@ def resident_conditions(incidents: Iterable[Incident]) -> dict[str, ResidentCond
             case IncidentKind.NIGHT_EXIT:
                 assert incident.end_ms is not None
                 outings[resident].append(Outing(incident.start_ms, incident.end_ms))
+            case IncidentKind.NOT_WORN:
+                band_off[resident].append(incident.start_ms)
             case IncidentKind.DOOR_LEFT_OPEN:
                 assert incident.end_ms is not None
                 left = int(incident.details["left_ms"])
                 outings[resident].append(Outing(left, incident.start_ms, last_of_day=True))
                 door_closes[resident][incident.start_ms] = incident.end_ms
-    residents = {*collapse, *ill_from, *outings, *at_home, *falls}
+    residents = {*collapse, *ill_from, *outings, *at_home, *falls, *band_off}
     return {r: ResidentConditions(collapse_ms=collapse.get(r), ill_from_ms=ill_from.get(r),
                                   outings=tuple(outings[r]), at_home_awake=tuple(at_home[r]),
-                                  falls=tuple(falls[r]), door_closes=door_closes[r]) for r in residents}
+                                  falls=tuple(falls[r]), door_closes=door_closes[r],
+                                  band_off_days=tuple(band_off[r])) for r in residents}
 
 
 def device_plans(incidents: Iterable[Incident], start_ms: int) -> dict[str, DevicePlan]:
@@ -149,11 +187,44 @@ def device_plans(incidents: Iterable[Incident], start_ms: int) -> dict[str, Devi
         if incident.incident == IncidentKind.DEVICE_OFFLINE:
             assert incident.end_ms is not None
             plans[device] = DevicePlan(offline=(Window(incident.start_ms, incident.end_ms),))
+        elif incident.incident in EQUIPMENT_FAULTS:
+            assert incident.end_ms is not None
+            plans[device] = DevicePlan(faults=(PlannedFault(incident.incident.value,
+                                                            Window(incident.start_ms, incident.end_ms)),))
+        elif incident.incident == IncidentKind.HEART_RATE:
+            assert incident.end_ms is not None
+            plans[device] = DevicePlan(vitals=(PlannedVital(HEART_RATE_FIELD,
+                                                            Window(incident.start_ms, incident.end_ms),
+                                                            int(incident.details["heart_rate"])),))
+        elif incident.incident == IncidentKind.LEFT_GEOFENCE:
+            assert incident.end_ms is not None
+            plans[device] = DevicePlan(positions=(PlannedPosition(Window(incident.start_ms, incident.end_ms),
+                                                                  float(incident.details["north_m"])),))
         elif incident.incident == IncidentKind.BATTERY_LOW:
             plans[device] = DevicePlan(battery=DrainingBattery(
                 start_ms, float(incident.details["level_at_start"]), float(incident.details["drain_per_day"]),
                 replaced_below=None))
     return plans
+
+
+def with_geofences(registry: RegistryFile, incidents: Iterable[Incident],
+                   locations: dict[str, Coordinates]) -> RegistryFile:
+    """The registry with a geofence around the community for each resident a scenario makes wander off
+    (other residents have none: nothing to follow)."""
+    bands = {i.resident: i.device for i in incidents if i.incident == IncidentKind.LEFT_GEOFENCE}
+    if not bands:
+        return registry
+    placed = place_devices(registry)
+
+    def fence(resident: Resident) -> Resident:
+        device = bands.get(resident.id)
+        if device is None:
+            return resident
+        home = locations[placed[device].community]
+        return resident.model_copy(update={"geofence": Geofence(centre=LatLon(lat=home.lat, lon=home.lon),
+                                                                radius_m=GEOFENCE_RADIUS_M)})
+
+    return registry.model_copy(update={"residents": [fence(r) for r in registry.residents]})
 
 
 T = TypeVar("T")
@@ -173,6 +244,9 @@ class _Planner:
         devices = self.registry.devices
         self.bands = {d.resident: d for d in devices if KINDS[d.kind].sees is Sees.WEARER and d.resident}
         self.doors = {d.household: d for d in devices if KINDS[d.kind].door_open_field and d.household}
+        self.peepholes = {d.household: d for d in devices if KINDS[d.kind].night_events and d.household}
+        alone = {h for h, n in Counter(r.household for r in self.registry.residents).items() if n == 1}
+        self.alone = {r.id for r in self.registry.residents if r.lives_alone and r.household in alone}
         self.floors = {b.id: b.floors or 6 for b in self.registry.buildings}
 
     def stage(self, kind: IncidentKind) -> None:
@@ -195,6 +269,16 @@ class _Planner:
                 self._device_offline()
             case IncidentKind.BATTERY_LOW:
                 self._battery_low()
+            case IncidentKind.NIGHT_LINGERING:
+                self._night_lingering()
+            case IncidentKind.HEART_RATE:
+                self._heart_rate()
+            case IncidentKind.LEFT_GEOFENCE:
+                self._left_geofence()
+            case IncidentKind.NOT_WORN:
+                self._not_worn()
+            case _ if kind in EQUIPMENT_FAULTS:
+                self._equipment_fault(kind)
 
     # --- resident incidents --------------------------------------------------------------------
 
@@ -237,6 +321,42 @@ class _Planner:
             back = left + int(self.rng.uniform(20, 90) * MINUTE_MS)
             self._add_for_resident(IncidentKind.NIGHT_EXIT, resident, left, end_ms=back,
                                    device=self.doors[resident.household].id)
+
+    def _night_lingering(self) -> None:
+        if resident := self._resident(lambda r: r.id in self.alone and r.household in self.peepholes):
+            self._add_for_resident(IncidentKind.NIGHT_LINGERING, resident,
+                                   self._day().at(self.rng.uniform(0.5 * 60, 4.5 * 60)),
+                                   device=self.peepholes[resident.household].id,
+                                   details={"lingering_s": int(self.rng.integers(90, 600))})
+
+    def _heart_rate(self) -> None:
+        # Heart rate is the native band's; a Zigbee pendant measures nothing.
+        if resident := self._resident(lambda r: r.id in self.bands and self.bands[r.id].zigbee2mqtt is None):
+            start = self._day().at(self.rng.uniform(9 * 60, 17 * 60))
+            self._add_for_resident(IncidentKind.HEART_RATE, resident, start,
+                                   end_ms=start + int(self.rng.uniform(25, 45) * MINUTE_MS),
+                                   device=self.bands[resident.id].id,
+                                   details={"heart_rate": int(self.rng.integers(145, 170))})
+
+    def _left_geofence(self) -> None:
+        # The fix is the native band's; a Zigbee pendant has no GPS.
+        if resident := self._resident(lambda r: r.wandering_risk and r.id in self.bands
+                                      and self.bands[r.id].zigbee2mqtt is None):
+            start = self._day().at(self.rng.uniform(10 * 60, 16 * 60))
+            self._add_for_resident(IncidentKind.LEFT_GEOFENCE, resident, start,
+                                   end_ms=start + int(self.rng.uniform(40, 90) * MINUTE_MS),
+                                   device=self.bands[resident.id].id,
+                                   details={"north_m": round(float(self.rng.uniform(4000, 6000)), 1)})
+
+    def _not_worn(self) -> None:
+        # The hub learns the habit first (a week of days worn), and tells just after the day ends.
+        days = self.calendar.days
+        if len(days) < NOT_WORN_HABIT_DAYS + 3:
+            return
+        if resident := self._resident(lambda r: r.id in self.bands and self.bands[r.id].zigbee2mqtt is None):
+            day = days[int(self.rng.integers(NOT_WORN_HABIT_DAYS + 1, len(days) - 1))]
+            self._add_for_resident(IncidentKind.NOT_WORN, resident, day.start_ms, end_ms=day.end_ms,
+                                   device=self.bands[resident.id].id)
 
     def _resident(self, eligible: Callable[[Resident], bool]) -> Resident | None:
         candidates = [r for r in self.registry.residents
@@ -288,6 +408,14 @@ class _Planner:
                       device=device.id, household=device.household,
                       details={"kind": device.kind, "threshold": BATTERY_LOW_THRESHOLD,
                                "level_at_start": level, "drain_per_day": _RUNDOWN_PER_DAY})
+
+    def _equipment_fault(self, kind: IncidentKind) -> None:
+        """A fault the device reports itself, at any hour (faults keep none), for 20 minutes to 2 hours."""
+        if device := self._device(lambda d: any(f.alert == kind.value for f in KINDS[d.kind].faults)):
+            start = self._day().at(self.rng.uniform(0, 23 * 60))
+            self._add(kind, start, device.id, end_ms=start + int(self.rng.uniform(20, 120) * MINUTE_MS),
+                      device=device.id, household=device.household, building=device.building,
+                      details={"kind": device.kind})
 
     def _device(self, eligible: Callable[[Device], bool]) -> Device | None:
         candidates = [d for d in self.registry.devices

@@ -137,6 +137,7 @@ class ResidentConditions:
     at_home_awake: tuple[int, ...] = ()   # moments they must be at home, awake, wearing the band
     falls: tuple[int, ...] = ()
     door_closes: Mapping[int, int] = field(default_factory=dict)  # return ms → when the door gets shut
+    band_off_days: tuple[int, ...] = ()  # local midnights of days they leave the band off all day
 
     def ill_on(self, day: LocalDay) -> bool:
         """Illness starts at a local midnight and lasts for the rest of the scenario."""
@@ -266,6 +267,8 @@ def plan_day(profile: ResidentProfile, conditions: ResidentConditions, day: Loca
         worn[int(wake):remembered] = False
     for first, last in forced_worn:
         worn[first:last] = True
+    if day.start_ms in conditions.band_off_days:
+        worn[:] = False
 
     collapse = conditions.collapse_ms
     if collapse is not None and collapse < day.end_ms:

@@ -50,6 +50,16 @@ class IncidentCounts(_Section):
     night_exit: Count = 1
     device_offline: Count = 1
     battery_low: Count = 1
+    # The signals added later stage nothing unless asked for: older scenarios keep their messages.
+    tamper: Count = 0
+    camera_offline: Count = 0
+    lens_blocked: Count = 0
+    storage_failed: Count = 0
+    low_frame_rate: Count = 0
+    night_lingering: Count = 0
+    heart_rate: Count = 0
+    left_geofence: Count = 0
+    not_worn: Count = 0
 
 
 class FaultSettings(_Section):

@@ -34,8 +34,16 @@ from simulators.door_sensor import DoorSensor
 from simulators.faults import FaultInjector, plan_clock_faults
 from simulators.high_altitude_camera import HighAltitudeCamera
 from simulators.households import Action, HouseholdSim, Occupant
-from simulators.incidents import Incident, IncidentKind, device_plans, plan_incidents, resident_conditions
-from simulators.message import ClockTicker, SimMessage, clock_tick
+from simulators.incidents import (
+    EQUIPMENT_FAULTS,
+    Incident,
+    IncidentKind,
+    device_plans,
+    plan_incidents,
+    resident_conditions,
+    with_geofences,
+)
+from simulators.message import MINUTE_MS, ClockTicker, SimMessage, clock_tick
 from simulators.motion_sensor import MotionSensor
 from simulators.residents import ResidentConditions, ResidentTimeline, draw_profile
 from simulators.scenario import Scenario
@@ -54,12 +62,13 @@ class Simulation:
         assert self.scenario.start is not None
         self.calendar = Calendar(self.scenario.start, scenario.days, scenario.zone)
         self.community: BuiltCommunity = build_community(scenario.community, self.random("community"))
-        self.incidents: list[Incident] = plan_incidents(scenario.incidents, self.registry, self.calendar,
-                                                        self.random("incidents"))
+        self.incidents: list[Incident] = plan_incidents(scenario.incidents, self.community.registry,
+                                                        self.calendar, self.random("incidents"))
+        self._registry = with_geofences(self.community.registry, self.incidents, self.community.locations)
 
     @property
     def registry(self) -> RegistryFile:
-        return self.community.registry
+        return self._registry
 
     @property
     def start_ms(self) -> int:
@@ -227,5 +236,27 @@ class _World:
                     assert incident.end_ms is not None
                     self.at(start, partial(device.publish_availability, online=False))
                     self.at(incident.end_ms, partial(device.publish_availability, online=True))
+                case IncidentKind.NIGHT_LINGERING:
+                    assert isinstance(device, SmartPeephole)
+                    self.at(start, partial(device.event, event="lingering",
+                                           lingering_s=int(details["lingering_s"]), snapshot=True))
+                case IncidentKind.HEART_RATE:
+                    assert isinstance(device, Wristband)
+                    assert incident.end_ms is not None
+                    # The band measures every couple of minutes while the pulse is unusual.
+                    for moment in range(start, incident.end_ms, 2 * MINUTE_MS):
+                        self.at(moment, device.report_vitals)
+                case IncidentKind.LEFT_GEOFENCE:
+                    assert isinstance(device, Wristband)
+                    assert incident.end_ms is not None
+                    # Out of doors the band reports a fix every few minutes.
+                    for moment in range(start, incident.end_ms, 5 * MINUTE_MS):
+                        self.at(moment, device.report_position)
+                case kind if kind in EQUIPMENT_FAULTS:
+                    assert device is not None
+                    assert incident.end_ms is not None
+                    # The device reports the fault at once, and again once it is over.
+                    self.at(start, device.report)
+                    self.at(incident.end_ms, device.report)
                 case _:
                     pass  # the others happen to residents (see `resident_conditions`) or batteries

@@ -47,8 +47,9 @@ class Wristband(SimulatedDevice):
         place = self.wearer.place_at(sim_ms)
         ts = self.device_time(sim_ms)
         self.publish_reading(sim_ms, ts, wristband.WristbandEvent(
-            ts=ts, steps=steps if worn else None, heart_rate=self._heart_rate(place) if worn else None,
-            worn=worn, battery=battery, location=self._location() if worn and place == Place.OUT else None,
+            ts=ts, steps=steps if worn else None,
+            heart_rate=self._heart_rate(place, sim_ms) if worn else None, worn=worn, battery=battery,
+            location=self._location(sim_ms) if worn and place == Place.OUT else None,
         ))
 
     def press_sos(self, sim_ms: int) -> None:
@@ -62,8 +63,23 @@ class Wristband(SimulatedDevice):
         place = self.wearer.place_at(sim_ms)
         self.publish_reading(sim_ms, ts, wristband.WristbandEvent(
             ts=ts, sos=True, worn=True, heart_rate=self._heart_rate(place) + 15,
-            battery=self._native_battery(sim_ms), location=self._location() if place == Place.OUT else None,
+            battery=self._native_battery(sim_ms),
+            location=self._location(sim_ms) if place == Place.OUT else None,
         ))
+
+    def report_vitals(self, sim_ms: int) -> None:
+        """An extra measurement on the wrist (the band measures more often while the pulse is unusual)."""
+        ts = self.device_time(sim_ms)
+        self.publish_reading(sim_ms, ts, wristband.WristbandEvent(
+            ts=ts, worn=True, heart_rate=self._heart_rate(self.wearer.place_at(sim_ms), sim_ms),
+            battery=self._native_battery(sim_ms)))
+
+    def report_position(self, sim_ms: int) -> None:
+        """A report from wherever the wearer has wandered off to (the band reports a fix while outdoors)."""
+        ts = self.device_time(sim_ms)
+        self.publish_reading(sim_ms, ts, wristband.WristbandEvent(
+            ts=ts, worn=True, heart_rate=self._heart_rate(Place.OUT, sim_ms),
+            battery=self._native_battery(sim_ms), location=self._location(sim_ms)))
 
     def report_fall(self, sim_ms: int) -> None:
         """Fall detection is a native-band feature; a Zigbee pendant cannot tell."""
@@ -94,7 +110,8 @@ class Wristband(SimulatedDevice):
             self._charging_until_ms = sim_ms + int((100 - self._level) / _CHARGE_PER_HOUR * HOUR_MS)
         return int(self._level)
 
-    def _heart_rate(self, place: Place) -> int:
+    def _heart_rate(self, place: Place, sim_ms: int | None = None) -> int:
+        planned = None if sim_ms is None else self.vital("heart_rate", sim_ms)
         resting = self.wearer.resting_heart_rate
         if place == Place.ASLEEP:
             rate = resting - 6 + self.rng.normal(0, 3)
@@ -104,14 +121,18 @@ class Wristband(SimulatedDevice):
             rate = resting + self.rng.normal(-4, 6)
         else:
             rate = resting + self.rng.normal(4, 4)
-        return int(min(180, max(40, rate)))
+        return planned if planned is not None else int(min(180, max(40, rate)))
 
-    def _location(self) -> wristband.Location:
-        """A GPS fix somewhere within a kilometre or so of home."""
+    def _location(self, sim_ms: int) -> wristband.Location:
+        """A GPS fix somewhere within a kilometre or so of home, or where the wearer wandered off to."""
         home = self.context.home
-        return wristband.Location(lat=round(home.lat + float(self.rng.normal(0, 0.004)), 6),
-                                  lon=round(home.lon + float(self.rng.normal(0, 0.004)), 6),
-                                  accuracy_m=round(float(self.rng.uniform(4, 30)), 1))
+        fix = wristband.Location(lat=round(home.lat + float(self.rng.normal(0, 0.004)), 6),
+                                 lon=round(home.lon + float(self.rng.normal(0, 0.004)), 6),
+                                 accuracy_m=round(float(self.rng.uniform(4, 30)), 1))
+        away = self.position(sim_ms)
+        if away is None:
+            return fix
+        return wristband.Location(lat=away.lat, lon=away.lon, accuracy_m=fix.accuracy_m)
 
 
 SIMULATOR = Wristband  # the name `simulators.device.simulator_for` looks for

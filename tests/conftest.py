@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
-from tests.alerts.receivers import WebhookReceiver
+from hub.embedded_broker import free_loopback_port
+from tests.alerts.receivers import Mailbox, WebhookReceiver
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, VictoriaMetrics
 from tests.registry_builder import RegistryBuilder
 
@@ -29,7 +31,8 @@ from tests.registry_builder import RegistryBuilder
 # any of them, directly or through another fixture, is an integration test.
 REAL_SERVER_FIXTURES = frozenset({
     "mosquitto", "victoria_metrics", "start_prometheus", "influxdb1", "start_hub", "webhook_receiver",  # here
-    "black_hole", "mailbox",  # tests/alerts/test_sinks.py
+    "mailbox",  # here
+    "black_hole",  # tests/alerts/test_sinks.py
     "chromium",  # tests/api/test_web_page.py
     "broker", "brokers",  # tests/broker/test_config.py
     "password_broker",  # tests/privacy/test_secrets_redacted.py
@@ -164,3 +167,19 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     yield receiver
     receiver.server.shutdown()
     receiver.server.server_close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it takes."""
+    box = Mailbox(free_loopback_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
+            box.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()

@@ -31,11 +31,13 @@ PASS_LIMIT = 200  # deliveries per pass, so a large backlog does not hold one tr
 def notification_for(delivery: Delivery, alert: Alert, registry: Registry) -> Notification:
     tiers = recipient_tiers(registry, kind=alert.kind, community=alert.community, household=alert.household,
                             resident=alert.resident)
-    names = labels(registry, community=alert.community, household=alert.household, resident=alert.resident)
+    names = labels(registry, kind=alert.kind, community=alert.community, building=alert.building,
+                   household=alert.household, resident=alert.resident)
     addressee = None if delivery.recipient is None else caregiver(registry, delivery.recipient)
     return Notification(alert=alert, event_id=delivery.event_id, reason=delivery.reason, tier=delivery.tier,
                         recipients=tuple(tiers.get(delivery.tier, [])), recipient=addressee,
-                        resident_name=names.resident_name, unit=names.unit, timezone=names.timezone)
+                        resident_name=names.resident_name, unit=names.unit, timezone=names.timezone,
+                        labels=names)
 
 
 def deliver_due(store: AlertStore, sink: Sink, registry: Registry, settings: AlertSettings,

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hub.registry import Caregiver, CaregiverRole, Registry
+from devices import KINDS
+from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
     "falling_object": ("property_security", "duty_officer"),
@@ -27,13 +28,22 @@ _DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
 Tiers = dict[int, list[Caregiver]]
 
 
+def _staff_roles(kind: str) -> tuple[CaregiverRole, ...]:
+    return _STAFF_ROLES_BY_KIND.get(kind, _DEFAULT_STAFF_ROLES)
+
+
 @dataclass(frozen=True, slots=True)
 class Labels:
-    """What people read in a notification besides ids."""
+    """What people read in a notification besides ids: names, the home as people say it, and the people
+    one may call (`hub.alerts.messages` picks from these what each recipient needs)."""
 
     resident_name: str | None
     unit: str | None
     timezone: str
+    community_name: str | None = None
+    building_name: str | None = None
+    residents: tuple[Resident, ...] = ()  # the alert's resident, or everyone living in its household
+    caregivers: tuple[Caregiver, ...] = ()  # the residents' caregivers and the community's staff
 
 
 def _community_of_households(registry: Registry) -> dict[str, str]:
@@ -44,14 +54,14 @@ def _community_of_households(registry: Registry) -> dict[str, str]:
     return {h.id: grid_community[h.grid] for h in data.households}
 
 
-def _staff(registry: Registry, community: str, kind: str) -> Tiers:
+def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...]) -> Tiers:
     data = registry.data
     household_community = _community_of_households(registry)
     linked = {link.caregiver for r in data.residents if household_community.get(r.household) == community
               for link in r.caregivers}
     single_community = len(data.communities) == 1
     tiers: Tiers = {}
-    for tier, role in enumerate(_STAFF_ROLES_BY_KIND.get(kind, _DEFAULT_STAFF_ROLES), start=1):
+    for tier, role in enumerate(roles, start=1):
         holders = [c for c in data.caregivers if c.role == role]
         chosen = [c for c in holders if c.id in linked] or (holders if single_community else [])
         if chosen:
@@ -60,30 +70,27 @@ def _staff(registry: Registry, community: str, kind: str) -> Tiers:
 
 
 # Alerts about equipment rather than the person: the operator's to handle, not a welfare alarm for
-# the family ("no data" is not "no activity").
-OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"})
+# the family ("no data" is not "no activity"); with them every fault a device kind reports itself (a
+# tamper switch, a camera's lens or storage). A band left off (`not_worn`) is about equipment too, but
+# only the family can ask the resident to put it on: it goes to the resident's caregivers.
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"}) | frozenset(
+    fault.alert for kind in KINDS.values() for fault in kind.faults)
 
 
 def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,
                     resident: str | None) -> Tiers:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
     if kind in OPERATOR_KINDS:
-        return _staff(registry, community, kind)
-    data = registry.data
-    caregivers = {c.id: c for c in data.caregivers}
-    if resident is not None:
-        residents = [r for r in data.residents if r.id == resident]
-    elif household is not None:
-        residents = [r for r in data.residents if r.household == household]
-    else:
-        residents = []
+        return _staff(registry, community, _staff_roles(kind))
+    caregivers = {c.id: c for c in registry.data.caregivers}
+    residents = _residents(registry, household, resident)
     tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)
     for r in residents:
         for link in sorted(r.caregivers, key=lambda link: link.tier):
             caregiver = caregivers.get(link.caregiver)
             if caregiver is not None and caregiver not in tiers[link.tier]:
                 tiers[link.tier].append(caregiver)
-    return dict(sorted(tiers.items())) or _staff(registry, community, kind)
+    return dict(sorted(tiers.items())) or _staff(registry, community, _staff_roles(kind))
 
 
 def next_tier(tiers: Tiers, after: int) -> int | None:
@@ -94,9 +101,29 @@ def caregiver(registry: Registry, caregiver_id: str) -> Caregiver | None:
     return next((c for c in registry.data.caregivers if c.id == caregiver_id), None)
 
 
-def labels(registry: Registry, *, community: str, household: str | None, resident: str | None) -> Labels:
+def _residents(registry: Registry, household: str | None, resident: str | None) -> list[Resident]:
+    data = registry.data
+    if resident is not None:
+        return [r for r in data.residents if r.id == resident]
+    if household is not None:
+        return [r for r in data.residents if r.household == household]
+    return []
+
+
+def labels(registry: Registry, *, kind: str, community: str, building: str, household: str | None,
+           resident: str | None) -> Labels:
     data = registry.data
     resident_name = next((r.name for r in data.residents if r.id == resident), None)
     unit = next((h.unit or h.id for h in data.households if h.id == household), None)
-    timezone = next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
-    return Labels(resident_name, unit, timezone)
+    place = next((c for c in data.communities if c.id == community), None)
+    building_name = next((b.name for b in data.buildings if b.id == building and b.name), None)
+    residents = _residents(registry, household, resident)
+    by_id = {c.id: c for c in data.caregivers}
+    linked = [by_id[link.caregiver] for r in residents for link in r.caregivers if link.caregiver in by_id]
+    # The staff told of this kind, and the duty officers whatever the kind: whom family may call.
+    staff = [c for tiers in (_staff(registry, community, _staff_roles(kind)),
+                             _staff(registry, community, _DEFAULT_STAFF_ROLES))
+             for tier in tiers.values() for c in tier]
+    caregivers = tuple({c.id: c for c in [*linked, *staff]}.values())  # each once, the resident's own first
+    return Labels(resident_name, unit, place.timezone if place else "Asia/Shanghai",
+                  place.name if place else None, building_name, tuple(residents), caregivers)

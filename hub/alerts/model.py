@@ -28,13 +28,26 @@ from detectors.severity import SEVERITIES, Severity
 ALERT_KINDS: tuple[str, ...] = (
     "inactivity", "not_back_home", "coverage", "activity_decline", "sos", "fall", "falling_object",
     "door_left_open", "night_exit", "device_offline", "battery_low",
+    "tamper", "camera_offline", "lens_blocked", "storage_failed", "low_frame_rate",
+    "door_lingering", "heart_rate", "not_worn", "left_geofence",
 )
+
+# Alerts about equipment, whose cause the hub sees end (the device heard again, the battery replaced, the
+# fault reported healthy, the band worn again): the hub resolves them itself, as `cleared`. Welfare alerts
+# never clear by themselves: someone has to look.
+SELF_CLEARING_KINDS = frozenset({
+    "device_offline", "battery_low", "tamper", "camera_offline", "lens_blocked", "storage_failed",
+    "low_frame_rate", "not_worn",
+})
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 ALERT_STATES: tuple[AlertState, ...] = get_args(AlertState)
 
-Outcome = Literal["resident_ok", "visited", "hospital", "false_alarm", "device_fault"]
-OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+ChosenOutcome = Literal["resident_ok", "visited", "hospital", "false_alarm", "device_fault"]
+OUTCOMES: tuple[ChosenOutcome, ...] = get_args(ChosenOutcome)
+"""The outcomes a person resolves an alert with."""
+CLEARED = "cleared"
+Outcome = ChosenOutcome | Literal["cleared"]  # cleared: the hub saw the cause of an equipment alert end
 
 OCCURRENCE_KEY = "occurrence"
 
@@ -76,6 +89,27 @@ class AlertRequest(BaseModel):
         if value is None and self.kind == "sos":
             return str(self.raised_at_ms)
         return None if value is None else str(value)
+
+
+class ClearRequest(BaseModel):
+    """The rules saw the cause of an equipment alert end: resolve the unresolved alert of `kind` about
+    `subject`, if any."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    subject: str = Field(min_length=1)
+    device: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    cleared_at_ms: int = Field(ge=0)
+
+    @field_validator("kind")
+    @classmethod
+    def _clears_itself(cls, kind: str) -> str:
+        if kind not in SELF_CLEARING_KINDS:
+            raise ValueError(f"{kind!r} alerts never clear by themselves; these do:"
+                             f" {', '.join(sorted(SELF_CLEARING_KINDS))}")
+        return kind
 
 
 @dataclass(frozen=True, slots=True)

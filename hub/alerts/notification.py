@@ -1,6 +1,6 @@
 """What a sink sends: one `Notification` (an alert, why it is being told now, and to which tier), rendered
-as the JSON body the webhook sink sends, as the title/text of a chat or e-mail message, and as the
-machine body the MQTT sink publishes.
+as the JSON body the webhook sink sends and as the machine body the MQTT sink publishes; the message a
+person reads is rendered from templates by `hub.alerts.messages`.
 
 The MQTT body (`machine_body`) is for machines on a shared broker, not for people: ids, kind, severity,
 state, times, counts and the evidence a dispatcher acts on. It never carries a name, a flat number, a phone
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from detectors.severity import Severity
+from hub.alerts.directory import Labels
 from hub.alerts.model import Alert
 from hub.registry import Caregiver
 
@@ -40,36 +38,24 @@ MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
     "last_activity_ms", "silence_s", "surprise", "left_ms",  # inactivity, coverage, not_back_home
     "day_ended_ms", "share_of_usual",  # activity_decline
     "location",  # {"lat", "lon"}: where to go
+    "outside_m", "accuracy_m",  # left_geofence
+    "tamper", "online", "lens_blocked", "storage_ok", "fps", "below", "reports",  # equipment faults
+    "floor_source", "heart_rate", "min", "max", "since_ms", "event_ts", "lingering_s", "day",
+    "worn_days", "of_days",  # falling_object, heart_rate, door_lingering, not_worn
 })
-
-KIND_LABELS: dict[str, str] = {
-    "inactivity": "长时间无活动", "not_back_home": "未按时回家", "coverage": "监测覆盖不足",
-    "activity_decline": "活动明显减少",
-    "sos": "SOS 求助", "fall": "跌倒", "falling_object": "高空抛物", "door_left_open": "门未关",
-    "night_exit": "夜间外出", "device_offline": "设备离线", "battery_low": "电量低",
-}
-SEVERITY_LABELS: dict[str, str] = {Severity.INFO: "提示", Severity.WARNING: "警告", Severity.CRITICAL: "紧急"}
-REASON_LABELS: dict[str, str] = {
-    "raised": "新告警", "escalated": "无人确认，已升级", "severity_raised": "级别升高",
-    "acknowledged": "已有人确认", "resolved": "已处理",
-}
-OUTCOME_LABELS: dict[str, str] = {
-    "resident_ok": "老人平安", "visited": "已上门查看", "hospital": "已送医", "false_alarm": "误报",
-    "device_fault": "设备故障",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Notification:
     alert: Alert
     event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
-    reason: str  # raised, escalated, severity_raised, acknowledged, resolved
+    reason: str  # raised, escalated, severity_raised, acknowledged, resolved, cleared
     tier: int
     recipients: tuple[Caregiver, ...]  # everyone notified in this tier
     recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks
     resident_name: str | None
     unit: str | None
     timezone: str  # the community's, for the times people read
+    labels: Labels | None = None  # names, the home, whom to call (`hub.alerts.messages` renders them)
 
 
 def _head(notification: Notification, schema: str) -> dict[str, Any]:
@@ -165,49 +151,3 @@ def machine_body_bytes(notification: Notification) -> bytes:
 
 def _json_bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _local_time(ms: int, timezone: str) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} 分钟"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} 小时"
-    return f"{seconds // 86400} 天"
-
-
-def title(notification: Notification) -> str:
-    a = notification.alert
-    who = notification.resident_name or a.device or a.subject
-    where = notification.unit or f"{a.building} 号楼"
-    return (f"[{SEVERITY_LABELS.get(a.severity, a.severity)}] {KIND_LABELS.get(a.kind, a.kind)}"
-            f" · {who} · {where}")
-
-
-def text(notification: Notification) -> str:
-    a = notification.alert
-    tz = notification.timezone
-    lines = [
-        f"告警 #{a.id} · {REASON_LABELS.get(notification.reason, notification.reason)}"
-        f" · 第 {notification.tier} 级通知",
-        f"首次 {_local_time(a.first_seen_ms, tz)} · 最近 {_local_time(a.last_seen_ms, tz)} · 共 {a.count} 次",
-        f"社区 {a.community} · 楼 {a.building}" + (f" · 设备 {a.device}" if a.device else ""),
-    ]
-    late_s, received_ms = a.evidence.get("late_s"), a.evidence.get("received_ms")
-    if a.evidence.get("late") and isinstance(late_s, int) and isinstance(received_ms, int):
-        # Whoever goes must know the press or the fall is not happening now but happened then.
-        lines.append(f"迟到 {_duration(late_s)}: 事发 {_local_time(received_ms - late_s * 1000, tz)},"
-                     f" {_local_time(received_ms, tz)} 才收到")
-    if a.evidence:
-        lines.append("详情 " + json.dumps(a.evidence, ensure_ascii=False, sort_keys=True))
-    if a.state == "resolved":
-        lines.append(f"已由 {a.resolved_by} 处理: {OUTCOME_LABELS.get(a.outcome or '', a.outcome)}"
-                     + (f" · {a.note}" if a.note else ""))
-    elif a.state == "acknowledged":
-        lines.append(f"已由 {a.acknowledged_by} 确认，正在处理")
-    else:
-        lines.append(f"确认: hub alerts ack {a.id} --by <姓名>")
-    return "\n".join(lines)

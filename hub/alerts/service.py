@@ -31,12 +31,14 @@ from detectors.severity import SEVERITIES
 from hub.alerts.delivery import DeliveryThread, deliver_due
 from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
 from hub.alerts.model import (
+    CLEARED,
     OUTCOMES,
     Alert,
     AlertDetail,
     AlertError,
     AlertRequest,
     AlertState,
+    ClearRequest,
     severity_rank,
 )
 from hub.alerts.settings import AlertSettings
@@ -135,8 +137,10 @@ class AlertService:
         self._changed(alert)
         return alert
 
-    def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None) -> Alert:
-        """Someone has taken the alert on: escalation stops."""
+    def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None, *,
+                    via: str | None = None) -> Alert:
+        """Someone has taken the alert on: escalation stops. `via`: how, when not the API or the CLI
+        (`link`: a notification's acknowledge link), kept in the history."""
         at = self._clock.now_ms() if at_ms is None else at_ms
         with self._lock, self._store.transaction():
             alert = self._unresolved(alert_id, "acknowledge")
@@ -145,7 +149,8 @@ class AlertService:
             self._store.update_alert(alert_id, state="acknowledged", acknowledged_by=by, acknowledged_ms=at,
                                      deadline_ms=None)
             event = self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged",
-                                          from_state=alert.state, to_state="acknowledged")
+                                          from_state=alert.state, to_state="acknowledged",
+                                          detail={} if via is None else {"via": via})
             self._tell_notified(alert, event_id=event, reason="acknowledged", now=at)
             alert = self._get(alert_id)
         self._wake_delivery_threads()
@@ -183,6 +188,30 @@ class AlertService:
                                           detail={"outcome": outcome, "note": note})
             self._tell_notified(alert, event_id=event, reason="resolved", now=now)
             alert = self._get(alert_id)
+        self._wake_delivery_threads()
+        self._changed(alert)
+        return alert
+
+    def clear(self, request: ClearRequest) -> Alert | None:
+        """The cause of an equipment alert ended: resolve its unresolved alert as `cleared` by the hub, and
+        tell everyone already told. None when there is nothing to clear (the common case: a device heard
+        again after a restart, a camera reporting healthy as usual)."""
+        with self._lock:
+            if self._store.unresolved(request.subject, request.kind) is None:
+                return None  # a read, without queueing behind intake for the write lock
+        now = self._clock.now_ms()
+        with self._lock, self._writer_turn, self._store.transaction():
+            alert = self._store.unresolved(request.subject, request.kind)
+            if alert is None:
+                return None
+            self._store.update_alert(alert.id, state="resolved", resolved_by=HUB_ACTOR, resolved_ms=now,
+                                     outcome=CLEARED, deadline_ms=None)
+            event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="cleared",
+                                          from_state=alert.state, to_state="resolved",
+                                          detail={"outcome": CLEARED, "cause_ended_ms": request.cleared_at_ms,
+                                                  "evidence": request.evidence})
+            self._tell_notified(alert, event_id=event, reason="cleared", now=now)
+            alert = self._get(alert.id)
         self._wake_delivery_threads()
         self._changed(alert)
         return alert

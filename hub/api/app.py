@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from hub.api import docs_pages, v1
 from hub.api.deps import ApiServices
-from hub.api.routes import health, web
+from hub.api.routes import ack_link, health, web
 from hub.metrics import MetricsApp
 
 
@@ -19,4 +19,5 @@ def create_app(services: ApiServices) -> FastAPI:
     v1.install(app, services)
     app.router.routes.append(Route("/metrics", MetricsApp(services.metrics)))  # exactly /metrics, no redirect
     app.include_router(web.router)
+    app.include_router(ack_link.router)
     return app

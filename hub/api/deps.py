@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from hub.alerts.links import Links
 from hub.alerts.service import AlertService
 from hub.clock import Clock
 from hub.intake import IntakeStatus
@@ -37,6 +38,7 @@ class ApiServices:
     clock: Clock  # hub time
     intake: IntakeStatus
     metrics: CollectorRegistry
+    links: Links  # the acknowledge links' key, to check the links notifications carry
 
 
 def _services(request: Request) -> ApiServices:
@@ -75,6 +77,10 @@ def _offline_devices(request: Request) -> set[str]:
     return set()
 
 
+def _links(request: Request) -> Links:
+    return _services(request).links
+
+
 def _clock(request: Request) -> Clock:
     return _services(request).clock
 
@@ -90,4 +96,5 @@ AlertsDep = Annotated[AlertService, Depends(_alerts)]
 ActivityDep = Annotated[ResidentActivity, Depends(_activity)]
 OfflineDevicesDep = Annotated[set[str], Depends(_offline_devices)]
 ClockDep = Annotated[Clock, Depends(_clock)]
+LinksDep = Annotated[Links, Depends(_links)]
 IntakeDep = Annotated[IntakeStatus, Depends(_intake)]

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from detectors.severity import Severity
-from hub.alerts.model import Alert, AlertEvent, AlertState, Delivery, DeliveryStatus, Outcome
+from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
 from hub.registry import CaregiverLink
 
 
@@ -115,7 +115,7 @@ class AssignIn(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Outcome
+    outcome: ChosenOutcome
     note: str = Field("", max_length=2000)
 
 

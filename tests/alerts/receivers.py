@@ -1,5 +1,6 @@
 """Where alerts end up, for the tests to look: the alerts in a store, an HTTP server's record of the
-webhook's requests, and a subscriber to a community's alert topics on a real broker."""
+webhook's requests, a subscriber to a community's alert topics on a real broker, and a mailbox (the
+messages a real SMTP server on loopback took, `mailbox` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.header import decode_header, make_header
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -75,3 +78,29 @@ class AlertSubscriber:
 
     def wait(self, timeout: float = 15) -> None:
         self._thread.join(timeout)
+
+
+@dataclass
+class Mailbox:
+    port: int
+    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+
+    def url(self, to: str) -> str:
+        # Plain SMTP on loopback: no TLS (mode=insecure), no login.
+        return f"mailto://127.0.0.1:{self.port}?from=hub@example.com&to={to}&mode=insecure"
+
+    def subjects_for(self, address: str) -> list[str]:
+        return [str(make_header(decode_header(message_from_bytes(content)["Subject"])))
+                for recipients, content in self.messages if address in recipients]
+
+    def bodies_for(self, address: str, content_type: str) -> list[str]:
+        """The decoded `content_type` part (text/plain, text/html) of each message to `address`."""
+        found = []
+        for recipients, content in self.messages:
+            if address not in recipients:
+                continue
+            for part in message_from_bytes(content).walk():
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == content_type and isinstance(payload, bytes):
+                    found.append(payload.decode(part.get_content_charset() or "utf-8"))
+        return found

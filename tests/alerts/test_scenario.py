@@ -1,7 +1,8 @@
 """The simulated week of the simulators issue, end to end through a real Mosquitto and the hub: every SOS,
 fall and falling object is alerted, the collapses are detected (and so is every night exit, door left
-open, device gone offline and battery run down), and `hub simulate score` says so with numbers that
-match the ground truth. Gradual illness has no detector yet and is only counted."""
+open, device gone offline and battery run down, and every fault a device reports, lingering at night, a
+racing pulse and wandering off, with no false alarm of those), and `hub simulate score` says so with
+numbers that match the ground truth. Gradual illness has no detector yet and is only counted."""
 
 from __future__ import annotations
 
@@ -34,7 +35,18 @@ ALWAYS_ALERTED = (
     "door_left_open",
     "device_offline",
     "battery_low",
+    "tamper",
+    "camera_offline",
+    "lens_blocked",
+    "storage_failed",
+    "low_frame_rate",
+    "night_lingering",
+    "heart_rate",
+    "left_geofence",
 )
+# The devices' own signals: the simulated week's ordinary life raises none of these unasked.
+NO_FALSE_ALARMS = ("tamper", "camera_offline", "lens_blocked", "storage_failed", "low_frame_rate",
+                   "door_lingering", "heart_rate", "not_worn", "left_geofence")
 
 
 def caught_up(store: Store) -> bool:
@@ -121,7 +133,11 @@ def test_a_simulated_week_raises_the_alerts_its_ground_truth_expects(
     staged = Counter(i.incident.value for i in simulation.incidents)
     assert {kind: r["staged"] for kind, r in report["incidents"].items()} == dict(staged)
     for kind in ALWAYS_ALERTED:
-        assert report["incidents"][kind]["detected"] == staged[kind], (kind, report["missed"])
+        if staged[kind]:  # cameras are few: not every camera fault finds one left to stage on
+            assert report["incidents"][kind]["detected"] == staged[kind], (kind, report["missed"])
     for kind in ("sos", "fall", "falling_object"):
         assert report["incidents"][kind]["median_delay_s"] < 120, "immediate alerts come at once"
     assert report["incidents"]["collapse"]["p95_delay_s"] < 24 * 3600
+    assert {kind: n for kind, n in report["false_alarms"].items() if kind in NO_FALSE_ALARMS} == {}
+    assert all(staged[kind] for kind in ("tamper", "lens_blocked", "night_lingering", "heart_rate",
+                                         "left_geofence"))

@@ -12,18 +12,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from email import message_from_bytes
-from email.header import decode_header, make_header
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
 from detectors.severity import Severity
 from hub.alerts.delivery import notification_for
+from hub.alerts.links import Links
+from hub.alerts.messages import render
 from hub.alerts.model import Alert
 from hub.alerts.notification import (
     MACHINE_SCHEMA,
@@ -32,8 +31,6 @@ from hub.alerts.notification import (
     machine_body,
     machine_body_bytes,
     machine_evidence,
-    text,
-    title,
 )
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
@@ -41,10 +38,9 @@ from hub.alerts.sinks import AppriseSink, MqttSink, WebhookSink, build_sinks
 from hub.alerts.sinks.sink import Sink
 from hub.alerts.sinks.webhook import SIGNATURE_HEADER, TOLERANCE_S, request_headers, signature, verify
 from hub.clock import FollowedClock, SystemClock
-from hub.embedded_broker import free_loopback_port
 from hub.registry import Caregiver, Registry
 from hub.topics import alert_topic
-from tests.alerts.receivers import AlertSubscriber, WebhookReceiver
+from tests.alerts.receivers import AlertSubscriber, Mailbox, WebhookReceiver
 from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registry, resident_request
 from tests.real_servers import Mosquitto, wait_until
 
@@ -77,13 +73,14 @@ def sample_notification() -> Notification:
 def golden_payloads() -> dict[str, dict[str, Any]]:
     n = sample_notification()
     payload = body_bytes(n)
+    message = render(n, "text", Links("https://care.example.com", b"golden-key", clock=lambda: GOLDEN_TIME))
     return {
         "mqtt.json": {"topic": alert_topic(n.alert.community, n.alert.kind), "qos": 1,
                       "payload": json.loads(machine_body_bytes(n))},
         "webhook.json": {"secret": GOLDEN_SECRET,
                          "headers": request_headers(GOLDEN_SECRET, payload, GOLDEN_TIME),
                          "body": payload.decode("utf-8")},
-        "apprise.json": {"title": title(n), "body": text(n)},
+        "apprise.json": {"title": message.title, "body": message.body},
     }
 
 
@@ -147,35 +144,6 @@ def black_hole() -> Iterator[str]:
     listener.listen(16)
     yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/alerts"
     listener.close()
-
-
-@dataclass
-class Mailbox:
-    port: int
-    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
-
-    def url(self, to: str) -> str:
-        # Plain SMTP on loopback: no TLS (mode=insecure), no login.
-        return f"mailto://127.0.0.1:{self.port}?from=hub@example.com&to={to}&mode=insecure"
-
-    def subjects_for(self, address: str) -> list[str]:
-        return [str(make_header(decode_header(message_from_bytes(content)["Subject"])))
-                for recipients, content in self.messages if address in recipients]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_loopback_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
-            box.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
 
 
 def started(store_path: Path, sinks: list[Sink], *, registry: Registry | None = None,
@@ -321,11 +289,9 @@ def test_caregivers_get_mail_and_escalation_mails_the_next_tier(tmp_path: Path, 
             ("cg-li", 1, "raised"), ("cg-grid", 2, "escalated")]
     finally:
         service.close()
-    body = message_from_bytes(mailbox.messages[-1][1])
-    text_part = next(p for p in body.walk() if p.get_content_type() == "text/plain")
-    payload = text_part.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    assert f"告警 #{alert.id} · 无人确认，已升级 · 第 2 级通知" in payload.decode("utf-8")
+    (html,) = mailbox.bodies_for("grid@example.com", "text/html")  # e-mail gets the HTML rendering
+    assert "<p>紧急 · 无人确认，已升级 · 第 2 级通知</p>" in html
+    assert f"告警 #{alert.id}" in html
 
 
 # --- MQTT ----------------------------------------------------------------------------------------------

@@ -156,3 +156,11 @@ def test_notify_urls_are_checked_and_never_returned_whole(hub: HubProcess, regis
     assert first.after["notify"] == ["wecombot://key-0123", "mailto://li@example.com"]
     assert (second.before["phone"], second.after["phone"]) == ("", "13900000000")
     assert first.at_ms <= second.at_ms
+
+    # A resident's phone (for the grid worker and duty officer to call) likewise.
+    with client(hub, operator) as api:
+        changed = api.patch("/api/v1/registry/residents/r-wang", json={"phone": "13700000000"})
+        assert changed.status_code == 200, changed.text
+        assert api.get("/api/v1/registry/residents/r-wang").json()["phone"] == "13700000000"
+    with client(hub, viewer) as api:
+        assert api.get("/api/v1/registry/residents/r-wang").json()["phone"] == ""

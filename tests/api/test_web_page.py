@@ -17,8 +17,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, 
 
 from detectors.severity import SEVERITIES
 from devices.wristband import WristbandEvent
+from hub.alerts.messages import LANGUAGES, words
 from hub.alerts.model import ALERT_KINDS, OUTCOMES
-from hub.alerts.notification import KIND_LABELS, SEVERITY_LABELS
 from hub.mqtt import Publisher
 from hub.topics import event_topic
 from tests.conftest import StartHub
@@ -195,6 +195,48 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     assert page.evaluate("window.sameDocument") is True
 
 
+def test_the_page_opened_from_a_notifications_link_shows_that_alert(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    li = create_token(hub, "cg-li", "李女士")
+    press(mosquitto, "band-1")
+    press(mosquitto, "band-1", sos=False, fall=True)
+    press(mosquitto, "band-2")
+    def both() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = api(hub, li, "/alerts")
+        return found if len(found) == 2 else []
+
+    alerts = wait_until(both, 20, what="the SOS and the fall")
+    (sos,) = [a["id"] for a in alerts if a["kind"] == "sos"]
+    zhang = create_token(hub, "cg-zhang", "张先生")
+    (other,) = [a["id"] for a in api(hub, zhang, "/alerts")]
+
+    # The link in the message: the page signs in, then brings that alert forward among the others.
+    page = open_page("zh-CN")
+    page.goto(f"{hub.http_url}/#alert={sos}")
+    page.locator("#token").fill(li)
+    page.locator("#login-form button[type=submit]").click()
+    linked = page.locator(f"#alerts li[data-alert-id='{sos}']")
+    expect(linked).to_have_attribute("data-linked", "true", timeout=ALERT_WAIT_MS)
+    expect(linked).to_be_focused()
+    expect(linked).to_be_in_viewport()
+    expect(page.locator("#alerts li[data-linked]")).to_have_count(1)
+    expect(page.locator("#alerts li")).to_have_count(2)
+
+    # Resolved meanwhile: the page says how it ended; another caregiver's alert is not shown at all.
+    resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{sos}/resolve", json={"outcome": "visited"},
+                          headers={"Authorization": f"Bearer {li}"}, timeout=10)
+    assert resolved.status_code == 200, resolved.text
+    expect(page.locator(f"#alerts li[data-alert-id='{sos}']")).to_have_count(0, timeout=ALERT_WAIT_MS)
+    page.evaluate(f"location.hash = '#alert={sos}x'")
+    page.evaluate(f"location.hash = '#alert={sos}'")
+    expect(page.locator("#linked-note")).to_have_text(f"告警 #{sos} 已由 cg-li 处理：已上门查看。")
+    page.evaluate(f"location.hash = '#alert={other}'")
+    expect(page.locator("#linked-note")).to_have_text(f"找不到告警 #{other}，或它不属于您照护的老人。")
+    expect(page.locator("#alerts")).not_to_contain_text("赵爷爷")
+
+
 def test_labels_switch_language_and_use_the_notifications_words(
     start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
 ) -> None:
@@ -232,8 +274,9 @@ def test_labels_switch_language_and_use_the_notifications_words(
     expect(page.locator("#residents-heading")).to_have_text("我照护的老人")
 
     labels = page.evaluate("import('/static/labels.js').then(module => module.LABELS)")
-    assert labels["zh"]["kinds"] == KIND_LABELS
-    assert labels["zh"]["severities"] == SEVERITY_LABELS
+    for language in LANGUAGES:  # the words of the notifications that link here
+        assert labels[language]["kinds"] == words(language)["kinds"]
+        assert labels[language]["severities"] == words(language)["severities"]
     for language in ("zh", "en"):
         assert set(labels[language]["kinds"]) == set(ALERT_KINDS)
         assert set(labels[language]["severities"]) == set(SEVERITIES)

@@ -38,7 +38,8 @@ CHECKPOINT_MINUTES = 15
 
 def community_registry(communities: Mapping[str, int]) -> Registry:
     """Each community's residents living alone, each home with a motion sensor and a front-door contact:
-    resident `<community>-r<i>`, devices `<community>-m<i>` and `<community>-d<i>`."""
+    resident `<community>-r<i>`, devices `<community>-m<i>` (in the bedroom, the kitchen or the living
+    room: the rooms silences begin in are learned too) and `<community>-d<i>` (in the hall)."""
     builder = RegistryBuilder()
     for community, residents in communities.items():
         builder.community(community).compound(f"{community}-c").building(f"{community}-b").grid(
@@ -46,8 +47,9 @@ def community_registry(communities: Mapping[str, int]) -> Registry:
         for i in range(residents):
             home = f"{community}-h{i}"
             (builder.household(home).resident(f"{community}-r{i}", f"住户{i}")
-             .device(f"{community}-m{i}", "motion_sensor", household=home)
-             .device(f"{community}-d{i}", "door_sensor", household=home))
+             .device(f"{community}-m{i}", "motion_sensor", household=home,
+                     room=("bedroom", "kitchen", "living room")[i % 3])
+             .device(f"{community}-d{i}", "door_sensor", household=home, room="hall"))
     return builder.registry()
 
 

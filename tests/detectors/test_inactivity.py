@@ -19,6 +19,7 @@ from detectors import (
     state_from_bytes,
     state_to_bytes,
 )
+from detectors.inactivity import NO_ROOM, ROOMS, room_of
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -105,22 +106,26 @@ def test_a_batch_scores_like_residents_one_at_a_time(seed: int) -> None:
     who = rng.integers(0, n, events)
     times = np.sort(rng.integers(MONDAY, MONDAY + 10 * 24 * HOUR, events))
     codes = rng.choice(list(Evidence), events)
+    rooms = rng.integers(-1, len(ROOMS), events)
     chunks = np.array_split(np.arange(events), 7)  # the same batches of time for everyone
     together = InactivityDetector(band_min_reports=0.0).init(n, offsets)  # the band's runs are in play
     for chunk in chunks:
-        together.partial_fit(who[chunk], times[chunk], codes[chunk])
+        together.partial_fit(who[chunk], times[chunk], codes[chunk], rooms[chunk])
     now = MONDAY + 11 * 24 * HOUR
     scores = together.score(now)
     for r in range(n):
         alone = InactivityDetector(band_min_reports=0.0).init(1, offsets[r])
         for chunk in chunks:
             mine = chunk[who[chunk] == r]
-            alone.partial_fit(np.zeros(mine.size), times[mine], codes[mine])
+            alone.partial_fit(np.zeros(mine.size), times[mine], codes[mine], rooms[mine])
         np.testing.assert_allclose(alone.score(now), scores[r : r + 1], rtol=1e-6)
         assert alone.deadline_ms_[0] == together.deadline_ms_[r]
         np.testing.assert_allclose(alone.band_run_, together.band_run_[r : r + 1], rtol=1e-5)
         assert alone.decline_ms_[0] == together.decline_ms_[r]
         np.testing.assert_array_equal(alone.silence_longest_h_[0], together.silence_longest_h_[r])
+        np.testing.assert_array_equal(alone.silence_room_h_[0], together.silence_room_h_[r])
+        np.testing.assert_array_equal(alone.silence_room_n_[0], together.silence_room_n_[r])
+        assert alone.last_room_[0] == together.last_room_[r]
         assert alone.decide(alone.score(now))[0] == together.decide(scores)[r]
 
 
@@ -385,18 +390,19 @@ def test_a_silence_begun_at_the_door_waits_for_the_outing_floor_whatever_the_pas
 def test_a_stream_cut_anywhere_learns_what_it_learns_whole(seed: int) -> None:
     """What makes a restart from a checkpoint equal a full replay: the learned arrays do not depend on
     where the stream (in time order) is cut into batches. Doors and band reports interleave, the case
-    that once learned outings differently across a cut."""
+    that once learned outings differently across a cut; the rooms silences begin in are learned too."""
     rng = np.random.default_rng(seed)
     n, events = 4, 600
     who = rng.integers(0, n, events)
     span = (12 * 24 * HOUR, 6 * HOUR)[seed % 2]  # days, or readings crowding the same minutes
     times = np.sort(rng.integers(MONDAY, MONDAY + span, events))
     codes = rng.choice(list(Evidence), events, p=rng.dirichlet(np.ones(len(Evidence))))
+    rooms = rng.integers(NO_ROOM, len(ROOMS), events)  # the room a silence begins in, one unknown
     whole = InactivityDetector(band_min_reports=0.0).init(n, SHANGHAI)
-    whole.partial_fit(who, times, codes)
+    whole.partial_fit(who, times, codes, rooms)
     cut = InactivityDetector(band_min_reports=0.0).init(n, SHANGHAI)
     for chunk in np.split(np.arange(events), np.sort(rng.choice(events, rng.integers(1, 30), replace=False))):
-        cut.partial_fit(who[chunk], times[chunk], codes[chunk])
+        cut.partial_fit(who[chunk], times[chunk], codes[chunk], rooms[chunk])
     expected = whole.get_state()
     for name, value in cut.get_state().items():
         if name == "band_run_":  # a sum of surprises, kept in float32 between batches: equal to rounding
@@ -437,3 +443,33 @@ def test_the_fingerprint_follows_the_parameters_only() -> None:
     assert InactivityDetector(warning_surprise=11.0).fingerprint() != InactivityDetector().fingerprint()
     assert (InactivityDetector(prior_events_per_hour=[0.8] * 48).fingerprint()
             == InactivityDetector(prior_events_per_hour=0.8).fingerprint()) is False
+
+
+def test_a_silence_after_the_kitchen_is_not_judged_by_the_nights_after_the_bedroom() -> None:
+    kitchen, bedroom = room_of("Kitchen"), room_of("bedroom")
+    detector = InactivityDetector().init(1, SHANGHAI)
+    for day in range(14):  # in the kitchen 07:00–22:00 but for a 40-minute pause at 20:00; to bed at 22:00
+        times = np.r_[np.arange(local(day, 7), local(day, 20), 10 * MINUTE),
+                      np.arange(local(day, 20 + 40 / 60), local(day, 22), 10 * MINUTE)]
+        detector.partial_fit(np.zeros(len(times) + 1), np.r_[times, local(day, 22)], np.zeros(len(times) + 1),
+                             np.r_[np.full(len(times), kitchen), bedroom])
+    at = np.array([local(14, 21)])
+    hour_only = detector.silence_floor_s([0], at)[0]
+    assert hour_only == pytest.approx(9 * 3600 * 1.25 + detector.silence_extra_s, rel=1e-3)
+    assert detector.silence_floor_s([0], at, room=[NO_ROOM])[0] == hour_only, "no room known: the hour's"
+    after_bed = detector.silence_floor_s([0], at, room=[bedroom])[0]
+    after_kitchen = detector.silence_floor_s([0], at, room=[kitchen])[0]
+    assert after_bed == pytest.approx(hour_only, rel=1e-3), "the nights begin in the bedroom"
+    assert after_kitchen < hour_only / 2, "the kitchen's pauses at that hour are short"
+    hour_alone = InactivityDetector(silence_room_shrink=None).set_state(detector.get_state())
+    assert hour_alone.silence_floor_s([0], at, room=[kitchen])[0] == hour_only
+    # The deadline follows the room of the last reading (the rhythm's own deadline, the night ahead, is
+    # later than the kitchen's floor but sooner than the bedroom's).
+    morning = np.arange(local(14, 7), local(14, 20), 10 * MINUTE)
+    detector.partial_fit(np.zeros(len(morning)), morning, np.zeros(len(morning)),
+                         np.full(len(morning), kitchen))
+    detector.partial_fit([0], [local(14, 21)], [Evidence.INDOOR], [kitchen])
+    after_kitchen_ms = int(detector.deadline_ms_[0]) - local(14, 21)
+    assert detector.floor_bound_s([0], at)[0] <= after_kitchen
+    detector.partial_fit([0], [local(14, 21) + MINUTE], [Evidence.INDOOR], [bedroom])
+    assert detector.deadline_ms_[0] - (local(14, 21) + MINUTE) >= after_bed * 1000 > after_kitchen_ms + HOUR

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from detectors import NO_ROOM, ROOMS
 from hub.registry import Device, Registry, RegistryFile, Resident
 from hub.resident_activity import ResidentActivity
 from hub.store import StoredObservation
@@ -145,3 +146,18 @@ def test_a_read_overlapped_by_a_change_is_read_again(one_of_each_registry: Path)
 
     last, _ = activity.read_consistent(read)
     assert len(reads) == 2 and last == local(19, 8, 45), "the second read sees what was learned"
+
+
+def test_a_sensor_s_room_in_the_registry_reaches_the_detector(one_of_each_registry: Path) -> None:
+    """Silences are learned by the room they began in; the live hub gets the room from the registry (in
+    either language), and a device without one leaves it unknown."""
+    registry = Registry.load(one_of_each_registry)
+    with_rooms = Registry(RegistryFile.model_validate({**registry.file.model_dump(), "devices": [
+        {**d.model_dump(), "room": "卧室"} if d.id == "motion-1" else d.model_dump()
+        for d in registry.file.devices]}))
+    unknown = ResidentActivity(registry)
+    unknown.observe(history()[:2])
+    assert unknown.detector.last_room_[0] == NO_ROOM
+    bedroom = ResidentActivity(with_rooms)
+    bedroom.observe(history()[:2])
+    assert ROOMS[bedroom.detector.last_room_[0]] == "bedroom"

@@ -14,8 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from detectors.severity import Severity
+from hub.alerts.links import Links
+from hub.alerts.messages import render
 from hub.alerts.model import Alert
-from hub.alerts.notification import Notification, text
+from hub.alerts.notification import Notification
 from hub.intake import Rejected, Router, RouterLimits
 from hub.mqtt import Publisher
 from hub.registry import Registry, RegistryHolder
@@ -128,8 +130,11 @@ def test_a_late_alert_says_so_in_its_message(one_of_each_registry: Path) -> None
         count=1, first_seen_ms=received - 3 * 3600_000, last_seen_ms=received - 3 * 3600_000, tier=1,
         deadline_ms=None, assigned_to=None, acknowledged_by=None, acknowledged_ms=None, resolved_by=None,
         resolved_ms=None, outcome=None, note="")
+    def text(notification: Notification) -> str:
+        return render(notification, "text", Links(None, b"")).body
+
     message = text(Notification(alert, 1, "raised", 1, (), None, "王奶奶", "1-101", "Asia/Shanghai"))
-    assert "迟到 3 小时: 事发 2025-11-23 05:00, 2025-11-23 08:00 才收到" in message, message
+    assert "注意：消息迟到 3 小时，事发 05:00，08:00 才收到" in message, message
     on_time = replace(alert, evidence={"press_ts": received})
     on_time_text = text(Notification(on_time, 1, "raised", 1, (), None, "王奶奶", "1-101", "Asia/Shanghai"))
     assert "迟到" not in on_time_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.alerts.links import Links
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks.apprise import AppriseSink
 from hub.alerts.sinks.mqtt import MqttSink
@@ -13,9 +14,10 @@ __all__ = ["AppriseSink", "DeliveryError", "MqttSink", "Sink", "WebhookSink", "b
 
 
 def build_sinks(settings: AlertSettings, hub_broker: BrokerAddress | None = None,
-                hub_protocol: Protocol = "5") -> list[Sink]:
+                hub_protocol: Protocol = "5", links: Links | None = None) -> list[Sink]:
     """The sinks `settings` configure. MQTT publishes to `settings.mqtt_url`, else to the hub's broker
-    (in the hub's protocol: the embedded broker speaks MQTT 3.1.1 only)."""
+    (in the hub's protocol: the embedded broker speaks MQTT 3.1.1 only). `links`: what people's messages
+    link to (none without them)."""
     sinks: list[Sink] = []
     broker, protocol = hub_broker, hub_protocol
     if settings.mqtt_url:
@@ -26,5 +28,5 @@ def build_sinks(settings: AlertSettings, hub_broker: BrokerAddress | None = None
         sinks.append(WebhookSink(settings.webhook_url, settings.webhook_secret.get_secret_value(),
                                  settings.webhook_timeout_s, allow_http=settings.webhook_allow_http))
     if settings.apprise_enabled:
-        sinks.append(AppriseSink(settings.apprise_urls))
+        sinks.append(AppriseSink(settings.apprise_urls, links))
     return sinks

@@ -124,8 +124,9 @@ def _shown(entry: Record, scope: Scope) -> Record:
     and its phone and notify URLs not at all to roles that do not act on alerts (read_only, device_admin):
     contact details are for those who call; a resident's health flags neither."""
     if isinstance(entry, Resident) and scope.token.role not in ACTING_ROLES:
-        # Health flags are for those who act on them: shown empty to read_only and device_admin.
-        return entry.model_copy(update={"flags": [], "wandering_risk": False})
+        # Health flags and the phone are for those who act on them: shown empty to read_only and
+        # device_admin.
+        return entry.model_copy(update={"flags": [], "wandering_risk": False, "phone": ""})
     if not isinstance(entry, Caregiver):
         return entry
     if scope.token.role not in ACTING_ROLES:

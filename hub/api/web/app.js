@@ -31,6 +31,8 @@ const state = {
   activity: new Map(), // resident id -> the activity answer
   session: null, // AbortController of the signed-in session: aborting it stops the stream and timers
   banner: null, // {key, values} of the banner shown, so a language switch can re-render it
+  linked: null, // the id of the alert the page was opened for (/#alert=<id>), once shown
+  linkedNote: null, // {key, values} of what was said about it when it is not in the list
   loginError: null, // likewise for the sign-in form's error
 };
 
@@ -169,6 +171,8 @@ function endSession(messageKey) {
   state.residents = [];
   state.residentsLoaded = false;
   state.activity.clear();
+  state.linked = null;
+  hideLinkedNote();
   $("alerts").replaceChildren();
   $("residents").replaceChildren();
   hideBanner();
@@ -333,6 +337,59 @@ async function loadAlerts(signal, { announce }) {
   for (const id of [...state.alerts.keys()]) if (!listed.has(id)) state.alerts.delete(id);
   for (const alert of list) applyAlert(alert, { announce });
   renderAlerts();
+  await showLinkedAlert(signal);
+}
+
+// --- the alert a notification links to (/#alert=<id>) -------------------------------------------------
+
+function linkedAlertId() {
+  const match = /^#alert=(\d{1,18})$/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+/** Bring the linked alert into view, once per link: read it when it is not in the open list (the
+ * caller may see it, or the API answers 404), and say how it ended when it is resolved already. */
+async function showLinkedAlert(signal) {
+  const id = linkedAlertId();
+  if (id === null || state.linked === id) return;
+  state.linked = id;
+  if (!state.alerts.has(id)) {
+    let alert;
+    try {
+      alert = await api(`/alerts/${id}`, { signal });
+    } catch (error) {
+      if (error instanceof SessionEnded || error.name === "AbortError") throw error;
+      showLinkedNote({ key: "linkedMissing", values: { id } });
+      return;
+    }
+    if (alert.state === "resolved") {
+      showLinkedNote({ key: "linkedResolved", values: { id, who: alert.resolved_by, outcome: alert.outcome } });
+      return;
+    }
+    applyAlert(alert, { announce: false });
+    renderAlerts();
+  }
+  hideLinkedNote();
+  const card = document.querySelector(`#alerts [data-alert-id="${id}"]`);
+  if (!card) return;
+  card.dataset.linked = "true";
+  card.setAttribute("aria-current", "true");
+  card.tabIndex = -1;
+  card.scrollIntoView({ block: "center" });
+  card.focus();
+}
+
+function showLinkedNote(note) {
+  state.linkedNote = note;
+  const { key, values } = note;
+  const shown = values.outcome ? { ...values, outcome: label("outcomes", values.outcome) } : values;
+  $("linked-note").textContent = t(key, shown);
+  $("linked-note").hidden = false;
+}
+
+function hideLinkedNote() {
+  state.linkedNote = null;
+  $("linked-note").hidden = true;
 }
 
 function sortedAlerts() {
@@ -656,6 +713,7 @@ function setLanguage(language) {
   toggle.lang = language === "zh" ? "en" : "zh-CN";
   if (state.banner) showBanner(state.banner.key, state.banner.values);
   if (state.loginError) showLoginError(state.loginError);
+  if (state.linkedNote) showLinkedNote(state.linkedNote);
   renderWhoami();
   renderAlerts();
   renderResidents();
@@ -665,6 +723,10 @@ function setLanguage(language) {
 
 $("language").addEventListener("click", () => setLanguage(state.language === "zh" ? "en" : "zh"));
 $("logout").addEventListener("click", () => endSession(null));
+window.addEventListener("hashchange", () => {
+  state.linked = null;
+  if (state.session) showLinkedAlert(state.session.signal).catch(reportBackgroundError);
+});
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const candidate = $("token").value.trim();

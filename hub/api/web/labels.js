@@ -1,6 +1,6 @@
-// Every word the page shows, in both languages. The Chinese alert kinds and severities are the ones the
-// hub's notifications use (hub/alerts/notification.py), so a caregiver reads the same words on the phone
-// as in the WeCom/DingTalk message that sent them here; the browser test checks they stay equal.
+// Every word the page shows, in both languages. The alert kinds and severities are the ones the hub's
+// notifications use (hub/alerts/templates/<language>/phrases.j2), so a caregiver reads the same words on
+// the phone as in the WeCom/DingTalk message that sent them here; the browser test checks they stay equal.
 
 export const LANGUAGES = ["zh", "en"];
 
@@ -23,6 +23,9 @@ export const LABELS = {
       activity_decline: "活动明显减少",
       sos: "SOS 求助", fall: "跌倒", falling_object: "高空抛物", door_left_open: "门未关",
       night_exit: "夜间外出", device_offline: "设备离线", battery_low: "电量低",
+      tamper: "设备被拆动", camera_offline: "摄像机离线", lens_blocked: "镜头被遮挡",
+      storage_failed: "存储故障", low_frame_rate: "帧率过低", door_lingering: "夜间门外逗留",
+      heart_rate: "心率异常", not_worn: "手环未佩戴", left_geofence: "离开安全区域",
     },
     severities: { info: "提示", warning: "警告", critical: "紧急" },
     states: { open: "待确认", acknowledged: "已确认", resolved: "已处理" },
@@ -30,6 +33,8 @@ export const LABELS = {
       resident_ok: "老人平安", visited: "已上门查看", hospital: "已送医",
       false_alarm: "误报", device_fault: "设备故障",
     },
+    linkedResolved: "告警 #{id} 已由 {who} 处理：{outcome}。",
+    linkedMissing: "找不到告警 #{id}，或它不属于您照护的老人。",
     acknowledge: "确认",
     resolve: "处理完成",
     resolveOpen: "处理…",
@@ -94,6 +99,10 @@ export const LABELS = {
       activity_decline: "Much less active",
       sos: "SOS call", fall: "Fall", falling_object: "Falling object", door_left_open: "Door left open",
       night_exit: "Left home at night", device_offline: "Device offline", battery_low: "Battery low",
+      tamper: "Device tampered with", camera_offline: "Camera offline", lens_blocked: "Lens blocked",
+      storage_failed: "Camera storage failed", low_frame_rate: "Frame rate too low",
+      door_lingering: "Someone lingering at the door at night", heart_rate: "Heart rate out of range",
+      not_worn: "Band not worn", left_geofence: "Left the safe area",
     },
     severities: { info: "Info", warning: "Warning", critical: "Critical" },
     states: { open: "Open", acknowledged: "Acknowledged", resolved: "Resolved" },
@@ -101,6 +110,8 @@ export const LABELS = {
       resident_ok: "Resident is fine", visited: "Visited", hospital: "Taken to hospital",
       false_alarm: "False alarm", device_fault: "Device fault",
     },
+    linkedResolved: "Alert #{id} was resolved by {who}: {outcome}.",
+    linkedMissing: "There is no alert #{id} among those of the residents you care for.",
     acknowledge: "Acknowledge",
     resolve: "Resolve",
     resolveOpen: "Resolve…",
