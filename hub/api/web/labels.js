@@ -100,7 +100,7 @@ export const LABELS = {
       sos: "SOS call", fall: "Fall", falling_object: "Falling object", door_left_open: "Door left open",
       night_exit: "Left home at night", device_offline: "Device offline", battery_low: "Battery low",
       tamper: "Device tampered with", camera_offline: "Camera offline", lens_blocked: "Lens blocked",
-      storage_failed: "Camera storage failed", low_frame_rate: "Frame rate too low",
+      storage_failed: "Camera storage failed", low_frame_rate: "Camera frame rate low",
       door_lingering: "Someone lingering at the door at night", heart_rate: "Heart rate out of range",
       not_worn: "Band not worn", left_geofence: "Left the safe area",
     },
