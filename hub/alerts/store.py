@@ -249,9 +249,10 @@ class AlertStore:
         return [alert_from_row(row) for row in rows]
 
     def overdue(self, now_ms: int) -> list[Alert]:
-        """Unacknowledged alerts whose tier's acknowledgement deadline has passed."""
+        """Unresolved alerts whose deadline has passed: an open alert's tier's acknowledgement deadline, an
+        acknowledged alert's resolution deadline."""
         rows = self._db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state = 'open'"
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state IN ('open', 'acknowledged')"
             " ORDER BY deadline_ms", (now_ms,))
         return [alert_from_row(row) for row in rows]
 
