@@ -5,15 +5,25 @@ between a commit and its evaluation loses nothing: after a restart the evaluatio
 and the alert loop's occurrence keys make a re-evaluated SOS press the same alert, not a second one.
 Time-driven checks (doors left open, devices silent, inactivity deadlines) run only once evaluation has
 caught up with intake, so a backlog being worked through never looks like silence.
+
+A start is bounded: every `checkpoint_every_s` of hub time, and at a clean stop, each community's learned
+detector state is checkpointed into the store with the evaluation cursor, in one transaction. A start
+restores each community's checkpoint and relearns only the observations after it; a community whose
+checkpoint is missing, unreadable, of another format or taken with other detector parameters relearns
+from the first stored observation (logged).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
 from detectors.severity import Severity
@@ -24,7 +34,7 @@ from hub.clock import Clock
 from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
 from hub.settings import RuleSettings
-from hub.store import Committed, Store, StoredObservation
+from hub.store import Checkpoint, Committed, Store, StoredObservation
 from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
@@ -112,6 +122,10 @@ class EvaluationStats:
     signals: int = 0
     ticks: int = 0
     backlog: int = 0
+    restored: int = 0  # communities restored from a checkpoint at start
+    relearned: int = 0  # observations relearned at start
+    start_s: float = 0.0  # from the thread's start to the detector armed
+    checkpoints: int = 0
 
 
 class Evaluator(BackgroundThread):
@@ -128,6 +142,7 @@ class Evaluator(BackgroundThread):
         late_after_s: int = 120,
         batch: int = 5000,
         tick_s: float = 1.0,
+        checkpoint_every_s: float | None = None,
     ) -> None:
         super().__init__("evaluation")
         self.stats = EvaluationStats()
@@ -144,16 +159,24 @@ class Evaluator(BackgroundThread):
         self._placed: _Placement | None = None
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
+        self._checkpoint_every_ms = None if checkpoint_every_s is None else int(checkpoint_every_s * 1000)
+        self._checkpointed_ms = 0  # hub time of the last checkpoint
+        # Set once the learned state is restored and relearned: from then on a silence is judged.
+        self.armed = threading.Event()
         self._handover: deque[Committed] = deque()
         # Metrics: seconds one tick's time-driven checks took, residents the detector looked at.
         self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
     def run(self) -> None:
+        started = time.perf_counter()
         store = self._store_factory()
         try:
             self._seed(store)
-            cursor = saved = store.export_cursor(CURSOR)
-            self._relearn(store, cursor)
+            cursor = saved = self._start_up(store)
+            self.stats.start_s = time.perf_counter() - started
+            self.armed.set()
+            log.info("detector armed in %.1f s: %d communities restored from checkpoints, %d observations "
+                     "relearned", self.stats.start_s, self.stats.restored, self.stats.relearned)
             save_due = 0.0
             while not self._stopping.is_set():
                 # The watermark is read after taking a handed-over batch (intake moves it before handing
@@ -168,7 +191,9 @@ class Evaluator(BackgroundThread):
                 self._evaluate(rows, settled)
                 self.stats.evaluated += len(rows)
                 cursor = last_id
-                if cursor != saved and time.monotonic() >= save_due:
+                if self._checkpoint_due() and self._checkpoint(store, cursor):
+                    saved = cursor
+                elif cursor != saved and time.monotonic() >= save_due:
                     # At most once a second: re-evaluating a second of readings after a crash raises
                     # nothing twice (occurrence keys, one open alert per subject and kind), while a
                     # synchronous commit per intake batch would halve intake on a small machine.
@@ -178,7 +203,8 @@ class Evaluator(BackgroundThread):
                 if handed is None and len(rows) < self._batch:  # caught up with everything committed
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
-            store.set_export_cursor(CURSOR, cursor)
+            if self._checkpoint_every_ms is None or not self._checkpoint(store, cursor):
+                store.set_export_cursor(CURSOR, cursor)
         finally:
             store.close()
 
@@ -216,19 +242,97 @@ class Evaluator(BackgroundThread):
     def _facts(self) -> dict[str, DeviceFacts]:
         return self._placement().facts
 
-    def _relearn(self, store: Store, until_id: int) -> None:
-        """Rebuild the residents' learned rhythm and current silences from what is stored (a restart)."""
-        last_id = 0
+    def _start_up(self, store: Store) -> int:
+        """Bring the residents' learned rhythm and current silences up to the evaluation cursor (a start):
+        each community from its checkpoint, or from the first stored observation. Returns the cursor."""
+        until_id = store.export_cursor(CURSOR)
+        registry = self._placement().registry  # the checkpoints' residents are matched to the registry now
+        restored = {community.id: self._restore(store, community.id, until_id)
+                    for community in registry.data.communities}
+        self.stats.restored = sum(1 for last_id in restored.values() if last_id is not None)
+        if self._checkpoint_every_ms is not None and self.stats.restored == len(restored):
+            self._checkpointed_ms = self._clock.now_ms()  # else the next round checkpoints what was relearned
+        after = {community: last_id or 0 for community, last_id in restored.items()}
+        self.stats.relearned = self._relearn(store, after, until_id)
+        return until_id
+
+    def _restore(self, store: Store, community: str, until_id: int) -> int | None:
+        """The community's checkpoint restored: returns the last observation id it covers (None: none)."""
+        checkpoint = store.checkpoint(community)
+        if checkpoint is None:
+            return None
+        habits: dict[str, dict[date, bool]] | None = None
+        try:
+            habits = SafetyRules.read_habits(json.loads(checkpoint.habits))
+        except ValueError as exc:
+            unreadable = str(exc)
+        if checkpoint.last_id > until_id:
+            why: str | None = f"it covers observations past the evaluation cursor ({until_id})"
+        elif habits is None:
+            why = f"unreadable ({unreadable})"
+        else:
+            why = self.activity.restore(checkpoint)
+        if why is None and habits is not None:  # what the rules learned from the observations it covers
+            devices = self._placement().registry.devices
+            self.rules.restore_habits({d: f for d, f in self._facts().items()
+                                       if devices[d].community == community}, habits)
+        if why is not None:
+            log.warning("detector checkpoint of community %s not restored, %s: relearning it from every "
+                        "stored observation", community, why)
+            return None
+        self._ticked_ms = max(self._ticked_ms, checkpoint.hub_ms)
+        return checkpoint.last_id
+
+    def _relearn(self, store: Store, after: dict[str, int], until_id: int) -> int:
+        """Learn the stored observations up to `until_id`, each community's only after the id it was
+        restored to (`after`). Returns how many were learned."""
+        devices = self._placement().registry.devices
+        last_id = min(after.values(), default=0)
+        learned = 0
         while last_id < until_id:
-            rows = [row for row in store.observations_after(last_id, self._batch) if row.id <= until_id]
-            if not rows:
+            batch = store.observations_after(last_id, self._batch)
+            if not batch:
                 break
+            last_id = batch[-1].id
+            rows = [row for row in batch if row.id <= until_id and (
+                (placed := devices.get(row.device_id)) is None or row.id > after.get(placed.community, 0))]
             self.activity.observe(rows)
             facts = self._facts()
             for row in rows:  # the habits the safety rules learn (is a band usually worn?)
                 if (device := facts.get(row.device_id)) is not None:
                     self.rules.learn(device, row.ts, row.fields)
-            last_id = rows[-1].id
+            learned += len(rows)
+        return learned
+
+    def _checkpoint_due(self) -> bool:
+        if self._checkpoint_every_ms is None:
+            return False
+        now = self._clock.now_ms()
+        # A clock behind the last checkpoint (a simulation restarted at an earlier time) starts afresh.
+        return now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms
+
+    def _checkpoint(self, store: Store, cursor: int) -> bool:
+        """Checkpoint every community's learned state as of `cursor` (everything up to it learned), with
+        the evaluation cursor, atomically. False when the store refused it (evaluation carries on)."""
+        started = time.perf_counter()
+        registry = self._placement().registry
+        self._checkpointed_ms = self._clock.now_ms()
+        try:
+            store.save_checkpoints([self._checkpoint_of(c.id, cursor) for c in registry.data.communities],
+                                   (CURSOR, cursor))
+        except Exception:  # a full disk must not stop the evaluation; the next round tries again
+            log.exception("checkpointing the detector's learned state failed")
+            return False
+        self.stats.checkpoints += 1
+        log.debug("detector checkpoint at observation %d took %.3f s", cursor, time.perf_counter() - started)
+        return True
+
+    def _checkpoint_of(self, community: str, cursor: int) -> Checkpoint:
+        """The community's detector state, with the habits the safety rules learned of its devices."""
+        placed = self._placement().registry.devices
+        devices = [d for d, device in placed.items() if device.community == community]
+        return dataclasses.replace(self.activity.checkpoint(community, cursor, self._ticked_ms),
+                                   habits=json.dumps(self.rules.habits(devices), separators=(",", ":")))
 
     def _seed(self, store: Store) -> None:
         """After a restart, what the hub last heard from each device still counts toward offline checks."""

@@ -82,6 +82,7 @@ class Hub:
             clear_alert=self.alerts.clear,
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
+            checkpoint_every_s=settings.detector_checkpoint_minutes * 60 or None,
         )
         self.intake.pipeline.thread.on_committed = self.evaluation.committed
         # An intake process committed (worker mode): evaluate it now, not at the evaluation's next poll.
