@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from detectors.severity import SEVERITIES
+from hub import sensitivity
 from hub.alerts.delivery import DeliveryThread, deliver_due
-from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
+from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers, timezone_of
 from hub.alerts.model import (
     CLEARED,
     OUTCOMES,
@@ -61,6 +62,10 @@ HUB_ACTOR = "hub"
 NEW_INCIDENT = "new_incident"
 OVERDUE = "overdue"
 ASSIGNED = "assigned"
+
+# The detector's alerts, whose false alarms teach it (hub/sensitivity.py); a false SOS is a button, not a
+# threshold.
+LEARNING_KINDS = frozenset({"inactivity"})
 
 # For kinds without an occurrence key, the evidence field that names the episode: an inactivity whose
 # last activity is later than the alert's began after the resident was active again, so it is a new
@@ -224,14 +229,45 @@ class AlertService:
             alert = self._unresolved(alert_id, "resolve")
             self._store.update_alert(alert_id, state="resolved", resolved_by=by, resolved_ms=now,
                                      outcome=outcome, note=note, deadline_ms=None)
+            detail: dict[str, Any] = {"outcome": outcome, "note": note}
+            if outcome == "false_alarm" and alert.kind in LEARNING_KINDS and alert.resident is not None:
+                taught = self._learn(alert.resident, alert.first_seen_ms, by=by, cause="false_alarm", at=now,
+                                     alert_id=alert_id, note=note)
+                detail["sensitivity"] = {"change": taught.id, "band": taught.band, "old": taught.old,
+                                         "new": taught.new}
             event = self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved",
-                                          from_state=alert.state, to_state="resolved",
-                                          detail={"outcome": outcome, "note": note})
+                                          from_state=alert.state, to_state="resolved", detail=detail)
             self._tell_notified(alert, event_id=event, reason="resolved", now=now)
             alert = self._get(alert_id)
         self._wake_delivery_threads()
         self._changed(alert)
         return alert
+
+    def report_missed(self, resident: str, incident_ms: int, by: str, note: str = "") -> \
+            sensitivity.SensitivityChange:
+        """Someone found the resident in trouble and no alert came ("on the floor at 10:00"): her
+        sensitivity at that time of day moves one step toward more alerts."""
+        if not any(r.id == resident for r in self._registry().data.residents):
+            raise AlertError(f"there is no resident {resident!r} in the registry")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            return self._learn(resident, incident_ms, by=by, cause="missed", at=now, note=note)
+
+    def revert_sensitivity(self, change_id: int, by: str, note: str = "") -> sensitivity.SensitivityChange:
+        """An operator takes a change back: its band returns to the value before it (audited, itself
+        reversible)."""
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            change = self._store.sensitivity_change(change_id)
+            if change is None:
+                raise AlertError(f"there is no sensitivity change {change_id}")
+            return self._store.record_sensitivity(
+                resident=change.resident, band=sensitivity.BANDS.index(change.band), at_ms=now, actor=by,
+                cause="reverted", new=change.old, reverts=change_id, note=note)
+
+    def sensitivity_changes(self, resident: str) -> list[sensitivity.SensitivityChange]:
+        with self._lock:
+            return self._store.sensitivity_changes(resident)
 
     def clear(self, request: ClearRequest) -> Alert | None:
         """The cause of an equipment alert ended: resolve its unresolved alert as `cleared` by the hub, and
@@ -407,6 +443,16 @@ class AlertService:
                                               "recipients": [c.id for c in tiers[tier]]})
         self._queue(alert.id, event_id=event, reason="escalated", tier=tier, tiers=tiers, now=now)
         return True
+
+    def _learn(self, resident: str, at_ms: int, *, by: str, cause: sensitivity.Learned, at: int,
+               alert_id: int | None = None, note: str = "") -> sensitivity.SensitivityChange:
+        """One bounded step of `resident`'s factor in the band of `at_ms` (their community's local time)."""
+        band = sensitivity.band_of(at_ms, timezone_of(self._registry(), resident=resident))
+        old = self._store.sensitivity_factor(resident, band)
+        return self._store.record_sensitivity(
+            resident=resident, band=band, at_ms=at, actor=by, cause=cause,
+            new=sensitivity.stepped(old, cause), alert_id=alert_id,
+            incident_ms=None if cause == "false_alarm" else at_ms, note=note)
 
     def _overdue(self, alert: Alert, now: int) -> bool:
         """An acknowledged alert is past its resolution deadline: the tier above the acknowledger's is told
