@@ -40,7 +40,9 @@ class AlertOut(BaseModel):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     tier: int = Field(description="the highest caregiver tier notified so far")
-    deadline: AwareDatetime | None = Field(description="the next tier is notified then, unless acknowledged")
+    deadline: AwareDatetime | None = Field(
+        description="open: the next tier is notified then, unless acknowledged; acknowledged: the tier above "
+                    "the acknowledger's is told it is overdue then, unless resolved")
     assigned_to: str | None
     acknowledged_by: str | None
     acknowledged_at: AwareDatetime | None

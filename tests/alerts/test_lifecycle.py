@@ -377,3 +377,17 @@ def test_assigning_tells_the_assignee_through_their_channels(tmp_path: Path, clo
         (event,) = [e for e in service.get(alert.id).history if e.action == "assigned"]
         assert (event.actor, event.detail["to"]) == ("cg-duty", "cg-grid")
         assert deliveries[1].event_id == event.id
+
+
+def test_a_cameras_duplicate_event_adds_nothing_and_a_new_event_is_told(
+        tmp_path: Path, clock: FollowedClock) -> None:
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
+    with closing(alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])) as service:
+        alert = service.raise_alert(falling_object_request("evt-1"))
+        service.acknowledge(alert.id, by="cg-guard")
+        for _ in range(2):  # the same event from a second camera, or redelivered
+            service.raise_alert(falling_object_request("evt-1", raised_at_ms=T0 + 1000))
+        assert [r for r, _ in _told(service, alert.id)] == ["raised", "acknowledged"]
+        assert service.get(alert.id).alert.count == 1
+        service.raise_alert(falling_object_request("evt-2", raised_at_ms=T0 + 60_000))
+        assert [r for r, _ in _told(service, alert.id)] == ["raised", "acknowledged", "new_incident"]
