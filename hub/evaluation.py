@@ -172,6 +172,8 @@ class Evaluator(BackgroundThread):
         store = self._store_factory()
         try:
             self._seed(store)
+            factors_seen = self._follow_factors(store, -1)  # before relearning: replayed ticks use them
+            factors_due = time.monotonic() + _FACTORS_EVERY_S
             cursor = saved = self._start_up(store)
             self.stats.start_s = time.perf_counter() - started
             self.armed.set()
@@ -188,6 +190,9 @@ class Evaluator(BackgroundThread):
                     last_id = rows[-1].id if rows else cursor
                 else:
                     rows, last_id = handed
+                if time.monotonic() >= factors_due:
+                    factors_seen = self._follow_factors(store, factors_seen)
+                    factors_due = time.monotonic() + _FACTORS_EVERY_S
                 self._evaluate(rows, settled)
                 self.stats.evaluated += len(rows)
                 cursor = last_id
@@ -207,6 +212,14 @@ class Evaluator(BackgroundThread):
                 store.set_export_cursor(CURSOR, cursor)
         finally:
             store.close()
+
+    def _follow_factors(self, store: Store, seen: int) -> int:
+        """Take the caregivers' sensitivity factors (hub/sensitivity.py) when a verdict changed them since
+        `seen` (the newest change's id); returns the id now seen."""
+        newest, factors = store.sensitivity_factors()
+        if newest != seen:
+            self.activity.set_factors(factors)
+        return newest
 
     def committed(self, committed: Committed) -> None:
         """Intake committed a batch: keep its observations to evaluate without reading them back from the
@@ -485,6 +498,11 @@ class Evaluator(BackgroundThread):
             )
         except Exception:  # one bad alert must not stop evaluation of everything after it
             log.exception("raising %s for %s failed", kind, subject)
+
+
+# How often evaluation looks for new sensitivity verdicts: a false alarm resolved now changes the next
+# silence's deadline, not the one that already passed, so seconds do not matter.
+_FACTORS_EVERY_S = 5.0
 
 
 class _Placement:

@@ -15,6 +15,7 @@ alert is not erased: an emergency is dealt with first.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import urllib.parse
@@ -168,6 +169,7 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
             alert["deliveries"] = _rows(
                 db, "SELECT reason, tier, sink, recipient, status, attempts, sent_ms, last_error"
                     " FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (alert["id"],))
+        taught = [dataclasses.asdict(c) for c in store.sensitivity_changes(resident_id)]
         reads = [{"at_ms": r.at_ms, "actor": r.actor, "role": r.role, "what": r.what}
                  for r in reversed(store.reads(resident_id, limit=1_000_000))]  # oldest first
         store.record_read(ResidentRead(now_ms, who.name, who.token_id or "", who.role, "export",
@@ -185,6 +187,7 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
         "readings": readings,
         "dead_letters": dead,
         "alerts": alerts,
+        "sensitivity_changes": taught,
         "viewed_by": reads,
         "influxdb_points": None if influx is None else influx.points(ids),
     }

@@ -41,6 +41,7 @@ from detectors import (
 )
 from devices import KINDS
 from hub.registry import Registry, RegistryFile
+from hub.sensitivity import BAND_HOURS, BANDS
 from hub.store import Checkpoint, StoredObservation
 
 T = TypeVar("T")
@@ -73,6 +74,12 @@ class ResidentActivity:
         self._raised_for = np.zeros(0, dtype=np.int64)  # ... which began then
         self._not_back_for = np.zeros(0, dtype=np.int64)
         self._decline_for = np.zeros(0, dtype=np.int64)  # the decline already raised
+        # Sensitivity: the registry's per resident, times the caregivers' factor per time-of-day band
+        # (hub/sensitivity.py), applied for the band the clock is in (`_apply_sensitivity`).
+        self._sensitivity = np.ones(0, dtype=np.float32)
+        self._factors: dict[str, Sequence[float]] = {}
+        self._factor_table = np.ones((0, len(BANDS)), dtype=np.float32)
+        self._now_ms = 0
         self.follow(registry)
 
     def follow(self, registry: Registry) -> None:
@@ -103,10 +110,12 @@ class ResidentActivity:
             self._raised_for = np.concatenate([self._raised_for, np.full(len(fresh), NO_TIME, np.int64)])
             self._not_back_for = np.concatenate([self._not_back_for, np.full(len(fresh), NO_TIME, np.int64)])
             self._decline_for = np.concatenate([self._decline_for, np.full(len(fresh), NEVER, np.int64)])
+            self._sensitivity = np.concatenate([self._sensitivity, np.ones(len(fresh), np.float32)])
         self._active = np.zeros(len(self.residents), dtype=np.bool_)
         listed = np.array([self.index[r.id] for r in data.residents], dtype=np.intp)
         self._active[listed] = True
-        self.detector.set_sensitivity(listed, [r.inactivity_sensitivity for r in data.residents])
+        self._sensitivity[listed] = [r.inactivity_sensitivity for r in data.residents]
+        self._fill_factor_table()
         living: dict[str, list[int]] = {}
         for resident in data.residents:
             living.setdefault(resident.household, []).append(self.index[resident.id])
@@ -127,6 +136,32 @@ class ResidentActivity:
             if KINDS[device.kind].home_sensor:
                 for i in living.get(device.household, ()):
                     self._home_sensors[i].append(device.id)
+
+    def set_factors(self, factors: Mapping[str, Sequence[float]]) -> None:
+        """Take the caregivers' factors per resident and band (`hub.sensitivity.factors`), changed."""
+        with self._changing():
+            self._factors = dict(factors)
+            self._fill_factor_table()
+
+    def _fill_factor_table(self) -> None:
+        table = np.ones((len(self.residents), len(BANDS)), dtype=np.float32)
+        for resident, values in self._factors.items():
+            if resident in self.index:
+                table[self.index[resident]] = values
+        self._factor_table = table
+        self._apply_sensitivity()
+
+    def _apply_sensitivity(self) -> None:
+        """The detector's sensitivity: the registry's times the factor of the band each resident's local
+        clock is in. The detector refreshes only the residents whose value changed (a band boundary,
+        a verdict), so this is cheap to call every tick."""
+        n = len(self.residents)
+        if n == 0:
+            return
+        offsets = self.detector.utc_offset_s_.astype(np.int64)
+        band = (self._now_ms // 1000 + offsets) // 3600 % 24 // BAND_HOURS
+        effective = self._sensitivity * self._factor_table[np.arange(n), band]
+        self.detector.set_sensitivity(np.arange(n), effective)
 
     def observe(self, rows: Sequence[StoredObservation]) -> None:
         """Learn from stored readings, in store order (one detector call per batch)."""
@@ -227,6 +262,10 @@ class ResidentActivity:
             self._changes += 1
 
     def _tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
+        if now_ms // 1000 // 3600 != self._now_ms // 1000 // 3600:  # bands change on the hour at most
+            self._now_ms = now_ms
+            self._apply_sensitivity()
+        self._now_ms = now_ms
         detector = self.detector
         signals = self._declines(now_ms)
         due = np.flatnonzero(detector.due(now_ms) & self._active)

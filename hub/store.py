@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from devices.kind import Fields
+from hub import sensitivity
 from hub.migrations import OBSERVATIONS_TABLE_SQLITE, migrate_postgresql, migrate_sqlite
 from hub.postgres import DAY_MS, Partitions, PgConnection, drop_partitions_before, upsert_observations
 
@@ -508,6 +509,14 @@ class Store:
             (since_ms, *wanted, limit))
         return [StoredObservation(i, d, k, ts, json.loads(f)) for i, d, k, ts, f in rows]
 
+    def sensitivity_factors(self) -> tuple[int, dict[str, list[float]]]:
+        """The caregivers' factors per resident and band, with the newest change's id
+        (`hub.sensitivity.factors`)."""
+        return sensitivity.factors(self._db)
+
+    def sensitivity_changes(self, resident: str) -> list[sensitivity.SensitivityChange]:
+        return sensitivity.changes(self._db, resident)
+
     def last_observation_id(self) -> int:
         return int(self._db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
 
@@ -616,6 +625,8 @@ class Store:
             db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
             # The learned state holds the resident's rhythm too: the next start relearns what is left.
             db.execute("DELETE FROM detector_checkpoints")
+            # What caregivers' verdicts taught about them (notes and all): their sensitivity is theirs.
+            db.execute("DELETE FROM sensitivity_changes WHERE resident = ?", (resident,))
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
             among = placeholders(len(alerts))

@@ -97,6 +97,15 @@ def next_tier(tiers: Tiers, after: int) -> int | None:
     return min((tier for tier in tiers if tier > after), default=None)
 
 
+def timezone_of(registry: Registry, *, community: str | None = None, resident: str | None = None) -> str:
+    """The time zone of a community, or of the community a resident lives in."""
+    data = registry.data
+    if community is None and resident is not None:
+        household = next((r.household for r in data.residents if r.id == resident), None)
+        community = _community_of_households(registry).get(household or "")
+    return next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
+
+
 def caregiver(registry: Registry, caregiver_id: str) -> Caregiver | None:
     return next((c for c in registry.data.caregivers if c.id == caregiver_id), None)
 

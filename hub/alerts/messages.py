@@ -158,6 +158,7 @@ def _view(notification: Notification, links: Links, clean: Clean, *,
                      if isinstance(clip, str) and clip.startswith(("https://", "http://")) else None),
         "contacts": _contacts(role, residents, caregivers.values(), recipient, clean),
         "acknowledged_by": name_of(a.acknowledged_by), "resolved_by": name_of(a.resolved_by),
+        "assigned_to": name_of(a.assigned_to),
         "page_link": links.page(a.id) if with_links else None,
         # Made for one person: none for a shared address, and none once there is nothing to acknowledge.
         "ack_link": (links.acknowledge(a.id, recipient.id)

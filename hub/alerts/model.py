@@ -11,8 +11,9 @@ already counted for that (subject, kind) is a redelivery and changes nothing, no
 resolved, so at-least-once intake never turns one press into two or reopens a resolved alert. `sos`
 always has an occurrence: without one the request's `raised_at_ms` (the reading's time) stands in for it.
 A *new* press while an SOS alert is unresolved counts on that same alert (count = presses) rather than
-opening a second one: the caregivers already called keep one thing to acknowledge; once it is resolved,
-the next press opens a new alert.
+opening a second one: the caregivers already called keep one thing to acknowledge, and all of them hear
+of the new press (`new_incident`), also when it was acknowledged; once it is resolved, the next press
+opens a new alert.
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ class Alert:
     first_seen_ms: int
     last_seen_ms: int
     tier: int  # the highest caregiver tier notified so far
-    deadline_ms: int | None  # when the next tier is notified unless someone acknowledges first
+    # Open: when the next tier is notified unless someone acknowledges first. Acknowledged: when the tier
+    # above the acknowledger's is told it is overdue unless it is resolved first (spent once told).
+    deadline_ms: int | None
     assigned_to: str | None
     acknowledged_by: str | None
     acknowledged_ms: int | None

@@ -48,7 +48,8 @@ MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
 class Notification:
     alert: Alert
     event_id: int  # the history event this tells about; with the alert id, a consumer's dedup key
-    reason: str  # raised, escalated, severity_raised, acknowledged, resolved, cleared
+    reason: str  # raised, escalated, severity_raised, acknowledged, resolved, cleared, new_incident, overdue,
+    # assigned
     tier: int
     recipients: tuple[Caregiver, ...]  # everyone notified in this tier
     recipient: Caregiver | None  # whom this one delivery addresses; None for broadcast sinks

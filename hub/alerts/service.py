@@ -11,6 +11,13 @@ not all at once with no time to answer. When no tier is left the history says so
 (`escalation_exhausted`). Acknowledging stops escalation; a severity rise re-notifies the tiers told so
 far and shortens the pending deadline to the new severity's.
 
+Acknowledged is not done: acknowledging sets the alert's deadline to the resolution deadline of its
+severity (`resolve_deadline_<severity>_s`); past it, the tier above the acknowledger's is told the alert is
+`overdue`, once per deadline. A new incident folded into an unresolved alert (a new SOS press or fall, a
+silence that began after activity resumed: `is_new_incident`) is told to everyone told so far
+(`new_incident`), acknowledged or not; the same incident seen again adds to the count only. `assign`
+tells the assignee through their own channels (`assigned`).
+
 Threads: the service serialises its own calls (one connection, a lock), so the hub may call it from its
 intake and timer threads; each sink's deliveries run in their own delivery thread (`start()`), or inline
 in `tick()` when those threads are not started. CLI processes use their own `AlertService` on the same
@@ -29,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from detectors.severity import SEVERITIES
+from hub import sensitivity
 from hub.alerts.delivery import DeliveryThread, deliver_due
-from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
+from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers, timezone_of
 from hub.alerts.model import (
     CLEARED,
     OUTCOMES,
@@ -50,6 +58,32 @@ from hub.registry import Registry
 from hub.store import WriterTurn
 
 HUB_ACTOR = "hub"
+# Delivery reasons besides the lifecycle's own (raised, escalated, acknowledged, ...).
+NEW_INCIDENT = "new_incident"
+OVERDUE = "overdue"
+ASSIGNED = "assigned"
+
+# The detector's alerts, whose false alarms teach it (hub/sensitivity.py); a false SOS is a button, not a
+# threshold.
+LEARNING_KINDS = frozenset({"inactivity"})
+
+# For kinds without an occurrence key, the evidence field that names the episode: an inactivity whose
+# last activity is later than the alert's began after the resident was active again, so it is a new
+# incident; the same silence re-raised every minute is not.
+_EPISODE_KEYS = {"inactivity": "last_activity_ms", "not_back_home": "left_ms"}
+
+
+def is_new_incident(alert: Alert, request: AlertRequest, occurrence: str | None) -> bool:
+    """Whether `request`, folded into the unresolved `alert`, reports a new real-world incident (a new SOS
+    press or fall, a silence that began after activity resumed) rather than the same one seen again.
+    Redeliveries of a counted occurrence never get here (`raise_alert` drops them)."""
+    if occurrence is not None:
+        return True
+    key = _EPISODE_KEYS.get(alert.kind)
+    if key is None:
+        return False
+    before, now = alert.evidence.get(key), request.evidence.get(key)
+    return isinstance(before, int) and isinstance(now, int) and now > before
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +187,9 @@ class AlertService:
             alert = self._unresolved(alert_id, "acknowledge")
             if alert.state == "acknowledged":
                 raise AlertError(f"alert {alert_id} is already acknowledged by {alert.acknowledged_by}")
+            # From now on the deadline is the resolution's: acknowledged is not done (`_overdue`).
             self._store.update_alert(alert_id, state="acknowledged", acknowledged_by=by, acknowledged_ms=at,
-                                     deadline_ms=None)
+                                     deadline_ms=at + self._settings.resolve_deadline_ms(alert.severity))
             event = self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged",
                                           from_state=alert.state, to_state="acknowledged",
                                           detail={} if via is None else {"via": via})
@@ -165,7 +200,8 @@ class AlertService:
         return alert
 
     def assign(self, alert_id: int, to: str, by: str) -> Alert:
-        """Record which caregiver is responsible (a registry caregiver id)."""
+        """Record which caregiver is responsible (a registry caregiver id), and tell them through their
+        own channels (`reason` `assigned`): being made responsible unawares is not being responsible."""
         if caregiver(self._registry(), to) is None:
             raise AlertError(f"cannot assign alert {alert_id} to {to!r}: no such caregiver in the registry")
         now = self._clock.now_ms()
@@ -176,8 +212,11 @@ class AlertService:
                                           from_state=alert.state, to_state=alert.state,
                                           detail={"to": to, "previous": alert.assigned_to})
             if self._hands_over:
-                self._store.hand_over(event, alert_id, tell=None)
+                self._store.hand_over(event, alert_id, tell=ASSIGNED)
+            else:
+                self._tell_assignee(alert, to, event_id=event, now=now)
             alert = self._get(alert_id)
+        self._wake_delivery_threads()
         self._changed(alert)
         return alert
 
@@ -190,14 +229,45 @@ class AlertService:
             alert = self._unresolved(alert_id, "resolve")
             self._store.update_alert(alert_id, state="resolved", resolved_by=by, resolved_ms=now,
                                      outcome=outcome, note=note, deadline_ms=None)
+            detail: dict[str, Any] = {"outcome": outcome, "note": note}
+            if outcome == "false_alarm" and alert.kind in LEARNING_KINDS and alert.resident is not None:
+                taught = self._learn(alert.resident, alert.first_seen_ms, by=by, cause="false_alarm", at=now,
+                                     alert_id=alert_id, note=note)
+                detail["sensitivity"] = {"change": taught.id, "band": taught.band, "old": taught.old,
+                                         "new": taught.new}
             event = self._store.add_event(alert_id, at_ms=now, actor=by, action="resolved",
-                                          from_state=alert.state, to_state="resolved",
-                                          detail={"outcome": outcome, "note": note})
+                                          from_state=alert.state, to_state="resolved", detail=detail)
             self._tell_notified(alert, event_id=event, reason="resolved", now=now)
             alert = self._get(alert_id)
         self._wake_delivery_threads()
         self._changed(alert)
         return alert
+
+    def report_missed(self, resident: str, incident_ms: int, by: str, note: str = "") -> \
+            sensitivity.SensitivityChange:
+        """Someone found the resident in trouble and no alert came ("on the floor at 10:00"): her
+        sensitivity at that time of day moves one step toward more alerts."""
+        if not any(r.id == resident for r in self._registry().data.residents):
+            raise AlertError(f"there is no resident {resident!r} in the registry")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            return self._learn(resident, incident_ms, by=by, cause="missed", at=now, note=note)
+
+    def revert_sensitivity(self, change_id: int, by: str, note: str = "") -> sensitivity.SensitivityChange:
+        """An operator takes a change back: its band returns to the value before it (audited, itself
+        reversible)."""
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            change = self._store.sensitivity_change(change_id)
+            if change is None:
+                raise AlertError(f"there is no sensitivity change {change_id}")
+            return self._store.record_sensitivity(
+                resident=change.resident, band=sensitivity.BANDS.index(change.band), at_ms=now, actor=by,
+                cause="reverted", new=change.old, reverts=change_id, note=note)
+
+    def sensitivity_changes(self, resident: str) -> list[sensitivity.SensitivityChange]:
+        with self._lock:
+            return self._store.sensitivity_changes(resident)
 
     def clear(self, request: ClearRequest) -> Alert | None:
         """The cause of an equipment alert ended: resolve its unresolved alert as `cleared` by the hub, and
@@ -233,11 +303,14 @@ class AlertService:
             for overdue in self._store.overdue(now_ms):
                 with self._store.transaction():
                     alert = self._store.alert(overdue.id)
-                    # Re-read inside the write lock: a CLI may have acknowledged it a moment ago.
-                    if alert is None or alert.state != "open" or alert.deadline_ms is None \
+                    # Re-read inside the write lock: a CLI may have acknowledged or resolved it a moment ago.
+                    if alert is None or alert.state != overdue.state or alert.deadline_ms is None \
                             or alert.deadline_ms > now_ms:
                         continue
-                    if self._escalate(alert, now_ms):
+                    if alert.state == "acknowledged":
+                        if self._overdue(alert, now_ms):
+                            escalated.append(self._get(alert.id))
+                    elif self._escalate(alert, now_ms):
                         escalated.append(self._get(alert.id))
             if self._delivery_threads:
                 self._wake_delivery_threads()
@@ -258,7 +331,9 @@ class AlertService:
                 if not self._store.take_handover(event_id):
                     continue  # taken meanwhile
                 alert = self._get(alert_id)
-                if reason is not None:
+                if reason == ASSIGNED and alert.assigned_to is not None:
+                    self._tell_assignee(alert, alert.assigned_to, event_id=event_id, now=now_ms)
+                elif reason is not None and reason != ASSIGNED:
                     self._tell_notified(alert, event_id=event_id, reason=reason, now=now_ms)
             changed[alert_id] = alert
         return list(changed.values())
@@ -314,19 +389,26 @@ class AlertService:
 
     def _repeat(self, alert: Alert, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
         rises = severity_rank(request.severity) > severity_rank(alert.severity)
+        new_incident = is_new_incident(alert, request, occurrence)
         changes: dict[str, Any] = {"count": alert.count + 1, "evidence": request.evidence,
                                    "last_seen_ms": max(alert.last_seen_ms, request.raised_at_ms)}
         if rises:
             changes["severity"] = request.severity
             if alert.deadline_ms is not None:
-                changes["deadline_ms"] = min(alert.deadline_ms,
-                                             now + self._settings.ack_deadline_ms(request.severity))
+                deadline = (self._settings.resolve_deadline_ms if alert.state == "acknowledged"
+                            else self._settings.ack_deadline_ms)
+                changes["deadline_ms"] = min(alert.deadline_ms, now + deadline(request.severity))
         self._store.update_alert(alert.id, **changes)
         if occurrence is not None:
             self._store.add_occurrence(alert.id, occurrence)
-        self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="repeated", from_state=alert.state,
-                              to_state=alert.state,
-                              detail={"count": alert.count + 1, "occurrence": occurrence})
+        repeated = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="repeated",
+                                         from_state=alert.state, to_state=alert.state,
+                                         detail={"count": alert.count + 1, "occurrence": occurrence,
+                                                 "new_incident": new_incident})
+        if new_incident and not rises:
+            # A new press, fall or silence is news even to whoever acknowledged the last one: everyone
+            # told so far hears it (a severity rise below says it already).
+            self._tell_notified(alert, event_id=repeated, reason=NEW_INCIDENT, now=now)
         if rises:
             event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="severity_raised",
                                           from_state=alert.state, to_state=alert.state,
@@ -361,6 +443,44 @@ class AlertService:
                                               "recipients": [c.id for c in tiers[tier]]})
         self._queue(alert.id, event_id=event, reason="escalated", tier=tier, tiers=tiers, now=now)
         return True
+
+    def _learn(self, resident: str, at_ms: int, *, by: str, cause: sensitivity.Learned, at: int,
+               alert_id: int | None = None, note: str = "") -> sensitivity.SensitivityChange:
+        """One bounded step of `resident`'s factor in the band of `at_ms` (their community's local time)."""
+        band = sensitivity.band_of(at_ms, timezone_of(self._registry(), resident=resident))
+        old = self._store.sensitivity_factor(resident, band)
+        return self._store.record_sensitivity(
+            resident=resident, band=band, at_ms=at, actor=by, cause=cause,
+            new=sensitivity.stepped(old, cause), alert_id=alert_id,
+            incident_ms=None if cause == "false_alarm" else at_ms, note=note)
+
+    def _overdue(self, alert: Alert, now: int) -> bool:
+        """An acknowledged alert is past its resolution deadline: the tier above the acknowledger's is told
+        (`overdue`), once per deadline — the deadline is spent, not renewed, so nobody is nagged every tick.
+        The acknowledger's tier is the lowest one they are in; someone not in the registry's tiers (a name
+        typed at the command line) counts as the highest tier told so far. Above the top tier the top
+        tier itself is told: someone must look."""
+        tiers = self._tiers(alert)
+        own = min((t for t, members in tiers.items() if any(c.id == alert.acknowledged_by for c in members)),
+                  default=alert.tier)
+        tier = next_tier(tiers, own) or max(tiers, default=alert.tier)
+        self._store.update_alert(alert.id, deadline_ms=None)
+        event = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action=OVERDUE,
+                                      from_state=alert.state, to_state=alert.state,
+                                      detail={"acknowledged_by": alert.acknowledged_by, "tier": tier,
+                                              "deadline_ms": alert.deadline_ms,
+                                              "recipients": [c.id for c in tiers.get(tier, [])]})
+        self._queue(alert.id, event_id=event, reason=OVERDUE, tier=tier, tiers=tiers, now=now)
+        return True
+
+    def _tell_assignee(self, alert: Alert, to: str, *, event_id: int, now: int) -> None:
+        assignee = caregiver(self._registry(), to)
+        if assignee is None:
+            return  # left the registry since: nobody to tell
+        tiers = self._tiers(alert)
+        tier = min((t for t, members in tiers.items() if assignee in members), default=alert.tier)
+        self._queue(alert.id, event_id=event_id, reason=ASSIGNED, tier=tier, tiers={tier: [assignee]},
+                    now=now)
 
     def _queue(self, alert_id: int, *, event_id: int, reason: str, tier: int, tiers: Tiers, now: int) -> None:
         recipients = tiers.get(tier, [])

@@ -19,6 +19,10 @@ class AlertSettings(BaseSettings):
     ack_deadline_critical_s: float = Field(5 * 60, gt=0)
     ack_deadline_warning_s: float = Field(30 * 60, gt=0)
     ack_deadline_info_s: float = Field(4 * 3600, gt=0)
+    # How long an acknowledged alert may stay unresolved before the tier above the acknowledger's is told.
+    resolve_deadline_critical_s: float = Field(2 * 3600, gt=0)
+    resolve_deadline_warning_s: float = Field(24 * 3600, gt=0)
+    resolve_deadline_info_s: float = Field(72 * 3600, gt=0)
     tick_interval_s: float = Field(5.0, gt=0, description="how often the running service checks deadlines")
 
     # The delivery queue: a failed delivery is tried again after a doubling back-off, up to a limit.
@@ -52,6 +56,12 @@ class AlertSettings(BaseSettings):
         seconds = {Severity.CRITICAL: self.ack_deadline_critical_s,
                    Severity.WARNING: self.ack_deadline_warning_s,
                    Severity.INFO: self.ack_deadline_info_s}[severity]
+        return int(seconds * 1000)
+
+    def resolve_deadline_ms(self, severity: Severity) -> int:
+        seconds = {Severity.CRITICAL: self.resolve_deadline_critical_s,
+                   Severity.WARNING: self.resolve_deadline_warning_s,
+                   Severity.INFO: self.resolve_deadline_info_s}[severity]
         return int(seconds * 1000)
 
     def backoff_ms(self, attempts: int) -> int:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub import sensitivity
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
-from hub.migrations import migrate_postgresql
+from hub.migrations import migrate_postgresql, migrate_sqlite
 from hub.postgres import PgConnection
 from hub.store import open_sqlite_for_writing
 
@@ -159,6 +160,7 @@ class AlertStore:
         self._db = open_sqlite_for_writing(path)
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
+        migrate_sqlite(self._db)  # the later steps' tables (sensitivity changes) on a store opened here first
 
     def close(self) -> None:
         self._db.close()
@@ -249,11 +251,26 @@ class AlertStore:
         return [alert_from_row(row) for row in rows]
 
     def overdue(self, now_ms: int) -> list[Alert]:
-        """Unacknowledged alerts whose tier's acknowledgement deadline has passed."""
+        """Unresolved alerts whose deadline has passed: an open alert's tier's acknowledgement deadline, an
+        acknowledged alert's resolution deadline."""
         rows = self._db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state = 'open'"
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE deadline_ms <= ? AND state IN ('open', 'acknowledged')"
             " ORDER BY deadline_ms", (now_ms,))
         return [alert_from_row(row) for row in rows]
+
+    # --- sensitivity learned from verdicts (hub/sensitivity.py) --------------------------------
+
+    def sensitivity_factor(self, resident: str, band: int) -> float:
+        return sensitivity.factor(self._db, resident, band)
+
+    def record_sensitivity(self, **change: Any) -> sensitivity.SensitivityChange:
+        return sensitivity.record(self._db, **change)
+
+    def sensitivity_changes(self, resident: str) -> list[sensitivity.SensitivityChange]:
+        return sensitivity.changes(self._db, resident)
+
+    def sensitivity_change(self, change_id: int) -> sensitivity.SensitivityChange | None:
+        return sensitivity.change(self._db, change_id)
 
     # --- history -------------------------------------------------------------------------------
 

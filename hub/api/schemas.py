@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from detectors.severity import Severity
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
 from hub.registry import CaregiverLink
+from hub.sensitivity import SensitivityChange
 
 
 def at(ms: int | None) -> datetime | None:
@@ -39,7 +40,9 @@ class AlertOut(BaseModel):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     tier: int = Field(description="the highest caregiver tier notified so far")
-    deadline: AwareDatetime | None = Field(description="the next tier is notified then, unless acknowledged")
+    deadline: AwareDatetime | None = Field(
+        description="open: the next tier is notified then, unless acknowledged; acknowledged: the tier above "
+                    "the acknowledger's is told it is overdue then, unless resolved")
     assigned_to: str | None
     acknowledged_by: str | None
     acknowledged_at: AwareDatetime | None
@@ -171,6 +174,47 @@ class ExpectationOut(BaseModel):
     basis: str = Field(description="where the figures come from")
 
 
+class SensitivityChangeOut(BaseModel):
+    id: int = Field(description="revert it with POST /api/v1/residents/{resident}/sensitivity/{id}/revert")
+    band: str = Field(description="night 00–06, morning 06–12, afternoon 12–18, evening 18–24 (local)")
+    at: AwareDatetime
+    by: str
+    cause: str = Field(description="false_alarm (an alert resolved so), missed (an incident reported by "
+                                   "hand), reverted (an operator took a change back)")
+    alert_id: int | None
+    incident: AwareDatetime | None = Field(description="a missed incident: when it happened")
+    reverts: int | None
+    old: float
+    new: float
+    note: str
+
+    @classmethod
+    def of(cls, change: SensitivityChange) -> SensitivityChangeOut:
+        return cls(id=change.id, band=change.band, at=at(change.at_ms), by=change.actor, cause=change.cause,
+                   alert_id=change.alert_id, incident=at(change.incident_ms), reverts=change.reverts,
+                   old=change.old, new=change.new, note=change.note)
+
+
+class SensitivityOut(BaseModel):
+    registry: float = Field(description="the registry's inactivity_sensitivity")
+    by_band: dict[str, float] = Field(description="the caregivers' factor per time-of-day band (1: "
+                                                  "unchanged), multiplying the registry's")
+    changes: list[SensitivityChangeOut] = Field(description="oldest first")
+
+
+class MissedIncidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime = Field(description="when it happened (found on the floor at 10:00: 10:00)")
+    note: str = Field("", max_length=2000)
+
+
+class RevertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=2000)
+
+
 class ActivityOut(BaseModel):
     resident: str
     evaluated: bool = Field(description="whether the running detector follows this resident yet")
@@ -185,4 +229,6 @@ class ActivityOut(BaseModel):
     track: str = Field(description="what the home's devices let the detector see: band, indoor_sensors, "
                                    "door_only or none")
     expected: ExpectationOut = Field(description="the detection to expect on that track")
+    sensitivity: SensitivityOut = Field(description="how sensitive the detector is for this resident, and "
+                                                    "what caregivers' verdicts changed")
     timeline: list[TimelineEntry]

@@ -13,7 +13,7 @@ from hub.alerts.directory import recipient_tiers
 from hub.alerts.model import Alert, AlertError, AlertRequest
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
-from hub.alerts.sinks import WebhookSink
+from hub.alerts.sinks import AppriseSink, WebhookSink
 from hub.clock import FollowedClock
 from tests.alerts.support import (
     MINUTE_MS,
@@ -54,7 +54,7 @@ def test_lifecycle_is_recorded_in_the_history(service: AlertService, clock: Foll
     acknowledged = service.acknowledge(alert.id, by="李女士")
     assert (acknowledged.state, acknowledged.acknowledged_by, acknowledged.acknowledged_ms) == \
         ("acknowledged", "李女士", T0 + MINUTE_MS)
-    assert acknowledged.deadline_ms is None
+    assert acknowledged.deadline_ms == T0 + MINUTE_MS + 24 * 3600 * 1000  # warning: resolve within a day
     assigned = service.assign(alert.id, to="cg-grid", by="李女士")
     assert assigned.assigned_to == "cg-grid"
     clock.advance_to(T0 + 20 * MINUTE_MS)
@@ -295,12 +295,99 @@ def test_the_running_hub_takes_over_what_the_cli_did(tmp_path: Path, clock: Foll
             hub.tick(clock.now_ms())
             (taken,) = announced
             assert (taken.id, taken.state, taken.assigned_to) == (alert.id, "acknowledged", "cg-grid")
-            assert [d.reason for d in hub.get(alert.id).deliveries] == ["raised", "acknowledged"]
+            # The assignee is told too, through their own channels.
+            assert [(d.reason, d.recipient) for d in hub.get(alert.id).deliveries][1:] == \
+                [("acknowledged", None), ("assigned", None)]
             hub.tick(clock.now_ms())
-            assert len(announced) == 1 and len(hub.get(alert.id).deliveries) == 2, "taken over once"
+            assert len(announced) == 1 and len(hub.get(alert.id).deliveries) == 3, "taken over once"
 
         cli.resolve(alert.id, "resident_ok", by="cg-grid")  # while the hub is down
         with closing(alert_service(path, clock, sinks=[nowhere])) as restarted:
             restarted.tick(clock.now_ms())
             told = [d.reason for d in restarted.get(alert.id).deliveries]
-            assert told == ["raised", "acknowledged", "resolved"]
+            assert told == ["raised", "acknowledged", "assigned", "resolved"]
+
+
+def _told(service: AlertService, alert_id: int) -> list[tuple[str, int]]:
+    return [(d.reason, d.tier) for d in service.get(alert_id).deliveries]
+
+
+def test_a_new_incident_is_told_also_after_acknowledging_and_a_repeat_is_not(
+        tmp_path: Path, clock: FollowedClock) -> None:
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
+    with closing(alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])) as service:
+        silence = {"last_activity_ms": T0 - 3 * 3600_000}
+        alert = service.raise_alert(resident_request(evidence=silence))
+        service.acknowledge(alert.id, by="cg-li")
+        # The same silence, re-raised every minute by the detector: counted, told to no one.
+        service.raise_alert(resident_request(evidence=silence, raised_at_ms=T0 + MINUTE_MS))
+        assert _told(service, alert.id) == [("raised", 1), ("acknowledged", 1)]
+        # She was active again, then silent again: a new incident, although the first is acknowledged.
+        later = service.raise_alert(resident_request(evidence={"last_activity_ms": T0 + 3600_000},
+                                                     raised_at_ms=T0 + 4 * 3600_000))
+        assert (later.id, later.state, later.count) == (alert.id, "acknowledged", 3)
+        assert _told(service, alert.id)[-1] == ("new_incident", 1)
+        history = [e for e in service.get(alert.id).history if e.action == "repeated"]
+        assert [e.detail["new_incident"] for e in history] == [False, True]
+
+        # An SOS pressed again after it was acknowledged; the new press redelivered adds nothing.
+        sos = service.raise_alert(resident_request("sos", "critical", raised_at_ms=T0))
+        service.acknowledge(sos.id, by="cg-li")
+        for _ in range(2):
+            service.raise_alert(resident_request("sos", "critical", raised_at_ms=T0 + 3 * 3600_000))
+        assert _told(service, sos.id) == [("raised", 1), ("acknowledged", 1), ("new_incident", 1)]
+        assert service.get(sos.id).alert.count == 2
+
+
+def test_an_acknowledged_alert_past_its_resolution_deadline_is_told_to_the_tier_above_once(
+        tmp_path: Path, clock: FollowedClock) -> None:
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
+    with closing(alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])) as service:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        acknowledged = service.acknowledge(alert.id, by="cg-li")  # the daughter, tier 1
+        assert acknowledged.deadline_ms == T0 + 2 * 3600_000  # critical: resolve within 2 h
+        clock.advance_to(T0 + 2 * 3600_000 - 1)
+        assert service.tick(clock.now_ms()) == []
+        clock.advance_to(T0 + 2 * 3600_000)
+        (overdue,) = service.tick(clock.now_ms())
+        assert (overdue.state, overdue.deadline_ms) == ("acknowledged", None)
+        assert _told(service, alert.id)[-1] == ("overdue", 2)  # the grid worker, above the daughter
+        clock.advance_to(T0 + 5 * 3600_000)
+        assert service.tick(clock.now_ms()) == [], "once per deadline"
+        (event,) = [e for e in service.get(alert.id).history if e.action == "overdue"]
+        assert event.detail == {"acknowledged_by": "cg-li", "tier": 2, "deadline_ms": T0 + 2 * 3600_000,
+                                "recipients": ["cg-grid"]}
+        # Acknowledged by the top tier: nobody above, so the top tier itself hears it.
+        other = service.raise_alert(resident_request("sos", "critical"))
+        service.acknowledge(other.id, by="cg-grid")
+        clock.advance_to(T0 + 8 * 3600_000)
+        service.tick(clock.now_ms())
+        assert _told(service, other.id)[-1] == ("overdue", 2)
+
+
+def test_assigning_tells_the_assignee_through_their_channels(tmp_path: Path, clock: FollowedClock) -> None:
+    """The apprise sink addresses people: the assignee is the one addressed, no one else."""
+    registry = community_registry({"cg-li": ["json://127.0.0.1:9/li"], "cg-grid": ["json://127.0.0.1:9/g"]})
+    with closing(alert_service(tmp_path / "hub.sqlite3", clock, registry, sinks=[AppriseSink()])) as service:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        service.assign(alert.id, to="cg-grid", by="cg-duty")
+        deliveries = service.get(alert.id).deliveries
+        assert [(d.reason, d.tier, d.recipient) for d in deliveries] == [
+            ("raised", 1, "cg-li"), ("assigned", 2, "cg-grid")]
+        (event,) = [e for e in service.get(alert.id).history if e.action == "assigned"]
+        assert (event.actor, event.detail["to"]) == ("cg-duty", "cg-grid")
+        assert deliveries[1].event_id == event.id
+
+
+def test_a_cameras_duplicate_event_adds_nothing_and_a_new_event_is_told(
+        tmp_path: Path, clock: FollowedClock) -> None:
+    nowhere = WebhookSink("http://127.0.0.1:9/", "s", 1, allow_http=True)
+    with closing(alert_service(tmp_path / "hub.sqlite3", clock, sinks=[nowhere])) as service:
+        alert = service.raise_alert(falling_object_request("evt-1"))
+        service.acknowledge(alert.id, by="cg-guard")
+        for _ in range(2):  # the same event from a second camera, or redelivered
+            service.raise_alert(falling_object_request("evt-1", raised_at_ms=T0 + 1000))
+        assert [r for r, _ in _told(service, alert.id)] == ["raised", "acknowledged"]
+        assert service.get(alert.id).alert.count == 1
+        service.raise_alert(falling_object_request("evt-2", raised_at_ms=T0 + 60_000))
+        assert [r for r, _ in _told(service, alert.id)] == ["raised", "acknowledged", "new_incident"]

@@ -231,3 +231,18 @@ def test_channels_by_scheme() -> None:
     assert channel_of("dingtalk://token/") == "markdown"
     assert channel_of("feishu://token/") == "markdown"
     assert channel_of("wecombot://key") == "text"  # apprise sends WeCom bots plain text
+
+
+def test_a_new_incident_an_overdue_alert_and_an_assignment_say_so_in_both_languages() -> None:
+    acked: dict[str, Any] = {"state": "acknowledged", "acknowledged_by": "cg-li"}
+    again = render(notification("sos", "cg-li", reason="new_incident", **acked), "text", LINKS).body
+    assert "再次发生；李女士 已确认前一次" in again and "无需再前往" not in again
+    overdue = render(notification("sos", "cg-grid", language="en", reason="overdue", **acked), "text",
+                     LINKS).body
+    assert "李女士 acknowledged it but it is still not resolved past its deadline" in overdue
+    assigned = render(notification("sos", "cg-grid", reason="assigned", assigned_to="cg-grid"), "text",
+                      LINKS).body
+    assert "已指派给 张网格员 负责处理" in assigned and "/ack/" in assigned  # still open: one tap takes it
+    still_open = render(notification("sos", "cg-li", language="en", reason="new_incident"), "text",
+                        LINKS).body
+    assert "Critical · happened again · tier 1" in still_open

@@ -69,3 +69,46 @@ def test_activity_view_follows_the_readings(
         assert (quiet["evaluated"], quiet["last_activity"], quiet["alert_deadline"], quiet["timeline"]) == (
             True, None, None, [])
         assert api.get("/api/v1/residents/r-nobody/activity").status_code == 404
+
+
+def test_a_missed_incident_raises_the_sensitivity_shown_in_the_view_and_an_operator_reverts_it(
+    start_hub: StartHub, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    hub = start_hub(write_registry(tmp_path / "registry.yaml"))
+    li = make_token(hub, "li", Role.CAREGIVER, caregiver="cg-li")
+    operator = make_token(hub, "ops", Role.OPERATOR, communities=("*",))
+    now = (int(time.time() * 1000) // 1000) * 1000
+    publish(mosquitto, [
+        ("sc/sunshine/wristband/band-wang/event", {"ts": now - 5 * MINUTE_MS, "steps": 120, "worn": True})])
+    with client(hub, li) as api:
+        before = wait_until(lambda: api.get("/api/v1/residents/r-wang/activity").json()["alert_deadline"],
+                            20, what="r-wang's alert deadline")
+        view = api.get("/api/v1/residents/r-wang/activity").json()
+        assert view["sensitivity"] == {"registry": 1.0, "by_band": dict.fromkeys(
+            ("night", "morning", "afternoon", "evening"), 1.0), "changes": []}
+        # "We found her on the floor just now, no alert came": now's band becomes more sensitive.
+        at = datetime.fromtimestamp(now / 1000).astimezone().isoformat()
+        reported = api.post("/api/v1/residents/r-wang/missed-incidents", json={"at": at, "note": "floor"})
+        assert reported.status_code == 201, reported.text
+        change = reported.json()
+        assert (change["cause"], change["by"], change["old"], change["new"]) == ("missed", "cg-li", 1.0, 1.25)
+        assert api.post(f"/api/v1/residents/r-wang/sensitivity/{change['id']}/revert",
+                        json={}).status_code == 403, "operators revert, caregivers do not"
+
+        def sooner() -> str | None:
+            deadline: str | None = api.get("/api/v1/residents/r-wang/activity").json()["alert_deadline"]
+            return deadline if deadline and _ms(deadline) < _ms(before) else None
+
+        wait_until(sooner, 20, what="the detector's deadline moved by the new sensitivity")
+        shown = api.get("/api/v1/residents/r-wang/activity").json()["sensitivity"]
+        assert shown["by_band"][change["band"]] == 1.25
+        assert [c["id"] for c in shown["changes"]] == [change["id"]]
+    with client(hub, operator) as api:
+        reverted = api.post(f"/api/v1/residents/r-wang/sensitivity/{change['id']}/revert",
+                            json={"note": "she had tripped over the mat"})
+        assert reverted.status_code == 201, reverted.text
+        assert (reverted.json()["cause"], reverted.json()["reverts"], reverted.json()["new"]) == \
+            ("reverted", change["id"], 1.0)
+        assert api.post("/api/v1/residents/r-wang/sensitivity/999/revert", json={}).status_code == 404
+        shown = api.get("/api/v1/residents/r-wang/activity").json()["sensitivity"]
+        assert shown["by_band"][change["band"]] == 1.0 and len(shown["changes"]) == 2

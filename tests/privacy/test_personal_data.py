@@ -200,6 +200,7 @@ def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) 
                                           community="sunshine", building="b1", household="h1",
                                           resident="r-wang", device="band-wang", raised_at_ms=now))
     alerts.resolve(sos.id, "visited", by="ops", note=f"女儿电话 {PHONE}")
+    alerts.report_missed("r-wang", now, by="ops", note="found on the floor")
     alerts.close()
     who = Who("ops", None, "operator")
 
@@ -208,6 +209,7 @@ def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) 
     assert {r["device"] for r in data["readings"]} == set(HERS), "her readings, nobody else's"
     assert [d["payload_hex"] for d in data["dead_letters"]] == [b"\x00raw".hex().upper()]
     assert [a["kind"] for a in data["alerts"]] == ["sos"] and data["alerts"][0]["note"].endswith(PHONE)
+    assert [c["note"] for c in data["sensitivity_changes"]] == ["found on the floor"]
     counts = erase_resident("r-wang", registry.file, store_path=open_store.path, store_url=open_store.url,
                             influx=None, who=who, now_ms=now, write_registry=lambda file: None)
     assert (counts["readings"], counts["dead_letters"], counts["alerts"]) == (3, 1, 1)
@@ -215,5 +217,6 @@ def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) 
     assert [e["resident"] for e in store.erasures()] == ["r-wang"]
     with closing(AlertStore(open_store.path, url=open_store.url)) as alert_store:
         (kept,) = alert_store.alerts(AlertFilter())
+        assert alert_store.sensitivity_changes("r-wang") == [], "what her verdicts taught goes with her"
     assert (kept.subject, kept.resident, kept.note, kept.evidence) == ("erased", "erased", "", {})
     assert [r.what for r in store.reads("r-wang")] == ["export"], "the export is in the read audit"

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from influxdb_client.rest import ApiException
 
+from hub.alerts.model import AlertError
 from hub.api.activity import coverage_ok, detector_view
 from hub.api.audit import record_read
-from hub.api.auth import ACTING_ROLES, ScopeDep, require_role
+from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import (
     ActivityDep,
+    AlertsDep,
     ClockDep,
     OfflineDevicesDep,
     RegistryDep,
@@ -25,8 +27,12 @@ from hub.api.schemas import (
     ActivityOut,
     ErasureOut,
     ExpectationOut,
+    MissedIncidentIn,
     ResidentOut,
     ResidentReadOut,
+    RevertIn,
+    SensitivityChangeOut,
+    SensitivityOut,
     TimelineEntry,
     at,
 )
@@ -36,6 +42,7 @@ from hub.clock import SystemClock
 from hub.monitoring_track import EXPECTED, track_of
 from hub.personal_data import ErasureRefusedError, Who, erase_resident, export_resident, influx_points
 from hub.registry import Registry
+from hub.sensitivity import by_band
 from hub.store import Store
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
@@ -165,6 +172,7 @@ def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query 
     store = Store(store_at.path, read_only=True, url=store_at.url)
     try:
         rows = store.recent_observations(devices, limit, clock.now_ms() - hours * 3_600_000)
+        changes = store.sensitivity_changes(resident.id)
     finally:
         store.close()
     return ActivityOut(
@@ -175,7 +183,48 @@ def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query 
         track=track.value, expected=ExpectationOut(
             median_delay_h=expected.median_delay_h, detected_24h=expected.detected_24h,
             false_alarms_per_month=expected.false_alarms_per_month, basis=expected.basis),
+        sensitivity=SensitivityOut(registry=resident.inactivity_sensitivity, by_band=by_band(changes),
+                                   changes=[SensitivityChangeOut.of(c) for c in changes]),
         timeline=[TimelineEntry(ts=at(row.ts), device=row.device_id, kind=row.kind, fields=row.fields)
                   for row in rows],
     )
 
+
+
+def _visible_resident(registry: Registry, scope: Scope, resident_id: str) -> None:
+    resident = next((r for r in registry.data.residents if r.id == resident_id), None)
+    if resident is None or not scope.sees_resident(resident.id,
+                                                   registry_index(registry).resident_community[resident.id]):
+        raise not_found(f"resident {resident_id!r} in service")  # as if absent: a 403 would confirm it
+
+
+@router.post("/{resident_id}/missed-incidents", status_code=status.HTTP_201_CREATED,
+             responses={**REFUSALS, 404: {"description": "no such resident"}})
+def report_missed_incident(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, resident_id: str,
+                           body: MissedIncidentIn) -> SensitivityChangeOut:
+    """An incident no alert told of ("we found her on the floor at 10:00"): the resident's inactivity
+    sensitivity at that time of day moves one bounded step toward more alerts."""
+    require_role(scope.token, ACTING_ROLES, "report missed incidents")
+    _visible_resident(registry, scope, resident_id)
+    try:
+        change = alerts.report_missed(resident_id, int(body.at.timestamp() * 1000), by=actor(scope.token),
+                                      note=body.note)
+    except AlertError as exc:
+        raise not_found(str(exc)) from None
+    return SensitivityChangeOut.of(change)
+
+
+@router.post("/{resident_id}/sensitivity/{change_id}/revert", status_code=status.HTTP_201_CREATED,
+             responses={**REFUSALS, 404: {"description": "no such resident or change"}})
+def revert_sensitivity_change(  # noqa: PLR0917 - FastAPI passes dependencies and parameters by name
+        alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, resident_id: str, change_id: int,
+        body: RevertIn) -> SensitivityChangeOut:
+    """An operator takes a sensitivity change back (a false alarm that was not one): that band returns to
+    its value before the change, itself a change that can be reverted."""
+    require_role(scope.token, OPERATORS, "revert sensitivity changes")
+    _visible_resident(registry, scope, resident_id)
+    change = next((c for c in alerts.sensitivity_changes(resident_id) if c.id == change_id), None)
+    if change is None:
+        raise not_found(f"sensitivity change {change_id} of resident {resident_id!r}")
+    reverted = alerts.revert_sensitivity(change_id, by=actor(scope.token), note=body.note)
+    return SensitivityChangeOut.of(reverted)
