@@ -74,6 +74,7 @@ class AlertService:
         self._delivery_threads: list[DeliveryThread] = []
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake_ticker = threading.Event()  # set by stop() and by the clock reaching the next tick
         self._listeners: list[Callable[[Alert], None]] = []
 
     def add_listener(self, listener: Callable[[Alert], None]) -> None:
@@ -105,6 +106,7 @@ class AlertService:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake_ticker.set()
         if self._ticker is not None:
             self._ticker.join(10)
             self._ticker = None
@@ -120,7 +122,17 @@ class AlertService:
                 self._writer_turn.close()
 
     def _tick_periodically(self) -> None:
-        while not self._stopping.wait(self._settings.tick_interval_s):
+        # Every `tick_interval_s` of the hub's time, so a deadline is met within a tick of it whether the
+        # clock is the system's or a simulation's; and at least that often in wall time.
+        interval_ms = int(self._settings.tick_interval_s * 1000)
+        while True:
+            self._wake_ticker.clear()
+            if self._stopping.is_set():  # after the clear: a stop() racing it still wakes the wait below
+                return
+            self._clock.wait_until(self._clock.now_ms() + interval_ms, self._wake_ticker,
+                                   self._settings.tick_interval_s)
+            if self._stopping.is_set():
+                return
             self.tick(self._clock.now_ms())
 
     # --- actions -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -204,6 +205,25 @@ def test_escalation_goes_tier_by_tier_until_acknowledged(service: AlertService, 
     assert service.tick(clock.now_ms()) == []
     assert actions(service, alert.id)[-1] == "escalation_exhausted"
     assert service.get(alert.id).alert.deadline_ms is None
+
+
+def test_the_running_service_escalates_on_the_hubs_clock(tmp_path: Path, clock: FollowedClock) -> None:
+    """A simulation at 600x: the deadline is met in the hub's time, not tick_interval_s of wall time later
+    (5 wall seconds there are 50 simulated minutes)."""
+    service = alert_service(tmp_path / "hub.sqlite3", clock)
+    service.start()
+    try:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        for minute in range(1, 6):  # the simulator's clock messages, one per simulated minute, 0.1 s apart
+            time.sleep(0.1)
+            clock.advance_to(T0 + minute * MINUTE_MS)
+        wall_deadline = time.monotonic() + 2  # well under the 5-second wall-time fallback
+        while actions(service, alert.id)[-1] != "escalated" and time.monotonic() < wall_deadline:
+            time.sleep(0.02)
+        event = service.get(alert.id).history[-1]
+        assert (event.action, event.at_ms) == ("escalated", T0 + 5 * MINUTE_MS)
+    finally:
+        service.close()
 
 
 def test_acknowledging_stops_escalation(service: AlertService, clock: FollowedClock) -> None:
