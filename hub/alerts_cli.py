@@ -11,7 +11,6 @@ import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Annotated, cast
 
 import typer
@@ -22,6 +21,7 @@ from detectors.severity import SEVERITIES
 from hub.alerts.model import ALERT_STATES, OUTCOMES, Alert, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.clock import SystemClock
+from hub.local_time import configured_registry, local_time, zone_of
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
 
@@ -32,10 +32,9 @@ err = Console(stderr=True)
 ByOption = Annotated[str, typer.Option("--by", help="who is acting (name or caregiver id)")]
 
 
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _when(ms: int | None, community: str) -> str:
+    """In the alert's community's zone (not this machine's, often UTC on a server), saying which."""
+    return local_time(ms, zone_of(configured_registry(), community))
 
 
 @contextmanager
@@ -123,7 +122,7 @@ def list_alerts(
             a.subject,
             a.building,
             str(a.count),
-            _when(a.last_seen_ms),
+            _when(a.last_seen_ms, a.community),
             str(a.tier),
             a.assigned_to or "",
         )
@@ -136,6 +135,10 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
     with _service() as service:
         detail = service.get(alert_id)
     a = detail.alert
+
+    def at(ms: int | None) -> str:
+        return _when(ms, a.community)
+
     out.print(f"[bold]alert {a.id}[/bold]  {a.kind}  {a.severity}  {a.state}")
     for label, value in (
         ("subject", a.subject),
@@ -143,13 +146,13 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
         ("resident", a.resident or "-"),
         ("device", a.device or "-"),
         ("count", str(a.count)),
-        ("first seen", _when(a.first_seen_ms)),
-        ("last seen", _when(a.last_seen_ms)),
+        ("first seen", at(a.first_seen_ms)),
+        ("last seen", at(a.last_seen_ms)),
         ("tier notified", str(a.tier)),
-        ("next escalation", _when(a.deadline_ms)),
+        ("next escalation", at(a.deadline_ms)),
         ("assigned to", a.assigned_to or "-"),
-        ("acknowledged", f"{a.acknowledged_by} at {_when(a.acknowledged_ms)}" if a.acknowledged_by else "-"),
-        ("resolved", f"{a.outcome} by {a.resolved_by} at {_when(a.resolved_ms)}" if a.resolved_by else "-"),
+        ("acknowledged", f"{a.acknowledged_by} at {at(a.acknowledged_ms)}" if a.acknowledged_by else "-"),
+        ("resolved", f"{a.outcome} by {a.resolved_by} at {at(a.resolved_ms)}" if a.resolved_by else "-"),
         ("note", a.note or "-"),
         ("evidence", json.dumps(a.evidence, ensure_ascii=False)),
     ):
@@ -157,7 +160,7 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
     history = Table("when", "who", "action", "from", "to", "detail", title="history")
     for e in detail.history:
         history.add_row(
-            _when(e.at_ms),
+            at(e.at_ms),
             e.actor,
             e.action,
             e.from_state or "",

@@ -30,7 +30,7 @@ from typing import Any
 
 from detectors.severity import SEVERITIES
 from hub.alerts.delivery import DeliveryThread, deliver_due
-from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers
+from hub.alerts.directory import UNREACHABLE, Tiers, caregiver, next_tier, recipient_tiers
 from hub.alerts.model import (
     CLEARED,
     OUTCOMES,
@@ -148,13 +148,30 @@ class AlertService:
                 if seen is not None:
                     return seen  # a redelivery of something already counted
             alert = store.unresolved(request.subject, request.kind)
+            reaches_nobody = False
             if alert is None:
-                alert = self._open(request, occurrence, now)
+                tiers = self._tiers(request)
+                reaches_nobody = not any(tiers.values())
+                alert = self._open(request, occurrence, tiers, now)
             else:
                 alert = self._repeat(alert, request, occurrence, now)
         self._wake_delivery_threads()
         self._changed(alert)
+        if reaches_nobody:
+            self._report_unreachable(alert)
         return alert
+
+    def _report_unreachable(self, alert: Alert) -> None:
+        """An alert nobody in the registry would be told of would otherwise run its deadlines out unseen
+        and end in `escalation_exhausted`: the duty officer hears of it as an alert of its own."""
+        log.warning("alert %d (%s about %s in %s) reaches nobody: the registry has no one to tell of it;"
+                    " see `hub registry check`", alert.id, alert.kind, alert.subject, alert.community)
+        if alert.kind == UNREACHABLE:
+            return  # no duty officer either: the log and the broadcast sinks (MQTT, webhook) are all there is
+        self.raise_alert(AlertRequest(
+            kind=UNREACHABLE, severity=alert.severity, subject=alert.subject, community=alert.community,
+            building=alert.building, household=alert.household, resident=alert.resident, device=alert.device,
+            evidence={"alert_id": alert.id, "alert_kind": alert.kind}, raised_at_ms=alert.first_seen_ms))
 
     def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None, *,
                     via: str | None = None) -> Alert:
@@ -312,8 +329,7 @@ class AlertService:
         return recipient_tiers(self._registry(), kind=alert.kind, community=alert.community,
                                household=alert.household, resident=alert.resident)
 
-    def _open(self, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
-        tiers = self._tiers(request)
+    def _open(self, request: AlertRequest, occurrence: str | None, tiers: Tiers, now: int) -> Alert:
         first = next_tier(tiers, 0) or 1
         deadline = now + self._settings.ack_deadline_ms(request.severity)
         alert_id = self._store.insert_alert(request, occurrence, first, deadline)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hub.alerts_cli import app
@@ -92,3 +93,20 @@ def test_runs_as_a_module(env: dict[str, str]) -> None:
     again = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
                            check=False)
     assert again.returncode == 1 and "already acknowledged by 值班员" in again.stderr
+
+
+def test_times_are_in_the_communitys_zone_and_say_so(env: dict[str, str], tmp_path: Path) -> None:
+    """Not this machine's zone (UTC on a server) unlabelled: the community's, Asia/Shanghai by default, as
+    the live view and the caregiver page show them."""
+    code, output = run({**env, "TZ": "UTC"}, "show", "1")
+    assert code == 0, output
+    first_seen = next(line for line in output.splitlines() if "first seen" in line)
+    assert first_seen.endswith(" UTC+8"), first_seen
+    assert "UTC+8" in run(env, "list")[1]
+
+    elsewhere = tmp_path / "kolkata.yaml"
+    data = yaml.safe_load(Path(env["HUB_REGISTRY_PATH"]).read_text(encoding="utf-8"))
+    data["communities"][0]["timezone"] = "Asia/Kolkata"
+    elsewhere.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    output = run({**env, "HUB_REGISTRY_PATH": str(elsewhere)}, "show", "1")[1]
+    assert next(line for line in output.splitlines() if "first seen" in line).endswith(" UTC+5:30")
