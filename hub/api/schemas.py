@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from detectors.severity import Severity
+from hub.alerts.directory import caregiver, labels
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
-from hub.registry import CaregiverLink
+from hub.registry import CaregiverLink, Registry
 
 
 def at(ms: int | None) -> datetime | None:
@@ -21,6 +22,34 @@ def at(ms: int | None) -> datetime | None:
 
 def epoch_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+class AlertNames(BaseModel):
+    """What people read beside the alert's ids, from the registry now (null where it has none)."""
+
+    resident: str | None = Field(description="the resident's name; for a household alert, everyone there")
+    unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
+    building: str | None
+    community: str | None
+    assigned_to: str | None = Field(description="the caregiver's name")
+    acknowledged_by: str | None = Field(description="the caregiver's name, or the name as typed")
+    resolved_by: str | None = Field(description="the caregiver's name, or the name as typed")
+    timezone: str = Field(description="the community's time zone, in which people read the alert's times")
+
+    @classmethod
+    def of(cls, alert: Alert, registry: Registry) -> AlertNames:
+        words = labels(registry, kind=alert.kind, community=alert.community, building=alert.building,
+                       household=alert.household, resident=alert.resident)
+
+        def person(who: str | None) -> str | None:  # a caregiver id, or a name typed on the command line
+            found = None if who is None else caregiver(registry, who)
+            return who if found is None else found.name
+
+        everyone = "、".join(r.name for r in words.residents) or None
+        return cls(resident=words.resident_name or everyone, unit=words.unit, building=words.building_name,
+                   community=words.community_name, assigned_to=person(alert.assigned_to),
+                   acknowledged_by=person(alert.acknowledged_by), resolved_by=person(alert.resolved_by),
+                   timezone=words.timezone)
 
 
 class AlertOut(BaseModel):
@@ -47,9 +76,10 @@ class AlertOut(BaseModel):
     resolved_at: AwareDatetime | None
     outcome: Outcome | None
     note: str
+    names: AlertNames = Field(description="the names people read where the fields above have ids")
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
+    def of(cls, alert: Alert, registry: Registry) -> AlertOut:
         return cls(
             id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state, subject=alert.subject,
             community=alert.community, building=alert.building, household=alert.household,
@@ -58,7 +88,7 @@ class AlertOut(BaseModel):
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
             acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
             resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
-            note=alert.note,
+            note=alert.note, names=AlertNames.of(alert, registry),
         )
 
 
@@ -132,8 +162,11 @@ class ResidentOut(BaseModel):
     id: str
     name: str
     household: str
+    unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
     building: str
+    building_name: str | None
     community: str
+    timezone: str = Field(description="the community's time zone, in which people read the resident's times")
     lives_alone: bool
     flags: list[str] | None = Field(description="health flags; null: not shown to this role (read_only, "
                                                 "device_admin)")
