@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devices import KINDS
+from hub.alerts.directory import alert_labels
 from hub.alerts.service import AlertService
 from hub.clock import Clock, FollowedClock
 from hub.export.influxdb import ExportStats
@@ -23,7 +24,7 @@ class LiveView:
     def __init__(self, intake: MainIntake, clock: Clock, alerts: AlertService, export: ExportStats | None, *,
                  broker_url: str, registry: Registry) -> None:
         """`export`: None without InfluxDB; `broker_url` as shown (its password masked); `registry`: the
-        one the hub started with, whose first community's time zone the times are shown in."""
+        one the hub started with: the names and the first community's time zone the view shows."""
         self._intake = intake
         self._clock = clock
         self._alert_service = alerts
@@ -32,6 +33,7 @@ class LiveView:
         self._last_received: Counter[str] = Counter()
         self._last_at = time.monotonic()
         self._rates: dict[str, float] = {}
+        self._registry = registry
         self._zone = zone_of(registry)
 
     def render(self) -> Group:
@@ -94,7 +96,9 @@ class LiveView:
         for alert in alerts:
             raised = local_time(alert.first_seen_ms, self._zone, "%m-%d %H:%M")
             style = {"critical": "bold red", "warning": "yellow"}.get(alert.severity)
-            table.add_row(raised, alert.kind, alert.severity, alert.subject, alert.state, str(alert.count),
+            words = alert_labels(self._registry, alert)
+            about = words.people or words.building_name or alert.subject  # the name people know
+            table.add_row(raised, alert.kind, alert.severity, about, alert.state, str(alert.count),
                           style=style)
         if not alerts:
             table.add_row(Text("none yet", style="dim"), "", "", "", "", "")

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from devices import KINDS
+from hub.alerts.model import Alert
 from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
@@ -48,6 +49,23 @@ class Labels:
     building_name: str | None = None
     residents: tuple[Resident, ...] = ()  # the alert's resident, or everyone living in its household
     caregivers: tuple[Caregiver, ...] = ()  # the residents' caregivers and the community's staff
+
+    @property
+    def people(self) -> str | None:
+        """The resident's name, or everyone's in the household: who the alert is about, as people say it."""
+        return self.resident_name or "、".join(r.name for r in self.residents) or None
+
+
+def alert_labels(registry: Registry, alert: Alert) -> Labels:
+    """`labels` for an alert that was raised: what the page, `hub alerts` and the live view show for it."""
+    return labels(registry, kind=alert.kind, community=alert.community, building=alert.building,
+                  household=alert.household, resident=alert.resident)
+
+
+def person_name(registry: Registry, who: str | None) -> str | None:
+    """A caregiver id's name; anything else (a name typed on the command line, `hub`) as it is."""
+    found = None if who is None else caregiver(registry, who)
+    return who if found is None else found.name
 
 
 def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...]) -> Tiers:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from detectors.severity import Severity
-from hub.alerts.directory import caregiver, labels
+from hub.alerts.directory import alert_labels, person_name
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
 from hub.registry import CaregiverLink, Registry
 
@@ -38,18 +38,11 @@ class AlertNames(BaseModel):
 
     @classmethod
     def of(cls, alert: Alert, registry: Registry) -> AlertNames:
-        words = labels(registry, kind=alert.kind, community=alert.community, building=alert.building,
-                       household=alert.household, resident=alert.resident)
-
-        def person(who: str | None) -> str | None:  # a caregiver id, or a name typed on the command line
-            found = None if who is None else caregiver(registry, who)
-            return who if found is None else found.name
-
-        everyone = "、".join(r.name for r in words.residents) or None
-        return cls(resident=words.resident_name or everyone, unit=words.unit, building=words.building_name,
-                   community=words.community_name, assigned_to=person(alert.assigned_to),
-                   acknowledged_by=person(alert.acknowledged_by), resolved_by=person(alert.resolved_by),
-                   timezone=words.timezone)
+        words = alert_labels(registry, alert)
+        return cls(resident=words.people, unit=words.unit, building=words.building_name,
+                   community=words.community_name, assigned_to=person_name(registry, alert.assigned_to),
+                   acknowledged_by=person_name(registry, alert.acknowledged_by),
+                   resolved_by=person_name(registry, alert.resolved_by), timezone=words.timezone)
 
 
 class AlertOut(BaseModel):

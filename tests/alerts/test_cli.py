@@ -110,3 +110,16 @@ def test_times_are_in_the_communitys_zone_and_say_so(env: dict[str, str], tmp_pa
     elsewhere.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     output = run({**env, "HUB_REGISTRY_PATH": str(elsewhere)}, "show", "1")[1]
     assert next(line for line in output.splitlines() if "first seen" in line).endswith(" UTC+5:30")
+
+
+def test_names_beside_the_ids_the_commands_take(env: dict[str, str]) -> None:
+    assert run(env, "assign", "1", "--to", "cg-grid", "--by", "cg-li")[0] == 0
+    code, output = run(env, "show", "1")
+    assert code == 0, output
+    for expected in ("王奶奶 (r-wang)", "阳光社区 (sunshine) / b7 / 7-2-1402 (h1402)", "张网格员 (cg-grid)"):
+        assert expected in output, output
+    code, output = run(env, "list")
+    assert "王奶奶 (r-wang)" in output and "张网格员 (cg-grid)" in output, output
+    # Without the registry the ids alone, and still the times' zone (the default).
+    code, output = run({**env, "HUB_REGISTRY_PATH": "/nonexistent/registry.yaml"}, "list")
+    assert code == 0 and "r-wang" in output and "王奶奶" not in output and "UTC+8" in output, output
