@@ -38,7 +38,7 @@ from hub.intake import Router, RouterLimits
 from hub.intake_pipeline import open_store
 from hub.intake_processes import IntakeProcess, IntakeProcessesError
 from hub.live_view import LiveView
-from hub.local_time import configured_registry, local_time, zone_of
+from hub.local_time import DEFAULT_TIMEZONE, configured_registry, local_time, zone_of
 from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress, Connector
 from hub.node import NodeError, NodeScope
@@ -216,7 +216,7 @@ def demo(
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("hub.sqlite3*"):
         stale.unlink()  # every demo starts from an empty store, so its counts mean this run
-    scenario = Scenario(seed=seed, days=days, start=datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")),
+    scenario = Scenario(seed=seed, days=days, start=datetime.now(UTC).astimezone(ZoneInfo(DEFAULT_TIMEZONE)),
                         community=CommunityParameters(households=households, buildings=3))
     simulation = Simulation(scenario)
     registry = Registry(simulation.registry)
