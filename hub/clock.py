@@ -14,26 +14,27 @@ from typing import Protocol
 
 from devices.topics import CLOCK_TOPIC
 
-__all__ = ["CLOCK_TOPIC", "Clock", "FollowedClock", "SystemClock"]
+__all__ = ["CLOCK_TOPIC", "Clock", "FollowedClock", "SystemClock", "wait_until"]
 
 
 class Clock(Protocol):
     def now_ms(self) -> int: ...
 
-    def wait_until(self, at_ms: int, wake: threading.Event, at_most_s: float) -> None:
-        """Return once the clock reads `at_ms`, `wake` is set, or `at_most_s` seconds of wall time passed.
 
-        Timers (the alerts' escalation) wait on this, never on wall time alone: under a simulation running
-        600x, 5 wall seconds are 50 minutes of the hub's time, far past a 5-minute deadline."""
-        ...
+def wait_until(clock: Clock, at_ms: int, wake: threading.Event, at_most_s: float) -> None:
+    """Return once `clock` reads `at_ms`, `wake` is set, or `at_most_s` seconds of wall time passed.
+
+    Timers (the alerts' escalation) wait on this, never on wall time alone: under a simulation running
+    600x, 5 wall seconds are 50 minutes of the hub's time, far past a 5-minute deadline."""
+    if isinstance(clock, FollowedClock):
+        clock.wait_until(at_ms, wake, at_most_s)
+    else:  # a clock that moves with wall time
+        wake.wait(min(at_most_s, max(0.0, (at_ms - clock.now_ms()) / 1000)))
 
 
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
-
-    def wait_until(self, at_ms: int, wake: threading.Event, at_most_s: float) -> None:
-        wake.wait(min(at_most_s, max(0.0, (at_ms - self.now_ms()) / 1000)))
 
 
 class FollowedClock:
@@ -57,6 +58,7 @@ class FollowedClock:
         return SystemClock().now_ms() if now is None else now
 
     def wait_until(self, at_ms: int, wake: threading.Event, at_most_s: float) -> None:
+        """See the module's `wait_until`; woken by `advance_to` as soon as the clock reaches `at_ms`."""
         # Bounded by wall time too: before the first tick, and while the simulator is paused, the timer
         # still runs (the CLI's hand-overs are taken over by the alerts' tick).
         waiter = (at_ms, wake)

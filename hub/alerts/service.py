@@ -45,7 +45,7 @@ from hub.alerts.model import (
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks.sink import Sink
 from hub.alerts.store import AlertFilter, AlertStore
-from hub.clock import Clock
+from hub.clock import Clock, wait_until
 from hub.registry import Registry
 from hub.store import WriterTurn
 
@@ -129,8 +129,8 @@ class AlertService:
             self._wake_ticker.clear()
             if self._stopping.is_set():  # after the clear: a stop() racing it still wakes the wait below
                 return
-            self._clock.wait_until(self._clock.now_ms() + interval_ms, self._wake_ticker,
-                                   self._settings.tick_interval_s)
+            wait_until(self._clock, self._clock.now_ms() + interval_ms, self._wake_ticker,
+                       self._settings.tick_interval_s)
             if self._stopping.is_set():
                 return
             self.tick(self._clock.now_ms())

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from hub.alerts.model import AlertRequest
 from hub.alerts.store import AlertStore
-from hub.clock import FollowedClock
 from hub.retention import DAY_MS, RetentionPolicy, RetentionThread, apply_retention
 from hub.settings import Settings
 from hub.store import Batch, DeadLetter, Observation, ResidentRead, Store
@@ -111,9 +110,11 @@ def test_the_retention_worker_applies_the_settings_limits_by_the_hubs_clock(tmp_
     fill(OpenStore(path, None))
     settings = Settings(store_path=path, retention_readings_days=180, retention_interval_s=3600)
 
-    clock = FollowedClock()
-    clock.advance_to(NOW)
-    worker = RetentionThread(lambda: Store(path), RetentionPolicy.from_settings(settings), clock, 3600)
+    class Clock:
+        def now_ms(self) -> int:
+            return NOW
+
+    worker = RetentionThread(lambda: Store(path), RetentionPolicy.from_settings(settings), Clock(), 3600)
     worker.start()
     try:
         deadline = 200
