@@ -11,7 +11,6 @@ import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Annotated, cast
 
 import typer
@@ -19,9 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.severity import SEVERITIES
+from hub.alerts.directory import Labels, alert_labels, person_name
 from hub.alerts.model import ALERT_STATES, OUTCOMES, Alert, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.clock import SystemClock
+from hub.local_time import configured_registry, local_time, zone_of
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
 
@@ -32,10 +33,25 @@ err = Console(stderr=True)
 ByOption = Annotated[str, typer.Option("--by", help="who is acting (name or caregiver id)")]
 
 
-def _when(ms: int | None) -> str:
-    if ms is None:
+def _named(name: str | None, id_: str | None) -> str:
+    """`王奶奶 (r-wang)`: the name people know, and the id the commands take."""
+    if id_ is None:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return id_ if not name or name == id_ else f"{name} ({id_})"
+
+
+def _labels(a: Alert) -> Labels:
+    """The alert's names from the registry at HUB_REGISTRY_PATH; ids alone when it cannot be read."""
+    return alert_labels(configured_registry() or Registry.empty(), a)
+
+
+def _person(who: str | None) -> str:
+    return _named(person_name(configured_registry() or Registry.empty(), who), who)
+
+
+def _when(ms: int | None, community: str) -> str:
+    """In the alert's community's zone (not this machine's, often UTC on a server), saying which."""
+    return local_time(ms, zone_of(configured_registry(), community))
 
 
 @contextmanager
@@ -106,7 +122,7 @@ def list_alerts(
         "kind",
         "severity",
         "state",
-        "subject",
+        "about",
         "building",
         "count",
         "last seen",
@@ -115,17 +131,18 @@ def list_alerts(
         title=f"{len(alerts)} alert(s)",
     )
     for a in alerts:
+        words = _labels(a)
         table.add_row(
             str(a.id),
             a.kind,
             a.severity,
             a.state,
-            a.subject,
-            a.building,
+            _named(words.people or words.building_name, a.subject),
+            _named(words.building_name, a.building),
             str(a.count),
-            _when(a.last_seen_ms),
+            _when(a.last_seen_ms, a.community),
             str(a.tier),
-            a.assigned_to or "",
+            _person(a.assigned_to) if a.assigned_to else "",
         )
     out.print(table)
 
@@ -136,20 +153,29 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
     with _service() as service:
         detail = service.get(alert_id)
     a = detail.alert
+    words = _labels(a)
+
+    def at(ms: int | None) -> str:
+        return _when(ms, a.community)
+
     out.print(f"[bold]alert {a.id}[/bold]  {a.kind}  {a.severity}  {a.state}")
     for label, value in (
-        ("subject", a.subject),
-        ("place", f"{a.community} / {a.building} / {a.household or '-'}"),
-        ("resident", a.resident or "-"),
+        ("about", _named(words.people or words.building_name, a.subject)),
+        ("place", " / ".join(_named(name, id_) for name, id_ in ((words.community_name, a.community),
+                                                               (words.building_name, a.building),
+                                                               (words.unit, a.household)))),
+        ("resident", _named(words.resident_name, a.resident)),
         ("device", a.device or "-"),
         ("count", str(a.count)),
-        ("first seen", _when(a.first_seen_ms)),
-        ("last seen", _when(a.last_seen_ms)),
+        ("first seen", at(a.first_seen_ms)),
+        ("last seen", at(a.last_seen_ms)),
         ("tier notified", str(a.tier)),
-        ("next escalation", _when(a.deadline_ms)),
-        ("assigned to", a.assigned_to or "-"),
-        ("acknowledged", f"{a.acknowledged_by} at {_when(a.acknowledged_ms)}" if a.acknowledged_by else "-"),
-        ("resolved", f"{a.outcome} by {a.resolved_by} at {_when(a.resolved_ms)}" if a.resolved_by else "-"),
+        ("next escalation", at(a.deadline_ms)),
+        ("assigned to", _person(a.assigned_to)),
+        ("acknowledged",
+         f"{_person(a.acknowledged_by)} at {at(a.acknowledged_ms)}" if a.acknowledged_by else "-"),
+        ("resolved",
+         f"{a.outcome} by {_person(a.resolved_by)} at {at(a.resolved_ms)}" if a.resolved_by else "-"),
         ("note", a.note or "-"),
         ("evidence", json.dumps(a.evidence, ensure_ascii=False)),
     ):
@@ -157,7 +183,7 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
     history = Table("when", "who", "action", "from", "to", "detail", title="history")
     for e in detail.history:
         history.add_row(
-            _when(e.at_ms),
+            at(e.at_ms),
             e.actor,
             e.action,
             e.from_state or "",

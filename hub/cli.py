@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from hub.alerts.directory import unreachable_kinds
 from hub.alerts.service import AlertService
 from hub.alerts_cli import app as alerts_app
 from hub.api import ApiServer, create_app
@@ -37,6 +38,7 @@ from hub.intake import Router, RouterLimits
 from hub.intake_pipeline import open_store
 from hub.intake_processes import IntakeProcess, IntakeProcessesError
 from hub.live_view import LiveView
+from hub.local_time import DEFAULT_TIMEZONE, configured_registry, local_time, zone_of
 from hub.monitoring_track import EXPECTED, Track, track_of
 from hub.mqtt import BrokerAddress, Connector
 from hub.node import NodeError, NodeScope
@@ -214,7 +216,7 @@ def demo(
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("hub.sqlite3*"):
         stale.unlink()  # every demo starts from an empty store, so its counts mean this run
-    scenario = Scenario(seed=seed, days=days, start=datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")),
+    scenario = Scenario(seed=seed, days=days, start=datetime.now(UTC).astimezone(ZoneInfo(DEFAULT_TIMEZONE)),
                         community=CommunityParameters(households=households, buildings=3))
     simulation = Simulation(scenario)
     registry = Registry(simulation.registry)
@@ -304,6 +306,9 @@ def registry_check(path: Annotated[Path, typer.Argument(help="registry YAML or J
     for track, who in sorted(tracks.items()):
         table.add_row(track.value, ", ".join(who), *EXPECTED[track].cells(), EXPECTED[track].basis)
     console.print(table)
+    # Loadable is not enough: an alert the registry has no one to tell of would run out unseen.
+    for gap in unreachable_kinds(reg):
+        console.print(f"[yellow]warning[/yellow]: {gap}", markup=True, highlight=False)
 
 
 @deadletter_app.command("list")
@@ -315,17 +320,17 @@ def deadletter_list(
     """List dead letters, oldest first."""
     settings = Settings()
     store = Store(settings.store_path, read_only=True, url=settings.store_url)
-    table = Table("id", "received (UTC)", "topic", "reason", "detail", "bytes")
+    table = Table("id", "received", "topic", "reason", "detail", "bytes")
+    zone = zone_of(configured_registry())
     for d in store.dead_letters(reason=reason, limit=limit, include_replayed=replayed):
-        when = datetime.fromtimestamp(d.received_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(d.id), when, d.topic, d.reason, d.detail, str(d.payload_size))
+        table.add_row(str(d.id), local_time(d.received_ms, zone), d.topic, d.reason, d.detail,
+                      str(d.payload_size))
     Console().print(table)
     counts = store.dead_letter_counts()
     Console().print(", ".join(f"{r}: {n}" for r, n in sorted(counts.items())) or "no dead letters")
     for device, (dropped, last_ms, last_reason) in sorted(store.dead_letters_dropped().items()):
-        when = datetime.fromtimestamp(last_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         Console().print(f"{device}: {dropped} more dropped past HUB_DEAD_LETTERS_PER_DEVICE (the newest at "
-                        f"{when}: {last_reason})")
+                        f"{local_time(last_ms, zone)}: {last_reason})")
 
 
 @deadletter_app.command("replay")

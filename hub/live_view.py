@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from devices import KINDS
+from hub.alerts.directory import alert_labels
 from hub.alerts.service import AlertService
 from hub.clock import Clock, FollowedClock
 from hub.export.influxdb import ExportStats
 from hub.intake_processes import MainIntake
+from hub.local_time import local_time, zone_of
 from hub.registry import Registry
 
 
@@ -24,7 +24,7 @@ class LiveView:
     def __init__(self, intake: MainIntake, clock: Clock, alerts: AlertService, export: ExportStats | None, *,
                  broker_url: str, registry: Registry) -> None:
         """`export`: None without InfluxDB; `broker_url` as shown (its password masked); `registry`: the
-        one the hub started with, whose first community's time zone the times are shown in."""
+        one the hub started with: the names and the first community's time zone the view shows."""
         self._intake = intake
         self._clock = clock
         self._alert_service = alerts
@@ -33,8 +33,8 @@ class LiveView:
         self._last_received: Counter[str] = Counter()
         self._last_at = time.monotonic()
         self._rates: dict[str, float] = {}
-        communities = registry.data.communities
-        self._zone = ZoneInfo(communities[0].timezone if communities else "UTC")
+        self._registry = registry
+        self._zone = zone_of(registry)
 
     def render(self) -> Group:
         intake, clock = self._intake, self._clock
@@ -46,7 +46,7 @@ class LiveView:
         self._last_received, self._last_at = received, now
 
         store_error = intake.store_error()
-        hub_time = datetime.fromtimestamp(clock.now_ms() / 1000, self._zone).strftime("%Y-%m-%d %H:%M")
+        hub_time = local_time(clock.now_ms(), self._zone, "%Y-%m-%d %H:%M")
         simulated = " (simulated)" if isinstance(clock, FollowedClock) else ""
         header = Text.assemble(
             ("smart-community hub  ", "bold"),
@@ -94,9 +94,11 @@ class LiveView:
             table.add_column(column)
         alerts = self._alert_service.list(limit=8)
         for alert in alerts:
-            raised = datetime.fromtimestamp(alert.first_seen_ms / 1000, self._zone).strftime("%m-%d %H:%M")
+            raised = local_time(alert.first_seen_ms, self._zone, "%m-%d %H:%M")
             style = {"critical": "bold red", "warning": "yellow"}.get(alert.severity)
-            table.add_row(raised, alert.kind, alert.severity, alert.subject, alert.state, str(alert.count),
+            words = alert_labels(self._registry, alert)
+            about = words.people or words.building_name or alert.subject  # the name people know
+            table.add_row(raised, alert.kind, alert.severity, about, alert.state, str(alert.count),
                           style=style)
         if not alerts:
             table.add_row(Text("none yet", style="dim"), "", "", "", "", "")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.clock import SystemClock
+from hub.local_time import configured_registry, local_time, zone_of
 from hub.personal_data import (
     ErasureRefusedError,
     ResidentNotFoundError,
@@ -48,7 +48,7 @@ def _registry(settings: Settings, path: Path | None) -> tuple[Path, Registry]:
 
 
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(ms, zone_of(configured_registry()))
 
 
 @app.command("export")

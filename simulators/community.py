@@ -118,6 +118,9 @@ class _Builder:
         duty_officer = f"{community_id}-duty"
         self.caregivers.append(Caregiver(id=duty_officer, community=community_id, name=f"{name}值班室",
                                          role="duty_officer"))
+        # Falling objects go to property security first: without it they would wait out a tier for nobody.
+        self.caregivers.append(Caregiver(id=f"{community_id}-security", community=community_id,
+                                         name=f"{name}物业保安", role="property_security"))
         per_building = np.array_split(np.arange(self.parameters.households), self.parameters.buildings)
         for number, households in enumerate(per_building, start=1):
             self._add_building(compound_id, f"{community_id}-b{number:02d}", number, len(households),

@@ -6,10 +6,11 @@ about a household without a named resident goes to the caregivers of everyone li
 a building or a device with no one behind it (falling objects, offline cameras, coverage) go to the
 community's staff by role: falling objects to `property_security` (tier 1) then `duty_officer` (tier 2),
 everything else to `duty_officer`. A resident alert that finds no caregiver at all falls back to the
-staff too, so no alert about a person ever has no one to tell.
+staff too. A community's staff are its caregivers (`community`) with that role.
 
-The registry does not link staff to a community; a community's staff are the caregivers with that role
-who are linked to one of its residents, or, in a registry of one community, everyone with that role.
+A registry without that staff leaves some alerts with no one to tell: `AlertService` raises an
+`unreachable` alert for each (to the duty officer, if there is one; else the global notify URLs, the
+machine sinks and the page see it) and `hub registry check` warns of the gap (`unreachable_kinds`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from devices import KINDS
+from hub.alerts.model import Alert
 from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
     "falling_object": ("property_security", "duty_officer"),
 }
 _DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
+
+UNREACHABLE = "unreachable"
+"""The alert kind raised for an alert that has no one to tell (`AlertService`): the duty officer's."""
 
 Tiers = dict[int, list[Caregiver]]
 
@@ -45,25 +50,28 @@ class Labels:
     residents: tuple[Resident, ...] = ()  # the alert's resident, or everyone living in its household
     caregivers: tuple[Caregiver, ...] = ()  # the residents' caregivers and the community's staff
 
+    @property
+    def people(self) -> str | None:
+        """The resident's name, or everyone's in the household: who the alert is about, as people say it."""
+        return self.resident_name or "、".join(r.name for r in self.residents) or None
 
-def _community_of_households(registry: Registry) -> dict[str, str]:
-    data = registry.data
-    compound_community = {c.id: c.community for c in data.compounds}
-    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
-    grid_community = {g.id: building_community[g.building] for g in data.grids}
-    return {h.id: grid_community[h.grid] for h in data.households}
+
+def alert_labels(registry: Registry, alert: Alert) -> Labels:
+    """`labels` for an alert that was raised: what the page, `hub alerts` and the live view show for it."""
+    return labels(registry, kind=alert.kind, community=alert.community, building=alert.building,
+                  household=alert.household, resident=alert.resident)
+
+
+def person_name(registry: Registry, who: str | None) -> str | None:
+    """A caregiver id's name; anything else (a name typed on the command line, `hub`) as it is."""
+    found = None if who is None else caregiver(registry, who)
+    return who if found is None else found.name
 
 
 def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...]) -> Tiers:
-    data = registry.data
-    household_community = _community_of_households(registry)
-    linked = {link.caregiver for r in data.residents if household_community.get(r.household) == community
-              for link in r.caregivers}
-    single_community = len(data.communities) == 1
     tiers: Tiers = {}
     for tier, role in enumerate(roles, start=1):
-        holders = [c for c in data.caregivers if c.role == role]
-        chosen = [c for c in holders if c.id in linked] or (holders if single_community else [])
+        chosen = [c for c in registry.data.caregivers if c.role == role and c.community == community]
         if chosen:
             tiers[tier] = chosen
     return tiers
@@ -73,7 +81,7 @@ def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...])
 # the family ("no data" is not "no activity"); with them every fault a device kind reports itself (a
 # tamper switch, a camera's lens or storage). A band left off (`not_worn`) is about equipment too, but
 # only the family can ask the resident to put it on: it goes to the resident's caregivers.
-OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low"}) | frozenset(
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACHABLE}) | frozenset(
     fault.alert for kind in KINDS.values() for fault in kind.faults)
 
 
@@ -136,3 +144,55 @@ def labels(registry: Registry, *, kind: str, community: str, building: str, hous
     caregivers = tuple({c.id: c for c in [*linked, *staff]}.values())  # each once, the resident's own first
     return Labels(resident_name, unit, place.timezone if place else "Asia/Shanghai",
                   place.name if place else None, building_name, tuple(residents), caregivers)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Alerts that, raised about `place`, would have no one to tell; any of `roles` there would do."""
+
+    place: str  # "community <id>" or "resident <id>"
+    kinds: tuple[str, ...]  # empty: every alert about the resident
+    roles: tuple[CaregiverRole, ...]
+
+    def __str__(self) -> str:
+        what = ", ".join(self.kinds) or "any alert"
+        return f"{self.place}: {what} would reach nobody (add a {' or '.join(self.roles)})"
+
+
+def unreachable_kinds(registry: Registry) -> list[Gap]:
+    """The alerts this registry's devices and residents can raise that would reach nobody, by the same
+    rules as `recipient_tiers` (what `hub registry check` warns of)."""
+    data = registry.data
+    gaps: list[Gap] = []
+    for community in data.communities:
+        devices = [d for d in registry.devices.values() if d.community == community.id]
+        # About equipment and buildings: the staff's. `unreachable` itself, whatever the devices.
+        kinds = {UNREACHABLE} | {kind for d in devices for kind in _staff_kinds(d.kind, d.household)}
+        missing = sorted(k for k in kinds if not recipient_tiers(registry, kind=k, community=community.id,
+                                                                  household=None, resident=None))
+        for roles in sorted({_staff_roles(k) for k in missing}):
+            gaps.append(Gap(f"community {community.id}",
+                            tuple(k for k in missing if _staff_roles(k) == roles), roles))
+    household_community = _community_of_households(registry)
+    for r in data.residents:
+        community_id = household_community[r.household]
+        if not recipient_tiers(registry, kind="sos", community=community_id, household=r.household,
+                               resident=r.id):
+            gaps.append(Gap(f"resident {r.id}", (), ("family", *_DEFAULT_STAFF_ROLES)))
+    return gaps
+
+
+def _community_of_households(registry: Registry) -> dict[str, str]:
+    data = registry.data
+    compound_community = {c.id: c.community for c in data.compounds}
+    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
+    grid_community = {g.id: building_community[g.building] for g in data.grids}
+    return {h.id: grid_community[h.grid] for h in data.households}
+
+
+def _staff_kinds(device_kind: str, household: str | None) -> set[str]:
+    kind = KINDS[device_kind]
+    kinds = {"device_offline", "battery_low"} | {fault.alert for fault in kind.faults}
+    if household is None:  # a building's device: what it raises is about the building (a falling object)
+        kinds |= set(kind.immediate_alerts)
+    return kinds

@@ -38,7 +38,7 @@ from typing import Any
 from detectors.severity import SEVERITIES
 from hub import sensitivity
 from hub.alerts.delivery import DeliveryThread, deliver_due
-from hub.alerts.directory import Tiers, caregiver, next_tier, recipient_tiers, timezone_of
+from hub.alerts.directory import UNREACHABLE, Tiers, caregiver, next_tier, recipient_tiers, timezone_of
 from hub.alerts.model import (
     CLEARED,
     OUTCOMES,
@@ -53,7 +53,7 @@ from hub.alerts.model import (
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks.sink import Sink
 from hub.alerts.store import AlertFilter, AlertStore
-from hub.clock import Clock
+from hub.clock import Clock, wait_until
 from hub.registry import Registry
 from hub.store import WriterTurn
 
@@ -108,6 +108,7 @@ class AlertService:
         self._delivery_threads: list[DeliveryThread] = []
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake_ticker = threading.Event()  # set by stop() and by the clock reaching the next tick
         self._listeners: list[Callable[[Alert], None]] = []
 
     def add_listener(self, listener: Callable[[Alert], None]) -> None:
@@ -139,6 +140,7 @@ class AlertService:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake_ticker.set()
         if self._ticker is not None:
             self._ticker.join(10)
             self._ticker = None
@@ -154,7 +156,17 @@ class AlertService:
                 self._writer_turn.close()
 
     def _tick_periodically(self) -> None:
-        while not self._stopping.wait(self._settings.tick_interval_s):
+        # Every `tick_interval_s` of the hub's time, so a deadline is met within a tick of it whether the
+        # clock is the system's or a simulation's; and at least that often in wall time.
+        interval_ms = int(self._settings.tick_interval_s * 1000)
+        while True:
+            self._wake_ticker.clear()
+            if self._stopping.is_set():  # after the clear: a stop() racing it still wakes the wait below
+                return
+            wait_until(self._clock, self._clock.now_ms() + interval_ms, self._wake_ticker,
+                       self._settings.tick_interval_s)
+            if self._stopping.is_set():
+                return
             self.tick(self._clock.now_ms())
 
     # --- actions -------------------------------------------------------------------------------
@@ -170,13 +182,30 @@ class AlertService:
                 if seen is not None:
                     return seen  # a redelivery of something already counted
             alert = store.unresolved(request.subject, request.kind)
+            reaches_nobody = False
             if alert is None:
-                alert = self._open(request, occurrence, now)
+                tiers = self._tiers(request)
+                reaches_nobody = not any(tiers.values())
+                alert = self._open(request, occurrence, tiers, now)
             else:
                 alert = self._repeat(alert, request, occurrence, now)
         self._wake_delivery_threads()
         self._changed(alert)
+        if reaches_nobody:
+            self._report_unreachable(alert)
         return alert
+
+    def _report_unreachable(self, alert: Alert) -> None:
+        """An alert nobody in the registry would be told of would otherwise run its deadlines out unseen
+        and end in `escalation_exhausted`: the duty officer hears of it as an alert of its own."""
+        log.warning("alert %d (%s about %s in %s) reaches nobody: the registry has no one to tell of it;"
+                    " see `hub registry check`", alert.id, alert.kind, alert.subject, alert.community)
+        if alert.kind == UNREACHABLE:
+            return  # no duty officer either: the log and the broadcast sinks (MQTT, webhook) are all there is
+        self.raise_alert(AlertRequest(
+            kind=UNREACHABLE, severity=alert.severity, subject=alert.subject, community=alert.community,
+            building=alert.building, household=alert.household, resident=alert.resident, device=alert.device,
+            evidence={"alert_id": alert.id, "alert_kind": alert.kind}, raised_at_ms=alert.first_seen_ms))
 
     def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None, *,
                     via: str | None = None) -> Alert:
@@ -375,8 +404,7 @@ class AlertService:
         return recipient_tiers(self._registry(), kind=alert.kind, community=alert.community,
                                household=alert.household, resident=alert.resident)
 
-    def _open(self, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
-        tiers = self._tiers(request)
+    def _open(self, request: AlertRequest, occurrence: str | None, tiers: Tiers, now: int) -> Alert:
         first = next_tier(tiers, 0) or 1
         deadline = now + self._settings.ack_deadline_ms(request.severity)
         alert_id = self._store.insert_alert(request, occurrence, first, deadline)

@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from detectors.severity import Severity
+from hub.alerts.directory import alert_labels, person_name
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
-from hub.registry import CaregiverLink
+from hub.registry import CaregiverLink, Registry
 from hub.sensitivity import SensitivityChange
 
 
@@ -22,6 +23,27 @@ def at(ms: int | None) -> datetime | None:
 
 def epoch_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+class AlertNames(BaseModel):
+    """What people read beside the alert's ids, from the registry now (null where it has none)."""
+
+    resident: str | None = Field(description="the resident's name; for a household alert, everyone there")
+    unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
+    building: str | None
+    community: str | None
+    assigned_to: str | None = Field(description="the caregiver's name")
+    acknowledged_by: str | None = Field(description="the caregiver's name, or the name as typed")
+    resolved_by: str | None = Field(description="the caregiver's name, or the name as typed")
+    timezone: str = Field(description="the community's time zone, in which people read the alert's times")
+
+    @classmethod
+    def of(cls, alert: Alert, registry: Registry) -> AlertNames:
+        words = alert_labels(registry, alert)
+        return cls(resident=words.people, unit=words.unit, building=words.building_name,
+                   community=words.community_name, assigned_to=person_name(registry, alert.assigned_to),
+                   acknowledged_by=person_name(registry, alert.acknowledged_by),
+                   resolved_by=person_name(registry, alert.resolved_by), timezone=words.timezone)
 
 
 class AlertOut(BaseModel):
@@ -50,9 +72,10 @@ class AlertOut(BaseModel):
     resolved_at: AwareDatetime | None
     outcome: Outcome | None
     note: str
+    names: AlertNames = Field(description="the names people read where the fields above have ids")
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertOut:
+    def of(cls, alert: Alert, registry: Registry) -> AlertOut:
         return cls(
             id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state, subject=alert.subject,
             community=alert.community, building=alert.building, household=alert.household,
@@ -61,7 +84,7 @@ class AlertOut(BaseModel):
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
             acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
             resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
-            note=alert.note,
+            note=alert.note, names=AlertNames.of(alert, registry),
         )
 
 
@@ -135,8 +158,11 @@ class ResidentOut(BaseModel):
     id: str
     name: str
     household: str
+    unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
     building: str
+    building_name: str | None
     community: str
+    timezone: str = Field(description="the community's time zone, in which people read the resident's times")
     lives_alone: bool
     flags: list[str] | None = Field(description="health flags; null: not shown to this role (read_only, "
                                                 "device_admin)")

@@ -147,6 +147,6 @@ class AlertStream:
                     continue
                 if alert is None or subscriber.dropped:
                     break
-                yield f"event: alert\ndata: {AlertOut.of(alert).model_dump_json()}\n\n"
+                yield f"event: alert\ndata: {AlertOut.of(alert, self._registry()).model_dump_json()}\n\n"
         finally:
             self._subscribers.discard(subscriber)

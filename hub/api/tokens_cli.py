@@ -6,7 +6,6 @@ A running hub on the same store sees a new or revoked token at its next request.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from hub.api.tokens import ALL_COMMUNITIES, Role, Token, TokenError, TokenStore, parse_duration_ms
 from hub.clock import SystemClock
+from hub.local_time import configured_registry, local_time, zone_of
 from hub.registry import Registry, RegistryError
 from hub.settings import Settings
 
@@ -29,7 +29,7 @@ def _store() -> TokenStore:
 
 
 def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(ms, zone_of(configured_registry()))
 
 
 def _describe(token: Token) -> str:
@@ -75,7 +75,7 @@ def create(
         raise typer.Exit(2) from None
     finally:
         store.close()
-    until = "" if token.expires_ms is None else f", expires {_when(token.expires_ms)} UTC"
+    until = "" if token.expires_ms is None else f", expires {_when(token.expires_ms)}"
     err.print(f"created {_describe(token)}{until}; the token is shown only now:")
     print(secret)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from hub.alerts_cli import app
@@ -92,3 +93,33 @@ def test_runs_as_a_module(env: dict[str, str]) -> None:
     again = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
                            check=False)
     assert again.returncode == 1 and "already acknowledged by 值班员" in again.stderr
+
+
+def test_times_are_in_the_communitys_zone_and_say_so(env: dict[str, str], tmp_path: Path) -> None:
+    """Not this machine's zone (UTC on a server) unlabelled: the community's, Asia/Shanghai by default, as
+    the live view and the caregiver page show them."""
+    code, output = run({**env, "TZ": "UTC"}, "show", "1")
+    assert code == 0, output
+    first_seen = next(line for line in output.splitlines() if "first seen" in line)
+    assert first_seen.endswith(" UTC+8"), first_seen
+    assert "UTC+8" in run(env, "list")[1]
+
+    elsewhere = tmp_path / "kolkata.yaml"
+    data = yaml.safe_load(Path(env["HUB_REGISTRY_PATH"]).read_text(encoding="utf-8"))
+    data["communities"][0]["timezone"] = "Asia/Kolkata"
+    elsewhere.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    output = run({**env, "HUB_REGISTRY_PATH": str(elsewhere)}, "show", "1")[1]
+    assert next(line for line in output.splitlines() if "first seen" in line).endswith(" UTC+5:30")
+
+
+def test_names_beside_the_ids_the_commands_take(env: dict[str, str]) -> None:
+    assert run(env, "assign", "1", "--to", "cg-grid", "--by", "cg-li")[0] == 0
+    code, output = run(env, "show", "1")
+    assert code == 0, output
+    for expected in ("王奶奶 (r-wang)", "阳光社区 (sunshine) / b7 / 7-2-1402 (h1402)", "张网格员 (cg-grid)"):
+        assert expected in output, output
+    code, output = run(env, "list")
+    assert "王奶奶 (r-wang)" in output and "张网格员 (cg-grid)" in output, output
+    # Without the registry the ids alone, and still the times' zone (the default).
+    code, output = run({**env, "HUB_REGISTRY_PATH": "/nonexistent/registry.yaml"}, "list")
+    assert code == 0 and "r-wang" in output and "王奶奶" not in output and "UTC+8" in output, output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.alerts.support import (
     falling_object_request,
     resident_request,
 )
+from tests.registry_builder import RegistryBuilder
 
 
 @pytest.fixture
@@ -204,6 +207,52 @@ def test_escalation_goes_tier_by_tier_until_acknowledged(service: AlertService, 
     assert service.tick(clock.now_ms()) == []
     assert actions(service, alert.id)[-1] == "escalation_exhausted"
     assert service.get(alert.id).alert.deadline_ms is None
+
+
+def test_the_running_service_escalates_on_the_hubs_clock(tmp_path: Path, clock: FollowedClock) -> None:
+    """A simulation at 600x: the deadline is met in the hub's time, not tick_interval_s of wall time later
+    (5 wall seconds there are 50 simulated minutes)."""
+    service = alert_service(tmp_path / "hub.sqlite3", clock)
+    service.start()
+    try:
+        alert = service.raise_alert(resident_request("fall", "critical"))
+        for minute in range(1, 6):  # the simulator's clock messages, one per simulated minute, 0.1 s apart
+            time.sleep(0.1)
+            clock.advance_to(T0 + minute * MINUTE_MS)
+        wall_deadline = time.monotonic() + 2  # well under the 5-second wall-time fallback
+        while actions(service, alert.id)[-1] != "escalated" and time.monotonic() < wall_deadline:
+            time.sleep(0.02)
+        event = service.get(alert.id).history[-1]
+        assert (event.action, event.at_ms) == ("escalated", T0 + 5 * MINUTE_MS)
+    finally:
+        service.close()
+
+
+def test_an_alert_that_reaches_nobody_is_itself_an_alert(tmp_path: Path, clock: FollowedClock,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A falling object in a community with no property security and no duty officer: raised all the same,
+    with a WARNING and an `unreachable` alert, instead of quietly running out to `escalation_exhausted`."""
+    no_staff = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b7", floors=18)
+                .device("hac-07", "high_altitude_camera", building="b7").registry())
+    service = alert_service(tmp_path / "hub.sqlite3", clock, no_staff)
+    caplog.set_level(logging.WARNING, logger="hub.alerts.service")
+    try:
+        falling = service.raise_alert(falling_object_request("e-1"))
+        [ops] = service.list(kind="unreachable")
+        assert (ops.subject, ops.severity, ops.evidence) == \
+            ("b7", "critical", {"alert_id": falling.id, "alert_kind": "falling_object"})
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert f"alert {falling.id} (falling_object about b7 in sunshine) reaches nobody" in warnings[0]
+        assert len(warnings) == 2, "the unreachable alert reaches nobody either: logged, not raised again"
+        assert len(service.list()) == 2
+    finally:
+        service.close()
+
+
+def test_an_alert_with_recipients_raises_no_unreachable_alert(service: AlertService) -> None:
+    service.raise_alert(falling_object_request("e-1"))
+    service.raise_alert(resident_request("fall", "critical"))
+    assert service.list(kind="unreachable") == []
 
 
 def test_acknowledging_stops_escalation(service: AlertService, clock: FollowedClock) -> None:

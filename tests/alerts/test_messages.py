@@ -91,11 +91,12 @@ SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
     "not_worn": ("resident", Severity.INFO, {"day": "2026-11-22", "worn_days": 12, "of_days": 13}),
     "left_geofence": ("resident", Severity.CRITICAL, {"location": LOCATION, "outside_m": 412.5,
                                                       "accuracy_m": 12.0}),
+    "unreachable": ("building", Severity.CRITICAL, {"alert_id": 41, "alert_kind": "falling_object"}),
 }
 # Who hears of it first: the family for a resident, staff for equipment and the building.
 FIRST = {"falling_object": "cg-guard", "device_offline": "cg-duty", "battery_low": "cg-duty",
          "coverage": "cg-duty", "tamper": "cg-duty", "camera_offline": "cg-duty", "lens_blocked": "cg-duty",
-         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty"}
+         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty"}
 
 
 def alert_of(kind: str, **changes: Any) -> Alert:
@@ -103,7 +104,7 @@ def alert_of(kind: str, **changes: Any) -> Alert:
     device = {"falling_object": "hac-07", "door_left_open": "door-1402", "night_exit": "door-1402",
               "device_offline": "door-1402", "battery_low": "band-1402", "tamper": "door-1402",
               "camera_offline": "hac-07", "lens_blocked": "hac-07", "storage_failed": "hac-07",
-              "low_frame_rate": "hac-07"}.get(kind, "band-1402")
+              "low_frame_rate": "hac-07", "unreachable": "hac-07"}.get(kind, "band-1402")
     alert = Alert(
         id=42, kind=kind, severity=severity, state="open",
         subject={"resident": "r-wang", "household": "h1402", "device": device, "building": "b7"}[level],

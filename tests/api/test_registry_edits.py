@@ -156,9 +156,11 @@ def test_a_new_resident_and_caregiver_count_for_scoping_at_once(
             "id": "band-sun", "kind": "wristband", "household": "h2", "resident": "r-sun"}).status_code == 201
     with client(hub, newcomer) as api:
         (resident,) = api.get("/api/v1/residents").json()
-        assert resident == {"id": "r-sun", "name": "孙奶奶", "household": "h2", "building": "b1",
-                            "community": "sunshine", "lives_alone": True, "flags": ["独居老人", "血透患者"],
-                            "wandering_risk": False, "caregivers": [{"caregiver": "cg-sun", "tier": 1}]}
+        assert resident == {"id": "r-sun", "name": "孙奶奶", "household": "h2", "unit": "1-102",
+                            "building": "b1", "building_name": None, "community": "sunshine",
+                            "timezone": "Asia/Shanghai", "lives_alone": True,
+                            "flags": ["独居老人", "血透患者"], "wandering_risk": False,
+                            "caregivers": [{"caregiver": "cg-sun", "tier": 1}]}
         activity = api.get("/api/v1/residents/r-sun/activity")
         assert activity.status_code == 200
         # Nothing heard yet (the evaluation may or may not have taken the newcomer on by now).

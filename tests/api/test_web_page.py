@@ -79,7 +79,8 @@ def _log_console(message: ConsoleMessage) -> None:
 @pytest.fixture
 def caring_registry(tmp_path: Path) -> Path:
     """Two homes, each with a resident wearing a wristband and one family caregiver of their own."""
-    return (RegistryBuilder().community("sunshine", "阳光社区").compound("c1").building("b1", floors=18)
+    return (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+            .building("b1", name="1号楼", floors=18)
             .grid("g1").household("h101", unit="1-101").household("h102", unit="1-102")
             .caregiver("cg-li", "李女士", "family").caregiver("cg-zhang", "张先生", "family")
             .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1})
@@ -159,6 +160,8 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     residents = page.locator("#residents li")
     expect(residents).to_have_count(1)  # her own resident only, not 赵爷爷
     expect(residents.first.locator(".resident-name")).to_have_text("王奶奶")
+    expect(residents.first.locator(".where")).to_have_text("1号楼 · 住户 1-101")
+    expect(residents.first.locator(".where")).to_have_attribute("title", "building: b1\nhousehold: h101")
     expect(residents.first.locator(".presence")).to_have_text("在家")
     expect(page.locator("#no-alerts")).to_be_visible()
     page.evaluate("window.sameDocument = true")  # gone if the page reloads or navigates
@@ -186,12 +189,31 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     card.get_by_role("button", name="确认").click()
     expect(card).to_have_attribute("data-state", "acknowledged")
     expect(card.locator(".state")).to_have_text("已确认")
-    expect(card.locator(".handled")).to_have_text("cg-li 已确认")
     expect(card.get_by_role("button", name="确认")).to_be_hidden()
+    # Names where people read, the ids on hover (and in the API beside the names).
+    expect(card.locator(".handled")).to_have_text("李女士 已确认")
+    expect(card.locator(".handled")).to_have_attribute("title", "acknowledged_by: cg-li")
+    expect(card.locator(".where")).to_have_text("1号楼 · 住户 1-101")
+    expect(card.locator(".where")).to_have_attribute("title", "building: b1\nhousehold: h101")
+    expect(card.locator(".who")).to_have_attribute("title", "resident: r1\ndevice: band-1\nsubject: r1")
 
     alert = api(hub, li, f"/alerts/{alert_id}")
     assert (alert["resident"], alert["kind"], alert["state"]) == ("r1", "sos", "acknowledged")
     assert alert["acknowledged_by"] == "cg-li"
+    assert alert["names"] == {"resident": "王奶奶", "unit": "1-101", "building": "1号楼",
+                              "community": "阳光社区", "assigned_to": None, "acknowledged_by": "李女士",
+                              "resolved_by": None, "timezone": "Asia/Shanghai"}
+
+    # Times in the community's zone, saying so, on the page and on the command line alike (whatever the
+    # machine's own zone: the hub's tests run in UTC).
+    page_time = card.locator("time").get_attribute("title") or ""
+    assert page_time.endswith(" UTC+8"), page_time
+    shown = subprocess.run([sys.executable, "-m", "hub", "alerts", "show", str(alert_id)],
+                           env={**hub.env, "HUB_REGISTRY_PATH": str(hub.registry), "TZ": "UTC",
+                                "COLUMNS": "200"},
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    last_seen = next(line for line in shown.splitlines() if "last seen" in line).split()[-3:]
+    assert last_seen[1][:5] in page_time and last_seen[2] == "UTC+8", (last_seen, page_time)
     assert page.evaluate("window.sameDocument") is True
 
 

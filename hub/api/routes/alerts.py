@@ -45,6 +45,7 @@ _ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
 @router.get("", responses=REFUSALS)
 def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     store_at: StoreDep,
+    registry: RegistryDep,
     scope: ScopeDep,
     state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
     community: str | None = None,
@@ -77,7 +78,7 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     # A read-only connection of its own: a request never waits on the alert service's lock, which the
     # hub's threads raise alerts under.
     with closing(AlertStore(store_at.path, read_only=True, url=store_at.url)) as reader:
-        return [AlertOut.of(a) for a in reader.alerts(where, scope.alert_sql())]
+        return [AlertOut.of(a, registry) for a in reader.alerts(where, scope.alert_sql())]
 
 
 @router.get(
@@ -111,11 +112,11 @@ def _visible(alerts: AlertService, scope: Scope, alert_id: int) -> AlertDetail:
 
 
 @router.get("/{alert_id}", responses={**REFUSALS, 404: {"description": "no such alert"}})
-def get_alert(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
+def get_alert(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
     """One alert with its full history (who did what, when) and its notifications."""
     detail = _visible(alerts, scope, alert_id)
     return AlertDetailOut(
-        **AlertOut.of(detail.alert).model_dump(),
+        **AlertOut.of(detail.alert, registry).model_dump(),
         history=[AlertEventOut.of(e) for e in detail.history],
         deliveries=[DeliveryOut.of(d) for d in detail.deliveries],
     )
@@ -127,11 +128,11 @@ def _acting(alerts: AlertService, scope: Scope, alert_id: int, doing: str) -> No
 
 
 @router.post("/{alert_id}/acknowledge", responses=_ACTION_REFUSALS)
-def acknowledge(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId) -> AlertOut:
+def acknowledge(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId) -> AlertOut:
     """Take the alert on: escalation to the next tier stops."""
     _acting(alerts, scope, alert_id, "acknowledge")
     try:
-        return AlertOut.of(alerts.acknowledge(alert_id, by=actor(scope.token)))
+        return AlertOut.of(alerts.acknowledge(alert_id, by=actor(scope.token)), registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
@@ -144,16 +145,18 @@ def assign(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: 
     if caregiver(registry, body.to) is None:
         raise invalid(("body", "to"), f"there is no caregiver {body.to!r} in the registry", body.to)
     try:
-        return AlertOut.of(alerts.assign(alert_id, body.to, by=actor(scope.token)))
+        return AlertOut.of(alerts.assign(alert_id, body.to, by=actor(scope.token)), registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
 
 @router.post("/{alert_id}/resolve", responses=_ACTION_REFUSALS)
-def resolve(alerts: AlertsDep, scope: ScopeDep, alert_id: AlertId, body: ResolveIn) -> AlertOut:
+def resolve(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId,
+            body: ResolveIn) -> AlertOut:
     """Close the alert with its outcome (and a note)."""
     _acting(alerts, scope, alert_id, "resolve")
     try:
-        return AlertOut.of(alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note))
+        return AlertOut.of(alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note),
+                           registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None

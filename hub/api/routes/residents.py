@@ -57,15 +57,20 @@ def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
     index = registry_index(registry)
     households = {h.id: h for h in registry.data.households}
     grids = {g.id: g.building for g in registry.data.grids}
+    building_names = {b.id: b.name for b in registry.data.buildings}
+    zones = {c.id: c.timezone for c in registry.data.communities}
     found = []
     for r in registry.data.residents:
         place = index.resident_community[r.id]
         if not scope.sees_resident(r.id, place) or community not in (None, place):
             continue
         acts = scope.token.role in ACTING_ROLES  # health flags are for those who act on them
+        building = grids[households[r.household].grid]
         found.append(ResidentOut(
-            id=r.id, name=r.name, household=r.household, building=grids[households[r.household].grid],
-            community=place, lives_alone=r.lives_alone, flags=r.flags if acts else None,
+            id=r.id, name=r.name, household=r.household, unit=households[r.household].unit or None,
+            building=building, building_name=building_names[building] or None, community=place,
+            timezone=zones[place],
+            lives_alone=r.lives_alone, flags=r.flags if acts else None,
             wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
     record_read(store_at, scope, "residents", [r.id for r in found])
     return found

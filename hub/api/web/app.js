@@ -477,13 +477,32 @@ function relativeTime(iso) {
   return t("daysAgo", { n: Math.floor(minutes / 1440) });
 }
 
-function clockTime(ms) {
-  const when = new Date(ms);
-  const sameDay = when.toDateString() === new Date().toDateString();
+// Times are read in the community's zone (the API's `timezone`), not the browser's, and say which, as
+// `hub alerts` and the notifications write them: the same fall never reads 03:50 here and 11:50 there.
+function zoneLabel(ms, zone) {
+  const name = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" })
+    .formatToParts(new Date(ms)).find((part) => part.type === "timeZoneName");
+  return (name?.value || "GMT").replace("GMT", "UTC");
+}
+
+function dayIn(ms, zone) {
+  return new Date(ms).toLocaleDateString("en-CA", { timeZone: zone });
+}
+
+function clockTime(ms, zone) {
   const locale = state.language === "zh" ? "zh-CN" : "en-GB";
-  const options = sameDay ? { hour: "2-digit", minute: "2-digit" }
-    : { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" };
-  return when.toLocaleString(locale, options);
+  const options = { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  if (dayIn(ms, zone) !== dayIn(Date.now(), zone)) Object.assign(options, { month: "numeric", day: "numeric" });
+  return `${new Date(ms).toLocaleString(locale, options)} ${zoneLabel(ms, zone)}`;
+}
+
+function fullTime(ms, zone) {
+  const locale = state.language === "zh" ? "zh-CN" : "en-GB";
+  const text = new Date(ms).toLocaleString(locale, {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  return `${text} ${zoneLabel(ms, zone)}`;
 }
 
 function duration(seconds) {
@@ -492,10 +511,10 @@ function duration(seconds) {
   return t("hours", { n: Math.round(seconds / 3600) });
 }
 
-function timeElement(iso, className) {
+function timeElement(iso, zone, className) {
   const node = element("time", className, relativeTime(iso));
   node.dateTime = iso;
-  node.title = new Date(iso).toLocaleString(state.language === "zh" ? "zh-CN" : "en-GB");
+  node.title = fullTime(Date.parse(iso), zone);
   return node;
 }
 
@@ -505,27 +524,29 @@ function renderTimes() {
   }
 }
 
-function evidenceValue(key, value) {
-  if (typeof value === "number" && (key.endsWith("_ms") || key.endsWith("_ts"))) return clockTime(value);
+function evidenceValue(key, value, zone) {
+  if (typeof value === "number" && (key.endsWith("_ms") || key.endsWith("_ts"))) return clockTime(value, zone);
   if (typeof value === "number" && key.endsWith("_s")) return duration(value);
   if (key === "battery") return `${value}%`;
   if (key === "confidence" && typeof value === "number") return `${Math.round(value * 100)}%`;
   return String(value);
 }
 
-function evidenceSummary(evidence) {
+function evidenceSummary(evidence, zone) {
   const names = LABELS[state.language].evidence;
   return Object.keys(names)
     .filter((key) => evidence?.[key] !== undefined && evidence[key] !== null)
     .slice(0, EVIDENCE_SHOWN)
-    .map((key) => `${names[key]} ${evidenceValue(key, evidence[key])}`)
+    .map((key) => `${names[key]} ${evidenceValue(key, evidence[key], zone)}`)
     .join(" · ");
 }
 
+// Names where people expect them (the API's `names`, from the registry); the ids stay in the card's
+// tooltips, for whoever has to look them up.
 function whoFor(alert) {
+  if (alert.names?.resident) return alert.names.resident;
   const resident = alert.resident && residentById(alert.resident);
   if (resident) return resident.name;
-  if (alert.resident_name) return alert.resident_name;
   if (alert.household) {
     const names = state.residents.filter((r) => r.household === alert.household).map((r) => r.name);
     if (names.length) return names.join("、");
@@ -537,11 +558,18 @@ function whoFor(alert) {
 function placeFor(alert) {
   const resident = (alert.resident && residentById(alert.resident))
     || state.residents.find((r) => alert.household && r.household === alert.household);
-  const unit = alert.unit || resident?.unit || alert.household;
+  return place(alert.names?.building, alert.building, alert.names?.unit || resident?.unit || alert.household);
+}
+
+function place(buildingName, building, unit) {
   const parts = [];
-  if (alert.building) parts.push(t("building", { b: alert.building }));
+  if (buildingName || building) parts.push(buildingName || t("building", { b: building }));
   if (unit) parts.push(t("household", { h: unit }));
   return parts.join(" · ");
+}
+
+function ids(pairs) {
+  return pairs.filter(([, value]) => value).map(([key, value]) => `${key}: ${value}`).join("\n");
 }
 
 /** A card's parts are built once and updated in place, so a re-render never loses a chosen outcome, a
@@ -618,18 +646,24 @@ function updateCard(card, alert) {
   part("severity").textContent = label("severities", alert.severity);
   part("kind").textContent = label("kinds", alert.kind);
   part("state").textContent = label("states", alert.state);
+  const zone = alert.names.timezone;
   part("who").textContent = whoFor(alert);
+  part("who").title = ids([["resident", alert.resident], ["device", alert.device], ["subject", alert.subject]]);
   part("where").textContent = placeFor(alert);
+  part("where").title = ids([["building", alert.building], ["household", alert.household]]);
   const when = part("when");
-  when.replaceChildren(timeElement(alert.last_seen));
+  when.replaceChildren(timeElement(alert.last_seen, zone));
   if (alert.count > 1) when.append(` · ${t("count", { n: alert.count })}`);
-  const summary = evidenceSummary(alert.evidence);
+  const summary = evidenceSummary(alert.evidence, zone);
   part("evidence").textContent = summary;
   part("evidence").hidden = !summary;
   const handled = [];
-  if (alert.acknowledged_by) handled.push(t("acknowledgedBy", { who: alert.acknowledged_by }));
-  if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.assigned_to }));
+  if (alert.acknowledged_by) {
+    handled.push(t("acknowledgedBy", { who: alert.names?.acknowledged_by || alert.acknowledged_by }));
+  }
+  if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.names?.assigned_to || alert.assigned_to }));
   part("handled").textContent = handled.join(" · ");
+  part("handled").title = ids([["acknowledged_by", alert.acknowledged_by], ["assigned_to", alert.assigned_to]]);
   part("handled").hidden = handled.length === 0;
   const acknowledge = part("acknowledge");
   acknowledge.textContent = t("acknowledge");
@@ -665,11 +699,15 @@ function renderResidents() {
     const item = element("li", "resident");
     item.dataset.residentId = resident.id;
     item.append(element("h3", "resident-name", resident.name));
-    item.append(element("p", "where", t("household", { h: resident.unit || resident.household })));
+    item.title = ids([["resident", resident.id]]);
+    const where = element("p", "where", place(resident.building_name, resident.building,
+      resident.unit || resident.household));
+    where.title = ids([["building", resident.building], ["household", resident.household]]);
+    item.append(where);
     const activity = state.activity.get(resident.id);
     if (activity) {
       const last = element("p", "last-activity", t("lastActivity"));
-      if (activity.last_activity) last.append(timeElement(activity.last_activity));
+      if (activity.last_activity) last.append(timeElement(activity.last_activity, resident.timezone));
       else last.append(t("noActivity"));
       const presence = element("span", `presence ${activity.away ? "away" : "at-home"}`,
         activity.away ? t("away") : t("atHome"));
