@@ -18,13 +18,6 @@ from tests.alerts.support import MINUTE_MS, T0, alert_service, community_registr
 
 
 @pytest.fixture
-def clock() -> FollowedClock:
-    clock = FollowedClock()
-    clock.advance_to(T0)
-    return clock
-
-
-@pytest.fixture
 def service(tmp_path: Path, clock: FollowedClock) -> Iterator[AlertService]:
     service = alert_service(tmp_path / "hub.sqlite3", clock)
     yield service

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -26,22 +25,6 @@ from tests.alerts.support import (
     resident_request,
 )
 from tests.registry_builder import RegistryBuilder
-
-
-@pytest.fixture
-def clock() -> FollowedClock:
-    clock = FollowedClock()
-    clock.advance_to(T0)
-    return clock
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def service(request: pytest.FixtureRequest, tmp_path: Path, clock: FollowedClock) -> Iterator[AlertService]:
-    """The alert service on each store backend in turn."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    service = alert_service(tmp_path / "hub.sqlite3", clock, store_url=url)
-    yield service
-    service.close()
 
 
 def actions(service: AlertService, alert_id: int) -> list[str]:

@@ -5,36 +5,17 @@ in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from hub.alerts.service import AlertService
-from hub.clock import FollowedClock
 from hub.resident_activity import ResidentActivity
 from hub.sensitivity import BANDS, CEILING, FLOOR, STEP, band_at, band_of
-from tests.alerts.support import T0, alert_service, community_registry, resident_request
+from tests.alerts.support import T0, community_registry, resident_request
 
 HOUR_MS = 3_600_000
 # T0 is 2026-11-23 10:13 in Shanghai: the morning band.
 MORNING = BANDS.index("morning")
-
-
-@pytest.fixture
-def clock() -> FollowedClock:
-    clock = FollowedClock()
-    clock.advance_to(T0)
-    return clock
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def service(request: pytest.FixtureRequest, tmp_path: Path, clock: FollowedClock) -> Iterator[AlertService]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    service = alert_service(tmp_path / "hub.sqlite3", clock, store_url=url)
-    yield service
-    service.close()
 
 
 def _false_alarm(service: AlertService, kind: str = "inactivity", at_ms: int = T0) -> int:
