@@ -296,6 +296,22 @@ CREATE TABLE resident_erasures (
 );
 """
 
+# Hub nodes sharing one PostgreSQL (hub/leases.py): the live nodes, each heartbeating its row, and which
+# node owns each community's evaluation until when. Times are the database's clock, the one clock every
+# node reads. Nothing on SQLite: one node, owning everything, without leases.
+_POSTGRESQL_NODES = """
+CREATE TABLE hub_nodes (
+    node_id      text        PRIMARY KEY,
+    communities  text        NOT NULL,    -- HUB_COMMUNITIES, comma-separated; '' = every community
+    heartbeat_at timestamptz NOT NULL
+);
+CREATE TABLE community_leases (
+    community   text        PRIMARY KEY,
+    owner       text        NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: intake (observations, dead letters, devices seen, cursors)",
               sqlite=_SQLITE_BASELINE, postgresql=_POSTGRESQL_INTAKE),
@@ -303,6 +319,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite="", postgresql=_POSTGRESQL_ALERTS),
     Migration(3, "API tokens and the registry, read and erasure audits on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_TOKENS_AND_AUDITS),
+    Migration(4, "hub nodes and the leases of community evaluation on PostgreSQL",
+              sqlite="", postgresql=_POSTGRESQL_NODES),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
