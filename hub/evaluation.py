@@ -5,6 +5,11 @@ between a commit and its evaluation loses nothing: after a restart the evaluatio
 and the alert loop's occurrence keys make a re-evaluated SOS press the same alert, not a second one.
 Time-driven checks (doors left open, devices silent, inactivity deadlines) run only once evaluation has
 caught up with intake, so a backlog being worked through never looks like silence.
+
+Where hub nodes share one PostgreSQL (hub/leases.py), a node evaluates only the communities it owns, and
+each community has its own cursor (`evaluation:<community>`): the node that takes a community over
+resumes at the cursor its previous owner saved when it handed it over (or last saved before it died).
+Alone (SQLite), the hub owns everything under the one cursor `evaluation`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
 from detectors.severity import Severity
@@ -106,6 +112,22 @@ def thresholds(rules: RuleSettings) -> SafetyThresholds:
     )
 
 
+class Ownership(Protocol):
+    """The communities this node owns (hub/leases.py's `CommunityLeases`)."""
+
+    def owned(self) -> tuple[int, frozenset[str]]:
+        """(version, the communities to evaluate now)."""
+        ...
+
+    def applied(self, version: int) -> None:
+        """Only what `owned()` gave at `version` is evaluated, and the others' cursors are saved."""
+        ...
+
+
+def cursor_name(community: str | None) -> str:
+    return CURSOR if community is None else f"{CURSOR}:{community}"
+
+
 @dataclass
 class EvaluationStats:
     evaluated: int = 0
@@ -128,6 +150,7 @@ class Evaluator(BackgroundThread):
         late_after_s: int = 120,
         batch: int = 5000,
         tick_s: float = 1.0,
+        ownership: Ownership | None = None,
     ) -> None:
         super().__init__("evaluation")
         self.stats = EvaluationStats()
@@ -145,42 +168,113 @@ class Evaluator(BackgroundThread):
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
         self._handover: deque[Committed] = deque()
+        self._ownership = ownership
+        # Where each owned community's evaluation stands (None: every community, alone), and what of it
+        # the store has.
+        self._cursors: dict[str | None, int] = {}
+        self._saved: dict[str | None, int] = {}
         # Metrics: seconds one tick's time-driven checks took, residents the detector looked at.
         self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
     def run(self) -> None:
         store = self._store_factory()
         try:
+            if self._ownership is None:
+                self._cursors = {None: store.export_cursor(CURSOR)}
+                relearn_until = self._cursors[None]
+            else:  # what every community's owner had evaluated; the rest is evaluated as it is taken
+                communities = self._registry().file.communities
+                relearn_until = min((self._stored_cursor(store, c.id) for c in communities), default=0)
+            self._saved = dict(self._cursors)
             self._seed(store)
-            cursor = saved = store.export_cursor(CURSOR)
-            self._relearn(store, cursor)
+            self._relearn(store, relearn_until)
             save_due = 0.0
             while not self._stopping.is_set():
+                self._follow_ownership(store)
+                position = min(self._cursors.values(), default=None)
+                if position is None:  # owning nothing (yet): nothing to read
+                    position = store.last_observation_id()
                 # The watermark is read after taking a handed-over batch (intake moves it before handing
-                # over, so it covers the batch) and before reading the store (so the rows cover it).
-                handed = self._handed_over(cursor)
+                # over, so it covers the batch) and before reading the store (so the rows cover it). A
+                # hand-over is taken only while every owned community stands at the same place.
+                handed = self._handed_over(position) if len(set(self._cursors.values())) == 1 else None
                 settled = self._settled_ms(self._clock.now_ms())
                 if handed is None:
-                    rows = store.observations_after(cursor, self._batch)
-                    last_id = rows[-1].id if rows else cursor
+                    rows = store.observations_after(position, self._batch) if self._cursors else []
+                    last_id = rows[-1].id if rows else position
+                    read = len(rows)
+                    rows = self._mine(rows, handed=False)
                 else:
                     rows, last_id = handed
+                    read = len(rows)
+                    rows = self._mine(rows, handed=True)
                 self._evaluate(rows, settled)
                 self.stats.evaluated += len(rows)
-                cursor = last_id
-                if cursor != saved and time.monotonic() >= save_due:
+                for community, cursor in self._cursors.items():
+                    self._cursors[community] = max(cursor, last_id)
+                if self._cursors != self._saved and time.monotonic() >= save_due:
                     # At most once a second: re-evaluating a second of readings after a crash raises
                     # nothing twice (occurrence keys, one open alert per subject and kind), while a
                     # synchronous commit per intake batch would halve intake on a small machine.
-                    store.set_export_cursor(CURSOR, cursor)
-                    saved, save_due = cursor, time.monotonic() + 1.0
-                self.stats.backlog = store.last_observation_id() - cursor
-                if handed is None and len(rows) < self._batch:  # caught up with everything committed
+                    self._save_cursors(store, self._cursors)
+                    save_due = time.monotonic() + 1.0
+                behind = min(self._cursors.values(), default=last_id)
+                self.stats.backlog = store.last_observation_id() - behind
+                if handed is None and read < self._batch:  # caught up with everything committed
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
-            store.set_export_cursor(CURSOR, cursor)
+            self._save_cursors(store, self._cursors)
         finally:
             store.close()
+
+    def _save_cursors(self, store: Store, cursors: dict[str | None, int]) -> None:
+        changed = {c: cursor for c, cursor in cursors.items() if self._saved.get(c) != cursor}
+        if changed:
+            store.set_export_cursors({cursor_name(c): cursor for c, cursor in changed.items()})
+            self._saved.update(changed)
+
+    @staticmethod
+    def _stored_cursor(store: Store, community: str) -> int:
+        """Where `community`'s evaluation stands; never evaluated alone: where the single hub's stood (a
+        hub that ran alone before nodes)."""
+        return store.export_cursor(cursor_name(community)) or store.export_cursor(CURSOR)
+
+    def _follow_ownership(self, store: Store) -> None:
+        """Stop evaluating the communities no longer owned (saving their cursors, for the next owner), start
+        on those newly owned at their cursors, and confirm."""
+        if self._ownership is None:
+            return
+        version, owned = self._ownership.owned()
+        released = {c: cursor for c, cursor in self._cursors.items() if c not in owned}
+        if released:
+            self._save_cursors(store, released)
+            for community in released:
+                del self._cursors[community]
+                del self._saved[community]
+        gained = owned - self._cursors.keys()
+        for community in gained:
+            self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
+        if released or gained:
+            log.info("evaluating communities %s", ", ".join(sorted(owned)) or "none")
+        self._ownership.applied(version)
+
+    def _owns(self, community: str) -> bool:
+        return None in self._cursors or community in self._cursors
+
+    def _mine(self, rows: list[StoredObservation], *, handed: bool) -> list[StoredObservation]:
+        """The rows of owned communities not evaluated yet (a community taken over later than the others
+        re-reads from its own cursor, behind theirs). Handed-over rows have no ids: they continue every
+        cursor at once."""
+        if None in self._cursors:
+            return rows
+        devices = self._registry().devices
+        mine = []
+        for row in rows:
+            placed = devices.get(row.device_id)
+            after = None if placed is None else self._cursors.get(placed.community)
+            if after is not None and (handed or row.id > after):
+                mine.append(row)
+        return mine
 
     def committed(self, committed: Committed) -> None:
         """Intake committed a batch: keep its observations to evaluate without reading them back from the
@@ -343,7 +437,11 @@ class Evaluator(BackgroundThread):
     def _clear(self, clears: list[Clear]) -> None:
         if self._clear_alert is None:
             return
+        devices = self._registry().devices
         for clear in clears:
+            place = devices.get(clear.device or clear.subject) or self._placement().home_of.get(clear.subject)
+            if place is not None and not self._owns(place.community):
+                continue  # another node's community: its owner clears it
             try:
                 self._clear_alert(ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
                                                evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms))
@@ -362,6 +460,8 @@ class Evaluator(BackgroundThread):
         at_ms: int,
     ) -> None:
         """Raise an alert about `subject`, placed where `place` is (its community, building, household)."""
+        if not self._owns(place.community):
+            return  # time-driven checks walk every device and resident; another node owns this one
         self.stats.signals += 1
         resident = subject if subject in self._placement().residents else None
         try:

@@ -684,9 +684,13 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def set_export_cursor(self, sink: str, last_id: int) -> None:
+        self.set_export_cursors({sink: last_id})
+
+    def set_export_cursors(self, cursors: dict[str, int]) -> None:
+        """Several cursors in one transaction (the evaluation's, one per community it owns)."""
         with self._transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
                 " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
-                (sink, last_id),
+                list(cursors.items()),
             )
