@@ -51,7 +51,8 @@ def message(community: str, j: int, ts: int, *, sos: bool = False) -> SimMessage
 
 def readings(start_ms: int, count: int) -> list[SimMessage]:
     """`count` rounds of a reading from every band, a second apart in device time."""
-    return [message(c, j, start_ms + k * 1000) for k in range(count) for c in COMMUNITIES for j in range(BANDS)]
+    return [message(c, j, start_ms + k * 1000)
+            for k in range(count) for c in COMMUNITIES for j in range(BANDS)]
 
 
 def presses(j: int) -> list[SimMessage]:
