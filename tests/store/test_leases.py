@@ -1,20 +1,26 @@
 """Hub nodes' community leases (hub/leases.py) on a real PostgreSQL: acquire, renew, expire, hand over,
-never two owners (a join included), and the rendezvous assignment's spread and its moves."""
+never two owners (a join included), and the rendezvous assignment's spread and its moves; two nodes'
+evaluations each raising only their own communities' presses, each once, through a join."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from hub.alerts.model import AlertRequest
+from hub.clock import SystemClock
+from hub.evaluation import Evaluator
 from hub.leases import CommunityLeases, LeaseTable, assignment, rendezvous
 from hub.migrations import migrate_postgresql
 from hub.postgres import PgConnection
 from hub.registry import Registry
+from hub.store import Batch, Observation, Store
 from tests.real_servers import wait_until
 from tests.registry_builder import RegistryBuilder
 
@@ -198,3 +204,75 @@ def test_nodes_share_the_communities_and_never_two_own_one_on_join_and_death(mig
         for leases in nodes.values():
             leases.stop()
     assert overlaps == []
+
+
+# --- the evaluation restricted to what its node owns ----------------------------------------------------
+
+
+class RaisedBy:
+    """Which node's evaluation raised each SOS press."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.presses: dict[str, list[str]] = {}
+
+    def sink(self, node: str) -> Callable[[AlertRequest], None]:
+        def raise_alert(request: AlertRequest) -> None:
+            if request.kind == "sos" and request.device is not None:
+                with self.lock:
+                    self.presses.setdefault(request.device, []).append(node)
+        return raise_alert
+
+
+def evaluating_node(url: str, name: str, registry: Registry,
+                    raised: RaisedBy) -> tuple[CommunityLeases, Evaluator]:
+    leases = CommunityLeases(lambda: PgConnection(url), name, None, lambda: registry, 2.0)
+    evaluator = Evaluator(lambda: Store(Path("unused"), url=url), lambda: registry, SystemClock(),
+                          raised.sink(name), settled_ms=lambda now: now, ownership=leases)
+    leases.on_change = evaluator.wake
+    leases.start()
+    evaluator.start()
+    return leases, evaluator
+
+
+def test_each_press_is_evaluated_by_its_community_owner_once_through_a_join(migrated: str) -> None:
+    communities = COMMUNITIES[:6]
+    builder = RegistryBuilder()
+    for c in communities:
+        builder.community(c).compound(f"{c}-k").building(f"{c}-b").grid(f"{c}-g").household(f"{c}-h")
+        for j in range(3):
+            builder.resident(f"{c}-r{j}", "R").device(f"{c}-band{j}", "wristband", resident=f"{c}-r{j}")
+    registry = builder.registry()
+    writer = Store(Path("unused"), url=migrated)
+    raised = RaisedBy()
+
+    def press(j: int) -> None:
+        batch = Batch()
+        now = int(time.time() * 1000)
+        for c in communities:
+            batch.add_observation(Observation(f"{c}-band{j}", "wristband", now, {"sos": True}, now), now)
+        writer.commit(batch)
+
+    nodes = {"a": evaluating_node(migrated, "a", registry, raised)}
+    try:
+        wait_until(lambda: nodes["a"][0].owned()[1] == set(communities), 10, what="a owns everything")
+        press(0)
+        wait_until(lambda: len(raised.presses) == len(communities), 10, what="the first presses")
+        nodes["b"] = evaluating_node(migrated, "b", registry, raised)
+        press(1)  # while b joins: evaluated by a before the hand-over or by b after, once
+        expected = assignment(communities, dict.fromkeys(nodes))
+        wait_until(lambda: all(nodes[n][0].owned()[1] == {c for c, o in expected.items() if o == n}
+                               for n in nodes), 10, what="b took its share")
+        press(2)
+        wait_until(lambda: len(raised.presses) == 3 * len(communities), 10, what="every press")
+        time.sleep(1.5)  # anything raised twice would have been by now
+    finally:
+        for leases, evaluator in nodes.values():
+            evaluator.stop()
+            leases.stop()
+        writer.close()
+    assert all(len(by) == 1 for by in raised.presses.values()), raised.presses
+    for c in communities:
+        assert raised.presses[f"{c}-band0"] == ["a"]
+        assert raised.presses[f"{c}-band2"] == [expected[c]]  # after the join: by its owner only
+    assert set(expected.values()) == {"a", "b"}
