@@ -134,6 +134,7 @@ class EvaluationStats:
     signals: int = 0
     ticks: int = 0
     backlog: int = 0
+    communities: int = 0  # evaluated: owned under leases (hub nodes on PostgreSQL), or all of them alone
 
 
 class Evaluator(BackgroundThread):
@@ -195,19 +196,17 @@ class Evaluator(BackgroundThread):
                 if position is None:  # owning nothing (yet): nothing to read
                     position = store.last_observation_id()
                 # The watermark is read after taking a handed-over batch (intake moves it before handing
-                # over, so it covers the batch) and before reading the store (so the rows cover it). A
-                # hand-over is taken only while every owned community stands at the same place.
-                handed = self._handed_over(position) if len(set(self._cursors.values())) == 1 else None
+                # over, so it covers the batch) and before reading the store (so the rows cover it).
+                handed = self._handed_over(position)
                 settled = self._settled_ms(self._clock.now_ms())
                 if handed is None:
                     rows = store.observations_after(position, self._batch) if self._cursors else []
                     last_id = rows[-1].id if rows else position
                     read = len(rows)
-                    rows = self._mine(rows, handed=False)
+                    rows = self._mine(rows)
                 else:
                     rows, last_id = handed
                     read = len(rows)
-                    rows = self._mine(rows, handed=True)
                 self._evaluate(rows, settled)
                 self.stats.evaluated += len(rows)
                 for community, cursor in self._cursors.items():
@@ -243,6 +242,7 @@ class Evaluator(BackgroundThread):
         """Stop evaluating the communities no longer owned (saving their cursors, for the next owner), start
         on those newly owned at their cursors, and confirm."""
         if self._ownership is None:
+            self.stats.communities = len(self._registry().file.communities)
             return
         version, owned = self._ownership.owned()
         released = {c: cursor for c, cursor in self._cursors.items() if c not in owned}
@@ -254,6 +254,7 @@ class Evaluator(BackgroundThread):
         gained = owned - self._cursors.keys()
         for community in gained:
             self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
+        self.stats.communities = len(self._cursors)
         if released or gained:
             log.info("evaluating communities %s", ", ".join(sorted(owned)) or "none")
         self._ownership.applied(version)
@@ -261,10 +262,9 @@ class Evaluator(BackgroundThread):
     def _owns(self, community: str) -> bool:
         return None in self._cursors or community in self._cursors
 
-    def _mine(self, rows: list[StoredObservation], *, handed: bool) -> list[StoredObservation]:
+    def _mine(self, rows: list[StoredObservation]) -> list[StoredObservation]:
         """The rows of owned communities not evaluated yet (a community taken over later than the others
-        re-reads from its own cursor, behind theirs). Handed-over rows have no ids: they continue every
-        cursor at once."""
+        re-reads from its own cursor, behind theirs)."""
         if None in self._cursors:
             return rows
         devices = self._registry().devices
@@ -272,15 +272,17 @@ class Evaluator(BackgroundThread):
         for row in rows:
             placed = devices.get(row.device_id)
             after = None if placed is None else self._cursors.get(placed.community)
-            if after is not None and (handed or row.id > after):
+            if after is not None and row.id > after:
                 mine.append(row)
         return mine
 
     def committed(self, committed: Committed) -> None:
         """Intake committed a batch: keep its observations to evaluate without reading them back from the
         store (which cost intake about a tenth of its rate), and wake up. Bounded: a reader that falls
-        behind drops what it holds and reads the store instead."""
-        if len(self._handover) < _HANDOVER_MAX:
+        behind drops what it holds and reads the store instead. Not where nodes share the store: a commit
+        of this node's may repeat readings another node stored first, which this one has evaluated
+        already from the store."""
+        if self._ownership is None and len(self._handover) < _HANDOVER_MAX:
             self._handover.append(committed)
         self.wake()
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from contextlib import closing
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.leases import assignment
 from hub.postgres import PgConnection
@@ -82,6 +85,13 @@ def sos_alerts(db: PgConnection) -> dict[str, tuple[int, int, int]]:
     return found
 
 
+def evaluated_communities(http_url: str) -> float:
+    with urllib.request.urlopen(f"{http_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return next(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                if sample.name == "hub_evaluation_communities")
+
+
 def test_three_nodes_share_evaluation_and_take_over_a_killed_one(
         tmp_path: Path, mosquitto: Mosquitto, pg_url: str, start_hub: StartHub) -> None:
     registry = write_registry(tmp_path / "registry.yaml")
@@ -117,6 +127,9 @@ def test_three_nodes_share_evaluation_and_take_over_a_killed_one(
 
         survivors = [node for node in NODES if node != victim]
         assert leases(db) == assignment(COMMUNITIES, dict.fromkeys(survivors))
+        owned = {node: evaluated_communities(hubs[node].http_url) for node in survivors}
+        assert owned == {node: list(assignment(COMMUNITIES, dict.fromkeys(survivors)).values()).count(node)
+                         for node in survivors}
         store = hubs[survivors[0]].store()
         with closing(store):
             wait_until(lambda: store.count_observations() == len(stream) + 3 * len(COMMUNITIES), 30,
