@@ -63,6 +63,7 @@ bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.ingest $(BENCH_ARGS)
 	$(BIN)/python -m tests.benchmarks.sos_latency
 	$(BIN)/python -m tests.benchmarks.detector
+	$(BIN)/python -m tests.benchmarks.startup
 
 # Then how much the simulated residents look like the four real homes, statistic by statistic.
 bench-quality: $(VENV)/.installed-dev

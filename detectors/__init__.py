@@ -1,7 +1,8 @@
 """The vectorized detector core (numpy/scipy): pure, no I/O, arrays in and arrays out."""
 
+from detectors.checkpoint import state_from_bytes, state_to_bytes
 from detectors.evidence import Evidence, evidence_of, is_activity, is_stillness, live_evidence
-from detectors.inactivity import NEVER, NO_ROOM, NO_TIME, ROOMS, InactivityDetector, room_of
+from detectors.inactivity import NEVER, NO_ROOM, NO_TIME, ROOMS, STATE_FORMAT, InactivityDetector, room_of
 from detectors.severity import NO_SEVERITY, SEVERITIES, Severity
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "NO_TIME",
     "ROOMS",
     "SEVERITIES",
+    "STATE_FORMAT",
     "Evidence",
     "InactivityDetector",
     "Severity",
@@ -19,4 +21,6 @@ __all__ = [
     "is_stillness",
     "live_evidence",
     "room_of",
+    "state_from_bytes",
+    "state_to_bytes",
 ]

@@ -66,6 +66,8 @@ trailing-underscore arrays with one row per resident; arrays in, arrays out; no 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,6 +122,9 @@ _STATE_DTYPES: dict[str, type[np.generic]] = {
     "silence_room_h_": np.float16,
     "silence_room_n_": np.uint8,
 }
+STATE_FORMAT = 1
+"""Bumped when an array keeps its name and dtype but changes meaning (a new unit, a new bin layout): a
+checkpoint of another format is not restored (see `InactivityDetector.fingerprint`)."""
 ROOMS = ("bedroom", "bathroom", "kitchen", "other")
 """Room classes of the learned floor's context (see `room_of`); -1: not known."""
 NO_ROOM = -1
@@ -337,21 +342,46 @@ class InactivityDetector:
             "silence_room_shrink", "silence_learning_days", "silence_prior_s", "silence_max_s",
             "critical_after_s")}
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """Every learned array by name (npz-friendly); with the parameters it restores the detector."""
-        return {name: getattr(self, name).copy() for name in _STATE_DTYPES}
+    def fingerprint(self) -> str:
+        """What a saved state must have been learned with to be restored here: the parameters, the
+        state's arrays (names, dtypes, row shapes) and `STATE_FORMAT`. Equal fingerprints, equal
+        learning."""
+        layout = {name: [array.dtype.str, list(array.shape[1:])]
+                  for name, array in self._blank_state(0, 0).items()}
+        params = {name: np.asarray(value).tolist() for name, value in self.get_params().items()}
+        text = json.dumps({"format": STATE_FORMAT, "params": params, "layout": layout}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def set_state(self, state: dict[str, np.ndarray]) -> InactivityDetector:
+    def get_state(self, resident_idx: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
+        """Every learned array by name (npz-friendly), of every resident or of `resident_idx`'s rows;
+        with the parameters it restores the detector."""
+        rows = slice(None) if resident_idx is None else np.asarray(resident_idx, dtype=np.intp)
+        return {name: getattr(self, name)[rows].copy() for name in _STATE_DTYPES}
+
+    def set_state(self, state: dict[str, np.ndarray],
+                  resident_idx: npt.ArrayLike | None = None) -> InactivityDetector:
+        """Take a whole state (`get_state()`), or with `resident_idx` overwrite those residents' rows
+        with the rows of `state`, in order. Checked whole before anything changes: a state that does not
+        fit raises ValueError and leaves the detector as it was."""
         self._check_params()
         missing = set(_STATE_DTYPES) - set(state)
         if missing:
             raise ValueError(f"detector state lacks {sorted(missing)}")
-        n = len(state["utc_offset_s_"])
+        rows = None if resident_idx is None else np.asarray(resident_idx, dtype=np.intp)
+        n = len(state["utc_offset_s_"]) if rows is None else len(rows)
+        values = {}
         for name, dtype in _STATE_DTYPES.items():
             value = np.asarray(state[name], dtype=dtype)
             if len(value) != n:
                 raise ValueError(f"detector state {name} has {len(value)} rows, expected {n}")
-            setattr(self, name, value.copy())
+            if rows is not None and value.shape[1:] != getattr(self, name).shape[1:]:
+                raise ValueError(f"detector state {name} has rows of shape {value.shape[1:]}")
+            values[name] = value
+        for name, value in values.items():
+            if rows is None:
+                setattr(self, name, value.copy())
+            else:
+                getattr(self, name)[rows] = value
         return self
 
     def set_sensitivity(self, resident_idx: npt.ArrayLike, sensitivity: npt.ArrayLike) -> InactivityDetector:
@@ -405,19 +435,24 @@ class InactivityDetector:
         # Active minutes: one count per (resident, minute), and none for the minute already counted. A
         # band's moving report is a sign of life but not a count: it comes on the band's schedule, not the
         # resident's, and would make the silence clock tick as fast as the band reports (the band's
-        # stillness has its own channel).
+        # stillness has its own channel). A minute's first sign of life decides, as if the readings came
+        # one at a time: a minute begun by a band report is not counted, wherever batches are cut.
         minute = t // week.MINUTE_MS
         previous_minute = np.where(self.last_activity_ms_[idx] == NO_TIME, NO_TIME,
                                    self.last_activity_ms_[idx] // week.MINUTE_MS)
-        counted = (minute != previous_minute) & (code != Evidence.WORN)
+        order = np.lexsort((t, idx))
+        opens = np.empty(idx.size, dtype=np.bool_)
+        opens[order] = np.r_[True, (idx[order][1:] != idx[order][:-1])
+                             | (minute[order][1:] != minute[order][:-1])]
+        counted = opens & (minute != previous_minute) & (code != Evidence.WORN)
         rows, minutes, _ = _distinct_pairs(idx[counted], minute[counted])
         bins = week.bin_of(week.week_hours(minutes * week.MINUTE_MS, self.utc_offset_s_[rows]))
         np.add.at(self.counts_, (rows, bins), 1.0)
 
         away_before = self.away(idx)
-        out_after = self._pass_doors(idx, t, code)
-        self._learn_silences(idx, t, code, room, away_before=away_before, out_after=out_after)
-        self._follow_rooms(idx, t, room)
+        out_after = self._pass_doors(idx, t, code, order)
+        self._learn_silences(idx, t, code, room, away_before=away_before, out_after=out_after, order=order)
+        self._follow_rooms(idx, t, room, order=order)
         np.minimum.at(self.first_ms_, idx, t)
         np.maximum.at(self.last_activity_ms_, idx, t)
         door = code == Evidence.DOOR
@@ -431,23 +466,34 @@ class InactivityDetector:
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
 
     def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], room: I8, *,
-                        away_before: Bools, out_after: Bools) -> None:
+                        away_before: Bools, out_after: Bools, order: Indices) -> None:
         """Remember the silences that this batch ends: each resident's gaps between consecutive signs of
         life (the first from their last known activity) of at least `silence_min_s`, by the local hour
         they began in. An outing is kept apart: a silence begun while the resident was out (`away_before`
         the batch, `out_after` each reading), or begun and ended at the front door (the door's count of
         passages is easily thrown by a bouncing reed or a step out and back). Readings older than the
-        resident's last activity end no silence (it was already counted)."""
+        resident's last activity end no silence (it was already counted). `order`: the readings by
+        resident, then time."""
         known_last = self.last_activity_ms_[idx]
-        order = np.lexsort((t, idx))
         idx, t, code, known_last, room = idx[order], t[order], code[order], known_last[order], room[order]
         first = np.r_[True, idx[1:] != idx[:-1]]
         before = np.where(first, known_last, np.r_[NO_TIME, t[:-1]])
+        # The room it began in: that of the reading before (the resident's latest before the batch for
+        # the first), as `_follow_rooms` keeps it across batches.
         began_in = np.where(first, self.last_room_[idx], np.r_[NO_ROOM, room[:-1]])
-        began_at_door = np.where(first, self.last_door_ms_[idx] >= self.last_indoor_ms_[idx],
-                                 np.r_[False, code[:-1] == Evidence.DOOR])
-        out = (np.where(first, away_before[order], np.r_[False, out_after[order][:-1]])
-               | (began_at_door & (code == Evidence.DOOR)))
+        # Each reading's side of the door as `away` would tell it had the batch ended at the reading
+        # before: the last door and indoor times so far, not only the reading before (a band report
+        # after the door is no door). So a batch cut anywhere learns the same silences as one whole,
+        # and a restart from a checkpoint equals a full replay.
+        door = code == Evidence.DOOR
+        door_ms = self._latest_so_far(t, door, first, self.last_door_ms_[idx])
+        indoor_ms = self._latest_so_far(t, ~door, first, self.last_indoor_ms_[idx])
+        door_before = np.where(first, self.last_door_ms_[idx], np.r_[NO_TIME, door_ms[:-1]])
+        indoor_before = np.where(first, self.last_indoor_ms_[idx], np.r_[NO_TIME, indoor_ms[:-1]])
+        began_at_door = door_before >= indoor_before
+        out = (np.where(first, away_before[order],
+                        (door_before > indoor_before) & np.r_[False, out_after[order][:-1]])
+               | (began_at_door & door))
         gap_ms = t - before
         ended = ((before != NO_TIME) & (before >= known_last)
                  & (gap_ms >= int(self.silence_min_s * 1000)))
@@ -467,10 +513,19 @@ class InactivityDetector:
             added = np.bincount(inverse, minlength=len(rows))
             room_n[rows, flat] = np.minimum(room_n[rows, flat].astype(np.int64) + added, 255)
 
-    def _follow_rooms(self, idx: Indices, t: I64, room: I8) -> None:
+    @staticmethod
+    def _latest_so_far(t: I64, mask: Bools, first: Bools, known: I64) -> I64:
+        """Per reading (grouped by resident, in time order; `first` starts a group): the latest time of
+        a `mask` reading up to and including it, or `known` (as of before the batch) if later."""
+        position = np.arange(t.size)
+        group = np.maximum.accumulate(np.where(first, position, 0))
+        at = np.maximum.accumulate(np.where(mask, position, -1))
+        return np.where(at >= group, np.maximum(t[np.maximum(at, 0)], known), known)
+
+    def _follow_rooms(self, idx: Indices, t: I64, room: I8, *, order: Indices) -> None:
         """The room of each resident's latest reading, if newer than their last activity (a reading of an
-        unknown room forgets it)."""
-        order = np.lexsort((t, idx))
+        unknown room forgets it): the last in `order` (by resident, then time), so the first reading of
+        the next batch begins its silence where `_learn_silences` would have had the batch gone on."""
         last = np.r_[idx[order][1:] != idx[order][:-1], True]
         who, when, where = idx[order][last], t[order][last], room[order][last]
         newer = when >= self.last_activity_ms_[who]
@@ -612,7 +667,6 @@ class InactivityDetector:
         if idx.size == 0:
             return
         still = code == Evidence.STILL
-        report = still | (code == Evidence.WORN)
         first = np.r_[True, idx[1:] != idx[:-1]]
         previous_t = np.where(first, self.band_last_ms_[idx], np.r_[NO_TIME, t[:-1]])
         previous_still = np.where(first, self.band_run_start_ms_[idx] != NO_TIME, np.r_[False, still[:-1]])
@@ -630,12 +684,17 @@ class InactivityDetector:
                          np.where(age_ms < int(self.band_long_run_s * 1000), _RESTING, _LONG_STILL))
         bins = week.bin_of(week.week_hours(t, self.utc_offset_s_[idx]))
 
-        chance = self._band_chance(idx, state, bins)
+        # Each report is judged on the counts of the reports before it, this batch's included, as if
+        # it came alone: where a stream is cut into batches changes nothing learned.
+        report = still | (code == Evidence.WORN)
+        before_n = _EarlierCounts(report, idx, state, bins)
+        before_still = _EarlierCounts(still, idx, state, bins)
+        chance = self._band_chance(idx, state, bins, before_n, before_still)
         # Alive before: known to the detector, or a sign of life earlier in this batch.
         group_at = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
         alive_at = np.maximum.accumulate(np.where(~still, np.arange(idx.size), -1))
         seen = (self.last_activity_ms_[idx] != NO_TIME) | (alive_at >= group_at)
-        surprise = np.where(still & seen & self._band_known(idx, bins), -np.log(chance), 0.0)
+        surprise = np.where(still & seen & self._band_known(idx, bins, before_n), -np.log(chance), 0.0)
         surprise[carried] += self.band_run_[idx[carried]]
         total = np.cumsum(surprise)
         run = total - total[start_at] + surprise[start_at]
@@ -649,24 +708,29 @@ class InactivityDetector:
         self.band_run_n_[wearer] = np.where(ended_still, np.minimum(run_n[last], np.iinfo(np.int16).max), 0)
         self.band_run_[wearer] = np.where(ended_still, run[last], 0.0)
 
-    def _band_chance(self, idx: Indices, state: npt.NDArray[np.intp], bins: npt.NDArray[np.intp]) -> F64:
+    def _band_chance(self, idx: Indices, state: npt.NDArray[np.intp], bins: npt.NDArray[np.intp],
+                     before_n: _EarlierCounts, before_still: _EarlierCounts) -> F64:
         """Chance of a still report for each (wearer, state, hour bin): the counts of the hours around it
         (a nap taken at 12:40 one day and 13:20 the next is one habit), shrunk toward the wearer's counts
-        over all hours in that state, shrunk toward the population prior."""
+        over all hours in that state, shrunk toward the population prior. `before_*`: the batch's own
+        reports before each reading."""
         k = self.band_prior_reports
         prior = np.where(state == _MOVING, self.band_prior_still, self.band_prior_stay)
-        pooled_n = self.band_n_[idx, state].sum(axis=1, dtype=np.float64)
-        pooled_still = self.band_still_n_[idx, state].sum(axis=1, dtype=np.float64)
+        pooled_n = self.band_n_[idx, state].sum(axis=1, dtype=np.float64) + before_n.pooled()
+        pooled_still = self.band_still_n_[idx, state].sum(axis=1, dtype=np.float64) + before_still.pooled()
         pooled = (prior * k + pooled_still) / (k + pooled_n)
         around = _around(bins, self.band_neighbour_hours)
-        n = self.band_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
-        still = self.band_still_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
+        n = (self.band_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
+             + before_n.around(around))
+        still = (self.band_still_n_[idx[:, None], state[:, None], around].sum(axis=1, dtype=np.float64)
+                 + before_still.around(around))
         return np.asarray((pooled * k + still) / (k + n), dtype=np.float64)
 
-    def _band_known(self, idx: Indices, bins: npt.NDArray[np.intp]) -> Bools:
+    def _band_known(self, idx: Indices, bins: npt.NDArray[np.intp], before_n: _EarlierCounts) -> Bools:
         """Wearers whose band has reported enough around these hours to judge a still report."""
         around = _around(bins, self.band_neighbour_hours)
-        seen = self.band_n_[idx[:, None], :, around].sum(axis=(1, 2), dtype=np.float64)
+        seen = (self.band_n_[idx[:, None], :, around].sum(axis=(1, 2), dtype=np.float64)
+                + before_n.around(around, any_state=True))
         return np.asarray(seen >= self.band_min_reports)
 
     def _refresh_band(self, who: Indices) -> None:
@@ -679,15 +743,15 @@ class InactivityDetector:
         self.critical_ms_[who] = np.where((band >= self.critical_surprise) & ~away,
                                           np.minimum(self.critical_ms_[who], at), self.critical_ms_[who])
 
-    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8]) -> Bools:
+    def _pass_doors(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], order: Indices) -> Bools:
         """Which side of the front door each resident is on. Door events within `door_passage_s` of each
         other (open, close, the peephole's word) are one passage; each passage flips the side, and
         movement indoors puts the resident back inside. So a resident who comes home and collapses right
         behind the door is inside (an inactivity alarm), not out (a gentle not-back-home hours later).
         Only residents with a door event in the batch are walked through, in time order: doors are rare.
-        Returns whether each reading left its resident out."""
+        Returns whether each reading left its resident out. `order`: the readings by resident, then
+        time."""
         # Without a door event, a resident is out until their first indoor reading of the batch.
-        order = np.lexsort((t, idx))
         indoor = (code[order] == Evidence.INDOOR).astype(np.int64)
         first = np.r_[True, idx[order][1:] != idx[order][:-1]]
         start = np.maximum.accumulate(np.where(first, np.arange(idx.size), 0))
@@ -891,6 +955,41 @@ def _distinct_pairs(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> t
     inverse = np.empty(key.size, dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
     return distinct // span, distinct % span + low, inverse
+
+
+class _EarlierCounts:
+    """For each reading of a batch (grouped by wearer, in time order), how many of the batch's `counted`
+    readings of the same wearer came before it: in its band state over all hours (`pooled`), or in some
+    hours (`around`), in its state or any. One sort per question, then binary searches over
+    (key, position): no loop over readings."""
+
+    def __init__(self, counted: Bools, idx: Indices, state: npt.NDArray[np.intp],
+                 bins: npt.NDArray[np.intp]) -> None:
+        self._span = idx.size + 1
+        self._position = np.arange(idx.size, dtype=np.int64)
+        self._idx, self._state = idx.astype(np.int64), state.astype(np.int64)
+        at = self._position[counted]
+        who, what, hour = self._idx[counted], self._state[counted], bins[counted].astype(np.int64)
+        self._by_state = np.sort((who * 3 + what) * self._span + at)
+        self._by_bin = np.sort(((who * 3 + what) * week.N_BINS + hour) * self._span + at)
+        self._by_bin_any_state = np.sort((who * week.N_BINS + hour) * self._span + at)
+
+    def _before(self, ordered: I64, keys: I64) -> I64:
+        base = keys * self._span
+        position = self._position if keys.ndim == 1 else self._position[:, None]
+        return np.asarray(np.searchsorted(ordered, base + position) - np.searchsorted(ordered, base),
+                          dtype=np.int64)
+
+    def pooled(self) -> F64:
+        return self._before(self._by_state, self._idx * 3 + self._state).astype(np.float64)
+
+    def around(self, around: npt.NDArray[np.intp], any_state: bool = False) -> F64:
+        hours = around.astype(np.int64)
+        if any_state:
+            keys = self._idx[:, None] * week.N_BINS + hours
+            return np.asarray(self._before(self._by_bin_any_state, keys).sum(axis=1), dtype=np.float64)
+        keys = (self._idx[:, None] * 3 + self._state[:, None]) * week.N_BINS + hours
+        return np.asarray(self._before(self._by_bin, keys).sum(axis=1), dtype=np.float64)
 
 
 def _around(bins: npt.NDArray[np.intp], hours: int) -> npt.NDArray[np.intp]:

@@ -23,7 +23,7 @@ a per-kind default and can be overridden per device or per resident.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -213,6 +213,38 @@ class SafetyRules:
         wear.device = device
         day = _local_date(ts_ms, device.timezone)
         wear.days[day] = wear.days.get(day, False) or fields[kind.worn_field] is True
+
+    def habits(self, device_ids: Iterable[str]) -> dict[str, dict[str, bool]]:
+        """The habits `learn` has learned of these devices, JSON-friendly: per band, whether it was worn
+        on each local day it reported (ISO dates). A checkpoint keeps them, so a start that relearns only
+        the readings after it knows them all the same."""
+        return {d: {day.isoformat(): worn for day, worn in sorted(self._wear[d].days.items())}
+                for d in device_ids if d in self._wear}
+
+    @staticmethod
+    def read_habits(habits: object) -> dict[str, dict[date, bool]]:
+        """`habits()` as JSON gave them back; ValueError when they are not."""
+        if not isinstance(habits, Mapping):
+            raise ValueError("not habits: not by device")
+        read: dict[str, dict[date, bool]] = {}
+        for device_id, days in habits.items():
+            try:
+                if not isinstance(days, Mapping) or not all(isinstance(w, bool) for w in days.values()):
+                    raise ValueError("not days worn")
+                read[str(device_id)] = {date.fromisoformat(str(day)): worn for day, worn in days.items()}
+            except ValueError as exc:
+                raise ValueError(f"not habits: {device_id}'s days ({exc})") from exc
+        return read
+
+    def restore_habits(self, facts: Mapping[str, DeviceFacts],
+                       habits: Mapping[str, Mapping[date, bool]]) -> None:
+        """Take back the habits (`read_habits`) of the devices still placed (`facts`)."""
+        for device_id, days in habits.items():
+            if device_id not in facts:
+                continue
+            wear = self._wear.setdefault(device_id, _Wear(facts[device_id]))
+            for day, worn in days.items():
+                wear.days[day] = wear.days.get(day, False) or worn
 
     def went_offline(self, device: DeviceFacts, at_ms: int) -> list[Signal]:
         """An explicit `offline` availability message (or last will): no need to wait for the check-in."""

@@ -6,19 +6,30 @@ and the alert loop's occurrence keys make a re-evaluated SOS press the same aler
 Time-driven checks (doors left open, devices silent, inactivity deadlines) run only once evaluation has
 caught up with intake, so a backlog being worked through never looks like silence.
 
+A start is bounded: every `checkpoint_every_s` of hub time, and at a clean stop, each community's learned
+detector state is checkpointed into the store with the evaluation cursor, in one transaction. A start
+restores each community's checkpoint and relearns only the observations after it; a community whose
+checkpoint is missing, unreadable, of another format or taken with other detector parameters relearns
+from the first stored observation (logged).
+
 Where hub nodes share one PostgreSQL (hub/leases.py), a node evaluates only the communities it owns, and
 each community has its own cursor (`evaluation:<community>`): the node that takes a community over
-resumes at the cursor its previous owner saved when it handed it over (or last saved before it died).
-Alone (SQLite), the hub owns everything under the one cursor `evaluation`.
+restores its checkpoint, relearns what came after it up to the community's cursor, and resumes at the
+cursor its previous owner saved when it handed it over (or last saved before it died). Alone (SQLite),
+the hub owns everything under the one cursor `evaluation`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
@@ -30,7 +41,7 @@ from hub.clock import Clock
 from hub.registry import PlacedDevice, Registry
 from hub.resident_activity import ResidentActivity
 from hub.settings import RuleSettings
-from hub.store import Committed, Store, StoredObservation
+from hub.store import Checkpoint, Committed, Store, StoredObservation
 from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
@@ -134,6 +145,10 @@ class EvaluationStats:
     signals: int = 0
     ticks: int = 0
     backlog: int = 0
+    restored: int = 0  # communities restored from a checkpoint at start
+    relearned: int = 0  # observations relearned at start
+    start_s: float = 0.0  # from the thread's start to the detector armed
+    checkpoints: int = 0
     communities: int = 0  # evaluated: owned under leases (hub nodes on PostgreSQL), or all of them alone
 
 
@@ -151,6 +166,7 @@ class Evaluator(BackgroundThread):
         late_after_s: int = 120,
         batch: int = 5000,
         tick_s: float = 1.0,
+        checkpoint_every_s: float | None = None,
         ownership: Ownership | None = None,
     ) -> None:
         super().__init__("evaluation")
@@ -168,6 +184,10 @@ class Evaluator(BackgroundThread):
         self._placed: _Placement | None = None
         self.activity = ResidentActivity(registry())
         self._ticked_ms = 0
+        self._checkpoint_every_ms = None if checkpoint_every_s is None else int(checkpoint_every_s * 1000)
+        self._checkpointed_ms = 0  # hub time of the last checkpoint
+        # Set once the learned state is restored and relearned: from then on a silence is judged.
+        self.armed = threading.Event()
         self._handover: deque[Committed] = deque()
         self._ownership = ownership
         # Where each owned community's evaluation stands (None: every community, alone), and what of it
@@ -178,17 +198,15 @@ class Evaluator(BackgroundThread):
         self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
     def run(self) -> None:
+        started = time.perf_counter()
         store = self._store_factory()
         try:
-            if self._ownership is None:
-                self._cursors = {None: store.export_cursor(CURSOR)}
-                relearn_until = self._cursors[None]
-            else:  # what every community's owner had evaluated; the rest is evaluated as it is taken
-                communities = self._registry().file.communities
-                relearn_until = min((self._stored_cursor(store, c.id) for c in communities), default=0)
-            self._saved = dict(self._cursors)
             self._seed(store)
-            self._relearn(store, relearn_until)
+            self._start_up(store)
+            self.stats.start_s = time.perf_counter() - started
+            self.armed.set()
+            log.info("detector armed in %.1f s: %d communities restored from checkpoints, %d observations "
+                     "relearned", self.stats.start_s, self.stats.restored, self.stats.relearned)
             save_due = 0.0
             while not self._stopping.is_set():
                 self._follow_ownership(store)
@@ -211,7 +229,9 @@ class Evaluator(BackgroundThread):
                 self.stats.evaluated += len(rows)
                 for community, cursor in self._cursors.items():
                     self._cursors[community] = max(cursor, last_id)
-                if self._cursors != self._saved and time.monotonic() >= save_due:
+                if self._checkpoint_due() and self._checkpoint(store):
+                    pass
+                elif self._cursors != self._saved and time.monotonic() >= save_due:
                     # At most once a second: re-evaluating a second of readings after a crash raises
                     # nothing twice (occurrence keys, one open alert per subject and kind), while a
                     # synchronous commit per intake batch would halve intake on a small machine.
@@ -222,7 +242,8 @@ class Evaluator(BackgroundThread):
                 if handed is None and read < self._batch:  # caught up with everything committed
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
-            self._save_cursors(store, self._cursors)
+            if self._checkpoint_every_ms is None or not self._checkpoint(store):
+                self._save_cursors(store, self._cursors)
         finally:
             store.close()
 
@@ -253,7 +274,8 @@ class Evaluator(BackgroundThread):
                 del self._saved[community]
         gained = owned - self._cursors.keys()
         for community in gained:
-            self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
+            cursor = self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
+            self._take_over(store, community, cursor)
         self.stats.communities = len(self._cursors)
         if released or gained:
             log.info("evaluating communities %s", ", ".join(sorted(owned)) or "none")
@@ -275,6 +297,7 @@ class Evaluator(BackgroundThread):
             if after is not None and row.id > after:
                 mine.append(row)
         return mine
+
 
     def committed(self, committed: Committed) -> None:
         """Intake committed a batch: keep its observations to evaluate without reading them back from the
@@ -312,19 +335,119 @@ class Evaluator(BackgroundThread):
     def _facts(self) -> dict[str, DeviceFacts]:
         return self._placement().facts
 
-    def _relearn(self, store: Store, until_id: int) -> None:
-        """Rebuild the residents' learned rhythm and current silences from what is stored (a restart)."""
-        last_id = 0
-        while last_id < until_id:
-            rows = [row for row in store.observations_after(last_id, self._batch) if row.id <= until_id]
-            if not rows:
+    def _start_up(self, store: Store) -> None:
+        """Bring the residents' learned rhythm and current silences up to the evaluation cursors (a start):
+        each community from its checkpoint, or from the first stored observation. Alone, up to the hub's
+        cursor; where nodes share the store, each community up to its own (what its owner evaluated)."""
+        registry = self._placement().registry  # the checkpoints' residents are matched to the registry now
+        if self._ownership is None:
+            self._cursors = {None: store.export_cursor(CURSOR)}
+            until = {community.id: self._cursors[None] for community in registry.data.communities}
+        else:  # nothing owned yet: each community is taken, and evaluated on from its cursor, later
+            until = {community.id: self._stored_cursor(store, community.id)
+                     for community in registry.data.communities}
+        self._saved = dict(self._cursors)
+        restored = {community: self._restore(store, community, until_id)
+                    for community, until_id in until.items()}
+        self.stats.restored = sum(1 for last_id in restored.values() if last_id is not None)
+        if self._checkpoint_every_ms is not None and self.stats.restored == len(restored):
+            self._checkpointed_ms = self._clock.now_ms()  # else the next round checkpoints what was relearned
+        after = {community: last_id or 0 for community, last_id in restored.items()}
+        self.stats.relearned = self._relearn(store, after, until)
+
+    def _take_over(self, store: Store, community: str, cursor: int) -> None:
+        """A community this node has just taken over: its learned state from the checkpoint its previous
+        owner left, and the observations after it up to where its evaluation stands. Without a checkpoint
+        it keeps what this node learned of it (at start, and while it last owned it)."""
+        restored = self._restore(store, community, cursor)
+        if restored is not None:
+            self.stats.relearned += self._relearn(store, {community: restored}, {community: cursor})
+
+    def _restore(self, store: Store, community: str, until_id: int) -> int | None:
+        """The community's checkpoint restored: returns the last observation id it covers (None: none)."""
+        checkpoint = store.checkpoint(community)
+        if checkpoint is None:
+            return None
+        habits: dict[str, dict[date, bool]] | None = None
+        try:
+            habits = SafetyRules.read_habits(json.loads(checkpoint.habits))
+        except ValueError as exc:
+            unreadable = str(exc)
+        if checkpoint.last_id > until_id:
+            why: str | None = f"it covers observations past the evaluation cursor ({until_id})"
+        elif habits is None:
+            why = f"unreadable ({unreadable})"
+        else:
+            why = self.activity.restore(checkpoint)
+        if why is None and habits is not None:  # what the rules learned from the observations it covers
+            devices = self._placement().registry.devices
+            self.rules.restore_habits({d: f for d, f in self._facts().items()
+                                       if devices[d].community == community}, habits)
+        if why is not None:
+            log.warning("detector checkpoint of community %s not restored, %s: relearning it from every "
+                        "stored observation", community, why)
+            return None
+        self._ticked_ms = max(self._ticked_ms, checkpoint.hub_ms)
+        return checkpoint.last_id
+
+    def _relearn(self, store: Store, after: dict[str, int], until: dict[str, int]) -> int:
+        """Learn the stored observations of the communities in `until`, each's after the id it was
+        restored to (`after`) and up to its id in `until`. Returns how many were learned."""
+        devices = self._placement().registry.devices
+        last_id = min(after.values(), default=0)
+        end = max(until.values(), default=0)
+        learned = 0
+        while last_id < end:
+            batch = store.observations_after(last_id, self._batch)
+            if not batch:
                 break
+            last_id = batch[-1].id
+            # A device of no community is no one's: nothing to learn from it.
+            rows = [row for row in batch if (placed := devices.get(row.device_id)) is not None
+                    and after.get(placed.community, 0) < row.id <= until.get(placed.community, 0)]
             self.activity.observe(rows)
             facts = self._facts()
             for row in rows:  # the habits the safety rules learn (is a band usually worn?)
                 if (device := facts.get(row.device_id)) is not None:
                     self.rules.learn(device, row.ts, row.fields)
-            last_id = rows[-1].id
+            learned += len(rows)
+        return learned
+
+    def _checkpoint_due(self) -> bool:
+        if self._checkpoint_every_ms is None:
+            return False
+        now = self._clock.now_ms()
+        # A clock behind the last checkpoint (a simulation restarted at an earlier time) starts afresh.
+        return now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms
+
+    def _checkpoint(self, store: Store) -> bool:
+        """Checkpoint the learned state of every community evaluated here, each as of its cursor (everything
+        up to it learned), with the evaluation cursors, atomically. False when the store refused it
+        (evaluation carries on)."""
+        started = time.perf_counter()
+        registry = self._placement().registry
+        self._checkpointed_ms = self._clock.now_ms()
+        if None in self._cursors:
+            at = {community.id: self._cursors[None] for community in registry.data.communities}
+        else:
+            at = {community: cursor for community, cursor in self._cursors.items() if community is not None}
+        try:
+            store.save_checkpoints([self._checkpoint_of(c, cursor) for c, cursor in at.items()],
+                                   {cursor_name(c): cursor for c, cursor in self._cursors.items()})
+        except Exception:  # a full disk must not stop the evaluation; the next round tries again
+            log.exception("checkpointing the detector's learned state failed")
+            return False
+        self._saved.update(self._cursors)
+        self.stats.checkpoints += 1
+        log.debug("detector checkpoint of %d communities took %.3f s", len(at), time.perf_counter() - started)
+        return True
+
+    def _checkpoint_of(self, community: str, cursor: int) -> Checkpoint:
+        """The community's detector state, with the habits the safety rules learned of its devices."""
+        placed = self._placement().registry.devices
+        devices = [d for d, device in placed.items() if device.community == community]
+        return dataclasses.replace(self.activity.checkpoint(community, cursor, self._ticked_ms),
+                                   habits=json.dumps(self.rules.habits(devices), separators=(",", ":")))
 
     def _seed(self, store: Store) -> None:
         """After a restart, what the hub last heard from each device still counts toward offline checks."""
@@ -439,11 +562,7 @@ class Evaluator(BackgroundThread):
     def _clear(self, clears: list[Clear]) -> None:
         if self._clear_alert is None:
             return
-        devices = self._registry().devices
         for clear in clears:
-            place = devices.get(clear.device or clear.subject) or self._placement().home_of.get(clear.subject)
-            if place is not None and not self._owns(place.community):
-                continue  # another node's community: its owner clears it
             try:
                 self._clear_alert(ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
                                                evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms))
@@ -462,8 +581,6 @@ class Evaluator(BackgroundThread):
         at_ms: int,
     ) -> None:
         """Raise an alert about `subject`, placed where `place` is (its community, building, household)."""
-        if not self._owns(place.community):
-            return  # time-driven checks walk every device and resident; another node owns this one
         self.stats.signals += 1
         resident = subject if subject in self._placement().residents else None
         try:

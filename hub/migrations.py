@@ -296,6 +296,21 @@ CREATE TABLE resident_erasures (
 );
 """
 
+# Each community's learned detector state (hub/checkpoints.py): a start restores it and relearns only the
+# observations after `last_id`. One row per community, replaced whole by each checkpoint.
+_CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS detector_checkpoints (
+    community   TEXT    PRIMARY KEY,
+    format      INTEGER NOT NULL,             -- detectors.STATE_FORMAT when taken
+    fingerprint TEXT    NOT NULL,             -- InactivityDetector.fingerprint(): parameters and layout
+    last_id     BIGINT  NOT NULL,             -- observations up to this id are learned in `state`
+    hub_ms      BIGINT  NOT NULL,             -- hub time through which time-driven checks had run
+    state       {blob}  NOT NULL,             -- detectors.state_to_bytes: one row per resident
+    last_fields TEXT    NOT NULL,             -- JSON: each device's last fields (what a change is)
+    habits      TEXT    NOT NULL DEFAULT '{{}}' -- JSON: the safety rules' habits (the days a band was worn)
+);
+"""
+
 # Hub nodes sharing one PostgreSQL (hub/leases.py): the live nodes, each heartbeating its row, and which
 # node owns each community's evaluation until when. Times are the database's clock, the one clock every
 # node reads. Nothing on SQLite: one node, owning everything, without leases.
@@ -319,7 +334,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite="", postgresql=_POSTGRESQL_ALERTS),
     Migration(3, "API tokens and the registry, read and erasure audits on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_TOKENS_AND_AUDITS),
-    Migration(4, "hub nodes and the leases of community evaluation on PostgreSQL",
+    Migration(4, "each community's detector checkpoint",
+              sqlite=_CHECKPOINTS.format(blob="BLOB"), postgresql=_CHECKPOINTS.format(blob="bytea")),
+    Migration(5, "hub nodes and the leases of community evaluation on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_NODES),
 )
 

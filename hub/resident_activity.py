@@ -3,13 +3,16 @@
 The detector (`detectors.InactivityDetector`) is pure and vectorized; this is the hub's side of it: which
 residents a device's readings are about (a wristband its wearer; a home's sensors everyone living
 there), which readings are activity, and an episode guard so that one silence raises one warning and at
-most one escalation to critical, not a request every tick. Its learned state is rebuilt from the stored
-observations when the hub starts, so a restart never cancels a pending alert: the deadline of a
-silence that began before the restart is where it was.
+most one escalation to critical, not a request every tick. A restart never cancels a pending alert: the
+deadline of a silence that began before it is where it was. Each community's learned state (the
+detector's rows of its residents, the episode guards, each device's last fields) is checkpointed into
+the store with the store position it covers; a start restores it and relearns only the observations
+after that position, and a community without a usable checkpoint relearns them all.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +28,7 @@ from detectors import (
     NO_ROOM,
     NO_SEVERITY,
     NO_TIME,
+    STATE_FORMAT,
     Evidence,
     InactivityDetector,
     Severity,
@@ -32,13 +36,17 @@ from detectors import (
     is_stillness,
     live_evidence,
     room_of,
+    state_from_bytes,
+    state_to_bytes,
 )
 from devices import KINDS
-from hub.registry import Registry
-from hub.store import StoredObservation
+from hub.registry import Registry, RegistryFile
+from hub.store import Checkpoint, StoredObservation
 
 T = TypeVar("T")
-
+# The hub's own arrays kept beside the detector's in a checkpoint, one row per resident.
+_RESIDENT_IDS = "resident_ids"
+_GUARDS = ("raised", "raised_for", "not_back_for", "decline_for")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +83,18 @@ class ResidentActivity:
             self._follow(registry)
 
     def _follow(self, registry: Registry) -> None:
+        self._followed = registry
         data = registry.data
+        community_of_household = _household_communities(data)
+        self._community_of = {r.id: community_of_household[r.household] for r in data.residents}
+        self._devices_of: dict[str, list[str]] = {}
+        for device in registry.devices.values():
+            self._devices_of.setdefault(device.community, []).append(device.id)
         fresh = [r for r in data.residents if r.id not in self.index]
         if fresh:
             zones = {c.id: c.timezone for c in data.communities}
-            community_of_household = {d.household: d.community for d in registry.devices.values()
-                                      if d.household is not None}
             now = datetime.now(UTC)
-            offsets = [_utc_offset_s(zones.get(community_of_household.get(r.household, ""), "Asia/Shanghai"),
-                                     now) for r in fresh]
+            offsets = [_utc_offset_s(zones[self._community_of[r.id]], now) for r in fresh]
             first = len(self.residents)
             self.detector.add_residents(np.array(offsets))
             self.residents += [r.id for r in fresh]
@@ -145,6 +156,51 @@ class ResidentActivity:
             with self._changing():
                 self.detector.partial_fit(np.array(who), np.array(when, dtype=np.int64), np.array(codes),
                                           np.array(rooms, dtype=np.int8))
+
+    def checkpoint(self, community: str, last_id: int, hub_ms: int) -> Checkpoint:
+        """What this community's residents in service have learned, as of store position `last_id` and
+        hub time `hub_ms`, to store."""
+        ids = [r for r, c in self._community_of.items() if c == community]
+        rows = np.array([self.index[r] for r in ids], dtype=np.intp)
+        arrays = self.detector.get_state(rows)
+        arrays[_RESIDENT_IDS] = np.array(ids, dtype=np.str_)
+        for name in _GUARDS:
+            arrays[name] = getattr(self, f"_{name}")[rows]
+        fields = {d: self._previous[d] for d in self._devices_of.get(community, ()) if d in self._previous}
+        return Checkpoint(community, STATE_FORMAT, self.detector.fingerprint(), last_id, hub_ms,
+                          state_to_bytes(arrays), json.dumps(fields, separators=(",", ":")))
+
+    def restore(self, checkpoint: Checkpoint) -> str | None:
+        """Take back a community's learned state: its residents still living there (and in service) get
+        their rows back; residents added or moved in since keep the prior, those gone are dropped, and
+        the registry's current settings (sensitivity) apply. Returns why it cannot be taken, None when
+        taken; a checkpoint that cannot be taken changes nothing."""
+        if checkpoint.format != STATE_FORMAT:
+            return f"format {checkpoint.format}, this hub reads {STATE_FORMAT}"
+        if checkpoint.fingerprint != self.detector.fingerprint():
+            return "taken with other detector parameters"
+        try:
+            arrays = state_from_bytes(checkpoint.state)
+            ids = [str(r) for r in arrays[_RESIDENT_IDS]]
+            guards = {name: arrays[name] for name in _GUARDS}
+            fields = json.loads(checkpoint.last_fields)
+        except (ValueError, KeyError) as exc:
+            return f"unreadable ({exc})"
+        if not isinstance(fields, dict) or any(g.shape != (len(ids),) for g in guards.values()):
+            return "unreadable (the devices' fields or the guards do not fit)"
+        keep = [k for k, r in enumerate(ids) if self._community_of.get(r) == checkpoint.community]
+        rows = np.array([self.index[ids[k]] for k in keep], dtype=np.intp)
+        with self._changing():
+            try:
+                self.detector.set_state({name: value[keep] for name, value in arrays.items()}, rows)
+            except ValueError as exc:
+                return f"unreadable ({exc})"
+            for name, value in guards.items():
+                getattr(self, f"_{name}")[rows] = value[keep]
+            devices = set(self._devices_of.get(checkpoint.community, ()))
+            self._previous.update({d: f for d, f in fields.items() if d in devices})
+            self._follow(self._followed)  # the registry's sensitivities over the checkpoint's
+        return None
 
     def tick(self, now_ms: int, offline: set[str]) -> list[ResidentSignal]:
         """Signals due at `now_ms`; `offline` holds the devices currently known to be silent or offline."""
@@ -238,6 +294,14 @@ class ResidentActivity:
         """Whether any of the home's sensors still reports (a home without sensors has only the band)."""
         sensors = self._home_sensors[resident]
         return not sensors or any(device not in offline for device in sensors)
+
+
+def _household_communities(data: RegistryFile) -> dict[str, str]:
+    """Each household's community, up through grid, building and compound."""
+    compound = {c.id: c.community for c in data.compounds}
+    building = {b.id: compound[b.compound] for b in data.buildings}
+    grid = {g.id: building[g.building] for g in data.grids}
+    return {h.id: grid[h.grid] for h in data.households}
 
 
 def _utc_offset_s(zone: str, at: datetime) -> int:

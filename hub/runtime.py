@@ -92,6 +92,7 @@ class Hub:
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
             ownership=self.leases,
+            checkpoint_every_s=settings.detector_checkpoint_minutes * 60 or None,
         )
         if self.leases is not None:
             self.leases.on_change = self.evaluation.wake

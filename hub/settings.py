@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     max_reading_age_s: int | None = Field(
         None, gt=0, description="a reading whose ts is older than this when it arrives is refused (a replay "
                                 "or a wrong device clock); unset: the session expiry plus a day")
+    detector_checkpoint_minutes: int = Field(
+        15, ge=0, description="checkpoint each community's learned detector state this often (minutes of hub "
+                              "time) and at a clean stop, so a start relearns only what came after; 0: never")
     late_after_s: int = Field(
         120, ge=1, description="an SOS, fall or falling object arriving this long after its ts is late")
     dead_letter_keep_bytes: int = Field(16 * 1024, ge=0, description="raw bytes kept per dead letter")

@@ -2,7 +2,8 @@
 
 It holds observations (one row per device reading, unique on (ts, device_id) so a redelivered message
 lands on itself instead of counting twice), dead letters with their raw bytes, what the hub last heard
-from each device, and the cursors of the exporters that read observations as an outbox.
+from each device, the cursors of the exporters that read observations as an outbox, and each community's
+checkpoint of the detector's learned state.
 
 The unique key leads with the device's time, not the device: readings arrive roughly in time order, so
 each batch's index entries land together at the end of the index. Keyed by device first, a batch from
@@ -129,6 +130,20 @@ class ResidentRead:
     role: str
     what: str  # residents (a list), activity, export
     residents: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One community's learned detector state and the store position it covers."""
+
+    community: str
+    format: int
+    fingerprint: str
+    last_id: int
+    hub_ms: int
+    state: bytes
+    last_fields: str  # JSON
+    habits: str = "{}"  # JSON: the safety rules' habits of the community's devices (SafetyRules.habits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,6 +614,8 @@ class Store:
             dead = db.execute(f"DELETE FROM dead_letters WHERE device_id IN ({marks})", devices).rowcount
             db.execute(f"DELETE FROM dead_letters_dropped WHERE device_id IN ({marks})", devices)
             db.execute(f"DELETE FROM devices_seen WHERE device_id IN ({marks})", devices)
+            # The learned state holds the resident's rhythm too: the next start relearns what is left.
+            db.execute("DELETE FROM detector_checkpoints")
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
             among = placeholders(len(alerts))
@@ -689,8 +706,40 @@ class Store:
     def set_export_cursors(self, cursors: dict[str, int]) -> None:
         """Several cursors in one transaction (the evaluation's, one per community it owns)."""
         with self._transaction() as db:
+            self._set_cursors(db, cursors)
+
+    @staticmethod
+    def _set_cursors(db: sqlite3.Connection | PgConnection, cursors: dict[str, int]) -> None:
+        db.executemany(
+            "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
+            " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
+            list(cursors.items()),
+        )
+
+    # --- detector checkpoints --------------------------------------------------------------------
+
+    def save_checkpoints(self, checkpoints: Sequence[Checkpoint], cursors: dict[str, int]) -> None:
+        """Replace these communities' checkpoints and move the reader's cursors (sink → last id) with
+        them, in one transaction: a start never finds a state that has learned past its evaluation cursor,
+        nor one cursor moved without the other."""
+        with self._transaction() as db:
             db.executemany(
-                "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
-                " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
-                list(cursors.items()),
-            )
+                "INSERT INTO detector_checkpoints"
+                " (community, format, fingerprint, last_id, hub_ms, state, last_fields, habits)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (community) DO UPDATE SET format = excluded.format,"
+                " fingerprint = excluded.fingerprint, last_id = excluded.last_id, hub_ms = excluded.hub_ms,"
+                " state = excluded.state, last_fields = excluded.last_fields, habits = excluded.habits",
+                [(c.community, c.format, c.fingerprint, c.last_id, c.hub_ms, c.state, c.last_fields,
+                  c.habits) for c in checkpoints])
+            self._set_cursors(db, cursors)
+
+    def checkpoint(self, community: str) -> Checkpoint | None:
+        """The community's checkpoint as stored (whether it can be restored is for the reader to judge)."""
+        row = self._db.execute(
+            "SELECT community, format, fingerprint, last_id, hub_ms, state, last_fields, habits"
+            " FROM detector_checkpoints WHERE community = ?", (community,)).fetchone()
+        if row is None:
+            return None
+        community, fmt, fingerprint, last_id, hub_ms, state, last_fields, habits = row
+        return Checkpoint(community, fmt, fingerprint, last_id, hub_ms, bytes(state), last_fields, habits)

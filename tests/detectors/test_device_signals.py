@@ -4,6 +4,7 @@ and a geofence left. Each rule is shown raising, and not raising where it must n
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -204,6 +205,24 @@ def test_a_band_usually_worn_and_left_off_a_whole_day_earns_a_reminder_that_clea
     r.take_clears()
     r.observe(BAND, at(8, day=12), {"worn": True})
     assert [(c.kind, c.subject) for c in r.take_clears()] == [("not_worn", "r1")]
+
+
+def test_the_habit_kept_in_a_checkpoint_is_known_after_a_start_that_relearns_only_what_came_after() -> None:
+    before = rules()
+    wear(before, [True] * 10)  # worn Nov 1-10, then a checkpoint
+    saved = json.loads(json.dumps(before.habits(["band-1", "cam-a"])))
+    assert saved == {"band-1": {f"2026-11-{d:02}": True for d in range(1, 11)}}
+    after = rules()
+    after.restore_habits({"band-1": BAND}, SafetyRules.read_habits(saved))
+    wear(after, [False], first_day=11)  # the only reading relearned: not worn on the 11th
+    assert kinds(after.tick(at(0, 1, day=12))) == ["not_worn"]
+    gone = rules()
+    gone.restore_habits({}, SafetyRules.read_habits(saved))  # the band no longer placed: nothing taken
+    assert gone.habits(["band-1"]) == {}
+    broken: object
+    for broken in ([], {"band-1": [True]}, {"band-1": {"2026-11-01": "yes"}}, {"band-1": {"Nov 1": True}}):
+        with pytest.raises(ValueError, match="not habits"):
+            SafetyRules.read_habits(broken)
 
 
 def test_no_reminder_for_a_band_rarely_worn_a_short_history_or_a_silent_day() -> None:

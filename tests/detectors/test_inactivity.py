@@ -16,6 +16,8 @@ from detectors import (
     evidence_of,
     is_activity,
     live_evidence,
+    state_from_bytes,
+    state_to_bytes,
 )
 from detectors.inactivity import NO_ROOM, ROOMS, room_of
 
@@ -381,6 +383,66 @@ def test_a_silence_begun_at_the_door_waits_for_the_outing_floor_whatever_the_pas
     assert not detector.away()[0]
     outing_s = detector.silence_floor_s([0], np.array([t + 6 * MINUTE]), out=True)[0]
     assert detector.deadline_ms_[0] >= t + 6 * MINUTE + outing_s * 1000
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_a_stream_cut_anywhere_learns_what_it_learns_whole(seed: int) -> None:
+    """What makes a restart from a checkpoint equal a full replay: the learned arrays do not depend on
+    where the stream (in time order) is cut into batches. Doors and band reports interleave, the case
+    that once learned outings differently across a cut; the rooms silences begin in are learned too."""
+    rng = np.random.default_rng(seed)
+    n, events = 4, 600
+    who = rng.integers(0, n, events)
+    span = (12 * 24 * HOUR, 6 * HOUR)[seed % 2]  # days, or readings crowding the same minutes
+    times = np.sort(rng.integers(MONDAY, MONDAY + span, events))
+    codes = rng.choice(list(Evidence), events, p=rng.dirichlet(np.ones(len(Evidence))))
+    rooms = rng.integers(NO_ROOM, len(ROOMS), events)  # the room a silence begins in, one unknown
+    whole = InactivityDetector(band_min_reports=0.0).init(n, SHANGHAI)
+    whole.partial_fit(who, times, codes, rooms)
+    cut = InactivityDetector(band_min_reports=0.0).init(n, SHANGHAI)
+    for chunk in np.split(np.arange(events), np.sort(rng.choice(events, rng.integers(1, 30), replace=False))):
+        cut.partial_fit(who[chunk], times[chunk], codes[chunk], rooms[chunk])
+    expected = whole.get_state()
+    for name, value in cut.get_state().items():
+        if name == "band_run_":  # a sum of surprises, kept in float32 between batches: equal to rounding
+            np.testing.assert_allclose(value, expected[name], rtol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
+def test_state_as_bytes_round_trips_and_refuses_what_is_not_one() -> None:
+    detector = trained(days=3, n=3)
+    rows = detector.get_state([2, 0])
+    restored = state_from_bytes(state_to_bytes(rows))
+    for name, value in rows.items():
+        np.testing.assert_array_equal(restored[name], value)
+        assert restored[name].dtype == value.dtype
+    blob = state_to_bytes(rows)
+    for broken in (blob[: len(blob) // 2], b"", b"not a state", b"PK\x03\x04" + bytes(50)):
+        with pytest.raises(ValueError, match="not a detector state"):
+            state_from_bytes(broken)
+
+
+def test_rows_of_a_state_overwrite_those_residents_only_and_a_misfit_changes_nothing() -> None:
+    source = trained(days=3, n=2)
+    target = InactivityDetector().init(3, SHANGHAI)
+    target.set_state(source.get_state([1]), [2])
+    np.testing.assert_array_equal(target.counts_[2], source.counts_[1])
+    assert target.counts_[:2].sum() == 0
+    misfit = source.get_state([0]) | {"counts_": np.zeros((1, 7), np.float32)}
+    before = target.get_state()
+    with pytest.raises(ValueError, match="counts_"):
+        target.set_state(misfit, [0])
+    for name, value in target.get_state().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_the_fingerprint_follows_the_parameters_only() -> None:
+    assert InactivityDetector().fingerprint() == trained(days=1).fingerprint()
+    assert InactivityDetector(warning_surprise=11.0).fingerprint() != InactivityDetector().fingerprint()
+    assert (InactivityDetector(prior_events_per_hour=[0.8] * 48).fingerprint()
+            == InactivityDetector(prior_events_per_hour=0.8).fingerprint()) is False
 
 
 def test_a_silence_after_the_kitchen_is_not_judged_by_the_nights_after_the_bedroom() -> None:

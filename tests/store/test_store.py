@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.alerts.store import AlertStore
 from hub.api.tokens import Role, TokenError, TokenStore
-from hub.store import Batch, Observation, RegistryEdit, ResidentRead, Store
+from hub.store import Batch, Checkpoint, Observation, RegistryEdit, ResidentRead, Store
 from tests.conftest import OpenStore
 
 
@@ -124,3 +125,20 @@ def test_the_audits_record_reads_edits_and_erasures(open_store: OpenStore) -> No
     store.record_erasure("r9", {"readings": 3}, at_ms=4, actor="op", token_id=None, role="operator")
     assert store.erasures() == [{"at_ms": 4, "actor": "op", "token_id": None, "role": "operator",
                                  "resident": "r9", "counts": {"readings": 3}}]
+
+
+def test_checkpoints_move_the_cursor_with_them_and_an_erasure_drops_them(open_store: OpenStore) -> None:
+    store = open_store()
+    commit(store, Observation("motion-1", "motion_sensor", 1_000, {"occupancy": True}, 1_001))
+    checkpoint = Checkpoint("east", 1, "fingerprint", 1, 1_000, b"state", "{}")
+    west = Checkpoint("west", 1, "fingerprint", 1, 1_000, b"other", "{}", '{"band-1":{"2026-11-01":true}}')
+    store.save_checkpoints([checkpoint, west], {"evaluation": 1})
+    assert store.checkpoint("east") == checkpoint and store.export_cursor("evaluation") == 1
+    assert store.checkpoint("west") == west, "with the safety rules' habits"
+    assert store.checkpoint("north") is None
+
+    AlertStore(store.path, url=open_store.url).close()  # the alert tables an erasure anonymises
+    store.erase(["motion-1"], "resident = ?", ["r1"], "r1", {})
+    assert store.checkpoint("east") is None and store.checkpoint("west") is None, (
+        "a checkpoint holds the resident's learned rhythm: the next start relearns what is left")
+    store.close()
