@@ -229,7 +229,7 @@ class Evaluator(BackgroundThread):
                 self.stats.evaluated += len(rows)
                 for community, cursor in self._cursors.items():
                     self._cursors[community] = max(cursor, last_id)
-                if self._checkpoint_due() and self._checkpoint(store):
+                if self._checkpoint_due() and self._checkpoint(store, self._cursors):
                     pass
                 elif self._cursors != self._saved and time.monotonic() >= save_due:
                     # At most once a second: re-evaluating a second of readings after a crash raises
@@ -242,7 +242,7 @@ class Evaluator(BackgroundThread):
                 if handed is None and read < self._batch:  # caught up with everything committed
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
-            if self._checkpoint_every_ms is None or not self._checkpoint(store):
+            if self._checkpoint_every_ms is None or not self._checkpoint(store, self._cursors):
                 self._save_cursors(store, self._cursors)
         finally:
             store.close()
@@ -260,18 +260,18 @@ class Evaluator(BackgroundThread):
         return store.export_cursor(cursor_name(community)) or store.export_cursor(CURSOR)
 
     def _follow_ownership(self, store: Store) -> None:
-        """Stop evaluating the communities no longer owned (saving their cursors, for the next owner), start
-        on those newly owned at their cursors, and confirm."""
+        """Stop evaluating the communities no longer owned (checkpointing their learned state with their
+        cursors, for the next owner), start on those newly owned at their cursors, and confirm."""
         if self._ownership is None:
             self.stats.communities = len(self._registry().file.communities)
             return
         version, owned = self._ownership.owned()
         released = {c: cursor for c, cursor in self._cursors.items() if c not in owned}
-        if released:
+        if released and (self._checkpoint_every_ms is None or not self._checkpoint(store, released)):
             self._save_cursors(store, released)
-            for community in released:
-                del self._cursors[community]
-                del self._saved[community]
+        for community in released:
+            del self._cursors[community]
+            del self._saved[community]
         gained = owned - self._cursors.keys()
         for community in gained:
             cursor = self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
@@ -361,6 +361,7 @@ class Evaluator(BackgroundThread):
         it keeps what this node learned of it (at start, and while it last owned it)."""
         restored = self._restore(store, community, cursor)
         if restored is not None:
+            self.stats.restored += 1
             self.stats.relearned += self._relearn(store, {community: restored}, {community: cursor})
 
     def _restore(self, store: Store, community: str, until_id: int) -> int | None:
@@ -418,26 +419,28 @@ class Evaluator(BackgroundThread):
             return False
         now = self._clock.now_ms()
         # A clock behind the last checkpoint (a simulation restarted at an earlier time) starts afresh.
-        return now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms
+        if now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms:
+            self._checkpointed_ms = now  # this round is taken now, whether the store takes it or not
+            return True
+        return False
 
-    def _checkpoint(self, store: Store) -> bool:
-        """Checkpoint the learned state of every community evaluated here, each as of its cursor (everything
-        up to it learned), with the evaluation cursors, atomically. False when the store refused it
-        (evaluation carries on)."""
+    def _checkpoint(self, store: Store, cursors: dict[str | None, int]) -> bool:
+        """Checkpoint the learned state of these communities (None: all of them, alone), each as of its
+        cursor (everything up to it learned), with their evaluation cursors, atomically. False when the
+        store refused it (evaluation carries on)."""
         started = time.perf_counter()
         registry = self._placement().registry
-        self._checkpointed_ms = self._clock.now_ms()
-        if None in self._cursors:
-            at = {community.id: self._cursors[None] for community in registry.data.communities}
+        if None in cursors:
+            at = {community.id: cursors[None] for community in registry.data.communities}
         else:
-            at = {community: cursor for community, cursor in self._cursors.items() if community is not None}
+            at = {community: cursor for community, cursor in cursors.items() if community is not None}
         try:
             store.save_checkpoints([self._checkpoint_of(c, cursor) for c, cursor in at.items()],
-                                   {cursor_name(c): cursor for c, cursor in self._cursors.items()})
+                                   {cursor_name(c): cursor for c, cursor in cursors.items()})
         except Exception:  # a full disk must not stop the evaluation; the next round tries again
             log.exception("checkpointing the detector's learned state failed")
             return False
-        self._saved.update(self._cursors)
+        self._saved.update(cursors)
         self.stats.checkpoints += 1
         log.debug("detector checkpoint of %d communities took %.3f s", len(at), time.perf_counter() - started)
         return True

@@ -1,6 +1,7 @@
 """Hub nodes' community leases (hub/leases.py) on a real PostgreSQL: acquire, renew, expire, hand over,
 never two owners (a join included), and the rendezvous assignment's spread and its moves; two nodes'
-evaluations each raising only their own communities' presses, each once, through a join."""
+evaluations each raising only their own communities' presses, each once, through a join, the communities
+handed over with their checkpoints."""
 
 from __future__ import annotations
 
@@ -228,7 +229,8 @@ def evaluating_node(url: str, name: str, registry: Registry,
                     raised: RaisedBy) -> tuple[CommunityLeases, Evaluator]:
     leases = CommunityLeases(lambda: PgConnection(url), name, None, lambda: registry, 2.0)
     evaluator = Evaluator(lambda: Store(Path("unused"), url=url), lambda: registry, SystemClock(),
-                          raised.sink(name), settled_ms=lambda now: now, ownership=leases)
+                          raised.sink(name), settled_ms=lambda now: now, checkpoint_every_s=3600,
+                          ownership=leases)
     leases.on_change = evaluator.wake
     leases.start()
     evaluator.start()
@@ -266,6 +268,9 @@ def test_each_press_is_evaluated_by_its_community_owner_once_through_a_join(migr
         press(2)
         wait_until(lambda: len(raised.presses) == 3 * len(communities), 10, what="every press")
         time.sleep(1.5)  # anything raised twice would have been by now
+        moved = [c for c, owner in expected.items() if owner == "b"]
+        # a handed each over with its learned state, checkpointed at the cursor b resumed from
+        assert all((checkpoint := writer.checkpoint(c)) is not None and checkpoint.last_id > 0 for c in moved)
     finally:
         for leases, evaluator in nodes.values():
             evaluator.stop()
