@@ -11,6 +11,12 @@ detector state is checkpointed into the store with the evaluation cursor, in one
 restores each community's checkpoint and relearns only the observations after it; a community whose
 checkpoint is missing, unreadable, of another format or taken with other detector parameters relearns
 from the first stored observation (logged).
+
+Where hub nodes share one PostgreSQL (hub/leases.py), a node evaluates only the communities it owns, and
+each community has its own cursor (`evaluation:<community>`): the node that takes a community over
+restores its checkpoint, relearns what came after it up to the community's cursor, and resumes at the
+cursor its previous owner saved when it handed it over (or last saved before it died). Alone (SQLite),
+the hub owns everything under the one cursor `evaluation`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from detectors.safety import Clear, DeviceFacts, SafetyRules, SafetyThresholds, Signal
 from detectors.severity import Severity
@@ -116,6 +123,22 @@ def thresholds(rules: RuleSettings) -> SafetyThresholds:
     )
 
 
+class Ownership(Protocol):
+    """The communities this node owns (hub/leases.py's `CommunityLeases`)."""
+
+    def owned(self) -> tuple[int, frozenset[str]]:
+        """(version, the communities to evaluate now)."""
+        ...
+
+    def applied(self, version: int) -> None:
+        """Only what `owned()` gave at `version` is evaluated, and the others' cursors are saved."""
+        ...
+
+
+def cursor_name(community: str | None) -> str:
+    return CURSOR if community is None else f"{CURSOR}:{community}"
+
+
 @dataclass
 class EvaluationStats:
     evaluated: int = 0
@@ -126,6 +149,7 @@ class EvaluationStats:
     relearned: int = 0  # observations relearned at start
     start_s: float = 0.0  # from the thread's start to the detector armed
     checkpoints: int = 0
+    communities: int = 0  # evaluated: owned under leases (hub nodes on PostgreSQL), or all of them alone
 
 
 class Evaluator(BackgroundThread):
@@ -143,6 +167,7 @@ class Evaluator(BackgroundThread):
         batch: int = 5000,
         tick_s: float = 1.0,
         checkpoint_every_s: float | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         super().__init__("evaluation")
         self.stats = EvaluationStats()
@@ -164,6 +189,11 @@ class Evaluator(BackgroundThread):
         # Set once the learned state is restored and relearned: from then on a silence is judged.
         self.armed = threading.Event()
         self._handover: deque[Committed] = deque()
+        self._ownership = ownership
+        # Where each owned community's evaluation stands (None: every community, alone), and what of it
+        # the store has.
+        self._cursors: dict[str | None, int] = {}
+        self._saved: dict[str | None, int] = {}
         # Metrics: seconds one tick's time-driven checks took, residents the detector looked at.
         self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
@@ -174,42 +204,51 @@ class Evaluator(BackgroundThread):
             self._seed(store)
             factors_seen = self._follow_factors(store, -1)  # before relearning: replayed ticks use them
             factors_due = time.monotonic() + _FACTORS_EVERY_S
-            cursor = saved = self._start_up(store)
+            self._start_up(store)
             self.stats.start_s = time.perf_counter() - started
             self.armed.set()
             log.info("detector armed in %.1f s: %d communities restored from checkpoints, %d observations "
                      "relearned", self.stats.start_s, self.stats.restored, self.stats.relearned)
             save_due = 0.0
             while not self._stopping.is_set():
+                self._follow_ownership(store)
+                position = min(self._cursors.values(), default=None)
+                if position is None:  # owning nothing (yet): nothing to read
+                    position = store.last_observation_id()
                 # The watermark is read after taking a handed-over batch (intake moves it before handing
                 # over, so it covers the batch) and before reading the store (so the rows cover it).
-                handed = self._handed_over(cursor)
+                handed = self._handed_over(position)
                 settled = self._settled_ms(self._clock.now_ms())
                 if handed is None:
-                    rows = store.observations_after(cursor, self._batch)
-                    last_id = rows[-1].id if rows else cursor
+                    rows = store.observations_after(position, self._batch) if self._cursors else []
+                    last_id = rows[-1].id if rows else position
+                    read = len(rows)
+                    rows = self._mine(rows)
                 else:
                     rows, last_id = handed
+                    read = len(rows)
                 if time.monotonic() >= factors_due:
                     factors_seen = self._follow_factors(store, factors_seen)
                     factors_due = time.monotonic() + _FACTORS_EVERY_S
                 self._evaluate(rows, settled)
                 self.stats.evaluated += len(rows)
-                cursor = last_id
-                if self._checkpoint_due() and self._checkpoint(store, cursor):
-                    saved = cursor
-                elif cursor != saved and time.monotonic() >= save_due:
+                for community, cursor in self._cursors.items():
+                    self._cursors[community] = max(cursor, last_id)
+                if self._checkpoint_due() and self._checkpoint(store, self._cursors):
+                    pass
+                elif self._cursors != self._saved and time.monotonic() >= save_due:
                     # At most once a second: re-evaluating a second of readings after a crash raises
                     # nothing twice (occurrence keys, one open alert per subject and kind), while a
                     # synchronous commit per intake batch would halve intake on a small machine.
-                    store.set_export_cursor(CURSOR, cursor)
-                    saved, save_due = cursor, time.monotonic() + 1.0
-                self.stats.backlog = store.last_observation_id() - cursor
-                if handed is None and len(rows) < self._batch:  # caught up with everything committed
+                    self._save_cursors(store, self._cursors)
+                    save_due = time.monotonic() + 1.0
+                behind = min(self._cursors.values(), default=last_id)
+                self.stats.backlog = store.last_observation_id() - behind
+                if handed is None and read < self._batch:  # caught up with everything committed
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
-            if self._checkpoint_every_ms is None or not self._checkpoint(store, cursor):
-                store.set_export_cursor(CURSOR, cursor)
+            if self._checkpoint_every_ms is None or not self._checkpoint(store, self._cursors):
+                self._save_cursors(store, self._cursors)
         finally:
             store.close()
 
@@ -221,11 +260,65 @@ class Evaluator(BackgroundThread):
             self.activity.set_factors(factors)
         return newest
 
+    def _save_cursors(self, store: Store, cursors: dict[str | None, int]) -> None:
+        changed = {c: cursor for c, cursor in cursors.items() if self._saved.get(c) != cursor}
+        if changed:
+            store.set_export_cursors({cursor_name(c): cursor for c, cursor in changed.items()})
+            self._saved.update(changed)
+
+    @staticmethod
+    def _stored_cursor(store: Store, community: str) -> int:
+        """Where `community`'s evaluation stands; never evaluated alone: where the single hub's stood (a
+        hub that ran alone before nodes)."""
+        return store.export_cursor(cursor_name(community)) or store.export_cursor(CURSOR)
+
+    def _follow_ownership(self, store: Store) -> None:
+        """Stop evaluating the communities no longer owned (checkpointing their learned state with their
+        cursors, for the next owner), start on those newly owned at their cursors, and confirm."""
+        if self._ownership is None:
+            self.stats.communities = len(self._registry().file.communities)
+            return
+        version, owned = self._ownership.owned()
+        released = {c: cursor for c, cursor in self._cursors.items() if c not in owned}
+        if released and (self._checkpoint_every_ms is None or not self._checkpoint(store, released)):
+            self._save_cursors(store, released)
+        for community in released:
+            del self._cursors[community]
+            del self._saved[community]
+        gained = owned - self._cursors.keys()
+        for community in gained:
+            cursor = self._cursors[community] = self._saved[community] = self._stored_cursor(store, community)
+            self._take_over(store, community, cursor)
+        self.stats.communities = len(self._cursors)
+        if released or gained:
+            log.info("evaluating communities %s", ", ".join(sorted(owned)) or "none")
+        self._ownership.applied(version)
+
+    def _owns(self, community: str) -> bool:
+        return None in self._cursors or community in self._cursors
+
+    def _mine(self, rows: list[StoredObservation]) -> list[StoredObservation]:
+        """The rows of owned communities not evaluated yet (a community taken over later than the others
+        re-reads from its own cursor, behind theirs)."""
+        if None in self._cursors:
+            return rows
+        devices = self._registry().devices
+        mine = []
+        for row in rows:
+            placed = devices.get(row.device_id)
+            after = None if placed is None else self._cursors.get(placed.community)
+            if after is not None and row.id > after:
+                mine.append(row)
+        return mine
+
+
     def committed(self, committed: Committed) -> None:
         """Intake committed a batch: keep its observations to evaluate without reading them back from the
         store (which cost intake about a tenth of its rate), and wake up. Bounded: a reader that falls
-        behind drops what it holds and reads the store instead."""
-        if len(self._handover) < _HANDOVER_MAX:
+        behind drops what it holds and reads the store instead. Not where nodes share the store: a commit
+        of this node's may repeat readings another node stored first, which this one has evaluated
+        already from the store."""
+        if self._ownership is None and len(self._handover) < _HANDOVER_MAX:
             self._handover.append(committed)
         self.wake()
 
@@ -255,19 +348,34 @@ class Evaluator(BackgroundThread):
     def _facts(self) -> dict[str, DeviceFacts]:
         return self._placement().facts
 
-    def _start_up(self, store: Store) -> int:
-        """Bring the residents' learned rhythm and current silences up to the evaluation cursor (a start):
-        each community from its checkpoint, or from the first stored observation. Returns the cursor."""
-        until_id = store.export_cursor(CURSOR)
+    def _start_up(self, store: Store) -> None:
+        """Bring the residents' learned rhythm and current silences up to the evaluation cursors (a start):
+        each community from its checkpoint, or from the first stored observation. Alone, up to the hub's
+        cursor; where nodes share the store, each community up to its own (what its owner evaluated)."""
         registry = self._placement().registry  # the checkpoints' residents are matched to the registry now
-        restored = {community.id: self._restore(store, community.id, until_id)
-                    for community in registry.data.communities}
+        if self._ownership is None:
+            self._cursors = {None: store.export_cursor(CURSOR)}
+            until = {community.id: self._cursors[None] for community in registry.data.communities}
+        else:  # nothing owned yet: each community is taken, and evaluated on from its cursor, later
+            until = {community.id: self._stored_cursor(store, community.id)
+                     for community in registry.data.communities}
+        self._saved = dict(self._cursors)
+        restored = {community: self._restore(store, community, until_id)
+                    for community, until_id in until.items()}
         self.stats.restored = sum(1 for last_id in restored.values() if last_id is not None)
         if self._checkpoint_every_ms is not None and self.stats.restored == len(restored):
             self._checkpointed_ms = self._clock.now_ms()  # else the next round checkpoints what was relearned
         after = {community: last_id or 0 for community, last_id in restored.items()}
-        self.stats.relearned = self._relearn(store, after, until_id)
-        return until_id
+        self.stats.relearned = self._relearn(store, after, until)
+
+    def _take_over(self, store: Store, community: str, cursor: int) -> None:
+        """A community this node has just taken over: its learned state from the checkpoint its previous
+        owner left, and the observations after it up to where its evaluation stands. Without a checkpoint
+        it keeps what this node learned of it (at start, and while it last owned it)."""
+        restored = self._restore(store, community, cursor)
+        if restored is not None:
+            self.stats.restored += 1
+            self.stats.relearned += self._relearn(store, {community: restored}, {community: cursor})
 
     def _restore(self, store: Store, community: str, until_id: int) -> int | None:
         """The community's checkpoint restored: returns the last observation id it covers (None: none)."""
@@ -296,19 +404,21 @@ class Evaluator(BackgroundThread):
         self._ticked_ms = max(self._ticked_ms, checkpoint.hub_ms)
         return checkpoint.last_id
 
-    def _relearn(self, store: Store, after: dict[str, int], until_id: int) -> int:
-        """Learn the stored observations up to `until_id`, each community's only after the id it was
-        restored to (`after`). Returns how many were learned."""
+    def _relearn(self, store: Store, after: dict[str, int], until: dict[str, int]) -> int:
+        """Learn the stored observations of the communities in `until`, each's after the id it was
+        restored to (`after`) and up to its id in `until`. Returns how many were learned."""
         devices = self._placement().registry.devices
         last_id = min(after.values(), default=0)
+        end = max(until.values(), default=0)
         learned = 0
-        while last_id < until_id:
+        while last_id < end:
             batch = store.observations_after(last_id, self._batch)
             if not batch:
                 break
             last_id = batch[-1].id
-            rows = [row for row in batch if row.id <= until_id and (
-                (placed := devices.get(row.device_id)) is None or row.id > after.get(placed.community, 0))]
+            # A device of no community is no one's: nothing to learn from it.
+            rows = [row for row in batch if (placed := devices.get(row.device_id)) is not None
+                    and after.get(placed.community, 0) < row.id <= until.get(placed.community, 0)]
             self.activity.observe(rows)
             facts = self._facts()
             for row in rows:  # the habits the safety rules learn (is a band usually worn?)
@@ -322,22 +432,30 @@ class Evaluator(BackgroundThread):
             return False
         now = self._clock.now_ms()
         # A clock behind the last checkpoint (a simulation restarted at an earlier time) starts afresh.
-        return now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms
+        if now >= self._checkpointed_ms + self._checkpoint_every_ms or now < self._checkpointed_ms:
+            self._checkpointed_ms = now  # this round is taken now, whether the store takes it or not
+            return True
+        return False
 
-    def _checkpoint(self, store: Store, cursor: int) -> bool:
-        """Checkpoint every community's learned state as of `cursor` (everything up to it learned), with
-        the evaluation cursor, atomically. False when the store refused it (evaluation carries on)."""
+    def _checkpoint(self, store: Store, cursors: dict[str | None, int]) -> bool:
+        """Checkpoint the learned state of these communities (None: all of them, alone), each as of its
+        cursor (everything up to it learned), with their evaluation cursors, atomically. False when the
+        store refused it (evaluation carries on)."""
         started = time.perf_counter()
         registry = self._placement().registry
-        self._checkpointed_ms = self._clock.now_ms()
+        if None in cursors:
+            at = {community.id: cursors[None] for community in registry.data.communities}
+        else:
+            at = {community: cursor for community, cursor in cursors.items() if community is not None}
         try:
-            store.save_checkpoints([self._checkpoint_of(c.id, cursor) for c in registry.data.communities],
-                                   (CURSOR, cursor))
+            store.save_checkpoints([self._checkpoint_of(c, cursor) for c, cursor in at.items()],
+                                   {cursor_name(c): cursor for c, cursor in cursors.items()})
         except Exception:  # a full disk must not stop the evaluation; the next round tries again
             log.exception("checkpointing the detector's learned state failed")
             return False
+        self._saved.update(cursors)
         self.stats.checkpoints += 1
-        log.debug("detector checkpoint at observation %d took %.3f s", cursor, time.perf_counter() - started)
+        log.debug("detector checkpoint of %d communities took %.3f s", len(at), time.perf_counter() - started)
         return True
 
     def _checkpoint_of(self, community: str, cursor: int) -> Checkpoint:

@@ -171,6 +171,8 @@ class _HubCollector(Collector):
         yield _counter("hub_evaluation_signals", "Alert requests raised by rules and detector.", None,
                        stats.signals)
         yield _gauge("hub_evaluation_backlog", "Committed readings not evaluated yet.", stats.backlog)
+        yield _gauge("hub_evaluation_communities", "Communities this node evaluates now (with PostgreSQL: "
+                     "those it holds the lease of).", stats.communities)
         yield metrics.tick_seconds.family("hub_evaluation_tick_seconds",
                                           "Time one tick of time-driven checks (rules and detector) took.")
         yield _counter("hub_detector_residents_evaluated", "Residents the inactivity detector evaluated, "

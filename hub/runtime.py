@@ -24,9 +24,11 @@ from hub.export.influxdb import InfluxExporter
 from hub.export.state import StateSnapshots
 from hub.intake_pipeline import open_store
 from hub.intake_processes import MainIntake, check_intake_processes
+from hub.leases import CommunityLeases
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Protocol
 from hub.node import NodeScope
+from hub.postgres import PgConnection
 from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
 from hub.retention import RetentionPolicy, RetentionThread
@@ -73,6 +75,13 @@ class Hub:
             build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links),
             store_url=settings.store_url,
         )
+        # Nodes sharing PostgreSQL share its observations: each evaluates the communities it holds a lease
+        # on. Alone on SQLite the hub owns everything, without leases.
+        self.leases: CommunityLeases | None = None
+        if settings.store_url is not None:
+            self.leases = CommunityLeases(functools.partial(PgConnection, settings.store_url),
+                                          settings.node_id, self.scope.communities, self.registry.current,
+                                          settings.lease_s)
         self.evaluation = Evaluator(
             opener,
             self.registry.current,
@@ -82,8 +91,11 @@ class Hub:
             clear_alert=self.alerts.clear,
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
+            ownership=self.leases,
             checkpoint_every_s=settings.detector_checkpoint_minutes * 60 or None,
         )
+        if self.leases is not None:
+            self.leases.on_change = self.evaluation.wake
         self.intake.pipeline.thread.on_committed = self.evaluation.committed
         # An intake process committed (worker mode): evaluate it now, not at the evaluation's next poll.
         self.intake.pipeline.on_notice = self.evaluation.wake
@@ -114,6 +126,8 @@ class Hub:
         if self.influx is not None:
             self.influx.start()
         self.alerts.start()
+        if self.leases is not None:
+            self.leases.start()
         self.evaluation.start()
         self.retention.start()
         self.intake.start_receiving()
@@ -131,6 +145,8 @@ class Hub:
         """Stop taking messages, commit and acknowledge what was taken, then stop the rest."""
         self.intake.stop()
         self.evaluation.stop()
+        if self.leases is not None:  # after the evaluation saved its cursors: released for the others at once
+            self.leases.stop()
         self.retention.stop()
         self.alerts.close()
         if self.influx is not None:

@@ -712,22 +712,26 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def set_export_cursor(self, sink: str, last_id: int) -> None:
+        self.set_export_cursors({sink: last_id})
+
+    def set_export_cursors(self, cursors: dict[str, int]) -> None:
+        """Several cursors in one transaction (the evaluation's, one per community it owns)."""
         with self._transaction() as db:
-            self._set_cursor(db, sink, last_id)
+            self._set_cursors(db, cursors)
 
     @staticmethod
-    def _set_cursor(db: sqlite3.Connection | PgConnection, sink: str, last_id: int) -> None:
-        db.execute(
+    def _set_cursors(db: sqlite3.Connection | PgConnection, cursors: dict[str, int]) -> None:
+        db.executemany(
             "INSERT INTO export_cursors (sink, last_id) VALUES (?, ?)"
             " ON CONFLICT (sink) DO UPDATE SET last_id = excluded.last_id",
-            (sink, last_id),
+            list(cursors.items()),
         )
 
     # --- detector checkpoints --------------------------------------------------------------------
 
-    def save_checkpoints(self, checkpoints: Sequence[Checkpoint], cursor: tuple[str, int]) -> None:
-        """Replace these communities' checkpoints and move the reader's cursor (sink, last id) with them,
-        in one transaction: a start never finds a state that has learned past its evaluation cursor,
+    def save_checkpoints(self, checkpoints: Sequence[Checkpoint], cursors: dict[str, int]) -> None:
+        """Replace these communities' checkpoints and move the reader's cursors (sink → last id) with
+        them, in one transaction: a start never finds a state that has learned past its evaluation cursor,
         nor one cursor moved without the other."""
         with self._transaction() as db:
             db.executemany(
@@ -739,7 +743,7 @@ class Store:
                 " state = excluded.state, last_fields = excluded.last_fields, habits = excluded.habits",
                 [(c.community, c.format, c.fingerprint, c.last_id, c.hub_ms, c.state, c.last_fields,
                   c.habits) for c in checkpoints])
-            self._set_cursor(db, *cursor)
+            self._set_cursors(db, cursors)
 
     def checkpoint(self, community: str) -> Checkpoint | None:
         """The community's checkpoint as stored (whether it can be restored is for the reader to judge)."""

@@ -183,7 +183,7 @@ def test_communities_are_checkpointed_and_restored_independently(
     store_with(path, ROWS[late:])
     store = Store(path)
     assert east_early is not None and east_early.last_id == early
-    store.save_checkpoints([east_early], (CURSOR, len(ROWS)))  # east's older than west's
+    store.save_checkpoints([east_early], {CURSOR: len(ROWS)})  # east's older than west's
     store.close()
 
     east_devices = {d for d, placed in REGISTRY.devices.items() if placed.community == "east"}

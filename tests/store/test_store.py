@@ -132,7 +132,7 @@ def test_checkpoints_move_the_cursor_with_them_and_an_erasure_drops_them(open_st
     commit(store, Observation("motion-1", "motion_sensor", 1_000, {"occupancy": True}, 1_001))
     checkpoint = Checkpoint("east", 1, "fingerprint", 1, 1_000, b"state", "{}")
     west = Checkpoint("west", 1, "fingerprint", 1, 1_000, b"other", "{}", '{"band-1":{"2026-11-01":true}}')
-    store.save_checkpoints([checkpoint, west], ("evaluation", 1))
+    store.save_checkpoints([checkpoint, west], {"evaluation": 1})
     assert store.checkpoint("east") == checkpoint and store.export_cursor("evaluation") == 1
     assert store.checkpoint("west") == west, "with the safety rules' habits"
     assert store.checkpoint("north") is None
