@@ -1,6 +1,7 @@
 """Alert semantics end to end (band → real Mosquitto → hub subprocess → real SMTP server): a new SOS press
 after the first was acknowledged is told again, its redelivery is not; an acknowledged alert left
-unresolved past its resolution deadline is told to the tier above the acknowledger's, once."""
+unresolved past its resolution deadline is told to the tier above the acknowledger's, once; the caregiver
+it is assigned to is told."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import httpx
 
 from hub.alerts.model import Alert
 from hub.alerts.store import AlertStore
+from hub.api.tokens import Role
 from hub.mqtt import Publisher
 from tests.alerts.receivers import Mailbox, alerts_in
+from tests.api.support import client, make_token
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
@@ -110,3 +113,25 @@ def test_an_acknowledged_alert_left_unresolved_is_told_to_the_tier_above_once(
         (event,) = [e for e in store.history(alert.id) if e.action == "overdue"]
     assert (event.actor, event.detail["acknowledged_by"], event.detail["recipients"]) == \
         ("hub", "cg-grid", ["cg-duty"])
+
+
+def test_the_caregiver_an_alert_is_assigned_to_is_told_by_e_mail(
+    mosquitto: Mosquitto, start_hub: StartHub, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    registry = _registry(tmp_path, mailbox, {"cg-li": 1, "cg-grid": 2, "cg-duty": 3})
+    hub = start_hub(registry, {"HUB_PUBLIC_URL": PUBLIC, "HUB_ALERTS_MQTT_ENABLED": "false"})
+    _press(mosquitto, int(time.time() * 1000))
+    wait_until(lambda: mailbox.bodies_for("li@example.com", "text/html"), 30, what="the daughter's e-mail")
+    alert = _sos(hub, registry)
+    assert mailbox.bodies_for("duty@example.com", "text/html") == [], "tier 3 not told yet"
+
+    duty = make_token(hub, "值班员小陈", Role.OPERATOR, communities=("sunshine",))
+    with client(hub, duty) as operator:
+        assigned = operator.post(f"/api/v1/alerts/{alert.id}/assign", json={"to": "cg-duty"})
+    assert assigned.status_code == 200, assigned.text
+    wait_until(lambda: mailbox.bodies_for("duty@example.com", "text/html"), 30,
+               what="the assignee's e-mail")
+    (told,) = mailbox.bodies_for("duty@example.com", "text/html")
+    assert "已指派给 刘值班 负责处理" in told and "王奶奶" in told, told
+    with closing(AlertStore(hub.store_path)) as store:
+        assert [e.action for e in store.history(alert.id)].count("assigned") == 1
