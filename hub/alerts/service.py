@@ -302,13 +302,18 @@ class AlertService:
         """The cause of an equipment alert ended: resolve its unresolved alert as `cleared` by the hub, and
         tell everyone already told. None when there is nothing to clear (the common case: a device heard
         again after a restart, a camera reporting healthy as usual)."""
+        def clearable(alert: Alert | None) -> bool:
+            # A healthy reading older than the latest faulty one (late, overtaken on the way) says nothing
+            # of the fault now: only a reading at or after it ends it.
+            return alert is not None and request.cleared_at_ms >= alert.last_seen_ms
+
         with self._lock:
-            if self._store.unresolved(request.subject, request.kind) is None:
+            if not clearable(self._store.unresolved(request.subject, request.kind)):
                 return None  # a read, without queueing behind intake for the write lock
         now = self._clock.now_ms()
         with self._lock, self._writer_turn, self._store.transaction():
             alert = self._store.unresolved(request.subject, request.kind)
-            if alert is None:
+            if alert is None or not clearable(alert):
                 return None
             self._store.update_alert(alert.id, state="resolved", resolved_by=HUB_ACTOR, resolved_ms=now,
                                      outcome=CLEARED, deadline_ms=None)

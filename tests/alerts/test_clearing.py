@@ -48,6 +48,15 @@ def test_an_equipment_alert_is_cleared_by_the_hub_and_everyone_told_hears_it(
     assert again.id != alert.id and again.state == "open", "blocked again: a new alert"
 
 
+def test_a_healthy_reading_older_than_the_fault_clears_nothing(service: AlertService) -> None:
+    """A late reading, overtaken on the way by the faulty one, says nothing of the fault now."""
+    alert = service.raise_alert(camera_request("lens_blocked"))
+    late = ClearRequest(kind="lens_blocked", subject="hac-07", device="hac-07",
+                        evidence={"lens_blocked": False}, cleared_at_ms=T0 - MINUTE_MS)
+    assert service.clear(late) is None
+    assert service.get(alert.id).alert.state == "open"
+
+
 def test_nothing_to_clear_changes_nothing(service: AlertService) -> None:
     assert service.clear(ClearRequest(kind="tamper", subject="door-1", cleared_at_ms=T0)) is None
     assert service.list() == []
