@@ -29,8 +29,11 @@ def test_sos_press_becomes_one_alert_delivered_on_mqtt(
     now = int(time.time() * 1000)
     publisher.publish("sc/sunshine/wristband/band-1/event", json.dumps({"ts": now, "sos": True}))
     listening.wait(20)
-    assert listening.received, hub.log()[-2000:]
-    body = json.loads(listening.received[-1][1])
+    # This household has no caregiver, so the `unreachable` alert about the SOS may come in the same burst.
+    bodies = [json.loads(payload) for _, payload in listening.received]
+    sos = [body for body in bodies if body["kind"] == "sos"]
+    assert sos, hub.log()[-2000:]
+    body = sos[-1]
     assert (body["kind"], body["subject"], body["severity"], body["reason"]) == (
         "sos",
         "r1",
