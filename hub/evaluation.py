@@ -194,6 +194,9 @@ class Evaluator(BackgroundThread):
         # the store has.
         self._cursors: dict[str | None, int] = {}
         self._saved: dict[str | None, int] = {}
+        # Where nodes share the store: the cursor each community's learned state was brought up to at
+        # start. Taken at that cursor still, it is learned already: no second restore and relearning.
+        self._learned_at_start: dict[str, int] = {}
         # Metrics: seconds one tick's time-driven checks took, residents the detector looked at.
         self.on_tick: Callable[[float, int], None] = lambda seconds, residents: None
 
@@ -367,11 +370,16 @@ class Evaluator(BackgroundThread):
             self._checkpointed_ms = self._clock.now_ms()  # else the next round checkpoints what was relearned
         after = {community: last_id or 0 for community, last_id in restored.items()}
         self.stats.relearned = self._relearn(store, after, until)
+        if self._ownership is not None:
+            self._learned_at_start = until
 
     def _take_over(self, store: Store, community: str, cursor: int) -> None:
         """A community this node has just taken over: its learned state from the checkpoint its previous
         owner left, and the observations after it up to where its evaluation stands. Without a checkpoint
-        it keeps what this node learned of it (at start, and while it last owned it)."""
+        it keeps what this node learned of it (at start, and while it last owned it); taken at the cursor
+        the start learned it up to (nobody evaluated it since), it is learned already."""
+        if self._learned_at_start.pop(community, None) == cursor:
+            return
         restored = self._restore(store, community, cursor)
         if restored is not None:
             self.stats.restored += 1

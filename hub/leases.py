@@ -35,6 +35,8 @@ from hub.threads import BackgroundThread
 
 log = logging.getLogger(__name__)
 
+_AFTER_EXPIRY_S = 0.05  # seconds after a lease runs out that the next heartbeat takes it
+
 # A node's scope as the others see it: the communities it may take, None for every community.
 Scopes = Mapping[str, frozenset[str] | None]
 
@@ -90,15 +92,25 @@ class LeaseTable:
             " WHERE heartbeat_at > clock_timestamp() - make_interval(secs => ?)", (self.lease_s,))
         return {node: _scope_of(text) for node, text in rows}
 
-    def acquire(self, community: str) -> bool:
-        """Take or renew the lease; False while another node holds it unexpired."""
-        row = self.db.execute(
+    def acquire(self, communities: Iterable[str]) -> set[str]:
+        """Take or renew these leases, in one statement however many; returns those now held (not those
+        another node holds unexpired). In sorted order, so two nodes taking overlapping sets lock their
+        rows in the same order and never deadlock."""
+        rows = self.db.execute(
             "INSERT INTO community_leases AS l (community, owner, expires_at)"
-            " VALUES (?, ?, clock_timestamp() + make_interval(secs => ?))"
+            " SELECT c, ?, clock_timestamp() + make_interval(secs => ?)"
+            " FROM unnest(?::text[]) AS c ORDER BY c"
             " ON CONFLICT (community) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
             " WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp()"
-            " RETURNING owner", (community, self.node_id, self.lease_s)).fetchone()
-        return row is not None
+            " RETURNING community", (self.node_id, self.lease_s, sorted(communities)))
+        return {community for (community,) in rows}
+
+    def next_expiry_s(self) -> float | None:
+        """Seconds until the soonest unexpired lease another node holds runs out (None: none)."""
+        row = self.db.execute(
+            "SELECT extract(epoch FROM min(expires_at) - clock_timestamp()) FROM community_leases"
+            " WHERE owner <> ? AND expires_at > clock_timestamp()", (self.node_id,)).fetchone()
+        return None if row[0] is None else float(row[0])
 
     def release(self, communities: Iterable[str]) -> None:
         self.db.execute("DELETE FROM community_leases WHERE owner = ? AND community = ANY(?)",
@@ -160,7 +172,7 @@ class CommunityLeases(BackgroundThread):
                     if self._stopping.is_set():
                         table.leave()
                         break
-                    self._step(table)
+                    pause = self._step(table)
                 except psycopg.Error as error:
                     # Held leases lapse locally (`owned()`) before they can expire for the others.
                     log.warning("node heartbeat failed (%s); trying again", error)
@@ -169,12 +181,18 @@ class CommunityLeases(BackgroundThread):
                     table = None
                     if self._stopping.is_set():
                         break
-                self._sleep(self.heartbeat_s)
+                    pause = self.heartbeat_s
+                self._sleep(pause)
         finally:
             if table is not None:
                 table.db.close()
 
-    def _step(self, table: LeaseTable) -> None:
+    def _step(self, table: LeaseTable) -> float:
+        """One heartbeat; returns the seconds until the next: a heartbeat, or less when another node's
+        lease runs out sooner (a live node renews its leases well before, so that node is dead). The
+        take-over of a dead node's communities then waits for its leases alone, not for them and up to
+        a heartbeat more; `_AFTER_EXPIRY_S` later, as its node row (written just before its renewal)
+        has gone stale by then too."""
         table.heartbeat(self._scope)
         communities = [c.id for c in self._registry().file.communities]
         owners = assignment(communities, table.live_nodes())
@@ -183,20 +201,22 @@ class CommunityLeases(BackgroundThread):
             leaving = set(self._held) - wanted
         if leaving:
             self._hand_over(table, leaving)
-        gained = False
-        for community in sorted(wanted):
-            started = time.monotonic()
-            if table.acquire(community):
-                with self._changed:
-                    if community not in self._held:
-                        self._version += 1
-                        gained = True
-                    # Counted from before the statement, and a heartbeat short: surely within the lease.
-                    self._held[community] = started + self.lease_s - self.heartbeat_s
-            elif community in self._held:  # taken from us (we failed to renew in time): stop at once
-                self._drop({community})
+        started = time.monotonic()
+        held = table.acquire(wanted)
+        with self._changed:
+            gained = bool(held - self._held.keys())
+            if gained:
+                self._version += 1
+            for community in held:
+                # Counted from before the statement, and a heartbeat short: surely within the lease.
+                self._held[community] = started + self.lease_s - self.heartbeat_s
+        lost = (wanted - held) & self._held.keys()
+        if lost:  # taken from us (we failed to renew in time): stop at once
+            self._drop(lost)
         if gained:
             self.on_change()
+        expiry = table.next_expiry_s()
+        return self.heartbeat_s if expiry is None else min(self.heartbeat_s, expiry + _AFTER_EXPIRY_S)
 
     def _drop(self, communities: set[str]) -> int:
         with self._changed:

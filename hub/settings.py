@@ -76,9 +76,10 @@ class Settings(BaseSettings):
     communities: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated community ids this node takes; empty: all")
     lease_s: float = Field(
-        10.0, ge=1, le=300,
-        description="with PostgreSQL: how long a node owns a community's evaluation without renewing it; a "
-                    "dead node's communities are taken over within about this (docs/operators/nodes.md)")
+        6.0, ge=1, le=300,
+        description="with PostgreSQL: how long a node owns a community's evaluation without renewing it "
+                    "(renewed every quarter of it); a dead node's communities are taken over within it "
+                    "(docs/operators/nodes.md)")
 
     # MQTT intake
     mqtt_url: str | None = Field(None, description="mqtt://user:pass@host:1883; unset = embedded broker")

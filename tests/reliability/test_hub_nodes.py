@@ -1,7 +1,7 @@
 """Three hub nodes (`hub run` subprocesses, the same settings but `HUB_NODE_ID`) on one real Mosquitto and
 one real PostgreSQL, a stream of six communities' wristbands with SOS presses, and one node killed with
 kill -9 mid-stream: every reading stored once, every SOS alerted once, and the dead node's communities
-taken over within a lease and a heartbeat, an SOS pressed during the take-over alerted within it
+taken over within a lease of the kill, an SOS pressed during the take-over alerted soon after
 (docs/operators/nodes.md)."""
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ def test_three_nodes_share_evaluation_and_take_over_a_killed_one(
         print(f"take-over after kill -9: {took_s:.1f} s (lease {LEASE_S} s, heartbeat {HEARTBEAT_S} s); "
               f"SOS pressed during it alerted after (s): the killed node's communities "
               f"{[late_s[c] for c in sorted(orphans)]}, the others' {[late_s[c] for c in sorted(kept)]}")
-        assert took_s < LEASE_S + HEARTBEAT_S + 3, took_s
-        assert all(late_s[c] < LEASE_S + HEARTBEAT_S + 5 for c in orphans), late_s
+        # The survivors take a dead node's leases the moment they run out, HUB_LEASE_S after its last
+        # renewal: within the lease of the kill, and a second of slack for a busy machine.
+        assert took_s < LEASE_S + 1 < 10, took_s
+        assert all(late_s[c] < LEASE_S + 3 for c in orphans), late_s
         assert all(late_s[c] < 5 for c in kept), late_s  # their owners are alive
