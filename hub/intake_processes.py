@@ -99,9 +99,11 @@ class IntakeProcessesError(ValueError):
 
 
 def check_intake_processes(settings: Settings) -> None:
-    if settings.intake_workers > 1 and settings.mqtt_url is None:
+    if (settings.intake_workers > 1 or settings.mqtt_shared) and settings.mqtt_url is None:
+        asked = (f"HUB_INTAKE_WORKERS={settings.intake_workers}" if settings.intake_workers > 1
+                 else "HUB_MQTT_SHARED=true")
         raise IntakeProcessesError(
-            f"HUB_INTAKE_WORKERS={settings.intake_workers} needs an external MQTT broker with shared "
+            f"{asked} needs an external MQTT broker with shared "
             "subscriptions (Mosquitto 2, EMQX...): set HUB_MQTT_URL; the embedded broker cannot share a "
             "subscription between processes"
         )
@@ -117,7 +119,8 @@ def _shared(settings: Settings, topics: list[str]) -> list[str]:
 
 
 def intake_topics(settings: Settings, scope: NodeScope, *, main: bool = True) -> list[str]:
-    """What a process subscribes to: this node's device filters (`scope`). Alone, the hub takes them. In
+    """What a process subscribes to: this node's device filters (`scope`). Alone, the hub takes them
+    (through the shared subscription with `HUB_MQTT_SHARED`, splitting them with other nodes). In
     worker mode the intake processes share them, and the main hub hears only the intake processes' commit
     notices, so that an SOS committed by one is evaluated at once rather than at the evaluation's next
     poll of the store (up to a second later on a quiet night). The simulation clock (when followed) is
@@ -125,6 +128,8 @@ def intake_topics(settings: Settings, scope: NodeScope, *, main: bool = True) ->
     topics = scope.device_topics(settings.zigbee2mqtt_base_topic)
     if settings.intake_workers > 1:
         topics = [intake_committed_topic(settings.client_id)] if main else _shared(settings, topics)
+    elif settings.mqtt_shared:  # alone, but sharing the stream with other nodes
+        topics = _shared(settings, topics)
     if settings.clock == "mqtt":
         topics.append(CLOCK_TOPIC)
     return topics

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # subscription
     intake_workers: int = Field(1, ge=1, le=16, description="intake processes; > 1 needs HUB_MQTT_URL")
     mqtt_share_group: str = Field("sc-hub", pattern=r"^[^/+#$\s]+$", description="$share/<group>/...")
+    mqtt_shared: bool = Field(
+        False, description="a hub without intake workers takes its device filters through the shared "
+                           "subscription too, so nodes on one PostgreSQL split the stream instead of each "
+                           "taking all of it; needs HUB_MQTT_URL (docs/operators/nodes.md)")
     clock: Literal["system", "mqtt"] = Field(
         "system", description="mqtt: follow the simulated time a simulator publishes on sim/clock"
     )

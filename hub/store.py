@@ -200,6 +200,21 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count) or "NULL"
 
 
+def _insert_each(db: sqlite3.Connection | PgConnection, into: str, types: Sequence[str],
+                 rows: Sequence[Sequence[Any]], on_conflict: str) -> None:
+    """`INSERT INTO <into> … <on_conflict>` of every row, each row unique on the conflict key. On
+    PostgreSQL one statement for them all, the columns as arrays (`types`) through unnest: a batch of
+    5,000 devices' liveness was 5,000 statements; SQLite runs its prepared statement per row in-process."""
+    if not rows:
+        return
+    if isinstance(db, PgConnection):
+        arrays = ", ".join(f"?::{kind}[]" for kind in types)
+        db.execute(f"INSERT INTO {into} SELECT * FROM unnest({arrays}) {on_conflict}",
+                   [list(column) for column in zip(*rows, strict=True)])
+    else:
+        db.executemany(f"INSERT INTO {into} VALUES ({', '.join('?' * len(types))}) {on_conflict}", rows)
+
+
 def _merged_repeats(rows: list[tuple[str, str, int, str, int]]) -> list[tuple[str, str, int, str, int]]:
     """A batch's rows with repeats of one (ts, device) merged into the first, later fields winning, as
     the upsert would merge them one after the other (PostgreSQL's upsert may touch a row once per
@@ -376,34 +391,34 @@ class Store:
                 [(d.received_ms, d.topic, d.reason, d.detail, d.device_id, d.payload, d.payload_size)
                  for d in kept],
             )
-            db.executemany(
-                "INSERT INTO dead_letters_dropped (device_id, dropped, last_ms, last_reason)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-                " dropped = dead_letters_dropped.dropped + excluded.dropped,"
-                f" last_ms = {self._greatest}(dead_letters_dropped.last_ms, excluded.last_ms),"
-                " last_reason = excluded.last_reason",
+            _insert_each(
+                db, "dead_letters_dropped (device_id, dropped, last_ms, last_reason)",
+                ("text", "bigint", "bigint", "text"),
                 [(device, len(ds), max(d.received_ms for d in ds), ds[-1].reason)
                  for device, ds in dropped.items()],
-            )
-            db.executemany(
-                "INSERT INTO devices_seen (device_id, kind, last_ts, last_received_ms, last_error)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                "ON CONFLICT (device_id) DO UPDATE SET"
+                " dropped = dead_letters_dropped.dropped + excluded.dropped,"
+                f" last_ms = {self._greatest}(dead_letters_dropped.last_ms, excluded.last_ms),"
+                " last_reason = excluded.last_reason")
+            _insert_each(
+                db, "devices_seen (device_id, kind, last_ts, last_received_ms, last_error)",
+                ("text", "text", "bigint", "bigint", "text"),
+                [(device, *values) for device, values in batch.seen.items()],
+                "ON CONFLICT (device_id) DO UPDATE SET"
                 " kind = coalesce(excluded.kind, devices_seen.kind),"
                 f" last_ts = {self._greatest}(coalesce(devices_seen.last_ts, 0),"
                 " coalesce(excluded.last_ts, 0)),"
                 f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
                 " excluded.last_received_ms),"
-                " last_error = coalesce(excluded.last_error, devices_seen.last_error)",
-                [(device, *values) for device, values in batch.seen.items()],
-            )
-            db.executemany(
-                "INSERT INTO devices_seen (device_id, last_received_ms, online, availability_ms)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                " last_error = coalesce(excluded.last_error, devices_seen.last_error)")
+            _insert_each(
+                db, "devices_seen (device_id, last_received_ms, online, availability_ms)",
+                ("text", "bigint", "smallint", "bigint"),
+                [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
+                "ON CONFLICT (device_id) DO UPDATE SET"
                 " online = excluded.online, availability_ms = excluded.availability_ms,"
                 f" last_received_ms = {self._greatest}(devices_seen.last_received_ms,"
-                " excluded.last_received_ms)",
-                [(device, at, int(online), at) for device, (online, at) in batch.availability.items()],
-            )
+                " excluded.last_received_ms)")
             after = self._max_observation_id(db)
         self._partitions.committed(new_partitions)
         return Committed(before, after, batch.observations)

@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.intake import Rejected, Router, RouterLimits
-from hub.intake_processes import dropped_topics, intake_process_client_id, intake_topics
+from hub.intake_processes import (
+    IntakeProcessesError,
+    check_intake_processes,
+    dropped_topics,
+    intake_process_client_id,
+    intake_topics,
+)
 from hub.node import NodeError, NodeScope
 from hub.settings import Settings
 from hub.store import Observation
@@ -80,6 +86,13 @@ def test_a_node_subscribes_to_its_communities_and_their_gateways_only() -> None:
         "$share/sc-hub/sc/sunshine/+/+/event", "$share/sc-hub/sc/sunshine/+/+/availability"]
     assert intake_topics(workers, scope) == ["hub/sc-hub-node-a/intake/committed"]
     assert "sc/sunshine/+/+/event" in dropped_topics(workers, scope, registry, main=False)
+    # Nodes splitting the stream: alone, through the shared subscription, and nothing else is dropped.
+    shared = settings(communities=["sunshine"], mqtt_shared=True, mqtt_url="mqtt://127.0.0.1")
+    assert intake_topics(shared, scope)[:2] == [
+        "$share/sc-hub/sc/sunshine/+/+/event", "$share/sc-hub/sc/sunshine/+/+/availability"]
+    assert "sc/sunshine/+/+/event" in dropped_topics(shared, scope, registry)
+    with pytest.raises(IntakeProcessesError, match="HUB_MQTT_SHARED=true needs an external MQTT broker"):
+        check_intake_processes(settings(mqtt_shared=True))
     # Unrestricted: every device, as before.
     assert intake_topics(settings(), NodeScope.of(settings(), registry)) == [
         "sc/+/+/+/event", "sc/+/+/+/availability", f"{Z2M}/#"]

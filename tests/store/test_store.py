@@ -60,6 +60,28 @@ def test_seen_is_folded_per_device(open_store: OpenStore) -> None:
     assert (seen["last_ts"], seen["last_received_ms"], seen["last_error"]) == (200, 3_000, "invalid_json")
 
 
+def test_many_devices_seen_and_available_in_one_batch_and_the_next(open_store: OpenStore) -> None:
+    """On PostgreSQL the batch's liveness rows go in as one statement (arrays): missing values (a message
+    that failed to decode has no device time) and a later batch's merge are the same as row by row."""
+    store = open_store()
+    first = Batch()
+    for i in range(300):
+        first.mark_seen(f"d{i}", "door_sensor", 1_000 + i, 2_000 + i)
+    first.mark_seen("bad", None, None, 2_500, "invalid_json")
+    first.set_availability("d0", False, 2_600)
+    store.commit(first)
+    second = Batch()
+    second.mark_seen("d1", "door_sensor", 500, 9_000)  # older device time: last_ts keeps the newest
+    second.set_availability("d0", True, 9_100)
+    store.commit(second)
+    d0, d1, bad = (store.device_seen(device) for device in ("d0", "d1", "bad"))
+    assert d0 is not None and d1 is not None and bad is not None
+    assert (d0["last_ts"], d0["online"], d0["availability_ms"], d0["last_received_ms"]) == (1_000, 1, 9_100, 9_100)
+    assert (d1["last_ts"], d1["last_received_ms"], d1["kind"]) == (1_001, 9_000, "door_sensor")
+    assert (bad["kind"], bad["last_ts"], bad["last_error"]) == (None, None, "invalid_json")
+    assert store.device_seen("d299") is not None
+
+
 def test_a_sqlite_store_keyed_by_device_first_is_rekeyed_by_time_keeping_ids(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     old = sqlite3.connect(path)
