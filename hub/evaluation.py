@@ -161,7 +161,7 @@ class Evaluator(BackgroundThread):
         raise_alert: Callable[[AlertRequest], object],
         *,
         settled_ms: Callable[[int], int],
-        clear_alert: Callable[[ClearRequest], object] | None = None,
+        clear_alerts: Callable[[list[ClearRequest]], object] | None = None,
         rules: SafetyThresholds | None = None,
         late_after_s: int = 120,
         batch: int = 5000,
@@ -176,7 +176,7 @@ class Evaluator(BackgroundThread):
         self._registry = registry
         self._clock = clock
         self._raise_alert = raise_alert
-        self._clear_alert = clear_alert
+        self._clear_alerts = clear_alerts
         self._settled_ms = settled_ms
         self._batch = batch
         self._tick_s = tick_s
@@ -584,14 +584,11 @@ class Evaluator(BackgroundThread):
             )
 
     def _clear(self, clears: list[Clear]) -> None:
-        if self._clear_alert is None:
+        if self._clear_alerts is None or not clears:
             return
-        for clear in clears:
-            try:
-                self._clear_alert(ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
-                                               evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms))
-            except Exception:  # one failed clear must not stop evaluation of everything after it
-                log.exception("clearing %s for %s failed", clear.kind, clear.subject)
+        self._clear_alerts([ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
+                                         evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms)
+                            for clear in clears])
 
     def _request(
         self,

@@ -88,7 +88,7 @@ class Hub:
             self.clock,
             self.alerts.raise_alert,
             settled_ms=self._settled_ms,
-            clear_alert=self.alerts.clear,
+            clear_alerts=self.alerts.clear_all,
             rules=thresholds(settings.rules),
             late_after_s=settings.late_after_s,
             ownership=self.leases,

@@ -149,12 +149,14 @@ def postgresql_binary(name: str) -> str:
 class PostgreSQL:
     """A PostgreSQL server of its own: `initdb` into a fresh directory, `postgres` on a free loopback port
     (and its socket in that directory), trusting loopback connections; durability off, as test data needs
-    none. PostgreSQL refuses to run as root: as root (`make test` in CI) both run as the `postgres` user
-    the Debian package creates, in a directory of /tmp that user may enter. `database()` makes a fresh
-    database per test."""
+    none, unless `durable` (the benchmarks: a commit is on disk before intake acknowledges it, as in
+    production). PostgreSQL refuses to run as root: as root (`make test` in CI) both run as the
+    `postgres` user the Debian package creates, in a directory of /tmp that user may enter. `database()`
+    makes a fresh database per test."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         self.port = free_loopback_port()
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="hub-test-pg-"))
         # setpriv execs in place (runuser would stay the parent): the pid we signal is postgres itself.
         self._as = (["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
@@ -174,7 +176,8 @@ class PostgreSQL:
         self._process = subprocess.Popen(
             [*self._as, postgresql_binary("postgres"), "-D", str(data), "-p", str(self.port),
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+             *([] if self.durable else
+               ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])],
             stdout=log, stderr=log)
         try:
             wait_until(lambda: self._process is not None and (self._process.poll() is not None
@@ -281,10 +284,18 @@ class HubProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> HubProcess:
+        return self.launch().wait_online(timeout)
+
+    def launch(self) -> HubProcess:
+        """Start the process without waiting for it (several hubs starting at once: launch each, then
+        `wait_online` each)."""
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "hub", "run", "--registry", str(self.registry), "--no-view"],
             env=self.env, stdout=log, stderr=log)
+        return self
+
+    def wait_online(self, timeout: float = 30) -> HubProcess:
         online = wait_for_message(self.broker.address, hub_status_topic(self.client_id),
                                   lambda payload: payload == b"online", timeout)
         if online is None:

@@ -327,6 +327,26 @@ class AlertService:
         self._changed(alert)
         return alert
 
+    def clear_all(self, requests: list[ClearRequest]) -> list[Alert]:
+        """`clear` each, after one read of which have an unresolved alert at all: after a start, every
+        device's first healthy reading asks (its alert may have been raised before the restart), thousands
+        of them in the first batches, and a read each is a round trip each on PostgreSQL. One failed clear
+        does not stop the others."""
+        with self._lock:
+            unresolved = self._store.unresolved_keys()
+        cleared = []
+        for request in requests:
+            if (request.subject, request.kind) not in unresolved:
+                continue
+            try:
+                alert = self.clear(request)
+            except Exception:
+                log.exception("clearing %s for %s failed", request.kind, request.subject)
+                continue
+            if alert is not None:
+                cleared.append(alert)
+        return cleared
+
     def tick(self, now_ms: int) -> list[Alert]:
         """Take over the CLI's changes, escalate alerts whose deadline passed, then deliver: wake the
         delivery threads, or (not started) make one pass over every sink's due deliveries here. Returns the

@@ -191,6 +191,12 @@ class AlertStore:
             (subject, kind)).fetchone()
         return None if row is None else alert_from_row(row)
 
+    def unresolved_keys(self) -> set[tuple[str, str]]:
+        """(subject, kind) of every alert not yet resolved (few: the index of the one unresolved alert per
+        subject and kind has them)."""
+        rows = self._db.execute("SELECT subject, kind FROM alerts WHERE state != 'resolved'")
+        return {(subject, kind) for subject, kind in rows}
+
     def with_occurrence(self, subject: str, kind: str, occurrence: str) -> Alert | None:
         """The alert (resolved or not) that already counted this occurrence, if any."""
         counted = ("EXISTS (SELECT 1 FROM json_each(alerts.occurrences) WHERE value = ?)" if self._pg is None

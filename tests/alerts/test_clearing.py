@@ -62,6 +62,18 @@ def test_nothing_to_clear_changes_nothing(service: AlertService) -> None:
     assert service.list() == []
 
 
+def test_clearing_a_batch_clears_only_what_is_unresolved(service: AlertService) -> None:
+    """After a start every device's first healthy reading asks to clear: one read says which to."""
+    blocked = service.raise_alert(camera_request("lens_blocked"))
+    service.raise_alert(camera_request("tamper"))
+    healthy = [ClearRequest(kind=kind, subject=subject, cleared_at_ms=T0 + MINUTE_MS)
+               for kind in ("lens_blocked", "battery_low") for subject in ("hac-07", "hac-08", "door-1")]
+    cleared = service.clear_all(healthy)
+    assert [(alert.id, alert.outcome) for alert in cleared] == [(blocked.id, "cleared")]
+    assert [alert.kind for alert in service.list() if alert.state != "resolved"] == ["tamper"]
+    assert service.clear_all([]) == []
+
+
 @pytest.mark.parametrize("kind", ["sos", "fall", "inactivity", "heart_rate", "left_geofence",
                                   "door_lingering", "falling_object"])
 def test_welfare_alerts_never_clear_by_themselves(kind: str) -> None:

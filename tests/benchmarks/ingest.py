@@ -3,22 +3,29 @@
 Against a real Mosquitto on loopback, with the load generator (`simulators.load`) in separate processes:
 1. bare:  a paho subscriber that only runs `json.loads`, draining a backlog the broker queued in its
           persistent session while it was away, as the hub's drain phase does (first message to last);
-2. then, for each worker count (`--workers`, default 1 and 2: the hub alone, then two `hub intake`
+2. SQLite, for each worker count (`--workers`, default 1 and 2: the hub alone, then two `hub intake`
    processes sharing the stream through an MQTT 5 shared subscription beside the main hub, which then
-   evaluates what they commit):
-   live:  the hub (a subprocess) consuming the stream while it is published, from the moment the load
-          generator starts to the last message stored;
-   drain: the hub consuming a backlog the broker queued for its sessions while it was stopped, from the
-          arrival of the first message at any of its processes (as stamped in the store) to the last
-          message stored: its capacity with no publisher competing for the two cores.
-Every hub phase asserts that exactly the published number of distinct readings is stored (nothing lost,
-nothing twice). Results are printed and written as JSON (`--out`, default var/bench/ingest.json).
-`--protocol 3.1.1` runs the hub on MQTT 3.1.1 (Mosquitto 2 accepts `$share` from 3.1.1 clients too).
+   evaluates what they commit);
+3. PostgreSQL, for each node count (`--nodes`, default 1, 2 and 3): that many `hub run` processes
+   (`HUB_NODE_ID` node-1…, `HUB_MQTT_SHARED`: one shared subscription split between them) on one
+   PostgreSQL with durability on (fsync, synchronous commits: a batch is on disk before it is
+   acknowledged, as in production), a fresh database per node count.
+Each configuration runs two phases:
+   live:  consuming the stream while it is published, from the moment the load generator starts to the
+          last message stored;
+   drain: consuming a backlog the broker queued for the sessions while the hubs were stopped, from the
+          arrival of the first message at any intake process (as stamped in the store) to the last message
+          stored: the capacity with no publisher competing for the CPUs.
+Every phase counts the distinct readings stored against those published; the benchmark exits 1 if any
+was lost (or stored twice). Results are printed with the command line and written as JSON (`--out`,
+default var/bench/ingest.json). `--protocol 3.1.1` runs the hub on MQTT 3.1.1 (Mosquitto 2 accepts
+`$share` from 3.1.1 clients too).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -35,9 +42,10 @@ from rich.table import Table
 
 from hub.intake_processes import intake_process_client_id
 from hub.mqtt import BrokerAddress, Connector
+from hub.postgres import PgConnection
 from hub.registry import Registry
 from simulators.load import LoadPlan, LoadReport, load_community, run_load
-from tests.real_servers import HubProcess, Mosquitto, wait_until
+from tests.real_servers import HubProcess, Mosquitto, PostgreSQL, wait_until
 
 console = Console()
 
@@ -59,20 +67,29 @@ def load_started(load: LoadReport) -> float:
     return min(worker.started for worker in load.workers)
 
 
+def first_arrival_ms(hub: HubProcess, count: int) -> int:
+    """When the first of the newest `count` observations arrived at any intake process (its stamp)."""
+    sql = ("SELECT min(received_ms) FROM (SELECT received_ms FROM observations ORDER BY id DESC LIMIT ?)"
+           " AS newest")
+    if hub.store_url is not None:
+        pg = PgConnection(hub.store_url)
+        try:
+            return int(pg.execute(sql, (count,)).fetchone()[0])
+        finally:
+            pg.close()
+    with sqlite3.connect(f"file:{hub.store_path}?mode=ro", uri=True) as db:
+        return int(db.execute(sql, (count,)).fetchone()[0])
+
+
 def consumed(hub: HubProcess, before: int, expected: int, since: float | None = None,
              timeout: float = 900) -> float:
     """Seconds from `since` (epoch; None: the arrival of the first new message at any intake process, as
-    stamped in the store) to the `expected`-th new observation in the store, polled every 20 ms."""
-    wait_until(lambda: hub.count_observations() >= before + expected, timeout, interval=0.02,
+    stamped in the store) to the `expected`-th new observation in the store, polled every 50 ms."""
+    wait_until(lambda: hub.count_observations() >= before + expected, timeout, interval=0.05,
                what=f"{expected:,} observations")
     done = time.time()
-    if since is None:
-        # Not when the poll first saw a row: a restarted hub is well into its backlog before it answers.
-        with sqlite3.connect(f"file:{hub.store_path}?mode=ro", uri=True) as db:
-            first_ms = db.execute("SELECT min(received_ms) FROM (SELECT received_ms FROM observations"
-                                  " ORDER BY id DESC LIMIT ?)", (expected,)).fetchone()[0]
-        since = first_ms / 1000
-    return done - since
+    # Not when the poll first saw a row: a restarted hub is well into its backlog before it answers.
+    return done - (first_arrival_ms(hub, expected) / 1000 if since is None else since)
 
 
 def cpu_busy(seconds: float = 3.0) -> float:
@@ -105,43 +122,70 @@ def forget_session(broker: Mosquitto, client_id: str) -> None:
     client.loop_stop()
 
 
-def hub_phases(work: Path, broker: Mosquitto, registry: Path, plan: LoadPlan, *, workers: int,
-               protocol: str, max_busy: float) -> dict[str, dict[str, float]]:
-    """Live and drain with `workers` intake processes (1: the hub alone; more: that many `hub intake`
-    processes beside the main hub, which then evaluates only)."""
+def phases(label: str, hubs: list[HubProcess], plan: LoadPlan, *, max_busy: float,
+           sessions: list[str]) -> dict[str, dict[str, float]]:
+    """Live, then drain, with these hubs (one configuration); they are stopped at the end and their MQTT
+    `sessions` ended. Several hubs start at once, so that none drains alone while the others start."""
     results: dict[str, dict[str, float]] = {}
-    env = {"HUB_LOG_LEVEL": "WARNING", "HUB_INTAKE_WORKERS": str(workers), "HUB_MQTT_PROTOCOL": protocol}
-    hub = HubProcess(work / f"hub{workers}", registry, broker, env).start()
+    broker = hubs[0].broker
     try:
+        for hub in hubs:
+            hub.launch()
+        for hub in hubs:
+            hub.wait_online(60)
         for phase in ("live", "drain"):
-            before = hub.count_observations()
+            before = hubs[0].count_observations()
             busy = wait_for_quiet(max_busy)
+            console.print(f"[bold]{label}, {phase}[/bold] …")
             if phase == "drain":
-                console.print(f"[bold]hub, {workers} worker(s), draining a backlog queued while it was "
-                              "stopped[/bold] …")
-                hub.stop()
-            else:
-                console.print(f"[bold]hub, {workers} worker(s), live[/bold] …")
+                for hub in hubs:
+                    hub.stop()
             load = run_load(plan)
             if phase == "drain":
-                hub.start()
+                for hub in hubs:
+                    hub.launch()
+                for hub in hubs:
+                    hub.wait_online(60)
             since = load_started(load) if phase == "live" else None
-            seconds = consumed(hub, before, load.published, since)
-            time.sleep(1)  # a late redelivery must not add rows: the count is checked exactly below
-            stored = hub.count_observations() - before
-            results[f"hub{workers}_{phase}"] = {
-                "workers": workers, "received": stored, "seconds": seconds, "rate": load.published / seconds,
+            seconds = consumed(hubs[0], before, load.published, since)
+            time.sleep(1)  # a late redelivery must not add rows: the count is compared exactly below
+            stored = hubs[0].count_observations() - before
+            results[f"{label}_{phase}"] = {
+                "received": stored, "seconds": seconds, "rate": load.published / seconds,
                 "published": load.published, "publish_rate": load.achieved_rate,
                 "lost": load.published - stored, "busy_before": busy}
-            assert stored == load.published, f"{workers} worker(s), {phase}: stored {stored:,} of " \
-                                             f"{load.published:,} published"
     finally:
-        hub.stop()
-    intake = ([intake_process_client_id(hub.client_id, i) for i in range(1, workers + 1)]
-              if workers > 1 else [])
-    for client_id in [hub.client_id, *intake]:
-        forget_session(broker, client_id)
+        for hub in hubs:
+            hub.stop()
+        for client_id in sessions:
+            forget_session(broker, client_id)
     return results
+
+
+def sqlite_hub(work: Path, broker: Mosquitto, registry: Path, plan: LoadPlan, *, workers: int,
+               protocol: str, max_busy: float) -> dict[str, dict[str, float]]:
+    """The hub on SQLite with `workers` intake processes (1: the hub alone; more: that many `hub intake`
+    processes beside the main hub, which then evaluates only)."""
+    env = {"HUB_LOG_LEVEL": "WARNING", "HUB_INTAKE_WORKERS": str(workers), "HUB_MQTT_PROTOCOL": protocol}
+    hub = HubProcess(work / f"hub{workers}", registry, broker, env)
+    sessions = [hub.client_id]
+    if workers > 1:
+        sessions += [intake_process_client_id(hub.client_id, i) for i in range(1, workers + 1)]
+    return phases(f"sqlite_workers{workers}", [hub], plan, max_busy=max_busy, sessions=sessions)
+
+
+def postgresql_nodes(work: Path, broker: Mosquitto, postgresql: PostgreSQL, registry: Path, plan: LoadPlan, *,
+                     nodes: int, protocol: str, max_busy: float) -> dict[str, dict[str, float]]:
+    """`nodes` hub nodes splitting the stream through one shared subscription, on a fresh database."""
+    url = postgresql.database()
+    hubs = [HubProcess(work / f"pg{nodes}-{i}", registry, broker, {
+        "HUB_LOG_LEVEL": "WARNING", "HUB_MQTT_PROTOCOL": protocol, "HUB_STORE_URL": url,
+        "HUB_NODE_ID": f"node-{i}", "HUB_MQTT_SHARED": "true"}) for i in range(1, nodes + 1)]
+    try:
+        return phases(f"postgresql_nodes{nodes}", hubs, plan, max_busy=max_busy,
+                      sessions=[hub.client_id for hub in hubs])
+    finally:
+        postgresql.drop(url)
 
 
 def main(
@@ -149,17 +193,22 @@ def main(
     messages: Annotated[int, typer.Option(help="messages per phase")] = 200_000,
     devices: Annotated[int, typer.Option(help="simulated devices")] = 5_000,
     processes: Annotated[int, typer.Option(help="load generator processes")] = 2,
-    workers: Annotated[list[int] | None, typer.Option(help="hub intake processes, per run [default: 1 2]")]
-    = None,
+    workers: Annotated[list[int] | None, typer.Option(
+        help="SQLite: hub intake processes, per run [default: 1 2]")] = None,
+    nodes: Annotated[list[int] | None, typer.Option(
+        help="PostgreSQL: hub nodes, per run (0: none) [default: 1 2 3]")] = None,
     protocol: Annotated[str, typer.Option(help="the hub's MQTT protocol: 5 or 3.1.1")] = "5",
     max_busy: Annotated[float, typer.Option(
         help="before each phase, wait until other work keeps the CPUs at most this busy (0: don't)")] = 0.15,
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("var/bench/ingest.json"),
 ) -> None:
+    command = shlex.join(["python", "-m", "tests.benchmarks.ingest", *sys.argv[1:]])
+    console.print(f"command: {command}")
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mosquitto").start()
+        postgresql = PostgreSQL(durable=True).start()
         try:
             registry = work / "registry.yaml"
             Registry(load_community(devices, 1, 0.3).registry).dump(registry)
@@ -172,9 +221,13 @@ def main(
             busy = wait_for_quiet(max_busy)
             results["bare"] = bare(broker, plan) | {"busy_before": busy}
             for count in workers or [1, 2]:
-                results |= hub_phases(work, broker, registry, plan, workers=count, protocol=protocol,
+                results |= sqlite_hub(work, broker, registry, plan, workers=count, protocol=protocol,
                                       max_busy=max_busy)
+            for count in [n for n in nodes or [1, 2, 3] if n > 0]:
+                results |= postgresql_nodes(work, broker, postgresql, registry, plan, nodes=count,
+                                            protocol=protocol, max_busy=max_busy)
         finally:
+            postgresql.stop()
             broker.stop()
 
     table = Table(title=f"QoS 1 ingest, {messages:,} messages per phase, {devices:,} devices, "
@@ -187,9 +240,14 @@ def main(
                       f"{r['publish_rate']:,.0f}", f"{r.get('lost', 0):,.0f}", f"{r['busy_before']:.0%}")
     console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"protocol": protocol, "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                               "phases": results}, indent=2) + "\n")
+    out.write_text(json.dumps({"command": command, "protocol": protocol,
+                               "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "phases": results},
+                              indent=2) + "\n")
     console.print(f"written to {out}")
+    lost = {phase: r["lost"] for phase, r in results.items() if r.get("lost")}
+    if lost:
+        console.print(f"[red]readings lost (negative: stored twice): {lost}[/red]")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

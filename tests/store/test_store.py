@@ -76,7 +76,8 @@ def test_many_devices_seen_and_available_in_one_batch_and_the_next(open_store: O
     store.commit(second)
     d0, d1, bad = (store.device_seen(device) for device in ("d0", "d1", "bad"))
     assert d0 is not None and d1 is not None and bad is not None
-    assert (d0["last_ts"], d0["online"], d0["availability_ms"], d0["last_received_ms"]) == (1_000, 1, 9_100, 9_100)
+    assert (d0["last_ts"], d0["online"], d0["availability_ms"], d0["last_received_ms"]) == (
+        1_000, 1, 9_100, 9_100)
     assert (d1["last_ts"], d1["last_received_ms"], d1["kind"]) == (1_001, 9_000, "door_sensor")
     assert (bad["kind"], bad["last_ts"], bad["last_error"]) == (None, None, "invalid_json")
     assert store.device_seen("d299") is not None
