@@ -59,11 +59,14 @@ lint: $(VENV)/.installed-dev
 dashboards: $(VENV)/.installed-dev
 	$(BIN)/python -m dashboards
 
+# Ingest on SQLite and on PostgreSQL with 1, 2 and 3 hub nodes, SOS latency on both stores, the detector,
+# start-up, and the take-over of a node killed with kill -9 (docs/developers/performance.md).
 bench: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m tests.benchmarks.ingest $(BENCH_ARGS)
 	$(BIN)/python -m tests.benchmarks.sos_latency
 	$(BIN)/python -m tests.benchmarks.detector
 	$(BIN)/python -m tests.benchmarks.startup
+	$(BIN)/python -m tests.benchmarks.takeover
 
 # Then how much the simulated residents look like the four real homes, statistic by statistic.
 bench-quality: $(VENV)/.installed-dev

@@ -47,7 +47,7 @@ from hub.registry import Registry
 from simulators.load import LoadPlan, LoadReport, load_community, run_load
 from tests.real_servers import HubProcess, Mosquitto, PostgreSQL, wait_until
 
-console = Console()
+console = Console(width=120)
 
 
 def bare(broker: Mosquitto, plan: LoadPlan) -> dict[str, float]:

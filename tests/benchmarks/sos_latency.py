@@ -1,20 +1,24 @@
 """SOS latency benchmark (`make bench`): an SOS press published → the alert delivered, under load.
 
 A real Mosquitto on loopback; the hub as a subprocess with its MQTT alert sink (`sc/<community>/alerts/sos`
-on the same broker) and its webhook sink pointed at an HTTP receiver in this process; background device
-traffic at `--background` msg/s from the load generator in separate processes. Once the background runs
-steadily, `--presses` SOS presses are published `--spacing-ms` apart, each by another wristband worn by
+on the same broker) and its webhook sink pointed at an HTTP receiver in this process, on each store of
+`--store` in turn in the same run (default: SQLite, then PostgreSQL with durability on, a server of its
+own); background device traffic at `--background` msg/s from the load generator in separate processes.
+Once the background runs steadily, `--presses` SOS presses are published `--spacing-ms` apart, each by another wristband worn by
 another resident (a second press of an open alert only counts on it, it is not delivered again), each
 carrying the publish time as its `ts`. Latency is from just before the publish to the alert's arrival at
 an MQTT subscriber on the alert topic, and at the webhook receiver. p50/p95/p99/max are printed and
-written as JSON (`--out`, default var/bench/sos_latency.json); every press must arrive on both paths.
+written as JSON (`--out`, default var/bench/sos_latency.json) with the command line; every press must
+arrive on both paths.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -32,11 +36,12 @@ from rich.table import Table
 
 from hub.embedded_broker import free_loopback_port
 from hub.mqtt import BrokerAddress, Connector, Publisher
+from hub.postgres import PgConnection
 from hub.registry import Registry
 from hub.topics import event_topic
 from simulators.load import LoadPlan, load_community, run_load
 from tests.benchmarks.ingest import wait_for_quiet
-from tests.real_servers import HubProcess, Mosquitto, wait_until
+from tests.real_servers import HubProcess, Mosquitto, PostgreSQL, wait_until
 
 console = Console()
 
@@ -115,18 +120,22 @@ def percentiles(latencies_ms: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": ordered[-1]}
 
 
-def stages(store_path: Path, sent: dict[str, float]) -> dict[str, dict[str, float]]:
+def stages(hub: HubProcess, sent: dict[str, float]) -> dict[str, dict[str, float]]:
     """Where the time went, per press, from the hub's own stamps: the press published → its message taken
     off the socket (`received_ms`) → the alert raised (its `raised` event) → each sink's delivery sent."""
     marks: dict[str, list[float]] = {"published→received": [], "received→raised": [],
                                      "raised→mqtt sent": [], "raised→webhook sent": []}
-    with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as db:
+    press_ts = ("(a.evidence ->> 'press_ts')::bigint" if hub.store_url is not None
+                else "json_extract(a.evidence, '$.press_ts')")
+    db: sqlite3.Connection | PgConnection = (
+        PgConnection(hub.store_url) if hub.store_url is not None
+        else sqlite3.connect(f"file:{hub.store_path}?mode=ro", uri=True))
+    try:
         for device, published in sent.items():
             row = db.execute(
                 "SELECT o.received_ms, e.at_ms, a.id FROM alerts a"
                 " JOIN alert_events e ON e.alert_id = a.id AND e.action = 'raised'"
-                " JOIN observations o ON o.device_id = a.device"
-                " AND o.ts = json_extract(a.evidence, '$.press_ts')"
+                f" JOIN observations o ON o.device_id = a.device AND o.ts = {press_ts}"
                 " WHERE a.kind = 'sos' AND a.device = ?", (device,)).fetchone()
             if row is None:
                 continue
@@ -138,7 +147,53 @@ def stages(store_path: Path, sent: dict[str, float]) -> dict[str, dict[str, floa
                     (alert_id,)):
                 if f"raised→{sink} sent" in marks:
                     marks[f"raised→{sink} sent"].append(sent_ms - raised_ms)
+    finally:
+        db.close()
     return {stage: percentiles(values) for stage, values in marks.items() if len(values) > 1}
+
+
+def presses_through(work: Path, broker: Mosquitto, registry_path: Path, bands: list[tuple[str, str]],
+                    store_env: dict[str, str], *, background: float, devices: int, warmup_s: float,
+                    spacing_ms: int, workers: int) -> dict[str, Any]:
+    """One hub (on the store `store_env` names) under background load, the presses, their latencies."""
+    arrivals = Arrivals()
+    sent: dict[str, float] = {}
+    load_result: list[Any] = []
+    with webhook_receiver(arrivals) as webhook_url, alert_subscriber(broker, arrivals):
+        hub = HubProcess(work, registry_path, broker, {
+            "HUB_LOG_LEVEL": "WARNING", "HUB_ALERTS_WEBHOOK_URL": webhook_url,
+            "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
+            "HUB_ALERTS_WEBHOOK_SECRET": "bench", "HUB_ALERTS_APPRISE_ENABLED": "false",
+            "HUB_INTAKE_WORKERS": str(workers), **store_env}).start()
+        try:
+            duration = warmup_s + len(bands) * spacing_ms / 1000 + 5
+            plan = LoadPlan(Connector(BrokerAddress.from_url(broker.url)), rate=background,
+                            devices=devices, duration_s=duration)
+            load = threading.Thread(target=lambda: load_result.append(run_load(plan)), daemon=True)
+            load.start()
+            time.sleep(warmup_s)
+            publisher = Publisher(broker.address, "bench-sos")
+            publisher.start()
+            try:
+                for community, device in bands:
+                    now = time.time()
+                    payload = json.dumps({"ts": int(now * 1000), "sos": True})
+                    sent[device] = now
+                    publisher.publish(event_topic(community, "wristband", device), payload)
+                    time.sleep(max(0.0, now + spacing_ms / 1000 - time.time()))
+                wait_until(lambda: len(arrivals.mqtt) >= len(bands) and len(arrivals.webhook) >= len(bands),
+                           30, what=f"{len(bands)} alerts on both paths")
+            finally:
+                publisher.stop()
+            load.join(duration + 60)
+        finally:
+            hub.stop()
+    results: dict[str, Any] = {
+        "background_achieved": load_result[0].achieved_rate if load_result else 0.0,
+        "stages": stages(hub, sent)}
+    for path, arrived in (("mqtt", arrivals.mqtt), ("webhook", arrivals.webhook)):
+        results[path] = percentiles([(arrived[device] - sent[device]) * 1000 for device in sent])
+    return results
 
 
 def main(
@@ -149,78 +204,58 @@ def main(
     devices: Annotated[int, typer.Option(help="simulated devices")] = 5_000,
     warmup_s: Annotated[float, typer.Option(help="background alone before the first press")] = 5.0,
     workers: Annotated[int, typer.Option(help="hub intake processes (HUB_INTAKE_WORKERS)")] = 1,
+    store: Annotated[list[str] | None, typer.Option(
+        help="sqlite and/or postgresql, each in turn [default: sqlite postgresql]")] = None,
     max_busy: Annotated[float, typer.Option(
         help="first wait until other work keeps the CPUs at most this busy (0: don't)")] = 0.15,
     out: Annotated[Path, typer.Option(help="results JSON")] = Path("var/bench/sos_latency.json"),
 ) -> None:
-    arrivals = Arrivals()
-    sent: dict[str, float] = {}
+    command = shlex.join(["python", "-m", "tests.benchmarks.sos_latency", *sys.argv[1:]])
+    console.print(f"command: {command}")
+    stores = store or ["sqlite", "postgresql"]
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sos-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mosquitto").start()
+        postgresql = PostgreSQL(durable=True).start() if "postgresql" in stores else None
         try:
             registry_path = work / "registry.yaml"
             registry = Registry(load_community(devices, 1, 0.3).registry)
             registry.dump(registry_path)
             bands = wristbands(registry, presses)
-            with webhook_receiver(arrivals) as webhook_url, alert_subscriber(broker, arrivals):
-                hub = HubProcess(work / "hub", registry_path, broker, {
-                    "HUB_LOG_LEVEL": "WARNING", "HUB_ALERTS_WEBHOOK_URL": webhook_url,
-                    "HUB_ALERTS_WEBHOOK_ALLOW_HTTP": "true",
-                    "HUB_ALERTS_WEBHOOK_SECRET": "bench", "HUB_ALERTS_APPRISE_ENABLED": "false",
-                    "HUB_INTAKE_WORKERS": str(workers)}).start()
-                try:
-                    busy = wait_for_quiet(max_busy)
-                    duration = warmup_s + presses * spacing_ms / 1000 + 5
-                    plan = LoadPlan(Connector(BrokerAddress.from_url(broker.url)), rate=background,
-                                    devices=devices, duration_s=duration)
-                    load_result: list[Any] = []
-                    load = threading.Thread(target=lambda: load_result.append(run_load(plan)), daemon=True)
-                    load.start()
-                    console.print(f"background {background:,.0f} msg/s, then {presses} presses …")
-                    time.sleep(warmup_s)
-                    publisher = Publisher(broker.address, "bench-sos")
-                    publisher.start()
-                    try:
-                        for community, device in bands:
-                            now = time.time()
-                            payload = json.dumps({"ts": int(now * 1000), "sos": True})
-                            sent[device] = now
-                            publisher.publish(event_topic(community, "wristband", device), payload)
-                            time.sleep(max(0.0, now + spacing_ms / 1000 - time.time()))
-                        wait_until(lambda: len(arrivals.mqtt) >= presses and len(arrivals.webhook) >= presses,
-                                   30, what=f"{presses} alerts on both paths")
-                    finally:
-                        publisher.stop()
-                    load.join(duration + 60)
-                finally:
-                    hub.stop()
-                breakdown = stages(hub.store_path, sent)
+            for name in stores:
+                env = {"HUB_STORE_URL": postgresql.database()} if name == "postgresql" and postgresql else {}
+                busy = wait_for_quiet(max_busy)
+                console.print(f"{name}: background {background:,.0f} msg/s, then {presses} presses …")
+                runs[name] = presses_through(work / name, broker, registry_path, bands, env,
+                                             background=background, devices=devices, warmup_s=warmup_s,
+                                             spacing_ms=spacing_ms, workers=workers) | {"busy_before": busy}
         finally:
+            if postgresql is not None:
+                postgresql.stop()
             broker.stop()
 
-    background_rate = load_result[0].achieved_rate if load_result else 0.0
-    results = {"presses": presses, "workers": workers, "background_target": background,
-               "background_achieved": background_rate, "busy_before": busy,
-               "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    table = Table(title=f"SOS published → alert delivered, {presses} presses, background "
-                        f"{background_rate:,.0f} msg/s, {workers} intake process(es)")
-    for column in ("path", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="right")
-    for path, arrived in (("mqtt", arrivals.mqtt), ("webhook", arrivals.webhook)):
-        stats = percentiles([(arrived[device] - sent[device]) * 1000 for device in sent])
-        results[path] = stats
-        table.add_row(path, f"{stats['n']:.0f}", *(f"{stats[k]:.1f}" for k in ("p50", "p95", "p99", "max")))
-    console.print(table)
-    table = Table(title="where the time goes (the hub's own timestamps)")
-    for column in ("stage", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="right")
-    for stage, stats in breakdown.items():
-        table.add_row(stage, *(f"{stats[k]:.1f}" for k in ("p50", "p99", "max")))
-    console.print(table)
-    results["stages"] = breakdown
+    for name, run in runs.items():
+        table = Table(title=f"{name}: SOS published → alert delivered, {presses} presses, background "
+                            f"{run['background_achieved']:,.0f} msg/s, {workers} intake process(es)")
+        for column in ("path", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+            table.add_column(column, justify="right")
+        for path in ("mqtt", "webhook"):
+            stats = run[path]
+            table.add_row(path, f"{stats['n']:.0f}",
+                          *(f"{stats[k]:.1f}" for k in ("p50", "p95", "p99", "max")))
+        console.print(table)
+        table = Table(title=f"{name}: where the time goes (the hub's own timestamps)")
+        for column in ("stage", "p50 ms", "p99 ms", "max ms"):
+            table.add_column(column, justify="right")
+        for stage, stats in run["stages"].items():
+            table.add_row(stage, *(f"{stats[k]:.1f}" for k in ("p50", "p99", "max")))
+        console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps({"command": command, "presses": presses, "workers": workers,
+                               "background_target": background,
+                               "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "stores": runs},
+                              indent=2) + "\n")
     console.print(f"written to {out}")
 
 
