@@ -245,6 +245,9 @@ class Settings(BaseSettings):
             in_use["the password in HUB_MQTT_URL"] = url_password(self.mqtt_url)
         if self.influx_url:
             in_use["HUB_INFLUX_TOKEN"] = self.influx_token.get_secret_value()
+        # No password in the URL: the server trusts otherwise (peer, .pgpass), nothing to judge.
+        if self.store_url and url_password(self.store_url):
+            in_use["the password in HUB_STORE_URL"] = url_password(self.store_url)
         if self.alerts.mqtt_url:
             in_use["the password in HUB_ALERTS_MQTT_URL"] = url_password(self.alerts.mqtt_url)
         if self.alerts.webhook_url:

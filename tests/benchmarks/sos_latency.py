@@ -3,12 +3,12 @@
 A real Mosquitto on loopback; the hub as a subprocess with its MQTT alert sink (`sc/<community>/alerts/sos`
 on the same broker) and its webhook sink pointed at an HTTP receiver in this process, on each store of
 `--store` in turn in the same run (default: SQLite, then PostgreSQL with durability on, a server of its
-own); background device traffic at `--background` msg/s from the load generator in separate processes.
-Once the background runs steadily, `--presses` SOS presses are published `--spacing-ms` apart, each by another wristband worn by
-another resident (a second press of an open alert only counts on it, it is not delivered again), each
-carrying the publish time as its `ts`. Latency is from just before the publish to the alert's arrival at
-an MQTT subscriber on the alert topic, and at the webhook receiver. p50/p95/p99/max are printed and
-written as JSON (`--out`, default var/bench/sos_latency.json) with the command line; every press must
+own); background device traffic at `--background` msg/s from the load generator in separate processes. Once
+the background runs steadily, `--presses` SOS presses are published `--spacing-ms` apart, each by another
+wristband worn by another resident (a second press of an open alert only counts on it, it is not delivered
+again), each carrying the publish time as its `ts`. Latency is from just before the publish to the alert's
+arrival at an MQTT subscriber on the alert topic, and at the webhook receiver. p50/p95/p99/max are printed
+and written as JSON (`--out`, default var/bench/sos_latency.json) with the command line; every press must
 arrive on both paths.
 """
 

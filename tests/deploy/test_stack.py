@@ -32,6 +32,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 # here on the host, outside version control; everything else the stack mounts is in the repository.
 DEPLOY_DIR = "./var/deploy"
 STARTED_ONCE = "service_completed_successfully"  # a one-shot job that must have succeeded
+HUB_NODES = ("hub", "hub-2")
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
@@ -88,7 +89,8 @@ def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_the_compose_file_parses_and_names_the_stack() -> None:
     services = compose()["services"]
-    assert set(services) == {"broker-config", "mosquitto", "influxdb", "prometheus", "grafana", "hub"}
+    assert set(services) == {"broker-config", "mosquitto", "influxdb", "prometheus", "grafana", "postgres",
+                             *HUB_NODES}
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["hub"]["build"] == "."
@@ -115,7 +117,8 @@ def test_every_service_is_health_checked_and_waited_for() -> None:
             assert isinstance(condition, dict), f"{name} must wait for {dependency}'s health, not its start"
             expected = STARTED_ONCE if dependency in one_shots else "service_healthy"
             assert condition["condition"] == expected, (name, dependency)
-    assert set(services["hub"]["depends_on"]) == {"mosquitto", "influxdb"}
+    for node in HUB_NODES:
+        assert set(services[node]["depends_on"]) == {"mosquitto", "influxdb", "postgres"}
     assert set(services["grafana"]["depends_on"]) == {"influxdb", "prometheus"}
 
 
@@ -177,6 +180,30 @@ def test_the_deployment_directory_is_what_the_stack_reads() -> None:
     assert hub_url.endswith(f"@mosquitto:{MosquittoLayout().plain_port}")
 
 
+def test_two_hub_nodes_share_one_postgresql_each_with_its_own_ids() -> None:
+    stack = compose({**env_example(), "POSTGRES_PASSWORD": "p0stgres-real"})
+    services = stack["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")  # the official image
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    assert postgres["healthcheck"]["test"][1].startswith("pg_isready")
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == "p0stgres-real"  # from .env, never in the file
+    assert "ports" not in postgres, "the database stays on the stack's network"
+    nodes = {node: services[node]["environment"] for node in HUB_NODES}
+    urls = {environment["HUB_STORE_URL"] for environment in nodes.values()}
+    assert urls == {f"postgresql://{postgres['environment']['POSTGRES_USER']}:p0stgres-real@postgres:5432/"
+                    f"{postgres['environment']['POSTGRES_DB']}"}
+    assert len({environment["HUB_NODE_ID"] for environment in nodes.values()}) == len(HUB_NODES)
+    assert len({environment["HUB_MQTT_CLIENT_ID"] for environment in nodes.values()}) == len(HUB_NODES)
+    assert nodes["hub"]["HUB_MQTT_CLIENT_ID"] == "sc-hub", "the single hub's session carries on"
+    for node in HUB_NODES:  # the same settings otherwise
+        assert {k: v for k, v in nodes[node].items() if k not in ("HUB_NODE_ID", "HUB_MQTT_CLIENT_ID")} == {
+            k: v for k, v in nodes["hub"].items() if k not in ("HUB_NODE_ID", "HUB_MQTT_CLIENT_ID")}
+    assert len({port for node in HUB_NODES for port in services[node]["ports"]}) == len(HUB_NODES)
+    with pytest.raises(KeyError, match="POSTGRES_PASSWORD is required"):
+        compose({k: v for k, v in env_example().items() if k != "POSTGRES_PASSWORD"})
+
+
 def test_grafana_and_prometheus_read_the_dashboards_provisioning() -> None:
     services = compose()["services"]
     grafana_mounts = dict(bind_mounts(services["grafana"]))
@@ -192,7 +219,7 @@ def test_grafana_and_prometheus_read_the_dashboards_provisioning() -> None:
     assert wanted and wanted <= set(services["grafana"]["environment"])
     prometheus = yaml.safe_load((ROOT / "dashboards/prometheus.yml").read_text())
     targets = [t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
-    assert "hub:8080" in targets
+    assert {f"{node}:8080" for node in HUB_NODES} <= set(targets)
     prometheus_mounts = dict(bind_mounts(services["prometheus"]))
     assert prometheus_mounts["./dashboards/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
 
@@ -231,8 +258,10 @@ def test_the_hub_refuses_the_example_secrets_and_takes_real_ones(monkeypatch: py
         settings_with(hub_environment(env_example()))
     assert "the password in HUB_MQTT_URL looks like a placeholder" in str(refused.value)
     assert "HUB_INFLUX_TOKEN looks like a placeholder" in str(refused.value)
+    assert "the password in HUB_STORE_URL looks like a placeholder" in str(refused.value)
 
-    chosen = {**env_example(), "MQTT_HUB_PASSWORD": "k2J9x0QeLr7", "INFLUXDB_TOKEN": "Qm8v1t0-real"}
+    chosen = {**env_example(), "MQTT_HUB_PASSWORD": "k2J9x0QeLr7", "INFLUXDB_TOKEN": "Qm8v1t0-real",
+              "POSTGRES_PASSWORD": "p0stgres-real"}
     settings = settings_with(hub_environment(chosen))
     assert settings.environment == "production"
     assert settings.mqtt_url == "mqtt://hub:k2J9x0QeLr7@mosquitto:1883"
