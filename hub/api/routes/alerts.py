@@ -131,6 +131,7 @@ def get_alert(alerts: AlertsDep, registry: RegistryDep, store_at: StoreDep, scop
         **AlertOut.of(detail.alert, registry).model_dump(),
         history=[AlertEventOut.of(e) for e in detail.history],
         deliveries=[DeliveryOut.of(d) for d in detail.deliveries],
+        people=AlertDetailOut.people_of(registry, detail.history),
     )
 
 
