@@ -487,9 +487,7 @@ class Evaluator(BackgroundThread):
         """The `online`/`offline` availability messages (and last wills) intake stored since the last look:
         `offline` raises `device_offline` at once, `online` clears it as a reading would. Intake keeps
         only each device's last one, beside the observations. `owned_only`: only those of the communities
-        this node evaluates (at start: every device's, as before)"""
-        # Intake processes commit in parallel, so one may store a message received before the newest
-        # already seen: look a minute back, and skip what was seen by its time.
+        this node evaluates (at start: every device's, as before)."""
         changes = store.availability_since(self._availability_ms - _AVAILABILITY_LOOKBACK_MS)
         facts, devices = self._facts(), self._placement().registry.devices
         for device_id, online, at_ms in changes:
@@ -648,6 +646,8 @@ class Evaluator(BackgroundThread):
             log.exception("raising %s for %s failed", kind, subject)
 
 
+# Intake processes commit in parallel, so one may store an availability message received before the
+# newest one evaluation has taken: it looks this far back, and skips what it took already.
 _AVAILABILITY_LOOKBACK_MS = 60_000
 
 # How often evaluation looks for new sensitivity verdicts: a false alarm resolved now changes the next

@@ -82,11 +82,11 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     # hub's threads raise alerts under.
     with closing(AlertStore(store_at.path, read_only=True, url=store_at.url)) as reader:
         found = reader.alerts(where, scope.alert_sql())
-    shown(store_at, scope, registry, "alerts", found)
+    _shown(store_at, scope, registry, "alerts", found)
     return [AlertOut.of(a, registry) for a in found]
 
 
-def shown(store_at: StoreAt, scope: Scope, registry: Registry, what: str, alerts: list[Alert]) -> None:
+def _shown(store_at: StoreAt, scope: Scope, registry: Registry, what: str, alerts: list[Alert]) -> None:
     """The read audit: the response shows these alerts' residents by name (docs/personal-data.md)."""
     record_read(store_at, scope, what, named_residents(registry, alerts))
 
@@ -126,7 +126,7 @@ def get_alert(alerts: AlertsDep, registry: RegistryDep, store_at: StoreDep, scop
               alert_id: AlertId) -> AlertDetailOut:
     """One alert with its full history (who did what, when) and its notifications."""
     detail = _visible(alerts, scope, alert_id)
-    shown(store_at, scope, registry, "alert", [detail.alert])
+    _shown(store_at, scope, registry, "alert", [detail.alert])
     return AlertDetailOut(
         **AlertOut.of(detail.alert, registry).model_dump(),
         history=[AlertEventOut.of(e) for e in detail.history],
