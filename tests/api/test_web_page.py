@@ -369,7 +369,7 @@ def test_page_rides_out_a_hub_restart_then_resolves_and_a_revoked_token_signs_ou
     assert page.evaluate("window.sameDocument") is True
 
     resolve = sos.get_by_role("button", name="处理完成")
-    sos.locator("summary").click()
+    sos.locator(".resolve-summary").click()
     resolve.click()
     expect(sos.locator(".card-error")).to_have_text("请先选择处理结果。")
     sos.get_by_label("处理结果").select_option("visited")
