@@ -164,7 +164,7 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     page = open_page("zh-CN")
     sign_in(page, hub, li)
     expect(page.locator("#whoami")).to_have_text("当前用户：李女士")
-    residents = page.locator("#residents li")
+    residents = page.locator("#residents > li")
     expect(residents).to_have_count(1)  # her own resident only, not 赵爷爷
     expect(residents.first.locator(".resident-name")).to_have_text("王奶奶")
     expect(residents.first.locator(".where")).to_have_text("1号楼 · 住户 1-101")
@@ -174,7 +174,7 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     sensitivity = residents.first.locator(".sensitivity")
     expect(sensitivity.locator("summary")).to_have_text("提醒灵敏度调整（1）")
     sensitivity.locator("summary").click()
-    change = sensitivity.locator("li")
+    change = sensitivity.locator("li.sensitivity-change")
     expect(change).to_contain_text("报告漏报（")
     expect(change).to_contain_text("上午（6–12 时）提醒收紧，1.00 → 1.25 · 李女士 · 备注：在地上")
     expect(change).to_have_attribute("title", f"change: {missed.json()['id']}\nby: cg-li")
@@ -190,7 +190,7 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     card = alert_card(page, "sos")
     expect(card).to_have_count(1, timeout=ALERT_WAIT_MS)
     # The stream is in order: had 赵爷爷's alert been sent to her, it would be on the page by now.
-    expect(page.locator("#alerts li")).to_have_count(1)
+    expect(page.locator("#alerts > li")).to_have_count(1)
     assert page.evaluate("window.sameDocument") is True, "the page reloaded instead of updating live"
     expect(card.locator(".kind")).to_have_text("SOS 求助")
     expect(card.locator(".severity")).to_have_text("紧急")
@@ -278,7 +278,7 @@ def test_the_page_opened_from_a_notifications_link_shows_that_alert(
     expect(linked).to_be_focused()
     expect(linked).to_be_in_viewport()
     expect(page.locator("#alerts li[data-linked]")).to_have_count(1)
-    expect(page.locator("#alerts li")).to_have_count(2)
+    expect(page.locator("#alerts > li")).to_have_count(2)
 
     # Resolved meanwhile: the page says how it ended; another caregiver's alert is not shown at all.
     resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{sos}/resolve", json={"outcome": "visited"},
