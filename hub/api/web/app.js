@@ -522,7 +522,7 @@ function timeElement(iso, zone, className) {
 }
 
 function renderTimes() {
-  for (const node of document.querySelectorAll("time[datetime]")) {
+  for (const node of document.querySelectorAll("time[datetime]:not(.clock)")) { // .clock: a time of day
     node.textContent = relativeTime(node.dateTime);
   }
 }
@@ -722,7 +722,7 @@ function renderHistory(card, detail) {
   const name = (who) => (who === "hub" ? t("theHub") : detail.people?.[who] || who);
   card.querySelector(".history").replaceChildren(...detail.history.map((event) => {
     const item = element("li", `history-event action-${event.action}`);
-    const when = element("time", "history-time", clockTime(Date.parse(event.at), zone));
+    const when = element("time", "history-time clock", clockTime(Date.parse(event.at), zone));
     when.dateTime = event.at;
     when.title = fullTime(Date.parse(event.at), zone);
     const d = event.detail || {};
@@ -818,7 +818,7 @@ function sensitivityChanges(resident, changes) {
     const key = { false_alarm: "sensitivityFalseAlarm", missed: "sensitivityMissed" }[change.cause]
       || "sensitivityReverted";
     const item = element("li", `sensitivity-change cause-${change.cause}`);
-    const when = element("time", "", clockTime(Date.parse(change.at), zone));
+    const when = element("time", "clock", clockTime(Date.parse(change.at), zone));
     when.dateTime = change.at;
     when.title = fullTime(Date.parse(change.at), zone);
     item.append(when, ` ${t(key, values)} · ${t("sensitivityBy", { who: change.by_name })}`);
