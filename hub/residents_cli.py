@@ -185,15 +185,16 @@ def sensitivity_changes(
     of day now, and every change (its id is what `revert` takes)."""
     with _verdicts(registry, resident) as (service, zone):
         changes = service.sensitivity_changes(resident)
-    console.print("factor by time of day: " + ", ".join(f"{band} {factor:.2f}"
-                                                        for band, factor in by_band(changes).items()))
+    out = Console()
+    out.print("factor by time of day: " + ", ".join(f"{band} {factor:.2f}"
+                                                    for band, factor in by_band(changes).items()))
     table = Table("id", "at", "who", "cause", "band", "old → new", "alert / incident / reverts", "note")
     for c in changes:
         about = (f"alert {c.alert_id}" if c.alert_id is not None
                  else f"change {c.reverts}" if c.reverts is not None else local_time(c.incident_ms, zone))
         table.add_row(str(c.id), local_time(c.at_ms, zone), c.actor, c.cause, c.band,
                       f"{c.old:.2f} → {c.new:.2f}", about, c.note)
-    Console().print(table)
+    out.print(table)
 
 
 @app.command("missed")
