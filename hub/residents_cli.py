@@ -1,8 +1,11 @@
-"""`hub residents`: one resident's personal data exported or erased, and the read audit (PIPL).
+"""`hub residents`: one resident's personal data exported or erased, and the read audit (PIPL); what
+caregivers' verdicts taught the inactivity detector about them, a missed incident reported, a change
+taken back.
 
 These act on the files in settings (store, registry) and on InfluxDB. With the hub running, erase
 through its API (`POST /api/v1/residents/{id}/erase`): the running hub holds the registry and writes
-it back at its next edit.
+it back at its next edit. A sensitivity change is safe beside a running hub: its evaluation reads the
+store's changes within seconds.
 """
 
 from __future__ import annotations
@@ -10,13 +13,20 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.alerts.directory import timezone_of
+from hub.alerts.model import AlertError
+from hub.alerts.service import AlertService
 from hub.clock import SystemClock
 from hub.local_time import configured_registry, local_time, zone_of
 from hub.personal_data import (
@@ -28,10 +38,12 @@ from hub.personal_data import (
     influx_points,
 )
 from hub.registry import Registry, RegistryError, RegistryFile
+from hub.sensitivity import SensitivityChange, by_band
 from hub.settings import Settings
 from hub.store import Store
 
-app = typer.Typer(help="Residents' personal data: export, erase, who viewed it.", no_args_is_help=True)
+app = typer.Typer(help="Residents' personal data: export, erase, who viewed it; their inactivity "
+                       "sensitivity: missed incidents, changes taken back.", no_args_is_help=True)
 console = Console(stderr=True)
 
 RegistryOption = Annotated[Path | None, typer.Option(help="registry file [default: $HUB_REGISTRY_PATH]")]
@@ -138,3 +150,83 @@ def erasures(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
         table.add_row(_when(e["at_ms"]), e["actor"], e["role"], e["resident"],
                       ", ".join(f"{k}: {v}" for k, v in e["counts"].items()))
     Console().print(table)
+
+
+@contextmanager
+def _verdicts(registry: Path | None, resident: str) -> Iterator[tuple[AlertService, ZoneInfo]]:
+    """The alert service (which records sensitivity changes) and the resident's community's zone."""
+    settings = Settings()
+    _, reg = _registry(settings, registry)
+    if not any(r.id == resident for r in reg.data.residents):
+        console.print(f"[red]there is no resident {resident!r} in the registry[/red]")
+        raise typer.Exit(1)
+    service = AlertService(settings.store_path, lambda: reg, SystemClock(), settings.alerts,
+                           store_url=settings.store_url)
+    try:
+        yield service, ZoneInfo(timezone_of(reg, resident=resident))
+    except AlertError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        service.close()
+
+
+def _change_line(change: SensitivityChange, zone: ZoneInfo) -> str:
+    return (f"change {change.id}: {change.resident} {change.band} {change.old:.2f} → {change.new:.2f} "
+            f"({change.cause} by {change.actor} at {local_time(change.at_ms, zone)})")
+
+
+@app.command("sensitivity")
+def sensitivity_changes(
+    resident: Annotated[str, typer.Argument(help="the resident's registry id")],
+    registry: RegistryOption = None,
+) -> None:
+    """What caregivers' verdicts taught the inactivity detector about one resident: the factor per time
+    of day now, and every change (its id is what `revert` takes)."""
+    with _verdicts(registry, resident) as (service, zone):
+        changes = service.sensitivity_changes(resident)
+    out = Console()
+    out.print("factor by time of day: " + ", ".join(f"{band} {factor:.2f}"
+                                                    for band, factor in by_band(changes).items()))
+    table = Table("id", "at", "who", "cause", "band", "old → new", "alert / incident / reverts", "note")
+    for c in changes:
+        about = (f"alert {c.alert_id}" if c.alert_id is not None
+                 else f"change {c.reverts}" if c.reverts is not None else local_time(c.incident_ms, zone))
+        table.add_row(str(c.id), local_time(c.at_ms, zone), c.actor, c.cause, c.band,
+                      f"{c.old:.2f} → {c.new:.2f}", about, c.note)
+    out.print(table)
+
+
+@app.command("missed")
+def report_missed(
+    resident: Annotated[str, typer.Argument(help="the resident's registry id")],
+    at: Annotated[datetime, typer.Option(
+        "--at", formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M%z"],
+        help="when it happened, in the resident's community's time zone unless an offset is given")],
+    note: Annotated[str, typer.Option(help="what happened")] = "",
+    registry: RegistryOption = None,
+    by: ByOption = None,
+) -> None:
+    """An incident no alert told of ("found on the floor at 10:00"): the resident's sensitivity at that
+    time of day moves one step toward more alerts."""
+    with _verdicts(registry, resident) as (service, zone):
+        when = at if at.tzinfo is not None else at.replace(tzinfo=zone)
+        change = service.report_missed(resident, int(when.timestamp() * 1000), by or getpass.getuser(), note)
+    Console().print(_change_line(change, zone))
+
+
+@app.command("revert")
+def revert(
+    resident: Annotated[str, typer.Argument(help="the resident's registry id")],
+    change_id: Annotated[int, typer.Argument(help="the change's id (`hub residents sensitivity`)")],
+    note: Annotated[str, typer.Option(help="why")] = "",
+    registry: RegistryOption = None,
+    by: ByOption = None,
+) -> None:
+    """Take a sensitivity change back: its time of day returns to the value before it (recorded as a change
+    of its own, which can be reverted in turn)."""
+    with _verdicts(registry, resident) as (service, zone):
+        if not any(c.id == change_id for c in service.sensitivity_changes(resident)):
+            raise AlertError(f"there is no sensitivity change {change_id} of resident {resident!r}")
+        change = service.revert_sensitivity(change_id, by or getpass.getuser(), note)
+    Console().print(_change_line(change, zone))

@@ -41,6 +41,8 @@ class RuleSettings(BaseSettings):
     not_worn_days: int = Field(14, ge=2, description="days of history that say a band is usually worn")
     not_worn_min_days: int = Field(7, ge=1, description="fewer days of history: no reminder yet")
     not_worn_share: float = Field(0.7, gt=0, le=1, description="worn on this share of days: usually worn")
+    offline_clear_after_s: int = Field(
+        600, ge=0, description="back less than this and offline again: the same device_offline continues")
     checkin_interval_s: dict[str, int] = Field(
         default_factory=dict, description='per kind, JSON: {"motion_sensor": 3600}; default: the kind\'s own'
     )

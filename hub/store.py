@@ -525,6 +525,14 @@ class Store:
         rows = self._db.execute("SELECT device_id, last_received_ms, online FROM devices_seen")
         return [(d, heard, None if online is None else bool(online)) for d, heard, online in rows]
 
+    def availability_since(self, after_ms: int) -> list[tuple[str, bool, int]]:
+        """(device, online, when the hub received it) of each device whose last availability message came
+        after `after_ms`, oldest first."""
+        rows = self._db.execute(
+            "SELECT device_id, online, availability_ms FROM devices_seen"
+            " WHERE availability_ms > ? AND online IS NOT NULL ORDER BY availability_ms", (after_ms,))
+        return [(d, bool(online), at) for d, online, at in rows]
+
     def device_seen(self, device_id: str) -> dict[str, Any] | None:
         cursor = self._db.execute("SELECT * FROM devices_seen WHERE device_id = ?", (device_id,))
         row = cursor.fetchone()

@@ -130,6 +130,18 @@ class DeliveryOut(BaseModel):
 class AlertDetailOut(AlertOut):
     history: list[AlertEventOut]
     deliveries: list[DeliveryOut]
+    people: dict[str, str] = Field(
+        default_factory=dict, description="the names of the caregivers the history names by id (actors, "
+                                          "assignees, recipients), from the registry now")
+
+    @staticmethod
+    def people_of(registry: Registry, history: list[AlertEvent]) -> dict[str, str]:
+        named = {event.actor for event in history}
+        for event in history:
+            detail = event.detail
+            named |= {str(detail[key]) for key in ("to", "previous", "acknowledged_by") if detail.get(key)}
+            named |= {str(r) for r in detail.get("recipients") or ()}
+        return {who: name for who in sorted(named) if (name := person_name(registry, who)) != who and name}
 
 
 class AssignIn(BaseModel):
@@ -213,12 +225,14 @@ class SensitivityChangeOut(BaseModel):
     old: float
     new: float
     note: str
+    by_name: str = Field(description="`by` as people read it: a caregiver's name, anyone else as recorded")
 
     @classmethod
-    def of(cls, change: SensitivityChange) -> SensitivityChangeOut:
+    def of(cls, change: SensitivityChange, registry: Registry) -> SensitivityChangeOut:
         return cls(id=change.id, band=change.band, at=at(change.at_ms), by=change.actor, cause=change.cause,
                    alert_id=change.alert_id, incident=at(change.incident_ms), reverts=change.reverts,
-                   old=change.old, new=change.new, note=change.note)
+                   old=change.old, new=change.new, note=change.note,
+                   by_name=person_name(registry, change.actor) or change.actor)
 
 
 class SensitivityOut(BaseModel):

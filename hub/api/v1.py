@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection
 
 from fastapi import FastAPI
 
+from hub.api.audit import record_token_read
 from hub.api.deps import ApiServices
 from hub.api.registry_editor import RegistryEditor
 from hub.api.routes import alerts, me, registry, residents
@@ -21,7 +22,9 @@ def install(app: FastAPI, services: ApiServices) -> None:
     # The table exists before the first request looks in it.
     TokenStore(settings.store_path, url=settings.store_url).close()
     stream = AlertStream(services.registry.current, _tokens_live(settings.store_at),
-                         per_token=settings.http_streams_per_token)
+                         per_token=settings.http_streams_per_token,
+                         record_read=lambda token, residents: record_token_read(
+                             settings.store_at, token, "alert_stream", residents))
     services.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.

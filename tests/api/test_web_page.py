@@ -89,8 +89,8 @@ def caring_registry(tmp_path: Path) -> Path:
             .dump(tmp_path / "registry.yaml"))
 
 
-def start_serving_hub(start_hub: StartHub, registry: Path) -> HubProcess:
-    hub = start_hub(registry)
+def start_serving_hub(start_hub: StartHub, registry: Path, env: dict[str, str] | None = None) -> HubProcess:
+    hub = start_hub(registry, env)
     wait_for_api(hub)
     return hub
 
@@ -151,18 +151,33 @@ def alert_card(page: Page, kind: str) -> Locator:
 def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
 ) -> None:
-    hub = start_serving_hub(start_hub, caring_registry)
+    # An acknowledged SOS is overdue 3 s later (not 2 h), so its history can say so within the test.
+    hub = start_serving_hub(start_hub, caring_registry, {"HUB_ALERTS_RESOLVE_DEADLINE_CRITICAL_S": "3",
+                                                         "HUB_ALERTS_TICK_INTERVAL_S": "0.5"})
     li = create_token(hub, "cg-li", "李女士")
     zhang = create_token(hub, "cg-zhang", "张先生")
+    # "We found her on the floor at 10:00 and no alert came": her morning alerts are tightened.
+    missed = httpx.post(f"{hub.http_url}/api/v1/residents/r1/missed-incidents",
+                        json={"at": "2026-11-23T10:00:00+08:00", "note": "在地上"},
+                        headers={"Authorization": f"Bearer {li}"}, timeout=10)
+    assert missed.status_code == 201, missed.text
     page = open_page("zh-CN")
     sign_in(page, hub, li)
     expect(page.locator("#whoami")).to_have_text("当前用户：李女士")
-    residents = page.locator("#residents li")
+    residents = page.locator("#residents > li")
     expect(residents).to_have_count(1)  # her own resident only, not 赵爷爷
     expect(residents.first.locator(".resident-name")).to_have_text("王奶奶")
     expect(residents.first.locator(".where")).to_have_text("1号楼 · 住户 1-101")
     expect(residents.first.locator(".where")).to_have_attribute("title", "building: b1\nhousehold: h101")
     expect(residents.first.locator(".presence")).to_have_text("在家")
+    # What verdicts changed in her alerting, in words; the ids on hover.
+    sensitivity = residents.first.locator(".sensitivity")
+    expect(sensitivity.locator("summary")).to_have_text("提醒灵敏度调整（1）")
+    sensitivity.locator("summary").click()
+    change = sensitivity.locator("li.sensitivity-change")
+    expect(change).to_contain_text("报告漏报（")
+    expect(change).to_contain_text("上午（6–12 时）提醒收紧，1.00 → 1.25 · 李女士 · 备注：在地上")
+    expect(change).to_have_attribute("title", f"change: {missed.json()['id']}\nby: cg-li")
     expect(page.locator("#no-alerts")).to_be_visible()
     page.evaluate("window.sameDocument = true")  # gone if the page reloads or navigates
 
@@ -175,7 +190,7 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     card = alert_card(page, "sos")
     expect(card).to_have_count(1, timeout=ALERT_WAIT_MS)
     # The stream is in order: had 赵爷爷's alert been sent to her, it would be on the page by now.
-    expect(page.locator("#alerts li")).to_have_count(1)
+    expect(page.locator("#alerts > li")).to_have_count(1)
     assert page.evaluate("window.sameDocument") is True, "the page reloaded instead of updating live"
     expect(card.locator(".kind")).to_have_text("SOS 求助")
     expect(card.locator(".severity")).to_have_text("紧急")
@@ -214,6 +229,25 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
                            capture_output=True, text=True, timeout=60, check=True).stdout
     last_seen = next(line for line in shown.splitlines() if "last seen" in line).split()[-3:]
     assert last_seen[1][:5] in page_time and last_seen[2] == "UTC+8", (last_seen, page_time)
+
+    # The alert's story in words, unfolded, and following it live: a second press is news to her, she
+    # takes it on herself, and, unresolved past its deadline, it is overdue.
+    card.locator(".history-summary").click()
+    history = card.locator(".history")
+    expect(history.locator("li").first).to_contain_text("告警产生")
+    expect(history).to_contain_text("李女士 已确认")
+    press(mosquitto, "band-1")
+    expect(history).to_contain_text("新情况（共 2 次），已告知已通知的人", timeout=ALERT_WAIT_MS)
+    assigned = httpx.post(f"{hub.http_url}/api/v1/alerts/{alert_id}/assign", json={"to": "cg-li"},
+                          headers={"Authorization": f"Bearer {li}"}, timeout=10)
+    assert assigned.status_code == 200, assigned.text
+    expect(history.locator("li.action-assigned")).to_contain_text("李女士 指派给 李女士")
+    expect(history.locator("li.action-assigned")).to_have_attribute("title", "actor: cg-li\nto: cg-li")
+    expect(history.locator("li.action-overdue")).to_contain_text(
+        "李女士 已确认，但超过处理时限仍未结案：已通知第 1 级 李女士 跟进", timeout=ALERT_WAIT_MS)
+    expect(history).not_to_contain_text("cg-li")
+    page.get_by_role("button", name="English").click()
+    expect(history.locator("li.action-repeated")).to_contain_text("New incident (2 times)")
     assert page.evaluate("window.sameDocument") is True
 
 
@@ -244,7 +278,7 @@ def test_the_page_opened_from_a_notifications_link_shows_that_alert(
     expect(linked).to_be_focused()
     expect(linked).to_be_in_viewport()
     expect(page.locator("#alerts li[data-linked]")).to_have_count(1)
-    expect(page.locator("#alerts li")).to_have_count(2)
+    expect(page.locator("#alerts > li")).to_have_count(2)
 
     # Resolved meanwhile: the page says how it ended; another caregiver's alert is not shown at all.
     resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{sos}/resolve", json={"outcome": "visited"},
@@ -335,7 +369,7 @@ def test_page_rides_out_a_hub_restart_then_resolves_and_a_revoked_token_signs_ou
     assert page.evaluate("window.sameDocument") is True
 
     resolve = sos.get_by_role("button", name="处理完成")
-    sos.locator("summary").click()
+    sos.locator(".resolve-summary").click()
     resolve.click()
     expect(sos.locator(".card-error")).to_have_text("请先选择处理结果。")
     sos.get_by_label("处理结果").select_option("visited")

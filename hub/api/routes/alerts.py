@@ -13,9 +13,10 @@ from pydantic import AwareDatetime
 
 from detectors.severity import Severity
 from hub.alerts.directory import caregiver
-from hub.alerts.model import ALERT_KINDS, AlertDetail, AlertError, AlertState
+from hub.alerts.model import ALERT_KINDS, Alert, AlertDetail, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.alerts.store import AlertFilter, AlertStore
+from hub.api.audit import named_residents, record_read
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import AlertsDep, RegistryDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
@@ -30,6 +31,8 @@ from hub.api.schemas import (
 )
 from hub.api.scope import Scope
 from hub.api.stream import AlertStream, StreamLimitError
+from hub.registry import Registry
+from hub.store import StoreAt
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -78,7 +81,14 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     # A read-only connection of its own: a request never waits on the alert service's lock, which the
     # hub's threads raise alerts under.
     with closing(AlertStore(store_at.path, read_only=True, url=store_at.url)) as reader:
-        return [AlertOut.of(a, registry) for a in reader.alerts(where, scope.alert_sql())]
+        found = reader.alerts(where, scope.alert_sql())
+    _shown(store_at, scope, registry, "alerts", found)
+    return [AlertOut.of(a, registry) for a in found]
+
+
+def _shown(store_at: StoreAt, scope: Scope, registry: Registry, what: str, alerts: list[Alert]) -> None:
+    """The read audit: the response shows these alerts' residents by name (docs/personal-data.md)."""
+    record_read(store_at, scope, what, named_residents(registry, alerts))
 
 
 @router.get(
@@ -112,13 +122,16 @@ def _visible(alerts: AlertService, scope: Scope, alert_id: int) -> AlertDetail:
 
 
 @router.get("/{alert_id}", responses={**REFUSALS, 404: {"description": "no such alert"}})
-def get_alert(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId) -> AlertDetailOut:
+def get_alert(alerts: AlertsDep, registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
+              alert_id: AlertId) -> AlertDetailOut:
     """One alert with its full history (who did what, when) and its notifications."""
     detail = _visible(alerts, scope, alert_id)
+    _shown(store_at, scope, registry, "alert", [detail.alert])
     return AlertDetailOut(
         **AlertOut.of(detail.alert, registry).model_dump(),
         history=[AlertEventOut.of(e) for e in detail.history],
         deliveries=[DeliveryOut.of(d) for d in detail.deliveries],
+        people=AlertDetailOut.people_of(registry, detail.history),
     )
 
 

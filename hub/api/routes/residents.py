@@ -189,7 +189,7 @@ def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query 
             median_delay_h=expected.median_delay_h, detected_24h=expected.detected_24h,
             false_alarms_per_month=expected.false_alarms_per_month, basis=expected.basis),
         sensitivity=SensitivityOut(registry=resident.inactivity_sensitivity, by_band=by_band(changes),
-                                   changes=[SensitivityChangeOut.of(c) for c in changes]),
+                                   changes=[SensitivityChangeOut.of(c, registry) for c in changes]),
         timeline=[TimelineEntry(ts=at(row.ts), device=row.device_id, kind=row.kind, fields=row.fields)
                   for row in rows],
     )
@@ -216,7 +216,7 @@ def report_missed_incident(alerts: AlertsDep, registry: RegistryDep, scope: Scop
                                       note=body.note)
     except AlertError as exc:
         raise not_found(str(exc)) from None
-    return SensitivityChangeOut.of(change)
+    return SensitivityChangeOut.of(change, registry)
 
 
 @router.post("/{resident_id}/sensitivity/{change_id}/revert", status_code=status.HTTP_201_CREATED,
@@ -232,4 +232,4 @@ def revert_sensitivity_change(  # noqa: PLR0917 - FastAPI passes dependencies an
     if change is None:
         raise not_found(f"sensitivity change {change_id} of resident {resident_id!r}")
     reverted = alerts.revert_sensitivity(change_id, by=actor(scope.token), note=body.note)
-    return SensitivityChangeOut.of(reverted)
+    return SensitivityChangeOut.of(reverted, registry)

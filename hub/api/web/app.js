@@ -1,6 +1,7 @@
 // The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
-// event stream, with acknowledge and resolve; and each resident's last activity. Plain DOM, no build
-// step: the hub serves these files as they are.
+// event stream, with acknowledge and resolve and each alert's history in words; and each resident's last
+// activity and what caregivers' verdicts changed in their alerting. Plain DOM, no build step: the hub
+// serves these files as they are.
 
 import { LABELS, initialLanguage, fill } from "./labels.js";
 
@@ -29,6 +30,8 @@ const state = {
   residents: [],
   residentsLoaded: false,
   activity: new Map(), // resident id -> the activity answer
+  histories: new Map(), // alert id -> {version, detail}: its history as read for that version of it
+  sensitivityOpen: new Set(), // resident ids whose sensitivity changes are unfolded
   session: null, // AbortController of the signed-in session: aborting it stops the stream and timers
   banner: null, // {key, values} of the banner shown, so a language switch can re-render it
   linked: null, // the id of the alert the page was opened for (/#alert=<id>), once shown
@@ -519,7 +522,7 @@ function timeElement(iso, zone, className) {
 }
 
 function renderTimes() {
-  for (const node of document.querySelectorAll("time[datetime]")) {
+  for (const node of document.querySelectorAll("time[datetime]:not(.clock)")) { // .clock: a time of day
     node.textContent = relativeTime(node.dateTime);
   }
 }
@@ -631,9 +634,18 @@ function buildCard(alert) {
     act(id, card, "resolve", { outcome: outcome.value, note: note.value.trim() });
   });
 
+  // The history is read only when someone unfolds it: most cards are acted on without it.
+  const historyPanel = element("details", "history-panel");
+  const historySummary = element("summary", "history-summary");
+  historyPanel.append(historySummary, element("ol", "history"));
+  historyPanel.addEventListener("toggle", () => {
+    const current = state.alerts.get(id);
+    if (historyPanel.open && current) showHistory(card, current);
+  });
+
   const actions = element("div", "actions");
   actions.append(acknowledge, resolvePanel);
-  article.append(top, who, where, when, evidence, handled, error, actions);
+  article.append(top, who, where, when, evidence, handled, historyPanel, error, actions);
   card.append(article);
   return card;
 }
@@ -676,6 +688,71 @@ function updateCard(card, alert) {
   for (let i = 1; i < options.length; i += 1) options[i].textContent = label("outcomes", options[i].value);
   part("resolve-button").textContent = t("resolve");
   part("resolve-summary").textContent = t("resolveOpen");
+  part("history-summary").textContent = t("historyOpen");
+  if (part("history-panel").open) showHistory(card, alert);
+}
+
+// --- an alert's history, in words ----------------------------------------------------------------
+
+// What changes an alert's history shows: read again when one of these moved.
+function historyVersion(alert) {
+  return [alert.state, alert.count, alert.last_seen, alert.severity, alert.tier, alert.deadline,
+    alert.assigned_to, alert.acknowledged_by].join("|");
+}
+
+async function showHistory(card, alert) {
+  const version = historyVersion(alert);
+  const known = state.histories.get(alert.id);
+  if (known) renderHistory(card, known.detail);
+  if (known?.version === version) return;
+  state.histories.set(alert.id, { version, detail: known?.detail ?? null });
+  try {
+    const detail = await api(`/alerts/${alert.id}`, { signal: state.session?.signal });
+    state.histories.set(alert.id, { version, detail });
+    if (card.isConnected) renderHistory(card, detail);
+  } catch (error) {
+    state.histories.delete(alert.id); // read again on the next change or unfolding
+    reportBackgroundError(error);
+  }
+}
+
+function renderHistory(card, detail) {
+  if (!detail) return;
+  const zone = detail.names.timezone;
+  const name = (who) => (who === "hub" ? t("theHub") : detail.people?.[who] || who);
+  card.querySelector(".history").replaceChildren(...detail.history.map((event) => {
+    const item = element("li", `history-event action-${event.action}`);
+    const when = element("time", "history-time clock", clockTime(Date.parse(event.at), zone));
+    when.dateTime = event.at;
+    when.title = fullTime(Date.parse(event.at), zone);
+    const d = event.detail || {};
+    item.append(when, " ", historyWords(event, name));
+    if (event.action === "resolved" && d.note) item.append(` · ${t("historyNote", { note: d.note })}`);
+    item.title = ids([["actor", event.actor], ["to", d.to], ["previous", d.previous],
+      ["acknowledged_by", d.acknowledged_by], ["recipients", (d.recipients || []).join(", ")]]);
+    return item;
+  }));
+}
+
+function historyWords(event, name) {
+  const d = event.detail || {};
+  const told = (d.recipients || []).map(name).join(t("listJoin"));
+  switch (event.action) {
+    case "raised": return t("historyRaised");
+    case "repeated": return t(d.new_incident ? "historyNewIncident" : "historyRepeated", { n: d.count });
+    case "severity_raised": return t("historySeverityRaised", { to: label("severities", d.to) });
+    case "escalated": return t("historyEscalated", { tier: d.tier, told });
+    case "escalation_exhausted": return t("historyExhausted");
+    case "acknowledged":
+      return t(d.via === "link" ? "historyAcknowledgedLink" : "historyAcknowledged", { who: name(event.actor) });
+    case "assigned": return t("historyAssigned", { by: name(event.actor), who: name(d.to) });
+    case "overdue": return t("historyOverdue", { who: name(d.acknowledged_by), tier: d.tier, told });
+    case "resolved":
+      return t("historyResolved", { who: name(event.actor), outcome: label("outcomes", d.outcome) });
+    case "cleared": return t("historyCleared");
+    case "delivery_failed": return t("historyDeliveryFailed");
+    default: return event.action;
+  }
 }
 
 function renderAlerts() {
@@ -713,10 +790,44 @@ function renderResidents() {
         activity.away ? t("away") : t("atHome"));
       item.append(last, presence);
       if (activity.coverage_ok === false) item.append(element("p", "coverage", t("coverageGap")));
+      const changes = activity.sensitivity?.changes || [];
+      if (changes.length) item.append(sensitivityChanges(resident, changes));
     }
     return item;
   }));
   $("no-residents").hidden = state.residents.length > 0 || !state.residentsLoaded;
+}
+
+/** What caregivers' verdicts changed in the resident's alerting, newest first, folded: the list is
+ * re-rendered every minute, so whether it is unfolded is kept per resident. */
+function sensitivityChanges(resident, changes) {
+  const panel = element("details", "sensitivity");
+  panel.open = state.sensitivityOpen.has(resident.id);
+  panel.addEventListener("toggle", () => {
+    if (panel.open) state.sensitivityOpen.add(resident.id);
+    else state.sensitivityOpen.delete(resident.id);
+  });
+  panel.append(element("summary", "sensitivity-summary", t("sensitivityHeading", { n: changes.length })));
+  const zone = resident.timezone;
+  const list = element("ol", "sensitivity-changes");
+  list.append(...[...changes].reverse().map((change) => {
+    const values = {
+      band: label("bands", change.band), old: change.old.toFixed(2), new: change.new.toFixed(2),
+      alert: change.alert_id, incident: change.incident ? clockTime(Date.parse(change.incident), zone) : "",
+    };
+    const key = { false_alarm: "sensitivityFalseAlarm", missed: "sensitivityMissed" }[change.cause]
+      || "sensitivityReverted";
+    const item = element("li", `sensitivity-change cause-${change.cause}`);
+    const when = element("time", "clock", clockTime(Date.parse(change.at), zone));
+    when.dateTime = change.at;
+    when.title = fullTime(Date.parse(change.at), zone);
+    item.append(when, ` ${t(key, values)} · ${t("sensitivityBy", { who: change.by_name })}`);
+    if (change.note) item.append(` · ${t("historyNote", { note: change.note })}`);
+    item.title = ids([["change", change.id], ["by", change.by], ["reverts", change.reverts]]);
+    return item;
+  }));
+  panel.append(list);
+  return panel;
 }
 
 function renderWhoami() {
