@@ -249,6 +249,7 @@ def reopen(
 
 @app.command()
 def report(
+    *,
     category: Annotated[str, typer.Option("--category", help=f"one of {', '.join(REPORT_CATEGORIES)}")],
     note: Annotated[str, typer.Option("--note", help=f"what was seen (at most {NOTE_MAX} characters)")],
     by: ByOption,
