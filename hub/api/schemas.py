@@ -73,7 +73,9 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     resolved_at: AwareDatetime | None
     outcome: Outcome | None
-    note: str
+    note: str = Field(description="resolved: the resolution's note; reopened and not yet resolved: why it "
+                                  "was reopened")
+    cycle: int = Field(description="how many times it was reopened (0: never)")
     names: AlertNames = Field(description="the names people read where the fields above have ids")
 
     @classmethod
@@ -86,7 +88,7 @@ class AlertOut(BaseModel):
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
             acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
             resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
-            note=alert.note, names=AlertNames.of(alert, registry),
+            note=alert.note, cycle=alert.cycle, names=AlertNames.of(alert, registry),
         )
 
 

@@ -21,6 +21,7 @@ from hub.alerts.messages import LANGUAGES, words
 from hub.alerts.model import ALERT_KINDS, OUTCOMES
 from hub.mqtt import Publisher
 from hub.topics import event_topic
+from tests.alerts.receivers import Mailbox
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
@@ -406,3 +407,45 @@ def test_api_docs_render_with_no_network_beyond_the_hub(
         context.close()
     assert not elsewhere, f"the docs page asked for more than the hub: {elsewhere}"
     assert not errors, f"the docs page threw: {errors}"
+
+
+def test_a_grid_worker_files_a_report_on_the_page_and_the_family_is_mailed(
+    start_hub: StartHub, mosquitto: Mosquitto, mailbox: Mailbox, open_page: Any, tmp_path: Path
+) -> None:
+    registry = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+                .building("b1", name="1号楼").grid("g1").household("h101", unit="1-101")
+                .caregiver("cg-li", "李女士", "family", notify=[mailbox.url("li@example.com")])
+                .caregiver("cg-grid", "张网格员", "grid_worker")
+                .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1, "cg-grid": 2})
+                .device("band-1", "wristband", resident="r1")
+                .dump(tmp_path / "registry.yaml"))
+    hub = start_serving_hub(start_hub, registry)
+    grid = create_token(hub, "cg-grid", "张网格员")
+    page = open_page("zh-CN")
+    sign_in(page, hub, grid)
+    expect(page.locator("#residents li")).to_have_count(1)
+
+    page.get_by_text("上报情况").click()
+    expect(page.get_by_label("关于")).to_have_value("resident:r1")
+    page.get_by_label("类别").select_option(label="老人身体不适")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-error")).to_have_text("请写下看到的情况。")  # nothing sent without a note
+    page.get_by_label("情况说明").fill("敲门没人应，邻居说昨晚听到响声")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-done")).to_contain_text("已上报，告警 #")
+    expect(page.get_by_label("情况说明")).to_have_value("")
+
+    card = alert_card(page, "report_resident_unwell")
+    expect(card).to_have_count(1)
+    expect(card.locator(".kind")).to_have_text("上报：老人身体不适")
+    expect(card.locator(".severity")).to_have_text("紧急")
+    expect(card.locator(".who")).to_have_text("王奶奶")
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li")).to_contain_text(
+        ["张网格员 (照护人) · 发出：敲门没人应，邻居说昨晚听到响声"])
+
+    # The loop as for any alert: told by the directory (the family first), by e-mail.
+    wait_until(lambda: mailbox.subjects_for("li@example.com"), 30, what="the family's e-mail")
+    assert mailbox.subjects_for("li@example.com") == ["[紧急] 上报：老人身体不适 · 王奶奶 · 1-101"]
+    (body,) = mailbox.bodies_for("li@example.com", "text/html")
+    assert "张网格员" in body and "敲门没人应，邻居说昨晚听到响声" in body

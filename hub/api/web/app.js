@@ -1,6 +1,7 @@
 // The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
-// event stream, with acknowledge and resolve; and each resident's last activity. Plain DOM, no build
-// step: the hub serves these files as they are.
+// event stream, with acknowledge and resolve and each alert's history (who did what); a form to report
+// something by hand; and each resident's last activity. Plain DOM, no build step: the hub serves these
+// files as they are.
 
 import { LABELS, initialLanguage, fill } from "./labels.js";
 
@@ -10,6 +11,8 @@ const LANGUAGE_KEY = "hub.language"; // localStorage: the language choice stays 
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
 const OUTCOMES = ["resident_ok", "visited", "hospital", "false_alarm", "device_fault"];
+const REPORT_CATEGORIES = ["resident_unwell", "hazard", "broken_device", "other"];
+const LOCATION_WAIT_MS = 10_000;
 // The hub sends a keepalive comment well within this; a stream silent for longer is a dead connection
 // that a phone switching networks may never report as closed.
 const STREAM_SILENCE_MS = 60_000;
@@ -25,7 +28,7 @@ const state = {
   language: initialLanguage(localStorage.getItem(LANGUAGE_KEY), navigator.language),
   me: null,
   alerts: new Map(), // id -> alert, open and acknowledged only
-  finished: new Set(), // ids seen resolved: a late, older event must not bring one back
+  finished: new Map(), // id -> the cycle seen resolved: a late, older event must not bring one back
   residents: [],
   residentsLoaded: false,
   activity: new Map(), // resident id -> the activity answer
@@ -308,6 +311,9 @@ function eventStreamParser(dispatch) {
  * (open → acknowledged → resolved; repeats raise last_seen and count), so an event older than the list
  * read after it is recognised and dropped. */
 function isNewer(incoming, current) {
+  // A supervisor's reopening starts a new cycle, in which the alert moves forward again.
+  const byCycle = incoming.cycle - current.cycle;
+  if (byCycle !== 0) return byCycle > 0;
   const byState = STATE_RANK[incoming.state] - STATE_RANK[current.state];
   if (byState !== 0) return byState > 0;
   const byLastSeen = Date.parse(incoming.last_seen) - Date.parse(current.last_seen);
@@ -316,11 +322,11 @@ function isNewer(incoming, current) {
 }
 
 function applyAlert(alert, { announce }) {
-  if (state.finished.has(alert.id)) return;
+  if ((state.finished.get(alert.id) ?? -1) >= alert.cycle) return;
   const current = state.alerts.get(alert.id);
   if (current && !isNewer(alert, current)) return;
   if (alert.state === "resolved") {
-    state.finished.add(alert.id);
+    state.finished.set(alert.id, alert.cycle);
     state.alerts.delete(alert.id);
     return;
   }
@@ -633,7 +639,13 @@ function buildCard(alert) {
 
   const actions = element("div", "actions");
   actions.append(acknowledge, resolvePanel);
-  article.append(top, who, where, when, evidence, handled, error, actions);
+  // Who did what, read from the hub when opened (and again when the alert changes while open).
+  const historyPanel = element("details", "history-panel");
+  historyPanel.append(element("summary", "history-summary"), element("ol", "history"));
+  historyPanel.addEventListener("toggle", () => {
+    if (historyPanel.open) loadHistory(card, state.alerts.get(id));
+  });
+  article.append(top, who, where, when, evidence, handled, error, actions, historyPanel);
   card.append(article);
   return card;
 }
@@ -662,6 +674,7 @@ function updateCard(card, alert) {
     handled.push(t("acknowledgedBy", { who: alert.names?.acknowledged_by || alert.acknowledged_by }));
   }
   if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.names?.assigned_to || alert.assigned_to }));
+  if (alert.cycle > 0 && alert.note) handled.push(t("reopened", { note: alert.note }));
   part("handled").textContent = handled.join(" · ");
   part("handled").title = ids([["acknowledged_by", alert.acknowledged_by], ["assigned_to", alert.assigned_to]]);
   part("handled").hidden = handled.length === 0;
@@ -676,6 +689,42 @@ function updateCard(card, alert) {
   for (let i = 1; i < options.length; i += 1) options[i].textContent = label("outcomes", options[i].value);
   part("resolve-button").textContent = t("resolve");
   part("resolve-summary").textContent = t("resolveOpen");
+  part("history-summary").textContent = t("historyOpen");
+  if (part("history-panel").open && card.dataset.historyOf !== versionOf(alert)) loadHistory(card, alert);
+  else renderHistory(card, alert);
+}
+
+function versionOf(alert) {
+  return [alert.cycle, alert.state, alert.count, alert.last_seen, alert.assigned_to].join("|");
+}
+
+async function loadHistory(card, alert) {
+  if (!alert) return;
+  card.dataset.historyOf = versionOf(alert);
+  try {
+    card.history = (await api(`/alerts/${alert.id}`, { signal: state.session?.signal })).history;
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    reportBackgroundError(failure);
+    return;
+  }
+  renderHistory(card, alert);
+}
+
+/** One line per history entry: when, who (and in which role), what, and the words they gave. */
+function renderHistory(card, alert) {
+  const list = card.querySelector(".history");
+  list.replaceChildren(...(card.history ?? []).map((entry) => {
+    const role = entry.role ? ` (${label("roles", entry.role)})` : "";
+    const words = entry.detail.note || entry.detail.report?.note || "";
+    const answer = entry.detail.status ? ` · ${label("dispatchStatuses", entry.detail.status)}` : "";
+    const said = words ? `${state.language === "zh" ? "：" : ": "}${words}` : "";
+    const item = element("li", "history-entry",
+      `${entry.actor_name}${role} · ${label("actions", entry.action)}${answer}${said}`);
+    item.dataset.action = entry.action;
+    item.prepend(timeElement(entry.at, alert.names.timezone), " ");
+    return item;
+  }));
 }
 
 function renderAlerts() {
@@ -717,6 +766,76 @@ function renderResidents() {
     return item;
   }));
   $("no-residents").hidden = state.residents.length > 0 || !state.residentsLoaded;
+  renderReportForm();
+}
+
+// --- reporting something by hand -------------------------------------------------------------------
+
+/** The places one may report about: each resident, then each of their homes. Kept as chosen across
+ * re-renders. */
+function renderReportForm() {
+  const about = $("report-about");
+  const chosen = about.value;
+  const homes = new Map(state.residents.map((r) => [r.household, r]));
+  about.replaceChildren(
+    ...state.residents.map((r) => Object.assign(element("option", null, r.name), { value: `resident:${r.id}` })),
+    ...[...homes.values()].map((r) => Object.assign(
+      element("option", null, t("reportHome", { name: r.unit || r.household })),
+      { value: `household:${r.household}` })),
+  );
+  if (chosen) about.value = chosen;
+  const category = $("report-category");
+  const kept = category.value;
+  category.replaceChildren(...REPORT_CATEGORIES.map(
+    (value) => Object.assign(element("option", null, label("categories", value)), { value })));
+  if (kept) category.value = kept;
+}
+
+/** Where the phone is, if the reporter allows it; null otherwise (the report goes without it). */
+function currentLocation() {
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+    ({ coords }) => resolve({ lat: coords.latitude, lon: coords.longitude, accuracy_m: coords.accuracy }),
+    () => resolve(null), { timeout: LOCATION_WAIT_MS, maximumAge: 60_000 }));
+}
+
+async function fileReport(event) {
+  event.preventDefault();
+  const form = $("report-form");
+  const error = $("report-error");
+  const done = $("report-done");
+  error.hidden = true;
+  done.hidden = true;
+  const note = $("report-note").value.trim();
+  if (!note) {
+    error.textContent = t("reportNoteRequired");
+    error.hidden = false;
+    $("report-note").focus();
+    return;
+  }
+  const [place, id] = $("report-about").value.split(/:(.*)/s);
+  const body = { category: $("report-category").value, note, [place]: id };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    if ($("report-location").checked) {
+      const where = await currentLocation();
+      if (where) body.location = where;
+    }
+    const alert = await api("/reports", { method: "POST", body, signal: state.session?.signal });
+    applyAlert(alert, { announce: false });
+    renderAlerts();
+    $("report-note").value = "";
+    done.textContent = t("reportDone", { id: alert.id });
+    done.hidden = false;
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderWhoami() {
@@ -761,6 +880,7 @@ function setLanguage(language) {
 
 $("language").addEventListener("click", () => setLanguage(state.language === "zh" ? "en" : "zh"));
 $("logout").addEventListener("click", () => endSession(null));
+$("report-form").addEventListener("submit", fileReport);
 window.addEventListener("hashchange", () => {
   state.linked = null;
   if (state.session) showLinkedAlert(state.session.signal).catch(reportBackgroundError);
