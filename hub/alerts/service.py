@@ -90,7 +90,6 @@ def is_new_incident(alert: Alert, request: AlertRequest, occurrence: str | None)
     return isinstance(before, int) and isinstance(now, int) and now > before
 
 
-
 def _acting_as(role: str | None) -> dict[str, str]:
     """The history's `role` of an action a person took: the role they acted in (the API token's role,
     `link` for an acknowledge link, `cli`, `dispatcher`); the hub's own actions carry none."""
@@ -339,7 +338,7 @@ class AlertService:
     def dispatch_answer(self, alert_id: int, status: str, note: str = "") -> Alert:
         """The dispatcher called for the alert answers (accepted, en route, arrived, declined): recorded in
         its history whatever its state, as an arrival after the alert was resolved is still worth
-        knowing."""
+        knowing. The alert itself does not change: its caregivers read the answer in its history."""
         if status not in DISPATCH_ANSWERS:
             raise AlertError(f"unknown dispatch answer {status!r}; one of {', '.join(DISPATCH_ANSWERS)}")
         now = self._clock.now_ms()
@@ -347,8 +346,7 @@ class AlertService:
             alert = self._get(alert_id)
             self._store.add_event(alert_id, at_ms=now, actor=DISPATCHER, action="dispatch_answer",
                                   from_state=alert.state, to_state=alert.state,
-                                  detail={"status": status, "note": note, "role": DISPATCHER})
-        self._changed(alert)
+                                  detail={"status": status, "note": note, **_acting_as(DISPATCHER)})
         return alert
 
     def report_missed(self, resident: str, incident_ms: int, by: str, note: str = "") -> \
