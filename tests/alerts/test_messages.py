@@ -260,3 +260,14 @@ def test_a_new_incident_an_overdue_alert_and_an_assignment_say_so_in_both_langua
     still_open = render(notification("sos", "cg-li", language="en", reason="new_incident"), "text",
                         LINKS).body
     assert "Critical · happened again · tier 1" in still_open
+
+
+def test_a_reopening_says_why_and_carries_a_link_of_the_new_cycle() -> None:
+    reopened = notification("sos", "cg-li", reason="reopened", cycle=1, note="邻居说老人还是不舒服")
+    body = render(reopened, "text", LINKS).body
+    assert "已重新打开，需再次处理：邻居说老人还是不舒服" in body
+    token = body.split("https://care.example.com/ack/42?t=")[1].split()[0]
+    assert read(KEY, token, 42, NOW_S, cycle=1) == "cg-li"
+    english = render(notification("sos", "cg-li", language="en", reason="reopened", cycle=1,
+                                  note="still *unwell*"), "markdown", LINKS).body
+    assert "reopened, to be handled again: still \\*unwell\\*" in english  # their words, escaped
