@@ -213,6 +213,7 @@ class MeOut(BaseModel):
     caregiver: str | None
     communities: list[str] = Field(description="the communities it sees now")
     all_communities: bool = Field(description="scoped to every community, present and future")
+    may_reopen: bool = Field(description="whether it may reopen resolved alerts (the page offers it then)")
 
 
 class ResidentOut(BaseModel):

@@ -19,9 +19,11 @@ from detectors.severity import SEVERITIES
 from devices.wristband import WristbandEvent
 from hub.alerts.messages import LANGUAGES, words
 from hub.alerts.model import ALERT_KINDS, OUTCOMES
+from hub.api.tokens import Role
 from hub.mqtt import Publisher
 from hub.topics import event_topic
 from tests.alerts.receivers import Mailbox
+from tests.api.support import make_token
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
@@ -336,7 +338,7 @@ def test_page_rides_out_a_hub_restart_then_resolves_and_a_revoked_token_signs_ou
     assert page.evaluate("window.sameDocument") is True
 
     resolve = sos.get_by_role("button", name="处理完成")
-    sos.locator("summary").click()
+    sos.locator(".resolve-summary").click()
     resolve.click()
     expect(sos.locator(".card-error")).to_have_text("请先选择处理结果。")
     sos.get_by_label("处理结果").select_option("visited")
@@ -449,3 +451,41 @@ def test_a_grid_worker_files_a_report_on_the_page_and_the_family_is_mailed(
     assert mailbox.subjects_for("li@example.com") == ["[紧急] 上报：老人身体不适 · 王奶奶 · 1-101"]
     (body,) = mailbox.bodies_for("li@example.com", "text/html")
     assert "张网格员" in body and "敲门没人应，邻居说昨晚听到响声" in body
+
+
+def test_an_operator_reopens_a_resolved_alert_on_the_page_and_it_is_back_in_the_loop(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    supervisor = make_token(hub, "值班主管", Role.OPERATOR, communities=("sunshine",))
+    li = create_token(hub, "cg-li", "李女士")
+    press(mosquitto, "band-1")
+    wait_until(lambda: api(hub, li, "/alerts?state=open"), 20, what="the SOS alert")
+    (alert,) = api(hub, li, "/alerts?state=open")
+    resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{alert['id']}/resolve",
+                          json={"outcome": "resident_ok"}, headers={"Authorization": f"Bearer {li}"},
+                          timeout=10)
+    assert resolved.status_code == 200
+
+    page = open_page("zh-CN")
+    sign_in(page, hub, supervisor)
+    item = page.locator(f"#resolved-alerts li[data-alert-id='{alert['id']}']")
+    expect(item).to_contain_text("SOS 求助 · 王奶奶 · 老人平安（李女士）")
+    item.get_by_role("button", name="重新打开").click()
+    expect(item.locator(".card-error")).to_have_text("请写下重新打开的原因。")
+    item.get_by_label("重新打开的原因").fill("电话回访没人接")
+    item.get_by_role("button", name="重新打开").click()
+
+    card = alert_card(page, "sos")
+    expect(card).to_have_attribute("data-state", "open")
+    expect(card.locator(".handled")).to_have_text("已重新打开：电话回访没人接")
+    expect(item).to_have_count(0)
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li[data-action='reopened']")).to_contain_text(
+        "值班主管 (值班) · 重新打开：电话回访没人接")
+
+    # The caregiver does not get the reopen section: her token may not reopen.
+    other = open_page("zh-CN")
+    sign_in(other, hub, li)
+    expect(alert_card(other, "sos")).to_have_attribute("data-state", "open")
+    expect(other.locator("#resolved")).to_be_hidden()

@@ -29,6 +29,7 @@ const state = {
   me: null,
   alerts: new Map(), // id -> alert, open and acknowledged only
   finished: new Map(), // id -> the cycle seen resolved: a late, older event must not bring one back
+  resolved: new Map(), // id -> alert, recently resolved: shown to those who may reopen them
   residents: [],
   residentsLoaded: false,
   activity: new Map(), // resident id -> the activity answer
@@ -171,6 +172,7 @@ function endSession(messageKey) {
   state.me = null;
   state.alerts.clear();
   state.finished.clear();
+  state.resolved.clear();
   state.residents = [];
   state.residentsLoaded = false;
   state.activity.clear();
@@ -178,6 +180,7 @@ function endSession(messageKey) {
   hideLinkedNote();
   $("alerts").replaceChildren();
   $("residents").replaceChildren();
+  renderResolved();
   hideBanner();
   showLogin(messageKey);
 }
@@ -213,7 +216,11 @@ async function followAlerts(signal) {
         failures = 0;
         hideBanner();
         // Who and whose residents are extras: their failure is shown, but must not keep alerts away.
-        api("/me", { signal }).then((me) => { state.me = me; renderWhoami(); }).catch(reportBackgroundError);
+        api("/me", { signal }).then((me) => {
+          state.me = me;
+          renderWhoami();
+          return loadResolved(signal);
+        }).catch(reportBackgroundError);
         loadResidents(signal).catch(reportBackgroundError);
         await loadAlerts(signal, { announce: !firstLoad });
         firstLoad = false;
@@ -273,6 +280,7 @@ async function readStream(signal, onOpen) {
       heard();
       feed(value);
       renderAlerts();
+      renderResolved();
     }
   } finally {
     clearTimeout(silence);
@@ -325,8 +333,10 @@ function applyAlert(alert, { announce }) {
   if ((state.finished.get(alert.id) ?? -1) >= alert.cycle) return;
   const current = state.alerts.get(alert.id);
   if (current && !isNewer(alert, current)) return;
+  state.resolved.delete(alert.id);
   if (alert.state === "resolved") {
     state.finished.set(alert.id, alert.cycle);
+    if (state.me?.may_reopen) state.resolved.set(alert.id, alert);
     state.alerts.delete(alert.id);
     return;
   }
@@ -769,6 +779,78 @@ function renderResidents() {
   renderReportForm();
 }
 
+// --- reopening what was resolved (supervisors) --------------------------------------------------------
+
+const RESOLVED_SHOWN = 20;
+
+async function loadResolved(signal) {
+  if (!state.me?.may_reopen) return;
+  const list = await api(`/alerts?state=resolved&limit=${RESOLVED_SHOWN}`, { signal });
+  for (const alert of list) applyAlert(alert, { announce: false });
+  renderResolved();
+}
+
+/** The recently resolved alerts, newest first, each with a note and a Reopen button. Rebuilt only when
+ * they or the language change, so typing is never interrupted; a typed note survives a rebuild. */
+function renderResolved() {
+  $("resolved").hidden = !state.me?.may_reopen;
+  const list = $("resolved-alerts");
+  const alerts = [...state.resolved.values()].sort((a, b) => b.id - a.id).slice(0, RESOLVED_SHOWN);
+  const shown = [state.language, ...alerts.map((alert) => alert.id)].join(",");
+  if (list.dataset.shown === shown) return;
+  list.dataset.shown = shown;
+  const typed = new Map([...list.querySelectorAll("input.reopen-note")].map((n) => [n.dataset.alertId, n.value]));
+  list.replaceChildren(...alerts.map((alert) => {
+    const item = element("li", "resolved-alert");
+    item.dataset.alertId = String(alert.id);
+    item.dataset.kind = alert.kind;
+    const outcome = t("resolvedAs", { outcome: label("outcomes", alert.outcome),
+      who: alert.names?.resolved_by || alert.resolved_by });
+    item.append(element("p", "who", `${label("kinds", alert.kind)} · ${whoFor(alert)} · ${outcome}`));
+    const form = element("form");
+    const noteLabel = element("label", null, t("reopenNote"));
+    const note = element("input", "reopen-note");
+    note.id = noteLabel.htmlFor = `reopen-${alert.id}-note`;
+    note.dataset.alertId = String(alert.id);
+    note.maxLength = 2000;
+    note.value = typed.get(String(alert.id)) ?? "";
+    const error = element("p", "card-error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const button = element("button", "reopen", t("reopen"));
+    button.type = "submit";
+    form.append(noteLabel, note, error, button);
+    form.addEventListener("submit", (event) => reopen(event, alert, note, error, button));
+    item.append(form);
+    return item;
+  }));
+}
+
+async function reopen(event, alert, note, error, button) {
+  event.preventDefault();
+  error.hidden = true;
+  if (!note.value.trim()) {
+    error.textContent = t("reopenNoteRequired");
+    error.hidden = false;
+    note.focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    const body = { note: note.value.trim() };
+    const reopened = await api(`/alerts/${alert.id}/reopen`, { method: "POST", body, signal: state.session?.signal });
+    applyAlert(reopened, { announce: false });
+    renderAlerts();
+    renderResolved();
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+    button.disabled = false;
+  }
+}
+
 // --- reporting something by hand -------------------------------------------------------------------
 
 /** The places one may report about: each resident, then each of their homes. Kept as chosen across
@@ -874,6 +956,7 @@ function setLanguage(language) {
   renderWhoami();
   renderAlerts();
   renderResidents();
+  renderResolved();
 }
 
 // --- start -------------------------------------------------------------------------------------------

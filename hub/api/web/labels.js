@@ -90,6 +90,11 @@ export const LABELS = {
     },
     reopened: "已重新打开：{note}",
     historyOpen: "处理经过",
+    resolvedHeading: "最近已处理",
+    resolvedAs: "{outcome}（{who}）",
+    reopenNote: "重新打开的原因",
+    reopen: "重新打开",
+    reopenNoteRequired: "请写下重新打开的原因。",
     actions: {
       raised: "发出", repeated: "再次发生", severity_raised: "级别升高", escalated: "升级通知",
       escalation_exhausted: "已通知到最高一级", acknowledged: "确认", assigned: "指派", resolved: "处理完成",
@@ -195,6 +200,11 @@ export const LABELS = {
     },
     reopened: "Reopened: {note}",
     historyOpen: "History",
+    resolvedHeading: "Recently resolved",
+    resolvedAs: "{outcome} ({who})",
+    reopenNote: "Why reopen it",
+    reopen: "Reopen",
+    reopenNoteRequired: "Please say why it is reopened.",
     actions: {
       raised: "raised", repeated: "happened again", severity_raised: "severity raised", escalated: "escalated",
       escalation_exhausted: "every tier told", acknowledged: "acknowledged", assigned: "assigned",
