@@ -231,7 +231,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _dispatch_url_checked(self) -> Self:
         if self.dispatch_url:
-            check_webhook_url(self.dispatch_url, allow_http=self.dispatch_allow_http)
+            check_webhook_url(self.dispatch_url, allow_http=self.dispatch_allow_http,
+                              allowed_by="HUB_DISPATCH_ALLOW_HTTP")
         return self
 
     @property
