@@ -17,6 +17,7 @@ from hub.alerts.links import Links, link_key
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import build_sinks
+from hub.alerts.sinks.dispatch import DispatchSink
 from hub.clock import FollowedClock
 from hub.embedded_broker import EmbeddedBroker
 from hub.evaluation import Evaluator, thresholds
@@ -67,12 +68,17 @@ class Hub:
         self.links = Links(settings.public_url, link_key(settings.link_secret.get_secret_value(),
                                                          settings.store_path),
                            settings.ack_link_ttl_s, settings.map_url)
+        sinks = build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links)
+        if settings.dispatch_url:
+            sinks.append(DispatchSink(settings.dispatch_url, settings.dispatch_secret.get_secret_value(),
+                                      settings.dispatch_timeout_s, settings.dispatch_kinds, self.links,
+                                      allow_http=settings.dispatch_allow_http))
         self.alerts = AlertService(
             settings.store_path,
             self.registry.current,
             self.clock,
             alert_settings,
-            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links),
+            sinks,
             store_url=settings.store_url,
         )
         # Nodes sharing PostgreSQL share its observations: each evaluates the communities it holds a lease

@@ -5,8 +5,11 @@ Tiers. An alert about a resident goes to that resident's caregivers in their tie
 about a household without a named resident goes to the caregivers of everyone living there. Alerts about
 a building or a device with no one behind it (falling objects, offline cameras, coverage) go to the
 community's staff by role: falling objects to `property_security` (tier 1) then `duty_officer` (tier 2),
-everything else to `duty_officer`. A resident alert that finds no caregiver at all falls back to the
-staff too. A community's staff are its caregivers (`community`) with that role.
+everything else to `duty_officer`. Reports filed by hand (`hub.alerts.reports`) follow the same rules by
+their kind: a resident reported unwell goes to the resident's caregivers, a hazard about a building to
+property security then the duty officer, a broken device to the duty officer. A resident alert that finds
+no caregiver at all falls back to the staff too. A community's staff are its caregivers (`community`)
+with that role.
 
 A registry without that staff leaves some alerts with no one to tell: `AlertService` raises an
 `unreachable` alert for each (to the duty officer, if there is one; else the global notify URLs, the
@@ -24,6 +27,7 @@ from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
     "falling_object": ("property_security", "duty_officer"),
+    "report_hazard": ("property_security", "duty_officer"),  # a hazard reported in a stairwell, a yard
 }
 _DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
 
@@ -81,7 +85,8 @@ def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...])
 # the family ("no data" is not "no activity"); with them every fault a device kind reports itself (a
 # tamper switch, a camera's lens or storage). A band left off (`not_worn`) is about equipment too, but
 # only the family can ask the resident to put it on: it goes to the resident's caregivers.
-OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACHABLE}) | frozenset(
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACHABLE,
+                            "report_broken_device"}) | frozenset(
     fault.alert for kind in KINDS.values() for fault in kind.faults)
 
 

@@ -32,6 +32,8 @@ ALERT_KINDS: tuple[str, ...] = (
     "tamper", "camera_offline", "lens_blocked", "storage_failed", "low_frame_rate",
     "door_lingering", "heart_rate", "not_worn", "left_geofence",
     "unreachable",  # an alert the registry has no one to tell of: the duty officer's to take on
+    # Filed by hand by a caregiver or grid worker (`hub.alerts.reports`), one kind per category.
+    "report_resident_unwell", "report_hazard", "report_broken_device", "report_other",
 )
 
 # Alerts about equipment, whose cause the hub sees end (the device heard again, the battery replaced, the
@@ -141,6 +143,9 @@ class Alert:
     resolved_ms: int | None
     outcome: Outcome | None
     note: str
+    # How many times a supervisor reopened it: acknowledge links are signed for one cycle
+    # (`hub.alerts.links`), so one made before a reopening cannot acknowledge the alert after it.
+    cycle: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,9 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_
 ALERT_COLUMNS = (
     "id, kind, severity, state, subject, community, building, household, resident, device, evidence, count,"
     " first_seen_ms, last_seen_ms, tier, deadline_ms, assigned_to, acknowledged_by, acknowledged_ms,"
-    " resolved_by, resolved_ms, outcome, note"
+    " resolved_by, resolved_ms, outcome, note,"
+    # Counted from the history rather than kept in a column: the history is what a reopening is.
+    " (SELECT count(*) FROM alert_events e WHERE e.alert_id = alerts.id AND e.action = 'reopened')"
 )
 _UPDATABLE = {"severity", "state", "evidence", "count", "last_seen_ms", "tier", "deadline_ms", "assigned_to",
               "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "outcome", "note"}
@@ -295,10 +297,17 @@ class AlertStore:
         """Remove the hand-over; False if it was already gone."""
         return self._db.execute("DELETE FROM alert_handovers WHERE event_id = ?", (event_id,)).rowcount == 1
 
+    def event(self, event_id: int) -> AlertEvent | None:
+        rows = self._events("id = ?", event_id)
+        return rows[0] if rows else None
+
     def history(self, alert_id: int) -> list[AlertEvent]:
+        return self._events("alert_id = ?", alert_id)
+
+    def _events(self, condition: str, value: int) -> list[AlertEvent]:
         rows = self._db.execute(
             "SELECT id, alert_id, at_ms, actor, action, from_state, to_state, detail FROM alert_events"
-            " WHERE alert_id = ? ORDER BY id", (alert_id,))
+            f" WHERE {condition} ORDER BY id", (value,))
         return [AlertEvent(id=i, alert_id=a, at_ms=at, actor=actor, action=action, from_state=from_state,
                            to_state=to_state, detail=json.loads(detail))
                 for i, a, at, actor, action, from_state, to_state, detail in rows]

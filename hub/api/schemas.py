@@ -6,13 +6,15 @@ Times are ISO 8601 in UTC (`…Z`), never epoch numbers: the page shows them, pe
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from detectors.severity import Severity
 from hub.alerts.directory import alert_labels, person_name
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
+from hub.alerts.reports import NOTE_MAX, PLACES, ReportCategory
+from hub.alerts.sinks.dispatch import DispatchAnswer
 from hub.registry import CaregiverLink, Registry
 from hub.sensitivity import SensitivityChange
 
@@ -71,7 +73,9 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     resolved_at: AwareDatetime | None
     outcome: Outcome | None
-    note: str
+    note: str = Field(description="resolved: the resolution's note; reopened and not yet resolved: why it "
+                                  "was reopened")
+    cycle: int = Field(description="how many times it was reopened (0: never)")
     names: AlertNames = Field(description="the names people read where the fields above have ids")
 
     @classmethod
@@ -84,24 +88,36 @@ class AlertOut(BaseModel):
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
             acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
             resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
-            note=alert.note, names=AlertNames.of(alert, registry),
+            note=alert.note, cycle=alert.cycle, names=AlertNames.of(alert, registry),
         )
 
 
 class AlertEventOut(BaseModel):
     at: AwareDatetime
-    actor: str = Field(description="a token's name, a caregiver id, or `hub`")
-    action: str = Field(description="raised, repeated, severity_raised, escalated, acknowledged, ...")
+    actor: str = Field(description="a token's name, a caregiver id, `hub` or `dispatcher`")
+    actor_name: str = Field(description="the caregiver's name for a caregiver id; else the actor as it is")
+    role: str | None = Field(description="the role the actor acted in: the API token's role (operator, "
+                                         "caregiver, ...), `link` (an acknowledge link), `cli`, "
+                                         "`dispatcher`, `hub`; null: recorded before roles were")
+    action: str = Field(description="raised, repeated, severity_raised, escalated, acknowledged, assigned, "
+                                    "resolved, reopened, dispatched, dispatch_answer, ...")
     from_state: AlertState | None
     to_state: AlertState
     detail: dict[str, Any]
 
     @classmethod
-    def of(cls, event: AlertEvent) -> AlertEventOut:
+    def of(cls, event: AlertEvent, registry: Registry) -> AlertEventOut:
         moment = at(event.at_ms)
         assert moment is not None
-        return cls(at=moment, actor=event.actor, action=event.action, from_state=event.from_state,
-                   to_state=event.to_state, detail=event.detail)
+        detail = dict(event.detail)
+        role = detail.pop("role", None)
+        if role is None and event.actor == "hub":
+            role = "hub"
+        elif role is None and detail.get("via") == "link":
+            role = "link"
+        return cls(at=moment, actor=event.actor, actor_name=person_name(registry, event.actor) or event.actor,
+                   role=role, action=event.action, from_state=event.from_state, to_state=event.to_state,
+                   detail=detail)
 
 
 class DeliveryOut(BaseModel):
@@ -150,6 +166,51 @@ class AssignIn(BaseModel):
     to: str = Field(min_length=1, description="the caregiver's registry id")
 
 
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, description="why it goes round the loop again")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+
+
+class ReportIn(BaseModel):
+    """A report filed by hand. Name exactly one of `resident`, `household`, `device`, `building`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: ReportCategory = Field(description="resident_unwell, hazard, broken_device, other")
+    resident: str | None = None
+    household: str | None = None
+    device: str | None = None
+    building: str | None = None
+    note: str = Field(min_length=1, max_length=NOTE_MAX, description="what the reporter saw")
+    location: LocationIn | None = Field(None, description="where the reporter's phone was, if they chose to "
+                                                          "send it (WGS-84)")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Self:
+        if len(self.places()) != 1:
+            raise ValueError(f"name exactly one of {', '.join(PLACES)}")
+        return self
+
+    def places(self) -> list[tuple[str, str]]:
+        return [(place, value) for place in PLACES if (value := getattr(self, place)) is not None]
+
+
+class DispatchAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: DispatchAnswer
+    note: str = Field("", max_length=1000, description="e.g. the unit sent, an arrival time")
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -164,6 +225,7 @@ class MeOut(BaseModel):
     caregiver: str | None
     communities: list[str] = Field(description="the communities it sees now")
     all_communities: bool = Field(description="scoped to every community, present and future")
+    may_reopen: bool = Field(description="whether it may reopen resolved alerts (the page offers it then)")
 
 
 class ResidentOut(BaseModel):

@@ -19,8 +19,11 @@ from detectors.severity import SEVERITIES
 from devices.wristband import WristbandEvent
 from hub.alerts.messages import LANGUAGES, words
 from hub.alerts.model import ALERT_KINDS, OUTCOMES
+from hub.api.tokens import Role
 from hub.mqtt import Publisher
 from hub.topics import event_topic
+from tests.alerts.receivers import Mailbox
+from tests.api.support import make_token
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
@@ -440,3 +443,83 @@ def test_api_docs_render_with_no_network_beyond_the_hub(
         context.close()
     assert not elsewhere, f"the docs page asked for more than the hub: {elsewhere}"
     assert not errors, f"the docs page threw: {errors}"
+
+
+def test_a_grid_worker_files_a_report_on_the_page_and_the_family_is_mailed(
+    start_hub: StartHub, mosquitto: Mosquitto, mailbox: Mailbox, open_page: Any, tmp_path: Path
+) -> None:
+    registry = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+                .building("b1", name="1号楼").grid("g1").household("h101", unit="1-101")
+                .caregiver("cg-li", "李女士", "family", notify=[mailbox.url("li@example.com")])
+                .caregiver("cg-grid", "张网格员", "grid_worker")
+                .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1, "cg-grid": 2})
+                .device("band-1", "wristband", resident="r1")
+                .dump(tmp_path / "registry.yaml"))
+    hub = start_serving_hub(start_hub, registry)
+    grid = create_token(hub, "cg-grid", "张网格员")
+    page = open_page("zh-CN")
+    sign_in(page, hub, grid)
+    expect(page.locator("#residents li")).to_have_count(1)
+
+    page.get_by_text("上报情况").click()
+    expect(page.get_by_label("关于")).to_have_value("resident:r1")
+    page.get_by_label("类别").select_option(label="老人身体不适")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-error")).to_have_text("请写下看到的情况。")  # nothing sent without a note
+    page.get_by_label("情况说明").fill("敲门没人应，邻居说昨晚听到响声")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-done")).to_contain_text("已上报，告警 #")
+    expect(page.get_by_label("情况说明")).to_have_value("")
+
+    card = alert_card(page, "report_resident_unwell")
+    expect(card).to_have_count(1)
+    expect(card.locator(".kind")).to_have_text("上报：老人身体不适")
+    expect(card.locator(".severity")).to_have_text("紧急")
+    expect(card.locator(".who")).to_have_text("王奶奶")
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li")).to_contain_text(
+        ["张网格员 上报 · 备注：敲门没人应，邻居说昨晚听到响声"])
+
+    # The loop as for any alert: told by the directory (the family first), by e-mail.
+    wait_until(lambda: mailbox.subjects_for("li@example.com"), 30, what="the family's e-mail")
+    assert mailbox.subjects_for("li@example.com") == ["[紧急] 上报：老人身体不适 · 王奶奶 · 1-101"]
+    (body,) = mailbox.bodies_for("li@example.com", "text/html")
+    assert "张网格员" in body and "敲门没人应，邻居说昨晚听到响声" in body
+
+
+def test_an_operator_reopens_a_resolved_alert_on_the_page_and_it_is_back_in_the_loop(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    supervisor = make_token(hub, "值班主管", Role.OPERATOR, communities=("sunshine",))
+    li = create_token(hub, "cg-li", "李女士")
+    press(mosquitto, "band-1")
+    wait_until(lambda: api(hub, li, "/alerts?state=open"), 20, what="the SOS alert")
+    (alert,) = api(hub, li, "/alerts?state=open")
+    resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{alert['id']}/resolve",
+                          json={"outcome": "resident_ok"}, headers={"Authorization": f"Bearer {li}"},
+                          timeout=10)
+    assert resolved.status_code == 200
+
+    page = open_page("zh-CN")
+    sign_in(page, hub, supervisor)
+    item = page.locator(f"#resolved-alerts li[data-alert-id='{alert['id']}']")
+    expect(item).to_contain_text("SOS 求助 · 王奶奶 · 老人平安（李女士）")
+    item.get_by_role("button", name="重新打开").click()
+    expect(item.locator(".card-error")).to_have_text("请写下重新打开的原因。")
+    item.get_by_label("重新打开的原因").fill("电话回访没人接")
+    item.get_by_role("button", name="重新打开").click()
+
+    card = alert_card(page, "sos")
+    expect(card).to_have_attribute("data-state", "open")
+    expect(card.locator(".handled")).to_have_text("已重新打开：电话回访没人接")
+    expect(item).to_have_count(0)
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li[data-action='reopened']")).to_contain_text(
+        "值班主管 重新打开 · 备注：电话回访没人接")
+
+    # The caregiver does not get the reopen section: her token may not reopen.
+    other = open_page("zh-CN")
+    sign_in(other, hub, li)
+    expect(alert_card(other, "sos")).to_have_attribute("data-state", "open")
+    expect(other.locator("#resolved")).to_be_hidden()

@@ -1,6 +1,7 @@
 """`/api/v1/alerts`: list and filter, one alert with its history and deliveries, acknowledge, assign,
-resolve, and the live stream. Every action is done by the alert service, which records it in the
-alert's history with the actor (the token's name; a caregiver's registry id) and the time."""
+resolve, reopen, the live stream, and a dispatcher's answers. Every action is done by the alert service,
+which records it in the alert's history with the actor (the token's name; a caregiver's registry id),
+the role it acted in and the time."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from contextlib import closing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
 
 from detectors.severity import Severity
 from hub.alerts.directory import caregiver
+from hub.alerts.links import is_dispatch_token
 from hub.alerts.model import ALERT_KINDS, Alert, AlertDetail, AlertError, AlertState
 from hub.alerts.service import AlertService
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.audit import named_residents, record_read
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
-from hub.api.deps import AlertsDep, RegistryDep, StoreDep
+from hub.api.deps import AlertsDep, LinksDep, RegistryDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
 from hub.api.schemas import (
     AlertDetailOut,
@@ -26,15 +28,21 @@ from hub.api.schemas import (
     AlertOut,
     AssignIn,
     DeliveryOut,
+    DispatchAnswerIn,
+    ReopenIn,
     ResolveIn,
     epoch_ms,
 )
 from hub.api.scope import Scope
 from hub.api.stream import AlertStream, StreamLimitError
+from hub.api.tokens import Role
 from hub.registry import Registry
 from hub.store import StoreAt
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+# Who may send a resolved alert round the loop again: the one place this is decided.
+REOPEN_ROLES = frozenset({Role.OPERATOR})
 
 # SQLite's integers are 64-bit: a larger id is no alert, not a server error.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -129,7 +137,7 @@ def get_alert(alerts: AlertsDep, registry: RegistryDep, store_at: StoreDep, scop
     _shown(store_at, scope, registry, "alert", [detail.alert])
     return AlertDetailOut(
         **AlertOut.of(detail.alert, registry).model_dump(),
-        history=[AlertEventOut.of(e) for e in detail.history],
+        history=[AlertEventOut.of(e, registry) for e in detail.history],
         deliveries=[DeliveryOut.of(d) for d in detail.deliveries],
         people=AlertDetailOut.people_of(registry, detail.history),
     )
@@ -145,7 +153,8 @@ def acknowledge(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert
     """Take the alert on: escalation to the next tier stops."""
     _acting(alerts, scope, alert_id, "acknowledge")
     try:
-        return AlertOut.of(alerts.acknowledge(alert_id, by=actor(scope.token)), registry)
+        return AlertOut.of(alerts.acknowledge(alert_id, by=actor(scope.token), role=scope.token.role.value),
+                           registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
@@ -158,7 +167,8 @@ def assign(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: 
     if caregiver(registry, body.to) is None:
         raise invalid(("body", "to"), f"there is no caregiver {body.to!r} in the registry", body.to)
     try:
-        return AlertOut.of(alerts.assign(alert_id, body.to, by=actor(scope.token)), registry)
+        return AlertOut.of(alerts.assign(alert_id, body.to, by=actor(scope.token),
+                                         role=scope.token.role.value), registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None
 
@@ -169,7 +179,38 @@ def resolve(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id:
     """Close the alert with its outcome (and a note)."""
     _acting(alerts, scope, alert_id, "resolve")
     try:
-        return AlertOut.of(alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note),
-                           registry)
+        return AlertOut.of(alerts.resolve(alert_id, body.outcome, by=actor(scope.token), note=body.note,
+                                          role=scope.token.role.value), registry)
     except AlertError as exc:
         raise conflict(str(exc)) from None
+
+
+@router.post("/{alert_id}/reopen", responses={**_ACTION_REFUSALS, 409: {"description": "not resolved"}})
+def reopen(alerts: AlertsDep, registry: RegistryDep, scope: ScopeDep, alert_id: AlertId,
+           body: ReopenIn) -> AlertOut:
+    """Send a resolved alert round the loop again, saying why: it needs a new acknowledgement and
+    resolution, escalation starts over, and whoever handled it before is told."""
+    require_role(scope.token, REOPEN_ROLES, "reopen alerts")
+    _visible(alerts, scope, alert_id)
+    try:
+        return AlertOut.of(alerts.reopen(alert_id, by=actor(scope.token), note=body.note,
+                                         role=scope.token.role.value), registry)
+    except AlertError as exc:
+        raise conflict(str(exc)) from None
+
+
+@router.post("/{alert_id}/dispatch-answer", status_code=status.HTTP_204_NO_CONTENT,
+             responses={403: {"description": "not this alert's callback token"},
+                        404: {"description": "no such alert"}})
+def dispatch_answer(alerts: AlertsDep, links: LinksDep, alert_id: AlertId, body: DispatchAnswerIn,
+                    t: Annotated[str, Query(max_length=100, description="the token of the callback URL")]
+                    ) -> Response:
+    """A dispatcher's answer about an alert it was handed (docs/integrators/dispatch.md): no sign-in, the
+    callback URL's token is the permission, for this alert's history only."""
+    if not is_dispatch_token(links.key, t, alert_id):
+        raise forbidden("this is not the callback of that alert")
+    try:
+        alerts.dispatch_answer(alert_id, body.status, body.note)
+    except AlertError:
+        raise not_found(f"alert {alert_id}") from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 // The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
-// event stream, with acknowledge and resolve and each alert's history in words; and each resident's last
-// activity and what caregivers' verdicts changed in their alerting. Plain DOM, no build step: the hub
-// serves these files as they are.
+// event stream, with acknowledge and resolve and each alert's history in words; a form to report
+// something by hand; and each resident's last activity and what caregivers' verdicts changed in their
+// alerting. Plain DOM, no build step: the hub serves these files as they are.
 
 import { LABELS, initialLanguage, fill } from "./labels.js";
 
@@ -11,6 +11,8 @@ const LANGUAGE_KEY = "hub.language"; // localStorage: the language choice stays 
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
 const OUTCOMES = ["resident_ok", "visited", "hospital", "false_alarm", "device_fault"];
+const REPORT_CATEGORIES = ["resident_unwell", "hazard", "broken_device", "other"];
+const LOCATION_WAIT_MS = 10_000;
 // The hub sends a keepalive comment well within this; a stream silent for longer is a dead connection
 // that a phone switching networks may never report as closed.
 const STREAM_SILENCE_MS = 60_000;
@@ -26,7 +28,8 @@ const state = {
   language: initialLanguage(localStorage.getItem(LANGUAGE_KEY), navigator.language),
   me: null,
   alerts: new Map(), // id -> alert, open and acknowledged only
-  finished: new Set(), // ids seen resolved: a late, older event must not bring one back
+  finished: new Map(), // id -> the cycle seen resolved: a late, older event must not bring one back
+  resolved: new Map(), // id -> alert, recently resolved: shown to those who may reopen them
   residents: [],
   residentsLoaded: false,
   activity: new Map(), // resident id -> the activity answer
@@ -171,6 +174,7 @@ function endSession(messageKey) {
   state.me = null;
   state.alerts.clear();
   state.finished.clear();
+  state.resolved.clear();
   state.residents = [];
   state.residentsLoaded = false;
   state.activity.clear();
@@ -178,6 +182,7 @@ function endSession(messageKey) {
   hideLinkedNote();
   $("alerts").replaceChildren();
   $("residents").replaceChildren();
+  renderResolved();
   hideBanner();
   showLogin(messageKey);
 }
@@ -213,7 +218,11 @@ async function followAlerts(signal) {
         failures = 0;
         hideBanner();
         // Who and whose residents are extras: their failure is shown, but must not keep alerts away.
-        api("/me", { signal }).then((me) => { state.me = me; renderWhoami(); }).catch(reportBackgroundError);
+        api("/me", { signal }).then((me) => {
+          state.me = me;
+          renderWhoami();
+          return loadResolved(signal);
+        }).catch(reportBackgroundError);
         loadResidents(signal).catch(reportBackgroundError);
         await loadAlerts(signal, { announce: !firstLoad });
         firstLoad = false;
@@ -273,6 +282,7 @@ async function readStream(signal, onOpen) {
       heard();
       feed(value);
       renderAlerts();
+      renderResolved();
     }
   } finally {
     clearTimeout(silence);
@@ -311,6 +321,9 @@ function eventStreamParser(dispatch) {
  * (open → acknowledged → resolved; repeats raise last_seen and count), so an event older than the list
  * read after it is recognised and dropped. */
 function isNewer(incoming, current) {
+  // A supervisor's reopening starts a new cycle, in which the alert moves forward again.
+  const byCycle = incoming.cycle - current.cycle;
+  if (byCycle !== 0) return byCycle > 0;
   const byState = STATE_RANK[incoming.state] - STATE_RANK[current.state];
   if (byState !== 0) return byState > 0;
   const byLastSeen = Date.parse(incoming.last_seen) - Date.parse(current.last_seen);
@@ -319,11 +332,13 @@ function isNewer(incoming, current) {
 }
 
 function applyAlert(alert, { announce }) {
-  if (state.finished.has(alert.id)) return;
+  if ((state.finished.get(alert.id) ?? -1) >= alert.cycle) return;
   const current = state.alerts.get(alert.id);
   if (current && !isNewer(alert, current)) return;
+  state.resolved.delete(alert.id);
   if (alert.state === "resolved") {
-    state.finished.add(alert.id);
+    state.finished.set(alert.id, alert.cycle);
+    if (state.me?.may_reopen) state.resolved.set(alert.id, alert);
     state.alerts.delete(alert.id);
     return;
   }
@@ -674,6 +689,7 @@ function updateCard(card, alert) {
     handled.push(t("acknowledgedBy", { who: alert.names?.acknowledged_by || alert.acknowledged_by }));
   }
   if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.names?.assigned_to || alert.assigned_to }));
+  if (alert.cycle > 0 && alert.note) handled.push(t("reopened", { note: alert.note }));
   part("handled").textContent = handled.join(" · ");
   part("handled").title = ids([["acknowledged_by", alert.acknowledged_by], ["assigned_to", alert.assigned_to]]);
   part("handled").hidden = handled.length === 0;
@@ -696,7 +712,7 @@ function updateCard(card, alert) {
 
 // What changes an alert's history shows: read again when one of these moved.
 function historyVersion(alert) {
-  return [alert.state, alert.count, alert.last_seen, alert.severity, alert.tier, alert.deadline,
+  return [alert.cycle, alert.state, alert.count, alert.last_seen, alert.severity, alert.tier, alert.deadline,
     alert.assigned_to, alert.acknowledged_by].join("|");
 }
 
@@ -726,9 +742,11 @@ function renderHistory(card, detail) {
     when.dateTime = event.at;
     when.title = fullTime(Date.parse(event.at), zone);
     const d = event.detail || {};
+    item.dataset.action = event.action;
     item.append(when, " ", historyWords(event, name));
-    if (event.action === "resolved" && d.note) item.append(` · ${t("historyNote", { note: d.note })}`);
-    item.title = ids([["actor", event.actor], ["to", d.to], ["previous", d.previous],
+    const note = d.note || d.report?.note;
+    if (note) item.append(` · ${t("historyNote", { note })}`);
+    item.title = ids([["actor", event.actor], ["role", event.role], ["to", d.to], ["previous", d.previous],
       ["acknowledged_by", d.acknowledged_by], ["recipients", (d.recipients || []).join(", ")]]);
     return item;
   }));
@@ -738,7 +756,10 @@ function historyWords(event, name) {
   const d = event.detail || {};
   const told = (d.recipients || []).map(name).join(t("listJoin"));
   switch (event.action) {
-    case "raised": return t("historyRaised");
+    case "raised": return d.report ? t("historyReported", { who: name(event.actor) }) : t("historyRaised");
+    case "reopened": return t("historyReopened", { who: name(event.actor) });
+    case "dispatched": return t("historyDispatched");
+    case "dispatch_answer": return t("historyDispatchAnswer", { status: label("dispatchStatuses", d.status) });
     case "repeated": return t(d.new_incident ? "historyNewIncident" : "historyRepeated", { n: d.count });
     case "severity_raised": return t("historySeverityRaised", { to: label("severities", d.to) });
     case "escalated": return t("historyEscalated", { tier: d.tier, told });
@@ -796,6 +817,148 @@ function renderResidents() {
     return item;
   }));
   $("no-residents").hidden = state.residents.length > 0 || !state.residentsLoaded;
+  renderReportForm();
+}
+
+// --- reopening what was resolved (supervisors) --------------------------------------------------------
+
+const RESOLVED_SHOWN = 20;
+
+async function loadResolved(signal) {
+  if (!state.me?.may_reopen) return;
+  const list = await api(`/alerts?state=resolved&limit=${RESOLVED_SHOWN}`, { signal });
+  for (const alert of list) applyAlert(alert, { announce: false });
+  renderResolved();
+}
+
+/** The recently resolved alerts, newest first, each with a note and a Reopen button. Rebuilt only when
+ * they or the language change, so typing is never interrupted; a typed note survives a rebuild. */
+function renderResolved() {
+  $("resolved").hidden = !state.me?.may_reopen;
+  const list = $("resolved-alerts");
+  const alerts = [...state.resolved.values()].sort((a, b) => b.id - a.id).slice(0, RESOLVED_SHOWN);
+  const shown = [state.language, ...alerts.map((alert) => alert.id)].join(",");
+  if (list.dataset.shown === shown) return;
+  list.dataset.shown = shown;
+  const typed = new Map([...list.querySelectorAll("input.reopen-note")].map((n) => [n.dataset.alertId, n.value]));
+  list.replaceChildren(...alerts.map((alert) => {
+    const item = element("li", "resolved-alert");
+    item.dataset.alertId = String(alert.id);
+    item.dataset.kind = alert.kind;
+    const outcome = t("resolvedAs", { outcome: label("outcomes", alert.outcome),
+      who: alert.names?.resolved_by || alert.resolved_by });
+    item.append(element("p", "who", `${label("kinds", alert.kind)} · ${whoFor(alert)} · ${outcome}`));
+    const form = element("form");
+    const noteLabel = element("label", null, t("reopenNote"));
+    const note = element("input", "reopen-note");
+    note.id = noteLabel.htmlFor = `reopen-${alert.id}-note`;
+    note.dataset.alertId = String(alert.id);
+    note.maxLength = 2000;
+    note.value = typed.get(String(alert.id)) ?? "";
+    const error = element("p", "card-error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const button = element("button", "reopen", t("reopen"));
+    button.type = "submit";
+    form.append(noteLabel, note, error, button);
+    form.addEventListener("submit", (event) => reopen(event, alert, note, error, button));
+    item.append(form);
+    return item;
+  }));
+}
+
+async function reopen(event, alert, note, error, button) {
+  event.preventDefault();
+  error.hidden = true;
+  if (!note.value.trim()) {
+    error.textContent = t("reopenNoteRequired");
+    error.hidden = false;
+    note.focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    const body = { note: note.value.trim() };
+    const reopened = await api(`/alerts/${alert.id}/reopen`, { method: "POST", body, signal: state.session?.signal });
+    applyAlert(reopened, { announce: false });
+    renderAlerts();
+    renderResolved();
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+    button.disabled = false;
+  }
+}
+
+// --- reporting something by hand -------------------------------------------------------------------
+
+/** The places one may report about: each resident, then each of their homes. Kept as chosen across
+ * re-renders. */
+function renderReportForm() {
+  const about = $("report-about");
+  const chosen = about.value;
+  const homes = new Map(state.residents.map((r) => [r.household, r]));
+  about.replaceChildren(
+    ...state.residents.map((r) => Object.assign(element("option", null, r.name), { value: `resident:${r.id}` })),
+    ...[...homes.values()].map((r) => Object.assign(
+      element("option", null, t("reportHome", { name: r.unit || r.household })),
+      { value: `household:${r.household}` })),
+  );
+  if (chosen) about.value = chosen;
+  const category = $("report-category");
+  const kept = category.value;
+  category.replaceChildren(...REPORT_CATEGORIES.map(
+    (value) => Object.assign(element("option", null, label("categories", value)), { value })));
+  if (kept) category.value = kept;
+}
+
+/** Where the phone is, if the reporter allows it; null otherwise (the report goes without it). */
+function currentLocation() {
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+    ({ coords }) => resolve({ lat: coords.latitude, lon: coords.longitude, accuracy_m: coords.accuracy }),
+    () => resolve(null), { timeout: LOCATION_WAIT_MS, maximumAge: 60_000 }));
+}
+
+async function fileReport(event) {
+  event.preventDefault();
+  const form = $("report-form");
+  const error = $("report-error");
+  const done = $("report-done");
+  error.hidden = true;
+  done.hidden = true;
+  const note = $("report-note").value.trim();
+  if (!note) {
+    error.textContent = t("reportNoteRequired");
+    error.hidden = false;
+    $("report-note").focus();
+    return;
+  }
+  const [place, id] = $("report-about").value.split(/:(.*)/s);
+  const body = { category: $("report-category").value, note, [place]: id };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    if ($("report-location").checked) {
+      const where = await currentLocation();
+      if (where) body.location = where;
+    }
+    const alert = await api("/reports", { method: "POST", body, signal: state.session?.signal });
+    applyAlert(alert, { announce: false });
+    renderAlerts();
+    $("report-note").value = "";
+    done.textContent = t("reportDone", { id: alert.id });
+    done.hidden = false;
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 /** What caregivers' verdicts changed in the resident's alerting, newest first, folded: the list is
@@ -866,12 +1029,14 @@ function setLanguage(language) {
   renderWhoami();
   renderAlerts();
   renderResidents();
+  renderResolved();
 }
 
 // --- start -------------------------------------------------------------------------------------------
 
 $("language").addEventListener("click", () => setLanguage(state.language === "zh" ? "en" : "zh"));
 $("logout").addEventListener("click", () => endSession(null));
+$("report-form").addEventListener("submit", fileReport);
 window.addEventListener("hashchange", () => {
   state.linked = null;
   if (state.session) showLinkedAlert(state.session.signal).catch(reportBackgroundError);
