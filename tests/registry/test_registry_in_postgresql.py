@@ -7,6 +7,7 @@ other, and a device and a compound's gateway added through one are taken by the 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -94,6 +95,18 @@ def test_import_checks_the_file_and_export_writes_the_version_in_service(pg_url:
     assert code == 0 and "import registry.yaml" in output
 
 
+def test_without_postgresql_the_file_is_the_registry_and_the_store_commands_say_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUB_STORE_URL", raising=False)
+    path = two_communities().dump(tmp_path / "registry.yaml")
+    for command in (["import", str(path)], ["export", str(tmp_path / "out.yaml")], ["versions"]):
+        result = CliRunner().invoke(app, ["registry", *command])
+        assert result.exit_code == 2
+        said = " ".join(result.output.split())
+        assert "works on the registry in PostgreSQL (HUB_STORE_URL is not set)" in said
+    assert not (tmp_path / "out.yaml").exists()
+
+
 def test_a_node_starts_on_the_newest_version_and_imports_its_file_only_into_an_empty_store(
         pg_url: str, tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="the store holds no registry yet, and cannot read registry"):
@@ -122,7 +135,8 @@ class Node:
         self.holder = RegistryHolder(registry)
         self.source = PostgresRegistrySource(url, self.holder, version, kept=100)
         self.follower = RegistryFollower(url, self.source, poll_s=5)
-        self.editor = RegistryEditor(self.source, self.holder.current, StoreAt(tmp_path / "unused.sqlite3", url))
+        self.editor = RegistryEditor(self.source, self.holder.current,
+                                     StoreAt(tmp_path / "unused.sqlite3", url))
 
     def add_device(self, device_id: str) -> None:
         self.editor.create("devices", Device(id=device_id, kind="door_sensor", household="sh1"), nowhere,
@@ -132,6 +146,10 @@ class Node:
         if self.follower.ident is not None:  # started
             self.follower.stop()
         self.source.close()
+
+
+def serving(node: Node, version: int) -> bool:
+    return node.source.version == version
 
 
 @pytest.fixture
@@ -172,7 +190,7 @@ def test_edits_on_two_nodes_at_once_are_serialised_and_every_node_takes_each_ver
 
     # Both nodes serve the newest version: each heard of the other's last edit.
     for node in (a, b):
-        wait_until(lambda node=node: node.source.version == 21, PROPAGATION_S, interval=0.01,
+        wait_until(functools.partial(serving, node, 21), PROPAGATION_S, interval=0.01,
                    what="the newest version in service")
         assert expected <= set(node.holder.current().devices)
 
@@ -197,12 +215,27 @@ def test_an_erasure_keeps_no_earlier_version_holding_the_resident(nodes: tuple[N
     a, _ = nodes
     a.add_device("more")
     with a.editor.lock:
-        a.editor.replace(lambda newest: anonymised(newest, "r-wang"), actor="ops", what="erase residents r-wang")
+        a.editor.replace(lambda newest: anonymised(newest, "r-wang"), actor="ops",
+                         what="erase residents r-wang")
     assert [what for _, _, what in versions(pg_url)] == ["erase residents r-wang"]
     with closing(PgConnection(pg_url)) as db:
         (document,) = db.execute("SELECT document::text FROM registry_versions").fetchone()
     assert "王奶奶" not in document and "13800000000" not in document
     assert "more" in a.holder.current().devices, "the erasure applied to the newest registry"
+
+
+def test_hub_residents_erase_writes_a_version_and_keeps_no_earlier_one(pg_url: str, tmp_path: Path) -> None:
+    path = two_communities().dump(tmp_path / "registry.yaml")
+    assert invoke(pg_url, "import", str(path))[0] == 0
+    assert invoke(pg_url, "import", str(path))[0] == 0
+    result = CliRunner().invoke(app, ["residents", "erase", "r-wang", "--yes", "--by", "ops"],
+                                env={"HUB_STORE_URL": pg_url, "HUB_STORE_PATH": str(tmp_path / "unused")})
+    assert result.exit_code == 0, result.output
+    assert versions(pg_url) == [(3, "ops", "erase residents r-wang")]
+    stored = stored_registry(pg_url)
+    assert stored is not None
+    (resident,) = stored[1].file.residents
+    assert (resident.name, resident.active) == ("", False)
 
 
 def test_only_the_newest_versions_are_kept(pg_url: str, tmp_path: Path) -> None:
@@ -242,7 +275,7 @@ def test_an_edit_through_one_nodes_api_reaches_the_other_node_and_its_intake(
         written = time.monotonic()
         seen = wait_until(lambda: _ok(api_b.get("/api/v1/registry/devices/moon-new")), PROPAGATION_S,
                           interval=0.02, what="node b serving the device added through node a")
-        assert seen.json()["household"] == "mh1"
+        assert seen is not None and seen.json()["household"] == "mh1"
         assert time.monotonic() - written < PROPAGATION_S + 0.5  # and an HTTP round trip
         conflict = api_b.post("/api/v1/registry/devices", json={"id": "moon-new", "kind": "door_sensor",
                                                                  "household": "mh1"})
