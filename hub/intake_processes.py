@@ -148,8 +148,8 @@ class SubscriptionsFollowRegistry:
     PostgreSQL, an intake process's reloaded registry) at once, not at its next start. A filter is never
     dropped here: compounds are deactivated, not removed, and a node's communities change only at a start."""
 
-    def __init__(self, settings: Settings, scope: NodeScope, subscriber: Subscriber, *, main: bool = True,
-                 ) -> None:
+    def __init__(self, settings: Settings, scope: NodeScope, subscriber: Subscriber, *,
+                 main: bool = True) -> None:
         self._settings = settings
         self._subscribed = set(intake_topics(settings, scope, main=main))
         self._subscriber = subscriber

@@ -50,6 +50,8 @@ class RegistrySource(Protocol):
         `erasing`: the change erases a resident, so no earlier copy of the registry may be kept."""
         ...
 
+    def close(self) -> None: ...
+
 
 class FileRegistrySource:
     """The registry file is the registry: an edit writes the whole file (atomically and durably), then
@@ -64,6 +66,9 @@ class FileRegistrySource:
         registry.dump(self._path)
         self._holder.replace(registry)
         return registry
+
+    def close(self) -> None:
+        pass  # nothing held open between writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,24 +161,31 @@ def stored_versions(url: str, limit: int) -> list[RegistryVersion]:
 def registry_at_start(url: str, file: Path, *, node: str, kept: int) -> tuple[int, Registry]:
     """The registry a node on PostgreSQL starts with: the newest version; when the store holds none yet,
     the registry file imported as the first (a deployment moves its registry in by setting
-    HUB_STORE_URL). Under the write lock, so two nodes starting together import it once."""
+    HUB_STORE_URL). Nodes starting together on an empty store import it once: under the write lock."""
     db = connect(url)
     try:
-        with db.transaction(lock=REGISTRY_WRITE_LOCK):
-            versions = RegistryVersions(db)
-            loaded = versions.load()
-            if loaded is not None:
-                return loaded
-            try:
-                registry = Registry.load(file)
-            except RegistryError as exc:
-                raise RegistryError(f"the store holds no registry yet, and {exc}; import one with "
-                                    "`hub registry import FILE`") from exc
-            version = versions.add(registry, actor=f"node {node}", what=f"import {file}", kept=kept)
-            log.info("registry %s imported into the store as version %d", file, version)
-            return version, registry
+        versions = RegistryVersions(db)
+        loaded = versions.load()
+        if loaded is None:
+            with db.transaction(lock=REGISTRY_WRITE_LOCK):
+                loaded = versions.load() or _import_file(versions, file, node=node, kept=kept)
+        else:
+            log.info("registry version %d loaded from the store (%s is read only into a store holding "
+                     "no registry)", loaded[0], file)
+        return loaded
     finally:
         db.close()
+
+
+def _import_file(versions: RegistryVersions, file: Path, *, node: str, kept: int) -> tuple[int, Registry]:
+    try:
+        registry = Registry.load(file)
+    except RegistryError as exc:
+        raise RegistryError(f"the store holds no registry yet, and {exc}; import one with "
+                            "`hub registry import FILE`") from exc
+    version = versions.add(registry, actor=f"node {node}", what=f"import {file}", kept=kept)
+    log.info("registry %s imported into the store as version %d", file, version)
+    return version, registry
 
 
 class PostgresRegistrySource:

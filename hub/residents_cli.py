@@ -111,8 +111,12 @@ def erase(
     who = Who(by or getpass.getuser(), None, "cli")
 
     def write(change: Callable[[RegistryFile], RegistryFile]) -> None:
-        _source(settings, registry, reg).write(lambda newest: Registry(change(newest.file)), actor=who.name,
-                                               what=f"erase residents {resident}", erasing=True)
+        source = _source(settings, registry, reg)
+        try:
+            source.write(lambda newest: Registry(change(newest.file)), actor=who.name,
+                         what=f"erase residents {resident}", erasing=True)
+        finally:
+            source.close()
 
     try:
         counts = erase_resident(resident, reg.file, store_path=settings.store_path,

@@ -50,16 +50,14 @@ class Hub:
         self.registry = RegistryHolder(registry)
         self.registry_source: RegistrySource
         self.registry_follower: RegistryFollower | None = None
-        self._postgres_registry: PostgresRegistrySource | None = None
         if settings.store_url is None:
             self.registry_source = FileRegistrySource(settings.registry_path, self.registry)
         else:
             if registry_version is None:
                 raise ValueError("a hub on PostgreSQL starts with the registry's version in the store")
-            self.registry_source = self._postgres_registry = PostgresRegistrySource(
+            self.registry_source = versions = PostgresRegistrySource(
                 settings.store_url, self.registry, registry_version, kept=settings.registry_versions_kept)
-            self.registry_follower = RegistryFollower(settings.store_url, self._postgres_registry,
-                                                      settings.registry_poll_s)
+            self.registry_follower = RegistryFollower(settings.store_url, versions, settings.registry_poll_s)
         self.embedded_broker: EmbeddedBroker | None = None
         if settings.mqtt_url is None:
             self.embedded_broker = EmbeddedBroker(settings.embedded_broker_port)
@@ -170,8 +168,7 @@ class Hub:
         self.retention.stop()
         if self.registry_follower is not None:
             self.registry_follower.stop()
-        if self._postgres_registry is not None:
-            self._postgres_registry.close()
+        self.registry_source.close()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()
