@@ -265,8 +265,9 @@ class RegistryFollower(BackgroundThread):
         while not self._stopping.is_set():
             try:
                 self._follow()
-            except psycopg.Error as exc:
-                log.warning("registry versions not followed (%s); again in %g s", exc, self._poll_s)
+            except Exception as exc:  # PostgreSQL away, most likely (then no traceback): again shortly
+                log.warning("registry versions not followed (%s); again in %g s", exc, self._poll_s,
+                            exc_info=not isinstance(exc, psycopg.Error))
                 if self._sleep(self._poll_s):
                     return
 

@@ -210,6 +210,21 @@ def test_a_node_not_told_of_a_version_takes_it_in_at_its_next_edit(nodes: tuple[
     assert b.source.version == 3
 
 
+def test_a_node_whose_listening_connection_dropped_takes_in_what_it_was_not_told_of(
+        nodes: tuple[Node, Node], pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    a, b = nodes
+    b.follower = RegistryFollower(pg_url, b.source, poll_s=0.5)
+    b.follower.start()
+    with closing(PgConnection(pg_url)) as db:
+        listening = "SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN hub_registry'"
+        wait_until(lambda: db.execute(listening).fetchall(), 5, what="node b listening")
+        db.execute(f"SELECT pg_terminate_backend(pid) FROM ({listening}) AS listeners")
+        a.add_device("while-away")
+        wait_until(lambda: "while-away" in b.holder.current().devices, 5, interval=0.02,
+                   what="node b taking in the version it was not told of")
+    assert "registry versions not followed" in caplog.text
+
+
 def test_an_erasure_keeps_no_earlier_version_holding_the_resident(nodes: tuple[Node, Node],
                                                                    pg_url: str) -> None:
     a, _ = nodes
