@@ -295,6 +295,9 @@ def test_an_edit_through_one_nodes_api_reaches_the_other_node_and_its_intake(
         conflict = api_b.post("/api/v1/registry/devices", json={"id": "moon-new", "kind": "door_sensor",
                                                                  "household": "mh1"})
         assert conflict.status_code == 409, "node b edits on top of node a's version"
+        # Text PostgreSQL cannot store is refused as bad input, not failed on.
+        nul = api_b.patch("/api/v1/registry/devices/moon-new", json={"room": "卧\x00室"})
+        assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["body", "room"], nul.text
 
     # Node b routes both devices' readings (the gateway's through its new subscription), node a neither.
     wait_until(lambda: "subscribed to zigbee2mqtt/m2/#" in b.log(), 5, what="node b subscribing to m2")
