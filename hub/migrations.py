@@ -347,6 +347,19 @@ CREATE TABLE community_leases (
 );
 """
 
+# The registry on PostgreSQL (hub/registry_sources.py): each version of the whole registry document, the
+# newest in service on every node; who made it and what it was, for the operator reading the history.
+# Nothing on SQLite: there the registry file is the registry.
+_POSTGRESQL_REGISTRY_VERSIONS = """
+CREATE TABLE registry_versions (
+    version  integer PRIMARY KEY,
+    at_ms    bigint  NOT NULL,
+    actor    text    NOT NULL,    -- a token's name, `hub registry import`, a node importing its file
+    what     text    NOT NULL,    -- the edit: `create devices band-9`, `import registry.yaml`
+    document jsonb   NOT NULL     -- the registry file's model, as `hub registry export` writes it
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: intake (observations, dead letters, devices seen, cursors)",
               sqlite=_SQLITE_BASELINE, postgresql=_POSTGRESQL_INTAKE),
@@ -362,6 +375,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                      real="DOUBLE PRECISION")),
     Migration(6, "hub nodes and the leases of community evaluation on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_NODES),
+    Migration(7, "the registry's versions on PostgreSQL",
+              sqlite="", postgresql=_POSTGRESQL_REGISTRY_VERSIONS),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

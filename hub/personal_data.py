@@ -194,10 +194,12 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
 
 
 def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, influx: InfluxPoints | None,
-                   who: Who, now_ms: int, write_registry: Callable[[RegistryFile], object],
+                   who: Who, now_ms: int,
+                   write_registry: Callable[[Callable[[RegistryFile], RegistryFile]], object],
                    store_url: str | None = None) -> dict[str, int]:
     """Erase the resident everywhere (module docstring); returns the counts recorded for statistics.
-    `write_registry` persists (and, in a running hub, swaps in) the registry with the entry anonymised.
+    `write_registry(change)` persists (and, in a running hub, swaps in) what `change` makes of the newest
+    registry: the entry anonymised (a hub node may have changed the registry since `file` was read).
     Safe to run again: what was erased stays erased, the rest is erased then."""
     devices = resident_devices(file, resident_id)
     resident = next(r for r in file.residents if r.id == resident_id)
@@ -222,7 +224,7 @@ def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, in
                              role=who.role)
     finally:
         store.close()
-    write_registry(anonymised(file, resident_id))
+    write_registry(lambda newest: anonymised(newest, resident_id))
     return counts
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -135,13 +136,21 @@ class RegistryHolder:
     A `Registry` is immutable, so replacing it is one reference assignment: a reader that takes `current()`
     once per message, tick or request works on one consistent registry, the old or the new, never half of
     each. Readers are handed `current` (a `Callable[[], Registry]`), not the holder, so that only what
-    edits the registry can replace it."""
+    edits the registry can replace it. What is derived from the registry once rather than per read (a
+    node's subscriptions) listens for replacements."""
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self._listeners: list[Callable[[Registry], None]] = []
 
     def current(self) -> Registry:
         return self._registry
 
     def replace(self, registry: Registry) -> None:
         self._registry = registry
+        for listener in self._listeners:
+            listener(registry)
+
+    def add_listener(self, listener: Callable[[Registry], None]) -> None:
+        """`listener(registry)` after each replacement, on the thread that replaced it."""
+        self._listeners.append(listener)

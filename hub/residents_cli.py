@@ -5,7 +5,8 @@ taken back.
 These act on the files in settings (store, registry) and on InfluxDB. With the hub running, erase
 through its API (`POST /api/v1/residents/{id}/erase`): the running hub holds the registry and writes
 it back at its next edit. A sensitivity change is safe beside a running hub: its evaluation reads the
-store's changes within seconds.
+store's changes within seconds. With PostgreSQL (HUB_STORE_URL) the registry is its newest version in the
+store, and an erasure here writes a new one, which every running node takes in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,13 @@ from hub.personal_data import (
     export_resident,
     influx_points,
 )
-from hub.registry import Registry, RegistryError, RegistryFile
+from hub.registry import Registry, RegistryError, RegistryFile, RegistryHolder
+from hub.registry_sources import (
+    FileRegistrySource,
+    PostgresRegistrySource,
+    RegistrySource,
+    registry_in_service,
+)
 from hub.sensitivity import SensitivityChange, by_band
 from hub.settings import Settings
 from hub.store import Store
@@ -50,13 +57,21 @@ RegistryOption = Annotated[Path | None, typer.Option(help="registry file [defaul
 ByOption = Annotated[str | None, typer.Option(help="who does it, for the audit [default: the login name]")]
 
 
-def _registry(settings: Settings, path: Path | None) -> tuple[Path, Registry]:
-    path = path or settings.registry_path
+def _registry(settings: Settings, path: Path | None) -> Registry:
     try:
-        return path, Registry.load(path)
+        return registry_in_service(settings, path)
     except RegistryError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def _source(settings: Settings, path: Path | None, reg: Registry) -> RegistrySource:
+    """Where an erasure writes the registry: the file, or (HUB_STORE_URL, no --registry) a new version
+    in PostgreSQL, which every running node then takes in."""
+    holder = RegistryHolder(reg)
+    if path is not None or settings.store_url is None:
+        return FileRegistrySource(path or settings.registry_path, holder)
+    return PostgresRegistrySource(settings.store_url, holder, 0, kept=settings.registry_versions_kept)
 
 
 def _when(ms: int) -> str:
@@ -73,7 +88,7 @@ def export(
     """Everything held about one resident as JSON: registry entry, caregivers, devices, readings, dead
     letters, alerts with history and deliveries, who viewed their data, InfluxDB points."""
     settings = Settings()
-    _, reg = _registry(settings, registry)
+    reg = _registry(settings, registry)
     try:
         data = export_resident(resident, reg, store_path=settings.store_path, store_url=settings.store_url,
                                influx=influx_points(settings),
@@ -100,17 +115,24 @@ def erase(
     """Erase one resident everywhere: readings, dead letters and InfluxDB points deleted; alerts, their
     history and the registry entry anonymised (counts kept). Stop the hub first, or use its API."""
     settings = Settings()
-    path, reg = _registry(settings, registry)
+    reg = _registry(settings, registry)
     if not yes and not typer.confirm(f"erase resident {resident!r} everywhere? This cannot be undone"):
         raise typer.Exit(1)
 
-    def write(file: RegistryFile) -> None:
-        Registry(file).dump(path)
+    who = Who(by or getpass.getuser(), None, "cli")
+
+    def write(change: Callable[[RegistryFile], RegistryFile]) -> None:
+        source = _source(settings, registry, reg)
+        try:
+            source.write(lambda newest: Registry(change(newest.file)), actor=who.name,
+                         what=f"erase residents {resident}", erasing=True)
+        finally:
+            source.close()
 
     try:
         counts = erase_resident(resident, reg.file, store_path=settings.store_path,
                                 store_url=settings.store_url, influx=influx_points(settings),
-                                who=Who(by or getpass.getuser(), None, "cli"), now_ms=SystemClock().now_ms(),
+                                who=who, now_ms=SystemClock().now_ms(),
                                 write_registry=write)
     except (ResidentNotFoundError, ErasureRefusedError) as exc:
         console.print(f"[red]{exc}[/red]")

@@ -24,7 +24,7 @@ from hub.evaluation import Evaluator, thresholds
 from hub.export.influxdb import InfluxExporter
 from hub.export.state import StateSnapshots
 from hub.intake_pipeline import open_store
-from hub.intake_processes import MainIntake, check_intake_processes
+from hub.intake_processes import MainIntake, SubscriptionsFollowRegistry, check_intake_processes
 from hub.leases import CommunityLeases
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Protocol
@@ -32,6 +32,7 @@ from hub.node import NodeScope
 from hub.postgres import PgConnection
 from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
+from hub.registry_sources import FileRegistrySource, PostgresRegistrySource, RegistryFollower, RegistrySource
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
 
@@ -39,12 +40,25 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry, *,
+                 registry_version: int | None = None) -> None:
+        """`registry_version`: with PostgreSQL (HUB_STORE_URL), the version `registry` is in the store."""
         self.settings = settings
         check_intake_processes(settings)
         self.scope = NodeScope.of(settings, registry)
-        # The one registry in service: edits through the API replace it, every part reads it.
+        # The one registry in service: edits through the API replace it, every part reads it. With
+        # PostgreSQL, so does each new version another node (or `hub registry import`) writes.
         self.registry = RegistryHolder(registry)
+        self.registry_source: RegistrySource
+        self.registry_follower: RegistryFollower | None = None
+        if settings.store_url is None:
+            self.registry_source = FileRegistrySource(settings.registry_path, self.registry)
+        else:
+            if registry_version is None:
+                raise ValueError("a hub on PostgreSQL starts with the registry's version in the store")
+            self.registry_source = versions = PostgresRegistrySource(
+                settings.store_url, self.registry, registry_version, kept=settings.registry_versions_kept)
+            self.registry_follower = RegistryFollower(settings.store_url, versions, settings.registry_poll_s)
         self.embedded_broker: EmbeddedBroker | None = None
         if settings.mqtt_url is None:
             self.embedded_broker = EmbeddedBroker(settings.embedded_broker_port)
@@ -58,6 +72,8 @@ class Hub:
         self.intake = MainIntake(settings, self.registry.current, BrokerAddress.from_url(self.broker_url),
                                  protocol, self.scope)
         self.clock = self.intake.pipeline.clock
+        self.registry.add_listener(SubscriptionsFollowRegistry(settings, self.scope,
+                                                               self.intake.pipeline.subscriber))
         alert_settings = settings.alerts
         if alert_settings.mqtt_client_id == AlertSettings.model_fields["mqtt_client_id"].default:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
@@ -134,6 +150,8 @@ class Hub:
         self.alerts.start()
         if self.leases is not None:
             self.leases.start()
+        if self.registry_follower is not None:
+            self.registry_follower.start()
         self.evaluation.start()
         self.retention.start()
         self.intake.start_receiving()
@@ -154,6 +172,9 @@ class Hub:
         if self.leases is not None:  # after the evaluation saved its cursors: released for the others at once
             self.leases.stop()
         self.retention.stop()
+        if self.registry_follower is not None:
+            self.registry_follower.stop()
+        self.registry_source.close()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
 
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
+    registry_poll_s: float = Field(
+        5.0, ge=0.5, le=300,
+        description="with PostgreSQL: how often a node checks for a registry version it missed being told "
+                    "of (a new version is announced to every node at once; this is the fallback)")
+    registry_versions_kept: int = Field(
+        20, ge=1, description="with PostgreSQL: the newest registry versions kept (the per-entry history is "
+                              "in the registry audit); older ones are deleted as new ones are written")
     notify_allow: list[str] = Field(
         default_factory=lambda: list(DEFAULT_NOTIFY_ALLOW),
         description="schemes (`wecombot`) or scheme://host (`jsons://hooks.example.com`) a caregiver's "

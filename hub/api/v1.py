@@ -28,8 +28,8 @@ def install(app: FastAPI, services: ApiServices) -> None:
     services.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
-    app.state.registry_editor = RegistryEditor(settings.registry_path, services.registry.current,
-                                               services.registry.replace, settings.store_at)
+    app.state.registry_editor = RegistryEditor(services.registry_source, services.registry.current,
+                                               settings.store_at)
     for routes in (me, alerts, reports, residents, registry):
         app.include_router(routes.router)
 

@@ -136,6 +136,16 @@ def _shown(entry: Record, scope: Scope) -> Record:
     return entry
 
 
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def _editor_of(scope: Scope) -> Editor:
     return Editor(scope.token.name, scope.token.id, scope.token.role.value)
 
@@ -188,7 +198,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
                      entry: model) -> Record:  # type: ignore[valid-type]
         _may_write(scope, table)
         record: Record = entry
-        _checked(registry, settings, scope, dict(record))
+        _checked(registry, settings, scope, record.model_dump())
         return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)),
                       scope)
 
@@ -217,6 +227,11 @@ def _table_routes(table: str, model: type[Record]) -> None:
 
     def _checked(registry: Registry, settings: Settings, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""
+        for name, value in fields.items():
+            if _holds_nul(value):
+                # No registry text needs one, and PostgreSQL, where the registry may be kept, cannot
+                # store one: refused as the API refuses one in a path.
+                raise invalid(("body", name), "NUL characters are not allowed")
         if model is Resident and "caregivers" in fields:
             _links_in_scope(scope, registry, fields["caregivers"])
         if model is Caregiver and "notify" in fields:

@@ -138,7 +138,9 @@ def erase(request: Request, registry: RegistryDep, settings: SettingsDep, scope:
             counts = erase_resident(resident_id, editor.current().file, store_path=settings.store_path,
                                     store_url=settings.store_url, influx=influx_points(settings),
                                     who=_who(scope), now_ms=SystemClock().now_ms(),
-                                    write_registry=editor.replace)
+                                    write_registry=lambda change: editor.replace(
+                                        change, actor=scope.token.name,
+                                        what=f"erase residents {resident_id}"))
         except ErasureRefusedError as exc:
             raise conflict(str(exc)) from None
         except (OSError, ApiException) as exc:
