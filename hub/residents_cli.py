@@ -178,7 +178,7 @@ def erasures(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
 def _verdicts(registry: Path | None, resident: str) -> Iterator[tuple[AlertService, ZoneInfo]]:
     """The alert service (which records sensitivity changes) and the resident's community's zone."""
     settings = Settings()
-    _, reg = _registry(settings, registry)
+    reg = _registry(settings, registry)
     if not any(r.id == resident for r in reg.data.residents):
         console.print(f"[red]there is no resident {resident!r} in the registry[/red]")
         raise typer.Exit(1)
