@@ -16,18 +16,7 @@ from dataclasses import dataclass
 from hub.alerts.directory import OPERATOR_KINDS
 from hub.alerts.model import Alert
 from hub.api.tokens import Role, Token
-from hub.registry import (
-    Building,
-    Caregiver,
-    Community,
-    Compound,
-    Device,
-    Grid,
-    Household,
-    Record,
-    Registry,
-    Resident,
-)
+from hub.registry import City, District, Level, Record, Registry, Subdistrict
 from hub.store import placeholders
 
 
@@ -36,12 +25,8 @@ class RegistryIndex:
 
     def __init__(self, registry: Registry) -> None:
         file = registry.file  # deactivated entries too: they still have a place, and may be edited
-        self.compound_community = {c.id: c.community for c in file.compounds}
-        self.building_community = {b.id: self.compound_community.get(b.compound, "") for b in file.buildings}
-        self.grid_community = {g.id: self.building_community.get(g.building, "") for g in file.grids}
-        self.household_community = {h.id: self.grid_community.get(h.grid, "") for h in file.households}
-        self.resident_community = {r.id: self.household_community.get(r.household, "")
-                                   for r in file.residents}
+        self.hierarchy = hierarchy = registry.hierarchy
+        self.resident_community = {r.id: hierarchy.resident(r.id).community or "" for r in file.residents}
         # Whom each caregiver looks after now: in-service residents only.
         self.cared_for: defaultdict[str, set[str]] = defaultdict(set)
         for r in registry.data.residents:
@@ -52,25 +37,11 @@ class RegistryIndex:
     def communities_of(self, entry: Record) -> set[str]:
         """The communities an entry belongs to (one: a caregiver has its own, like everything else)."""
         match entry:
-            case Community():
-                return {entry.id}
-            case Compound():
-                return {entry.community}
-            case Building():
-                return {self.compound_community.get(entry.compound, "")}
-            case Grid():
-                return {self.building_community.get(entry.building, "")}
-            case Household():
-                return {self.grid_community.get(entry.grid, "")}
-            case Resident():
-                return {self.household_community.get(entry.household, "")}
-            case Caregiver():
-                return {entry.community}
-            case Device() if entry.household is not None:
-                return {self.household_community.get(entry.household, "")}
-            case Device():
-                return {self.building_community.get(entry.building or "", "")}
-        raise TypeError(f"not a registry entry: {entry!r}")
+            case City() | District() | Subdistrict():  # above communities: those below it
+                level: Level = "city" if isinstance(entry, City) else "district" if isinstance(
+                    entry, District) else "subdistrict"
+                return self.hierarchy.communities_under(level, entry.id)
+        return {self.hierarchy.levels_of(entry).community or ""}
 
 
 @functools.lru_cache(maxsize=4)

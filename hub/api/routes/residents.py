@@ -56,7 +56,6 @@ def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
         raise forbidden(f"community {community} is outside {scope.who}'s communities")
     index = registry_index(registry)
     households = {h.id: h for h in registry.data.households}
-    grids = {g.id: g.building for g in registry.data.grids}
     building_names = {b.id: b.name for b in registry.data.buildings}
     zones = {c.id: c.timezone for c in registry.data.communities}
     found = []
@@ -65,7 +64,7 @@ def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
         if not scope.sees_resident(r.id, place) or community not in (None, place):
             continue
         acts = scope.token.role in ACTING_ROLES  # health flags are for those who act on them
-        building = grids[households[r.household].grid]
+        building = registry.hierarchy.resident(r.id).building or ""
         found.append(ResidentOut(
             id=r.id, name=r.name, household=r.household, unit=households[r.household].unit or None,
             building=building, building_name=building_names[building] or None, community=place,
