@@ -16,7 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -335,10 +335,9 @@ def _links_across_communities(data: RegistryFile) -> list[str]:
             if caregiver_community[link.caregiver] != household_community[r.household]]
 
 
-LEVELS = ("city", "district", "subdistrict", "community", "compound", "building", "grid")
-"""The levels, from the top. A list may be filtered by any of them."""
-
 Level = Literal["city", "district", "subdistrict", "community", "compound", "building", "grid"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+"""The levels, from the top. A list may be filtered by any of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,11 +414,25 @@ class Hierarchy:
                 return self._building[entry.building or ""]
         raise TypeError(f"not a registry entry: {entry!r}")
 
+    def communities_of(self, entry: Record) -> set[str]:
+        """The communities an entry is in: its own, or those below a city, district or subdistrict."""
+        level = _LEVEL_OF.get(type(entry))
+        if level in ("city", "district", "subdistrict"):
+            return self.communities_under(level, entry.id)
+        return {self.levels_of(entry).community or ""}
+
     def household(self, household: str) -> Levels:
         return self._household[household]
 
     def resident(self, resident: str) -> Levels:
         return self._household[self._resident_household[resident]]
+
+    def grid_of(self, *, household: str | None, resident: str | None) -> str | None:
+        """The grid of an alert's home: its household's, else its resident's; None for a building's, or
+        for ids not in the registry."""
+        home = household or self._resident_household.get(resident or "")
+        levels = self._household.get(home or "")
+        return None if levels is None else levels.grid
 
     def has(self, level: Level, id: str) -> bool:
         """Whether `id` names an entry at `level`."""
@@ -457,7 +470,7 @@ class Hierarchy:
                 if cg.active and cg.role == "supervisor" and cg.community == community]
 
 
-_LEVEL_OF: dict[type[Record], str] = {City: "city", District: "district", Subdistrict: "subdistrict",
+_LEVEL_OF: dict[type[Record], Level] = {City: "city", District: "district", Subdistrict: "subdistrict",
                                       Community: "community", Compound: "compound", Building: "building",
                                       Grid: "grid"}
 

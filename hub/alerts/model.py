@@ -141,6 +141,7 @@ class Alert:
     resolved_ms: int | None
     outcome: Outcome | None
     note: str
+    grid: str | None = None  # its home's grid when raised (the registry's); None for a building's
 
 
 @dataclass(frozen=True, slots=True)

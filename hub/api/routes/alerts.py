@@ -19,6 +19,7 @@ from hub.alerts.store import AlertFilter, AlertStore
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import AlertsDep, RegistryDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
+from hub.api.places import PlacesDep
 from hub.api.schemas import (
     AlertDetailOut,
     AlertEventOut,
@@ -47,9 +48,8 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     store_at: StoreDep,
     registry: RegistryDep,
     scope: ScopeDep,
+    places: PlacesDep,
     state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
-    community: str | None = None,
-    building: str | None = None,
     kind: Annotated[list[str] | None, Query(description="repeatable")] = None,
     severity: Annotated[list[Severity] | None, Query(description="repeatable")] = None,
     resident: str | None = None,
@@ -64,13 +64,11 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
                       f"unknown alert kind {unknown[0]!r}; one of {', '.join(ALERT_KINDS)}", unknown[0])
     if since is not None and until is not None and since > until:
         raise invalid(("query", "until"), "`until` is before `since`", until.isoformat())
-    if community is not None and not scope.sees_community(community):
-        raise forbidden(f"community {community} is outside {scope.who}'s communities")
     if resident is not None and scope.residents is not None and resident not in scope.residents:
         raise forbidden(f"{scope.who} does not care for resident {resident}")
     where = AlertFilter(
         states=tuple(state or ()), kinds=tuple(kind or ()), severities=tuple(severity or ()),
-        community=community, building=building, resident=resident,
+        resident=resident, among=places.alert_columns(registry.hierarchy),
         since_ms=None if since is None else epoch_ms(since),
         until_ms=None if until is None else epoch_ms(until),
         limit=limit,

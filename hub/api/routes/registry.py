@@ -27,6 +27,7 @@ from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import RegistryDep, SettingsDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
+from hub.api.places import PlacesDep
 from hub.api.registry_editor import (
     TABLES,
     Allowed,
@@ -158,11 +159,11 @@ def _table_routes(table: str, model: type[Record]) -> None:
     noun = table.removesuffix("s") if table != "communities" else "community"
 
     @router.get(f"/{table}", name=f"list_{table}", response_model=list[model], responses=REFUSALS)  # type: ignore[valid-type]
-    def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep) -> list[Record]:
+    def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
+                     places: PlacesDep) -> list[Record]:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
-        index = registry_index(registry)
         shown = [_shown(e, scope) for e in getattr(registry.file, table)
-                 if scope.sees_any(index.communities_of(e))]
+                 if scope.sees_entry(e) and places.matches(registry.hierarchy.levels_of(e))]
         if table == "residents":
             record_read(store_at, scope, "registry", [e.id for e in shown])
         return shown
@@ -176,7 +177,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
             entry = editor.find(table, entry_id)
         except EntryNotFoundError:
             raise not_found(f"{noun} {entry_id!r}") from None
-        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+        if not scope.sees_entry(entry):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
         if table == "residents":
             record_read(store_at, scope, "registry", [entry.id])
