@@ -48,12 +48,13 @@ def write_registry(path: Path) -> Path:
 
 
 def make_token(hub: HubProcess, name: str, role: Role, *, communities: tuple[str, ...] = (),
-               caregiver: str | None = None) -> str:
-    """A token in the running hub's store, as `hub tokens create` makes it."""
+               caregiver: str | None = None, places: dict[str, list[str]] | None = None) -> str:
+    """A token in the running hub's store, as `hub tokens create` makes it; `places`: its cities,
+    districts, subdistricts or grids (`{"grids": ["g1"]}`)."""
     store = TokenStore(hub.store_path, url=hub.store_url)
     try:
         _, secret = store.create(name=name, role=role, communities=list(communities), caregiver=caregiver,
-                                 now_ms=int(time.time() * 1000))
+                                 now_ms=int(time.time() * 1000), places=places)
     finally:
         store.close()
     return secret

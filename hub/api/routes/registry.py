@@ -156,7 +156,7 @@ def _write(edit: Callable[[], Edit], scope: Scope) -> Record:
 
 
 def _table_routes(table: str, model: type[Record]) -> None:
-    noun = table.removesuffix("s") if table != "communities" else "community"
+    noun = {"cities": "city", "communities": "community"}.get(table, table.removesuffix("s"))
 
     @router.get(f"/{table}", name=f"list_{table}", response_model=list[model], responses=REFUSALS)  # type: ignore[valid-type]
     def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
