@@ -270,9 +270,10 @@ class RegistryFile(Entry):
         if not problems:
             problems += _grids_within_communities(self)
         if not problems:
-            problems += _links_across_communities(self)
+            hierarchy = Hierarchy(self)
+            problems += _links_across_communities(self, hierarchy)
         if not problems:  # each gateway names its own compound's devices: unique per compound
-            compounds = device_compounds(self)
+            compounds = device_compounds(self, hierarchy)
             names = Counter((compounds[d.id], d.zigbee2mqtt) for d in self.devices if d.zigbee2mqtt)
             problems += [f"devices: zigbee2mqtt name {n!r} used {c} times in compound {compound!r}"
                          for (compound, n), c in names.items() if c > 1]
@@ -322,10 +323,9 @@ def _grids_within_communities(data: RegistryFile) -> list[str]:
     return problems
 
 
-def _links_across_communities(data: RegistryFile) -> list[str]:
+def _links_across_communities(data: RegistryFile, hierarchy: Hierarchy) -> list[str]:
     """A caregiver is linked only to residents of its own community: a link would show it the resident's
     data and the resident's operators its phone and notify URLs (its references must resolve)."""
-    hierarchy = Hierarchy(data)
     caregiver_community = {cg.id: cg.community for cg in data.caregivers}
     household_community = {h.id: hierarchy.household(h.id).community for h in data.households}
     return [f"residents {r.id!r}: caregiver {link.caregiver!r} is in community "
@@ -369,14 +369,14 @@ class Hierarchy:
     def __init__(self, data: RegistryFile) -> None:
         self._data = data
         self._district = {d.id: Levels(city=d.city, district=d.id) for d in data.districts}
-        self._subdistrict = {s.id: _below(self._district[s.district], subdistrict=s.id)
+        self._subdistrict = {s.id: replace(self._district[s.district], subdistrict=s.id)
                              for s in data.subdistricts}
-        self._community = {c.id: _below(self._subdistrict[c.subdistrict] if c.subdistrict else Levels(),
+        self._community = {c.id: replace(self._subdistrict[c.subdistrict] if c.subdistrict else Levels(),
                                         community=c.id) for c in data.communities}
-        self._compound = {c.id: _below(self._community[c.community], compound=c.id) for c in data.compounds}
-        self._building = {b.id: _below(self._compound[b.compound], building=b.id) for b in data.buildings}
+        self._compound = {c.id: replace(self._community[c.community], compound=c.id) for c in data.compounds}
+        self._building = {b.id: replace(self._compound[b.compound], building=b.id) for b in data.buildings}
         grids = {g.id: g for g in data.grids}
-        self._grid = {g.id: _below(self._community[g.community or self._building[g.building or ""].community
+        self._grid = {g.id: replace(self._community[g.community or self._building[g.building or ""].community
                                                    or ""], grid=g.id)
                       for g in data.grids}
         self._household: dict[str, Levels] = {}
@@ -386,11 +386,11 @@ class Hierarchy:
         """The grids that cover a household of each building."""
         for h in data.households:
             building = h.building or grids[h.grid].building or ""
-            self._household[h.id] = _below(self._building[building], grid=h.grid)
+            self._household[h.id] = replace(self._building[building], grid=h.grid)
             self.grid_buildings[h.grid].add(building)
             self.building_grids[building].add(h.grid)
         self._resident_household = {r.id: r.household for r in data.residents}
-        self._at: dict[str, dict[str, Levels]] = {
+        self._at: dict[Level, dict[str, Levels]] = {
             "city": {c.id: Levels(city=c.id) for c in data.cities}, "district": self._district,
             "subdistrict": self._subdistrict, "community": self._community, "compound": self._compound,
             "building": self._building, "grid": self._grid,
@@ -475,13 +475,9 @@ _LEVEL_OF: dict[type[Record], Level] = {City: "city", District: "district", Subd
                                       Grid: "grid"}
 
 
-def _below(levels: Levels, **own: str) -> Levels:
-    return replace(levels, **own)
-
-
-def device_compounds(data: RegistryFile) -> dict[str, str]:
+def device_compounds(data: RegistryFile, hierarchy: Hierarchy | None = None) -> dict[str, str]:
     """Device id → the compound it is in (its references must resolve)."""
-    hierarchy = Hierarchy(data)
+    hierarchy = hierarchy or Hierarchy(data)
     return {d.id: hierarchy.levels_of(d).compound or "" for d in data.devices}
 
 

@@ -96,7 +96,7 @@ class Registry:
         self.compound_communities = {c.id: c.community for c in self.file.compounds}
         # Kept so their messages become dead letters that say why, not "not registered".
         self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
-        file_compounds = device_compounds(self.file)
+        file_compounds = device_compounds(self.file, self.hierarchy)
         self.deactivated_zigbee2mqtt_names = {
             (file_compounds[d.id], d.zigbee2mqtt) for d in self.file.devices if not d.active and d.zigbee2mqtt
         }

@@ -29,7 +29,7 @@ class RegistryIndex:
 
     def __init__(self, registry: Registry) -> None:
         file = registry.file  # deactivated entries too: they still have a place, and may be edited
-        self.hierarchy = hierarchy = registry.hierarchy
+        hierarchy = registry.hierarchy
         self.resident_community = {r.id: hierarchy.resident(r.id).community or "" for r in file.residents}
         # Whom each caregiver looks after now: in-service residents only.
         self.cared_for: defaultdict[str, set[str]] = defaultdict(set)
@@ -44,10 +44,6 @@ class RegistryIndex:
         for r in file.residents:
             self.household_residents[r.household].add(r.id)
 
-    def communities_of(self, entry: Record) -> set[str]:
-        """The communities an entry is in (one, or those below a city, district or subdistrict)."""
-        return self.hierarchy.communities_of(entry)
-
 
 @functools.lru_cache(maxsize=4)
 def registry_index(registry: Registry) -> RegistryIndex:
@@ -58,12 +54,12 @@ def registry_index(registry: Registry) -> RegistryIndex:
 @dataclass(frozen=True, slots=True)
 class Scope:
     token: Token
+    hierarchy: Hierarchy = field(compare=False)  # the registry's, where every place is
     communities: frozenset[str] | None  # None: every community
-    residents: frozenset[str] | None  # a caregiver's or grid worker's residents; None: the communities'
-    households: frozenset[str] | None  # ... and their homes
+    residents: frozenset[str] | None = None  # a caregiver's or grid worker's; None: all there
+    households: frozenset[str] | None = None  # ... and their homes
     grids: frozenset[str] | None = None  # a grid worker's grids
     buildings: frozenset[str] = frozenset()  # ... and the buildings they cover a home of
-    hierarchy: Hierarchy | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, token: Token, registry: Registry) -> Scope:
@@ -71,23 +67,23 @@ class Scope:
         hierarchy = registry.hierarchy
         if token.role is Role.CAREGIVER:
             residents = frozenset(index.cared_for.get(token.caregiver or "", set()))
-            return cls(token, frozenset(index.resident_community[r] for r in residents), residents,
-                       frozenset(index.resident_household[r] for r in residents), hierarchy=hierarchy)
+            return cls(token, hierarchy, frozenset(index.resident_community[r] for r in residents), residents,
+                       frozenset(index.resident_household[r] for r in residents))
         if token.role is Role.GRID_WORKER:
             grids = frozenset(g for g in token.grids if hierarchy.has("grid", g))  # a removed grid: nothing
             households = frozenset(h for g in grids for h in index.grid_households[g])
-            return cls(token, frozenset(hierarchy.at("grid", g).community or "" for g in grids),
+            return cls(token, hierarchy, frozenset(hierarchy.at("grid", g).community or "" for g in grids),
                        frozenset(r for h in households for r in index.household_residents[h]), households,
-                       grids, frozenset(b for g in grids for b in hierarchy.grid_buildings[g]), hierarchy)
+                       grids, frozenset(b for g in grids for b in hierarchy.grid_buildings[g]))
         if token.all_communities:
-            return cls(token, None, None, None, hierarchy=hierarchy)
+            return cls(token, hierarchy, None)
         communities = set(token.communities)
         above: tuple[tuple[Level, tuple[str, ...]], ...] = (
             ("city", token.cities), ("district", token.districts), ("subdistrict", token.subdistricts))
         for level, ids in above:
             for place in ids:
                 communities |= hierarchy.communities_under(level, place)
-        return cls(token, frozenset(communities), None, None, hierarchy=hierarchy)
+        return cls(token, hierarchy, frozenset(communities))
 
     @property
     def who(self) -> str:
@@ -118,7 +114,6 @@ class Scope:
     def sees_entry(self, entry: Record) -> bool:
         """Whether a registry entry is in scope: a grid worker's are its grids and what is in their homes
         (itself, their households, residents and devices); anyone else's, what is in its communities."""
-        assert self.hierarchy is not None
         if self.grids is not None:
             return self.hierarchy.levels_of(entry).grid in self.grids
         return self.sees_any(self.hierarchy.communities_of(entry))
@@ -126,7 +121,6 @@ class Scope:
     def sees_place(self, level: Level, place: str) -> bool:
         """Whether anything it sees is in the place `place` at `level` (false for a place that does not
         exist, unless it sees everything: a scoped token cannot tell an unknown id from another's)."""
-        assert self.hierarchy is not None
         hierarchy = self.hierarchy
         if self.communities is None:
             return True

@@ -37,7 +37,7 @@ from hub.api.registry_editor import (
     EntryNotFoundError,
     RegistryEditor,
 )
-from hub.api.scope import Scope, registry_index
+from hub.api.scope import Scope
 from hub.api.tokens import Role
 from hub.registry import Caregiver, Record, Registry, Resident
 from hub.settings import Settings
@@ -72,7 +72,7 @@ def _scope_check(scope: Scope, table: str) -> Allowed:
     communities (a caregiver) may be changed only by a token that sees all of them."""
 
     def check(entry: Record, registry: Registry) -> None:
-        communities = registry_index(registry).communities_of(entry)
+        communities = registry.hierarchy.communities_of(entry)
         if not scope.sees_all(communities):
             raise _outside(scope, communities, f"{table} {entry.id!r}")
 
@@ -84,7 +84,7 @@ def _found_check(scope: Scope, table: str) -> Allowed:
     with a 403 that would confirm that the id exists in another community."""
 
     def check(entry: Record, registry: Registry) -> None:
-        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+        if not scope.sees_any(registry.hierarchy.communities_of(entry)):
             raise EntryNotFoundError(f"there is no {table} entry {entry.id!r}")
 
     return check
