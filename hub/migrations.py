@@ -9,8 +9,9 @@ Step 1 is the baseline, the schema hubs made before versioning. A SQLite store w
 `schema_version` is detected as that baseline: step 1's SQLite text only creates what is missing
 (`IF NOT EXISTS`), so it is applied and recorded, and later steps follow. The alert, token and intake
 process tables of the baseline are still created by their own modules (`hub/alerts/store.py`,
-`hub/api/tokens.py`, `hub/intake_processes.py`), as they were; new tables and changes of any table come
-here as new steps, for both backends, never as edits of an applied step.
+`hub/api/tokens.py`, `hub/intake_processes.py`), as they were, the first two from their text here, so
+that a step changing them can create them first on a store no such module has opened yet; new tables and
+changes of any table come here as new steps, for both backends, never as edits of an applied step.
 
 No migration library: the candidates either need SQLAlchemy (Alembic) or keep their state and locking in
 ways that differ between sqlite3 and psycopg (yoyo), while what is needed is a list of steps, a version

@@ -37,7 +37,6 @@ from hub.store import open_sqlite_for_writing
 
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS api_tokens {API_TOKENS_TABLE_SQLITE};"
 
-
 ALL_COMMUNITIES = "*"
 TOKEN_PREFIX = "sch_"  # recognisable in a leaked log or a secret scanner
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # the registry's id syntax
