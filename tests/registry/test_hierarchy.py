@@ -1,13 +1,17 @@
 """The seven levels (市 → 区 → 街道 → 社区 → 小区 → 楼栋, and 网格 across buildings): where every entry
-sits, who looks after a grid, what a level holds, the errors a wrong hierarchy gives, and registries
-written before the levels existed loading unchanged."""
+sits, who looks after a grid, what a level holds, the errors a wrong hierarchy gives, registries written
+before the levels existed loading unchanged, and tokens scoped by level (kept in the token store, and
+resolved to what lies below them; over HTTP in tests/api/test_hierarchy_scope.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from hub.api.scope import Scope
+from hub.api.tokens import Role, Token, TokenError, TokenStore
 from hub.registry import Levels, Registry, RegistryError
 from tests.registry_builder import RegistryBuilder
 
@@ -155,3 +159,50 @@ def test_a_community_names_its_subdistrict(tmp_path: Path) -> None:
     path.write_text(BASE.replace("{id: t, name: T}", "{id: t, name: T, subdistrict: gone}"), encoding="utf-8")
     with pytest.raises(RegistryError, match="communities 't': subdistrict 'gone' is not in subdistricts"):
         Registry.load(path)
+
+
+def test_a_token_keeps_its_places_and_each_role_is_scoped_one_way(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "hub.sqlite3")
+    try:
+        worker, _ = store.create(name="网格员", role=Role.GRID_WORKER, communities=[], caregiver="cg-grid1",
+                                 now_ms=1, places={"grids": ["g1", "g2", "g1"]})
+        district, _ = store.create(name="浦东", role=Role.SUPERVISOR, communities=["moon"], caregiver=None,
+                                   now_ms=1, places={"districts": ["pd"], "cities": []})
+        assert {t.name: t for t in store.tokens()} == {"网格员": worker, "浦东": district}, "as stored"
+        assert (worker.places(), district.places()) == ({"grids": ("g1", "g2")}, {"districts": ("pd",)})
+        for role, communities, caregiver, places, why in (
+            (Role.GRID_WORKER, [], None, {}, "needs --grid"),
+            (Role.GRID_WORKER, ["sunshine"], None, {"grids": ["g1"]}, "takes no --community"),
+            (Role.OPERATOR, [], None, {"grids": ["g1"]}, "only grid_worker tokens take --grid"),
+            (Role.SUPERVISOR, [], None, {}, "needs --community ('*' for every one), --subdistrict"),
+            (Role.CAREGIVER, [], "cg-li", {"districts": ["pd"]}, "a caregiver token takes no"),
+            (Role.READ_ONLY, [], None, {"towns": ["x"]}, "no such level for a token's places: towns"),
+            (Role.READ_ONLY, [], None, {"districts": ["p d"]}, "'p d' is not a registry id"),
+        ):
+            with pytest.raises(TokenError, match=re.escape(why)):
+                store.create(name="bad", role=role, communities=communities, caregiver=caregiver, now_ms=1,
+                             places=places)
+    finally:
+        store.close()
+
+
+def test_a_scope_at_each_level_resolves_to_what_lies_below_it() -> None:
+    registry = seven_levels()
+
+    def scope(role: Role, communities: tuple[str, ...] = (), *, cities: tuple[str, ...] = (),
+              districts: tuple[str, ...] = (), subdistricts: tuple[str, ...] = (),
+              grids: tuple[str, ...] = ()) -> Scope:
+        return Scope.of(Token("t", "t", role, None, communities, 0, None, None, cities, districts,
+                              subdistricts, grids), registry)
+
+    district = scope(Role.OPERATOR, districts=("pd",))
+    assert district.communities == frozenset({"sunshine", "moon"})
+    assert scope(Role.SUPERVISOR, subdistricts=("lj",)).communities == frozenset({"moon"})
+    assert scope(Role.READ_ONLY, ("x",), cities=("sh",)).communities == frozenset({"sunshine", "moon", "x"})
+    worker = scope(Role.GRID_WORKER, grids=("g1", "gone"))
+    assert (worker.grids, worker.households, worker.residents, worker.buildings) == (
+        frozenset({"g1"}), frozenset({"h101", "h201"}), frozenset({"r1"}), frozenset({"b1", "b2"}))
+    assert worker.sees_place("building", "b2") and not worker.sees_place("grid", "g2")
+    assert worker.sees_place("district", "pd") and not worker.sees_place("community", "moon")
+    assert not district.sees_place("district", "nowhere") and not district.sees_place("grid", "g-x")
+    assert district.sees_place("compound", "c9") and district.sees_place("city", "sh")
