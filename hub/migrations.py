@@ -9,8 +9,9 @@ Step 1 is the baseline, the schema hubs made before versioning. A SQLite store w
 `schema_version` is detected as that baseline: step 1's SQLite text only creates what is missing
 (`IF NOT EXISTS`), so it is applied and recorded, and later steps follow. The alert, token and intake
 process tables of the baseline are still created by their own modules (`hub/alerts/store.py`,
-`hub/api/tokens.py`, `hub/intake_processes.py`), as they were; new tables and changes of any table come
-here as new steps, for both backends, never as edits of an applied step.
+`hub/api/tokens.py`, `hub/intake_processes.py`), as they were, the first two from their text here, so
+that a step changing them can create them first on a store no such module has opened yet; new tables and
+changes of any table come here as new steps, for both backends, never as edits of an applied step.
 
 No migration library: the candidates either need SQLAlchemy (Alembic) or keep their state and locking in
 ways that differ between sqlite3 and psycopg (yoyo), while what is needed is a list of steps, a version
@@ -52,6 +53,90 @@ OBSERVATIONS_TABLE_SQLITE = """(
     fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
     received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
     UNIQUE (ts, device_id)                    -- time first: see hub/store.py
+)"""
+
+# The alert tables and the API token table on SQLite, as hub/alerts/store.py and hub/api/tokens.py made them
+# before versioning; a later step that changes them creates them first when they are not there yet.
+ALERT_TABLES_SQLITE = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL,
+    severity        TEXT    NOT NULL,
+    state           TEXT    NOT NULL,         -- open, acknowledged, resolved
+    subject         TEXT    NOT NULL,         -- resident, device or building id
+    community       TEXT    NOT NULL,
+    building        TEXT    NOT NULL,
+    household       TEXT,
+    resident        TEXT,
+    device          TEXT,
+    evidence        TEXT    NOT NULL,         -- JSON object: the newest request's evidence
+    occurrences     TEXT    NOT NULL,         -- JSON array of occurrence ids counted (SOS presses, ...)
+    count           INTEGER NOT NULL,
+    first_seen_ms   INTEGER NOT NULL,
+    last_seen_ms    INTEGER NOT NULL,
+    tier            INTEGER NOT NULL,         -- highest caregiver tier notified so far
+    deadline_ms     INTEGER,                  -- next escalation unless acknowledged; NULL: none pending
+    assigned_to     TEXT,
+    acknowledged_by TEXT,
+    acknowledged_ms INTEGER,
+    resolved_by     TEXT,
+    resolved_ms     INTEGER,
+    outcome         TEXT,
+    note            TEXT    NOT NULL DEFAULT ''
+);
+-- One unresolved alert per (subject, kind): the database refuses a second, whatever the callers do.
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (subject, kind) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (subject, kind, id);
+CREATE INDEX IF NOT EXISTS alerts_deadline ON alerts (deadline_ms) WHERE deadline_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen_ms);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id          INTEGER PRIMARY KEY,
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,             -- a person's name, or "hub"
+    action      TEXT    NOT NULL,
+    from_state  TEXT,                         -- NULL when the action created the alert
+    to_state    TEXT    NOT NULL,
+    detail      TEXT    NOT NULL              -- JSON object
+);
+CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_events_action ON alert_events (action);  -- escalations, counted per scrape
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id              INTEGER PRIMARY KEY,
+    alert_id        INTEGER NOT NULL REFERENCES alerts (id),
+    event_id        INTEGER NOT NULL REFERENCES alert_events (id),
+    reason          TEXT    NOT NULL,
+    tier            INTEGER NOT NULL,
+    sink            TEXT    NOT NULL,
+    recipient       TEXT,                     -- caregiver id; NULL: the sink's own destination
+    status          TEXT    NOT NULL,         -- pending, sent, failed (given up)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    sent_ms         INTEGER
+);
+-- Changes made where no sink runs (the CLI), for the running hub to tell the caregivers already notified
+-- and to show on the live stream; rows go in the same transaction as the change, out as the hub takes them.
+CREATE TABLE IF NOT EXISTS alert_handovers (
+    event_id    INTEGER PRIMARY KEY REFERENCES alert_events (id),
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    tell        TEXT                          -- reason to tell the notified (acknowledged, ...); NULL: none
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms)
+    WHERE status = 'pending';
+"""
+
+API_TOKENS_TABLE_SQLITE = """(
+    id           TEXT PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL,
+    caregiver    TEXT,                        -- registry caregiver id, for the caregiver role
+    communities  TEXT    NOT NULL,            -- JSON array of community ids; ["*"]: every community
+    token_sha256 TEXT    NOT NULL UNIQUE,     -- hex; the token itself is never stored
+    created_ms   INTEGER NOT NULL,
+    revoked_ms   INTEGER,
+    expires_ms   INTEGER                      -- NULL: never expires
 )"""
 
 _SQLITE_BASELINE = f"""
@@ -360,6 +445,23 @@ CREATE TABLE registry_versions (
 );
 """
 
+# The registry's levels (devices/registry.py): each alert's grid, filled at raise time from the registry
+# (NULL for a building's alerts and those raised before), and each API token's places besides its
+# communities (JSON: {"districts": [...], "grids": [...], ...}; NULL: none). On SQLite the two tables are
+# made by their modules; whichever opens a store first, the step finds them.
+_HIERARCHY_SQLITE = f"""
+{ALERT_TABLES_SQLITE}
+ALTER TABLE alerts ADD COLUMN grid TEXT;
+CREATE INDEX IF NOT EXISTS alerts_grid ON alerts (grid);
+CREATE TABLE IF NOT EXISTS api_tokens {API_TOKENS_TABLE_SQLITE};
+ALTER TABLE api_tokens ADD COLUMN places TEXT;
+"""
+_HIERARCHY_POSTGRESQL = """
+ALTER TABLE alerts ADD COLUMN grid text;
+CREATE INDEX alerts_grid ON alerts (grid);
+ALTER TABLE api_tokens ADD COLUMN places text;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: intake (observations, dead letters, devices seen, cursors)",
               sqlite=_SQLITE_BASELINE, postgresql=_POSTGRESQL_INTAKE),
@@ -377,6 +479,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite="", postgresql=_POSTGRESQL_NODES),
     Migration(7, "the registry's versions on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_REGISTRY_VERSIONS),
+    Migration(8, "the registry's levels: each alert's grid, each API token's places",
+              sqlite=_HIERARCHY_SQLITE, postgresql=_HIERARCHY_POSTGRESQL),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

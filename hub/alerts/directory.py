@@ -113,9 +113,8 @@ def next_tier(tiers: Tiers, after: int) -> int | None:
 def timezone_of(registry: Registry, *, community: str | None = None, resident: str | None = None) -> str:
     """The time zone of a community, or of the community a resident lives in."""
     data = registry.data
-    if community is None and resident is not None:
-        household = next((r.household for r in data.residents if r.id == resident), None)
-        community = _community_of_households(registry).get(household or "")
+    if community is None and any(r.id == resident for r in registry.file.residents):
+        community = registry.hierarchy.resident(resident or "").community
     return next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
 
 
@@ -178,21 +177,12 @@ def unreachable_kinds(registry: Registry) -> list[Gap]:
         for roles in sorted({_staff_roles(k) for k in missing}):
             gaps.append(Gap(f"community {community.id}",
                             tuple(k for k in missing if _staff_roles(k) == roles), roles))
-    household_community = _community_of_households(registry)
     for r in data.residents:
-        community_id = household_community[r.household]
+        community_id = registry.hierarchy.resident(r.id).community or ""
         if not recipient_tiers(registry, kind="sos", community=community_id, household=r.household,
                                resident=r.id):
             gaps.append(Gap(f"resident {r.id}", (), ("family", *_DEFAULT_STAFF_ROLES)))
     return gaps
-
-
-def _community_of_households(registry: Registry) -> dict[str, str]:
-    data = registry.data
-    compound_community = {c.id: c.community for c in data.compounds}
-    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
-    grid_community = {g.id: building_community[g.building] for g in data.grids}
-    return {h.id: grid_community[h.grid] for h in data.households}
 
 
 def _staff_kinds(device_kind: str, household: str | None) -> set[str]:

@@ -143,6 +143,7 @@ class Alert:
     resolved_ms: int | None
     outcome: Outcome | None
     note: str
+    grid: str | None = None  # its home's grid when raised (the registry's); None for a building's
     # How many times a supervisor reopened it: acknowledge links are signed for one cycle
     # (`hub.alerts.links`), so one made before a reopening cannot acknowledge the alert after it.
     cycle: int = 0

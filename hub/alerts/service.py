@@ -492,7 +492,8 @@ class AlertService:
               role: str) -> Alert:
         first = next_tier(tiers, 0) or 1
         deadline = now + self._settings.ack_deadline_ms(request.severity)
-        alert_id = self._store.insert_alert(request, occurrence, first, deadline)
+        grid = self._registry().hierarchy.grid_of(household=request.household, resident=request.resident)
+        alert_id = self._store.insert_alert(request, occurrence, first, deadline, grid)
         event = self._store.add_event(alert_id, at_ms=now, actor=by, action="raised", from_state=None,
                                       to_state="open",
                                       detail={"severity": request.severity, "tier": first,

@@ -22,20 +22,26 @@ from typing import Any
 from hub.registry import (
     Building,
     Caregiver,
+    City,
     Community,
     Compound,
     Device,
+    District,
     Grid,
     Household,
     Record,
     Registry,
     RegistryFile,
     Resident,
+    Subdistrict,
 )
 from hub.registry_sources import RegistrySource
 from hub.store import RegistryEdit, Store, StoreAt
 
 TABLES: dict[str, type[Record]] = {
+    "cities": City,
+    "districts": District,
+    "subdistricts": Subdistrict,
     "communities": Community,
     "compounds": Compound,
     "buildings": Building,

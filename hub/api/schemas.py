@@ -56,6 +56,7 @@ class AlertOut(BaseModel):
     subject: str = Field(description="resident, device or building id")
     community: str
     building: str
+    grid: str | None = Field(description="its home's grid when it was raised; null for a building's alert")
     household: str | None
     resident: str | None
     device: str | None
@@ -82,7 +83,7 @@ class AlertOut(BaseModel):
     def of(cls, alert: Alert, registry: Registry) -> AlertOut:
         return cls(
             id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state, subject=alert.subject,
-            community=alert.community, building=alert.building, household=alert.household,
+            community=alert.community, building=alert.building, grid=alert.grid, household=alert.household,
             resident=alert.resident, device=alert.device, evidence=alert.evidence, count=alert.count,
             first_seen=at(alert.first_seen_ms), last_seen=at(alert.last_seen_ms), tier=alert.tier,
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
@@ -226,6 +227,8 @@ class MeOut(BaseModel):
     communities: list[str] = Field(description="the communities it sees now")
     all_communities: bool = Field(description="scoped to every community, present and future")
     may_reopen: bool = Field(description="whether it may reopen resolved alerts (the page offers it then)")
+    places: dict[str, list[str]] = Field(description="the cities, districts, subdistricts or grids it is"
+                                                     " scoped to, by level (plural)")
 
 
 class ResidentOut(BaseModel):
@@ -235,6 +238,7 @@ class ResidentOut(BaseModel):
     unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
     building: str
     building_name: str | None
+    grid: str
     community: str
     timezone: str = Field(description="the community's time zone, in which people read the resident's times")
     lives_alone: bool

@@ -81,7 +81,8 @@ def test_tokens_cli_creates_lists_and_revokes_and_the_running_hub_follows(hub: H
     with client(hub, token) as api:
         assert api.get("/api/v1/me").json() == {
             "token_id": api.get("/api/v1/me").json()["token_id"], "name": "李女士的手机", "role": "caregiver",
-            "caregiver": "cg-li", "communities": ["sunshine"], "all_communities": False, "may_reopen": False}
+            "caregiver": "cg-li", "communities": ["sunshine"], "all_communities": False, "may_reopen": False,
+            "places": {}}
 
     listing = cli("list", "--json").stdout
     assert token not in listing, "the token itself is never shown again"

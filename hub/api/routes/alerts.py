@@ -22,6 +22,7 @@ from hub.api.audit import named_residents, record_read
 from hub.api.auth import ACTING_ROLES, ScopeDep, actor, require_role
 from hub.api.deps import AlertsDep, LinksDep, RegistryDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, not_found
+from hub.api.places import PlacesDep
 from hub.api.schemas import (
     AlertDetailOut,
     AlertEventOut,
@@ -42,7 +43,7 @@ from hub.store import StoreAt
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 # Who may send a resolved alert round the loop again: the one place this is decided.
-REOPEN_ROLES = frozenset({Role.OPERATOR})
+REOPEN_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 
 # SQLite's integers are 64-bit: a larger id is no alert, not a server error.
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -58,9 +59,8 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
     store_at: StoreDep,
     registry: RegistryDep,
     scope: ScopeDep,
+    places: PlacesDep,
     state: Annotated[list[AlertState] | None, Query(description="repeatable")] = None,
-    community: str | None = None,
-    building: str | None = None,
     kind: Annotated[list[str] | None, Query(description="repeatable")] = None,
     severity: Annotated[list[Severity] | None, Query(description="repeatable")] = None,
     resident: str | None = None,
@@ -75,13 +75,11 @@ def list_alerts(  # noqa: PLR0917 - FastAPI passes query parameters by name
                       f"unknown alert kind {unknown[0]!r}; one of {', '.join(ALERT_KINDS)}", unknown[0])
     if since is not None and until is not None and since > until:
         raise invalid(("query", "until"), "`until` is before `since`", until.isoformat())
-    if community is not None and not scope.sees_community(community):
-        raise forbidden(f"community {community} is outside {scope.who}'s communities")
     if resident is not None and scope.residents is not None and resident not in scope.residents:
         raise forbidden(f"{scope.who} does not care for resident {resident}")
     where = AlertFilter(
         states=tuple(state or ()), kinds=tuple(kind or ()), severities=tuple(severity or ()),
-        community=community, building=building, resident=resident,
+        resident=resident, among=places.alert_columns(registry.hierarchy),
         since_ms=None if since is None else epoch_ms(since),
         until_ms=None if until is None else epoch_ms(until),
         limit=limit,

@@ -19,4 +19,5 @@ def me(registry: RegistryDep, scope: ScopeDep) -> MeOut:
     communities = known if scope.communities is None else [c for c in known if c in scope.communities]
     return MeOut(token_id=token.id, name=token.name, role=token.role.value, caregiver=token.caregiver,
                  communities=communities, all_communities=token.all_communities,
-                 may_reopen=token.role in REOPEN_ROLES)
+                 may_reopen=token.role in REOPEN_ROLES,
+                 places={level: list(ids) for level, ids in token.places().items()})

@@ -23,14 +23,17 @@ from hub.api.tokens import Role
 router = APIRouter(prefix="/api/v1/reports", tags=["alerts"])
 
 # Who may file a report: the one place this is decided.
-REPORT_ROLES = frozenset({Role.OPERATOR, Role.CAREGIVER})
+REPORT_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.CAREGIVER, Role.GRID_WORKER})
 
 
-def _covers(scope: Scope, *, community: str, household: str | None, resident: str | None) -> bool:
+def _covers(scope: Scope, *, community: str, building: str | None, household: str | None,
+            resident: str | None) -> bool:
     """Whether the report's place is within the token's scope (the same predicates alerts are seen by)."""
     if resident is not None:
         return scope.sees_resident(resident, community)
-    if scope.households is not None:  # a caregiver: their residents' homes only
+    if scope.households is not None:  # a caregiver or grid worker: the homes it sees ...
+        if household is None and building is not None:  # ... and a grid worker the buildings it covers
+            return building in scope.buildings
         return household in scope.households
     return scope.sees_community(community)
 
@@ -52,7 +55,7 @@ def file_report(alerts: AlertsDep, registry: RegistryDep, clock: ClockDep, scope
                                  else body.location.model_dump(exclude_none=True))
     except AlertError:
         raise not_found(f"{place} {place_id}") from None
-    if not _covers(scope, community=request.community, household=request.household,
-                   resident=request.resident):
+    if not _covers(scope, community=request.community, building=request.building,
+                   household=request.household, resident=request.resident):
         raise not_found(f"{place} {place_id}")
     return AlertOut.of(alerts.raise_alert(request, by=by, role=scope.token.role.value), registry)

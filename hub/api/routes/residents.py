@@ -21,7 +21,8 @@ from hub.api.deps import (
     SettingsDep,
     StoreDep,
 )
-from hub.api.errors import REFUSALS, conflict, forbidden, not_found
+from hub.api.errors import REFUSALS, conflict, not_found
+from hub.api.places import PlacesDep
 from hub.api.registry_editor import RegistryEditor
 from hub.api.schemas import (
     ActivityOut,
@@ -50,25 +51,24 @@ OPERATORS = frozenset({Role.OPERATOR})  # export, erase, and the read audit
 
 @router.get("", responses=REFUSALS)
 def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
-                   community: str | None = None) -> list[ResidentOut]:
+                   places: PlacesDep) -> list[ResidentOut]:
     """Residents in service whom the token may see (a caregiver: those it cares for)."""
-    if community is not None and not scope.sees_community(community):
-        raise forbidden(f"community {community} is outside {scope.who}'s communities")
     index = registry_index(registry)
     households = {h.id: h for h in registry.data.households}
-    grids = {g.id: g.building for g in registry.data.grids}
     building_names = {b.id: b.name for b in registry.data.buildings}
     zones = {c.id: c.timezone for c in registry.data.communities}
     found = []
     for r in registry.data.residents:
         place = index.resident_community[r.id]
-        if not scope.sees_resident(r.id, place) or community not in (None, place):
+        levels = registry.hierarchy.resident(r.id)
+        if not scope.sees_resident(r.id, place) or not places.matches(levels):
             continue
         acts = scope.token.role in ACTING_ROLES  # health flags are for those who act on them
-        building = grids[households[r.household].grid]
+        building = levels.building or ""
         found.append(ResidentOut(
             id=r.id, name=r.name, household=r.household, unit=households[r.household].unit or None,
-            building=building, building_name=building_names[building] or None, community=place,
+            building=building, building_name=building_names[building] or None, grid=levels.grid or "",
+            community=place,
             timezone=zones[place],
             lives_alone=r.lives_alone, flags=r.flags if acts else None,
             wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
