@@ -33,6 +33,7 @@ from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
+from hub.visits.patrol import PatrolThread
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class Hub:
             self.influx = InfluxExporter(settings, opener, self.registry.current, state=state)
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
+        self.patrol = PatrolThread(opener, self.registry.current, self.clock, self.alerts.raise_alert,
+                                   settings.visits_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
                                   None if self.influx is None else self.influx.stats, settings.store_at,
                                   node={"node_id": settings.node_id, "client_id": settings.client_id,
@@ -130,6 +133,7 @@ class Hub:
             self.leases.start()
         self.evaluation.start()
         self.retention.start()
+        self.patrol.start()
         self.intake.start_receiving()
         log.info(
             "hub started: node %s (MQTT client id %s) taking %s, broker %s, store %s, %d devices registered",
@@ -148,6 +152,7 @@ class Hub:
         if self.leases is not None:  # after the evaluation saved its cursors: released for the others at once
             self.leases.stop()
         self.retention.stop()
+        self.patrol.stop()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()

@@ -32,6 +32,7 @@ ALERT_KINDS: tuple[str, ...] = (
     "tamper", "camera_offline", "lens_blocked", "storage_failed", "low_frame_rate",
     "door_lingering", "heart_rate", "not_worn", "left_geofence",
     "unreachable",  # an alert the registry has no one to tell of: the duty officer's to take on
+    "visit_overdue",  # a grid worker's planned visit (hub/visits/) is past due
 )
 
 # Alerts about equipment, whose cause the hub sees end (the device heard again, the battery replaced, the

@@ -92,11 +92,14 @@ SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
     "left_geofence": ("resident", Severity.CRITICAL, {"location": LOCATION, "outside_m": 412.5,
                                                       "accuracy_m": 12.0}),
     "unreachable": ("building", Severity.CRITICAL, {"alert_id": 41, "alert_kind": "falling_object"}),
+    "visit_overdue": ("resident", Severity.WARNING, {"occurrence": "visit-3", "visit": 3,
+                                                     "due_ms": T0 - 26 * 60 * MINUTE, "grid": "g7"}),
 }
 # Who hears of it first: the family for a resident, staff for equipment and the building.
 FIRST = {"falling_object": "cg-guard", "device_offline": "cg-duty", "battery_low": "cg-duty",
          "coverage": "cg-duty", "tamper": "cg-duty", "camera_offline": "cg-duty", "lens_blocked": "cg-duty",
-         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty"}
+         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty",
+         "visit_overdue": "cg-grid"}
 
 
 def alert_of(kind: str, **changes: Any) -> Alert:
