@@ -142,9 +142,9 @@ class PatrolThread(BackgroundThread):
                 except Exception:  # a busy store, an alert that failed: try again next pass, never stop
                     log.exception("patrol pass failed; retrying in %d s", self._interval_ms // 1000)
                 # The hub's time, so a simulation's days pass in its seconds; at most an interval of wall
-                # time.
+                # time, or a second while waiting for a simulation's first tick.
                 wait_until(self._clock, self._clock.now_ms() + self._interval_ms, self._wake,
-                           self._interval_ms / 1000)
+                           self._interval_ms / 1000 if following else 1.0)
                 self._wake.clear()
         finally:
             store.close()
