@@ -678,6 +678,8 @@ class Store:
             db.execute("DELETE FROM detector_checkpoints")
             # What caregivers' verdicts taught about them (notes and all): their sensitivity is theirs.
             db.execute("DELETE FROM sensitivity_changes WHERE resident = ?", (resident,))
+            # Grid workers' visits to them: notes, outcomes and where the phone was.
+            visits = db.execute("DELETE FROM visits WHERE resident = ?", (resident,)).rowcount
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
             among = placeholders(len(alerts))
@@ -695,7 +697,8 @@ class Store:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # PostgreSQL keeps deleted row versions in its files until VACUUM reuses the space (autovacuum);
         # docs/operators/postgresql.md says how to make sure they are overwritten.
-        return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
+        return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits,
+                "visits": visits}
 
     def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,
                        token_id: str | None, role: str) -> None:
