@@ -100,10 +100,10 @@ def overdue_request(registry: Registry, visit: Visit, now_ms: int) -> AlertReque
                   "grid": visit.grid, "assigned_to": visit.assigned_to})
 
 
-def record(store: Store, registry: Registry, visit: Visit, done: Visit) -> Visit | None:
-    """Record the open `visit` as `done` (its record fields filled in) and schedule the next one from it;
-    the visit as recorded, or None when it was recorded or cancelled meanwhile."""
-    planned = _planned(registry).get(visit.resident)
+def record(store: Store, registry: Registry, done: Visit) -> Visit | None:
+    """Record the open visit `done.id` as `done` (its record fields filled in) and schedule the next one
+    from it; the visit as recorded, or None when it was recorded or cancelled meanwhile."""
+    planned = _planned(registry).get(done.resident)
     then = None
     if planned is not None and done.done_ms is not None:
         resident, every = planned
@@ -112,7 +112,7 @@ def record(store: Store, registry: Registry, visit: Visit, done: Visit) -> Visit
         then = next_visit(registry, resident, every, done.done_ms)
     if not store.record_visit(done, then):
         return None
-    return store.visit(visit.id)
+    return store.visit(done.id)
 
 
 class PatrolThread(BackgroundThread):
@@ -148,6 +148,3 @@ class PatrolThread(BackgroundThread):
                 self._wake.clear()
         finally:
             store.close()
-
-
-

@@ -96,12 +96,12 @@ def test_visits_are_scheduled_fall_overdue_escalate_to_the_supervisor_and_are_re
 
     done = replace(zhao, status="done", done_ms=clock.now_ms(), resident_seen=True, outcome="ok",
                    note="精神不错", recorded_by="cg-grid2", token_id="t1")
-    recorded = record(store, registry, zhao, done)
+    recorded = record(store, registry, done)
     assert recorded is not None
     assert (recorded.status, recorded.outcome, recorded.resident_seen, recorded.recorded_by) == (
         "done", "ok", True, "cg-grid2")
     assert open_visits(store)["r-zhao"].due_ms == clock.now_ms() + 84 * HOUR_MS, "the next from this one"
-    assert record(store, registry, zhao, done) is None, "a visit is recorded once"
+    assert record(store, registry, done) is None, "a visit is recorded once"
 
 
 def test_a_visit_that_did_not_see_the_resident_is_followed_up_within_a_day(
@@ -110,8 +110,8 @@ def test_a_visit_that_did_not_see_the_resident_is_followed_up_within_a_day(
     patrol(store, registry, T0, alerts.raise_alert)
     wang = open_visits(store)["r-wang"]
     done_ms = T0 + 2 * DAY_MS
-    record(store, registry, wang, replace(wang, status="done", done_ms=done_ms, resident_seen=False,
-                                          outcome="not_home", recorded_by="cg-grid"))
+    record(store, registry, replace(wang, status="done", done_ms=done_ms, resident_seen=False,
+                                    outcome="not_home", recorded_by="cg-grid"))
     assert open_visits(store)["r-wang"].due_ms == done_ms + DAY_MS
 
 
@@ -153,8 +153,8 @@ def test_visits_done_are_kept_a_year_and_the_phones_location_a_month(
     registry, store = patrol_registry(), open_store()
     patrol(store, registry, T0, alerts.raise_alert)
     wang = open_visits(store)["r-wang"]
-    record(store, registry, wang, replace(wang, status="done", done_ms=T0 + DAY_MS, resident_seen=True,
-                                          outcome="ok", lat=31.23, lon=121.47, recorded_by="cg-grid"))
+    record(store, registry, replace(wang, status="done", done_ms=T0 + DAY_MS, resident_seen=True,
+                                    outcome="ok", lat=31.23, lon=121.47, recorded_by="cg-grid"))
     policy = RetentionPolicy(180, 30, 180, 1095, 1095, 1095, visits_days=365, visit_locations_days=30)
     report = apply_retention(store, policy, T0 + 40 * DAY_MS)
     kept = store.visit(wang.id)

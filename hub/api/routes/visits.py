@@ -195,7 +195,7 @@ def record_visit(  # noqa: PLR0917 - FastAPI passes dependencies by name
         done = replace(visit, status="done", done_ms=clock.now_ms(), resident_seen=body.resident_seen,
                        outcome=body.outcome, note=body.note, lat=body.lat, lon=body.lon, recorded_by=who,
                        token_id=scope.token.id)
-        recorded = record(store, registry, visit, done)
+        recorded = record(store, registry, done)
     finally:
         store.close()
     if recorded is None:
