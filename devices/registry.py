@@ -58,12 +58,22 @@ class Subdistrict(Record):
     name: str
 
 
+LIVES_ALONE_FLAG = "独居老人"
+"""The flag that marks a resident living alone, whatever `lives_alone` says."""
+
+VisitDays = Annotated[float, Field(gt=0, le=366)]
+
+
 class Community(Record):
     """社区. The levels above it are optional: a registry that names none is a community on its own."""
 
     name: str
     timezone: str = "Asia/Shanghai"
     subdistrict: Id | None = None
+    visit_plans: dict[str, VisitDays] = Field(
+        default_factory=lambda: {LIVES_ALONE_FLAG: 7.0},
+        description="resident flag -> a grid worker visits every so many days (巡查); the most frequent "
+                    "plan of a resident's flags applies. Replaces the default (独居老人 weekly); {}: none")
 
 
 class Compound(Record):
@@ -120,10 +130,6 @@ class CaregiverLink(Entry):
     tier: int = Field(ge=1, le=9, description="1 is notified first; the next tier on no acknowledgement")
 
 
-LIVES_ALONE_FLAG = "独居老人"
-"""The flag that marks a resident living alone, whatever `lives_alone` says."""
-
-
 class LatLon(Entry):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -163,6 +169,9 @@ class Resident(Record):
     heart_rate_max: int | None = Field(default=None, ge=20, le=250, description="overrides HUB_RULES_'s")
     geofence: Geofence | None = Field(
         default=None, description="where the resident is safe; followed while `wandering_risk` is set")
+    visit_every_days: float | None = Field(
+        default=None, ge=0, le=366,
+        description="overrides the community's visit plans for this resident; 0: no planned visits")
 
     @model_validator(mode="after")
     def _heart_rate_range(self) -> Self:

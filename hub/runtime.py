@@ -35,6 +35,7 @@ from hub.registry import Registry, RegistryHolder
 from hub.registry_sources import FileRegistrySource, PostgresRegistrySource, RegistryFollower, RegistrySource
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
+from hub.visits.patrol import PatrolThread
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class Hub:
             self.influx = InfluxExporter(settings, opener, self.registry.current, state=state)
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
+        self.patrol = PatrolThread(opener, self.registry.current, self.clock, self.alerts.raise_alert,
+                                   settings.visits_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
                                   None if self.influx is None else self.influx.stats, settings.store_at,
                                   node={"node_id": settings.node_id, "client_id": settings.client_id,
@@ -154,6 +157,7 @@ class Hub:
             self.registry_follower.start()
         self.evaluation.start()
         self.retention.start()
+        self.patrol.start()
         self.intake.start_receiving()
         log.info(
             "hub started: node %s (MQTT client id %s) taking %s, broker %s, store %s, %d devices registered",
@@ -175,6 +179,7 @@ class Hub:
         if self.registry_follower is not None:
             self.registry_follower.stop()
         self.registry_source.close()
+        self.patrol.stop()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()

@@ -171,7 +171,17 @@ class Settings(BaseSettings):
                                     "as their alert)")
     retention_read_audit_days: int = Field(
         3 * 365, ge=30, description="the read audit: who viewed which resident's data")
+    retention_visits_days: int = Field(
+        365, ge=30, description="grid workers' visits done or cancelled (outcome, note), by their due time: "
+                                "a year of the patrol record for supervisors' reviews")
+    retention_visit_locations_days: int = Field(
+        30, ge=1, description="where a worker's phone was when recording a visit (cleared, the visit kept): "
+                              "a month to check a visit was made at the home")
     retention_interval_s: int = Field(3600, ge=1, description="how often the hub enforces retention")
+
+    # Patrol (巡查): grid workers' planned visits, from the communities' visit plans (hub/visits/)
+    visits_interval_s: int = Field(
+        300, ge=1, description="how often, in hub time, visits are scheduled and overdue ones alerted")
 
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
     influx_url: str | None = None

@@ -7,9 +7,10 @@ a building or a device with no one behind it (falling objects, offline cameras, 
 community's staff by role: falling objects to `property_security` (tier 1) then `duty_officer` (tier 2),
 everything else to `duty_officer`. Reports filed by hand (`hub.alerts.reports`) follow the same rules by
 their kind: a resident reported unwell goes to the resident's caregivers, a hazard about a building to
-property security then the duty officer, a broken device to the duty officer. A resident alert that finds
-no caregiver at all falls back to the staff too. A community's staff are its caregivers (`community`)
-with that role.
+property security then the duty officer, a broken device to the duty officer. An overdue visit
+(`visit_overdue`) goes to the workers of the resident's grid (tier 1), then the community's supervisors
+(tier 2), not to the family: the visit is the grid worker's job. A resident alert that finds no caregiver
+at all falls back to the staff too. A community's staff are its caregivers (`community`) with that role.
 
 A registry without that staff leaves some alerts with no one to tell: `AlertService` raises an
 `unreachable` alert for each (to the duty officer, if there is one; else the global notify URLs, the
@@ -90,11 +91,26 @@ OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACH
     fault.alert for kind in KINDS.values() for fault in kind.faults)
 
 
+VISIT_OVERDUE = "visit_overdue"
+
+
+def patrol_tiers(registry: Registry, community: str, household: str | None) -> Tiers:
+    """Who is told of an overdue visit to a household: its grid's workers, then the community's
+    supervisors (a tier with nobody in it is left out)."""
+    grid = None if household is None else registry.hierarchy.household(household).grid
+    tiers = {1: registry.hierarchy.grid_workers(grid) if grid else [],
+             2: registry.hierarchy.supervisors(community)}
+    return {tier: people for tier, people in tiers.items() if people}
+
+
 def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,
                     resident: str | None) -> Tiers:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
     if kind in OPERATOR_KINDS:
         return _staff(registry, community, _staff_roles(kind))
+    if kind == VISIT_OVERDUE:
+        return patrol_tiers(registry, community, household) or _staff(registry, community,
+                                                                       _DEFAULT_STAFF_ROLES)
     caregivers = {c.id: c for c in registry.data.caregivers}
     residents = _residents(registry, household, resident)
     tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)

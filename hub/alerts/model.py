@@ -34,6 +34,7 @@ ALERT_KINDS: tuple[str, ...] = (
     "unreachable",  # an alert the registry has no one to tell of: the duty officer's to take on
     # Filed by hand by a caregiver or grid worker (`hub.alerts.reports`), one kind per category.
     "report_resident_unwell", "report_hazard", "report_broken_device", "report_other",
+    "visit_overdue",  # a grid worker's planned visit (hub/visits/) is past due
 )
 
 # Alerts about equipment, whose cause the hub sees end (the device heard again, the battery replaced, the

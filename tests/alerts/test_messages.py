@@ -103,12 +103,14 @@ SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
                                                           "note": "门磁掉下来了"}),
     "report_other": ("household", Severity.INFO, {**REPORT, "category": "other",
                                                   "note": "老人说想换一个手环颜色"}),
+    "visit_overdue": ("resident", Severity.WARNING, {"occurrence": "visit-3", "visit": 3,
+                                                     "due_ms": T0 - 26 * 60 * MINUTE, "grid": "g7"}),
 }
 # Who hears of it first: the family for a resident, staff for equipment and the building.
 FIRST = {"falling_object": "cg-guard", "device_offline": "cg-duty", "battery_low": "cg-duty",
          "coverage": "cg-duty", "tamper": "cg-duty", "camera_offline": "cg-duty", "lens_blocked": "cg-duty",
          "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty",
-         "report_hazard": "cg-guard", "report_broken_device": "cg-duty"}
+         "report_hazard": "cg-guard", "report_broken_device": "cg-duty", "visit_overdue": "cg-grid"}
 
 
 def alert_of(kind: str, **changes: Any) -> Alert:

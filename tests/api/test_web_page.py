@@ -523,3 +523,45 @@ def test_an_operator_reopens_a_resolved_alert_on_the_page_and_it_is_back_in_the_
     sign_in(other, hub, li)
     expect(alert_card(other, "sos")).to_have_attribute("data-state", "open")
     expect(other.locator("#resolved")).to_be_hidden()
+def test_a_grid_worker_records_a_visit_with_the_phones_location(
+    start_hub: StartHub, tmp_path: Path, chromium: Browser
+) -> None:
+    registry = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+                .building("b1", name="1号楼").grid("g1", workers=["cg-grid"]).household("h101", unit="1-101")
+                .caregiver("cg-grid", "张网格员", "grid_worker")
+                .resident("r1", "王奶奶", household="h101", flags=["独居老人"])
+                .dump(tmp_path / "registry.yaml"))
+    hub = start_serving_hub(start_hub, registry)
+    worker = create_token(hub, "cg-grid", "张网格员")
+    # The phone allows the page its location: the worker ticks the box and the visit carries it.
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                   geolocation={"latitude": 31.2304, "longitude": 121.4737},
+                                   permissions=["geolocation"])
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"{error}"))
+        sign_in(page, hub, worker)
+        card = page.locator("#visits li.visit")
+        expect(card.locator(".who")).to_have_text("王奶奶", timeout=ALERT_WAIT_MS)
+        expect(card.locator(".where")).to_have_text("1号楼 · 住户 1-101")
+        expect(card.locator(".state")).to_have_text("待走访")
+        expect(page.locator("#visits-heading")).to_contain_text("巡查走访")
+        (planned,) = api(hub, worker, "/visits")
+        card.locator(".resolve-summary").click()
+        card.get_by_label("走访结果").select_option("concern")
+        card.get_by_label("备注（可选）").fill("腿脚不便，需送餐")
+        card.get_by_label("附上我当前的位置").check()
+        card.get_by_role("button", name="保存走访记录").click()
+        expect(page.locator("#announcer")).to_have_text("已登记对 王奶奶 的走访。")
+        done = [v for v in api(hub, worker, "/visits?status=done") if v["id"] == planned["id"]]
+        assert [(v["outcome"], v["note"], v["resident_seen"], v["lat"], v["lon"], v["recorded_by"])
+                for v in done] == [("concern", "腿脚不便，需送餐", True, 31.2304, 121.4737, "cg-grid")]
+        # The card now shows the next visit, planned a week from this one.
+        (following,) = api(hub, worker, "/visits?status=scheduled")
+        expect(page.locator(f"#visits li[data-visit-id='{following['id']}']")).to_be_visible()
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("#visits li.visit .state")).to_have_text("Due")
+        assert not errors, f"the page threw: {errors}"
+    finally:
+        context.close()

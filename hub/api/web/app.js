@@ -1,7 +1,7 @@
 // The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
 // event stream, with acknowledge and resolve and each alert's history in words; a form to report
-// something by hand; and each resident's last activity and what caregivers' verdicts changed in their
-// alerting. Plain DOM, no build step: the hub serves these files as they are.
+// something by hand; a grid worker's visits to record; and each resident's last activity and what
+// caregivers' verdicts changed in their alerting. Plain DOM, no build step: the hub serves these files as they are.
 
 import { LABELS, initialLanguage, fill } from "./labels.js";
 
@@ -21,6 +21,10 @@ const CLOCK_REFRESH_MS = 30_000;
 const ACTIVITY_REFRESH_MS = 60_000;
 const ACTIVITY_PARALLEL = 4;
 const EVIDENCE_SHOWN = 4;
+const VISIT_OUTCOMES = ["ok", "concern", "not_home", "referred"];
+const VISIT_NOTE_MAX = 500; // as the hub caps it
+const VISITS_REFRESH_MS = 60_000;
+const LOCATION_WAIT_MS = 10_000; // a phone without a fix is not kept waiting: the visit is saved without it
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,6 +39,7 @@ const state = {
   activity: new Map(), // resident id -> the activity answer
   histories: new Map(), // alert id -> {version, detail}: its history as read for that version of it
   sensitivityOpen: new Set(), // resident ids whose sensitivity changes are unfolded
+  visits: new Map(), // id -> open visit (scheduled or overdue)
   session: null, // AbortController of the signed-in session: aborting it stops the stream and timers
   banner: null, // {key, values} of the banner shown, so a language switch can re-render it
   linked: null, // the id of the alert the page was opened for (/#alert=<id>), once shown
@@ -162,7 +167,9 @@ function startSession(me) {
   renderWhoami();
   renderAlerts();
   renderResidents();
+  renderVisits();
   followAlerts(signal);
+  repeat(signal, VISITS_REFRESH_MS, () => loadVisits(signal).catch(reportBackgroundError));
   repeat(signal, CLOCK_REFRESH_MS, renderTimes);
   repeat(signal, ACTIVITY_REFRESH_MS, () => loadActivity(signal).catch(reportBackgroundError));
 }
@@ -178,6 +185,8 @@ function endSession(messageKey) {
   state.residents = [];
   state.residentsLoaded = false;
   state.activity.clear();
+  state.visits.clear();
+  $("visits").replaceChildren();
   state.linked = null;
   hideLinkedNote();
   $("alerts").replaceChildren();
@@ -224,6 +233,7 @@ async function followAlerts(signal) {
           return loadResolved(signal);
         }).catch(reportBackgroundError);
         loadResidents(signal).catch(reportBackgroundError);
+        loadVisits(signal).catch(reportBackgroundError);
         await loadAlerts(signal, { announce: !firstLoad });
         firstLoad = false;
       });
@@ -476,6 +486,135 @@ async function loadActivity(signal) {
 
 function residentById(id) {
   return state.residents.find((resident) => resident.id === id);
+}
+
+// --- visits (巡查) ----------------------------------------------------------------------------------
+
+async function loadVisits(signal) {
+  const open = await api("/visits?status=scheduled&status=overdue", { signal });
+  state.visits = new Map(open.map((visit) => [visit.id, visit]));
+  renderVisits();
+}
+
+/** Where the phone is, if its user allows it and it has a fix soon; null otherwise (the visit is saved
+ * all the same). */
+function phoneLocation() {
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    navigator.geolocation.getCurrentPosition(
+      (position) => resolve({ lat: position.coords.latitude, lon: position.coords.longitude }),
+      () => resolve(null),
+      { enableHighAccuracy: true, timeout: LOCATION_WAIT_MS, maximumAge: 60_000 },
+    );
+  });
+}
+
+async function recordVisit(id, card, form) {
+  const error = card.querySelector(".card-error");
+  error.hidden = true;
+  const outcome = form.querySelector(".outcome");
+  if (!outcome.value) {
+    error.textContent = t("outcomeRequired");
+    error.hidden = false;
+    outcome.focus();
+    return;
+  }
+  const button = form.querySelector("button");
+  button.disabled = true;
+  card.setAttribute("aria-busy", "true");
+  try {
+    const body = { resident_seen: form.querySelector(".seen").checked, outcome: outcome.value,
+                   note: form.querySelector(".note").value.trim() };
+    const where = form.querySelector(".share-location").checked ? await phoneLocation() : null;
+    if (where) Object.assign(body, where);
+    const done = await api(`/visits/${id}/record`, { method: "POST", body, signal: state.session?.signal });
+    $("announcer").textContent = t("visitRecorded", { name: done.resident_name || done.resident });
+    await loadVisits(state.session.signal); // the next visit, planned from this one
+  } catch (failure) {
+    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
+    const { key, values } = describeError(failure);
+    error.textContent = t(key, values);
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+    card.removeAttribute("aria-busy");
+  }
+}
+
+/** Built once per visit, like an alert's card, so a refresh never loses what is being typed. */
+function buildVisitCard(visit) {
+  const id = visit.id;
+  const card = element("li", "card visit");
+  card.dataset.visitId = String(id);
+  const top = element("div", "card-top");
+  top.append(element("h3", "who"), element("span", "state"));
+  const panel = element("details", "resolve-panel");
+  const form = element("form", "resolve");
+  const seen = Object.assign(element("input", "seen"), { type: "checkbox", checked: true });
+  const outcome = element("select", "outcome");
+  outcome.append(element("option"), ...VISIT_OUTCOMES.map((value) => Object.assign(element("option"), { value })));
+  outcome.options[0].value = "";
+  const note = Object.assign(element("input", "note"), { maxLength: VISIT_NOTE_MAX });
+  const share = Object.assign(element("input", "share-location"), { type: "checkbox" });
+  // Each control with its label (words set by updateVisitCard): a checkbox beside it, the others below.
+  const labelled = (control, name, beside) => {
+    const words = element("label");
+    words.htmlFor = control.id = `visit-${id}-${name}`;
+    if (!beside) return form.append(words, control);
+    const row = element("div", "check-row");
+    row.append(control, words);
+    form.append(row);
+  };
+  labelled(seen, "seen", true);
+  labelled(outcome, "outcome");
+  labelled(note, "note");
+  labelled(share, "location", true);
+  form.append(element("button", "record-button"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    recordVisit(id, card, form);
+  });
+  panel.append(element("summary", "resolve-summary"), form);
+  const error = element("p", "card-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  card.append(top, element("p", "where"), element("p", "when"), error, panel);
+  return card;
+}
+
+function updateVisitCard(card, visit) {
+  card.className = `card visit severity-${visit.status === "overdue" ? "warning" : "info"}`;
+  card.dataset.status = visit.status;
+  const part = (name) => card.querySelector(`.${name}`);
+  part("who").textContent = visit.resident_name || visit.resident;
+  part("state").textContent = label("visitStates", visit.status);
+  part("where").textContent = place(visit.building_name, visit.building, visit.unit);
+  part("when").textContent = t("dueBy", { when: clockTime(Date.parse(visit.due), visit.timezone) });
+  part("resolve-summary").textContent = t("recordVisit");
+  const [seen, outcome, note, share] = card.querySelectorAll(".resolve label");
+  seen.textContent = t("residentSeen");
+  outcome.textContent = t("visitOutcomeLabel");
+  note.textContent = t("noteLabel");
+  share.textContent = t("shareLocation");
+  const options = part("outcome").options;
+  options[0].textContent = t("chooseOutcome");
+  for (let i = 1; i < options.length; i += 1) options[i].textContent = label("visitOutcomes", options[i].value);
+  part("record-button").textContent = t("saveVisit");
+}
+
+function renderVisits() {
+  const list = $("visits");
+  const cards = new Map([...list.children].map((card) => [Number(card.dataset.visitId), card]));
+  const visits = [...state.visits.values()]; // soonest due first, as the hub lists them
+  for (const [id, card] of cards) if (!state.visits.has(id)) card.remove();
+  visits.forEach((visit, index) => {
+    const card = cards.get(visit.id) ?? buildVisitCard(visit);
+    updateVisitCard(card, visit);
+    if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
+  });
+  $("visits-section").hidden = visits.length === 0;
+  const overdue = visits.filter((visit) => visit.status === "overdue").length;
+  $("visit-count").textContent = overdue ? String(overdue) : "";
 }
 
 // --- rendering ----------------------------------------------------------------------------------
@@ -1030,6 +1169,7 @@ function setLanguage(language) {
   renderAlerts();
   renderResidents();
   renderResolved();
+  renderVisits();
 }
 
 // --- start -------------------------------------------------------------------------------------------
