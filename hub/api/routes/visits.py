@@ -89,7 +89,10 @@ class VisitRecordIn(BaseModel):
 
 def visible_residents(scope: Scope, registry: Registry) -> frozenset[str] | None:
     """Whose visits a token sees beyond its communities: a caregiver, the residents it cares for and those
-    of the grids it works; None for the other roles (their communities bound them)."""
+    of the grids it works; a grid worker token, its grids' residents; None for the other roles (their
+    communities bound them)."""
+    if scope.token.role is Role.GRID_WORKER:
+        return scope.residents
     if scope.token.role is not Role.CAREGIVER:
         return None
     hierarchy = registry.hierarchy
@@ -99,17 +102,21 @@ def visible_residents(scope: Scope, registry: Registry) -> frozenset[str] | None
 
 
 def recording_refusal(scope: Scope, registry: Registry, visit: Visit) -> str | None:
-    """Who may record a visit: a worker of the visit's grid (caregiver token), or an operator whose
-    communities hold it. Why not, or None."""
+    """Who may record a visit: a worker of the visit's grid (caregiver token), a grid worker token of that
+    grid, or an operator or supervisor whose communities hold it. Why not, or None."""
     token = scope.token
+    if token.role is Role.GRID_WORKER:
+        return None if scope.grids is not None and visit.grid in scope.grids else (
+            f"{scope.who} does not work grid {visit.grid}, whose visit this is")
     if token.role is Role.CAREGIVER:
         workers = {w.id for w in registry.hierarchy.grid_workers(visit.grid)}
         return None if token.caregiver in workers else (
             f"{scope.who} is not a grid worker of grid {visit.grid}, whose visit this is")
-    if token.role is Role.OPERATOR:
+    if token.role in {Role.OPERATOR, Role.SUPERVISOR}:
         return None if scope.sees_community(visit.community) else (
             f"visit {visit.id} is in community {visit.community}, outside {scope.who}'s communities")
-    return f"a {token.role.value} token may not record visits (that takes: caregiver, operator)"
+    return (f"a {token.role.value} token may not record visits"
+            " (that takes: caregiver, grid_worker, operator, supervisor)")
 
 
 def _sees(scope: Scope, registry: Registry, visit: Visit) -> bool:
