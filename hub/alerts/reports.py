@@ -85,10 +85,9 @@ def _placed(registry: Registry, place: str,
     else:
         raise AlertError(f"a report is about one of {', '.join(PLACES)}, not {place!r}")
     if household is not None:
-        grid = next(h.grid for h in data.households if h.id == household)
-        building = next(g.building for g in data.grids if g.id == grid)
+        building = registry.hierarchy.household(household).building
     if building is None:
         raise AlertError(f"there is no {place} {place_id!r} in service in the registry")
-    compound = next(b.compound for b in data.buildings if b.id == building)
-    community = next(c.community for c in data.compounds if c.id == compound)
+    community = registry.hierarchy.at("building", building).community
+    assert community is not None  # every building is in a compound of a community
     return community, building, household, resident, device
