@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hub.api.deps import ApiServices
 from hub.api.registry_editor import RegistryEditor
-from hub.api.routes import alerts, me, registry, residents
+from hub.api.routes import alerts, me, registry, residents, supervision
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
 from hub.clock import SystemClock
@@ -27,7 +27,7 @@ def install(app: FastAPI, services: ApiServices) -> None:
     # One editor per app: its lock serializes edits.
     app.state.registry_editor = RegistryEditor(settings.registry_path, services.registry.current,
                                                services.registry.replace, settings.store_at)
-    for routes in (me, alerts, residents, registry):
+    for routes in (me, alerts, residents, registry, supervision):
         app.include_router(routes.router)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -31,7 +32,8 @@ from pydantic import BaseModel, Field
 from hub.alerts.model import Alert, AlertEvent
 from hub.registry import Hierarchy, Level, Levels, Record, Registry
 
-SUPERVISED_LEVELS: tuple[Level, ...] = ("city", "district", "subdistrict", "community", "grid")
+SupervisedLevel = Literal["city", "district", "subdistrict", "community", "grid"]
+SUPERVISED_LEVELS: tuple[SupervisedLevel, ...] = get_args(SupervisedLevel)
 """The levels figures are given for, from the top; each one's units are split by the next."""
 
 OFFLINE_KINDS = frozenset({"device_offline", "camera_offline"})

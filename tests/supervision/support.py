@@ -16,8 +16,8 @@ from hub.registry import Registry
 from tests.registry_builder import RegistryBuilder
 
 ZONE = ZoneInfo("Asia/Shanghai")
-NOVEMBER_MS = int(datetime(2026, 11, 1, tzinfo=ZONE).timestamp() * 1000)
-DECEMBER_MS = int(datetime(2026, 12, 1, tzinfo=ZONE).timestamp() * 1000)
+NOVEMBER_MS = int(datetime(2025, 11, 1, tzinfo=ZONE).timestamp() * 1000)
+DECEMBER_MS = int(datetime(2025, 12, 1, tzinfo=ZONE).timestamp() * 1000)
 DAY_MS = 86_400_000
 AFTER_MS = DECEMBER_MS + 10 * DAY_MS  # when the figures are read: the month is over
 SETTINGS = AlertSettings(ack_deadline_critical_s=300, ack_deadline_warning_s=1800,
@@ -25,7 +25,7 @@ SETTINGS = AlertSettings(ack_deadline_critical_s=300, ack_deadline_warning_s=180
 
 
 def november(day: int, hour: int = 0) -> int:
-    """The time of day `day` of November 2026 at `hour`, in Shanghai."""
+    """The time of day `day` of November 2025 at `hour`, in Shanghai."""
     return NOVEMBER_MS + (day - 1) * DAY_MS + hour * 3_600_000
 
 
@@ -144,8 +144,9 @@ def script_history(store_path: Path, place: Registry) -> None:
         service.close()
 
 
-VISITS_TABLE = ("CREATE TABLE visits (id INTEGER PRIMARY KEY, resident TEXT NOT NULL, grid TEXT,"
-                " due_ms INTEGER NOT NULL, status TEXT NOT NULL, done_ms INTEGER, recorded_by TEXT)")
+VISITS_TABLE = ("CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, resident TEXT NOT NULL,"
+                " grid TEXT, due_ms INTEGER NOT NULL, status TEXT NOT NULL, done_ms INTEGER,"
+                " recorded_by TEXT)")
 
 
 def script_visits(store_path: Path) -> None:
