@@ -140,7 +140,7 @@ class Supervision:
     def __init__(self, registry: Registry, history: History) -> None:
         self._registry = registry
         self._history = history
-        hierarchy = registry.hierarchy
+        self.hierarchy = hierarchy = registry.hierarchy
         self._alerts = {a.id: a for a in history.alerts}
         self._place = {a.id: alert_place(hierarchy, a.community, a.building, a.household, a.resident)
                        for a in history.alerts}
