@@ -134,6 +134,22 @@ def alert_place(hierarchy: Hierarchy, community: str, building: str, household: 
     return Levels(community=community)
 
 
+def visit_place(hierarchy: Hierarchy, visit: Visit) -> Levels:
+    """Where a visit counts: its grid's levels, or its resident's; none for ids the registry no longer has."""
+    try:
+        return hierarchy.at("grid", visit.grid) if visit.grid else hierarchy.resident(visit.resident)
+    except KeyError:
+        return Levels()
+
+
+def visit_state(visit: Visit, now_ms: int) -> str:
+    """done; overdue (missed, or still scheduled past its due time); or scheduled."""
+    if visit.status == "done":
+        return "done"
+    late = visit.status == "missed" or (visit.status == "scheduled" and visit.due_ms < now_ms)
+    return "overdue" if late else "scheduled"
+
+
 class Supervision:
     """One period's history placed on the registry's levels; figures for any unit of it."""
 
@@ -145,14 +161,7 @@ class Supervision:
         self._place = {a.id: alert_place(hierarchy, a.community, a.building, a.household, a.resident)
                        for a in history.alerts}
         self._devices = [(d.id, hierarchy.levels_of(d)) for d in registry.data.devices]
-        self._visit_place = {id(v): self._visit_levels(v) for v in history.visits}
-
-    def _visit_levels(self, visit: Visit) -> Levels:
-        hierarchy = self._registry.hierarchy
-        try:
-            return hierarchy.at("grid", visit.grid) if visit.grid else hierarchy.resident(visit.resident)
-        except KeyError:
-            return Levels()
+        self._visit_place = {id(v): visit_place(hierarchy, v) for v in history.visits}
 
     def _entries(self, level: Level, *, in_service: bool = True) -> Sequence[Record]:
         data = self._registry.data if in_service else self._registry.file
@@ -196,7 +205,7 @@ class Supervision:
             false_alarm_share=round(false_alarms / len(resolutions), 4) if resolutions else None,
             devices=len(devices), device_coverage=self._coverage(set(devices), alerts),
             visits_due=len(visits), visits_done=sum(1 for v in visits if v.status == "done"),
-            visits_overdue=sum(1 for v in visits if self._visit_overdue(v)),
+            visits_overdue=sum(1 for v in visits if visit_state(v, history.now_ms) == "overdue"),
         )
 
     def workers(self, inside: Callable[[Levels], bool]) -> list[WorkerFigures]:
@@ -232,10 +241,6 @@ class Supervision:
 
     def _took(self, events: Iterable[AlertEvent]) -> Durations:
         return Durations.of([max(e.at_ms - self._alerts[e.alert_id].first_seen_ms, 0) / 1000 for e in events])
-
-    def _visit_overdue(self, visit: Visit) -> bool:
-        late = visit.status == "scheduled" and visit.due_ms < self._history.now_ms
-        return visit.status == "missed" or late
 
     def _coverage(self, devices: set[str], alerts: list[Alert]) -> float | None:
         start, end = self._history.from_ms, min(self._history.to_ms, self._history.now_ms)
