@@ -40,10 +40,13 @@ def test_figures_of_a_unit_its_units_and_workers_within_the_tokens_scope(tmp_pat
     assert grid.status_code == 200, grid.text
     assert [c["id"] for c in grid.json()["children"]] == ["g3"]
     assert grid.json()["unit"]["figures"]["visits_done"] == 1
-    # Another community, or a subdistrict with another community in it, is not the token's to see.
-    for level, unit in (("community", "sunshine"), ("grid", "g1"), ("subdistrict", "hm"), ("city", "sh")):
+    # Another community's units are answered as if there were none; a subdistrict or city with another
+    # community in it is refused, saying why.
+    for level, unit, status in (("community", "sunshine", 404), ("grid", "g1", 404),
+                                ("subdistrict", "zj", 404), ("subdistrict", "hm", 403), ("city", "sh", 403)):
         refused = moon_only.get("/api/v1/supervision", params={"level": level, "id": unit, **NOVEMBER})
-        assert refused.status_code == 403, (level, refused.text)
+        assert refused.status_code == status, (level, refused.text)
+    assert refused.json()["detail"] == "city sh has communities outside token 'moon-ops''s communities"
     assert family.get("/api/v1/supervision", params={"level": "grid", "id": "g1"}).status_code == 403
 
     # Without a period: the 30 days up to now.

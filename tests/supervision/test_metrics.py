@@ -33,7 +33,8 @@ def test_series_per_grid_count_the_store(tmp_path: Path) -> None:
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value
              for f in text_string_to_metric_families(generate_latest(served).decode()) for s in f.samples}
 
-    def value(name: str, grid: str, community: str = "sunshine", subdistrict: str = "hm", **more: str) -> float:
+    def value(name: str, grid: str, community: str = "sunshine", subdistrict: str = "hm",
+              **more: str) -> float:
         labels = {"subdistrict": subdistrict, "community": community, "grid": grid, **more}
         return found[name, tuple(sorted(labels.items()))]
 

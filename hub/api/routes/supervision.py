@@ -40,7 +40,7 @@ class SupervisionOut(BaseModel):
     workers: list[WorkerFigures]
 
 
-@router.get("", responses={**REFUSALS, 404: {"description": "no such unit at that level"}})
+@router.get("", responses={**REFUSALS, 404: {"description": "no such unit in the token's scope"}})
 def supervision(  # noqa: PLR0917 - FastAPI passes query parameters by name
     registry: RegistryDep, store_at: StoreDep, scope: ScopeDep, clock: ClockDep,
     level: Annotated[SupervisedLevel, Query(description="the unit's level")],
@@ -61,9 +61,12 @@ def supervision(  # noqa: PLR0917 - FastAPI passes query parameters by name
         raise invalid(("query", "from"), f"the period is longer than {LONGEST_PERIOD.days} days",
                       since.isoformat())
     hierarchy = registry.hierarchy
-    if not hierarchy.has(level, id):
+    # Wholly outside the token's communities: answered as if there were no such unit (a 403 would confirm
+    # the id exists); partly outside (a subdistrict with other communities): refused, saying why.
+    communities = hierarchy.communities_under(level, id) if hierarchy.has(level, id) else set()
+    if not communities or not scope.sees_any(communities):
         raise not_found(f"{level} {id}")
-    if not scope.sees_all(hierarchy.communities_under(level, id)):
+    if not scope.sees_all(communities):
         raise forbidden(f"{level} {id} has communities outside {scope.who}'s communities")
     history = read_history(store_at, StoredVisits(store_at), epoch_ms(since), epoch_ms(until), clock.now_ms())
     figures = Supervision(registry, history)
