@@ -4,6 +4,7 @@ give worked out by hand (tests/supervision/test_figures.py states them)."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from detectors.severity import Severity
 from hub.alerts.model import AlertRequest, ClearRequest
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
+from hub.postgres import PgConnection
 from hub.registry import Registry
 from tests.registry_builder import RegistryBuilder
 
@@ -56,17 +58,19 @@ def registry() -> Registry:
 
 
 class SetClock:
-    def __init__(self) -> None:
-        self.at = 0
+    """Hub time where the script puts it."""
+
+    def __init__(self, at: int = 0) -> None:
+        self.at = at
 
     def now_ms(self) -> int:
         return self.at
 
 
-def script_history(store_path: Path, place: Registry) -> None:
+def script_history(store_path: Path, place: Registry, store_url: str | None = None) -> None:
     """The month, through the alert service as the hub and the caregivers would make it."""
     clock = SetClock()
-    service = AlertService(store_path, lambda: place, clock, SETTINGS)
+    service = AlertService(store_path, lambda: place, clock, SETTINGS, store_url=store_url)
 
     def raised(kind: str, severity: Severity, at: int, *, resident: str | None = None,
                household: str | None = None, building: str, community: str = "sunshine",
@@ -144,21 +148,24 @@ def script_history(store_path: Path, place: Registry) -> None:
         service.close()
 
 
-VISITS_TABLE = ("CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, resident TEXT NOT NULL,"
-                " grid TEXT, due_ms INTEGER NOT NULL, status TEXT NOT NULL, done_ms INTEGER,"
-                " recorded_by TEXT)")
+VISITS_TABLE = ("CREATE TABLE IF NOT EXISTS visits (resident TEXT NOT NULL, grid TEXT,"
+                " due_ms BIGINT NOT NULL, status TEXT NOT NULL, done_ms BIGINT, recorded_by TEXT)")
 
 
-def script_visits(store_path: Path) -> None:
+def script_visits(store_path: Path, store_url: str | None = None) -> None:
     """g1: one visit done, one missed, one still scheduled past its time; g3: one done; one in December."""
-    with sqlite3.connect(store_path) as db:
+    visits = [("r1", "g1", november(2, 9), "done", november(2, 10), "cg-wang"),
+              ("r1", "g1", november(9, 9), "missed", None, None),
+              ("r1", "g1", november(29, 9), "scheduled", None, None),
+              ("r3", "g3", november(3, 9), "done", november(3, 11), "cg-qian"),
+              ("r3", "g3", DECEMBER_MS + DAY_MS, "scheduled", None, None)]
+    insert = ("INSERT INTO visits (resident, grid, due_ms, status, done_ms, recorded_by)"
+              " VALUES (?, ?, ?, ?, ?, ?)")
+    if store_url is not None:
+        with closing(PgConnection(store_url)) as pg:
+            pg.execute(VISITS_TABLE)
+            pg.executemany(insert, visits)
+        return
+    with closing(sqlite3.connect(store_path)) as db, db:
         db.execute(VISITS_TABLE)
-        db.executemany(
-            "INSERT INTO visits (resident, grid, due_ms, status, done_ms, recorded_by)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [("r1", "g1", november(2, 9), "done", november(2, 10), "cg-wang"),
-             ("r1", "g1", november(9, 9), "missed", None, None),
-             ("r1", "g1", november(29, 9), "scheduled", None, None),
-             ("r3", "g3", november(3, 9), "done", november(3, 11), "cg-qian"),
-             ("r3", "g3", DECEMBER_MS + DAY_MS, "scheduled", None, None)])
-    db.close()
+        db.executemany(insert, visits)

@@ -6,14 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from hub.store import StoreAt
 from hub.supervision.figures import Durations, Supervision
+from hub.supervision.metrics import SupervisionCollector
 from hub.supervision.sources import StoredVisits, read_history
+from tests.conftest import OpenStore
 from tests.supervision.support import (
     AFTER_MS,
     DECEMBER_MS,
     NOVEMBER_MS,
+    SetClock,
     registry,
     script_history,
     script_visits,
@@ -107,3 +111,25 @@ def test_no_visits_table_is_no_visits(tmp_path: Path) -> None:
     store = tmp_path / "hub.sqlite3"
     script_history(store, registry())
     assert StoredVisits(StoreAt(store)).visits(NOVEMBER_MS, DECEMBER_MS) == []
+
+
+def test_each_backend_gives_the_same_figures(open_store: OpenStore) -> None:
+    """The same month on each backend: the store's queries for the figures and for the metrics speak
+    both dialects."""
+    open_store().close()  # the schema, as the hub makes it
+    place = registry()
+    script_history(open_store.path, place, open_store.url)
+    script_visits(open_store.path, open_store.url)
+    at = StoreAt(open_store.path, open_store.url)
+    month = Supervision(place, read_history(at, StoredVisits(at), NOVEMBER_MS, DECEMBER_MS, AFTER_MS))
+    figures = month.unit("subdistrict", "hm").figures
+    assert (figures.alerts, figures.acknowledgement, figures.resolution) == (8, took(8, 210, 1560),
+                                                                           took(7, 1200, 38520))
+    assert (figures.overdue, figures.escalated, figures.false_alarms, figures.device_coverage) == (
+        2, 1, 3, round(1 - 2 / (5 * 30), 4))
+    assert (figures.visits_due, figures.visits_done, figures.visits_overdue) == (4, 2, 2)
+    served = CollectorRegistry()
+    served.register(SupervisionCollector(lambda: place, at, SetClock(AFTER_MS), StoredVisits(at)))
+    labels = {"subdistrict": "hm", "community": "sunshine", "grid": "g2"}
+    assert served.get_sample_value("hub_supervision_alerts_overdue", labels) == 1
+    assert served.get_sample_value("hub_supervision_acknowledgement_seconds_sum", labels) == 120 + 1200 + 2400

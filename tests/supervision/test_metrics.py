@@ -11,15 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub.store import StoreAt
 from hub.supervision.metrics import SupervisionCollector
 from hub.supervision.sources import StoredVisits
-from tests.supervision.support import november, registry, script_history, script_visits
-
-
-class FixedClock:
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def now_ms(self) -> int:
-        return self.at
+from tests.supervision.support import SetClock, november, registry, script_history, script_visits
 
 
 def test_series_per_grid_count_the_store(tmp_path: Path) -> None:
@@ -28,7 +20,7 @@ def test_series_per_grid_count_the_store(tmp_path: Path) -> None:
     script_history(store, place)
     script_visits(store)
     served = CollectorRegistry()
-    served.register(SupervisionCollector(lambda: place, StoreAt(store), FixedClock(november(29, 12)),
+    served.register(SupervisionCollector(lambda: place, StoreAt(store), SetClock(november(29, 12)),
                                          StoredVisits(StoreAt(store))))
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value
              for f in text_string_to_metric_families(generate_latest(served).decode()) for s in f.samples}
