@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from hub.alerts.model import Alert, AlertEvent
+from hub.alerts.service import HUB_ACTOR
 from hub.registry import Hierarchy, Level, Levels, Record, Registry
 
 SupervisedLevel = Literal["city", "district", "subdistrict", "community", "grid"]
@@ -177,9 +178,8 @@ class Supervision:
 
     def units(self, level: Level, within: tuple[Level, str] | None = None) -> list[str]:
         """The ids in service at `level`, those under `within` (level, id) when given, sorted."""
-        hierarchy = self._registry.hierarchy
         return sorted(e.id for e in self._entries(level)
-                      if within is None or hierarchy.at(level, e.id).at(within[0]) == within[1])
+                      if within is None or self.hierarchy.at(level, e.id).at(within[0]) == within[1])
 
     def unit(self, level: Level, id: str) -> UnitFigures:
         return UnitFigures(level=level, id=id, name=self.name(level, id),
@@ -217,18 +217,18 @@ class Supervision:
         by_worker: dict[str, list[AlertEvent]] = defaultdict(list)
         for e in events:
             worker = e.detail.get("acknowledged_by") if e.action == "overdue" else e.actor
-            if e.action != "escalated" and worker and worker != "hub":
+            if e.action != "escalated" and worker and worker != HUB_ACTOR:
                 by_worker[worker].append(e)
         done: dict[str, int] = defaultdict(int)
         for v in visits:
             done[v.recorded_by or ""] += 1
-        hierarchy, caregivers = self._registry.hierarchy, {c.id: c for c in self._registry.file.caregivers}
+        caregivers = {c.id: c for c in self._registry.file.caregivers}
         rows = []
         for worker in sorted(set(by_worker) | set(done)):
             acknowledgements, resolutions, overdue, _ = _split(by_worker[worker])
             rows.append(WorkerFigures(
                 caregiver=worker, name=caregivers[worker].name if worker in caregivers else worker,
-                grids=hierarchy.grids_of_worker(worker),
+                grids=self.hierarchy.grids_of_worker(worker),
                 acknowledgement=self._took(acknowledgements), resolution=self._took(resolutions),
                 overdue=len({e.alert_id for e in overdue}),
                 false_alarms=sum(1 for e in resolutions if e.detail.get("outcome") == FALSE_ALARM),
