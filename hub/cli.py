@@ -57,6 +57,7 @@ from hub.runtime import Hub
 from hub.settings import Settings
 from hub.simulate_cli import app as simulate_app
 from hub.store import Store
+from hub.supervision_cli import app as supervision_app
 from simulators.community import CommunityParameters
 from simulators.publishing import publish_messages
 from simulators.scenario import Scenario
@@ -73,6 +74,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(residents_app, name="residents")
+app.add_typer(supervision_app, name="supervision")
 app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 log = logging.getLogger(__name__)

@@ -36,6 +36,8 @@ from hub.registry_sources import FileRegistrySource, PostgresRegistrySource, Reg
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
 from hub.visits.patrol import PatrolThread
+from hub.supervision.metrics import SupervisionCollector
+from hub.supervision.sources import StoredVisits
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class Hub:
                                   None if self.influx is None else self.influx.stats, settings.store_at,
                                   node={"node_id": settings.node_id, "client_id": settings.client_id,
                                         "communities": ",".join(settings.communities)})
+        self.metrics.registry.register(SupervisionCollector(self.registry.current, settings.store_at,
+                                                            self.clock, StoredVisits(settings.store_at)))
         self.intake.pipeline.thread.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
 

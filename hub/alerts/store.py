@@ -51,6 +51,14 @@ def alert_from_row(row: tuple[Any, ...]) -> Alert:
     return Alert(*values)
 
 
+_EVENT_COLUMNS = "id, alert_id, at_ms, actor, action, from_state, to_state, detail"
+
+
+def _event_from_row(row: tuple[Any, ...]) -> AlertEvent:
+    event_id, alert_id, at_ms, actor, action, from_state, to_state, detail = row
+    return AlertEvent(event_id, alert_id, at_ms, actor, action, from_state, to_state, json.loads(detail))
+
+
 def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -189,6 +197,22 @@ class AlertStore:
                                 " ORDER BY id DESC LIMIT ?", (*args, where.limit))
         return [alert_from_row(row) for row in rows]
 
+    def alive_between(self, from_ms: int, to_ms: int) -> list[Alert]:
+        """The alerts unresolved at some time in [from_ms, to_ms): raised before its end, not resolved
+        before its start (every alert an event of the period can be about; supervision's figures)."""
+        rows = self._db.execute(
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE first_seen_ms < ?"
+            " AND (resolved_ms IS NULL OR resolved_ms >= ?) ORDER BY id", (to_ms, from_ms))
+        return [alert_from_row(row) for row in rows]
+
+    def events_between(self, from_ms: int, to_ms: int, actions: tuple[str, ...]) -> list[AlertEvent]:
+        """The history entries of these actions in [from_ms, to_ms), oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events"
+            f" WHERE at_ms >= ? AND at_ms < ? AND action IN ({', '.join('?' * len(actions))}) ORDER BY id",
+            (from_ms, to_ms, *actions))
+        return [_event_from_row(row) for row in rows]
+
     def overdue(self, now_ms: int) -> list[Alert]:
         """Unresolved alerts whose deadline has passed: an open alert's tier's acknowledgement deadline, an
         acknowledged alert's resolution deadline."""
@@ -243,11 +267,9 @@ class AlertStore:
 
     def _events(self, condition: str, value: int) -> list[AlertEvent]:
         rows = self._db.execute(
-            "SELECT id, alert_id, at_ms, actor, action, from_state, to_state, detail FROM alert_events"
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events"
             f" WHERE {condition} ORDER BY id", (value,))
-        return [AlertEvent(id=i, alert_id=a, at_ms=at, actor=actor, action=action, from_state=from_state,
-                           to_state=to_state, detail=json.loads(detail))
-                for i, a, at, actor, action, from_state, to_state, detail in rows]
+        return [_event_from_row(row) for row in rows]
 
     # --- deliveries ----------------------------------------------------------------------------
 
@@ -311,17 +333,36 @@ class AlertStore:
             " WHERE e.action = 'escalated' GROUP BY a.kind")
         return {kind: n for kind, n in rows}
 
-    def acknowledgement_buckets(self, bounds_ms: list[int]) -> dict[str, tuple[list[int], int, int]]:
-        """Per severity: how many acknowledged alerts took at most each bound (first seen → acknowledged),
-        their count and the total time in ms. Counted in SQL: the table only grows."""
+    def acknowledgement_buckets(self, bounds_ms: list[int], by: tuple[str, ...] = ("severity",)) -> \
+            dict[tuple[Any, ...], tuple[list[int], int, int]]:
+        """Per value of the `by` columns: how many acknowledged alerts took at most each bound (first seen
+        → acknowledged), their count and the total time in ms. Counted in SQL: the table only grows."""
         took = f"{'max' if self._pg is None else 'greatest'}(acknowledged_ms - first_seen_ms, 0)"
         # CAST: PostgreSQL sums bigints as numeric (Decimal in Python), SQLite as integers.
         buckets = ", ".join(f"CAST(sum(CASE WHEN {took} <= ? THEN 1 ELSE 0 END) AS BIGINT)"
                             for _ in bounds_ms)
+        columns = ", ".join(by)
         rows = self._db.execute(
-            f"SELECT severity, {buckets}, count(*), CAST(sum({took}) AS BIGINT) FROM alerts"
-            " WHERE acknowledged_ms IS NOT NULL GROUP BY severity", bounds_ms)
-        return {row[0]: (list(row[1:-2]), row[-2], row[-1]) for row in rows}
+            f"SELECT {columns}, {buckets}, count(*), CAST(sum({took}) AS BIGINT) FROM alerts"
+            f" WHERE acknowledged_ms IS NOT NULL GROUP BY {columns}", bounds_ms)
+        return {tuple(row[:len(by)]): (list(row[len(by):-2]), row[-2], row[-1]) for row in rows}
+
+    def placed_counts(self) -> list[tuple[str, str, str | None, str | None, str, str | None, int, int]]:
+        """(community, building, household, resident, state, outcome, alerts, of them unresolved and told
+        overdue) over the store's whole history: where alerts are, for supervision's metrics."""
+        rows = self._db.execute(
+            "SELECT community, building, household, resident, state, outcome, count(*),"
+            " CAST(sum(CASE WHEN state != 'resolved' AND EXISTS (SELECT 1 FROM alert_events e"
+            "  WHERE e.alert_id = alerts.id AND e.action = 'overdue') THEN 1 ELSE 0 END) AS BIGINT)"
+            " FROM alerts GROUP BY community, building, household, resident, state, outcome")
+        return [(c, b, h, r, state, outcome, n, overdue) for c, b, h, r, state, outcome, n, overdue in rows]
+
+    def devices_alerted(self, kinds: tuple[str, ...]) -> set[str]:
+        """The devices with an unresolved alert of one of these kinds."""
+        rows = self._db.execute(
+            f"SELECT DISTINCT device FROM alerts WHERE state != 'resolved' AND device IS NOT NULL"
+            f" AND kind IN ({', '.join('?' * len(kinds))})", kinds)
+        return {device for (device,) in rows}
 
     def delivery_counts(self) -> list[tuple[str, str, int, int]]:
         """(sink, status, deliveries, failed attempts) over the delivery queue's whole history."""

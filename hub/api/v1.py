@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from hub.api.audit import record_token_read
 from hub.api.deps import ApiServices
 from hub.api.registry_editor import RegistryEditor
-from hub.api.routes import alerts, me, registry, reports, residents, visits
+from hub.api.routes import alerts, me, registry, reports, residents, supervision, visits
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
 from hub.clock import SystemClock
@@ -30,7 +30,7 @@ def install(app: FastAPI, services: ApiServices) -> None:
     # One editor per app: its lock serializes edits.
     app.state.registry_editor = RegistryEditor(services.registry_source, services.registry.current,
                                                settings.store_at)
-    for routes in (me, alerts, reports, residents, registry, visits):
+    for routes in (me, alerts, reports, residents, registry, supervision, visits):
         app.include_router(routes.router)
 
 
