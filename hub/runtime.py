@@ -35,9 +35,9 @@ from hub.registry import Registry, RegistryHolder
 from hub.registry_sources import FileRegistrySource, PostgresRegistrySource, RegistryFollower, RegistrySource
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
-from hub.visits.patrol import PatrolThread
 from hub.supervision.metrics import SupervisionCollector
 from hub.supervision.sources import StoredVisits
+from hub.visits.patrol import PatrolThread
 
 log = logging.getLogger(__name__)
 

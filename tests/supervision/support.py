@@ -40,6 +40,7 @@ def registry() -> Registry:
             .grid("g1", name="一网格", workers=["cg-wang"]).household("h1", unit="1-101")
             .resident("r1", "王奶奶", caregivers={"cg-li": 1, "cg-wang": 2})
             .device("band-1", "wristband", resident="r1").device("door-1", "door_sensor", household="h1")
+            .resident("r1b", "王爷爷", household="h1")
             .grid("g2", name="二网格", workers=["cg-zhao"]).household("h2", unit="1-201")
             .resident("r2", "赵爷爷", caregivers={"cg-li": 1, "cg-zhao": 2})
             .device("door-2", "door_sensor", household="h2")
@@ -153,8 +154,8 @@ def script_visits(store_path: Path, store_url: str | None = None) -> None:
     in December. Into the store's own `visits` table (the migrations made it with the alert tables)."""
     visits = [("r1", "sunshine", "h1", "g1", november(2, 9), "done", november(2, 10), "cg-wang"),
               ("r1", "sunshine", "h1", "g1", november(9, 9), "overdue", None, None),
-              ("r1", "sunshine", "h1", "g1", november(20, 9), "cancelled", None, None),
-              ("r1", "sunshine", "h1", "g1", november(29, 9), "scheduled", None, None),
+              ("r1b", "sunshine", "h1", "g1", november(20, 9), "cancelled", None, None),
+              ("r1b", "sunshine", "h1", "g1", november(29, 9), "scheduled", None, None),
               ("r3", "moon", "h3", "g3", november(3, 9), "done", november(3, 11), "cg-qian"),
               ("r3", "moon", "h3", "g3", DECEMBER_MS + DAY_MS, "scheduled", None, None)]
     insert = ("INSERT INTO visits (resident, community, household, grid, from_ms, due_ms, status, done_ms,"
