@@ -66,7 +66,11 @@ class Scope:
         index = registry_index(registry)
         hierarchy = registry.hierarchy
         if token.role is Role.CAREGIVER:
-            residents = frozenset(index.cared_for.get(token.caregiver or "", set()))
+            # Those it cares for, and, for a grid worker signed in with its caregiver token, the residents
+            # of the grids it works: its overdue visits are about them.
+            worked = (r for g in hierarchy.grids_of_worker(token.caregiver or "")
+                      for h in index.grid_households[g] for r in index.household_residents[h])
+            residents = frozenset(index.cared_for.get(token.caregiver or "", set())).union(worked)
             return cls(token, hierarchy, frozenset(index.resident_community[r] for r in residents), residents,
                        frozenset(index.resident_household[r] for r in residents))
         if token.role is Role.GRID_WORKER:

@@ -94,6 +94,9 @@ def test_a_grid_worker_records_an_overdue_visit_and_that_resolves_its_alert(
     assert [(a["state"], a["severity"]) for a in alerts] == [("open", "warning")]
     (wang,) = [v for v in overdue if v["resident"] == "r-wang"]
     assert wang["alert_id"] == alerts[0]["id"]
+    # The worker, whom the resident does not list as a caregiver, sees the alert about its grid's resident.
+    seen = worker.get("/api/v1/alerts", params={"kind": "visit_overdue"}).json()
+    assert [a["id"] for a in seen] == [wang["alert_id"]]
 
     body = {"resident_seen": True, "outcome": "ok", "note": "血压正常", "lat": 31.2304, "lon": 121.4737}
     response = worker.post(f"/api/v1/visits/{wang['id']}/record", json=body)

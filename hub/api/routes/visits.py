@@ -87,18 +87,11 @@ class VisitRecordIn(BaseModel):
 # --- who may do what: the hooks role and scope changes extend -------------------------------------------
 
 
-def visible_residents(scope: Scope, registry: Registry) -> frozenset[str] | None:
-    """Whose visits a token sees beyond its communities: a caregiver, the residents it cares for and those
-    of the grids it works; a grid worker token, its grids' residents; None for the other roles (their
-    communities bound them)."""
-    if scope.token.role is Role.GRID_WORKER:
-        return scope.residents
-    if scope.token.role is not Role.CAREGIVER:
-        return None
-    hierarchy = registry.hierarchy
-    grids = set(hierarchy.grids_of_worker(scope.token.caregiver or ""))
-    return frozenset(scope.residents or ()) | {r.id for r in registry.file.residents
-                                               if hierarchy.resident(r.id).grid in grids}
+def visible_residents(scope: Scope) -> frozenset[str] | None:
+    """Whose visits a token sees: a caregiver's or grid worker's residents (a grid worker's caregiver token
+    includes the residents of the grids it works: `Scope.of`); None for the other roles (their communities
+    bound them)."""
+    return scope.residents
 
 
 def recording_refusal(scope: Scope, registry: Registry, visit: Visit) -> str | None:
@@ -119,8 +112,8 @@ def recording_refusal(scope: Scope, registry: Registry, visit: Visit) -> str | N
             " (that takes: caregiver, grid_worker, operator, supervisor)")
 
 
-def _sees(scope: Scope, registry: Registry, visit: Visit) -> bool:
-    residents = visible_residents(scope, registry)
+def _sees(scope: Scope, visit: Visit) -> bool:
+    residents = visible_residents(scope)
     return visit.resident in residents if residents is not None else scope.sees_community(visit.community)
 
 
@@ -157,7 +150,7 @@ def list_visits(  # noqa: PLR0917 - FastAPI passes query parameters by name
         under = frozenset(h.id for h in registry.file.households
                           if hierarchy.household(h.id).at(level) == value)
         households = under if households is None else households & under
-    residents = visible_residents(scope, registry)
+    residents = visible_residents(scope)
     if resident is not None:
         if residents is not None and resident not in residents:
             raise forbidden(f"{scope.who} does not see resident {resident}'s visits")
@@ -190,7 +183,7 @@ def record_visit(  # noqa: PLR0917 - FastAPI passes dependencies by name
     store = Store(store_at.path, url=store_at.url)
     try:
         visit = store.visit(visit_id)
-        if visit is None or not _sees(scope, registry, visit):
+        if visit is None or not _sees(scope, visit):
             raise not_found(f"visit {visit_id}")  # as if absent: a 403 would confirm it exists
         refusal = recording_refusal(scope, registry, visit)
         if refusal is not None:
