@@ -3,7 +3,8 @@ entries) and as SQL (alert lists), side by side so the two cannot drift apart.
 
 An operator, supervisor, device admin or read-only token sees its communities (`*`: all of them) and
 those below its cities, districts and subdistricts. A caregiver token sees the residents whose
-`caregivers` list its caregiver, and the alerts about them: those naming one of them, and those about one
+`caregivers` list its caregiver (and, when that caregiver works grids, their residents), and the alerts
+about them: those naming one of them, and those about one
 of their homes without a named resident (a door left open), except equipment alerts (device offline,
 battery low, coverage), which are the duty officer's, not the family's. A grid worker token sees its
 grids: their households and residents, the alerts raised about them (equipment ones too: a grid worker
