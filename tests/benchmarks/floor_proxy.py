@@ -20,8 +20,9 @@ benchmark does.
 against the room floor's grid, leave-one-home-out:
 
 - a morning check: a silence begun in the evening or night (from `evening` to 04:00) is due at the
-  latest wake-up seen so far (the end of a silence of 3 h or more over 04:00; `wake_q`: that quantile of
-  them, 1: the latest) plus `wake_margin_h`, if that is sooner than its floor;
+  latest wake-up seen so far (the end, before 18:00, of a silence of 3 h or more over 04:00; `wake_q`:
+  that quantile of them, 1: the latest, 2: the second latest) plus `wake_margin_h`, if that is sooner
+  than its floor;
 - a survival floor: an exponential tail fitted to the silences of `tail_u` hours or more begun around
   that hour (their count and mean excess, the excess shrunk toward 2 h), due where fewer than
   `tail_alpha` such silences a day are expected to last longer (never under `tail_floor` × the room
@@ -121,7 +122,7 @@ def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, aroun
         floor = min(floor, CAP_H)
         local_h = (t[i] % rh.DAY_S) / HOUR_S
         if evening is not None and len(wakes) >= MIN_NIGHTS and (local_h >= evening or local_h < NIGHT_HOUR):
-            wake = float(np.quantile(wakes, wake_q))
+            wake = float(np.quantile(wakes, wake_q) if wake_q <= 1 else sorted(wakes)[-int(wake_q)])
             day = t[i] - t[i] % rh.DAY_S
             check = day + (wake + wake_margin_h) * HOUR_S
             floor = min(floor, ((check if check > t[i] else check + rh.DAY_S) - t[i]) / HOUR_S)
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     rooms = [p for p in rooms if p["shrink"] != 1]
     morning: list[Params] = [ROOM_DEFAULTS | {"evening": ev, "wake_margin_h": m, "wake_q": q}
-                             for ev in (18, 20, 22) for m in (0.5, 1.0, 2.0) for q in (1.0, 0.9)]
+                             for ev in (18, 20, 22) for m in (0.5, 1.0, 2.0) for q in (1.0, 0.9, 2)]
     leave_one_home_out("a) morning check", rooms + morning, homes, data)
     tail: list[Params] = [{"around": 3, "shrink": 3, "extra_h": e, "tail_alpha": a, "tail_floor": f,
                            "tail_u": u}
