@@ -169,8 +169,10 @@ def leave_one_home_out(title: str, grid: Sequence[Params], homes: dict[str, rh.H
     delays = [24.0 if d is None else d for name, g, _ in rows[:-1] for d in per_point[g][name].delays_h]
     print(f"  mean delay over held-out homes {np.mean(delays):.2f} h")
     # On all four homes: the fastest set with no more false alarms than the room floor's defaults.
+    if ROOM_DEFAULTS not in grid:
+        return
     pooled = [rh.summarize(p.values(), 24) for p in per_point]
-    budget = pooled[grid.index(ROOM_DEFAULTS)].fa_per_month if ROOM_DEFAULTS in grid else np.inf
+    budget = pooled[grid.index(ROOM_DEFAULTS)].fa_per_month
     best = min((g for g, s in enumerate(pooled) if s.fa_per_month <= budget + 1e-9),
                key=lambda g: pooled[g].median_h, default=None)
     if best is not None:
