@@ -12,7 +12,6 @@ const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
 const OUTCOMES = ["resident_ok", "visited", "hospital", "false_alarm", "device_fault"];
 const REPORT_CATEGORIES = ["resident_unwell", "hazard", "broken_device", "other"];
-const LOCATION_WAIT_MS = 10_000;
 // The hub sends a keepalive comment well within this; a stream silent for longer is a dead connection
 // that a phone switching networks may never report as closed.
 const STREAM_SILENCE_MS = 60_000;
@@ -496,17 +495,15 @@ async function loadVisits(signal) {
   renderVisits();
 }
 
-/** Where the phone is, if its user allows it and it has a fix soon; null otherwise (the visit is saved
- * all the same). */
+/** Where the phone is, if its user allows it and it has a fix soon; null otherwise (the visit or report
+ * is saved all the same). */
 function phoneLocation() {
   if (!navigator.geolocation) return Promise.resolve(null);
-  return new Promise((resolve) => {
-    navigator.geolocation.getCurrentPosition(
-      (position) => resolve({ lat: position.coords.latitude, lon: position.coords.longitude }),
-      () => resolve(null),
-      { enableHighAccuracy: true, timeout: LOCATION_WAIT_MS, maximumAge: 60_000 },
-    );
-  });
+  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+    ({ coords }) => resolve({ lat: coords.latitude, lon: coords.longitude, accuracy_m: coords.accuracy }),
+    () => resolve(null),
+    { enableHighAccuracy: true, timeout: LOCATION_WAIT_MS, maximumAge: 60_000 },
+  ));
 }
 
 async function recordVisit(id, card, form) {
@@ -526,7 +523,7 @@ async function recordVisit(id, card, form) {
     const body = { resident_seen: form.querySelector(".seen").checked, outcome: outcome.value,
                    note: form.querySelector(".note").value.trim() };
     const where = form.querySelector(".share-location").checked ? await phoneLocation() : null;
-    if (where) Object.assign(body, where);
+    if (where) Object.assign(body, { lat: where.lat, lon: where.lon });
     const done = await api(`/visits/${id}/record`, { method: "POST", body, signal: state.session?.signal });
     $("announcer").textContent = t("visitRecorded", { name: done.resident_name || done.resident });
     await loadVisits(state.session.signal); // the next visit, planned from this one
@@ -1053,14 +1050,6 @@ function renderReportForm() {
   if (kept) category.value = kept;
 }
 
-/** Where the phone is, if the reporter allows it; null otherwise (the report goes without it). */
-function currentLocation() {
-  if (!navigator.geolocation) return Promise.resolve(null);
-  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
-    ({ coords }) => resolve({ lat: coords.latitude, lon: coords.longitude, accuracy_m: coords.accuracy }),
-    () => resolve(null), { timeout: LOCATION_WAIT_MS, maximumAge: 60_000 }));
-}
-
 async function fileReport(event) {
   event.preventDefault();
   const form = $("report-form");
@@ -1081,7 +1070,7 @@ async function fileReport(event) {
   button.disabled = true;
   try {
     if ($("report-location").checked) {
-      const where = await currentLocation();
+      const where = await phoneLocation();
       if (where) body.location = where;
     }
     const alert = await api("/reports", { method: "POST", body, signal: state.session?.signal });
