@@ -200,6 +200,16 @@ function repeat(signal, intervalMs, action) {
   signal.addEventListener("abort", () => clearInterval(timer), { once: true });
 }
 
+/** Shows why an action failed in its card's error line; true when there is nothing to show (the session
+ * ended or the request was called off), so the caller leaves its card as it is. */
+function showFailure(failure, line) {
+  if (failure instanceof SessionEnded || failure.name === "AbortError") return true;
+  const { key, values } = describeError(failure);
+  line.textContent = t(key, values);
+  line.hidden = false;
+  return false;
+}
+
 function reportBackgroundError(error) {
   if (error instanceof SessionEnded || error.name === "AbortError") return;
   const { key, values } = describeError(error);
@@ -442,10 +452,7 @@ async function act(id, card, path, body) {
     // The acknowledge button is gone now: keep the keyboard on the card's next step.
     if (path === "acknowledge" && card.isConnected) card.querySelector(".resolve-summary").focus();
   } catch (failure) {
-    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
-    const { key, values } = describeError(failure);
-    error.textContent = t(key, values);
-    error.hidden = false;
+    if (showFailure(failure, error)) return;
   } finally {
     buttons.forEach((button) => { button.disabled = false; });
     card.removeAttribute("aria-busy");
@@ -528,10 +535,7 @@ async function recordVisit(id, card, form) {
     $("announcer").textContent = t("visitRecorded", { name: done.resident_name || done.resident });
     await loadVisits(state.session.signal); // the next visit, planned from this one
   } catch (failure) {
-    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
-    const { key, values } = describeError(failure);
-    error.textContent = t(key, values);
-    error.hidden = false;
+    if (showFailure(failure, error)) return;
   } finally {
     button.disabled = false;
     card.removeAttribute("aria-busy");
@@ -1020,10 +1024,7 @@ async function reopen(event, alert, note, error, button) {
     renderAlerts();
     renderResolved();
   } catch (failure) {
-    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
-    const { key, values } = describeError(failure);
-    error.textContent = t(key, values);
-    error.hidden = false;
+    if (showFailure(failure, error)) return;
     button.disabled = false;
   }
 }
@@ -1080,10 +1081,7 @@ async function fileReport(event) {
     done.textContent = t("reportDone", { id: alert.id });
     done.hidden = false;
   } catch (failure) {
-    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
-    const { key, values } = describeError(failure);
-    error.textContent = t(key, values);
-    error.hidden = false;
+    if (showFailure(failure, error)) return;
   } finally {
     button.disabled = false;
   }
