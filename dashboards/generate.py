@@ -9,10 +9,11 @@ from pathlib import Path
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import community, ops
+from dashboards import community, ops, supervision
 
 GENERATED = Path(__file__).parent / "generated"
-BUILDERS: dict[str, Callable[[], dashboard.Dashboard]] = {ops.UID: ops.build, community.UID: community.build}
+BUILDERS: dict[str, Callable[[], dashboard.Dashboard]] = {
+    ops.UID: ops.build, community.UID: community.build, supervision.UID: supervision.build}
 
 
 def render(builder: dashboard.Dashboard) -> str:

@@ -14,6 +14,8 @@ geofence. A falling object the camera is not sure of is kept in the store but pa
 
 Equipment alerts clear themselves when the cause ends (the device is heard again, its battery replaced,
 the fault reported healthy): the rules hand out a `Clear` for each, and the hub resolves the open alert.
+A device that was offline clears only once it has stayed back for `offline_clear_after_s`: one that keeps
+dropping out continues its alert (counted) instead of opening a new one at every drop.
 Welfare alerts never clear by themselves: someone has to look.
 
 Pure logic: readings and "now" in, `Signal`s out; the hub turns signals into alerts. Every threshold has
@@ -103,6 +105,7 @@ class SafetyThresholds:
     not_worn_days: int = 14  # the days of history that say whether a band is usually worn
     not_worn_min_days: int = 7  # fewer days of history: no habit known yet, no reminder
     not_worn_share: float = 0.7  # worn on at least this share of the days it reported: usually worn
+    offline_clear_after_s: int = 600  # back this long before `device_offline` clears: flap damping
 
 
 @dataclass
@@ -143,6 +146,9 @@ class SafetyRules:
         self._doors: dict[str, _DoorState] = {}
         self._last_heard: dict[str, tuple[int, DeviceFacts]] = {}
         self._offline_reported: set[str] = set()
+        # Devices back after `device_offline` was raised (or may have been, before a restart): when they
+        # came back, what said so, until the alert clears or they drop out again.
+        self._back_since: dict[str, tuple[int, DeviceFacts, dict[str, Scalar]]] = {}
         self._low_battery_reported: set[str] = set()
         self._recent_objects: list[_FallingObject] = []
         # (subject, equipment alert) -> raised (True), known healthy (False); absent: not known (a restart)
@@ -163,7 +169,7 @@ class SafetyRules:
     def observe(self, device: DeviceFacts, ts_ms: int, fields: Mapping[str, Scalar]) -> list[Signal]:
         """Signals raised by one stored reading, in the order the hub stored them."""
         self.heard_from(device, ts_ms)
-        self._healthy(device.id, "device_offline", device, ts_ms, {"heard_ms": ts_ms})
+        self._back(device, ts_ms, {"heard_ms": ts_ms})
         signals: list[Signal] = []
         wearer = device.resident or _first(device.household_residents) or device.id
         kind = KINDS.get(device.kind)
@@ -246,8 +252,14 @@ class SafetyRules:
             for day, worn in days.items():
                 wear.days[day] = wear.days.get(day, False) or worn
 
+    def came_online(self, device: DeviceFacts, at_ms: int) -> None:
+        """An explicit `online` availability message: the device is back, as when it reports again."""
+        self.heard_from(device, at_ms)
+        self._back(device, at_ms, {"availability": "online"})
+
     def went_offline(self, device: DeviceFacts, at_ms: int) -> list[Signal]:
         """An explicit `offline` availability message (or last will): no need to wait for the check-in."""
+        self._back_since.pop(device.id, None)
         if device.id in self._offline_reported:
             return []
         self._offline_reported.add(device.id)
@@ -275,6 +287,7 @@ class SafetyRules:
             if interval_s is None or device_id in self._offline_reported:
                 continue
             if now_ms - heard_ms > interval_s * 1000:
+                self._back_since.pop(device_id, None)
                 self._offline_reported.add(device_id)
                 self._equipment[(device_id, "device_offline")] = True
                 signals.append(
@@ -287,6 +300,10 @@ class SafetyRules:
                         {"last_heard_ms": heard_ms, "checkin_interval_s": interval_s},
                     )
                 )
+        for device_id, (since_ms, facts, evidence) in list(self._back_since.items()):
+            if now_ms - since_ms >= self.thresholds.offline_clear_after_s * 1000:
+                del self._back_since[device_id]
+                self._healthy(device_id, "device_offline", facts, since_ms, evidence)
         yesterdays: dict[str, date] = {}  # per time zone: one conversion per tick, not one per band
         for wear in self._wear.values():
             zone = wear.device.timezone
@@ -352,6 +369,17 @@ class SafetyRules:
         self._low_battery_reported.add(device.id)
         self._equipment[(device.id, "battery_low")] = True
         return [Signal("battery_low", Severity.INFO, device.id, device.id, ts_ms, {"battery": level})]
+
+    def _back(self, device: DeviceFacts, at_ms: int, evidence: dict[str, Scalar]) -> None:
+        """The device is heard from again: its `device_offline`, if raised (or maybe raised before a
+        restart), clears once it has stayed back for `offline_clear_after_s` (at a tick). Until then a
+        new drop continues the same alert."""
+        if device.id in self._back_since or not self._equipment.get((device.id, "device_offline"), True):
+            return
+        if self.thresholds.offline_clear_after_s <= 0:
+            self._healthy(device.id, "device_offline", device, at_ms, evidence)
+        else:
+            self._back_since[device.id] = (at_ms, device, evidence)
 
     def _healthy(self, subject: str, alert: str, device: DeviceFacts, at_ms: int,
                  evidence: dict[str, Scalar]) -> None:

@@ -1,5 +1,7 @@
-"""The registry file's model: community → compound → building → grid → household → resident, caregivers,
-and the devices placed in households or on buildings, with where each device reports from.
+"""The registry file's model: city 市 → district 区 → subdistrict 街道 → community 社区 → compound 小区 →
+building 楼栋, and grids 网格 of a community, each covering households (a household names its building and
+its grid: a grid may span buildings, a building may be split between grids); residents, caregivers, and
+the devices placed in households or on buildings, with where each device reports from.
 
 Pure data (no I/O): the hub loads, indexes and persists it (`hub.registry`), the simulators build one
 for the community they simulate, and both resolve each device's place the same way (`place_devices`).
@@ -13,8 +15,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -36,9 +38,42 @@ class Record(Entry):
     active: bool = True
 
 
+class City(Record):
+    """市."""
+
+    name: str
+
+
+class District(Record):
+    """区."""
+
+    city: Id
+    name: str
+
+
+class Subdistrict(Record):
+    """街道."""
+
+    district: Id
+    name: str
+
+
+LIVES_ALONE_FLAG = "独居老人"
+"""The flag that marks a resident living alone, whatever `lives_alone` says."""
+
+VisitDays = Annotated[float, Field(gt=0, le=366)]
+
+
 class Community(Record):
+    """社区. The levels above it are optional: a registry that names none is a community on its own."""
+
     name: str
     timezone: str = "Asia/Shanghai"
+    subdistrict: Id | None = None
+    visit_plans: dict[str, VisitDays] = Field(
+        default_factory=lambda: {LIVES_ALONE_FLAG: 7.0},
+        description="resident flag -> a grid worker visits every so many days (巡查); the most frequent "
+                    "plan of a resident's flags applies. Replaces the default (独居老人 weekly); {}: none")
 
 
 class Compound(Record):
@@ -53,18 +88,32 @@ class Building(Record):
 
 
 class Grid(Record):
-    """网格: the patch of a building a grid worker (网格员) looks after."""
+    """网格: the households of a community a grid worker (网格员) looks after, in one building or several.
 
-    building: Id
+    It names its `community`. A grid of an older registry names a `building` instead, and is in that
+    building's community; its households that name no building are in that one."""
+
+    community: Id | None = None
+    building: Id | None = None
     name: str = ""
+    workers: list[Id] = Field(default_factory=list, description="its grid workers: caregivers of its"
+                                                                 " community with the role grid_worker")
+
+    @model_validator(mode="after")
+    def _placed(self) -> Self:
+        if self.community is None and self.building is None:
+            raise ValueError("a grid names its `community` (or, in an older registry, its `building`)")
+        return self
 
 
 class Household(Record):
     grid: Id
+    building: Id | None = Field(default=None, description="required unless its grid names a building")
     unit: str = ""
 
 
-CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_security"]
+CaregiverRole = Literal["family", "grid_worker", "duty_officer", "property_security", "supervisor"]
+"""A `supervisor` oversees its community's grid workers: overdue visits and figures go to it."""
 
 
 class Caregiver(Record):
@@ -79,10 +128,6 @@ class Caregiver(Record):
 class CaregiverLink(Entry):
     caregiver: Id
     tier: int = Field(ge=1, le=9, description="1 is notified first; the next tier on no acknowledgement")
-
-
-LIVES_ALONE_FLAG = "独居老人"
-"""The flag that marks a resident living alone, whatever `lives_alone` says."""
 
 
 class LatLon(Entry):
@@ -124,6 +169,9 @@ class Resident(Record):
     heart_rate_max: int | None = Field(default=None, ge=20, le=250, description="overrides HUB_RULES_'s")
     geofence: Geofence | None = Field(
         default=None, description="where the resident is safe; followed while `wandering_risk` is set")
+    visit_every_days: float | None = Field(
+        default=None, ge=0, le=366,
+        description="overrides the community's visit plans for this resident; 0: no planned visits")
 
     @model_validator(mode="after")
     def _heart_rate_range(self) -> Self:
@@ -166,6 +214,9 @@ class Device(Record):
 
 
 class RegistryFile(Entry):
+    cities: list[City] = Field(default_factory=list)
+    districts: list[District] = Field(default_factory=list)
+    subdistricts: list[Subdistrict] = Field(default_factory=list)
     communities: list[Community] = Field(default_factory=list)
     compounds: list[Compound] = Field(default_factory=list)
     buildings: list[Building] = Field(default_factory=list)
@@ -179,6 +230,7 @@ class RegistryFile(Entry):
     def _references_resolve(self) -> Self:
         problems: list[str] = []
         tables: dict[str, Iterable[Any]] = {
+            "cities": self.cities, "districts": self.districts, "subdistricts": self.subdistricts,
             "communities": self.communities, "compounds": self.compounds, "buildings": self.buildings,
             "grids": self.grids, "households": self.households, "caregivers": self.caregivers,
             "residents": self.residents, "devices": self.devices,
@@ -196,14 +248,24 @@ class RegistryFile(Entry):
                 # What is in service must stand on what is in service: deactivate children first.
                 problems.append(f"{table} {entry_id!r}: {field} {value!r} is deactivated in {target}")
 
+        for district in self.districts:
+            check("districts", district.id, "city", "cities", district.city)
+        for subdistrict in self.subdistricts:
+            check("subdistricts", subdistrict.id, "district", "districts", subdistrict.district)
+        for cm in self.communities:
+            check("communities", cm.id, "subdistrict", "subdistricts", cm.subdistrict)
         for c in self.compounds:
             check("compounds", c.id, "community", "communities", c.community)
         for b in self.buildings:
             check("buildings", b.id, "compound", "compounds", b.compound)
         for g in self.grids:
+            check("grids", g.id, "community", "communities", g.community)
             check("grids", g.id, "building", "buildings", g.building)
+            for worker in g.workers:
+                check("grids", g.id, "worker", "caregivers", worker)
         for h in self.households:
             check("households", h.id, "grid", "grids", h.grid)
+            check("households", h.id, "building", "buildings", h.building)
         for cg in self.caregivers:
             check("caregivers", cg.id, "community", "communities", cg.community)
         for r in self.residents:
@@ -215,9 +277,12 @@ class RegistryFile(Entry):
             check("devices", d.id, "building", "buildings", d.building)
             check("devices", d.id, "resident", "residents", d.resident)
         if not problems:
-            problems += _links_across_communities(self)
+            problems += _grids_within_communities(self)
+        if not problems:
+            hierarchy = Hierarchy(self)
+            problems += _links_across_communities(self, hierarchy)
         if not problems:  # each gateway names its own compound's devices: unique per compound
-            compounds = device_compounds(self)
+            compounds = device_compounds(self, hierarchy)
             names = Counter((compounds[d.id], d.zigbee2mqtt) for d in self.devices if d.zigbee2mqtt)
             problems += [f"devices: zigbee2mqtt name {n!r} used {c} times in compound {compound!r}"
                          for (compound, n), c in names.items() if c > 1]
@@ -236,14 +301,42 @@ class RegistryFile(Entry):
         )
 
 
-def _links_across_communities(data: RegistryFile) -> list[str]:
-    """A caregiver is linked only to residents of its own community: a link would show it the resident's
-    data and the resident's operators its phone and notify URLs (its references must resolve)."""
+def _grids_within_communities(data: RegistryFile) -> list[str]:
+    """A grid, its households and their buildings are in one community, and its workers are that
+    community's grid workers (its references must resolve)."""
     compound_community = {c.id: c.community for c in data.compounds}
     building_community = {b.id: compound_community[b.compound] for b in data.buildings}
-    grid_community = {g.id: building_community[g.building] for g in data.grids}
-    household_community = {h.id: grid_community[h.grid] for h in data.households}
+    grids = {g.id: g for g in data.grids}
+    caregivers = {cg.id: cg for cg in data.caregivers}
+    problems: list[str] = []
+    for g in data.grids:
+        community = g.community or building_community[g.building or ""]
+        if g.building is not None and building_community[g.building] != community:
+            problems.append(f"grids {g.id!r}: building {g.building!r} is in community "
+                            f"{building_community[g.building]!r}, the grid in {community!r}")
+        for worker in map(caregivers.__getitem__, g.workers):
+            if worker.role != "grid_worker" or worker.community != community:
+                problems.append(f"grids {g.id!r}: worker {worker.id!r} is not a grid_worker of community"
+                                f" {community!r}")
+    for h in data.households:
+        grid = grids[h.grid]
+        building = h.building or grid.building
+        if building is None:
+            problems.append(f"households {h.id!r}: names no building, and its grid {h.grid!r} covers no"
+                            " single building to take it from")
+            continue
+        community = grid.community or building_community[grid.building or ""]
+        if building_community[building] != community:
+            problems.append(f"households {h.id!r}: building {building!r} is in community "
+                            f"{building_community[building]!r}, its grid {h.grid!r} in {community!r}")
+    return problems
+
+
+def _links_across_communities(data: RegistryFile, hierarchy: Hierarchy) -> list[str]:
+    """A caregiver is linked only to residents of its own community: a link would show it the resident's
+    data and the resident's operators its phone and notify URLs (its references must resolve)."""
     caregiver_community = {cg.id: cg.community for cg in data.caregivers}
+    household_community = {h.id: hierarchy.household(h.id).community for h in data.households}
     return [f"residents {r.id!r}: caregiver {link.caregiver!r} is in community "
             f"{caregiver_community[link.caregiver]!r}, the resident in {household_community[r.household]!r}"
             " (caregivers are linked within their community)"
@@ -251,13 +344,150 @@ def _links_across_communities(data: RegistryFile) -> list[str]:
             if caregiver_community[link.caregiver] != household_community[r.household]]
 
 
-def device_compounds(data: RegistryFile) -> dict[str, str]:
+Level = Literal["city", "district", "subdistrict", "community", "compound", "building", "grid"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+"""The levels, from the top. A list may be filtered by any of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Where an entry sits: its id at each level above it and its own, None where it has none (a community
+    with no subdistrict; a building, which grids cut across, has no grid; a grid no single building)."""
+
+    city: str | None = None
+    district: str | None = None
+    subdistrict: str | None = None
+    community: str | None = None
+    compound: str | None = None
+    building: str | None = None
+    grid: str | None = None
+
+    def at(self, level: Level) -> str | None:
+        value: str | None = getattr(self, level)
+        return value
+
+
+class Hierarchy:
+    """Where every entry of a registry file sits, level by level, and who looks after each grid; built
+    once per registry (its references must resolve, as they do in any `RegistryFile`).
+
+    A household's building is its own `building`, or its grid's in an older registry; a grid's community
+    is its own `community`, or its building's. Everything is indexed, deactivated entries too (they still
+    have a place); the people it names (`grid_workers`, `supervisors`) are those in service."""
+
+    def __init__(self, data: RegistryFile) -> None:
+        self._data = data
+        self._district = {d.id: Levels(city=d.city, district=d.id) for d in data.districts}
+        self._subdistrict = {s.id: replace(self._district[s.district], subdistrict=s.id)
+                             for s in data.subdistricts}
+        self._community = {c.id: replace(self._subdistrict[c.subdistrict] if c.subdistrict else Levels(),
+                                        community=c.id) for c in data.communities}
+        self._compound = {c.id: replace(self._community[c.community], compound=c.id) for c in data.compounds}
+        self._building = {b.id: replace(self._compound[b.compound], building=b.id) for b in data.buildings}
+        grids = {g.id: g for g in data.grids}
+        self._grid = {g.id: replace(self._community[g.community or self._building[g.building or ""].community
+                                                   or ""], grid=g.id)
+                      for g in data.grids}
+        self._household: dict[str, Levels] = {}
+        self.grid_buildings: dict[str, set[str]] = {g.id: set() for g in data.grids}
+        """The buildings each grid covers a household of."""
+        self.building_grids: dict[str, set[str]] = {b.id: set() for b in data.buildings}
+        """The grids that cover a household of each building."""
+        for h in data.households:
+            building = h.building or grids[h.grid].building or ""
+            self._household[h.id] = replace(self._building[building], grid=h.grid)
+            self.grid_buildings[h.grid].add(building)
+            self.building_grids[building].add(h.grid)
+        self._resident_household = {r.id: r.household for r in data.residents}
+        self._at: dict[Level, dict[str, Levels]] = {
+            "city": {c.id: Levels(city=c.id) for c in data.cities}, "district": self._district,
+            "subdistrict": self._subdistrict, "community": self._community, "compound": self._compound,
+            "building": self._building, "grid": self._grid,
+        }
+
+    def levels_of(self, entry: Record) -> Levels:
+        """The levels of any registry entry: a resident's and a household device's are its household's, a
+        building device's its building's, a caregiver's its community's."""
+        match entry:
+            case City() | District() | Subdistrict() | Community() | Compound() | Building() | Grid():
+                return self._at[_LEVEL_OF[type(entry)]][entry.id]
+            case Household():
+                return self._household[entry.id]
+            case Resident():
+                return self._household[entry.household]
+            case Caregiver():
+                return self._community[entry.community]
+            case Device() if entry.household is not None:
+                return self._household[entry.household]
+            case Device():
+                return self._building[entry.building or ""]
+        raise TypeError(f"not a registry entry: {entry!r}")
+
+    def communities_of(self, entry: Record) -> set[str]:
+        """The communities an entry is in: its own, or those below a city, district or subdistrict."""
+        level = _LEVEL_OF.get(type(entry))
+        if level in ("city", "district", "subdistrict"):
+            return self.communities_under(level, entry.id)
+        return {self.levels_of(entry).community or ""}
+
+    def household(self, household: str) -> Levels:
+        return self._household[household]
+
+    def resident(self, resident: str) -> Levels:
+        return self._household[self._resident_household[resident]]
+
+    def grid_of(self, *, household: str | None, resident: str | None) -> str | None:
+        """The grid of an alert's home: its household's, else its resident's; None for a building's, or
+        for ids not in the registry."""
+        home = household or self._resident_household.get(resident or "")
+        levels = self._household.get(home or "")
+        return None if levels is None else levels.grid
+
+    def has(self, level: Level, id: str) -> bool:
+        """Whether `id` names an entry at `level`."""
+        return id in self._at[level]
+
+    def at(self, level: Level, id: str) -> Levels:
+        """The levels of the entry `id` at `level`."""
+        return self._at[level][id]
+
+    def communities_under(self, level: Level, id: str) -> set[str]:
+        """The communities at or below the entry `id` at `level`; below a community, its own."""
+        if level in ("compound", "building", "grid"):
+            return {self._at[level][id].community or ""}
+        return {c for c, levels in self._community.items() if levels.at(level) == id}
+
+    def buildings_under(self, level: Level, id: str) -> set[str]:
+        """The buildings at or below the entry `id` at `level` (a grid's: those it covers a household of)."""
+        if level == "grid":
+            return set(self.grid_buildings[id])
+        return {b for b, levels in self._building.items() if levels.at(level) == id}
+
+    def grid_workers(self, grid: str) -> list[Caregiver]:
+        """The grid's workers in service: its `workers`, in order."""
+        workers = next(g.workers for g in self._data.grids if g.id == grid)
+        caregivers = {cg.id: cg for cg in self._data.caregivers if cg.active}
+        return [caregivers[w] for w in workers if w in caregivers]
+
+    def grids_of_worker(self, caregiver: str) -> list[str]:
+        """The grids in service a caregiver is a worker of."""
+        return [g.id for g in self._data.grids if g.active and caregiver in g.workers]
+
+    def supervisors(self, community: str) -> list[Caregiver]:
+        """Who oversees the community's grid workers: its caregivers in service with the role supervisor."""
+        return [cg for cg in self._data.caregivers
+                if cg.active and cg.role == "supervisor" and cg.community == community]
+
+
+_LEVEL_OF: dict[type[Record], Level] = {City: "city", District: "district", Subdistrict: "subdistrict",
+                                      Community: "community", Compound: "compound", Building: "building",
+                                      Grid: "grid"}
+
+
+def device_compounds(data: RegistryFile, hierarchy: Hierarchy | None = None) -> dict[str, str]:
     """Device id → the compound it is in (its references must resolve)."""
-    building_compound = {b.id: b.compound for b in data.buildings}
-    grid_building = {g.id: g.building for g in data.grids}
-    household_building = {h.id: grid_building[h.grid] for h in data.households}
-    return {d.id: building_compound[household_building[d.household] if d.household else d.building or ""]
-            for d in data.devices}
+    hierarchy = hierarchy or Hierarchy(data)
+    return {d.id: hierarchy.levels_of(d).compound or "" for d in data.devices}
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,20 +502,16 @@ class PlacedDevice:
     household: str | None
     resident: str | None
     room: str | None = None
+    grid: str | None = None
 
 
-def place_devices(data: RegistryFile) -> dict[str, PlacedDevice]:
+def place_devices(data: RegistryFile, hierarchy: Hierarchy | None = None) -> dict[str, PlacedDevice]:
     """Each device of `data` resolved to where it reports from (its references must resolve)."""
-    compound_community = {c.id: c.community for c in data.compounds}
-    building_compound = {b.id: b.compound for b in data.buildings}
-    grid_building = {g.id: g.building for g in data.grids}
-    household_building = {h.id: grid_building[h.grid] for h in data.households}
+    hierarchy = hierarchy or Hierarchy(data)
     placed: dict[str, PlacedDevice] = {}
     for d in data.devices:
-        building = household_building[d.household] if d.household else d.building
-        assert building is not None  # guaranteed by Device._placed_once
-        compound = building_compound[building]
-        placed[d.id] = PlacedDevice(
-            d.id, d.kind, compound_community[compound], compound, building, d.household, d.resident, d.room
-        )
+        levels = hierarchy.levels_of(d)
+        assert levels.community and levels.compound and levels.building  # every device has a building
+        placed[d.id] = PlacedDevice(d.id, d.kind, levels.community, levels.compound, levels.building,
+                                    d.household, d.resident, d.room, levels.grid)
     return placed

@@ -1,4 +1,5 @@
-"""`hub alerts …`: list, show, acknowledge, assign and resolve alerts in the hub's store.
+"""`hub alerts …`: list, show, acknowledge, assign, resolve and reopen alerts in the hub's store, and file
+reports by hand. What is done here is recorded in the history in the role `cli`.
 
 It works on the store file directly (HUB_STORE_PATH), next to a running hub: SQLite WAL lets both write,
 and the hub's next tick sees an acknowledgement and stops escalating. It never sends notifications.
@@ -20,6 +21,7 @@ from rich.table import Table
 from detectors.severity import SEVERITIES
 from hub.alerts.directory import Labels, alert_labels, person_name
 from hub.alerts.model import ALERT_STATES, OUTCOMES, Alert, AlertError, AlertState
+from hub.alerts.reports import NOTE_MAX, PLACES, REPORT_CATEGORIES, report_request
 from hub.alerts.service import AlertService
 from hub.clock import SystemClock
 from hub.local_time import configured_registry, local_time, zone_of
@@ -30,6 +32,7 @@ app = typer.Typer(help="Inspect and act on alerts.", no_args_is_help=True, add_c
 out = Console()
 err = Console(stderr=True)
 
+CLI_ROLE = "cli"  # the history's role of what is done at the command line
 ByOption = Annotated[str, typer.Option("--by", help="who is acting (name or caregiver id)")]
 
 
@@ -180,11 +183,12 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
         ("evidence", json.dumps(a.evidence, ensure_ascii=False)),
     ):
         out.print(f"  {label:<16} {value}")
-    history = Table("when", "who", "action", "from", "to", "detail", title="history")
+    history = Table("when", "who", "role", "action", "from", "to", "detail", title="history")
     for e in detail.history:
         history.add_row(
             at(e.at_ms),
-            e.actor,
+            _person(e.actor),
+            str(e.detail.get("role", "hub" if e.actor == "hub" else "")),
             e.action,
             e.from_state or "",
             e.to_state,
@@ -205,7 +209,7 @@ def show(alert_id: Annotated[int, typer.Argument(help="alert id")]) -> None:
 def ack(alert_id: Annotated[int, typer.Argument(help="alert id")], by: ByOption) -> None:
     """Acknowledge an alert: escalation stops."""
     with _service() as service:
-        _print_alert(service.acknowledge(alert_id, by))
+        _print_alert(service.acknowledge(alert_id, by, role=CLI_ROLE))
 
 
 @app.command()
@@ -216,7 +220,7 @@ def assign(
 ) -> None:
     """Make a caregiver responsible for an alert."""
     with _service() as service:
-        _print_alert(service.assign(alert_id, to, by))
+        _print_alert(service.assign(alert_id, to, by, role=CLI_ROLE))
 
 
 @app.command()
@@ -228,7 +232,46 @@ def resolve(
 ) -> None:
     """Resolve an alert with its outcome."""
     with _service() as service:
-        _print_alert(service.resolve(alert_id, outcome, by, note))
+        _print_alert(service.resolve(alert_id, outcome, by, note, role=CLI_ROLE))
+
+
+@app.command()
+def reopen(
+    alert_id: Annotated[int, typer.Argument(help="alert id")],
+    note: Annotated[str, typer.Option("--note", help="why it goes round the loop again (required)")],
+    by: ByOption,
+) -> None:
+    """Reopen a resolved alert: it needs a new acknowledgement and resolution, and whoever handled it is
+    told (by the running hub)."""
+    with _service() as service:
+        _print_alert(service.reopen(alert_id, by, note, role=CLI_ROLE))
+
+
+@app.command()
+def report(
+    *,
+    category: Annotated[str, typer.Option("--category", help=f"one of {', '.join(REPORT_CATEGORIES)}")],
+    note: Annotated[str, typer.Option("--note", help=f"what was seen (at most {NOTE_MAX} characters)")],
+    by: ByOption,
+    resident: Annotated[str | None, typer.Option(help="resident id")] = None,
+    household: Annotated[str | None, typer.Option(help="household id")] = None,
+    device: Annotated[str | None, typer.Option(help="device id")] = None,
+    building: Annotated[str | None, typer.Option(help="building id")] = None,
+) -> None:
+    """File a report by hand (a resident unwell, a hazard, a broken device): it is raised as an alert and
+    the running hub tells whom its kind goes to. Name exactly one place."""
+    _choice(category, REPORT_CATEGORIES, "--category")
+    places = [(place, value) for place, value in zip(PLACES, (resident, household, device, building),
+                                                         strict=True) if value is not None]
+    if len(places) != 1:
+        raise typer.BadParameter("name exactly one of --resident, --household, --device, --building")
+    if not note.strip() or len(note) > NOTE_MAX:
+        raise typer.BadParameter(f"a note of 1 to {NOTE_MAX} characters", param_hint="--note")
+    ((place, place_id),) = places
+    with _service() as service:
+        request = report_request(Registry.load(Settings().registry_path), category=category, place=place,
+                                 place_id=place_id, note=note, by=by, at_ms=SystemClock().now_ms())
+        _print_alert(service.raise_alert(request, by=by, role=CLI_ROLE))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ HTTP API it serves; this is the only module that imports `hub.runtime`."""
 from __future__ import annotations
 
 import gc
+import getpass
 import logging
 import signal
 import socket
@@ -44,11 +45,19 @@ from hub.mqtt import BrokerAddress, Connector
 from hub.node import NodeError, NodeScope
 from hub.redact import quiet_third_party_loggers, redact_url
 from hub.registry import Registry, RegistryError
+from hub.registry_sources import (
+    import_registry,
+    registry_at_start,
+    registry_in_service,
+    stored_registry,
+    stored_versions,
+)
 from hub.residents_cli import app as residents_app
 from hub.runtime import Hub
 from hub.settings import Settings
 from hub.simulate_cli import app as simulate_app
 from hub.store import Store
+from hub.supervision_cli import app as supervision_app
 from simulators.community import CommunityParameters
 from simulators.publishing import publish_messages
 from simulators.scenario import Scenario
@@ -56,7 +65,8 @@ from simulators.simulation import Simulation
 
 app = typer.Typer(help="Smart-community IoT hub.", no_args_is_help=True, add_completion=False)
 deadletter_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
-registry_app = typer.Typer(help="Check the community registry.", no_args_is_help=True)
+registry_app = typer.Typer(help="The community registry: check a file; with PostgreSQL (HUB_STORE_URL), "
+                                "import, export and its versions.", no_args_is_help=True)
 registry_app.command("export-mosquitto")(export_mosquitto_command)
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(registry_app, name="registry")
@@ -64,6 +74,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(residents_app, name="residents")
+app.add_typer(supervision_app, name="supervision")
 app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 log = logging.getLogger(__name__)
@@ -90,7 +101,8 @@ def _api_server(hub: Hub) -> ApiServer | None:
     settings = hub.settings
     if not settings.http_port:
         return None
-    services = ApiServices(settings=settings, registry=hub.registry, alerts=hub.alerts,
+    services = ApiServices(settings=settings, registry=hub.registry, registry_source=hub.registry_source,
+                           alerts=hub.alerts,
                            activity=hub.evaluation.activity,
                            offline_devices=hub.evaluation.rules.offline_devices,
                            clock=hub.clock, intake=hub.intake, metrics=hub.metrics.registry,
@@ -152,12 +164,23 @@ def run(
     """Run the hub: MQTT intake into the embedded store, InfluxDB export if configured."""
     settings = Settings()
     _setup_logging(settings)
-    # The hub writes registry edits made through the API back to the file it was started with.
+    # Without PostgreSQL the hub writes registry edits made through the API back to the file it was started
+    # with; with it, the registry is kept in the store, and the file is imported once when the store has
+    # none yet.
     settings = settings.model_copy(update={"registry_path": registry or settings.registry_path,
                                            "intake_workers": workers or settings.intake_workers})
-    reg = _load_registry(settings.registry_path)
+    version = None
+    if settings.store_url is None:
+        reg = _load_registry(settings.registry_path)
+    else:
+        try:
+            version, reg = registry_at_start(settings.store_url, settings.registry_path,
+                                             node=settings.node_id, kept=settings.registry_versions_kept)
+        except RegistryError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     try:
-        hub = Hub(settings, reg)
+        hub = Hub(settings, reg, registry_version=version)
     except (IntakeProcessesError, NodeError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -289,13 +312,18 @@ def _hub_command() -> str:
     return str(invoked) if invoked.name == "hub" else "hub"
 
 
+def _summary(reg: Registry) -> str:
+    d = reg.data
+    return (f"{len(d.communities)} communities, {len(d.buildings)} buildings, "
+            f"{len(d.households)} households, {len(d.residents)} residents, {len(reg.devices)} devices")
+
+
 @registry_app.command("check")
 def registry_check(path: Annotated[Path, typer.Argument(help="registry YAML or JSON file")]) -> None:
     """Validate a registry file and summarise it."""
     reg = _load_registry(path)
     d = reg.data
-    console.print(f"[green]ok[/green]: {len(d.communities)} communities, {len(d.buildings)} buildings, "
-                  f"{len(d.households)} households, {len(d.residents)} residents, {len(reg.devices)} devices")
+    console.print(f"[green]ok[/green]: {_summary(reg)}")
     # What each resident's home lets the inactivity detector see, and what detection to expect there.
     tracks: dict[Track, list[str]] = {}
     for r in d.residents:
@@ -309,6 +337,54 @@ def registry_check(path: Annotated[Path, typer.Argument(help="registry YAML or J
     # Loadable is not enough: an alert the registry has no one to tell of would run out unseen.
     for gap in unreachable_kinds(reg):
         console.print(f"[yellow]warning[/yellow]: {gap}", markup=True, highlight=False)
+
+
+def _store_url(command: str) -> tuple[Settings, str]:
+    settings = Settings()
+    if settings.store_url is None:
+        console.print(f"[red]`hub registry {command}` works on the registry in PostgreSQL (HUB_STORE_URL "
+                      f"is not set); with SQLite the registry file ({settings.registry_path}) is the "
+                      "registry[/red]")
+        raise typer.Exit(2)
+    return settings, settings.store_url
+
+
+@registry_app.command("import")
+def registry_import(path: Annotated[Path, typer.Argument(help="registry YAML or JSON file")]) -> None:
+    """Check a registry file as `hub registry check` does and store it in PostgreSQL as the newest
+    version: every hub node takes it into service (docs/operators/postgresql.md)."""
+    settings, url = _store_url("import")
+    reg = _load_registry(path)  # refused with the error a hub starting on the file would give
+    version = import_registry(url, reg, actor=f"hub registry import ({getpass.getuser()})",
+                              what=f"import {path.name}", kept=settings.registry_versions_kept)
+    console.print(f"[green]ok[/green]: {path} stored as registry version {version}: {_summary(reg)}")
+
+
+@registry_app.command("export")
+def registry_export(
+        path: Annotated[Path, typer.Argument(help="where to write it: .json for JSON, else YAML")]) -> None:
+    """Write the registry in service (the newest version in PostgreSQL) to a file, readable by its owner
+    only (it holds residents' personal data)."""
+    _, url = _store_url("export")
+    stored = stored_registry(url)
+    if stored is None:
+        console.print("[red]the store holds no registry yet: import one with "
+                      "`hub registry import FILE`[/red]")
+        raise typer.Exit(1)
+    version, reg = stored
+    reg.dump(path)
+    console.print(f"[green]ok[/green]: registry version {version} written to {path}: {_summary(reg)}")
+
+
+@registry_app.command("versions")
+def registry_versions(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """The registry's versions in PostgreSQL, newest first: when, who, what changed."""
+    _, url = _store_url("versions")
+    table = Table("version", "at", "who", "what")
+    zone = zone_of(configured_registry())
+    for v in stored_versions(url, limit):
+        table.add_row(str(v.version), local_time(v.at_ms, zone), v.actor, v.what)
+    Console().print(table)
 
 
 @deadletter_app.command("list")
@@ -342,7 +418,11 @@ def deadletter_replay(
 ) -> None:
     """Route dead letters again with the current registry; store those that now decode."""
     settings = Settings()
-    reg = _load_registry(registry or settings.registry_path)
+    try:
+        reg = registry_in_service(settings, registry)
+    except RegistryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     try:  # a node restricted to communities replays theirs; another's stay dead letters (other_community)
         scope = NodeScope.of(settings, reg)
     except NodeError as exc:

@@ -120,6 +120,7 @@ def thresholds(rules: RuleSettings) -> SafetyThresholds:
         not_worn_days=rules.not_worn_days,
         not_worn_min_days=rules.not_worn_min_days,
         not_worn_share=rules.not_worn_share,
+        offline_clear_after_s=rules.offline_clear_after_s,
     )
 
 
@@ -194,6 +195,8 @@ class Evaluator(BackgroundThread):
         # the store has.
         self._cursors: dict[str | None, int] = {}
         self._saved: dict[str | None, int] = {}
+        self._availability_ms = 0  # the newest availability message taken
+        self._availability_seen: dict[str, int] = {}  # device -> when its last one taken was received
         # Where nodes share the store: the cursor each community's learned state was brought up to at
         # start. Taken at that cursor still, it is learned already: no second restore and relearning.
         self._learned_at_start: dict[str, int] = {}
@@ -212,7 +215,7 @@ class Evaluator(BackgroundThread):
             self.armed.set()
             log.info("detector armed in %.1f s: %d communities restored from checkpoints, %d observations "
                      "relearned", self.stats.start_s, self.stats.restored, self.stats.relearned)
-            save_due = 0.0
+            save_due = availability_due = 0.0
             while not self._stopping.is_set():
                 self._follow_ownership(store)
                 position = min(self._cursors.values(), default=None)
@@ -248,6 +251,11 @@ class Evaluator(BackgroundThread):
                 behind = min(self._cursors.values(), default=last_id)
                 self.stats.backlog = store.last_observation_id() - behind
                 if handed is None and read < self._batch:  # caught up with everything committed
+                    # Availability once a second (an offline device pages in seconds), and always before
+                    # the time-driven checks, which count a device back from when it said so.
+                    if time.monotonic() >= availability_due or settled >= self._ticked_ms + TICK_MS:
+                        self._follow_availability(store)
+                        availability_due = time.monotonic() + 1.0
                     self._maybe_tick(settled)
                     self._sleep(self._tick_s)  # intake wakes us after each commit
             if self._checkpoint_every_ms is None or not self._checkpoint(store, self._cursors):
@@ -474,15 +482,35 @@ class Evaluator(BackgroundThread):
                                    habits=json.dumps(self.rules.habits(devices), separators=(",", ":")))
 
     def _seed(self, store: Store) -> None:
-        """After a restart, what the hub last heard from each device still counts toward offline checks."""
+        """After a restart, what the hub last heard from each device still counts toward offline checks,
+        and each device's last availability message is taken as if it had just come."""
         facts = self._facts()
-        for device_id, heard_ms, online in store.liveness():
+        for device_id, heard_ms, _ in store.liveness():
             device = facts.get(device_id)
-            if device is None:
+            if device is not None:
+                self.rules.heard_from(device, heard_ms)
+        self._follow_availability(store, owned_only=False)
+
+    def _follow_availability(self, store: Store, *, owned_only: bool = True) -> None:
+        """The `online`/`offline` availability messages (and last wills) intake stored since the last look:
+        `offline` raises `device_offline` at once, `online` clears it as a reading would. Intake keeps
+        only each device's last one, beside the observations. `owned_only`: only those of the communities
+        this node evaluates (at start: every device's, as before)."""
+        changes = store.availability_since(self._availability_ms - _AVAILABILITY_LOOKBACK_MS)
+        facts, devices = self._facts(), self._placement().registry.devices
+        for device_id, online, at_ms in changes:
+            self._availability_ms = max(self._availability_ms, at_ms)
+            device, placed = facts.get(device_id), devices.get(device_id)
+            if device is None or placed is None or self._availability_seen.get(device_id, -1) >= at_ms:
                 continue
-            self.rules.heard_from(device, heard_ms)
-            if online is False:
-                self._emit(self.rules.went_offline(device, heard_ms))
+            self._availability_seen[device_id] = at_ms
+            if owned_only and not self._owns(placed.community):
+                continue
+            if online:
+                self.rules.came_online(device, at_ms)
+            else:
+                self._emit(self.rules.went_offline(device, at_ms))
+        self._clear(self.rules.take_clears())
 
     def _evaluate(self, rows: list[StoredObservation], settled: int) -> None:
         """Rules and detector over a chunk of readings, with the time-driven checks run at least once per
@@ -622,6 +650,10 @@ class Evaluator(BackgroundThread):
         except Exception:  # one bad alert must not stop evaluation of everything after it
             log.exception("raising %s for %s failed", kind, subject)
 
+
+# Intake processes commit in parallel, so one may store an availability message received before the
+# newest one evaluation has taken: it looks this far back, and skips what it took already.
+_AVAILABILITY_LOOKBACK_MS = 60_000
 
 # How often evaluation looks for new sensitivity verdicts: a false alarm resolved now changes the next
 # silence's deadline, not the one that already passed, so seconds do not matter.

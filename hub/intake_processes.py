@@ -57,8 +57,8 @@ from hub.histograms import IntakeHistograms
 from hub.intake import IntakeStats, IntakeThread
 from hub.intake_pipeline import IntakePipeline
 from hub.migrations import migrate_postgresql
-from hub.mqtt import BrokerAddress, Protocol
-from hub.node import NodeScope, every_device_topic
+from hub.mqtt import BrokerAddress, Protocol, Subscriber
+from hub.node import NodeError, NodeScope, every_device_topic
 from hub.postgres import PgConnection
 from hub.registry import Registry, RegistryError, RegistryHolder
 from hub.settings import Settings
@@ -145,6 +145,35 @@ def dropped_topics(settings: Settings, scope: NodeScope, registry: Registry, *,
     every = [*plain, *_shared(settings, plain), intake_committed_topic(settings.client_id)]
     wanted = set(intake_topics(settings, scope, main=main))
     return [topic for topic in every if topic not in wanted]
+
+
+class SubscriptionsFollowRegistry:
+    """A registry listener: a node restricted to some communities (`HUB_COMMUNITIES`) subscribes to the
+    Zigbee2MQTT gateway of a compound its communities gain (an edit through the API, a new version from
+    PostgreSQL, an intake process's reloaded registry) at once, not at its next start. A filter is never
+    dropped here: compounds are deactivated, not removed, and a node's communities change only at a start."""
+
+    def __init__(self, settings: Settings, scope: NodeScope, subscriber: Subscriber, *,
+                 main: bool = True) -> None:
+        self._settings = settings
+        self._subscribed = set(intake_topics(settings, scope, main=main))
+        self._subscriber = subscriber
+        self._main = main
+
+    def __call__(self, registry: Registry) -> None:
+        if not self._settings.communities:
+            return  # every community: its filters do not depend on the registry
+        try:
+            scope = NodeScope.of(self._settings, registry)
+        except NodeError as exc:  # an imported registry without one of this node's communities
+            log.error("subscriptions left as they are: %s", exc)
+            return
+        more = [topic for topic in intake_topics(self._settings, scope, main=self._main)
+                if topic not in self._subscribed]
+        if more:
+            self._subscribed.update(more)
+            self._subscriber.subscribe(more)
+            log.info("subscribed to %s: %s", ", ".join(more), scope.describe())
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +482,8 @@ class IntakeProcess:
             intake.stats.add(before.stats.get("intake", {}))
             self.histograms.add(before.stats.get("histograms", {}))
         self._housekeeping = HousekeepingThread(f"intake-report-{self.name}", self._chores)
+        self.registry.add_listener(SubscriptionsFollowRegistry(settings, self.scope, self.pipeline.subscriber,
+                                                               main=False))
 
     def _report(self) -> None:
         intake = self.pipeline.thread

@@ -215,7 +215,7 @@ class _HubCollector(Collector):
                                           "first sighting to its acknowledgement, per severity.",
                                           labels=["severity"])
         for severity in SEVERITIES:
-            within, count, total_ms = acknowledged.get(severity, ([0] * len(ACK_SECONDS_BUCKETS), 0, 0))
+            within, count, total_ms = acknowledged.get((severity,), ([0] * len(ACK_SECONDS_BUCKETS), 0, 0))
             per_bucket = np.diff([0, *within, count])
             histogram.add_metric([severity], cumulative(ACK_SECONDS_BUCKETS, per_bucket), total_ms / 1000)
         yield histogram

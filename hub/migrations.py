@@ -9,8 +9,9 @@ Step 1 is the baseline, the schema hubs made before versioning. A SQLite store w
 `schema_version` is detected as that baseline: step 1's SQLite text only creates what is missing
 (`IF NOT EXISTS`), so it is applied and recorded, and later steps follow. The alert, token and intake
 process tables of the baseline are still created by their own modules (`hub/alerts/store.py`,
-`hub/api/tokens.py`, `hub/intake_processes.py`), as they were; new tables and changes of any table come
-here as new steps, for both backends, never as edits of an applied step.
+`hub/api/tokens.py`, `hub/intake_processes.py`), as they were, the first two from their text here, so
+that a step changing them can create them first on a store no such module has opened yet; new tables and
+changes of any table come here as new steps, for both backends, never as edits of an applied step.
 
 No migration library: the candidates either need SQLAlchemy (Alembic) or keep their state and locking in
 ways that differ between sqlite3 and psycopg (yoyo), while what is needed is a list of steps, a version
@@ -52,6 +53,90 @@ OBSERVATIONS_TABLE_SQLITE = """(
     fields      TEXT    NOT NULL,             -- JSON object of the decoded fields
     received_ms INTEGER NOT NULL,             -- hub time on arrival, epoch ms
     UNIQUE (ts, device_id)                    -- time first: see hub/store.py
+)"""
+
+# The alert tables and the API token table on SQLite, as hub/alerts/store.py and hub/api/tokens.py made them
+# before versioning; a later step that changes them creates them first when they are not there yet.
+ALERT_TABLES_SQLITE = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL,
+    severity        TEXT    NOT NULL,
+    state           TEXT    NOT NULL,         -- open, acknowledged, resolved
+    subject         TEXT    NOT NULL,         -- resident, device or building id
+    community       TEXT    NOT NULL,
+    building        TEXT    NOT NULL,
+    household       TEXT,
+    resident        TEXT,
+    device          TEXT,
+    evidence        TEXT    NOT NULL,         -- JSON object: the newest request's evidence
+    occurrences     TEXT    NOT NULL,         -- JSON array of occurrence ids counted (SOS presses, ...)
+    count           INTEGER NOT NULL,
+    first_seen_ms   INTEGER NOT NULL,
+    last_seen_ms    INTEGER NOT NULL,
+    tier            INTEGER NOT NULL,         -- highest caregiver tier notified so far
+    deadline_ms     INTEGER,                  -- next escalation unless acknowledged; NULL: none pending
+    assigned_to     TEXT,
+    acknowledged_by TEXT,
+    acknowledged_ms INTEGER,
+    resolved_by     TEXT,
+    resolved_ms     INTEGER,
+    outcome         TEXT,
+    note            TEXT    NOT NULL DEFAULT ''
+);
+-- One unresolved alert per (subject, kind): the database refuses a second, whatever the callers do.
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (subject, kind) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (subject, kind, id);
+CREATE INDEX IF NOT EXISTS alerts_deadline ON alerts (deadline_ms) WHERE deadline_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen_ms);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id          INTEGER PRIMARY KEY,
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,             -- a person's name, or "hub"
+    action      TEXT    NOT NULL,
+    from_state  TEXT,                         -- NULL when the action created the alert
+    to_state    TEXT    NOT NULL,
+    detail      TEXT    NOT NULL              -- JSON object
+);
+CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_events_action ON alert_events (action);  -- escalations, counted per scrape
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id              INTEGER PRIMARY KEY,
+    alert_id        INTEGER NOT NULL REFERENCES alerts (id),
+    event_id        INTEGER NOT NULL REFERENCES alert_events (id),
+    reason          TEXT    NOT NULL,
+    tier            INTEGER NOT NULL,
+    sink            TEXT    NOT NULL,
+    recipient       TEXT,                     -- caregiver id; NULL: the sink's own destination
+    status          TEXT    NOT NULL,         -- pending, sent, failed (given up)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    sent_ms         INTEGER
+);
+-- Changes made where no sink runs (the CLI), for the running hub to tell the caregivers already notified
+-- and to show on the live stream; rows go in the same transaction as the change, out as the hub takes them.
+CREATE TABLE IF NOT EXISTS alert_handovers (
+    event_id    INTEGER PRIMARY KEY REFERENCES alert_events (id),
+    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
+    tell        TEXT                          -- reason to tell the notified (acknowledged, ...); NULL: none
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, id);
+CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms)
+    WHERE status = 'pending';
+"""
+
+API_TOKENS_TABLE_SQLITE = """(
+    id           TEXT PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL,
+    caregiver    TEXT,                        -- registry caregiver id, for the caregiver role
+    communities  TEXT    NOT NULL,            -- JSON array of community ids; ["*"]: every community
+    token_sha256 TEXT    NOT NULL UNIQUE,     -- hex; the token itself is never stored
+    created_ms   INTEGER NOT NULL,
+    revoked_ms   INTEGER,
+    expires_ms   INTEGER                      -- NULL: never expires
 )"""
 
 _SQLITE_BASELINE = f"""
@@ -347,6 +432,64 @@ CREATE TABLE community_leases (
 );
 """
 
+# The registry on PostgreSQL (hub/registry_sources.py): each version of the whole registry document, the
+# newest in service on every node; who made it and what it was, for the operator reading the history.
+# Nothing on SQLite: there the registry file is the registry.
+_POSTGRESQL_REGISTRY_VERSIONS = """
+CREATE TABLE registry_versions (
+    version  integer PRIMARY KEY,
+    at_ms    bigint  NOT NULL,
+    actor    text    NOT NULL,    -- a token's name, `hub registry import`, a node importing its file
+    what     text    NOT NULL,    -- the edit: `create devices band-9`, `import registry.yaml`
+    document jsonb   NOT NULL     -- the registry file's model, as `hub registry export` writes it
+);
+"""
+
+# The registry's levels (devices/registry.py): each alert's grid, filled at raise time from the registry
+# (NULL for a building's alerts and those raised before), and each API token's places besides its
+# communities (JSON: {"districts": [...], "grids": [...], ...}; NULL: none). On SQLite the two tables are
+# made by their modules; whichever opens a store first, the step finds them.
+_HIERARCHY_SQLITE = f"""
+{ALERT_TABLES_SQLITE}
+ALTER TABLE alerts ADD COLUMN grid TEXT;
+CREATE INDEX IF NOT EXISTS alerts_grid ON alerts (grid);
+CREATE TABLE IF NOT EXISTS api_tokens {API_TOKENS_TABLE_SQLITE};
+ALTER TABLE api_tokens ADD COLUMN places TEXT;
+"""
+_HIERARCHY_POSTGRESQL = """
+ALTER TABLE alerts ADD COLUMN grid text;
+CREATE INDEX alerts_grid ON alerts (grid);
+ALTER TABLE api_tokens ADD COLUMN places text;
+"""
+
+# Planned visits of grid workers (hub/visits/): at most one open (scheduled or overdue) per resident, done
+# ones kept as the record of the visit until retention removes them.
+_VISITS = """
+CREATE TABLE IF NOT EXISTS visits (
+    id            {id},
+    resident      TEXT    NOT NULL,
+    community     TEXT    NOT NULL,
+    household     TEXT    NOT NULL,
+    grid          TEXT    NOT NULL,
+    from_ms       BIGINT  NOT NULL,             -- what `due_ms` counts from: the last visit done, or the plan
+    due_ms        BIGINT  NOT NULL,
+    assigned_to   TEXT,                         -- the grid's first worker when scheduled
+    status        TEXT    NOT NULL,             -- scheduled, overdue, done, cancelled
+    alert_id      BIGINT,                       -- the visit_overdue alert, once raised
+    done_ms       BIGINT,
+    resident_seen INTEGER,                      -- 1: the worker saw the resident
+    outcome       TEXT,                         -- ok, concern, not_home, referred
+    note          TEXT    NOT NULL DEFAULT '',
+    lat           {real},                       -- the worker's phone, when it allowed it
+    lon           {real},
+    recorded_by   TEXT,
+    token_id      TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS visits_one_open ON visits (resident)
+    WHERE status IN ('scheduled', 'overdue');
+CREATE INDEX IF NOT EXISTS visits_due ON visits (status, due_ms);
+"""
+
 # Every batch updates the liveness row of each device it holds (`devices_seen`): thousands of updates a
 # second of the same few thousand rows. Room left on each page lets PostgreSQL update a row in place on
 # its page (a HOT update: no new index entry, the old version pruned with the page), where full pages move
@@ -371,7 +514,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                                                      real="DOUBLE PRECISION")),
     Migration(6, "hub nodes and the leases of community evaluation on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_NODES),
-    Migration(7, "room on the pages of devices' liveness rows for their updates on PostgreSQL",
+    Migration(7, "the registry's versions on PostgreSQL",
+              sqlite="", postgresql=_POSTGRESQL_REGISTRY_VERSIONS),
+    Migration(8, "the registry's levels: each alert's grid, each API token's places",
+              sqlite=_HIERARCHY_SQLITE, postgresql=_HIERARCHY_POSTGRESQL),
+    Migration(9, "grid workers' planned visits to residents",
+              sqlite=_VISITS.format(id="INTEGER PRIMARY KEY", real="REAL"),
+              postgresql=_VISITS.format(id="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                                        real="DOUBLE PRECISION")),
+    Migration(10, "room on the pages of devices' liveness rows for their updates on PostgreSQL",
               sqlite="", postgresql=_POSTGRESQL_DEVICES_SEEN_ROOM),
 )
 

@@ -243,6 +243,27 @@ class Subscriber:
     def wait_subscribed(self, timeout: float) -> bool:
         return self._subscribed.wait(timeout)
 
+    def subscribe(self, topics: list[str]) -> None:
+        """Subscribe to more filters, now when connected, and at every connection from now on (a filter
+        subscribed twice, by a reconnection meanwhile, is one subscription)."""
+        self._topics = [*self._topics, *topics]
+        if self._subscribed.is_set():
+            self._send_subscribe(self._client, topics)
+
+    def _send_subscribe(self, client: paho.Client, topics: list[str]) -> set[int]:
+        """SUBSCRIBE packets for `topics`, at QoS 1; returns their message ids."""
+        mids = set()
+        for packet in _in_packets(topics):
+            if self.protocol == "5":
+                # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
+                options = SubscribeOptions(qos=1, retainHandling=1)
+                _, mid = client.subscribe([(topic, options) for topic in packet])
+            else:
+                _, mid = client.subscribe([(topic, 1) for topic in packet])
+            if mid is not None:
+                mids.add(mid)
+        return mids
+
     def ack(self, message: Message) -> None:
         """Acknowledge a committed message, unless it arrived on an earlier connection (see module doc)."""
         if message.qos == 0 or message.connection != self._connection:
@@ -287,16 +308,7 @@ class Subscriber:
         if flags.session_present and self._unsubscribe:
             for topics in _in_packets(self._unsubscribe):
                 client.unsubscribe(topics)
-        self._subacks_due = set()
-        for topics in _in_packets(self._topics):
-            if self.protocol == "5":
-                # retainHandling=1: retained messages only for a new subscription, not on every reconnect.
-                options = SubscribeOptions(qos=1, retainHandling=1)
-                _, mid = client.subscribe([(topic, options) for topic in topics])
-            else:
-                _, mid = client.subscribe([(topic, 1) for topic in topics])
-            if mid is not None:
-                self._subacks_due.add(mid)
+        self._subacks_due = self._send_subscribe(client, self._topics)
 
     def _handle_subscribe(self, client: paho.Client, _: Any, mid: int, reasons: Any, __: Any) -> None:
         if any(r.is_failure for r in reasons):

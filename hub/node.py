@@ -3,8 +3,9 @@
 
 A node restricted to some communities subscribes only to their devices' topics: `sc/<community>/...` for
 native devices, and `<base>/<compound>/#` for the Zigbee2MQTT gateways of their compounds (a gateway's
-base topic names its compound, so the registry says whose it is). The compounds are read from the
-registry at start: a compound added to one of the node's communities later is taken after a restart.
+base topic names its compound, so the registry says whose it is). A compound added to one of the node's
+communities later is subscribed to when the registry in service changes
+(`hub.intake_processes.SubscriptionsFollowRegistry`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from hub.alerts.store import AlertStore
 from hub.postgres import PgConnection
 from hub.registry import Device, Registry, RegistryFile, Resident
 from hub.settings import Settings
-from hub.store import ResidentRead, Store, placeholders
+from hub.store import ResidentRead, Store, VisitFilter, placeholders
 
 ERASED = "erased"
 
@@ -170,6 +170,8 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
                 db, "SELECT reason, tier, sink, recipient, status, attempts, sent_ms, last_error"
                     " FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (alert["id"],))
         taught = [dataclasses.asdict(c) for c in store.sensitivity_changes(resident_id)]
+        visits = [dataclasses.asdict(v) for v in store.visits(VisitFilter(residents=frozenset({resident_id}),
+                                                                          limit=1_000_000))]
         reads = [{"at_ms": r.at_ms, "actor": r.actor, "role": r.role, "what": r.what}
                  for r in reversed(store.reads(resident_id, limit=1_000_000))]  # oldest first
         store.record_read(ResidentRead(now_ms, who.name, who.token_id or "", who.role, "export",
@@ -188,16 +190,19 @@ def export_resident(resident_id: str, registry: Registry, *, store_path: Path, i
         "dead_letters": dead,
         "alerts": alerts,
         "sensitivity_changes": taught,
+        "visits": visits,
         "viewed_by": reads,
         "influxdb_points": None if influx is None else influx.points(ids),
     }
 
 
 def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, influx: InfluxPoints | None,
-                   who: Who, now_ms: int, write_registry: Callable[[RegistryFile], object],
+                   who: Who, now_ms: int,
+                   write_registry: Callable[[Callable[[RegistryFile], RegistryFile]], object],
                    store_url: str | None = None) -> dict[str, int]:
     """Erase the resident everywhere (module docstring); returns the counts recorded for statistics.
-    `write_registry` persists (and, in a running hub, swaps in) the registry with the entry anonymised.
+    `write_registry(change)` persists (and, in a running hub, swaps in) what `change` makes of the newest
+    registry: the entry anonymised (a hub node may have changed the registry since `file` was read).
     Safe to run again: what was erased stays erased, the rest is erased then."""
     devices = resident_devices(file, resident_id)
     resident = next(r for r in file.residents if r.id == resident_id)
@@ -222,7 +227,7 @@ def erase_resident(resident_id: str, file: RegistryFile, *, store_path: Path, in
                              role=who.role)
     finally:
         store.close()
-    write_registry(anonymised(file, resident_id))
+    write_registry(lambda newest: anonymised(newest, resident_id))
     return counts
 
 

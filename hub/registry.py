@@ -9,50 +9,65 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from devices.registry import (
+    LEVELS,
     Building,
     Caregiver,
     CaregiverLink,
     CaregiverRole,
+    City,
     Community,
     Compound,
     Device,
+    District,
     Entry,
     Grid,
+    Hierarchy,
     Household,
     Id,
+    Level,
+    Levels,
     PlacedDevice,
     Record,
     RegistryFile,
     Resident,
+    Subdistrict,
     device_compounds,
     place_devices,
 )
 
 # The file's model, for the hub's modules that import it from here.
 __all__ = [
+    "LEVELS",
     "Building",
     "Caregiver",
     "CaregiverLink",
     "CaregiverRole",
+    "City",
     "Community",
     "Compound",
     "Device",
+    "District",
     "Entry",
     "Grid",
+    "Hierarchy",
     "Household",
     "Id",
+    "Level",
+    "Levels",
     "PlacedDevice",
     "Record",
     "Registry",
     "RegistryError",
     "RegistryFile",
     "Resident",
+    "Subdistrict",
 ]
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -68,7 +83,9 @@ class Registry:
     def __init__(self, data: RegistryFile) -> None:
         self.file = data  # as written, deactivated entries included: what is edited and persisted
         self.data = data = data.in_service()  # what the hub routes, evaluates and notifies
-        self.devices: dict[str, PlacedDevice] = place_devices(data)
+        # Where everything sits, deactivated entries too: alerts and edits name them.
+        self.hierarchy = Hierarchy(self.file)
+        self.devices: dict[str, PlacedDevice] = place_devices(data, self.hierarchy)
         # Zigbee2MQTT devices by (compound, friendly name): a reading counts only under the base topic of
         # the gateway of the device's own compound.
         self.by_zigbee2mqtt_name = {(self.devices[d.id].compound, d.zigbee2mqtt): self.devices[d.id]
@@ -80,7 +97,7 @@ class Registry:
         self.compound_communities = {c.id: c.community for c in self.file.compounds}
         # Kept so their messages become dead letters that say why, not "not registered".
         self.deactivated_devices = {d.id for d in self.file.devices if not d.active}
-        file_compounds = device_compounds(self.file)
+        file_compounds = device_compounds(self.file, self.hierarchy)
         self.deactivated_zigbee2mqtt_names = {
             (file_compounds[d.id], d.zigbee2mqtt) for d in self.file.devices if not d.active and d.zigbee2mqtt
         }
@@ -135,13 +152,21 @@ class RegistryHolder:
     A `Registry` is immutable, so replacing it is one reference assignment: a reader that takes `current()`
     once per message, tick or request works on one consistent registry, the old or the new, never half of
     each. Readers are handed `current` (a `Callable[[], Registry]`), not the holder, so that only what
-    edits the registry can replace it."""
+    edits the registry can replace it. What is derived from the registry once rather than per read (a
+    node's subscriptions) listens for replacements."""
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self._listeners: list[Callable[[Registry], None]] = []
 
     def current(self) -> Registry:
         return self._registry
 
     def replace(self, registry: Registry) -> None:
         self._registry = registry
+        for listener in self._listeners:
+            listener(registry)
+
+    def add_listener(self, listener: Callable[[Registry], None]) -> None:
+        """`listener(registry)` after each replacement, on the thread that replaced it."""
+        self._listeners.append(listener)

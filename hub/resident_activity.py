@@ -40,7 +40,7 @@ from detectors import (
     state_to_bytes,
 )
 from devices import KINDS
-from hub.registry import Registry, RegistryFile
+from hub.registry import Registry
 from hub.sensitivity import BAND_HOURS, BANDS
 from hub.store import Checkpoint, StoredObservation
 
@@ -92,8 +92,7 @@ class ResidentActivity:
     def _follow(self, registry: Registry) -> None:
         self._followed = registry
         data = registry.data
-        community_of_household = _household_communities(data)
-        self._community_of = {r.id: community_of_household[r.household] for r in data.residents}
+        self._community_of = {r.id: registry.hierarchy.resident(r.id).community or "" for r in data.residents}
         self._devices_of: dict[str, list[str]] = {}
         for device in registry.devices.values():
             self._devices_of.setdefault(device.community, []).append(device.id)
@@ -333,14 +332,6 @@ class ResidentActivity:
         """Whether any of the home's sensors still reports (a home without sensors has only the band)."""
         sensors = self._home_sensors[resident]
         return not sensors or any(device not in offline for device in sensors)
-
-
-def _household_communities(data: RegistryFile) -> dict[str, str]:
-    """Each household's community, up through grid, building and compound."""
-    compound = {c.id: c.community for c in data.compounds}
-    building = {b.id: compound[b.compound] for b in data.buildings}
-    grid = {g.id: building[g.building] for g in data.grids}
-    return {h.id: grid[h.grid] for h in data.households}
 
 
 def _utc_offset_s(zone: str, at: datetime) -> int:

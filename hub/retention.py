@@ -2,8 +2,9 @@
 
 Each table ages by its own time: readings by the device's time, dead letters by arrival (their raw bytes
 sooner than the row that says why they failed), resolved alerts by resolution (with their history,
-hand-overs and deliveries), deliveries by their last attempt, the read audit by the read. Unresolved
-alerts and pending deliveries are never deleted: they are work still to do. The running hub applies the
+hand-overs and deliveries), deliveries by their last attempt, the read audit by the read, grid workers'
+visits by their due time (the phone's location on them sooner, by the visit). Unresolved alerts, pending
+deliveries and open visits are never deleted: they are work still to do. The running hub applies the
 limits in settings every `HUB_RETENTION_INTERVAL_S` (`RetentionThread`), in small transactions so intake
 never waits long.
 """
@@ -33,12 +34,15 @@ class RetentionPolicy:
     alerts_days: int
     deliveries_days: int
     read_audit_days: int
+    visits_days: int = 365
+    visit_locations_days: int = 30
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
         return cls(settings.retention_readings_days, settings.retention_dead_letter_bytes_days,
                    settings.retention_dead_letters_days, settings.retention_alerts_days,
-                   settings.retention_deliveries_days, settings.retention_read_audit_days)
+                   settings.retention_deliveries_days, settings.retention_read_audit_days,
+                   settings.retention_visits_days, settings.retention_visit_locations_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ class RetentionReport:
     alerts: int = 0
     deliveries: int = 0
     read_audit: int = 0
+    visits: int = 0
+    visit_locations: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -87,7 +93,15 @@ def apply_retention(store: Store, policy: RetentionPolicy, now_ms: int) -> Reten
     read_audit = store.purge(
         "SELECT id FROM resident_reads WHERE at_ms < ?", (before(policy.read_audit_days),),
         ["DELETE FROM resident_reads WHERE id IN ({ids})"])
-    return RetentionReport(readings, dead_letter_bytes, dead_letters, alerts, deliveries, read_audit)
+    # Open visits are work still to do; a visit's location goes long before the visit itself.
+    visits = store.purge(
+        "SELECT id FROM visits WHERE status IN ('done', 'cancelled') AND due_ms < ?",
+        (before(policy.visits_days),), ["DELETE FROM visits WHERE id IN ({ids})"])
+    visit_locations = store.purge(
+        "SELECT id FROM visits WHERE lat IS NOT NULL AND done_ms < ?", (before(policy.visit_locations_days),),
+        ["UPDATE visits SET lat = NULL, lon = NULL WHERE id IN ({ids})"])
+    return RetentionReport(readings, dead_letter_bytes, dead_letters, alerts, deliveries, read_audit, visits,
+                           visit_locations)
 
 
 class RetentionThread(BackgroundThread):

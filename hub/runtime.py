@@ -17,13 +17,14 @@ from hub.alerts.links import Links, link_key
 from hub.alerts.service import AlertService
 from hub.alerts.settings import AlertSettings
 from hub.alerts.sinks import build_sinks
+from hub.alerts.sinks.dispatch import DispatchSink
 from hub.clock import FollowedClock
 from hub.embedded_broker import EmbeddedBroker
 from hub.evaluation import Evaluator, thresholds
 from hub.export.influxdb import InfluxExporter
 from hub.export.state import StateSnapshots
 from hub.intake_pipeline import open_store
-from hub.intake_processes import MainIntake, check_intake_processes
+from hub.intake_processes import MainIntake, SubscriptionsFollowRegistry, check_intake_processes
 from hub.leases import CommunityLeases
 from hub.metrics import HubMetrics
 from hub.mqtt import BrokerAddress, Protocol
@@ -31,19 +32,36 @@ from hub.node import NodeScope
 from hub.postgres import PgConnection
 from hub.redact import redact_url
 from hub.registry import Registry, RegistryHolder
+from hub.registry_sources import FileRegistrySource, PostgresRegistrySource, RegistryFollower, RegistrySource
 from hub.retention import RetentionPolicy, RetentionThread
 from hub.settings import Settings
+from hub.supervision.metrics import SupervisionCollector
+from hub.supervision.sources import StoredVisits
+from hub.visits.patrol import PatrolThread
 
 log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry, *,
+                 registry_version: int | None = None) -> None:
+        """`registry_version`: with PostgreSQL (HUB_STORE_URL), the version `registry` is in the store."""
         self.settings = settings
         check_intake_processes(settings)
         self.scope = NodeScope.of(settings, registry)
-        # The one registry in service: edits through the API replace it, every part reads it.
+        # The one registry in service: edits through the API replace it, every part reads it. With
+        # PostgreSQL, so does each new version another node (or `hub registry import`) writes.
         self.registry = RegistryHolder(registry)
+        self.registry_source: RegistrySource
+        self.registry_follower: RegistryFollower | None = None
+        if settings.store_url is None:
+            self.registry_source = FileRegistrySource(settings.registry_path, self.registry)
+        else:
+            if registry_version is None:
+                raise ValueError("a hub on PostgreSQL starts with the registry's version in the store")
+            self.registry_source = versions = PostgresRegistrySource(
+                settings.store_url, self.registry, registry_version, kept=settings.registry_versions_kept)
+            self.registry_follower = RegistryFollower(settings.store_url, versions, settings.registry_poll_s)
         self.embedded_broker: EmbeddedBroker | None = None
         if settings.mqtt_url is None:
             self.embedded_broker = EmbeddedBroker(settings.embedded_broker_port)
@@ -57,6 +75,8 @@ class Hub:
         self.intake = MainIntake(settings, self.registry.current, BrokerAddress.from_url(self.broker_url),
                                  protocol, self.scope)
         self.clock = self.intake.pipeline.clock
+        self.registry.add_listener(SubscriptionsFollowRegistry(settings, self.scope,
+                                                               self.intake.pipeline.subscriber))
         alert_settings = settings.alerts
         if alert_settings.mqtt_client_id == AlertSettings.model_fields["mqtt_client_id"].default:
             # Derived from the hub's own id, so two hubs on one broker never take each other's session.
@@ -67,12 +87,17 @@ class Hub:
         self.links = Links(settings.public_url, link_key(settings.link_secret.get_secret_value(),
                                                          settings.store_path),
                            settings.ack_link_ttl_s, settings.map_url)
+        sinks = build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links)
+        if settings.dispatch_url:
+            sinks.append(DispatchSink(settings.dispatch_url, settings.dispatch_secret.get_secret_value(),
+                                      settings.dispatch_timeout_s, settings.dispatch_kinds, self.links,
+                                      allow_http=settings.dispatch_allow_http))
         self.alerts = AlertService(
             settings.store_path,
             self.registry.current,
             self.clock,
             alert_settings,
-            build_sinks(alert_settings, BrokerAddress.from_url(self.broker_url), protocol, self.links),
+            sinks,
             store_url=settings.store_url,
         )
         # Nodes sharing PostgreSQL share its observations: each evaluates the communities it holds a lease
@@ -105,10 +130,14 @@ class Hub:
             self.influx = InfluxExporter(settings, opener, self.registry.current, state=state)
         self.retention = RetentionThread(opener, RetentionPolicy.from_settings(settings), self.clock,
                                          settings.retention_interval_s)
+        self.patrol = PatrolThread(opener, self.registry.current, self.clock, self.alerts.raise_alert,
+                                   settings.visits_interval_s)
         self.metrics = HubMetrics(self.clock, self.intake, self.evaluation.stats,
                                   None if self.influx is None else self.influx.stats, settings.store_at,
                                   node={"node_id": settings.node_id, "client_id": settings.client_id,
                                         "communities": ",".join(settings.communities)})
+        self.metrics.registry.register(SupervisionCollector(self.registry.current, settings.store_at,
+                                                            self.clock, StoredVisits(settings.store_at)))
         self.intake.pipeline.thread.on_batch = self.metrics.intake.batch_committed
         self.evaluation.on_tick = self.metrics.ticked
 
@@ -128,8 +157,11 @@ class Hub:
         self.alerts.start()
         if self.leases is not None:
             self.leases.start()
+        if self.registry_follower is not None:
+            self.registry_follower.start()
         self.evaluation.start()
         self.retention.start()
+        self.patrol.start()
         self.intake.start_receiving()
         log.info(
             "hub started: node %s (MQTT client id %s) taking %s, broker %s, store %s, %d devices registered",
@@ -148,6 +180,10 @@ class Hub:
         if self.leases is not None:  # after the evaluation saved its cursors: released for the others at once
             self.leases.stop()
         self.retention.stop()
+        if self.registry_follower is not None:
+            self.registry_follower.stop()
+        self.registry_source.close()
+        self.patrol.stop()
         self.alerts.close()
         if self.influx is not None:
             self.influx.stop()

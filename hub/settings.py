@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from devices.kind import MAX_FUTURE_SKEW_MS
 from hub.alerts.links import DEFAULT_MAP_URL
+from hub.alerts.model import ALERT_KINDS
 from hub.alerts.notify_urls import DEFAULT_ALLOW as DEFAULT_NOTIFY_ALLOW
+from hub.alerts.notify_urls import check_webhook_url
 from hub.alerts.settings import AlertSettings
 from hub.store import StoreAt
 
@@ -41,6 +43,8 @@ class RuleSettings(BaseSettings):
     not_worn_days: int = Field(14, ge=2, description="days of history that say a band is usually worn")
     not_worn_min_days: int = Field(7, ge=1, description="fewer days of history: no reminder yet")
     not_worn_share: float = Field(0.7, gt=0, le=1, description="worn on this share of days: usually worn")
+    offline_clear_after_s: int = Field(
+        600, ge=0, description="back less than this and offline again: the same device_offline continues")
     checkin_interval_s: dict[str, int] = Field(
         default_factory=dict, description='per kind, JSON: {"motion_sensor": 3600}; default: the kind\'s own'
     )
@@ -110,6 +114,13 @@ class Settings(BaseSettings):
 
     # Registry and store
     registry_path: Path = Path("var/registry.yaml")
+    registry_poll_s: float = Field(
+        5.0, ge=0.5, le=300,
+        description="with PostgreSQL: how often a node checks for a registry version it missed being told "
+                    "of (a new version is announced to every node at once; this is the fallback)")
+    registry_versions_kept: int = Field(
+        20, ge=1, description="with PostgreSQL: the newest registry versions kept (the per-entry history is "
+                              "in the registry audit); older ones are deleted as new ones are written")
     notify_allow: list[str] = Field(
         default_factory=lambda: list(DEFAULT_NOTIFY_ALLOW),
         description="schemes (`wecombot`) or scheme://host (`jsons://hooks.example.com`) a caregiver's "
@@ -165,7 +176,17 @@ class Settings(BaseSettings):
                                     "as their alert)")
     retention_read_audit_days: int = Field(
         3 * 365, ge=30, description="the read audit: who viewed which resident's data")
+    retention_visits_days: int = Field(
+        365, ge=30, description="grid workers' visits done or cancelled (outcome, note), by their due time: "
+                                "a year of the patrol record for supervisors' reviews")
+    retention_visit_locations_days: int = Field(
+        30, ge=1, description="where a worker's phone was when recording a visit (cleared, the visit kept): "
+                              "a month to check a visit was made at the home")
     retention_interval_s: int = Field(3600, ge=1, description="how often the hub enforces retention")
+
+    # Patrol (巡查): grid workers' planned visits, from the communities' visit plans (hub/visits/)
+    visits_interval_s: int = Field(
+        300, ge=1, description="how often, in hub time, visits are scheduled and overdue ones alerted")
 
     # InfluxDB export (v2 write API; InfluxDB 1.8+/2.x/3.x and compatible servers)
     influx_url: str | None = None
@@ -192,11 +213,22 @@ class Settings(BaseSettings):
         DEFAULT_MAP_URL, pattern=r"^https://\S*\{lat\}\S*$",
         description="a map at {lat},{lon} (WGS-84) for a band's position, https:// with {lat} and {lon}")
 
+    # The hand-off of SOS and falls to a 120/110 or property security dispatcher
+    # (hub/alerts/sinks/dispatch.py, docs/integrators/dispatch.md); unset URL: none. Its callback URL needs
+    # HUB_PUBLIC_URL.
+    dispatch_url: str | None = Field(None, description="where the hand-off is POSTed (https://)")
+    dispatch_secret: SecretStr = Field(SecretStr(""),
+                                       description="HMAC-SHA256 key of its Sc-Signature header")
+    dispatch_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["sos", "fall"], description="the alert kinds handed off, comma-separated")
+    dispatch_timeout_s: float = Field(5.0, gt=0)
+    dispatch_allow_http: bool = Field(False, description="let the URL be plain http:// (a test bench)")
+
     # The alert loop: escalation deadlines and delivery sinks, from HUB_ALERTS_* (hub/alerts/settings.py)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
 
-    @field_validator("communities", mode="before")
+    @field_validator("communities", "dispatch_kinds", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """`HUB_COMMUNITIES=sunshine,moonlight`: a plain list, as operators write it, not JSON."""
@@ -211,6 +243,21 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"HUB_COMMUNITIES holds {', '.join(map(repr, bad))}, not community ids")
         return sorted(set(value))
+
+    @field_validator("dispatch_kinds")
+    @classmethod
+    def _alert_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in ALERT_KINDS]
+        if unknown:
+            raise ValueError(f"HUB_DISPATCH_KINDS holds {', '.join(map(repr, unknown))}, not alert kinds")
+        return value
+
+    @model_validator(mode="after")
+    def _dispatch_url_checked(self) -> Self:
+        if self.dispatch_url:
+            check_webhook_url(self.dispatch_url, allow_http=self.dispatch_allow_http,
+                              allowed_by="HUB_DISPATCH_ALLOW_HTTP")
+        return self
 
     @property
     def client_id(self) -> str:
@@ -252,6 +299,8 @@ class Settings(BaseSettings):
             in_use["the password in HUB_ALERTS_MQTT_URL"] = url_password(self.alerts.mqtt_url)
         if self.alerts.webhook_url:
             in_use["HUB_ALERTS_WEBHOOK_SECRET"] = self.alerts.webhook_secret.get_secret_value()
+        if self.dispatch_url:
+            in_use["HUB_DISPATCH_SECRET"] = self.dispatch_secret.get_secret_value()
         if self.link_secret.get_secret_value():
             in_use["HUB_LINK_SECRET"] = self.link_secret.get_secret_value()
         problems = [] if self.mqtt_url else ["HUB_MQTT_URL is unset (the embedded broker is for trials)"]

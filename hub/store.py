@@ -147,6 +147,57 @@ class Checkpoint:
     habits: str = "{}"  # JSON: the safety rules' habits of the community's devices (SafetyRules.habits)
 
 
+VisitStatus = Literal["scheduled", "overdue", "done", "cancelled"]
+OPEN_VISIT: tuple[VisitStatus, ...] = ("scheduled", "overdue")
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A grid worker's planned visit to a resident (hub/visits/) and, once done, its record."""
+
+    id: int
+    resident: str
+    community: str
+    household: str
+    grid: str
+    from_ms: int  # what `due_ms` counts from: the last visit done, or when the resident was first planned
+    due_ms: int
+    assigned_to: str | None
+    status: VisitStatus
+    alert_id: int | None  # the visit_overdue alert, once raised
+    done_ms: int | None = None
+    resident_seen: bool | None = None
+    outcome: str | None = None
+    note: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    recorded_by: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFilter:
+    """Which visits to list; empty or None filters nothing. `households`/`residents`: among these only."""
+
+    statuses: tuple[str, ...] = ()
+    due_after_ms: int | None = None
+    due_before_ms: int | None = None
+    households: frozenset[str] | None = None
+    residents: frozenset[str] | None = None
+    communities: frozenset[str] | None = None
+    limit: int = 100
+
+
+_VISIT_COLUMNS = ("id, resident, community, household, grid, from_ms, due_ms, assigned_to, status, alert_id,"
+                  " done_ms, resident_seen, outcome, note, lat, lon, recorded_by, token_id")
+
+
+def _visit(row: Sequence[Any]) -> Visit:
+    values = list(row)
+    values[11] = None if values[11] is None else bool(values[11])
+    return Visit(*values)
+
+
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What one commit added: the observations now holding ids (before_id, after_id] (a row merged with a
@@ -540,6 +591,14 @@ class Store:
         rows = self._db.execute("SELECT device_id, last_received_ms, online FROM devices_seen")
         return [(d, heard, None if online is None else bool(online)) for d, heard, online in rows]
 
+    def availability_since(self, after_ms: int) -> list[tuple[str, bool, int]]:
+        """(device, online, when the hub received it) of each device whose last availability message came
+        after `after_ms`, oldest first."""
+        rows = self._db.execute(
+            "SELECT device_id, online, availability_ms FROM devices_seen"
+            " WHERE availability_ms > ? AND online IS NOT NULL ORDER BY availability_ms", (after_ms,))
+        return [(d, bool(online), at) for d, online, at in rows]
+
     def device_seen(self, device_id: str) -> dict[str, Any] | None:
         cursor = self._db.execute("SELECT * FROM devices_seen WHERE device_id = ?", (device_id,))
         row = cursor.fetchone()
@@ -642,6 +701,8 @@ class Store:
             db.execute("DELETE FROM detector_checkpoints")
             # What caregivers' verdicts taught about them (notes and all): their sensitivity is theirs.
             db.execute("DELETE FROM sensitivity_changes WHERE resident = ?", (resident,))
+            # Grid workers' visits to them: notes, outcomes and where the phone was.
+            visits = db.execute("DELETE FROM visits WHERE resident = ?", (resident,)).rowcount
             alerts = [row[0] for row in db.execute(f"SELECT id FROM alerts WHERE {alert_condition}",
                                                    alert_args)]
             among = placeholders(len(alerts))
@@ -659,7 +720,8 @@ class Store:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # PostgreSQL keeps deleted row versions in its files until VACUUM reuses the space (autovacuum);
         # docs/operators/postgresql.md says how to make sure they are overwritten.
-        return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits}
+        return {"readings": readings, "dead_letters": dead, "alerts": len(alerts), "registry_edits": audits,
+                "visits": visits}
 
     def record_erasure(self, resident: str, counts: dict[str, int], *, at_ms: int, actor: str,
                        token_id: str | None, role: str) -> None:
@@ -769,3 +831,72 @@ class Store:
             return None
         community, fmt, fingerprint, last_id, hub_ms, state, last_fields, habits = row
         return Checkpoint(community, fmt, fingerprint, last_id, hub_ms, bytes(state), last_fields, habits)
+
+    # --- visits (hub/visits/) --------------------------------------------------------------------
+
+    def visit(self, visit_id: int) -> Visit | None:
+        row = self._db.execute(f"SELECT {_VISIT_COLUMNS} FROM visits WHERE id = ?", (visit_id,)).fetchone()
+        return None if row is None else _visit(row)
+
+    def visits(self, where: VisitFilter) -> list[Visit]:
+        """Soonest due first."""
+        clauses: list[str] = []
+        args: list[object] = []
+        if where.statuses:
+            clauses.append(f"status IN ({placeholders(len(where.statuses))})")
+            args += where.statuses
+        for column, among in (("household", where.households), ("resident", where.residents),
+                              ("community", where.communities)):
+            if among is not None:
+                clauses.append(f"{column} IN ({placeholders(len(among))})")
+                args += sorted(among)
+        if where.due_after_ms is not None:
+            clauses.append("due_ms >= ?")
+            args.append(where.due_after_ms)
+        if where.due_before_ms is not None:
+            clauses.append("due_ms <= ?")
+            args.append(where.due_before_ms)
+        condition = " AND ".join(clauses) or "TRUE"
+        rows = self._db.execute(f"SELECT {_VISIT_COLUMNS} FROM visits WHERE {condition}"
+                                " ORDER BY due_ms, id LIMIT ?", (*args, where.limit))
+        return [_visit(row) for row in rows]
+
+    def last_visits_done(self) -> dict[str, int]:
+        """Resident → when their last visit was done."""
+        rows = self._db.execute("SELECT resident, max(done_ms) FROM visits WHERE status = 'done'"
+                                " GROUP BY resident")
+        return {resident: int(done) for resident, done in rows}
+
+    def schedule_visit(self, visit: Visit) -> None:
+        """Insert an open visit (its id is the store's), unless the resident has one already: another hub
+        node may have scheduled it a moment ago."""
+        with self._transaction() as db:
+            self._insert_visit(db, visit)
+
+    @staticmethod
+    def _insert_visit(db: sqlite3.Connection | PgConnection, visit: Visit) -> None:
+        db.execute("INSERT INTO visits (resident, community, household, grid, from_ms, due_ms, assigned_to,"
+                   " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                   (visit.resident, visit.community, visit.household, visit.grid, visit.from_ms, visit.due_ms,
+                    visit.assigned_to, visit.status))
+
+    def update_visit(self, visit_id: int, **changes: object) -> None:
+        """Change an open visit (its plan, place or status); a visit done or cancelled meanwhile stays."""
+        columns = ", ".join(f"{column} = ?" for column in changes)
+        with self._transaction() as db:
+            db.execute(f"UPDATE visits SET {columns} WHERE id = ? AND status IN ('scheduled', 'overdue')",
+                       (*changes.values(), visit_id))
+
+    def record_visit(self, done: Visit, then: Visit | None) -> bool:
+        """Record the open visit `done.id` as `done` and schedule `then`, in one transaction; False when it
+        was not open any more (recorded or cancelled meanwhile)."""
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE visits SET status = 'done', done_ms = ?, resident_seen = ?, outcome = ?, note = ?,"
+                " lat = ?, lon = ?, recorded_by = ?, token_id = ? WHERE id = ? AND status IN ('scheduled',"
+                " 'overdue')",
+                (done.done_ms, int(bool(done.resident_seen)), done.outcome, done.note, done.lat, done.lon,
+                 done.recorded_by, done.token_id, done.id)).rowcount
+            if changed and then is not None:
+                self._insert_visit(db, then)
+            return bool(changed)

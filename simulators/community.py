@@ -115,6 +115,9 @@ class _Builder:
                                                    _FIRST_LOCATION.lon + 0.01 * index)
         compound_id = f"{community_id}-p1"
         self.compounds.append(Compound(id=compound_id, community=community_id, name=f"{name}一期"))
+        # The community's supervisor (社区督导) oversees its grid workers; no alert tier names it.
+        self.caregivers.append(Caregiver(id=f"{community_id}-supervisor", community=community_id,
+                                         name=f"{name}督导", role="supervisor"))
         duty_officer = f"{community_id}-duty"
         self.caregivers.append(Caregiver(id=duty_officer, community=community_id, name=f"{name}值班室",
                                          role="duty_officer"))
@@ -140,8 +143,9 @@ class _Builder:
         grid_count = max(1, math.ceil(households / self.parameters.households_per_grid))
         for grid_index, grid_units in enumerate(np.array_split(np.array(units, dtype=int), grid_count), 1):
             grid_id = f"{building_id}-g{grid_index}"
-            self.grids.append(Grid(id=grid_id, building=building_id, name=f"{number}号楼第{grid_index}网格"))
             grid_worker = f"{grid_id}-worker"
+            self.grids.append(Grid(id=grid_id, community=community_id, name=f"{number}号楼第{grid_index}网格",
+                                   workers=[grid_worker]))
             self.caregivers.append(Caregiver(id=grid_worker, community=community_id,
                                              name=self._name(_YOUNGER_NAMES), role="grid_worker"))
             for unit in grid_units:
@@ -153,7 +157,8 @@ class _Builder:
     def _add_household(self, building_id: str, building_number: int, grid_id: str, unit: int, *,
                        community_id: str, links: list[CaregiverLink]) -> None:
         household_id = f"{building_id}-{unit:04d}"
-        self.households.append(Household(id=household_id, grid=grid_id, unit=f"{building_number}-{unit}"))
+        self.households.append(Household(id=household_id, grid=grid_id, building=building_id,
+                                         unit=f"{building_number}-{unit}"))
         surname = _SURNAMES[int(self.rng.integers(len(_SURNAMES)))]
         family = f"{household_id}-family"
         self.caregivers.append(Caregiver(id=family, community=community_id,

@@ -1,10 +1,13 @@
 """One way for every test to make a community registry: a fluent builder over hub.registry's records.
 
-Each record goes under the one made last above it, unless named: a compound in the last community, a
-building in the last compound, then a grid, a household; a caregiver in the last community; a resident
-in the last household; a device in its wearer's household, else the last household (or in a building,
-if one is named). Records keep the order they were added in, so what is dumped is what a hand-written
-file would be.
+Each record goes under the one made last above it, unless named: a district in the last city, a
+subdistrict in the last district, a community in the last subdistrict (if any), a compound in the last
+community, a building in the last compound; a grid in the last community (or, named with `building=`, on
+that building as in an older registry); a household in the last grid and the last building, so a grid
+spans the buildings added while it is the last one, and naming `grid=` splits a building between grids;
+a caregiver in the last community; a resident in the last household; a device in its wearer's household,
+else the last household (or in a building, if one is named). Records keep the order they were added in,
+so what is dumped is what a hand-written file would be.
 
     registry = (RegistryBuilder()
                 .community("sunshine", "阳光社区").compound("c1").building("b1", floors=18).grid("g1")
@@ -28,14 +31,17 @@ from hub.registry import (
     Building,
     Caregiver,
     CaregiverLink,
+    City,
     Community,
     Compound,
     Device,
+    District,
     Grid,
     Household,
     Registry,
     RegistryFile,
     Resident,
+    Subdistrict,
 )
 
 
@@ -52,8 +58,26 @@ class RegistryBuilder:
         last: str = records[-1].id
         return last
 
+    def city(self, id: str, name: str | None = None, **fields: Any) -> Self:
+        """`name` defaults to the id, here and at every level down to the community."""
+        self._file.cities.append(City(id=id, name=id if name is None else name, **fields))
+        return self
+
+    def district(self, id: str, name: str | None = None, *, city: str | None = None, **fields: Any) -> Self:
+        parent = self._last(self._file.cities, "city", city)
+        self._file.districts.append(District(id=id, city=parent, name=id if name is None else name, **fields))
+        return self
+
+    def subdistrict(self, id: str, name: str | None = None, *, district: str | None = None,
+                    **fields: Any) -> Self:
+        parent = self._last(self._file.districts, "district", district)
+        self._file.subdistricts.append(Subdistrict(id=id, district=parent, name=id if name is None else name,
+                                                   **fields))
+        return self
+
     def community(self, id: str, name: str | None = None, **fields: Any) -> Self:
-        """`name` defaults to the id."""
+        if self._file.subdistricts:
+            fields.setdefault("subdistrict", self._file.subdistricts[-1].id)
         self._file.communities.append(Community(id=id, name=id if name is None else name, **fields))
         return self
 
@@ -67,14 +91,19 @@ class RegistryBuilder:
         self._file.buildings.append(Building(id=id, compound=parent, **fields))
         return self
 
-    def grid(self, id: str, *, building: str | None = None, **fields: Any) -> Self:
-        parent = self._last(self._file.buildings, "building", building)
-        self._file.grids.append(Grid(id=id, building=parent, **fields))
+    def grid(self, id: str, *, community: str | None = None, building: str | None = None,
+             **fields: Any) -> Self:
+        """`workers`: the ids of its grid workers (caregivers), which may be added after it."""
+        if building is None:
+            fields["community"] = self._last(self._file.communities, "community", community)
+        self._file.grids.append(Grid(id=id, building=building, **fields))
         return self
 
-    def household(self, id: str, *, grid: str | None = None, **fields: Any) -> Self:
-        parent = self._last(self._file.grids, "grid", grid)
-        self._file.households.append(Household(id=id, grid=parent, **fields))
+    def household(self, id: str, *, grid: str | None = None, building: str | None = None,
+                  **fields: Any) -> Self:
+        grid = self._last(self._file.grids, "grid", grid)
+        building = self._last(self._file.buildings, "building", building)
+        self._file.households.append(Household(id=id, grid=grid, building=building, **fields))
         return self
 
     def caregiver(self, id: str, name: str, role: str, *, community: str | None = None,

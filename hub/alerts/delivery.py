@@ -17,6 +17,7 @@ from hub.alerts.directory import caregiver, labels, recipient_tiers
 from hub.alerts.model import Alert, Delivery
 from hub.alerts.notification import Notification
 from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks.dispatch import DISPATCH
 from hub.alerts.sinks.sink import DeliveryError, Sink
 from hub.alerts.store import AlertStore
 from hub.clock import Clock
@@ -75,7 +76,13 @@ def _attempt(store: AlertStore, sink: Sink, registry: Registry, settings: AlertS
         _failed(store, settings, delivery, alert, error=f"{type(exc).__name__}: {exc}", retryable=True,
                 now_ms=now_ms)
     else:
-        store.delivery_sent(delivery.id, now_ms)
+        if delivery.sink != DISPATCH:
+            store.delivery_sent(delivery.id, now_ms)
+            return
+        with store.transaction():  # the hand-off to a dispatcher is part of the alert's story
+            store.delivery_sent(delivery.id, now_ms)
+            store.add_event(alert.id, at_ms=now_ms, actor="hub", action="dispatched", from_state=alert.state,
+                            to_state=alert.state, detail={"attempts": delivery.attempts + 1})
 
 
 def _failed(store: AlertStore, settings: AlertSettings, delivery: Delivery, alert: Alert, *, error: str,

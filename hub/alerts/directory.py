@@ -5,8 +5,12 @@ Tiers. An alert about a resident goes to that resident's caregivers in their tie
 about a household without a named resident goes to the caregivers of everyone living there. Alerts about
 a building or a device with no one behind it (falling objects, offline cameras, coverage) go to the
 community's staff by role: falling objects to `property_security` (tier 1) then `duty_officer` (tier 2),
-everything else to `duty_officer`. A resident alert that finds no caregiver at all falls back to the
-staff too. A community's staff are its caregivers (`community`) with that role.
+everything else to `duty_officer`. Reports filed by hand (`hub.alerts.reports`) follow the same rules by
+their kind: a resident reported unwell goes to the resident's caregivers, a hazard about a building to
+property security then the duty officer, a broken device to the duty officer. An overdue visit
+(`visit_overdue`) goes to the workers of the resident's grid (tier 1), then the community's supervisors
+(tier 2), not to the family: the visit is the grid worker's job. A resident alert that finds no caregiver
+at all falls back to the staff too. A community's staff are its caregivers (`community`) with that role.
 
 A registry without that staff leaves some alerts with no one to tell: `AlertService` raises an
 `unreachable` alert for each (to the duty officer, if there is one; else the global notify URLs, the
@@ -24,6 +28,7 @@ from hub.registry import Caregiver, CaregiverRole, Registry, Resident
 
 _STAFF_ROLES_BY_KIND: dict[str, tuple[CaregiverRole, ...]] = {
     "falling_object": ("property_security", "duty_officer"),
+    "report_hazard": ("property_security", "duty_officer"),  # a hazard reported in a stairwell, a yard
 }
 _DEFAULT_STAFF_ROLES: tuple[CaregiverRole, ...] = ("duty_officer",)
 
@@ -81,8 +86,21 @@ def _staff(registry: Registry, community: str, roles: tuple[CaregiverRole, ...])
 # the family ("no data" is not "no activity"); with them every fault a device kind reports itself (a
 # tamper switch, a camera's lens or storage). A band left off (`not_worn`) is about equipment too, but
 # only the family can ask the resident to put it on: it goes to the resident's caregivers.
-OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACHABLE}) | frozenset(
+OPERATOR_KINDS = frozenset({"coverage", "device_offline", "battery_low", UNREACHABLE,
+                            "report_broken_device"}) | frozenset(
     fault.alert for kind in KINDS.values() for fault in kind.faults)
+
+
+VISIT_OVERDUE = "visit_overdue"
+
+
+def patrol_tiers(registry: Registry, community: str, household: str | None) -> Tiers:
+    """Who is told of an overdue visit to a household: its grid's workers, then the community's
+    supervisors (a tier with nobody in it is left out)."""
+    grid = None if household is None else registry.hierarchy.household(household).grid
+    tiers = {1: registry.hierarchy.grid_workers(grid) if grid else [],
+             2: registry.hierarchy.supervisors(community)}
+    return {tier: people for tier, people in tiers.items() if people}
 
 
 def recipient_tiers(registry: Registry, *, kind: str, community: str, household: str | None,
@@ -90,6 +108,9 @@ def recipient_tiers(registry: Registry, *, kind: str, community: str, household:
     """Caregivers by tier for an alert placed like this (see the module docstring)."""
     if kind in OPERATOR_KINDS:
         return _staff(registry, community, _staff_roles(kind))
+    if kind == VISIT_OVERDUE:
+        return patrol_tiers(registry, community, household) or _staff(registry, community,
+                                                                       _DEFAULT_STAFF_ROLES)
     caregivers = {c.id: c for c in registry.data.caregivers}
     residents = _residents(registry, household, resident)
     tiers: defaultdict[int, list[Caregiver]] = defaultdict(list)
@@ -108,9 +129,8 @@ def next_tier(tiers: Tiers, after: int) -> int | None:
 def timezone_of(registry: Registry, *, community: str | None = None, resident: str | None = None) -> str:
     """The time zone of a community, or of the community a resident lives in."""
     data = registry.data
-    if community is None and resident is not None:
-        household = next((r.household for r in data.residents if r.id == resident), None)
-        community = _community_of_households(registry).get(household or "")
+    if community is None and any(r.id == resident for r in registry.file.residents):
+        community = registry.hierarchy.resident(resident or "").community
     return next((c.timezone for c in data.communities if c.id == community), "Asia/Shanghai")
 
 
@@ -173,21 +193,12 @@ def unreachable_kinds(registry: Registry) -> list[Gap]:
         for roles in sorted({_staff_roles(k) for k in missing}):
             gaps.append(Gap(f"community {community.id}",
                             tuple(k for k in missing if _staff_roles(k) == roles), roles))
-    household_community = _community_of_households(registry)
     for r in data.residents:
-        community_id = household_community[r.household]
+        community_id = registry.hierarchy.resident(r.id).community or ""
         if not recipient_tiers(registry, kind="sos", community=community_id, household=r.household,
                                resident=r.id):
             gaps.append(Gap(f"resident {r.id}", (), ("family", *_DEFAULT_STAFF_ROLES)))
     return gaps
-
-
-def _community_of_households(registry: Registry) -> dict[str, str]:
-    data = registry.data
-    compound_community = {c.id: c.community for c in data.compounds}
-    building_community = {b.id: compound_community[b.compound] for b in data.buildings}
-    grid_community = {g.id: building_community[g.building] for g in data.grids}
-    return {h.id: grid_community[h.grid] for h in data.households}
 
 
 def _staff_kinds(device_kind: str, household: str | None) -> set[str]:

@@ -159,9 +159,13 @@ def _view(notification: Notification, links: Links, clean: Clean, *,
         "contacts": _contacts(role, residents, caregivers.values(), recipient, clean),
         "acknowledged_by": name_of(a.acknowledged_by), "resolved_by": name_of(a.resolved_by),
         "assigned_to": name_of(a.assigned_to),
+        "alert_note": clean(a.note),  # a reopened alert's: why it is open again
+        # A report filed by hand: who filed it, in their own words.
+        "reporter": clean(str(evidence.get("reporter_name") or evidence.get("reported_by"))),
+        "report_note": clean(str(evidence.get("note", ""))),
         "page_link": links.page(a.id) if with_links else None,
         # Made for one person: none for a shared address, and none once there is nothing to acknowledge.
-        "ack_link": (links.acknowledge(a.id, recipient.id)
+        "ack_link": (links.acknowledge(a.id, recipient.id, a.cycle)
                      if with_links and recipient is not None and a.state == "open" else None),
         "ack_valid_s": links.ttl_s,
     }

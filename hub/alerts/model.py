@@ -32,6 +32,9 @@ ALERT_KINDS: tuple[str, ...] = (
     "tamper", "camera_offline", "lens_blocked", "storage_failed", "low_frame_rate",
     "door_lingering", "heart_rate", "not_worn", "left_geofence",
     "unreachable",  # an alert the registry has no one to tell of: the duty officer's to take on
+    # Filed by hand by a caregiver or grid worker (`hub.alerts.reports`), one kind per category.
+    "report_resident_unwell", "report_hazard", "report_broken_device", "report_other",
+    "visit_overdue",  # a grid worker's planned visit (hub/visits/) is past due
 )
 
 # Alerts about equipment, whose cause the hub sees end (the device heard again, the battery replaced, the
@@ -141,6 +144,10 @@ class Alert:
     resolved_ms: int | None
     outcome: Outcome | None
     note: str
+    grid: str | None = None  # its home's grid when raised (the registry's); None for a building's
+    # How many times a supervisor reopened it: acknowledge links are signed for one cycle
+    # (`hub.alerts.links`), so one made before a reopening cannot acknowledge the alert after it.
+    cycle: int = 0
 
 
 @dataclass(frozen=True, slots=True)

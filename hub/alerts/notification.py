@@ -42,6 +42,7 @@ MACHINE_EVIDENCE_KEYS: frozenset[str] = frozenset({
     "tamper", "online", "lens_blocked", "storage_ok", "fps", "below", "reports",  # equipment faults
     "floor_source", "heart_rate", "min", "max", "since_ms", "event_ts", "lingering_s", "day",
     "worn_days", "of_days",  # falling_object, heart_rate, door_lingering, not_worn
+    "visit", "due_ms", "grid",  # visit_overdue
 })
 
 @dataclass(frozen=True, slots=True)

@@ -75,13 +75,15 @@ class NotifyUrlPolicy:
         return None
 
 
-def check_webhook_url(url: str, *, allow_http: bool) -> None:
-    """Refuse a webhook URL that is not https:// (or http:// when allowed), with the reason."""
+def check_webhook_url(url: str, *, allow_http: bool,
+                      allowed_by: str = "HUB_ALERTS_WEBHOOK_ALLOW_HTTP") -> None:
+    """Refuse a webhook URL that is not https:// (or http:// when allowed, by the setting `allowed_by`),
+    with the reason."""
     scheme = urlsplit(url).scheme.lower()
     if scheme == "https" or (scheme == "http" and allow_http):
         return
     if scheme == "http":
         raise ValueError("the webhook URL is plain http://: alerts name residents and would cross the "
-                         "network unencrypted; use https://, or set HUB_ALERTS_WEBHOOK_ALLOW_HTTP=true for a "
+                         f"network unencrypted; use https://, or set {allowed_by}=true for a "
                          "receiver on this machine or a test bench")
     raise ValueError(f"the webhook URL must start with https:// (not {scheme or 'no scheme'}://)")

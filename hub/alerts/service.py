@@ -50,7 +50,9 @@ from hub.alerts.model import (
     ClearRequest,
     severity_rank,
 )
+from hub.alerts.reports import REPORT_KINDS
 from hub.alerts.settings import AlertSettings
+from hub.alerts.sinks.dispatch import DISPATCH, DISPATCH_ANSWERS, DispatchSink
 from hub.alerts.sinks.sink import Sink
 from hub.alerts.store import AlertFilter, AlertStore
 from hub.clock import Clock, wait_until
@@ -58,10 +60,12 @@ from hub.registry import Registry
 from hub.store import WriterTurn
 
 HUB_ACTOR = "hub"
+DISPATCHER = "dispatcher"  # the history's actor and role of a dispatcher's answers
 # Delivery reasons besides the lifecycle's own (raised, escalated, acknowledged, ...).
 NEW_INCIDENT = "new_incident"
 OVERDUE = "overdue"
 ASSIGNED = "assigned"
+REOPENED = "reopened"
 
 # The detector's alerts, whose false alarms teach it (hub/sensitivity.py); a false SOS is a button, not a
 # threshold.
@@ -85,6 +89,21 @@ def is_new_incident(alert: Alert, request: AlertRequest, occurrence: str | None)
     before, now = alert.evidence.get(key), request.evidence.get(key)
     return isinstance(before, int) and isinstance(now, int) and now > before
 
+
+def _acting_as(role: str | None) -> dict[str, str]:
+    """The history's `role` of an action a person took: the role they acted in (the API token's role,
+    `link` for an acknowledge link, `cli`, `dispatcher`); the hub's own actions carry none."""
+    return {} if role is None or role == HUB_ACTOR else {"role": role}
+
+
+def _report_of(request: AlertRequest) -> dict[str, Any]:
+    """A report's own words, kept in the history event it raised or repeated (the alert's evidence holds
+    only the newest report's)."""
+    if request.kind not in REPORT_KINDS:
+        return {}
+    return {"report": {key: request.evidence.get(key) for key in ("category", "note", "reported_by")}}
+
+
 log = logging.getLogger(__name__)
 
 
@@ -99,6 +118,9 @@ class AlertService:
         self._clock = clock
         self._settings = settings
         self._sinks = list(sinks)
+        # The kinds a dispatcher is called for: those of the dispatch sink, when one is configured.
+        self._dispatch_kinds = frozenset(kind for sink in self._sinks if isinstance(sink, DispatchSink)
+                                         for kind in sink.kinds)
         self._store = AlertStore(store_path, url=store_url)
         # Raising is on the SOS path: wait for intake's commits in the writers' queue, not SQLite's polling.
         # PostgreSQL needs no queue of ours: its locks wake the next waiter themselves.
@@ -171,8 +193,9 @@ class AlertService:
 
     # --- actions -------------------------------------------------------------------------------
 
-    def raise_alert(self, request: AlertRequest) -> Alert:
-        """Open an alert, or fold the request into the unresolved one for its (subject, kind)."""
+    def raise_alert(self, request: AlertRequest, *, by: str = HUB_ACTOR, role: str = HUB_ACTOR) -> Alert:
+        """Open an alert, or fold the request into the unresolved one for its (subject, kind). `by`, `role`:
+        who raised it, when a person did (a report filed by hand, `hub.alerts.reports`)."""
         now = self._clock.now_ms()
         occurrence = request.occurrence()
         with self._lock, self._writer_turn, self._store.transaction():
@@ -186,9 +209,9 @@ class AlertService:
             if alert is None:
                 tiers = self._tiers(request)
                 reaches_nobody = not any(tiers.values())
-                alert = self._open(request, occurrence, tiers, now)
+                alert = self._open(request, occurrence, tiers, now, by=by, role=role)
             else:
-                alert = self._repeat(alert, request, occurrence, now)
+                alert = self._repeat(alert, request, occurrence, now, by=by, role=role)
         self._wake_delivery_threads()
         self._changed(alert)
         if reaches_nobody:
@@ -208,7 +231,7 @@ class AlertService:
             evidence={"alert_id": alert.id, "alert_kind": alert.kind}, raised_at_ms=alert.first_seen_ms))
 
     def acknowledge(self, alert_id: int, by: str, at_ms: int | None = None, *,
-                    via: str | None = None) -> Alert:
+                    via: str | None = None, role: str | None = None) -> Alert:
         """Someone has taken the alert on: escalation stops. `via`: how, when not the API or the CLI
         (`link`: a notification's acknowledge link), kept in the history."""
         at = self._clock.now_ms() if at_ms is None else at_ms
@@ -221,14 +244,15 @@ class AlertService:
                                      deadline_ms=at + self._settings.resolve_deadline_ms(alert.severity))
             event = self._store.add_event(alert_id, at_ms=at, actor=by, action="acknowledged",
                                           from_state=alert.state, to_state="acknowledged",
-                                          detail={} if via is None else {"via": via})
+                                          detail={**({} if via is None else {"via": via}),
+                                                  **_acting_as(role)})
             self._tell_notified(alert, event_id=event, reason="acknowledged", now=at)
             alert = self._get(alert_id)
         self._wake_delivery_threads()
         self._changed(alert)
         return alert
 
-    def assign(self, alert_id: int, to: str, by: str) -> Alert:
+    def assign(self, alert_id: int, to: str, by: str, *, role: str | None = None) -> Alert:
         """Record which caregiver is responsible (a registry caregiver id), and tell them through their
         own channels (`reason` `assigned`): being made responsible unawares is not being responsible."""
         if caregiver(self._registry(), to) is None:
@@ -239,7 +263,8 @@ class AlertService:
             self._store.update_alert(alert_id, assigned_to=to)
             event = self._store.add_event(alert_id, at_ms=now, actor=by, action="assigned",
                                           from_state=alert.state, to_state=alert.state,
-                                          detail={"to": to, "previous": alert.assigned_to})
+                                          detail={"to": to, "previous": alert.assigned_to,
+                                                  **_acting_as(role)})
             if self._hands_over:
                 self._store.hand_over(event, alert_id, tell=ASSIGNED)
             else:
@@ -249,7 +274,8 @@ class AlertService:
         self._changed(alert)
         return alert
 
-    def resolve(self, alert_id: int, outcome: str, by: str, note: str = "") -> Alert:
+    def resolve(self, alert_id: int, outcome: str, by: str, note: str = "", *,
+                role: str | None = None) -> Alert:
         if outcome not in OUTCOMES:
             raise AlertError(f"cannot resolve alert {alert_id}: unknown outcome {outcome!r};"
                              f" one of {', '.join(OUTCOMES)}")
@@ -258,7 +284,7 @@ class AlertService:
             alert = self._unresolved(alert_id, "resolve")
             self._store.update_alert(alert_id, state="resolved", resolved_by=by, resolved_ms=now,
                                      outcome=outcome, note=note, deadline_ms=None)
-            detail: dict[str, Any] = {"outcome": outcome, "note": note}
+            detail: dict[str, Any] = {"outcome": outcome, "note": note, **_acting_as(role)}
             if outcome == "false_alarm" and alert.kind in LEARNING_KINDS and alert.resident is not None:
                 taught = self._learn(alert.resident, alert.first_seen_ms, by=by, cause="false_alarm", at=now,
                                      alert_id=alert_id, note=note)
@@ -270,6 +296,57 @@ class AlertService:
             alert = self._get(alert_id)
         self._wake_delivery_threads()
         self._changed(alert)
+        return alert
+
+    def reopen(self, alert_id: int, by: str, note: str, *, role: str | None = None) -> Alert:
+        """A supervisor sends a resolved alert round the loop again: it is open, needs a new acknowledgement
+        and resolution, and escalates from its first tier with fresh deadlines. Whoever acknowledged, was
+        assigned or resolved it, and every tier told before, hear why (`reopened`): the note becomes the
+        alert's note until its next resolution. The assignee stays responsible until someone assigns
+        another."""
+        if not note.strip():
+            raise AlertError(f"cannot reopen alert {alert_id} without a note saying why")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            alert = self._get(alert_id)
+            if alert.state != "resolved":
+                raise AlertError(f"cannot reopen alert {alert_id}: it is {alert.state}, not resolved")
+            newer = self._store.unresolved(alert.subject, alert.kind)
+            if newer is not None:  # one unresolved alert per (subject, kind): act on that one instead
+                raise AlertError(f"cannot reopen alert {alert_id}: alert {newer.id} about the same"
+                                 f" {alert.kind} is unresolved; act on that one")
+            tiers = self._tiers(alert)
+            first = next_tier(tiers, 0) or 1
+            self._store.update_alert(alert_id, state="open", acknowledged_by=None, acknowledged_ms=None,
+                                     resolved_by=None, resolved_ms=None, outcome=None, note=note, tier=first,
+                                     deadline_ms=now + self._settings.ack_deadline_ms(alert.severity))
+            event = self._store.add_event(
+                alert_id, at_ms=now, actor=by, action=REOPENED, from_state="resolved", to_state="open",
+                detail={"note": note, **_acting_as(role),
+                        "previous": {"tier": alert.tier, "acknowledged_by": alert.acknowledged_by,
+                                     "assigned_to": alert.assigned_to, "resolved_by": alert.resolved_by,
+                                     "outcome": alert.outcome}})
+            if self._hands_over:
+                self._store.hand_over(event, alert_id, tell=REOPENED)
+            else:
+                self._tell_reopened(alert_id, event, now)
+            alert = self._get(alert_id)
+        self._wake_delivery_threads()
+        self._changed(alert)
+        return alert
+
+    def dispatch_answer(self, alert_id: int, status: str, note: str = "") -> Alert:
+        """The dispatcher called for the alert answers (accepted, en route, arrived, declined): recorded in
+        its history whatever its state, as an arrival after the alert was resolved is still worth
+        knowing. The alert itself does not change: its caregivers read the answer in its history."""
+        if status not in DISPATCH_ANSWERS:
+            raise AlertError(f"unknown dispatch answer {status!r}; one of {', '.join(DISPATCH_ANSWERS)}")
+        now = self._clock.now_ms()
+        with self._lock, self._store.transaction():
+            alert = self._get(alert_id)
+            self._store.add_event(alert_id, at_ms=now, actor=DISPATCHER, action="dispatch_answer",
+                                  from_state=alert.state, to_state=alert.state,
+                                  detail={"status": status, "note": note, **_acting_as(DISPATCHER)})
         return alert
 
     def report_missed(self, resident: str, incident_ms: int, by: str, note: str = "") -> \
@@ -387,6 +464,8 @@ class AlertService:
                 alert = self._get(alert_id)
                 if reason == ASSIGNED and alert.assigned_to is not None:
                     self._tell_assignee(alert, alert.assigned_to, event_id=event_id, now=now_ms)
+                elif reason == REOPENED:
+                    self._tell_reopened(alert_id, event_id, now_ms)
                 elif reason is not None and reason != ASSIGNED:
                     self._tell_notified(alert, event_id=event_id, reason=reason, now=now_ms)
             changed[alert_id] = alert
@@ -429,18 +508,30 @@ class AlertService:
         return recipient_tiers(self._registry(), kind=alert.kind, community=alert.community,
                                household=alert.household, resident=alert.resident)
 
-    def _open(self, request: AlertRequest, occurrence: str | None, tiers: Tiers, now: int) -> Alert:
+    def _open(self, request: AlertRequest, occurrence: str | None, tiers: Tiers, now: int, *, by: str,
+              role: str) -> Alert:
         first = next_tier(tiers, 0) or 1
         deadline = now + self._settings.ack_deadline_ms(request.severity)
-        alert_id = self._store.insert_alert(request, occurrence, first, deadline)
-        event = self._store.add_event(alert_id, at_ms=now, actor=HUB_ACTOR, action="raised", from_state=None,
+        grid = self._registry().hierarchy.grid_of(household=request.household, resident=request.resident)
+        alert_id = self._store.insert_alert(request, occurrence, first, deadline, grid)
+        event = self._store.add_event(alert_id, at_ms=now, actor=by, action="raised", from_state=None,
                                       to_state="open",
                                       detail={"severity": request.severity, "tier": first,
-                                              "recipients": [c.id for c in tiers.get(first, [])]})
-        self._queue(alert_id, event_id=event, reason="raised", tier=first, tiers=tiers, now=now)
+                                              "recipients": [c.id for c in tiers.get(first, [])],
+                                              **_acting_as(role), **_report_of(request)})
+        if self._hands_over:  # filed at the command line: the running hub tells the first tier
+            self._store.hand_over(event, alert_id, tell="raised")
+        else:
+            self._queue(alert_id, event_id=event, reason="raised", tier=first, tiers=tiers, now=now)
+        if request.kind in self._dispatch_kinds:
+            # To the dispatcher through the same durable queue (retried, survives a restart); the sink
+            # records what came of it in the history (`hub.alerts.delivery`).
+            self._store.add_delivery(alert_id, event_id=event, reason=DISPATCH, tier=first, sink=DISPATCH,
+                                     recipient=None, now_ms=now)
         return self._get(alert_id)
 
-    def _repeat(self, alert: Alert, request: AlertRequest, occurrence: str | None, now: int) -> Alert:
+    def _repeat(self, alert: Alert, request: AlertRequest, occurrence: str | None, now: int, *, by: str,
+                role: str) -> Alert:
         rises = severity_rank(request.severity) > severity_rank(alert.severity)
         new_incident = is_new_incident(alert, request, occurrence)
         changes: dict[str, Any] = {"count": alert.count + 1, "evidence": request.evidence,
@@ -454,10 +545,11 @@ class AlertService:
         self._store.update_alert(alert.id, **changes)
         if occurrence is not None:
             self._store.add_occurrence(alert.id, occurrence)
-        repeated = self._store.add_event(alert.id, at_ms=now, actor=HUB_ACTOR, action="repeated",
+        repeated = self._store.add_event(alert.id, at_ms=now, actor=by, action="repeated",
                                          from_state=alert.state, to_state=alert.state,
                                          detail={"count": alert.count + 1, "occurrence": occurrence,
-                                                 "new_incident": new_incident})
+                                                 "new_incident": new_incident, **_acting_as(role),
+                                                 **_report_of(request)})
         if new_incident and not rises:
             # A new press, fall or silence is news even to whoever acknowledged the last one: everyone
             # told so far hears it (a severity rise below says it already).
@@ -479,6 +571,23 @@ class AlertService:
         tiers = self._tiers(alert)
         for tier in [t for t in tiers if t <= alert.tier] or [alert.tier]:
             self._queue(alert.id, event_id=event_id, reason=reason, tier=tier, tiers=tiers, now=now)
+
+    def _tell_reopened(self, alert_id: int, event_id: int, now: int) -> None:
+        """Everyone told before the alert was resolved, and whoever acknowledged, was assigned or resolved
+        it, hear that it was reopened (one delivery each, in the alert's first tier)."""
+        alert = self._get(alert_id)
+        event = self._store.event(event_id)
+        previous = event.detail.get("previous", {}) if event is not None else {}
+        tiers = self._tiers(alert)
+        told = [c for tier, people in tiers.items() if tier <= previous.get("tier", alert.tier)
+                for c in people]
+        for key in ("acknowledged_by", "assigned_to", "resolved_by"):
+            person = caregiver(self._registry(), previous.get(key) or "")
+            if person is not None:
+                told.append(person)
+        people = list({c.id: c for c in told}.values())
+        self._queue(alert_id, event_id=event_id, reason=REOPENED, tier=alert.tier, tiers={alert.tier: people},
+                    now=now)
 
     def _escalate(self, alert: Alert, now: int) -> bool:
         tiers = self._tiers(alert)

@@ -23,88 +23,21 @@ from typing import Any
 
 from hub import sensitivity
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
-from hub.migrations import migrate_postgresql, migrate_sqlite
+from hub.migrations import ALERT_TABLES_SQLITE, migrate_postgresql, migrate_sqlite
 from hub.postgres import PgConnection
-from hub.store import open_sqlite_for_writing
+from hub.store import open_sqlite_for_writing, placeholders
 
 # The alert service's turn on PostgreSQL (its read-then-write decisions, as BEGIN IMMEDIATE on SQLite);
 # apart from intake's, which alerts need not wait for. Any fixed number, the same in every hub.
 _ALERTS_LOCK = 0x5C_A1E7
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id              INTEGER PRIMARY KEY,
-    kind            TEXT    NOT NULL,
-    severity        TEXT    NOT NULL,
-    state           TEXT    NOT NULL,         -- open, acknowledged, resolved
-    subject         TEXT    NOT NULL,         -- resident, device or building id
-    community       TEXT    NOT NULL,
-    building        TEXT    NOT NULL,
-    household       TEXT,
-    resident        TEXT,
-    device          TEXT,
-    evidence        TEXT    NOT NULL,         -- JSON object: the newest request's evidence
-    occurrences     TEXT    NOT NULL,         -- JSON array of occurrence ids counted (SOS presses, ...)
-    count           INTEGER NOT NULL,
-    first_seen_ms   INTEGER NOT NULL,
-    last_seen_ms    INTEGER NOT NULL,
-    tier            INTEGER NOT NULL,         -- highest caregiver tier notified so far
-    deadline_ms     INTEGER,                  -- next escalation unless acknowledged; NULL: none pending
-    assigned_to     TEXT,
-    acknowledged_by TEXT,
-    acknowledged_ms INTEGER,
-    resolved_by     TEXT,
-    resolved_ms     INTEGER,
-    outcome         TEXT,
-    note            TEXT    NOT NULL DEFAULT ''
-);
--- One unresolved alert per (subject, kind): the database refuses a second, whatever the callers do.
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_unresolved ON alerts (subject, kind) WHERE state != 'resolved';
-CREATE INDEX IF NOT EXISTS alerts_subject ON alerts (subject, kind, id);
-CREATE INDEX IF NOT EXISTS alerts_deadline ON alerts (deadline_ms) WHERE deadline_ms IS NOT NULL;
-CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen_ms);
-CREATE TABLE IF NOT EXISTS alert_events (
-    id          INTEGER PRIMARY KEY,
-    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
-    at_ms       INTEGER NOT NULL,
-    actor       TEXT    NOT NULL,             -- a person's name, or "hub"
-    action      TEXT    NOT NULL,
-    from_state  TEXT,                         -- NULL when the action created the alert
-    to_state    TEXT    NOT NULL,
-    detail      TEXT    NOT NULL              -- JSON object
-);
-CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id);
-CREATE INDEX IF NOT EXISTS alert_events_action ON alert_events (action);  -- escalations, counted per scrape
-CREATE TABLE IF NOT EXISTS alert_deliveries (
-    id              INTEGER PRIMARY KEY,
-    alert_id        INTEGER NOT NULL REFERENCES alerts (id),
-    event_id        INTEGER NOT NULL REFERENCES alert_events (id),
-    reason          TEXT    NOT NULL,
-    tier            INTEGER NOT NULL,
-    sink            TEXT    NOT NULL,
-    recipient       TEXT,                     -- caregiver id; NULL: the sink's own destination
-    status          TEXT    NOT NULL,         -- pending, sent, failed (given up)
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL,
-    last_error      TEXT,
-    sent_ms         INTEGER
-);
--- Changes made where no sink runs (the CLI), for the running hub to tell the caregivers already notified
--- and to show on the live stream; rows go in the same transaction as the change, out as the hub takes them.
-CREATE TABLE IF NOT EXISTS alert_handovers (
-    event_id    INTEGER PRIMARY KEY REFERENCES alert_events (id),
-    alert_id    INTEGER NOT NULL REFERENCES alerts (id),
-    tell        TEXT                          -- reason to tell the notified (acknowledged, ...); NULL: none
-);
-CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, id);
-CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (sink, next_attempt_ms)
-    WHERE status = 'pending';
-"""
 
 ALERT_COLUMNS = (
     "id, kind, severity, state, subject, community, building, household, resident, device, evidence, count,"
     " first_seen_ms, last_seen_ms, tier, deadline_ms, assigned_to, acknowledged_by, acknowledged_ms,"
-    " resolved_by, resolved_ms, outcome, note"
+    " resolved_by, resolved_ms, outcome, note, grid,"
+    # Counted from the history rather than kept in a column: the history is what a reopening is.
+    " (SELECT count(*) FROM alert_events e WHERE e.alert_id = alerts.id AND e.action = 'reopened')"
 )
 _UPDATABLE = {"severity", "state", "evidence", "count", "last_seen_ms", "tier", "deadline_ms", "assigned_to",
               "acknowledged_by", "acknowledged_ms", "resolved_by", "resolved_ms", "outcome", "note"}
@@ -116,6 +49,14 @@ def alert_from_row(row: tuple[Any, ...]) -> Alert:
     values = list(row)
     values[10] = json.loads(values[10])
     return Alert(*values)
+
+
+_EVENT_COLUMNS = "id, alert_id, at_ms, actor, action, from_state, to_state, detail"
+
+
+def _event_from_row(row: tuple[Any, ...]) -> AlertEvent:
+    event_id, alert_id, at_ms, actor, action, from_state, to_state, detail = row
+    return AlertEvent(event_id, alert_id, at_ms, actor, action, from_state, to_state, json.loads(detail))
 
 
 def _json(value: object) -> str:
@@ -136,6 +77,9 @@ class AlertFilter:
     since_ms: int | None = None  # still seen at or after
     until_ms: int | None = None  # first seen at or before
     limit: int = 100
+    # (column, ids): in one of them, for filters by a level (a district's communities, a grid...); empty
+    # ids match nothing.
+    among: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class AlertStore:
@@ -159,7 +103,7 @@ class AlertStore:
         # check_same_thread=False: the owner serialises use itself (the service holds a lock).
         self._db = open_sqlite_for_writing(path)
         self._db.execute("PRAGMA synchronous = FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(ALERT_TABLES_SQLITE)
         migrate_sqlite(self._db)  # the later steps' tables (sensitivity changes) on a store opened here first
 
     def close(self) -> None:
@@ -208,15 +152,15 @@ class AlertStore:
         return None if row is None else alert_from_row(row)
 
     def insert_alert(self, request: AlertRequest, occurrence: str | None, tier: int,
-                     deadline_ms: int | None) -> int:
+                     deadline_ms: int | None, grid: str | None = None) -> int:
         cursor = self._db.execute(
             "INSERT INTO alerts (kind, severity, state, subject, community, building, household, resident,"
-            " device, evidence, occurrences, count, first_seen_ms, last_seen_ms, tier, deadline_ms)"
-            " VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
+            " device, evidence, occurrences, count, first_seen_ms, last_seen_ms, tier, deadline_ms, grid)"
+            " VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
             (request.kind, request.severity, request.subject, request.community, request.building,
              request.household, request.resident, request.device, _json(request.evidence),
              _json([] if occurrence is None else [occurrence]), request.raised_at_ms, request.raised_at_ms,
-             tier, deadline_ms))
+             tier, deadline_ms, grid))
         return int(cursor.fetchone()[0])
 
     def update_alert(self, alert_id: int, **columns: Any) -> None:
@@ -246,6 +190,9 @@ class AlertStore:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        for column, values in where.among:
+            clauses.append(f"{column} IN ({placeholders(len(values))})")
+            args += values
         if where.since_ms is not None:
             clauses.append("last_seen_ms >= ?")
             args.append(where.since_ms)
@@ -255,6 +202,22 @@ class AlertStore:
         rows = self._db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(clauses)}"
                                 " ORDER BY id DESC LIMIT ?", (*args, where.limit))
         return [alert_from_row(row) for row in rows]
+
+    def alive_between(self, from_ms: int, to_ms: int) -> list[Alert]:
+        """The alerts unresolved at some time in [from_ms, to_ms): raised before its end, not resolved
+        before its start (every alert an event of the period can be about; supervision's figures)."""
+        rows = self._db.execute(
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE first_seen_ms < ?"
+            " AND (resolved_ms IS NULL OR resolved_ms >= ?) ORDER BY id", (to_ms, from_ms))
+        return [alert_from_row(row) for row in rows]
+
+    def events_between(self, from_ms: int, to_ms: int, actions: tuple[str, ...]) -> list[AlertEvent]:
+        """The history entries of these actions in [from_ms, to_ms), oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events"
+            f" WHERE at_ms >= ? AND at_ms < ? AND action IN ({', '.join('?' * len(actions))}) ORDER BY id",
+            (from_ms, to_ms, *actions))
+        return [_event_from_row(row) for row in rows]
 
     def overdue(self, now_ms: int) -> list[Alert]:
         """Unresolved alerts whose deadline has passed: an open alert's tier's acknowledgement deadline, an
@@ -301,13 +264,18 @@ class AlertStore:
         """Remove the hand-over; False if it was already gone."""
         return self._db.execute("DELETE FROM alert_handovers WHERE event_id = ?", (event_id,)).rowcount == 1
 
+    def event(self, event_id: int) -> AlertEvent | None:
+        rows = self._events("id = ?", event_id)
+        return rows[0] if rows else None
+
     def history(self, alert_id: int) -> list[AlertEvent]:
+        return self._events("alert_id = ?", alert_id)
+
+    def _events(self, condition: str, value: int) -> list[AlertEvent]:
         rows = self._db.execute(
-            "SELECT id, alert_id, at_ms, actor, action, from_state, to_state, detail FROM alert_events"
-            " WHERE alert_id = ? ORDER BY id", (alert_id,))
-        return [AlertEvent(id=i, alert_id=a, at_ms=at, actor=actor, action=action, from_state=from_state,
-                           to_state=to_state, detail=json.loads(detail))
-                for i, a, at, actor, action, from_state, to_state, detail in rows]
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events"
+            f" WHERE {condition} ORDER BY id", (value,))
+        return [_event_from_row(row) for row in rows]
 
     # --- deliveries ----------------------------------------------------------------------------
 
@@ -371,17 +339,36 @@ class AlertStore:
             " WHERE e.action = 'escalated' GROUP BY a.kind")
         return {kind: n for kind, n in rows}
 
-    def acknowledgement_buckets(self, bounds_ms: list[int]) -> dict[str, tuple[list[int], int, int]]:
-        """Per severity: how many acknowledged alerts took at most each bound (first seen → acknowledged),
-        their count and the total time in ms. Counted in SQL: the table only grows."""
+    def acknowledgement_buckets(self, bounds_ms: list[int], by: tuple[str, ...] = ("severity",)) -> \
+            dict[tuple[Any, ...], tuple[list[int], int, int]]:
+        """Per value of the `by` columns: how many acknowledged alerts took at most each bound (first seen
+        → acknowledged), their count and the total time in ms. Counted in SQL: the table only grows."""
         took = f"{'max' if self._pg is None else 'greatest'}(acknowledged_ms - first_seen_ms, 0)"
         # CAST: PostgreSQL sums bigints as numeric (Decimal in Python), SQLite as integers.
         buckets = ", ".join(f"CAST(sum(CASE WHEN {took} <= ? THEN 1 ELSE 0 END) AS BIGINT)"
                             for _ in bounds_ms)
+        columns = ", ".join(by)
         rows = self._db.execute(
-            f"SELECT severity, {buckets}, count(*), CAST(sum({took}) AS BIGINT) FROM alerts"
-            " WHERE acknowledged_ms IS NOT NULL GROUP BY severity", bounds_ms)
-        return {row[0]: (list(row[1:-2]), row[-2], row[-1]) for row in rows}
+            f"SELECT {columns}, {buckets}, count(*), CAST(sum({took}) AS BIGINT) FROM alerts"
+            f" WHERE acknowledged_ms IS NOT NULL GROUP BY {columns}", bounds_ms)
+        return {tuple(row[:len(by)]): (list(row[len(by):-2]), row[-2], row[-1]) for row in rows}
+
+    def placed_counts(self) -> list[tuple[str, str, str | None, str | None, str, str | None, int, int]]:
+        """(community, building, household, resident, state, outcome, alerts, of them unresolved and told
+        overdue) over the store's whole history: where alerts are, for supervision's metrics."""
+        rows = self._db.execute(
+            "SELECT community, building, household, resident, state, outcome, count(*),"
+            " CAST(sum(CASE WHEN state != 'resolved' AND EXISTS (SELECT 1 FROM alert_events e"
+            "  WHERE e.alert_id = alerts.id AND e.action = 'overdue') THEN 1 ELSE 0 END) AS BIGINT)"
+            " FROM alerts GROUP BY community, building, household, resident, state, outcome")
+        return [(c, b, h, r, state, outcome, n, overdue) for c, b, h, r, state, outcome, n, overdue in rows]
+
+    def devices_alerted(self, kinds: tuple[str, ...]) -> set[str]:
+        """The devices with an unresolved alert of one of these kinds."""
+        rows = self._db.execute(
+            f"SELECT DISTINCT device FROM alerts WHERE state != 'resolved' AND device IS NOT NULL"
+            f" AND kind IN ({', '.join('?' * len(kinds))})", kinds)
+        return {device for (device,) in rows}
 
     def delivery_counts(self) -> list[tuple[str, str, int, int]]:
         """(sink, status, deliveries, failed attempts) over the delivery queue's whole history."""

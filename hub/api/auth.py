@@ -20,8 +20,10 @@ from hub.clock import SystemClock
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `hub tokens create`")
 
-ACTING_ROLES = frozenset({Role.OPERATOR, Role.CAREGIVER})  # may acknowledge, assign, resolve
-REGISTRY_READERS = frozenset({Role.OPERATOR, Role.DEVICE_ADMIN, Role.READ_ONLY})
+# May acknowledge, assign, resolve.
+ACTING_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.CAREGIVER, Role.GRID_WORKER})
+REGISTRY_READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.GRID_WORKER, Role.DEVICE_ADMIN,
+                              Role.READ_ONLY})
 REGISTRY_WRITERS = frozenset({Role.OPERATOR, Role.DEVICE_ADMIN})
 
 
@@ -61,5 +63,6 @@ def require_role(token: Token, roles: frozenset[Role], doing: str) -> None:
 
 
 def actor(token: Token) -> str:
-    """Who the audit history records: a caregiver by its registry id, anyone else by the token's name."""
-    return token.caregiver if token.role is Role.CAREGIVER and token.caregiver else token.name
+    """Who the audit history records: a caregiver (or a grid worker bound to its caregiver) by its registry
+    id, anyone else by the token's name."""
+    return token.caregiver or token.name

@@ -21,6 +21,7 @@ from hub.alerts.service import AlertService
 from hub.clock import Clock
 from hub.intake import IntakeStatus
 from hub.registry import Registry, RegistryHolder
+from hub.registry_sources import RegistrySource
 from hub.resident_activity import ResidentActivity
 from hub.settings import Settings
 from hub.store import StoreAt
@@ -32,6 +33,7 @@ class ApiServices:
 
     settings: Settings
     registry: RegistryHolder  # read per request; replaced by registry edits
+    registry_source: RegistrySource  # where edits are written: the registry file, or PostgreSQL
     alerts: AlertService
     activity: ResidentActivity  # the inactivity detector's state, owned by the evaluation thread
     offline_devices: Callable[[], set[str]]  # the rules' offline devices (a set the evaluation changes)

@@ -6,13 +6,15 @@ Times are ISO 8601 in UTC (`…Z`), never epoch numbers: the page shows them, pe
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from detectors.severity import Severity
 from hub.alerts.directory import alert_labels, person_name
 from hub.alerts.model import Alert, AlertEvent, AlertState, ChosenOutcome, Delivery, DeliveryStatus, Outcome
+from hub.alerts.reports import NOTE_MAX, PLACES, ReportCategory
+from hub.alerts.sinks.dispatch import DispatchAnswer
 from hub.registry import CaregiverLink, Registry
 from hub.sensitivity import SensitivityChange
 
@@ -54,6 +56,7 @@ class AlertOut(BaseModel):
     subject: str = Field(description="resident, device or building id")
     community: str
     building: str
+    grid: str | None = Field(description="its home's grid when it was raised; null for a building's alert")
     household: str | None
     resident: str | None
     device: str | None
@@ -71,37 +74,51 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     resolved_at: AwareDatetime | None
     outcome: Outcome | None
-    note: str
+    note: str = Field(description="resolved: the resolution's note; reopened and not yet resolved: why it "
+                                  "was reopened")
+    cycle: int = Field(description="how many times it was reopened (0: never)")
     names: AlertNames = Field(description="the names people read where the fields above have ids")
 
     @classmethod
     def of(cls, alert: Alert, registry: Registry) -> AlertOut:
         return cls(
             id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state, subject=alert.subject,
-            community=alert.community, building=alert.building, household=alert.household,
+            community=alert.community, building=alert.building, grid=alert.grid, household=alert.household,
             resident=alert.resident, device=alert.device, evidence=alert.evidence, count=alert.count,
             first_seen=at(alert.first_seen_ms), last_seen=at(alert.last_seen_ms), tier=alert.tier,
             deadline=at(alert.deadline_ms), assigned_to=alert.assigned_to,
             acknowledged_by=alert.acknowledged_by, acknowledged_at=at(alert.acknowledged_ms),
             resolved_by=alert.resolved_by, resolved_at=at(alert.resolved_ms), outcome=alert.outcome,
-            note=alert.note, names=AlertNames.of(alert, registry),
+            note=alert.note, cycle=alert.cycle, names=AlertNames.of(alert, registry),
         )
 
 
 class AlertEventOut(BaseModel):
     at: AwareDatetime
-    actor: str = Field(description="a token's name, a caregiver id, or `hub`")
-    action: str = Field(description="raised, repeated, severity_raised, escalated, acknowledged, ...")
+    actor: str = Field(description="a token's name, a caregiver id, `hub` or `dispatcher`")
+    actor_name: str = Field(description="the caregiver's name for a caregiver id; else the actor as it is")
+    role: str | None = Field(description="the role the actor acted in: the API token's role (operator, "
+                                         "caregiver, ...), `link` (an acknowledge link), `cli`, "
+                                         "`dispatcher`, `hub`; null: recorded before roles were")
+    action: str = Field(description="raised, repeated, severity_raised, escalated, acknowledged, assigned, "
+                                    "resolved, reopened, dispatched, dispatch_answer, ...")
     from_state: AlertState | None
     to_state: AlertState
     detail: dict[str, Any]
 
     @classmethod
-    def of(cls, event: AlertEvent) -> AlertEventOut:
+    def of(cls, event: AlertEvent, registry: Registry) -> AlertEventOut:
         moment = at(event.at_ms)
         assert moment is not None
-        return cls(at=moment, actor=event.actor, action=event.action, from_state=event.from_state,
-                   to_state=event.to_state, detail=event.detail)
+        detail = dict(event.detail)
+        role = detail.pop("role", None)
+        if role is None and event.actor == "hub":
+            role = "hub"
+        elif role is None and detail.get("via") == "link":
+            role = "link"
+        return cls(at=moment, actor=event.actor, actor_name=person_name(registry, event.actor) or event.actor,
+                   role=role, action=event.action, from_state=event.from_state, to_state=event.to_state,
+                   detail=detail)
 
 
 class DeliveryOut(BaseModel):
@@ -130,12 +147,69 @@ class DeliveryOut(BaseModel):
 class AlertDetailOut(AlertOut):
     history: list[AlertEventOut]
     deliveries: list[DeliveryOut]
+    people: dict[str, str] = Field(
+        default_factory=dict, description="the names of the caregivers the history names by id (actors, "
+                                          "assignees, recipients), from the registry now")
+
+    @staticmethod
+    def people_of(registry: Registry, history: list[AlertEvent]) -> dict[str, str]:
+        named = {event.actor for event in history}
+        for event in history:
+            detail = event.detail
+            named |= {str(detail[key]) for key in ("to", "previous", "acknowledged_by") if detail.get(key)}
+            named |= {str(r) for r in detail.get("recipients") or ()}
+        return {who: name for who in sorted(named) if (name := person_name(registry, who)) != who and name}
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(min_length=1, description="the caregiver's registry id")
+
+
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, description="why it goes round the loop again")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+
+
+class ReportIn(BaseModel):
+    """A report filed by hand. Name exactly one of `resident`, `household`, `device`, `building`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: ReportCategory = Field(description="resident_unwell, hazard, broken_device, other")
+    resident: str | None = None
+    household: str | None = None
+    device: str | None = None
+    building: str | None = None
+    note: str = Field(min_length=1, max_length=NOTE_MAX, description="what the reporter saw")
+    location: LocationIn | None = Field(None, description="where the reporter's phone was, if they chose to "
+                                                          "send it (WGS-84)")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Self:
+        if len(self.places()) != 1:
+            raise ValueError(f"name exactly one of {', '.join(PLACES)}")
+        return self
+
+    def places(self) -> list[tuple[str, str]]:
+        return [(place, value) for place in PLACES if (value := getattr(self, place)) is not None]
+
+
+class DispatchAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: DispatchAnswer
+    note: str = Field("", max_length=1000, description="e.g. the unit sent, an arrival time")
 
 
 class ResolveIn(BaseModel):
@@ -152,6 +226,9 @@ class MeOut(BaseModel):
     caregiver: str | None
     communities: list[str] = Field(description="the communities it sees now")
     all_communities: bool = Field(description="scoped to every community, present and future")
+    may_reopen: bool = Field(description="whether it may reopen resolved alerts (the page offers it then)")
+    places: dict[str, list[str]] = Field(description="the cities, districts, subdistricts or grids it is"
+                                                     " scoped to, by level (plural)")
 
 
 class ResidentOut(BaseModel):
@@ -161,6 +238,7 @@ class ResidentOut(BaseModel):
     unit: str | None = Field(description="the household's unit as people say it (`7-2-1402`)")
     building: str
     building_name: str | None
+    grid: str
     community: str
     timezone: str = Field(description="the community's time zone, in which people read the resident's times")
     lives_alone: bool
@@ -213,12 +291,14 @@ class SensitivityChangeOut(BaseModel):
     old: float
     new: float
     note: str
+    by_name: str = Field(description="`by` as people read it: a caregiver's name, anyone else as recorded")
 
     @classmethod
-    def of(cls, change: SensitivityChange) -> SensitivityChangeOut:
+    def of(cls, change: SensitivityChange, registry: Registry) -> SensitivityChangeOut:
         return cls(id=change.id, band=change.band, at=at(change.at_ms), by=change.actor, cause=change.cause,
                    alert_id=change.alert_id, incident=at(change.incident_ms), reverts=change.reverts,
-                   old=change.old, new=change.new, note=change.note)
+                   old=change.old, new=change.new, note=change.note,
+                   by_name=person_name(registry, change.actor) or change.actor)
 
 
 class SensitivityOut(BaseModel):

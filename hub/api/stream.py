@@ -9,6 +9,9 @@ the list), never the hub slowed and never memory grown without bound.
 Tokens are revoked (and expire) in the store, by the CLI as often as not: while streams are open, one
 task checks every `TOKEN_CHECK_S` which of their tokens still count, in one query, and ends the streams
 of those that do not. A token may hold at most `per_token` streams at once (`HUB_HTTP_STREAMS_PER_TOKEN`).
+
+Each event shows its resident's name, so each is recorded in the read audit (`record_read`) before it is
+sent, as a request for the alert would be; one that cannot be recorded is not sent (the stream ends).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from anyio import to_thread
 
 from hub.alerts.model import Alert
+from hub.api.audit import named_residents
 from hub.api.schemas import AlertOut
 from hub.api.scope import Scope
 from hub.api.tokens import Token
@@ -47,8 +51,11 @@ class Subscriber:
 
 class AlertStream:
     def __init__(self, registry: Callable[[], Registry], tokens_live: Callable[[Collection[str]], set[str]],
-                 *, per_token: int = 5, token_check_s: float = TOKEN_CHECK_S) -> None:
+                 *, per_token: int = 5, token_check_s: float = TOKEN_CHECK_S,
+                 record_read: Callable[[Token, list[str]], None] = lambda token, residents: None) -> None:
         self._registry = registry
+        # The read audit (it writes the store): run in the event loop's thread pool.
+        self._record_read = record_read
         # Which of these token ids still count; run in the event loop's thread pool (it reads the store).
         self._tokens_live = tokens_live
         self._per_token = per_token
@@ -147,6 +154,8 @@ class AlertStream:
                     continue
                 if alert is None or subscriber.dropped:
                     break
-                yield f"event: alert\ndata: {AlertOut.of(alert, self._registry()).model_dump_json()}\n\n"
+                registry = self._registry()
+                await to_thread.run_sync(self._record_read, token, named_residents(registry, [alert]))
+                yield f"event: alert\ndata: {AlertOut.of(alert, registry).model_dump_json()}\n\n"
         finally:
             self._subscribers.discard(subscriber)

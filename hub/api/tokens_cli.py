@@ -16,7 +16,7 @@ from rich.table import Table
 from hub.api.tokens import ALL_COMMUNITIES, Role, Token, TokenError, TokenStore, parse_duration_ms
 from hub.clock import SystemClock
 from hub.local_time import configured_registry, local_time, zone_of
-from hub.registry import Registry, RegistryError
+from hub.registry import Hierarchy, Level, Registry, RegistryError
 from hub.settings import Settings
 
 app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True, add_completion=False)
@@ -32,11 +32,15 @@ def _when(ms: int | None) -> str:
     return local_time(ms, zone_of(configured_registry()))
 
 
+def _places(token: Token) -> str:
+    named = [f"{level} " + ", ".join(ids) for level, ids in (("communities", token.communities),
+                                                            *token.places().items()) if ids]
+    return "; ".join(named) or "-"
+
+
 def _describe(token: Token) -> str:
-    if token.caregiver:
-        scope = f"caregiver {token.caregiver}"
-    else:
-        scope = "communities " + ", ".join(token.communities)
+    scope = ", ".join(part for part in (f"caregiver {token.caregiver}" if token.caregiver else "",
+                                        "" if token.role is Role.CAREGIVER else _places(token)) if part)
     return f"token {token.id} ({token.name}): {token.role.value}, {scope}"
 
 
@@ -47,7 +51,17 @@ def create(
     role: Annotated[Role, typer.Option(help="what the token may do")],
     community: Annotated[list[str] | None, typer.Option(
         help="a community it may see (repeatable; '*' for every community); not for caregivers")] = None,
-    caregiver: Annotated[str | None, typer.Option(help="registry caregiver id (caregiver role)")] = None,
+    subdistrict: Annotated[list[str] | None, typer.Option(
+        help="a subdistrict (街道) whose communities it may see (repeatable)")] = None,
+    district: Annotated[list[str] | None, typer.Option(
+        help="a district (区) whose communities it may see (repeatable)")] = None,
+    city: Annotated[list[str] | None, typer.Option(
+        help="a city (市) whose communities it may see (repeatable)")] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        help="a grid it works (repeatable; grid_worker role)")] = None,
+    caregiver: Annotated[str | None, typer.Option(
+        help="registry caregiver id (caregiver role; for a grid_worker, the caregiver who works its grids)",
+    )] = None,
     registry: Annotated[Path | None, typer.Option(
         envvar="HUB_REGISTRY_PATH", dir_okay=False, show_default=False,
         help="the hub's registry, which the ids must be in [default: HUB_REGISTRY_PATH's default]")] = None,
@@ -61,7 +75,9 @@ def create(
     except ValueError as exc:
         err.print(f"[red]--expires: {exc}[/red]")
         raise typer.Exit(2) from None
-    problem = _unknown_ids(registry or Settings().registry_path, community or [], caregiver)
+    places = {"cities": city or [], "districts": district or [], "subdistricts": subdistrict or [],
+              "grids": grid or []}
+    problem = _unknown_ids(registry or Settings().registry_path, community or [], places, caregiver)
     if problem is not None:
         # A typo would make a token that silently sees nothing.
         err.print(f"[red]{problem}[/red]")
@@ -69,7 +85,7 @@ def create(
     store = _store()
     try:
         token, secret = store.create(name=name, role=role, communities=community or [], caregiver=caregiver,
-                                     now_ms=now_ms, expires_ms=expires_ms)
+                                     now_ms=now_ms, expires_ms=expires_ms, places=places)
     except TokenError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -80,16 +96,23 @@ def create(
     print(secret)
 
 
-def _unknown_ids(path: Path, communities: list[str], caregiver: str | None) -> str | None:
+_PLURALS: tuple[tuple[Level, str], ...] = (
+    ("city", "cities"), ("district", "districts"), ("subdistrict", "subdistricts"), ("grid", "grids"))
+
+
+def _unknown_ids(path: Path, communities: list[str], places: dict[str, list[str]],
+                 caregiver: str | None) -> str | None:
     """Why the token's ids are not all in service in the registry at `path`; None when they are."""
     try:
         registry = Registry.load(path)
     except RegistryError as exc:
         return f"cannot check the token's ids against the registry (--registry): {exc}"
-    in_service = {c.id for c in registry.data.communities}
-    for community in communities:
-        if community != ALL_COMMUNITIES and community not in in_service:
-            return f"community {community!r} is not in the registry {path} (or is deactivated)"
+    in_service = Hierarchy(registry.data)
+    named: list[tuple[Level, str]] = [("community", c) for c in communities if c != ALL_COMMUNITIES] + [
+        (level, place) for level, plural in _PLURALS for place in places.get(plural, [])]
+    for level, place in named:
+        if not in_service.has(level, place):
+            return f"{level} {place!r} is not in the registry {path} (or is deactivated)"
     if caregiver is not None and caregiver not in {c.id for c in registry.data.caregivers}:
         return f"caregiver {caregiver!r} is not in the registry {path} (or is deactivated)"
     return None
@@ -109,14 +132,16 @@ def list_tokens(
     if as_json:
         for t in tokens:
             print(json.dumps({"id": t.id, "name": t.name, "role": t.role.value, "caregiver": t.caregiver,
-                              "communities": list(t.communities), "created_ms": t.created_ms,
+                              "communities": list(t.communities),
+                              **{level: list(ids) for level, ids in t.places().items()},
+                              "created_ms": t.created_ms,
                               "revoked_ms": t.revoked_ms, "expires_ms": t.expires_ms,
                               "state": t.state(now_ms)}, ensure_ascii=False))
         return
-    table = Table("id", "name", "role", "caregiver", "communities", "created (UTC)", "expires (UTC)",
+    table = Table("id", "name", "role", "caregiver", "places", "created (UTC)", "expires (UTC)",
                   "revoked (UTC)", "state")
     for t in tokens:
-        table.add_row(t.id, t.name, t.role.value, t.caregiver or "-", ", ".join(t.communities) or "-",
+        table.add_row(t.id, t.name, t.role.value, t.caregiver or "-", _places(t),
                       _when(t.created_ms), _when(t.expires_ms), _when(t.revoked_ms), t.state(now_ms))
     Console().print(table)
 

@@ -7,9 +7,10 @@ from collections.abc import Callable, Collection
 
 from fastapi import FastAPI
 
+from hub.api.audit import record_token_read
 from hub.api.deps import ApiServices
 from hub.api.registry_editor import RegistryEditor
-from hub.api.routes import alerts, me, registry, residents
+from hub.api.routes import alerts, me, registry, reports, residents, supervision, visits
 from hub.api.stream import AlertStream
 from hub.api.tokens import TokenStore
 from hub.clock import SystemClock
@@ -21,13 +22,15 @@ def install(app: FastAPI, services: ApiServices) -> None:
     # The table exists before the first request looks in it.
     TokenStore(settings.store_path, url=settings.store_url).close()
     stream = AlertStream(services.registry.current, _tokens_live(settings.store_at),
-                         per_token=settings.http_streams_per_token)
+                         per_token=settings.http_streams_per_token,
+                         record_read=lambda token, residents: record_token_read(
+                             settings.store_at, token, "alert_stream", residents))
     services.alerts.add_listener(stream.changed)
     app.state.alert_stream = stream
     # One editor per app: its lock serializes edits.
-    app.state.registry_editor = RegistryEditor(settings.registry_path, services.registry.current,
-                                               services.registry.replace, settings.store_at)
-    for routes in (me, alerts, residents, registry):
+    app.state.registry_editor = RegistryEditor(services.registry_source, services.registry.current,
+                                               settings.store_at)
+    for routes in (me, alerts, reports, residents, registry, supervision, visits):
         app.include_router(routes.router)
 
 

@@ -123,3 +123,23 @@ def test_names_beside_the_ids_the_commands_take(env: dict[str, str]) -> None:
     # Without the registry the ids alone, and still the times' zone (the default).
     code, output = run({**env, "HUB_REGISTRY_PATH": "/nonexistent/registry.yaml"}, "list")
     assert code == 0 and "r-wang" in output and "王奶奶" not in output and "UTC+8" in output, output
+
+
+def test_reopen_and_report_record_who_did_it_at_the_command_line(env: dict[str, str]) -> None:
+    code, output = run(env, "reopen", "1", "--note", "再看看", "--by", "主管")
+    assert code == 1 and "it is open, not resolved" in output
+    assert run(env, "resolve", "1", "--outcome", "visited", "--by", "cg-grid")[0] == 0
+    assert run(env, "reopen", "1", "--note", "再看看", "--by", "主管") == \
+        (0, "alert 1: inactivity warning open\n")
+    code, output = run(env, "show", "1")
+    assert code == 0 and "reopened" in output and "再看看" in output and "cli" in output, output
+
+    code, output = run(env, "report", "--category", "hazard", "--building", "b7", "--note", "楼梯灯坏了",
+                       "--by", "cg-grid")
+    assert (code, output) == (0, "alert 3: report_hazard warning open\n")
+    code, output = run(env, "show", "3")
+    assert code == 0 and "楼梯灯坏了" in output and "张网格员 (cg-grid)" in output, output
+    assert run(env, "report", "--category", "hazard", "--note", "x", "--by", "a")[0] == 2  # no place
+    code, output = run(env, "report", "--category", "hazard", "--building", "b-none", "--note", "x",
+                       "--by", "a")
+    assert code == 1 and "no building 'b-none'" in output

@@ -48,6 +48,8 @@ def registry(name: str = "王奶奶") -> Registry:
 
 
 LOCATION = {"lat": 31.2304, "lon": 121.4737, "accuracy_m": 12.0}
+REPORT = {"occurrence": f"report:cg-grid:{T0}", "reported_by": "cg-grid", "reporter_name": "张网格员",
+          "reported_ms": T0}
 # Each kind as the hub raises it: (subject level, severity, evidence); times relative to T0.
 SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
     "sos": ("resident", Severity.CRITICAL, {"press_ts": T0, "occurrence": str(T0), "device_kind": "wristband",
@@ -92,11 +94,23 @@ SAMPLES: dict[str, tuple[str, Severity, dict[str, Any]]] = {
     "left_geofence": ("resident", Severity.CRITICAL, {"location": LOCATION, "outside_m": 412.5,
                                                       "accuracy_m": 12.0}),
     "unreachable": ("building", Severity.CRITICAL, {"alert_id": 41, "alert_kind": "falling_object"}),
+    "report_resident_unwell": ("resident", Severity.CRITICAL, {**REPORT, "category": "resident_unwell",
+                                                               "note": "敲门无人应，邻居说昨晚听到摔倒声",
+                                                               "location": LOCATION}),
+    "report_hazard": ("building", Severity.WARNING, {**REPORT, "category": "hazard",
+                                                     "note": "3楼楼梯灯坏了，台阶有积水 (*很滑*)"}),
+    "report_broken_device": ("device", Severity.WARNING, {**REPORT, "category": "broken_device",
+                                                          "note": "门磁掉下来了"}),
+    "report_other": ("household", Severity.INFO, {**REPORT, "category": "other",
+                                                  "note": "老人说想换一个手环颜色"}),
+    "visit_overdue": ("resident", Severity.WARNING, {"occurrence": "visit-3", "visit": 3,
+                                                     "due_ms": T0 - 26 * 60 * MINUTE, "grid": "g7"}),
 }
 # Who hears of it first: the family for a resident, staff for equipment and the building.
 FIRST = {"falling_object": "cg-guard", "device_offline": "cg-duty", "battery_low": "cg-duty",
          "coverage": "cg-duty", "tamper": "cg-duty", "camera_offline": "cg-duty", "lens_blocked": "cg-duty",
-         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty"}
+         "storage_failed": "cg-duty", "low_frame_rate": "cg-duty", "unreachable": "cg-duty",
+         "report_hazard": "cg-guard", "report_broken_device": "cg-duty", "visit_overdue": "cg-grid"}
 
 
 def alert_of(kind: str, **changes: Any) -> Alert:
@@ -104,13 +118,14 @@ def alert_of(kind: str, **changes: Any) -> Alert:
     device = {"falling_object": "hac-07", "door_left_open": "door-1402", "night_exit": "door-1402",
               "device_offline": "door-1402", "battery_low": "band-1402", "tamper": "door-1402",
               "camera_offline": "hac-07", "lens_blocked": "hac-07", "storage_failed": "hac-07",
-              "low_frame_rate": "hac-07", "unreachable": "hac-07"}.get(kind, "band-1402")
+              "low_frame_rate": "hac-07", "unreachable": "hac-07", "report_hazard": "",
+              "report_broken_device": "door-1402"}.get(kind, "band-1402")
     alert = Alert(
         id=42, kind=kind, severity=severity, state="open",
         subject={"resident": "r-wang", "household": "h1402", "device": device, "building": "b7"}[level],
         community="sunshine", building="b7", household=None if level == "building" else "h1402",
         resident="r-wang" if level == "resident" else None,
-        device=None if level in ("resident", "household") and kind not in ("sos", "fall") else device,
+        device=None if level in ("resident", "household") and kind not in ("sos", "fall") else device or None,
         evidence=evidence, count=1, first_seen_ms=T0, last_seen_ms=T0, tier=1, deadline_ms=T0 + 5 * MINUTE,
         assigned_to=None, acknowledged_by=None, acknowledged_ms=None, resolved_by=None, resolved_ms=None,
         outcome=None, note="")
@@ -247,3 +262,14 @@ def test_a_new_incident_an_overdue_alert_and_an_assignment_say_so_in_both_langua
     still_open = render(notification("sos", "cg-li", language="en", reason="new_incident"), "text",
                         LINKS).body
     assert "Critical · happened again · tier 1" in still_open
+
+
+def test_a_reopening_says_why_and_carries_a_link_of_the_new_cycle() -> None:
+    reopened = notification("sos", "cg-li", reason="reopened", cycle=1, note="邻居说老人还是不舒服")
+    body = render(reopened, "text", LINKS).body
+    assert "已重新打开，需再次处理：邻居说老人还是不舒服" in body
+    token = body.split("https://care.example.com/ack/42?t=")[1].split()[0]
+    assert read(KEY, token, 42, NOW_S, cycle=1) == "cg-li"
+    english = render(notification("sos", "cg-li", language="en", reason="reopened", cycle=1,
+                                  note="still *unwell*"), "markdown", LINKS).body
+    assert "reopened, to be handled again: still \\*unwell\\*" in english  # their words, escaped

@@ -5,13 +5,18 @@ in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from hub.alerts.service import AlertService
+from hub.clock import SystemClock
 from hub.resident_activity import ResidentActivity
+from hub.residents_cli import app as residents_cli
 from hub.sensitivity import BANDS, CEILING, FLOOR, STEP, band_at, band_of
-from tests.alerts.support import T0, community_registry, resident_request
+from tests.alerts.support import T0, alert_service, community_registry, resident_request
 
 HOUR_MS = 3_600_000
 # T0 is 2026-11-23 10:13 in Shanghai: the morning band.
@@ -88,3 +93,36 @@ def test_the_detector_applies_the_factor_of_the_band_the_clock_is_in() -> None:
     activity.set_factors({})  # every change reverted
     activity.tick(morning + 24 * HOUR_MS, set())
     assert np.isclose(activity.detector.sensitivity_[i], 1.0)
+
+
+def test_the_command_line_reports_a_missed_incident_lists_the_changes_and_reverts_one(tmp_path: Path) -> None:
+    store_path, registry_path = tmp_path / "hub.sqlite3", tmp_path / "registry.yaml"
+    community_registry().dump(registry_path)
+    service = alert_service(store_path, SystemClock())
+    false_alarm = _false_alarm(service)
+    service.close()
+    env = {"HUB_STORE_PATH": str(store_path), "HUB_REGISTRY_PATH": str(registry_path), "COLUMNS": "200"}
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(residents_cli, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    # A local time without an offset is the community's (Asia/Shanghai): 10:00 is the morning band.
+    reported = run("missed", "r-wang", "--at", "2026-11-23 10:00", "--by", "张网格员", "--note", "在地上")
+    assert f"r-wang morning {STEP:.2f} → 1.00 (missed by 张网格员" in reported
+    listed = run("sensitivity", "r-wang")
+    assert "morning 1.00" in listed and "afternoon 1.00" in listed
+    assert f"alert {false_alarm}" in listed and "2026-11-23 10:00:00 UTC+8" in listed and "在地上" in listed
+
+    service = alert_service(store_path, SystemClock())
+    _, missed = service.sensitivity_changes("r-wang")
+    service.close()
+    assert (missed.cause, missed.actor, missed.incident_ms) == ("missed", "张网格员", 1_795_399_200_000)
+    assert f"1.00 → {STEP:.2f} (reverted by duty" in run("revert", "r-wang", str(missed.id), "--by", "duty")
+    assert f"morning {STEP:.2f}" in run("sensitivity", "r-wang"), "back to the value before it"
+
+    refused = CliRunner().invoke(residents_cli, ["revert", "r-wang", "999", "--by", "duty"], env=env)
+    assert refused.exit_code == 1 and "no sensitivity change 999" in refused.output
+    refused = CliRunner().invoke(residents_cli, ["missed", "r-nobody", "--at", "2026-11-23 10:00"], env=env)
+    assert refused.exit_code == 1 and "no resident" in refused.output

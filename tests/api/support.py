@@ -18,10 +18,12 @@ from hub.registry import Registry
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
 
-# sunshine: r-wang (cared for by cg-li, tier 1, and cg-grid, tier 2) and r-zhao (cg-zhou) in two homes;
+# In one subdistrict of one city's district, sunshine: r-wang (cared for by cg-li, tier 1, and cg-grid,
+# tier 2) and r-zhao (cg-zhou) in two homes;
 # moon: r-moon (cg-moon). Each resident wears a band; r-wang's home also has a door and a motion sensor.
 REGISTRY = (
     RegistryBuilder()
+    .city("sh", "上海市").district("pd", "浦东新区").subdistrict("hm", "花木街道")
     .community("sunshine", "阳光社区").compound("c1").building("b1").grid("g1")
     .household("h1", unit="1-101").household("h2", unit="1-102")
     .community("moon", "月亮社区").compound("c9").building("b9").grid("g9").household("h9", unit="9-901")
@@ -48,12 +50,13 @@ def write_registry(path: Path) -> Path:
 
 
 def make_token(hub: HubProcess, name: str, role: Role, *, communities: tuple[str, ...] = (),
-               caregiver: str | None = None) -> str:
-    """A token in the running hub's store, as `hub tokens create` makes it."""
+               caregiver: str | None = None, places: dict[str, list[str]] | None = None) -> str:
+    """A token in the running hub's store, as `hub tokens create` makes it; `places`: its cities,
+    districts, subdistricts or grids (`{"grids": ["g1"]}`)."""
     store = TokenStore(hub.store_path, url=hub.store_url)
     try:
         _, secret = store.create(name=name, role=role, communities=list(communities), caregiver=caregiver,
-                                 now_ms=int(time.time() * 1000))
+                                 now_ms=int(time.time() * 1000), places=places)
     finally:
         store.close()
     return secret

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ def test_tokens_cli_creates_lists_and_revokes_and_the_running_hub_follows(hub: H
     with client(hub, token) as api:
         assert api.get("/api/v1/me").json() == {
             "token_id": api.get("/api/v1/me").json()["token_id"], "name": "李女士的手机", "role": "caregiver",
-            "caregiver": "cg-li", "communities": ["sunshine"], "all_communities": False}
+            "caregiver": "cg-li", "communities": ["sunshine"], "all_communities": False, "may_reopen": False,
+            "places": {}}
 
     listing = cli("list", "--json").stdout
     assert token not in listing, "the token itself is never shown again"
@@ -324,6 +326,19 @@ def test_sos_published_over_mqtt_reaches_the_alert_list_and_the_live_stream(
     assert (mine.events[2][1]["state"], mine.events[2][1]["resolved_by"]) == ("resolved", "值班员")
     time.sleep(0.5)
     assert theirs.events == [], "another resident's caregiver sees nothing of it"
+
+    # Each response naming 王奶奶 is a read of her data, in the read audit like a resident list: one row
+    # per request, one per streamed event; nothing for zhou, who was shown nothing of her.
+    with client(hub, zhou) as api:
+        assert api.get("/api/v1/alerts").json() == []
+    with client(hub, li) as api:
+        assert api.get(f"/api/v1/alerts/{alert['id']}").json()["names"]["resident"] == "王奶奶"
+    operator = make_token(hub, "ops", Role.OPERATOR, communities=("*",))
+    with client(hub, operator) as api:
+        reads = api.get("/api/v1/residents/reads", params={"resident": "r-wang"}).json()
+    seen = Counter((r["actor"], r["what"]) for r in reads if r["residents"] == ["r-wang"])
+    assert seen[("li", "alert")] == 1 and seen[("li", "alert_stream")] == 3 and seen[("li", "alerts")] >= 1
+    assert not [r for r in reads if r["actor"] == "zhou"]
 
 
 def test_ready_reports_broker_store_and_ingestion_lag(hub: HubProcess) -> None:

@@ -58,6 +58,9 @@ def test_read_endpoints_conform_to_the_openapi_schema(
         for name, values in real_ids.items():
             if f"{{{name}}}" in operation.path:
                 strategies += [operation.as_strategy(path_parameters={name: v}) for v in values]
+        if operation.path == "/api/v1/supervision":  # real units, so that their figures are checked too
+            strategies += [operation.as_strategy(query={"level": level, "id": unit})
+                           for level, unit in (("community", "sunshine"), ("grid", "g9"))]
         if "{entry_id}" in operation.path:
             table = operation.path.split("/")[4]
             strategies += [operation.as_strategy(path_parameters={"entry_id": e.id})

@@ -157,7 +157,7 @@ def test_a_new_resident_and_caregiver_count_for_scoping_at_once(
     with client(hub, newcomer) as api:
         (resident,) = api.get("/api/v1/residents").json()
         assert resident == {"id": "r-sun", "name": "孙奶奶", "household": "h2", "unit": "1-102",
-                            "building": "b1", "building_name": None, "community": "sunshine",
+                            "building": "b1", "building_name": None, "grid": "g1", "community": "sunshine",
                             "timezone": "Asia/Shanghai", "lives_alone": True,
                             "flags": ["独居老人", "血透患者"], "wandering_risk": False,
                             "caregivers": [{"caregiver": "cg-sun", "tier": 1}]}

@@ -19,8 +19,11 @@ from detectors.severity import SEVERITIES
 from devices.wristband import WristbandEvent
 from hub.alerts.messages import LANGUAGES, words
 from hub.alerts.model import ALERT_KINDS, OUTCOMES
+from hub.api.tokens import Role
 from hub.mqtt import Publisher
 from hub.topics import event_topic
+from tests.alerts.receivers import Mailbox
+from tests.api.support import make_token
 from tests.conftest import StartHub
 from tests.real_servers import HubProcess, Mosquitto, wait_until
 from tests.registry_builder import RegistryBuilder
@@ -89,8 +92,8 @@ def caring_registry(tmp_path: Path) -> Path:
             .dump(tmp_path / "registry.yaml"))
 
 
-def start_serving_hub(start_hub: StartHub, registry: Path) -> HubProcess:
-    hub = start_hub(registry)
+def start_serving_hub(start_hub: StartHub, registry: Path, env: dict[str, str] | None = None) -> HubProcess:
+    hub = start_hub(registry, env)
     wait_for_api(hub)
     return hub
 
@@ -151,18 +154,33 @@ def alert_card(page: Page, kind: str) -> Locator:
 def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
 ) -> None:
-    hub = start_serving_hub(start_hub, caring_registry)
+    # An acknowledged SOS is overdue 3 s later (not 2 h), so its history can say so within the test.
+    hub = start_serving_hub(start_hub, caring_registry, {"HUB_ALERTS_RESOLVE_DEADLINE_CRITICAL_S": "3",
+                                                         "HUB_ALERTS_TICK_INTERVAL_S": "0.5"})
     li = create_token(hub, "cg-li", "李女士")
     zhang = create_token(hub, "cg-zhang", "张先生")
+    # "We found her on the floor at 10:00 and no alert came": her morning alerts are tightened.
+    missed = httpx.post(f"{hub.http_url}/api/v1/residents/r1/missed-incidents",
+                        json={"at": "2026-11-23T10:00:00+08:00", "note": "在地上"},
+                        headers={"Authorization": f"Bearer {li}"}, timeout=10)
+    assert missed.status_code == 201, missed.text
     page = open_page("zh-CN")
     sign_in(page, hub, li)
     expect(page.locator("#whoami")).to_have_text("当前用户：李女士")
-    residents = page.locator("#residents li")
+    residents = page.locator("#residents > li")
     expect(residents).to_have_count(1)  # her own resident only, not 赵爷爷
     expect(residents.first.locator(".resident-name")).to_have_text("王奶奶")
     expect(residents.first.locator(".where")).to_have_text("1号楼 · 住户 1-101")
     expect(residents.first.locator(".where")).to_have_attribute("title", "building: b1\nhousehold: h101")
     expect(residents.first.locator(".presence")).to_have_text("在家")
+    # What verdicts changed in her alerting, in words; the ids on hover.
+    sensitivity = residents.first.locator(".sensitivity")
+    expect(sensitivity.locator("summary")).to_have_text("提醒灵敏度调整（1）")
+    sensitivity.locator("summary").click()
+    change = sensitivity.locator("li.sensitivity-change")
+    expect(change).to_contain_text("报告漏报（")
+    expect(change).to_contain_text("上午（6–12 时）提醒收紧，1.00 → 1.25 · 李女士 · 备注：在地上")
+    expect(change).to_have_attribute("title", f"change: {missed.json()['id']}\nby: cg-li")
     expect(page.locator("#no-alerts")).to_be_visible()
     page.evaluate("window.sameDocument = true")  # gone if the page reloads or navigates
 
@@ -175,7 +193,7 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
     card = alert_card(page, "sos")
     expect(card).to_have_count(1, timeout=ALERT_WAIT_MS)
     # The stream is in order: had 赵爷爷's alert been sent to her, it would be on the page by now.
-    expect(page.locator("#alerts li")).to_have_count(1)
+    expect(page.locator("#alerts > li")).to_have_count(1)
     assert page.evaluate("window.sameDocument") is True, "the page reloaded instead of updating live"
     expect(card.locator(".kind")).to_have_text("SOS 求助")
     expect(card.locator(".severity")).to_have_text("紧急")
@@ -214,6 +232,25 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
                            capture_output=True, text=True, timeout=60, check=True).stdout
     last_seen = next(line for line in shown.splitlines() if "last seen" in line).split()[-3:]
     assert last_seen[1][:5] in page_time and last_seen[2] == "UTC+8", (last_seen, page_time)
+
+    # The alert's story in words, unfolded, and following it live: a second press is news to her, she
+    # takes it on herself, and, unresolved past its deadline, it is overdue.
+    card.locator(".history-summary").click()
+    history = card.locator(".history")
+    expect(history.locator("li").first).to_contain_text("告警产生")
+    expect(history).to_contain_text("李女士 已确认")
+    press(mosquitto, "band-1")
+    expect(history).to_contain_text("新情况（共 2 次），已告知已通知的人", timeout=ALERT_WAIT_MS)
+    assigned = httpx.post(f"{hub.http_url}/api/v1/alerts/{alert_id}/assign", json={"to": "cg-li"},
+                          headers={"Authorization": f"Bearer {li}"}, timeout=10)
+    assert assigned.status_code == 200, assigned.text
+    expect(history.locator("li.action-assigned")).to_contain_text("李女士 指派给 李女士")
+    expect(history.locator("li.action-assigned")).to_have_attribute("title", "actor: cg-li\nrole: caregiver\nto: cg-li")
+    expect(history.locator("li.action-overdue")).to_contain_text(
+        "李女士 已确认，但超过处理时限仍未结案：已通知第 1 级 李女士 跟进", timeout=ALERT_WAIT_MS)
+    expect(history).not_to_contain_text("cg-li")
+    page.get_by_role("button", name="English").click()
+    expect(history.locator("li.action-repeated")).to_contain_text("New incident (2 times)")
     assert page.evaluate("window.sameDocument") is True
 
 
@@ -244,7 +281,7 @@ def test_the_page_opened_from_a_notifications_link_shows_that_alert(
     expect(linked).to_be_focused()
     expect(linked).to_be_in_viewport()
     expect(page.locator("#alerts li[data-linked]")).to_have_count(1)
-    expect(page.locator("#alerts li")).to_have_count(2)
+    expect(page.locator("#alerts > li")).to_have_count(2)
 
     # Resolved meanwhile: the page says how it ended; another caregiver's alert is not shown at all.
     resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{sos}/resolve", json={"outcome": "visited"},
@@ -335,7 +372,7 @@ def test_page_rides_out_a_hub_restart_then_resolves_and_a_revoked_token_signs_ou
     assert page.evaluate("window.sameDocument") is True
 
     resolve = sos.get_by_role("button", name="处理完成")
-    sos.locator("summary").click()
+    sos.locator(".resolve-summary").click()
     resolve.click()
     expect(sos.locator(".card-error")).to_have_text("请先选择处理结果。")
     sos.get_by_label("处理结果").select_option("visited")
@@ -406,3 +443,125 @@ def test_api_docs_render_with_no_network_beyond_the_hub(
         context.close()
     assert not elsewhere, f"the docs page asked for more than the hub: {elsewhere}"
     assert not errors, f"the docs page threw: {errors}"
+
+
+def test_a_grid_worker_files_a_report_on_the_page_and_the_family_is_mailed(
+    start_hub: StartHub, mosquitto: Mosquitto, mailbox: Mailbox, open_page: Any, tmp_path: Path
+) -> None:
+    registry = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+                .building("b1", name="1号楼").grid("g1").household("h101", unit="1-101")
+                .caregiver("cg-li", "李女士", "family", notify=[mailbox.url("li@example.com")])
+                .caregiver("cg-grid", "张网格员", "grid_worker")
+                .resident("r1", "王奶奶", household="h101", caregivers={"cg-li": 1, "cg-grid": 2})
+                .device("band-1", "wristband", resident="r1")
+                .dump(tmp_path / "registry.yaml"))
+    hub = start_serving_hub(start_hub, registry)
+    grid = create_token(hub, "cg-grid", "张网格员")
+    page = open_page("zh-CN")
+    sign_in(page, hub, grid)
+    expect(page.locator("#residents li")).to_have_count(1)
+
+    page.get_by_text("上报情况").click()
+    expect(page.get_by_label("关于")).to_have_value("resident:r1")
+    page.get_by_label("类别").select_option(label="老人身体不适")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-error")).to_have_text("请写下看到的情况。")  # nothing sent without a note
+    page.get_by_label("情况说明").fill("敲门没人应，邻居说昨晚听到响声")
+    page.get_by_role("button", name="提交上报").click()
+    expect(page.locator("#report-done")).to_contain_text("已上报，告警 #")
+    expect(page.get_by_label("情况说明")).to_have_value("")
+
+    card = alert_card(page, "report_resident_unwell")
+    expect(card).to_have_count(1)
+    expect(card.locator(".kind")).to_have_text("上报：老人身体不适")
+    expect(card.locator(".severity")).to_have_text("紧急")
+    expect(card.locator(".who")).to_have_text("王奶奶")
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li")).to_contain_text(
+        ["张网格员 上报 · 备注：敲门没人应，邻居说昨晚听到响声"])
+
+    # The loop as for any alert: told by the directory (the family first), by e-mail.
+    wait_until(lambda: mailbox.subjects_for("li@example.com"), 30, what="the family's e-mail")
+    assert mailbox.subjects_for("li@example.com") == ["[紧急] 上报：老人身体不适 · 王奶奶 · 1-101"]
+    (body,) = mailbox.bodies_for("li@example.com", "text/html")
+    assert "张网格员" in body and "敲门没人应，邻居说昨晚听到响声" in body
+
+
+def test_an_operator_reopens_a_resolved_alert_on_the_page_and_it_is_back_in_the_loop(
+    start_hub: StartHub, caring_registry: Path, mosquitto: Mosquitto, open_page: Any
+) -> None:
+    hub = start_serving_hub(start_hub, caring_registry)
+    supervisor = make_token(hub, "值班主管", Role.OPERATOR, communities=("sunshine",))
+    li = create_token(hub, "cg-li", "李女士")
+    press(mosquitto, "band-1")
+    wait_until(lambda: api(hub, li, "/alerts?state=open"), 20, what="the SOS alert")
+    (alert,) = api(hub, li, "/alerts?state=open")
+    resolved = httpx.post(f"{hub.http_url}/api/v1/alerts/{alert['id']}/resolve",
+                          json={"outcome": "resident_ok"}, headers={"Authorization": f"Bearer {li}"},
+                          timeout=10)
+    assert resolved.status_code == 200
+
+    page = open_page("zh-CN")
+    sign_in(page, hub, supervisor)
+    item = page.locator(f"#resolved-alerts li[data-alert-id='{alert['id']}']")
+    expect(item).to_contain_text("SOS 求助 · 王奶奶 · 老人平安（李女士）")
+    item.get_by_role("button", name="重新打开").click()
+    expect(item.locator(".card-error")).to_have_text("请写下重新打开的原因。")
+    item.get_by_label("重新打开的原因").fill("电话回访没人接")
+    item.get_by_role("button", name="重新打开").click()
+
+    card = alert_card(page, "sos")
+    expect(card).to_have_attribute("data-state", "open")
+    expect(card.locator(".handled")).to_have_text("已重新打开：电话回访没人接")
+    expect(item).to_have_count(0)
+    card.get_by_text("处理经过").click()
+    expect(card.locator(".history li[data-action='reopened']")).to_contain_text(
+        "值班主管 重新打开 · 备注：电话回访没人接")
+
+    # The caregiver does not get the reopen section: her token may not reopen.
+    other = open_page("zh-CN")
+    sign_in(other, hub, li)
+    expect(alert_card(other, "sos")).to_have_attribute("data-state", "open")
+    expect(other.locator("#resolved")).to_be_hidden()
+def test_a_grid_worker_records_a_visit_with_the_phones_location(
+    start_hub: StartHub, tmp_path: Path, chromium: Browser
+) -> None:
+    registry = (RegistryBuilder().community("sunshine", "阳光社区").compound("c1")
+                .building("b1", name="1号楼").grid("g1", workers=["cg-grid"]).household("h101", unit="1-101")
+                .caregiver("cg-grid", "张网格员", "grid_worker")
+                .resident("r1", "王奶奶", household="h101", flags=["独居老人"])
+                .dump(tmp_path / "registry.yaml"))
+    hub = start_serving_hub(start_hub, registry)
+    worker = create_token(hub, "cg-grid", "张网格员")
+    # The phone allows the page its location: the worker ticks the box and the visit carries it.
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                   geolocation={"latitude": 31.2304, "longitude": 121.4737},
+                                   permissions=["geolocation"])
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"{error}"))
+        sign_in(page, hub, worker)
+        card = page.locator("#visits li.visit")
+        expect(card.locator(".who")).to_have_text("王奶奶", timeout=ALERT_WAIT_MS)
+        expect(card.locator(".where")).to_have_text("1号楼 · 住户 1-101")
+        expect(card.locator(".state")).to_have_text("待走访")
+        expect(page.locator("#visits-heading")).to_contain_text("巡查走访")
+        (planned,) = api(hub, worker, "/visits")
+        card.locator(".resolve-summary").click()
+        card.get_by_label("走访结果").select_option("concern")
+        card.get_by_label("备注（可选）").fill("腿脚不便，需送餐")
+        card.get_by_label("附上我当前的位置").check()
+        card.get_by_role("button", name="保存走访记录").click()
+        expect(page.locator("#announcer")).to_have_text("已登记对 王奶奶 的走访。")
+        done = [v for v in api(hub, worker, "/visits?status=done") if v["id"] == planned["id"]]
+        assert [(v["outcome"], v["note"], v["resident_seen"], v["lat"], v["lon"], v["recorded_by"])
+                for v in done] == [("concern", "腿脚不便，需送餐", True, 31.2304, 121.4737, "cg-grid")]
+        # The card now shows the next visit, planned a week from this one.
+        (following,) = api(hub, worker, "/visits?status=scheduled")
+        expect(page.locator(f"#visits li[data-visit-id='{following['id']}']")).to_be_visible()
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("#visits li.visit .state")).to_have_text("Due")
+        assert not errors, f"the page threw: {errors}"
+    finally:
+        context.close()

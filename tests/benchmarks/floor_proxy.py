@@ -16,11 +16,31 @@ room class keeps its own longest silence per hour and how many silences it saw; 
 toward the hour-only floor; `shrink` None: hour only). Both are chosen leave-one-home-out as the
 benchmark does.
 
-    python -m tests.benchmarks.floor_proxy
+`--leads` measures the leads tried and not built (docs/detection-on-real-homes.md, "Leads tried"), each
+against the room floor's grid, leave-one-home-out:
+
+- a morning check: a silence begun in the evening or night (from `evening` to 04:00) is due at the
+  latest wake-up seen so far (the end, before 18:00, of a silence of 3 h or more over 04:00; `wake_q`:
+  that quantile of them, 1: the latest, 2: the second latest) plus `wake_margin_h`, if that is sooner
+  than its floor;
+- a survival floor: an exponential tail fitted to the silences of `tail_u` hours or more begun around
+  that hour (their count and mean excess, the excess shrunk toward 2 h), due where fewer than
+  `tail_alpha` such silences a day are expected to last longer (never under `tail_floor` × the room
+  floor's longest);
+- the room's floor over fewer hours around (`room_around`) than the hour's;
+- hours around discounted by their distance: a silence begun k hours earlier counts `discount_earlier`
+  × k hours shorter (as if it ended at the same time of day), one begun k hours later `discount_later`
+  × k shorter;
+
+and an in-sample bound: the floor as the longest silence of the whole recording begun around that hour
+(after the same room), no margin, no extra time, so no false alarm by construction.
+
+    python -m tests.benchmarks.floor_proxy [--leads]
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,20 +54,34 @@ MIN_SILENCE_H = 0.5
 LEARNING_S = 3 * rh.DAY_S
 PRIOR_H = 12.0
 CAP_H = 20.0
+NIGHT_HOUR = 4            # a silence over 04:00 local is a night; its end, the wake-up
+MIN_NIGHT_H = 3.0
+WAKE_BY_H = 18            # a silence over 04:00 that ends later is no night's sleep (a day out, a fault)
+MIN_NIGHTS = 3            # wake-ups seen before a morning check applies
+TAIL_PRIOR_H, TAIL_PRIOR_N = 2.0, 3.0
 
 Params = dict[str, float | int | None]
 
 
 def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, around: int = 3,
-             shrink: float | None = None) -> npt.NDArray[np.float64]:
+             shrink: float | None = None, room_around: int | None = None, discount_earlier: float = 0.0,
+             discount_later: float = 0.0, tail_alpha: float | None = None, tail_u: float = 1.0,
+             tail_floor: float = 1.0, evening: int | None = None, wake_margin_h: float = 1.0,
+             wake_q: float = 1.0) -> npt.NDArray[np.float64]:
     """Per event, the floor (hours) of a silence begun at it, learned from the silences ended by then."""
     t = home.t
     room = [room_of(f[2]) for f in home.fields]
     door = [f[2] == "entrance" for f in home.fields]
     hour = (t % rh.DAY_S) // HOUR_S
+    offsets = np.arange(-around, around + 1)
+    discount = discount_earlier * np.maximum(-offsets, 0) + discount_later * np.maximum(offsets, 0)
+    room_offsets = offsets if room_around is None else np.arange(-room_around, room_around + 1)
     longest = np.zeros((2, 24))                 # at home, begun at the door
     by_room = np.zeros((len(ROOMS), 24))
     seen = np.zeros((len(ROOMS), 24))
+    tail_n = np.zeros(24)                        # silences of tail_u or more, and their excess over it
+    tail_excess = np.zeros(24)
+    wakes: list[float] = []
     out = np.empty(len(t))
     for i in range(len(t)):
         if i and (gap := (t[i] - t[i - 1]) / HOUR_S) >= MIN_SILENCE_H:
@@ -56,25 +90,52 @@ def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, aroun
             if not began:
                 by_room[room[i - 1], h] = max(by_room[room[i - 1], h], gap)
                 seen[room[i - 1], h] += 1
+                if gap >= tail_u:
+                    tail_n[h] += 1
+                    tail_excess[h] += gap - tail_u
+            day = t[i] - t[i] % rh.DAY_S
+            if (gap >= MIN_NIGHT_H and t[i - 1] < day + NIGHT_HOUR * HOUR_S <= t[i]
+                    and t[i] - day < WAKE_BY_H * HOUR_S):
+                wakes.append((t[i] - day) / HOUR_S)
         if t[i] - t[0] < LEARNING_S:
             out[i] = PRIOR_H
             continue
-        hours = (hour[i] + np.arange(-around, around + 1)) % 24
-        at_home = longest[0, hours].max()
+        hours = (hour[i] + offsets) % 24
+        at_home = np.maximum(longest[0, hours] - discount, 0).max()
         if shrink is not None and not door[i]:
-            n = seen[room[i], hours].sum()
+            room_hours = (hour[i] + room_offsets) % 24
+            n = seen[room[i], room_hours].sum()
             w = n / (n + shrink) if n + shrink > 0 else 0.0
-            at_home = w * by_room[room[i], hours].max() + (1 - w) * at_home
-        floor = margin * at_home + extra_h
+            in_room = (np.maximum(by_room[room[i], hours] - discount, 0).max() if room_around is None
+                       else by_room[room[i], room_hours].max())
+            at_home = w * in_room + (1 - w) * at_home
+        if tail_alpha is None:
+            floor = margin * at_home + extra_h
+        else:
+            k = tail_n[hours].sum()
+            mean_excess = (tail_excess[hours].sum() + TAIL_PRIOR_H * TAIL_PRIOR_N) / (k + TAIL_PRIOR_N)
+            days = (t[i] - t[0]) / rh.DAY_S
+            due = tail_u + mean_excess * np.log(max(k, 1.0) / (days * tail_alpha))
+            floor = max(due, tail_floor * at_home) + extra_h
         if door[i] and (outing := longest[1, hours].max()) > 0:
             floor = max(floor, margin * outing + extra_h)
-        out[i] = min(floor, CAP_H)
+        floor = min(floor, CAP_H)
+        local_h = (t[i] % rh.DAY_S) / HOUR_S
+        if evening is not None and len(wakes) >= MIN_NIGHTS and (local_h >= evening or local_h < NIGHT_HOUR):
+            wake = float(np.quantile(wakes, wake_q) if wake_q <= 1 else sorted(wakes)[-int(wake_q)])
+            day = t[i] - t[i] % rh.DAY_S
+            check = day + (wake + wake_margin_h) * HOUR_S
+            floor = min(floor, ((check if check > t[i] else check + rh.DAY_S) - t[i]) / HOUR_S)
+        out[i] = floor
     return out
-
 
 
 def home_score(home: rh.Home, data: rh.Dataset, params: Params) -> rh.HomeScore:
     floor_s = (floors_h(home, **params) * HOUR_S).astype(np.int64)  # type: ignore[arg-type]
+    return _score(home, data, floor_s)
+
+
+def _score(home: rh.Home, data: rh.Dataset, floor_s: npt.NDArray[np.int64]) -> rh.HomeScore:
     t = home.t
     due = t + floor_s
     warm = int(t[0]) + rh.WARMUP_S
@@ -87,9 +148,19 @@ def home_score(home: rh.Home, data: rh.Dataset, params: Params) -> rh.HomeScore:
     return rh.HomeScore(delays, false_alarms, (int(t[-1]) - warm) / rh.DAY_S)
 
 
+_SCORED: dict[str, dict[str, rh.HomeScore]] = {}
+
+
+def _scores(params: Params, homes: dict[str, rh.Home], data: rh.Dataset) -> dict[str, rh.HomeScore]:
+    key = repr(sorted(params.items()))
+    if key not in _SCORED:
+        _SCORED[key] = {name: home_score(home, data, params) for name, home in homes.items()}
+    return _SCORED[key]
+
+
 def leave_one_home_out(title: str, grid: Sequence[Params], homes: dict[str, rh.Home], data: rh.Dataset
                        ) -> None:
-    per_point = [{name: home_score(home, data, p) for name, home in homes.items()} for p in grid]
+    per_point = [_scores(p, homes, data) for p in grid]
     rows = rh.leave_one_home_out(per_point, 24)
     print(f"{title} ({len(grid)} parameter sets), held out:")
     for name, g, s in rows:
@@ -97,17 +168,88 @@ def leave_one_home_out(title: str, grid: Sequence[Params], homes: dict[str, rh.H
               + (f"  chosen {grid[g]}" if g >= 0 else ""))
     delays = [24.0 if d is None else d for name, g, _ in rows[:-1] for d in per_point[g][name].delays_h]
     print(f"  mean delay over held-out homes {np.mean(delays):.2f} h")
+    # On all four homes: the fastest set with no more false alarms than the room floor's defaults.
+    if ROOM_DEFAULTS not in grid:
+        return
+    pooled = [rh.summarize(p.values(), 24) for p in per_point]
+    budget = pooled[grid.index(ROOM_DEFAULTS)].fa_per_month
+    best = min((g for g, s in enumerate(pooled) if s.fa_per_month <= budget + 1e-9),
+               key=lambda g: pooled[g].median_h, default=None)
+    if best is not None:
+        s = pooled[best]
+        per_home = ", ".join(f"{name[-1]} {rh.summarize([sc], 24).median_h:.1f} h/{sc.false_alarms}"
+                             for name, sc in per_point[best].items())
+        print(f"  all four homes, fastest at the defaults' false alarms: {grid[best]}: median "
+              f"{s.median_h:.2f} h, p95 {s.p95_h:.1f} h, FA {s.fa_per_month:.2f}/month ({per_home})")
 
 
-def main() -> None:
+def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset) -> None:
+    """The floor as the longest silence of the whole recording begun around that hour (after the same
+    room; the front door apart), no margin: no false alarm by construction, the least such a floor gives."""
+    for around in (0, 1, 3):
+        for by_room in (False, True):
+            medians, delays = {}, []
+            for name, home in homes.items():
+                t = home.t
+                room = np.array([4 if f[2] == "entrance" else room_of(f[2]) if by_room else 0
+                                 for f in home.fields])
+                hour = (t % rh.DAY_S) // HOUR_S
+                gap = np.diff(t) / HOUR_S
+                longest = np.zeros((len(ROOMS) + 1, 24))
+                for g in np.nonzero(gap >= MIN_SILENCE_H)[0]:
+                    longest[room[g], hour[g]] = max(longest[room[g], hour[g]], gap[g])
+                mine = []
+                for s in data.streams:
+                    if s.home == name and s.t0 is not None:
+                        i = s.n - 1
+                        floor = max(longest[room[i], (hour[i] + np.arange(-around, around + 1)) % 24].max(),
+                                    MIN_SILENCE_H)
+                        mine.append(min(max((t[i] + floor * HOUR_S - s.t0) / HOUR_S, 0.0), 24.0))
+                medians[name[-1]] = float(np.median(mine))
+                delays += mine
+            print(f"  hours around {around}, {'hour and room' if by_room else 'hour alone'}: median "
+                  f"{np.median(delays):.1f} h, p95 {np.percentile(delays, 95):.1f} h ("
+                  + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()) + ")")
+
+
+ROOM_DEFAULTS: Params = {"margin": 1.25, "extra_h": 1.5, "around": 3, "shrink": 3}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", action="store_true", help="also the leads tried and not built")
+    leads = parser.parse_args(argv).leads
     homes = rh.read_homes()
     data = rh.build_streams(homes)
     base: list[Params] = [{"margin": m, "extra_h": e, "around": a}
-                         for m in (1.0, 1.25, 1.5) for e in (0.5, 1.0, 1.5) for a in (2, 3)]
-    leave_one_home_out("hour only (the benchmark's GRID)", base, homes, data)
+                          for m in (1.0, 1.25, 1.5) for e in (0.5, 1.0, 1.5) for a in (2, 3)]
+    if not leads:
+        leave_one_home_out("hour only (the benchmark's GRID)", base, homes, data)
     rooms: list[Params] = [{"margin": m, "extra_h": e, "around": 3, "shrink": k}
                            for m in (1.0, 1.25, 1.5) for e in (0.5, 1.0, 1.5) for k in (None, 1, 3, 10)]
     leave_one_home_out("hour and room of the last event", rooms, homes, data)
+    if not leads:
+        return
+    rooms = [p for p in rooms if p["shrink"] != 1]
+    morning: list[Params] = [ROOM_DEFAULTS | {"evening": ev, "wake_margin_h": m, "wake_q": q}
+                             for ev in (18, 20, 22) for m in (0.5, 1.0, 2.0) for q in (1.0, 0.9, 2)]
+    leave_one_home_out("a) morning check", rooms + morning, homes, data)
+    tail: list[Params] = [{"around": 3, "shrink": 3, "extra_h": e, "tail_alpha": a, "tail_floor": f,
+                           "tail_u": u}
+                          for a in (0.05, 0.01, 0.005) for f in (0.0, 1.0) for e in (1.0, 1.5)
+                          for u in (1.0, 2.0)]
+    leave_one_home_out("b) survival floor (exponential tail)", rooms + tail, homes, data)
+    narrow: list[Params] = [{"margin": 1.25, "extra_h": e, "around": 3, "shrink": k, "room_around": ra}
+                            for e in (1.0, 1.5) for k in (3, 10) for ra in (1, 2)]
+    leave_one_home_out("c) the room's floor over fewer hours around", rooms + narrow, homes, data)
+    discounted: list[Params] = [{"margin": m, "extra_h": e, "around": 3, "shrink": 3, "discount_earlier": b,
+                                 "discount_later": g}
+                                for m in (1.25, 1.5) for e in (1.0, 1.5) for b in (0.0, 0.5, 1.0)
+                                for g in (0.0, 0.5, 1.0) if b or g]
+    leave_one_home_out("c) hours around discounted by distance", rooms + discounted, homes, data)
+    print("in-sample bound (the whole recording's longest, no margin; no false alarm by construction):")
+    in_sample_bound(homes, data)
 
 
 if __name__ == "__main__":

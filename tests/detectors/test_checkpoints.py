@@ -213,7 +213,7 @@ def test_residents_added_removed_or_moved_since_the_checkpoint(tmp_path: Path) -
 
     # Since: east-r1 moved out (deactivated), a newcomer moved into a new home, east-r2 moved next door.
     edited = REGISTRY.file.model_dump()
-    edited["households"] += [{"id": "east-h8", "grid": "east-g"}, {"id": "east-h9", "grid": "east-g"}]
+    edited["households"] += [{"id": f"east-h{n}", "grid": "east-g", "building": "east-b"} for n in (8, 9)]
     for resident in edited["residents"]:
         resident["active"] = resident["active"] and resident["id"] != "east-r1"
         if resident["id"] == "east-r2":

@@ -87,7 +87,10 @@ def test_a_slow_sample_between_healthy_ones_is_not_a_fault() -> None:
 def test_after_a_restart_the_first_healthy_reading_clears_what_may_have_been_raised_before() -> None:
     r = rules()  # a fresh hub: it does not know what the previous one raised
     r.observe(DOOR, at(9), {"open": False, "tamper": False, "battery": 95})
-    assert sorted(c.kind for c in r.take_clears()) == ["battery_low", "device_offline", "tamper"]
+    assert sorted(c.kind for c in r.take_clears()) == ["battery_low", "tamper"]
+    r.tick(at(9, 10))
+    assert [(c.kind, c.at_ms) for c in r.take_clears()] == [("device_offline", at(9))], \
+        "once back for the damping time, from when it came back"
 
 
 def test_offline_and_battery_alerts_clear_when_heard_again_and_when_replaced() -> None:
@@ -96,11 +99,37 @@ def test_offline_and_battery_alerts_clear_when_heard_again_and_when_replaced() -
     r.take_clears()
     assert kinds(r.tick(at(10, 1))) == ["device_offline"]
     assert kinds(r.observe(DOOR, at(11), {"open": False, "battery": 19})) == ["battery_low"]
-    assert [c.kind for c in r.take_clears()] == ["device_offline"], "heard again"
+    assert r.take_clears() == []
+    r.tick(at(11, 10))
+    assert [c.kind for c in r.take_clears()] == ["device_offline"], "heard again, and for 10 minutes"
     r.observe(DOOR, at(12), {"open": False, "battery": 22})
     assert r.take_clears() == [], "hovering at the threshold is not a new battery: no clear, no flapping"
     r.observe(DOOR, at(13), {"open": False, "battery": 100})
     assert [(c.kind, c.evidence) for c in r.take_clears()] == [("battery_low", {"battery": 100})]
+
+
+def test_a_device_that_keeps_dropping_out_continues_its_offline_alert_until_back_for_long_enough() -> None:
+    r = rules()  # offline_clear_after_s: 600
+    assert kinds(r.went_offline(DOOR, at(8))) == ["device_offline"]
+    r.came_online(DOOR, at(8, 2))
+    r.tick(at(8, 5))
+    assert r.take_clears() == [], "back 3 minutes: not yet"
+    assert kinds(r.went_offline(DOOR, at(8, 6))) == ["device_offline"], "the same alert, one more drop"
+    r.came_online(DOOR, at(8, 7))
+    r.tick(at(8, 16))
+    assert r.take_clears() == []
+    r.tick(at(8, 17))
+    assert [(c.kind, c.at_ms, c.evidence) for c in r.take_clears()] == [
+        ("device_offline", at(8, 7), {"availability": "online"})]
+    r.tick(at(8, 30))
+    assert r.take_clears() == [], "cleared once"
+
+
+def test_without_damping_a_device_back_clears_at_once() -> None:
+    r = rules(offline_clear_after_s=0)
+    r.went_offline(DOOR, at(8))
+    r.observe(DOOR, at(8, 1), {"open": False})
+    assert [(c.kind, c.evidence) for c in r.take_clears()] == [("device_offline", {"heard_ms": at(8, 1)})]
 
 
 # --- falling objects ------------------------------------------------------------------------------

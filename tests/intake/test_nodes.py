@@ -1,11 +1,13 @@
 """Hub nodes: `HUB_NODE_ID` names a hub among others on one broker (and its MQTT client id by default),
 `HUB_COMMUNITIES` restricts what it subscribes to and stores. Two hubs on a real Mosquitto, each taking
 one community, each store only their own; a node whose session still holds another community's messages
-keeps them as dead letters for the node that takes it."""
+keeps them as dead letters for the node that takes it; an intake worker subscribes to a compound its node's
+communities gain when its registry changes."""
 
 from __future__ import annotations
 
 import json
+import queue
 import time
 import urllib.request
 from pathlib import Path
@@ -19,12 +21,15 @@ from hub.cli import app
 from hub.intake import Rejected, Router, RouterLimits
 from hub.intake_processes import (
     IntakeProcessesError,
+    SubscriptionsFollowRegistry,
     check_intake_processes,
     dropped_topics,
     intake_process_client_id,
     intake_topics,
 )
+from hub.mqtt import Message, Subscriber
 from hub.node import NodeError, NodeScope
+from hub.registry import RegistryHolder
 from hub.settings import Settings
 from hub.store import Observation
 from tests.api.support import publish
@@ -220,3 +225,34 @@ def test_a_node_narrowed_to_one_community_keeps_what_its_session_held_for_the_ot
         assert dead_letters(narrow) == {"other_community": 2}
     finally:
         narrow.stop()
+
+
+def test_a_restricted_intake_worker_subscribes_to_a_compound_its_communities_gain(
+        mosquitto: Mosquitto) -> None:
+    """What an intake worker does when it reloads its node's registry snapshot, on a real broker: the new
+    compound's gateway comes through its shared subscription, with no restart."""
+    workers = settings(communities=["moonlight"], intake_workers=2, mqtt_url=mosquitto.url)
+    before = two_communities().registry()
+    scope = NodeScope.of(workers, before)
+    received: queue.Queue[Message] = queue.Queue()
+    subscriber = Subscriber(mosquitto.address, "node-a-intake-1", intake_topics(workers, scope, main=False),
+                            received.put)
+    holder = RegistryHolder(before)
+    holder.add_listener(SubscriptionsFollowRegistry(workers, scope, subscriber, main=False))
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(10)
+        holder.replace(two_communities().compound("m2").building("mb2").grid("mg2").household("mh2")
+                       .device("moon-z2", "door_sensor", zigbee2mqtt="201/door").registry())
+
+        def gateway_heard() -> Message | None:  # subscribing is asynchronous: publish until it is heard
+            publish(mosquitto, [(f"{Z2M}/m2/201/door", {"contact": True, "last_seen": 1})])
+            try:
+                return received.get(timeout=0.2)
+            except queue.Empty:
+                return None
+
+        heard = wait_until(gateway_heard, 10, interval=0, what="the new compound's gateway heard")
+        assert heard is not None and heard.topic == f"{Z2M}/m2/201/door"
+    finally:
+        subscriber.stop()

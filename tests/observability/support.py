@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
-from hub.registry import Caregiver, CaregiverLink, Registry
+from hub.registry import Caregiver, CaregiverLink, City, District, Registry, Subdistrict
 from tests.real_servers import HubProcess
 
 # Valid readings per native device of the one-of-each registry (one of the wristband's is an SOS press).
@@ -29,3 +29,14 @@ def with_caregivers(registry_path: Path) -> None:
         "caregivers": [Caregiver(id="cg-family", community="sunshine", name="李女士", role="family"),
                        Caregiver(id="cg-grid", community="sunshine", name="张网格员", role="grid_worker")],
         "residents": [resident]})).dump(registry_path)
+
+
+def in_a_subdistrict(registry_path: Path, subdistrict: str) -> None:
+    """Put every community in `subdistrict` (of a district of a city): the supervision series name it."""
+    data = Registry.load(registry_path).file
+    Registry(data.model_copy(update={
+        "cities": [City(id="city", name="市")],
+        "districts": [District(id="district", city="city", name="区")],
+        "subdistricts": [Subdistrict(id=subdistrict, district="district", name="街道")],
+        "communities": [c.model_copy(update={"subdistrict": subdistrict}) for c in data.communities]},
+    )).dump(registry_path)

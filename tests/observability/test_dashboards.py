@@ -1,5 +1,6 @@
 """The dashboards against the real things: the committed JSON is what the builders make; every PromQL of
-the ops dashboard runs on a real Prometheus scraping a running hub and returns data; every InfluxQL of the
+the ops and supervision dashboards runs on a real Prometheus scraping a running hub and returns data, and
+the supervision dashboard's variables list the places; every InfluxQL of the
 community dashboard runs on a real InfluxDB 1.x loaded with what the hub's exporter writes for a simulated
 community and returns series; the provisioning files point at what the dashboards use."""
 
@@ -11,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards import community, ops
+from dashboards import community, ops, supervision
 from dashboards.generate import GENERATED, render, stale
 from devices import KINDS
 from hub.alerts.service import AlertService
@@ -37,7 +39,7 @@ from simulators.message import hub_clock_at
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
 from tests.conftest import StartHub, StartPrometheus
-from tests.observability.support import PUBLISHED, scrape, with_caregivers
+from tests.observability.support import PUBLISHED, in_a_subdistrict, scrape, with_caregivers
 from tests.real_servers import HubProcess, InfluxDB1, Mosquitto, Prometheus, require_binary, wait_until
 from tests.traffic import NO_FAULTS
 
@@ -72,7 +74,8 @@ def datasource_uids(node: object) -> set[str]:
 def test_generated_json_is_what_the_builders_make() -> None:
     assert stale() == [], "run `python -m dashboards` and commit dashboards/generated/"
     assert render(ops.build()) == render(ops.build()), "rendering is deterministic"
-    assert {path.name for path in GENERATED.glob("*.json")} == {f"{ops.UID}.json", f"{community.UID}.json"}
+    assert {path.name for path in GENERATED.glob("*.json")} == {
+        f"{uid}.json" for uid in (ops.UID, community.UID, supervision.UID)}
 
 
 def dashboards_command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -97,14 +100,15 @@ def test_provisioning_points_at_the_generated_dashboards_and_their_datasources()
 
     [sources_file] = (PROVISIONING / "datasources").glob("*.yaml")
     sources = {source["uid"]: source for source in yaml.safe_load(sources_file.read_text())["datasources"]}
-    used = datasource_uids(generated(ops.UID)) | datasource_uids(generated(community.UID))
+    uids = (ops.UID, community.UID, supervision.UID)
+    used = set().union(*(datasource_uids(generated(uid)) for uid in uids))
     assert used == set(sources), "every datasource a dashboard uses is provisioned, and no other"
     assert {source["type"] for source in sources.values()} == {"prometheus", "influxdb"}
     influx = next(source for source in sources.values() if source["type"] == "influxdb")
     assert influx["jsonData"]["version"] == "InfluxQL"
     assert influx["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUXDB_TOKEN}"
     assert {"${INFLUXDB_URL}", "${PROMETHEUS_URL}"} == {source["url"] for source in sources.values()}
-    for uid in (ops.UID, community.UID):
+    for uid in uids:
         for title, target in targets(generated(uid)):
             assert target["datasource"]["uid"] in sources, title
 
@@ -177,10 +181,43 @@ def acknowledge(hub: HubProcess, registry_path: Path, kind: str, at_ms: int) -> 
         service.close()
 
 
-def test_every_ops_query_returns_data_from_a_real_prometheus_scraping_the_hub(
+def label_values(prometheus: Prometheus, label: str, match: str) -> list[str]:
+    """What a Grafana `label_values(match, label)` variable lists."""
+    url = f"{prometheus.url}/api/v1/label/{label}/values?{urllib.parse.urlencode({'match[]': match})}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        values: list[str] = json.loads(response.read())["data"]
+    return values
+
+
+def as_grafana_sends(expr: str, instance: str) -> str:
+    """The query with its variables as Grafana interpolates them: a regex variable escaped for the regex,
+    then for the PromQL string; the places as "All" (.*); the period and rate window as the test's."""
+    escaped = re.escape(instance).replace("\\", "\\\\")
+    return (expr.replace("$__rate_interval", "20s").replace("$__range", "5m").replace("$instance", escaped)
+            .replace("$subdistrict", ".*").replace("$community", ".*").replace("$grid", ".*"))
+
+
+def resolve_and_acknowledge_again(hub: HubProcess, registry_path: Path, traffic: Traffic) -> None:
+    """While Prometheus scrapes: the acknowledged falling object is resolved as a false alarm, and the
+    next one the camera reports is acknowledged, so the period's figures have something to count."""
+    registry = Registry.load(registry_path)
+    service = AlertService(hub.store_path, lambda: registry, SystemClock(), AlertSettings())
+    try:
+        [fallen] = service.list(kind="falling_object", state="acknowledged")
+        service.resolve(fallen.id, "false_alarm", by="duty")
+        wait_until(lambda: service.list(kind="falling_object", state="open"), 30,
+                   what="the next falling object")
+        [again] = service.list(kind="falling_object", state="open")
+        service.acknowledge(again.id, by="duty", at_ms=traffic.now_ms)
+    finally:
+        service.close()
+
+
+def test_every_prometheus_query_returns_data_from_a_real_prometheus_scraping_the_hub(
     mosquitto: Mosquitto, start_hub: StartHub, start_prometheus: StartPrometheus, one_of_each_registry: Path
 ) -> None:
     with_caregivers(one_of_each_registry)
+    in_a_subdistrict(one_of_each_registry, "hm")
     hub = start_hub(one_of_each_registry, {
         "HUB_CLOCK": "mqtt", "HUB_INFLUX_URL": f"http://127.0.0.1:{free_loopback_port()}",  # InfluxDB down
         "HUB_INFLUX_RETRY_MAX_S": "1", "HUB_ALERTS_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/",
@@ -190,7 +227,8 @@ def test_every_ops_query_returns_data_from_a_real_prometheus_scraping_the_hub(
         "HUB_ALERTS_APPRISE_ENABLED": "false",
     })
     served = scrape(hub)
-    for title, expr in promql_of(generated(ops.UID)):
+    queries = [*promql_of(generated(ops.UID)), *promql_of(generated(supervision.UID))]
+    for title, expr in queries:
         for metric in METRIC.findall(expr):
             assert re.search(rf"^{metric}[{{ ]", served, re.MULTILINE), f"{title}: the hub serves no {metric}"
 
@@ -204,26 +242,35 @@ def test_every_ops_query_returns_data_from_a_real_prometheus_scraping_the_hub(
         traffic.start()
         prometheus = start_prometheus([hub.http_url.removeprefix("http://")])
         wait_until(prometheus.targets_up, 30, what="prometheus scraping the hub")
+        wait_until(lambda: scrapes(prometheus) >= 3, 30, what="three scrapes")
+        resolve_and_acknowledge_again(hub, one_of_each_registry, traffic)
         wait_until(lambda: scrapes(prometheus) >= 6, 30, what="six scrapes")
 
         [variable] = generated(ops.UID)["templating"]["list"]
         assert variable["query"] == "label_values(hub_broker_connected, instance)"
-        url = f"{prometheus.url}/api/v1/label/instance/values?match[]=hub_broker_connected"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            instances = json.loads(response.read())["data"]
+        instances = label_values(prometheus, "instance", "hub_broker_connected")
         assert instances == [hub.http_url.removeprefix("http://")]
+        # The supervision dashboard's 街道 → 社区 → 网格 variables, each within the one chosen above it.
+        places = {v["name"]: v["query"] for v in generated(supervision.UID)["templating"]["list"]}
+        listed = {}
+        for name, query in places.items():
+            match = re.fullmatch(r"label_values\((.*), (\w+)\)", query)
+            assert match is not None and match[2] == name, query
+            listed[name] = label_values(prometheus, name, match[1].replace("$subdistrict", "hm")
+                                        .replace("$community", "sunshine"))
+        assert listed == {"subdistrict": ["hm"], "community": ["sunshine"], "grid": ["g1"]}
 
         empty = []
-        for title, expr in promql_of(generated(ops.UID)):
-            # As Grafana interpolates a regex variable into a PromQL string: escaped for the regex, then
-            # for the string.
-            instance = re.escape(instances[0]).replace("\\", "\\\\")
-            query = expr.replace("$__rate_interval", "20s").replace("$instance", instance)
+        for title, expr in queries:
+            query = as_grafana_sends(expr, instances[0])
             result = prometheus.query(query)["result"]  # raises with Prometheus' message on an error
             values = [float(series["value"][1]) for series in result]
             if not any(not math.isnan(v) for v in values):
                 empty.append(f"{title}: {query} -> {result}")
         assert empty == [], "queries without data:\n" + "\n".join(empty)
+        share = dict(promql_of(generated(supervision.UID)))["False alarms 误报率"]
+        [resolved] = prometheus.query(as_grafana_sends(share, instances[0]))["result"]
+        assert float(resolved["value"][1]) == 1.0  # the one alert resolved: a false alarm
     finally:
         traffic.stop()
 

@@ -20,7 +20,8 @@ from hub.api.tokens import Role
 from hub.clock import FollowedClock
 from hub.personal_data import Who, erase_resident, export_resident
 from hub.registry import Registry
-from hub.store import Batch, DeadLetter, Observation, Store
+from hub.store import Batch, DeadLetter, Observation, Store, VisitFilter
+from hub.visits.patrol import patrol
 from tests.api.support import (
     REGISTRY,
     client,
@@ -201,6 +202,7 @@ def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) 
                                           resident="r-wang", device="band-wang", raised_at_ms=now))
     alerts.resolve(sos.id, "visited", by="ops", note=f"女儿电话 {PHONE}")
     alerts.report_missed("r-wang", now, by="ops", note="found on the floor")
+    patrol(store, registry, now, alerts.raise_alert)  # her planned visit (独居老人 weekly)
     alerts.close()
     who = Who("ops", None, "operator")
 
@@ -210,9 +212,11 @@ def test_export_and_erasure_of_the_store_on_each_backend(open_store: OpenStore) 
     assert [d["payload_hex"] for d in data["dead_letters"]] == [b"\x00raw".hex().upper()]
     assert [a["kind"] for a in data["alerts"]] == ["sos"] and data["alerts"][0]["note"].endswith(PHONE)
     assert [c["note"] for c in data["sensitivity_changes"]] == ["found on the floor"]
+    assert [v["resident"] for v in data["visits"]] == ["r-wang"]
     counts = erase_resident("r-wang", registry.file, store_path=open_store.path, store_url=open_store.url,
                             influx=None, who=who, now_ms=now, write_registry=lambda file: None)
-    assert (counts["readings"], counts["dead_letters"], counts["alerts"]) == (3, 1, 1)
+    assert (counts["readings"], counts["dead_letters"], counts["alerts"], counts["visits"]) == (3, 1, 1, 1)
+    assert store.visits(VisitFilter()) == [], "her visits go with her"
     assert {device for device, _ in store.observation_keys()} == {"band-zhao"}
     assert [e["resident"] for e in store.erasures()] == ["r-wang"]
     with closing(AlertStore(open_store.path, url=open_store.url)) as alert_store:

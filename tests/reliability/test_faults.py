@@ -231,6 +231,7 @@ def test_influxdb_down_sos_still_delivered_and_everything_exported_after(
 
     victoria_metrics.stop()
     outage_started = time.monotonic()
+    stored_at_outage = hub.count_observations()
     bands = sos_wristbands(registry, 2)
     community = Registry.load(registry).devices[bands[0][1]].community
     sos_subjects: set[str] = set()
@@ -259,6 +260,8 @@ def test_influxdb_down_sos_still_delivered_and_everything_exported_after(
     assert webhook_sos_subjects(webhook) == mqtt_subjects
     time.sleep(max(0.0, outage_s - (time.monotonic() - outage_started)))
     assert "InfluxDB export failed" in hub.log(), "the outage was noticed and retried"
+    stored_in_outage = hub.count_observations() - stored_at_outage
+    assert stored_in_outage > rate * outage_s // 2, f"intake went on during the outage: {stored_in_outage}"
     victoria_metrics.start()
     publisher.finish(timeout_for(len(messages)))
 

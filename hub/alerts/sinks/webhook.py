@@ -81,8 +81,12 @@ class WebhookSink:
     def addressees(self, recipients: Sequence[Caregiver]) -> list[str | None]:
         return [None]
 
+    def payload(self, notification: Notification) -> bytes:
+        """The bytes POSTed (and signed) for `notification`."""
+        return body_bytes(notification)
+
     def send(self, notification: Notification) -> None:
-        payload = body_bytes(notification)
+        payload = self.payload(notification)
         request = urllib.request.Request(self._url, data=payload, method="POST",
                                          headers=request_headers(self._secret, payload,
                                                                  int(self._clock())))

@@ -8,7 +8,8 @@ with `via: link`; the other tiers already told hear of it as of any acknowledgem
 
 Refused, each with a page that says why: a token not made by this hub, or made for another alert
 (403); expired (410); a caregiver no longer in the registry or not among those notified (403); an alert
-already acknowledged or resolved (409: the link has been used, or someone else took it on).
+already acknowledged or resolved (409: the link has been used, or someone else took it on), or reopened
+since the link was sent (409: the link of the reopening's message works).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _checked(registry: Registry, alerts: AlertsDep, links: LinksDep, alert_id: i
         alert = alerts.get(alert_id).alert
     except AlertError:
         raise _RefusedError(status.HTTP_404_NOT_FOUND, "there is no such alert") from None
+    try:  # made for this alert, but before a supervisor reopened it: spent like a used one
+        read(links.key, token[:_MAX_TOKEN], alert_id, SystemClock().now_ms() / 1000, cycle=alert.cycle)
+    except LinkRefusedError as exc:
+        raise _RefusedError(status.HTTP_409_CONFLICT, str(exc)) from None
     tiers = recipient_tiers(registry, kind=alert.kind, community=alert.community, household=alert.household,
                             resident=alert.resident)
     told = {c.id for tier, people in tiers.items() if tier <= alert.tier for c in people}

@@ -27,6 +27,7 @@ from hub.api.audit import record_read
 from hub.api.auth import ACTING_ROLES, REGISTRY_READERS, REGISTRY_WRITERS, ScopeDep, require_role
 from hub.api.deps import RegistryDep, SettingsDep, StoreDep
 from hub.api.errors import REFUSALS, conflict, forbidden, invalid, invalid_model, not_found
+from hub.api.places import PlacesDep
 from hub.api.registry_editor import (
     TABLES,
     Allowed,
@@ -36,7 +37,7 @@ from hub.api.registry_editor import (
     EntryNotFoundError,
     RegistryEditor,
 )
-from hub.api.scope import Scope, registry_index
+from hub.api.scope import Scope
 from hub.api.tokens import Role
 from hub.registry import Caregiver, Record, Registry, Resident
 from hub.settings import Settings
@@ -71,7 +72,7 @@ def _scope_check(scope: Scope, table: str) -> Allowed:
     communities (a caregiver) may be changed only by a token that sees all of them."""
 
     def check(entry: Record, registry: Registry) -> None:
-        communities = registry_index(registry).communities_of(entry)
+        communities = registry.hierarchy.communities_of(entry)
         if not scope.sees_all(communities):
             raise _outside(scope, communities, f"{table} {entry.id!r}")
 
@@ -83,7 +84,7 @@ def _found_check(scope: Scope, table: str) -> Allowed:
     with a 403 that would confirm that the id exists in another community."""
 
     def check(entry: Record, registry: Registry) -> None:
-        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+        if not scope.sees_any(registry.hierarchy.communities_of(entry)):
             raise EntryNotFoundError(f"there is no {table} entry {entry.id!r}")
 
     return check
@@ -136,6 +137,16 @@ def _shown(entry: Record, scope: Scope) -> Record:
     return entry
 
 
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def _editor_of(scope: Scope) -> Editor:
     return Editor(scope.token.name, scope.token.id, scope.token.role.value)
 
@@ -155,14 +166,14 @@ def _write(edit: Callable[[], Edit], scope: Scope) -> Record:
 
 
 def _table_routes(table: str, model: type[Record]) -> None:
-    noun = table.removesuffix("s") if table != "communities" else "community"
+    noun = {"cities": "city", "communities": "community"}.get(table, table.removesuffix("s"))
 
     @router.get(f"/{table}", name=f"list_{table}", response_model=list[model], responses=REFUSALS)  # type: ignore[valid-type]
-    def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep) -> list[Record]:
+    def list_entries(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
+                     places: PlacesDep) -> list[Record]:
         require_role(scope.token, REGISTRY_READERS, "read the registry")
-        index = registry_index(registry)
         shown = [_shown(e, scope) for e in getattr(registry.file, table)
-                 if scope.sees_any(index.communities_of(e))]
+                 if scope.sees_entry(e) and places.matches(registry.hierarchy.levels_of(e))]
         if table == "residents":
             record_read(store_at, scope, "registry", [e.id for e in shown])
         return shown
@@ -176,7 +187,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
             entry = editor.find(table, entry_id)
         except EntryNotFoundError:
             raise not_found(f"{noun} {entry_id!r}") from None
-        if not scope.sees_any(registry_index(registry).communities_of(entry)):
+        if not scope.sees_entry(entry):
             raise not_found(f"{noun} {entry_id!r}")  # as if absent: a 403 would confirm that it exists
         if table == "residents":
             record_read(store_at, scope, "registry", [entry.id])
@@ -188,7 +199,7 @@ def _table_routes(table: str, model: type[Record]) -> None:
                      entry: model) -> Record:  # type: ignore[valid-type]
         _may_write(scope, table)
         record: Record = entry
-        _checked(registry, settings, scope, dict(record))
+        _checked(registry, settings, scope, record.model_dump())
         return _write(lambda: editor.create(table, record, _scope_check(scope, table), _editor_of(scope)),
                       scope)
 
@@ -217,6 +228,11 @@ def _table_routes(table: str, model: type[Record]) -> None:
 
     def _checked(registry: Registry, settings: Settings, scope: Scope, fields: dict[str, Any]) -> None:
         """Checks on what a create or update sets, before the editor builds the new registry."""
+        for name, value in fields.items():
+            if _holds_nul(value):
+                # No registry text needs one, and PostgreSQL, where the registry may be kept, cannot
+                # store one: refused as the API refuses one in a path.
+                raise invalid(("body", name), "NUL characters are not allowed")
         if model is Resident and "caregivers" in fields:
             _links_in_scope(scope, registry, fields["caregivers"])
         if model is Caregiver and "notify" in fields:

@@ -21,7 +21,8 @@ from hub.api.deps import (
     SettingsDep,
     StoreDep,
 )
-from hub.api.errors import REFUSALS, conflict, forbidden, not_found
+from hub.api.errors import REFUSALS, conflict, not_found
+from hub.api.places import PlacesDep
 from hub.api.registry_editor import RegistryEditor
 from hub.api.schemas import (
     ActivityOut,
@@ -50,25 +51,24 @@ OPERATORS = frozenset({Role.OPERATOR})  # export, erase, and the read audit
 
 @router.get("", responses=REFUSALS)
 def list_residents(registry: RegistryDep, store_at: StoreDep, scope: ScopeDep,
-                   community: str | None = None) -> list[ResidentOut]:
+                   places: PlacesDep) -> list[ResidentOut]:
     """Residents in service whom the token may see (a caregiver: those it cares for)."""
-    if community is not None and not scope.sees_community(community):
-        raise forbidden(f"community {community} is outside {scope.who}'s communities")
     index = registry_index(registry)
     households = {h.id: h for h in registry.data.households}
-    grids = {g.id: g.building for g in registry.data.grids}
     building_names = {b.id: b.name for b in registry.data.buildings}
     zones = {c.id: c.timezone for c in registry.data.communities}
     found = []
     for r in registry.data.residents:
         place = index.resident_community[r.id]
-        if not scope.sees_resident(r.id, place) or community not in (None, place):
+        levels = registry.hierarchy.resident(r.id)
+        if not scope.sees_resident(r.id, place) or not places.matches(levels):
             continue
         acts = scope.token.role in ACTING_ROLES  # health flags are for those who act on them
-        building = grids[households[r.household].grid]
+        building = levels.building or ""
         found.append(ResidentOut(
             id=r.id, name=r.name, household=r.household, unit=households[r.household].unit or None,
-            building=building, building_name=building_names[building] or None, community=place,
+            building=building, building_name=building_names[building] or None, grid=levels.grid or "",
+            community=place,
             timezone=zones[place],
             lives_alone=r.lives_alone, flags=r.flags if acts else None,
             wandering_risk=r.wandering_risk if acts else None, caregivers=r.caregivers))
@@ -138,7 +138,9 @@ def erase(request: Request, registry: RegistryDep, settings: SettingsDep, scope:
             counts = erase_resident(resident_id, editor.current().file, store_path=settings.store_path,
                                     store_url=settings.store_url, influx=influx_points(settings),
                                     who=_who(scope), now_ms=SystemClock().now_ms(),
-                                    write_registry=editor.replace)
+                                    write_registry=lambda change: editor.replace(
+                                        change, actor=scope.token.name,
+                                        what=f"erase residents {resident_id}"))
         except ErasureRefusedError as exc:
             raise conflict(str(exc)) from None
         except (OSError, ApiException) as exc:
@@ -189,7 +191,7 @@ def resident_activity(  # noqa: PLR0917 - FastAPI passes dependencies and query 
             median_delay_h=expected.median_delay_h, detected_24h=expected.detected_24h,
             false_alarms_per_month=expected.false_alarms_per_month, basis=expected.basis),
         sensitivity=SensitivityOut(registry=resident.inactivity_sensitivity, by_band=by_band(changes),
-                                   changes=[SensitivityChangeOut.of(c) for c in changes]),
+                                   changes=[SensitivityChangeOut.of(c, registry) for c in changes]),
         timeline=[TimelineEntry(ts=at(row.ts), device=row.device_id, kind=row.kind, fields=row.fields)
                   for row in rows],
     )
@@ -216,7 +218,7 @@ def report_missed_incident(alerts: AlertsDep, registry: RegistryDep, scope: Scop
                                       note=body.note)
     except AlertError as exc:
         raise not_found(str(exc)) from None
-    return SensitivityChangeOut.of(change)
+    return SensitivityChangeOut.of(change, registry)
 
 
 @router.post("/{resident_id}/sensitivity/{change_id}/revert", status_code=status.HTTP_201_CREATED,
@@ -232,4 +234,4 @@ def revert_sensitivity_change(  # noqa: PLR0917 - FastAPI passes dependencies an
     if change is None:
         raise not_found(f"sensitivity change {change_id} of resident {resident_id!r}")
     reverted = alerts.revert_sensitivity(change_id, by=actor(scope.token), note=body.note)
-    return SensitivityChangeOut.of(reverted)
+    return SensitivityChangeOut.of(reverted, registry)

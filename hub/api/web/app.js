@@ -1,6 +1,7 @@
 // The caregiver page: open and acknowledged alerts for the caller's residents, live from the hub's
-// event stream, with acknowledge and resolve; and each resident's last activity. Plain DOM, no build
-// step: the hub serves these files as they are.
+// event stream, with acknowledge and resolve and each alert's history in words; a form to report
+// something by hand; a grid worker's visits to record; and each resident's last activity and what
+// caregivers' verdicts changed in their alerting. Plain DOM, no build step: the hub serves these files as they are.
 
 import { LABELS, initialLanguage, fill } from "./labels.js";
 
@@ -10,6 +11,7 @@ const LANGUAGE_KEY = "hub.language"; // localStorage: the language choice stays 
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, resolved: 2 };
 const OUTCOMES = ["resident_ok", "visited", "hospital", "false_alarm", "device_fault"];
+const REPORT_CATEGORIES = ["resident_unwell", "hazard", "broken_device", "other"];
 // The hub sends a keepalive comment well within this; a stream silent for longer is a dead connection
 // that a phone switching networks may never report as closed.
 const STREAM_SILENCE_MS = 60_000;
@@ -18,6 +20,10 @@ const CLOCK_REFRESH_MS = 30_000;
 const ACTIVITY_REFRESH_MS = 60_000;
 const ACTIVITY_PARALLEL = 4;
 const EVIDENCE_SHOWN = 4;
+const VISIT_OUTCOMES = ["ok", "concern", "not_home", "referred"];
+const VISIT_NOTE_MAX = 500; // as the hub caps it
+const VISITS_REFRESH_MS = 60_000;
+const LOCATION_WAIT_MS = 10_000; // a phone without a fix is not kept waiting: the visit is saved without it
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,10 +31,14 @@ const state = {
   language: initialLanguage(localStorage.getItem(LANGUAGE_KEY), navigator.language),
   me: null,
   alerts: new Map(), // id -> alert, open and acknowledged only
-  finished: new Set(), // ids seen resolved: a late, older event must not bring one back
+  finished: new Map(), // id -> the cycle seen resolved: a late, older event must not bring one back
+  resolved: new Map(), // id -> alert, recently resolved: shown to those who may reopen them
   residents: [],
   residentsLoaded: false,
   activity: new Map(), // resident id -> the activity answer
+  histories: new Map(), // alert id -> {version, detail}: its history as read for that version of it
+  sensitivityOpen: new Set(), // resident ids whose sensitivity changes are unfolded
+  visits: new Map(), // id -> open visit (scheduled or overdue)
   session: null, // AbortController of the signed-in session: aborting it stops the stream and timers
   banner: null, // {key, values} of the banner shown, so a language switch can re-render it
   linked: null, // the id of the alert the page was opened for (/#alert=<id>), once shown
@@ -156,7 +166,9 @@ function startSession(me) {
   renderWhoami();
   renderAlerts();
   renderResidents();
+  renderVisits();
   followAlerts(signal);
+  repeat(signal, VISITS_REFRESH_MS, () => loadVisits(signal).catch(reportBackgroundError));
   repeat(signal, CLOCK_REFRESH_MS, renderTimes);
   repeat(signal, ACTIVITY_REFRESH_MS, () => loadActivity(signal).catch(reportBackgroundError));
 }
@@ -168,13 +180,17 @@ function endSession(messageKey) {
   state.me = null;
   state.alerts.clear();
   state.finished.clear();
+  state.resolved.clear();
   state.residents = [];
   state.residentsLoaded = false;
   state.activity.clear();
+  state.visits.clear();
+  $("visits").replaceChildren();
   state.linked = null;
   hideLinkedNote();
   $("alerts").replaceChildren();
   $("residents").replaceChildren();
+  renderResolved();
   hideBanner();
   showLogin(messageKey);
 }
@@ -182,6 +198,16 @@ function endSession(messageKey) {
 function repeat(signal, intervalMs, action) {
   const timer = setInterval(action, intervalMs);
   signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+}
+
+/** Shows why an action failed in its card's error line; true when there is nothing to show (the session
+ * ended or the request was called off), so the caller leaves its card as it is. */
+function showFailure(failure, line) {
+  if (failure instanceof SessionEnded || failure.name === "AbortError") return true;
+  const { key, values } = describeError(failure);
+  line.textContent = t(key, values);
+  line.hidden = false;
+  return false;
 }
 
 function reportBackgroundError(error) {
@@ -210,8 +236,13 @@ async function followAlerts(signal) {
         failures = 0;
         hideBanner();
         // Who and whose residents are extras: their failure is shown, but must not keep alerts away.
-        api("/me", { signal }).then((me) => { state.me = me; renderWhoami(); }).catch(reportBackgroundError);
+        api("/me", { signal }).then((me) => {
+          state.me = me;
+          renderWhoami();
+          return loadResolved(signal);
+        }).catch(reportBackgroundError);
         loadResidents(signal).catch(reportBackgroundError);
+        loadVisits(signal).catch(reportBackgroundError);
         await loadAlerts(signal, { announce: !firstLoad });
         firstLoad = false;
       });
@@ -270,6 +301,7 @@ async function readStream(signal, onOpen) {
       heard();
       feed(value);
       renderAlerts();
+      renderResolved();
     }
   } finally {
     clearTimeout(silence);
@@ -308,6 +340,9 @@ function eventStreamParser(dispatch) {
  * (open → acknowledged → resolved; repeats raise last_seen and count), so an event older than the list
  * read after it is recognised and dropped. */
 function isNewer(incoming, current) {
+  // A supervisor's reopening starts a new cycle, in which the alert moves forward again.
+  const byCycle = incoming.cycle - current.cycle;
+  if (byCycle !== 0) return byCycle > 0;
   const byState = STATE_RANK[incoming.state] - STATE_RANK[current.state];
   if (byState !== 0) return byState > 0;
   const byLastSeen = Date.parse(incoming.last_seen) - Date.parse(current.last_seen);
@@ -316,11 +351,13 @@ function isNewer(incoming, current) {
 }
 
 function applyAlert(alert, { announce }) {
-  if (state.finished.has(alert.id)) return;
+  if ((state.finished.get(alert.id) ?? -1) >= alert.cycle) return;
   const current = state.alerts.get(alert.id);
   if (current && !isNewer(alert, current)) return;
+  state.resolved.delete(alert.id);
   if (alert.state === "resolved") {
-    state.finished.add(alert.id);
+    state.finished.set(alert.id, alert.cycle);
+    if (state.me?.may_reopen) state.resolved.set(alert.id, alert);
     state.alerts.delete(alert.id);
     return;
   }
@@ -415,10 +452,7 @@ async function act(id, card, path, body) {
     // The acknowledge button is gone now: keep the keyboard on the card's next step.
     if (path === "acknowledge" && card.isConnected) card.querySelector(".resolve-summary").focus();
   } catch (failure) {
-    if (failure instanceof SessionEnded || failure.name === "AbortError") return;
-    const { key, values } = describeError(failure);
-    error.textContent = t(key, values);
-    error.hidden = false;
+    if (showFailure(failure, error)) return;
   } finally {
     buttons.forEach((button) => { button.disabled = false; });
     card.removeAttribute("aria-busy");
@@ -458,6 +492,130 @@ async function loadActivity(signal) {
 
 function residentById(id) {
   return state.residents.find((resident) => resident.id === id);
+}
+
+// --- visits (巡查) ----------------------------------------------------------------------------------
+
+async function loadVisits(signal) {
+  const open = await api("/visits?status=scheduled&status=overdue", { signal });
+  state.visits = new Map(open.map((visit) => [visit.id, visit]));
+  renderVisits();
+}
+
+/** Where the phone is, if its user allows it and it has a fix soon; null otherwise (the visit or report
+ * is saved all the same). */
+function phoneLocation() {
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+    ({ coords }) => resolve({ lat: coords.latitude, lon: coords.longitude, accuracy_m: coords.accuracy }),
+    () => resolve(null),
+    { enableHighAccuracy: true, timeout: LOCATION_WAIT_MS, maximumAge: 60_000 },
+  ));
+}
+
+async function recordVisit(id, card, form) {
+  const error = card.querySelector(".card-error");
+  error.hidden = true;
+  const outcome = form.querySelector(".outcome");
+  if (!outcome.value) {
+    error.textContent = t("outcomeRequired");
+    error.hidden = false;
+    outcome.focus();
+    return;
+  }
+  const button = form.querySelector("button");
+  button.disabled = true;
+  card.setAttribute("aria-busy", "true");
+  try {
+    const body = { resident_seen: form.querySelector(".seen").checked, outcome: outcome.value,
+                   note: form.querySelector(".note").value.trim() };
+    const where = form.querySelector(".share-location").checked ? await phoneLocation() : null;
+    if (where) Object.assign(body, { lat: where.lat, lon: where.lon });
+    const done = await api(`/visits/${id}/record`, { method: "POST", body, signal: state.session?.signal });
+    $("announcer").textContent = t("visitRecorded", { name: done.resident_name || done.resident });
+    await loadVisits(state.session.signal); // the next visit, planned from this one
+  } catch (failure) {
+    if (showFailure(failure, error)) return;
+  } finally {
+    button.disabled = false;
+    card.removeAttribute("aria-busy");
+  }
+}
+
+/** Built once per visit, like an alert's card, so a refresh never loses what is being typed. */
+function buildVisitCard(visit) {
+  const id = visit.id;
+  const card = element("li", "card visit");
+  card.dataset.visitId = String(id);
+  const top = element("div", "card-top");
+  top.append(element("h3", "who"), element("span", "state"));
+  const panel = element("details", "resolve-panel");
+  const form = element("form", "resolve");
+  const seen = Object.assign(element("input", "seen"), { type: "checkbox", checked: true });
+  const outcome = element("select", "outcome");
+  outcome.append(element("option"), ...VISIT_OUTCOMES.map((value) => Object.assign(element("option"), { value })));
+  outcome.options[0].value = "";
+  const note = Object.assign(element("input", "note"), { maxLength: VISIT_NOTE_MAX });
+  const share = Object.assign(element("input", "share-location"), { type: "checkbox" });
+  // Each control with its label (words set by updateVisitCard): a checkbox beside it, the others below.
+  const labelled = (control, name, beside) => {
+    const words = element("label");
+    words.htmlFor = control.id = `visit-${id}-${name}`;
+    if (!beside) return form.append(words, control);
+    const row = element("div", "check-row");
+    row.append(control, words);
+    form.append(row);
+  };
+  labelled(seen, "seen", true);
+  labelled(outcome, "outcome");
+  labelled(note, "note");
+  labelled(share, "location", true);
+  form.append(element("button", "record-button"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    recordVisit(id, card, form);
+  });
+  panel.append(element("summary", "resolve-summary"), form);
+  const error = element("p", "card-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  card.append(top, element("p", "where"), element("p", "when"), error, panel);
+  return card;
+}
+
+function updateVisitCard(card, visit) {
+  card.className = `card visit severity-${visit.status === "overdue" ? "warning" : "info"}`;
+  card.dataset.status = visit.status;
+  const part = (name) => card.querySelector(`.${name}`);
+  part("who").textContent = visit.resident_name || visit.resident;
+  part("state").textContent = label("visitStates", visit.status);
+  part("where").textContent = place(visit.building_name, visit.building, visit.unit);
+  part("when").textContent = t("dueBy", { when: clockTime(Date.parse(visit.due), visit.timezone) });
+  part("resolve-summary").textContent = t("recordVisit");
+  const [seen, outcome, note, share] = card.querySelectorAll(".resolve label");
+  seen.textContent = t("residentSeen");
+  outcome.textContent = t("visitOutcomeLabel");
+  note.textContent = t("noteLabel");
+  share.textContent = t("shareLocation");
+  const options = part("outcome").options;
+  options[0].textContent = t("chooseOutcome");
+  for (let i = 1; i < options.length; i += 1) options[i].textContent = label("visitOutcomes", options[i].value);
+  part("record-button").textContent = t("saveVisit");
+}
+
+function renderVisits() {
+  const list = $("visits");
+  const cards = new Map([...list.children].map((card) => [Number(card.dataset.visitId), card]));
+  const visits = [...state.visits.values()]; // soonest due first, as the hub lists them
+  for (const [id, card] of cards) if (!state.visits.has(id)) card.remove();
+  visits.forEach((visit, index) => {
+    const card = cards.get(visit.id) ?? buildVisitCard(visit);
+    updateVisitCard(card, visit);
+    if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
+  });
+  $("visits-section").hidden = visits.length === 0;
+  const overdue = visits.filter((visit) => visit.status === "overdue").length;
+  $("visit-count").textContent = overdue ? String(overdue) : "";
 }
 
 // --- rendering ----------------------------------------------------------------------------------
@@ -519,7 +677,7 @@ function timeElement(iso, zone, className) {
 }
 
 function renderTimes() {
-  for (const node of document.querySelectorAll("time[datetime]")) {
+  for (const node of document.querySelectorAll("time[datetime]:not(.clock)")) { // .clock: a time of day
     node.textContent = relativeTime(node.dateTime);
   }
 }
@@ -631,9 +789,18 @@ function buildCard(alert) {
     act(id, card, "resolve", { outcome: outcome.value, note: note.value.trim() });
   });
 
+  // The history is read only when someone unfolds it: most cards are acted on without it.
+  const historyPanel = element("details", "history-panel");
+  const historySummary = element("summary", "history-summary");
+  historyPanel.append(historySummary, element("ol", "history"));
+  historyPanel.addEventListener("toggle", () => {
+    const current = state.alerts.get(id);
+    if (historyPanel.open && current) showHistory(card, current);
+  });
+
   const actions = element("div", "actions");
   actions.append(acknowledge, resolvePanel);
-  article.append(top, who, where, when, evidence, handled, error, actions);
+  article.append(top, who, where, when, evidence, handled, historyPanel, error, actions);
   card.append(article);
   return card;
 }
@@ -662,6 +829,7 @@ function updateCard(card, alert) {
     handled.push(t("acknowledgedBy", { who: alert.names?.acknowledged_by || alert.acknowledged_by }));
   }
   if (alert.assigned_to) handled.push(t("assignedTo", { who: alert.names?.assigned_to || alert.assigned_to }));
+  if (alert.cycle > 0 && alert.note) handled.push(t("reopened", { note: alert.note }));
   part("handled").textContent = handled.join(" · ");
   part("handled").title = ids([["acknowledged_by", alert.acknowledged_by], ["assigned_to", alert.assigned_to]]);
   part("handled").hidden = handled.length === 0;
@@ -676,6 +844,76 @@ function updateCard(card, alert) {
   for (let i = 1; i < options.length; i += 1) options[i].textContent = label("outcomes", options[i].value);
   part("resolve-button").textContent = t("resolve");
   part("resolve-summary").textContent = t("resolveOpen");
+  part("history-summary").textContent = t("historyOpen");
+  if (part("history-panel").open) showHistory(card, alert);
+}
+
+// --- an alert's history, in words ----------------------------------------------------------------
+
+// What changes an alert's history shows: read again when one of these moved.
+function historyVersion(alert) {
+  return [alert.cycle, alert.state, alert.count, alert.last_seen, alert.severity, alert.tier, alert.deadline,
+    alert.assigned_to, alert.acknowledged_by].join("|");
+}
+
+async function showHistory(card, alert) {
+  const version = historyVersion(alert);
+  const known = state.histories.get(alert.id);
+  if (known) renderHistory(card, known.detail);
+  if (known?.version === version) return;
+  state.histories.set(alert.id, { version, detail: known?.detail ?? null });
+  try {
+    const detail = await api(`/alerts/${alert.id}`, { signal: state.session?.signal });
+    state.histories.set(alert.id, { version, detail });
+    if (card.isConnected) renderHistory(card, detail);
+  } catch (error) {
+    state.histories.delete(alert.id); // read again on the next change or unfolding
+    reportBackgroundError(error);
+  }
+}
+
+function renderHistory(card, detail) {
+  if (!detail) return;
+  const zone = detail.names.timezone;
+  const name = (who) => (who === "hub" ? t("theHub") : detail.people?.[who] || who);
+  card.querySelector(".history").replaceChildren(...detail.history.map((event) => {
+    const item = element("li", `history-event action-${event.action}`);
+    const when = element("time", "history-time clock", clockTime(Date.parse(event.at), zone));
+    when.dateTime = event.at;
+    when.title = fullTime(Date.parse(event.at), zone);
+    const d = event.detail || {};
+    item.dataset.action = event.action;
+    item.append(when, " ", historyWords(event, name));
+    const note = d.note || d.report?.note;
+    if (note) item.append(` · ${t("historyNote", { note })}`);
+    item.title = ids([["actor", event.actor], ["role", event.role], ["to", d.to], ["previous", d.previous],
+      ["acknowledged_by", d.acknowledged_by], ["recipients", (d.recipients || []).join(", ")]]);
+    return item;
+  }));
+}
+
+function historyWords(event, name) {
+  const d = event.detail || {};
+  const told = (d.recipients || []).map(name).join(t("listJoin"));
+  switch (event.action) {
+    case "raised": return d.report ? t("historyReported", { who: name(event.actor) }) : t("historyRaised");
+    case "reopened": return t("historyReopened", { who: name(event.actor) });
+    case "dispatched": return t("historyDispatched");
+    case "dispatch_answer": return t("historyDispatchAnswer", { status: label("dispatchStatuses", d.status) });
+    case "repeated": return t(d.new_incident ? "historyNewIncident" : "historyRepeated", { n: d.count });
+    case "severity_raised": return t("historySeverityRaised", { to: label("severities", d.to) });
+    case "escalated": return t("historyEscalated", { tier: d.tier, told });
+    case "escalation_exhausted": return t("historyExhausted");
+    case "acknowledged":
+      return t(d.via === "link" ? "historyAcknowledgedLink" : "historyAcknowledged", { who: name(event.actor) });
+    case "assigned": return t("historyAssigned", { by: name(event.actor), who: name(d.to) });
+    case "overdue": return t("historyOverdue", { who: name(d.acknowledged_by), tier: d.tier, told });
+    case "resolved":
+      return t("historyResolved", { who: name(event.actor), outcome: label("outcomes", d.outcome) });
+    case "cleared": return t("historyCleared");
+    case "delivery_failed": return t("historyDeliveryFailed");
+    default: return event.action;
+  }
 }
 
 function renderAlerts() {
@@ -713,10 +951,172 @@ function renderResidents() {
         activity.away ? t("away") : t("atHome"));
       item.append(last, presence);
       if (activity.coverage_ok === false) item.append(element("p", "coverage", t("coverageGap")));
+      const changes = activity.sensitivity?.changes || [];
+      if (changes.length) item.append(sensitivityChanges(resident, changes));
     }
     return item;
   }));
   $("no-residents").hidden = state.residents.length > 0 || !state.residentsLoaded;
+  renderReportForm();
+}
+
+// --- reopening what was resolved (supervisors) --------------------------------------------------------
+
+const RESOLVED_SHOWN = 20;
+
+async function loadResolved(signal) {
+  if (!state.me?.may_reopen) return;
+  const list = await api(`/alerts?state=resolved&limit=${RESOLVED_SHOWN}`, { signal });
+  for (const alert of list) applyAlert(alert, { announce: false });
+  renderResolved();
+}
+
+/** The recently resolved alerts, newest first, each with a note and a Reopen button. Rebuilt only when
+ * they or the language change, so typing is never interrupted; a typed note survives a rebuild. */
+function renderResolved() {
+  $("resolved").hidden = !state.me?.may_reopen;
+  const list = $("resolved-alerts");
+  const alerts = [...state.resolved.values()].sort((a, b) => b.id - a.id).slice(0, RESOLVED_SHOWN);
+  const shown = [state.language, ...alerts.map((alert) => alert.id)].join(",");
+  if (list.dataset.shown === shown) return;
+  list.dataset.shown = shown;
+  const typed = new Map([...list.querySelectorAll("input.reopen-note")].map((n) => [n.dataset.alertId, n.value]));
+  list.replaceChildren(...alerts.map((alert) => {
+    const item = element("li", "resolved-alert");
+    item.dataset.alertId = String(alert.id);
+    item.dataset.kind = alert.kind;
+    const outcome = t("resolvedAs", { outcome: label("outcomes", alert.outcome),
+      who: alert.names?.resolved_by || alert.resolved_by });
+    item.append(element("p", "who", `${label("kinds", alert.kind)} · ${whoFor(alert)} · ${outcome}`));
+    const form = element("form");
+    const noteLabel = element("label", null, t("reopenNote"));
+    const note = element("input", "reopen-note");
+    note.id = noteLabel.htmlFor = `reopen-${alert.id}-note`;
+    note.dataset.alertId = String(alert.id);
+    note.maxLength = 2000;
+    note.value = typed.get(String(alert.id)) ?? "";
+    const error = element("p", "card-error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const button = element("button", "reopen", t("reopen"));
+    button.type = "submit";
+    form.append(noteLabel, note, error, button);
+    form.addEventListener("submit", (event) => reopen(event, alert, note, error, button));
+    item.append(form);
+    return item;
+  }));
+}
+
+async function reopen(event, alert, note, error, button) {
+  event.preventDefault();
+  error.hidden = true;
+  if (!note.value.trim()) {
+    error.textContent = t("reopenNoteRequired");
+    error.hidden = false;
+    note.focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    const body = { note: note.value.trim() };
+    const reopened = await api(`/alerts/${alert.id}/reopen`, { method: "POST", body, signal: state.session?.signal });
+    applyAlert(reopened, { announce: false });
+    renderAlerts();
+    renderResolved();
+  } catch (failure) {
+    if (showFailure(failure, error)) return;
+    button.disabled = false;
+  }
+}
+
+// --- reporting something by hand -------------------------------------------------------------------
+
+/** The places one may report about: each resident, then each of their homes. Kept as chosen across
+ * re-renders. */
+function renderReportForm() {
+  const about = $("report-about");
+  const chosen = about.value;
+  const homes = new Map(state.residents.map((r) => [r.household, r]));
+  about.replaceChildren(
+    ...state.residents.map((r) => Object.assign(element("option", null, r.name), { value: `resident:${r.id}` })),
+    ...[...homes.values()].map((r) => Object.assign(
+      element("option", null, t("reportHome", { name: r.unit || r.household })),
+      { value: `household:${r.household}` })),
+  );
+  if (chosen) about.value = chosen;
+  const category = $("report-category");
+  const kept = category.value;
+  category.replaceChildren(...REPORT_CATEGORIES.map(
+    (value) => Object.assign(element("option", null, label("categories", value)), { value })));
+  if (kept) category.value = kept;
+}
+
+async function fileReport(event) {
+  event.preventDefault();
+  const form = $("report-form");
+  const error = $("report-error");
+  const done = $("report-done");
+  error.hidden = true;
+  done.hidden = true;
+  const note = $("report-note").value.trim();
+  if (!note) {
+    error.textContent = t("reportNoteRequired");
+    error.hidden = false;
+    $("report-note").focus();
+    return;
+  }
+  const [place, id] = $("report-about").value.split(/:(.*)/s);
+  const body = { category: $("report-category").value, note, [place]: id };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    if ($("report-location").checked) {
+      const where = await phoneLocation();
+      if (where) body.location = where;
+    }
+    const alert = await api("/reports", { method: "POST", body, signal: state.session?.signal });
+    applyAlert(alert, { announce: false });
+    renderAlerts();
+    $("report-note").value = "";
+    done.textContent = t("reportDone", { id: alert.id });
+    done.hidden = false;
+  } catch (failure) {
+    if (showFailure(failure, error)) return;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** What caregivers' verdicts changed in the resident's alerting, newest first, folded: the list is
+ * re-rendered every minute, so whether it is unfolded is kept per resident. */
+function sensitivityChanges(resident, changes) {
+  const panel = element("details", "sensitivity");
+  panel.open = state.sensitivityOpen.has(resident.id);
+  panel.addEventListener("toggle", () => {
+    if (panel.open) state.sensitivityOpen.add(resident.id);
+    else state.sensitivityOpen.delete(resident.id);
+  });
+  panel.append(element("summary", "sensitivity-summary", t("sensitivityHeading", { n: changes.length })));
+  const zone = resident.timezone;
+  const list = element("ol", "sensitivity-changes");
+  list.append(...[...changes].reverse().map((change) => {
+    const values = {
+      band: label("bands", change.band), old: change.old.toFixed(2), new: change.new.toFixed(2),
+      alert: change.alert_id, incident: change.incident ? clockTime(Date.parse(change.incident), zone) : "",
+    };
+    const key = { false_alarm: "sensitivityFalseAlarm", missed: "sensitivityMissed" }[change.cause]
+      || "sensitivityReverted";
+    const item = element("li", `sensitivity-change cause-${change.cause}`);
+    const when = element("time", "clock", clockTime(Date.parse(change.at), zone));
+    when.dateTime = change.at;
+    when.title = fullTime(Date.parse(change.at), zone);
+    item.append(when, ` ${t(key, values)} · ${t("sensitivityBy", { who: change.by_name })}`);
+    if (change.note) item.append(` · ${t("historyNote", { note: change.note })}`);
+    item.title = ids([["change", change.id], ["by", change.by], ["reverts", change.reverts]]);
+    return item;
+  }));
+  panel.append(list);
+  return panel;
 }
 
 function renderWhoami() {
@@ -755,12 +1155,15 @@ function setLanguage(language) {
   renderWhoami();
   renderAlerts();
   renderResidents();
+  renderResolved();
+  renderVisits();
 }
 
 // --- start -------------------------------------------------------------------------------------------
 
 $("language").addEventListener("click", () => setLanguage(state.language === "zh" ? "en" : "zh"));
 $("logout").addEventListener("click", () => endSession(null));
+$("report-form").addEventListener("submit", fileReport);
 window.addEventListener("hashchange", () => {
   state.linked = null;
   if (state.session) showLinkedAlert(state.session.signal).catch(reportBackgroundError);
