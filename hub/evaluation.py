@@ -614,9 +614,12 @@ class Evaluator(BackgroundThread):
     def _clear(self, clears: list[Clear]) -> None:
         if self._clear_alerts is None or not clears:
             return
-        self._clear_alerts([ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
-                                         evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms)
-                            for clear in clears])
+        try:
+            self._clear_alerts([ClearRequest(kind=clear.kind, subject=clear.subject, device=clear.device,
+                                             evidence=dict(clear.evidence), cleared_at_ms=clear.at_ms)
+                                for clear in clears])
+        except Exception:  # a failed clear must not stop evaluation of everything after it
+            log.exception("clearing %d alert(s) failed", len(clears))
 
     def _request(
         self,

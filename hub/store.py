@@ -263,7 +263,7 @@ def _insert_each(db: sqlite3.Connection | PgConnection, into: str, types: Sequen
         db.execute(f"INSERT INTO {into} SELECT * FROM unnest({arrays}) {on_conflict}",
                    [list(column) for column in zip(*rows, strict=True)])
     else:
-        db.executemany(f"INSERT INTO {into} VALUES ({', '.join('?' * len(types))}) {on_conflict}", rows)
+        db.executemany(f"INSERT INTO {into} VALUES ({placeholders(len(types))}) {on_conflict}", rows)
 
 
 def _merged_repeats(rows: list[tuple[str, str, int, str, int]]) -> list[tuple[str, str, int, str, int]]:
