@@ -245,7 +245,8 @@ def test_caregiver_sees_a_pressed_sos_live_and_acknowledges_it(
                           headers={"Authorization": f"Bearer {li}"}, timeout=10)
     assert assigned.status_code == 200, assigned.text
     expect(history.locator("li.action-assigned")).to_contain_text("李女士 指派给 李女士")
-    expect(history.locator("li.action-assigned")).to_have_attribute("title", "actor: cg-li\nrole: caregiver\nto: cg-li")
+    expect(history.locator("li.action-assigned")).to_have_attribute(
+        "title", "actor: cg-li\nrole: caregiver\nto: cg-li")
     expect(history.locator("li.action-overdue")).to_contain_text(
         "李女士 已确认，但超过处理时限仍未结案：已通知第 1 级 李女士 跟进", timeout=ALERT_WAIT_MS)
     expect(history).not_to_contain_text("cg-li")
