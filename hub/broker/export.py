@@ -36,7 +36,8 @@ from hub.broker.acl import (
 from hub.broker.config import MosquittoLayout, render_config
 from hub.broker.passwd import PasswdError, hash_password, parse_passwd, render_passwd, verify_password
 from hub.registry import Registry, RegistryError
-from hub.settings import is_placeholder_secret
+from hub.registry_sources import registry_at_start
+from hub.settings import Settings, is_placeholder_secret
 
 CONFIG_FILE, PASSWD_FILE, ACL_FILE = "mosquitto.conf", "passwd", "acl"
 CERT_FILES = ("certs/ca.crt", "certs/server.crt", "certs/server.key")
@@ -153,9 +154,21 @@ def _replace(path: Path, text: str, *, mode: int) -> None:
     tmp.replace(path)
 
 
+def _registry_to_export(file: Path, store_url: str | None) -> Registry:
+    """The registry the broker's users come from: on PostgreSQL the registry in service there, which API
+    edits change (the file imported first into a store holding none, as a starting node does); else the
+    file."""
+    if store_url is None:
+        return Registry.load(file)
+    kept: int = Settings.model_fields["registry_versions_kept"].default
+    return registry_at_start(store_url, file, node="export-mosquitto", kept=kept)[1]
+
+
 def export_mosquitto_command(
     *,
-    registry: Annotated[Path, typer.Option(help="registry YAML or JSON file", dir_okay=False)],
+    registry: Annotated[Path, typer.Option(
+        help="registry YAML or JSON file; with HUB_STORE_URL it only seeds a store holding no registry yet,"
+             " and the registry in PostgreSQL is exported", dir_okay=False)],
     out: Annotated[Path, typer.Option(help="the broker's config directory (mounted at /mosquitto/config)",
                                       file_okay=False)],
     secrets_file: Annotated[Path | None, typer.Option(
@@ -182,13 +195,16 @@ def export_mosquitto_command(
     Pass passwords through the environment variables, not on the command line, where others can see them.
     """
     console = Console(stderr=True, soft_wrap=True)  # paths stay whole, to copy
+    # The store the hub nodes share, read alone: Settings() in production also demands settings (the hub's
+    # broker URL) that this one-shot, run before the broker exists, does not have.
+    store_url = os.environ.get("HUB_STORE_URL") or None
     secrets_file = secrets_file or out.resolve().parent / "mqtt-secrets.yaml"
     if environment not in ("development", "production"):
         console.print(f"[red]--environment must be development or production, not {environment!r}[/red]")
         raise typer.Exit(2)
     try:
         report = export_mosquitto(
-            Registry.load(registry), out, secrets_file, zigbee2mqtt_base=zigbee2mqtt_base,
+            _registry_to_export(registry, store_url), out, secrets_file, zigbee2mqtt_base=zigbee2mqtt_base,
             service_passwords={HUB_USER: hub_password, HEALTHCHECK_USER: healthcheck_password},
             environment="production" if environment == "production" else "development",
             max_payload_bytes=max_payload_bytes,

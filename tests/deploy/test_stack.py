@@ -168,7 +168,11 @@ def test_the_deployment_directory_is_what_the_stack_reads() -> None:
     assert services["mosquitto"].get("command") is None  # the image's: mosquitto -c /mosquitto/config/...
     assert CONFIG_FILE == "mosquitto.conf"
     assert not on_host("secrets").startswith(on_host("out")), "the secrets must stay out of the broker"
-    assert "--registry /var/lib/hub/registry.yaml" in command  # the hub's own copy, in its volume
+    assert "--registry /var/lib/hub/registry.yaml" in command  # the hub's own copy, in its volume ...
+    # ... seeding the store the nodes share, whose registry the broker's users then follow
+    assert services["broker-config"]["environment"]["HUB_STORE_URL"] == services["hub"]["environment"][
+        "HUB_STORE_URL"]
+    assert "postgres" in services["broker-config"]["depends_on"]
 
     healthcheck = services["mosquitto"]["healthcheck"]["test"][1]
     assert f"-u {HEALTHCHECK_USER} " in healthcheck

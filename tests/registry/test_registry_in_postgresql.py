@@ -95,6 +95,26 @@ def test_import_checks_the_file_and_export_writes_the_version_in_service(pg_url:
     assert code == 0 and "import registry.yaml" in output
 
 
+def test_the_brokers_users_come_from_the_registry_in_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """The compose stack's broker-config passes the seed file: on PostgreSQL it seeds an empty store only,
+    and the users follow the registry in service there, which API edits change."""
+    seed = two_communities().dump(tmp_path / "seed.yaml")
+    out, secrets = tmp_path / "mosquitto", tmp_path / "mqtt-secrets.yaml"
+
+    def export() -> str:
+        code, output = invoke(pg_url, "export-mosquitto", "--registry", str(seed), "--out", str(out),
+                              "--secrets", str(secrets))
+        assert code == 0, output
+        return (out / "acl").read_text(encoding="utf-8")
+
+    assert "user band-wang" in export()
+    assert [v for v, _, _ in versions(pg_url)] == [1], "the seed imported into the empty store"
+    edited = two_communities().device("band-9", "wristband", resident="r-wang").dump(tmp_path / "new.yaml")
+    assert invoke(pg_url, "import", str(edited))[0] == 0  # as an edit through any node's API would
+    assert "user band-9" in export(), "the store's registry, not the seed"
+    assert [v for v, _, _ in versions(pg_url)] == [1, 2]
+
+
 def test_without_postgresql_the_file_is_the_registry_and_the_store_commands_say_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HUB_STORE_URL", raising=False)
