@@ -121,7 +121,12 @@ def test_production_prometheus_config_is_valid_and_scrapes_the_hub() -> None:
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     [job] = yaml.safe_load(config.read_text())["scrape_configs"]
-    assert job["static_configs"][0]["targets"] == ["hub:8080"]
+    # Every hub node of the compose stack, and nothing else.
+    services = yaml.safe_load((config.parents[1] / "docker-compose.yml").read_text())["services"]
+    nodes = [f"{name}:8080" for name, service in services.items()
+             if "HUB_NODE_ID" in (service.get("environment") or {})]
+    assert len(nodes) == 2
+    assert sorted(job["static_configs"][0]["targets"]) == sorted(nodes)
 
 
 # --- the ops dashboard on a real Prometheus ------------------------------------------------------------
