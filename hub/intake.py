@@ -8,6 +8,7 @@ so a crash at any instant leaves every uncommitted message with the broker for r
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import re
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 # Raw bytes that may be an SOS press, a fall or a falling object, of any kind (see `DeviceKind.urgent_marks`):
 # a batch holding one is committed without lingering. One regular expression scans a payload once.
 _URGENT = re.compile(b"|".join(re.escape(mark) for kind in KINDS.values() for mark in kind.urgent_marks))
+
+# Devices whose liveness one batch carries at most. A second's worth of a district at once (5,000 devices)
+# made one commit a second several times as long as the rest, and an SOS press taken in it, or queued
+# behind it, waited that much longer; in parts it is spread over the next few batches.
+_SEEN_PER_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,8 +351,9 @@ class IntakeThread(threading.Thread):
 
     What the hub last heard from each device (`devices_seen`) is written at most once per
     `seen_flush_s`, not with every batch: with thousands of devices that upsert cost as much as storing
-    the observations. A crash loses at most that much liveness detail, never a reading or a dead letter
-    (both name their device and time, and are committed before their acknowledgement).
+    the observations. Once due it goes with the next batches, `_SEEN_PER_BATCH` devices each, never with
+    a batch holding an urgent message. A crash loses at most that much liveness detail, never a reading
+    or a dead letter (both name their device and time, and are committed before their acknowledgement).
     """
 
     def __init__(
@@ -386,6 +393,7 @@ class IntakeThread(threading.Thread):
         self._keep_bytes = keep_bytes
         self._seen_flush_s = seen_flush_s
         self._in_hand = False  # messages taken from the queue and not yet committed
+        self._urgent = False  # those messages include an SOS press, a fall or a falling object
         self._committed_through_ms = 0
         self._unflushed_seen = Batch()
         self._seen_due = 0.0
@@ -472,12 +480,26 @@ class IntakeThread(threading.Thread):
                     break
             messages.append(message)
             urgent = urgent or _URGENT.search(message.payload) is not None
+        self._urgent = urgent
         self._room.release(len(messages))
         taken = sum(len(message.payload) for message in messages)
         with self._bytes_freed:
             self._queued_bytes -= taken
             self._bytes_freed.notify_all()
         return messages
+
+    def _carry_seen(self, batch: Batch) -> None:
+        """Move what was last heard from the devices into `batch`: all of it, or the `_SEEN_PER_BATCH`
+        devices waiting longest, leaving the rest due for the next batch."""
+        unflushed = self._unflushed_seen.seen
+        if len(unflushed) <= _SEEN_PER_BATCH:
+            batch.absorb_seen(self._unflushed_seen)
+            self._seen_due = time.monotonic() + self._seen_flush_s
+            return
+        part = Batch()
+        for device_id in list(itertools.islice(unflushed, _SEEN_PER_BATCH)):
+            part.seen[device_id] = unflushed.pop(device_id)
+        batch.absorb_seen(part)
 
     def _ack_each(self, messages: list[Message]) -> None:
         for message in messages:
@@ -496,9 +518,7 @@ class IntakeThread(threading.Thread):
         """
         routed = route_all(self.router, messages, self.stats)
         pending: list[_Part] = [list(zip(messages, routed, strict=True))]
-        with_seen = time.monotonic() >= self._seen_due
-        if with_seen:
-            self._seen_due = time.monotonic() + self._seen_flush_s
+        with_seen = not self._urgent and time.monotonic() >= self._seen_due
         delay = 0.5
         while pending:
             part = pending.pop()
@@ -543,7 +563,7 @@ class IntakeThread(threading.Thread):
         batch = batch_of(messages, [routed for _, routed in part], self._keep_bytes)
         self._unflushed_seen.absorb_seen(batch)
         if with_seen:  # what was heard from each device is written with a batch at most once per interval
-            batch.absorb_seen(self._unflushed_seen)
+            self._carry_seen(batch)
         started = time.perf_counter()
         try:
             committed = store.commit(batch)

@@ -119,7 +119,7 @@ class DeliveryThread(BackgroundThread):
         self._poll_s = poll_s
 
     def run(self) -> None:
-        store = AlertStore(self._store_path, url=self._store_url)
+        store = AlertStore(self._store_path, url=self._store_url, queue_writes=True)
         try:
             while not self._stopping.is_set():
                 try:

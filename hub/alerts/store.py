@@ -25,7 +25,7 @@ from hub import sensitivity
 from hub.alerts.model import Alert, AlertEvent, AlertRequest, AlertState, Delivery
 from hub.migrations import ALERT_TABLES_SQLITE, migrate_postgresql, migrate_sqlite
 from hub.postgres import PgConnection
-from hub.store import open_sqlite_for_writing, placeholders
+from hub.store import WriterTurn, open_sqlite_for_writing, placeholders
 
 # The alert service's turn on PostgreSQL (its read-then-write decisions, as BEGIN IMMEDIATE on SQLite);
 # apart from intake's, which alerts need not wait for. Any fixed number, the same in every hub.
@@ -85,10 +85,14 @@ class AlertFilter:
 class AlertStore:
     """One connection to the alert tables; open one per thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False, url: str | None = None) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, url: str | None = None,
+                 queue_writes: bool = False) -> None:
+        """`queue_writes`: this connection's writes on SQLite wait for their turn in the store's writers'
+        queue (`WriterTurn`), for a thread that is not in one already (the delivery threads)."""
         self.path = path
         self._db: sqlite3.Connection | PgConnection
         self._pg: PgConnection | None = None
+        self._turn: WriterTurn | None = None
         if url is not None:
             self._db = self._pg = PgConnection(url, read_only=read_only)
             if not read_only:
@@ -105,9 +109,24 @@ class AlertStore:
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(ALERT_TABLES_SQLITE)
         migrate_sqlite(self._db)  # the later steps' tables (sensitivity changes) on a store opened here first
+        if queue_writes:
+            # A delivery's claim is on the SOS path and intake commits most of the time under load: SQLite's
+            # busy handler would sleep-poll (1, 2, 5 … ms) for a gap between intake's commits.
+            self._turn = WriterTurn(path)
 
     def close(self) -> None:
         self._db.close()
+        if self._turn is not None:
+            self._turn.close()
+
+    @contextmanager
+    def _my_turn(self) -> Iterator[None]:
+        """A write outside `transaction()` (one statement, its own transaction) in the writers' queue."""
+        if self._turn is None or (isinstance(self._db, sqlite3.Connection) and self._db.in_transaction):
+            yield
+            return
+        with self._turn:
+            yield
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -115,13 +134,14 @@ class AlertStore:
             with self._pg.transaction(lock=_ALERTS_LOCK):
                 yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._my_turn():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # --- alerts --------------------------------------------------------------------------------
 
@@ -311,17 +331,19 @@ class AlertStore:
         return sorted((Delivery(*row) for row in rows), key=lambda delivery: delivery.id)
 
     def delivery_sent(self, delivery_id: int, now_ms: int) -> None:
-        self._db.execute(
-            "UPDATE alert_deliveries SET status = 'sent', attempts = attempts + 1, sent_ms = ?,"
-            " last_error = NULL WHERE id = ?", (now_ms, delivery_id))
+        with self._my_turn():
+            self._db.execute(
+                "UPDATE alert_deliveries SET status = 'sent', attempts = attempts + 1, sent_ms = ?,"
+                " last_error = NULL WHERE id = ?", (now_ms, delivery_id))
 
     def delivery_failed(self, delivery_id: int, error: str, next_attempt_ms: int | None) -> None:
         """Record a failed attempt; `next_attempt_ms` None gives the delivery up."""
-        self._db.execute(
-            "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?,"
-            " status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,"
-            " next_attempt_ms = coalesce(?, next_attempt_ms) WHERE id = ?",
-            (error, next_attempt_ms, next_attempt_ms, delivery_id))
+        with self._my_turn():
+            self._db.execute(
+                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?,"
+                " status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,"
+                " next_attempt_ms = coalesce(?, next_attempt_ms) WHERE id = ?",
+                (error, next_attempt_ms, next_attempt_ms, delivery_id))
 
     # --- figures (metrics, dashboards) ---------------------------------------------------------
 

@@ -89,3 +89,36 @@ def test_liveness_is_written_when_traffic_pauses(open_store: OpenStore, one_of_e
     finally:
         store.close()
         intake.stop()
+
+
+def test_liveness_goes_in_parts_and_never_with_an_urgent_batch(
+    open_store: OpenStore, one_of_each_registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once due, what was last heard is written a few devices per batch (one long commit a second held up
+    whatever came behind it), and not in a batch holding an SOS press, which is committed first."""
+    monkeypatch.setattr("hub.intake._SEEN_PER_BATCH", 1)
+    intake = IntakeThread(open_store,
+                          Router(RegistryHolder(Registry.load(one_of_each_registry)).current, "zigbee2mqtt",
+                                 RouterLimits()),
+                          lambda message: None, batch_max=1000, linger_s=0.0, keep_bytes=1024,
+                          seen_flush_s=3600)
+    store = open_store()
+
+    def reading(device: str, fields: dict[str, object], n: int) -> Message:
+        return Message(f"sc/sunshine/{device}/event", json.dumps({"ts": TS + n, **fields}).encode(), TS + n,
+                       n, 1, 1)
+
+    try:
+        intake._commit_and_ack(store, [reading("motion_sensor/motion-1", {"occupancy": True}, 1),
+                                       reading("door_sensor/door-1", {"contact": "open"}, 2)])
+        assert store.device_seen("motion-1") is not None and store.device_seen("door-1") is None
+        intake._urgent = True  # as `_next_messages` marks a batch holding an SOS press
+        intake._commit_and_ack(store, [reading("wristband/band-1", {"sos": True}, 3)])
+        assert store.device_seen("door-1") is None and store.device_seen("band-1") is None
+        intake._urgent = False
+        intake._commit_and_ack(store, [reading("motion_sensor/motion-1", {"occupancy": False}, 4)])
+        intake._commit_and_ack(store, [reading("motion_sensor/motion-1", {"occupancy": True}, 5)])
+        seen = store.device_seen("door-1"), store.device_seen("band-1")
+        assert seen[0] is not None and seen[1] is not None, seen
+    finally:
+        store.close()
