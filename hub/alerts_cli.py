@@ -23,9 +23,11 @@ from hub.alerts.directory import Labels, alert_labels, person_name
 from hub.alerts.model import ALERT_STATES, OUTCOMES, Alert, AlertError, AlertState
 from hub.alerts.reports import NOTE_MAX, PLACES, REPORT_CATEGORIES, report_request
 from hub.alerts.service import AlertService
+from hub.api.scope import PlaceFilter
 from hub.clock import SystemClock
 from hub.local_time import configured_registry, local_time, zone_of
-from hub.registry import Registry, RegistryError
+from hub.registry import LEVELS, Registry, RegistryError
+from hub.registry_sources import registry_in_service
 from hub.settings import Settings
 
 app = typer.Typer(help="Inspect and act on alerts.", no_args_is_help=True, add_completion=False)
@@ -64,7 +66,7 @@ def _service() -> Iterator[AlertService]:
         err.print(f"[red]no hub store at {settings.store_path} (set HUB_STORE_PATH or HUB_STORE_URL)[/red]")
         raise typer.Exit(1)
     # Loaded only if an action needs it (assign checks the caregiver exists).
-    registry = functools.cache(lambda: Registry.load(settings.registry_path))
+    registry = functools.cache(lambda: registry_in_service(settings))  # the file's, or PostgreSQL's
     service = AlertService(settings.store_path, registry, SystemClock(), settings.alerts, hands_over=True,
                            store_url=settings.store_url)
     try:
@@ -94,25 +96,39 @@ def list_alerts(
     state: Annotated[str | None, typer.Option(help=f"one of {', '.join(ALERT_STATES)}")] = None,
     kind: Annotated[str | None, typer.Option()] = None,
     severity: Annotated[str | None, typer.Option(help="this severity and higher")] = None,
-    community: Annotated[str | None, typer.Option()] = None,
-    building: Annotated[str | None, typer.Option()] = None,
+    city: Annotated[str | None, typer.Option(help="in this city (市)")] = None,
+    district: Annotated[str | None, typer.Option(help="in this district (区)")] = None,
+    subdistrict: Annotated[str | None, typer.Option(help="in this subdistrict (街道)")] = None,
+    community: Annotated[str | None, typer.Option(help="in this community (社区)")] = None,
+    compound: Annotated[str | None, typer.Option(help="in this compound (小区)")] = None,
+    building: Annotated[str | None, typer.Option(help="in this building (楼栋)")] = None,
+    grid: Annotated[str | None, typer.Option(help="in this grid (网格)")] = None,
     since_hours: Annotated[float | None, typer.Option(help="last seen within this many hours")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: Annotated[
         bool, typer.Option("--json", help="one JSON object per line (for `hub simulate score`)")
     ] = False,
 ) -> None:
-    """Alerts, newest first."""
+    """Alerts, newest first; the place options (any of the registry's levels) together keep what lies in
+    all of them."""
     _choice(state, ALERT_STATES, "--state")
     _choice(severity, SEVERITIES, "--severity")
     since_ms = None if since_hours is None else SystemClock().now_ms() - int(since_hours * 3_600_000)
+    given = (city, district, subdistrict, community, compound, building, grid)
+    named = tuple((level, place) for level, place in zip(LEVELS, given, strict=True) if place is not None)
     with _service() as service:
+        among: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        if named:
+            hierarchy = registry_in_service(Settings()).hierarchy
+            for level, place in named:
+                if not hierarchy.has(level, place):
+                    raise RegistryError(f"there is no {level} {place!r} in the registry")
+            among = PlaceFilter(named).alert_columns(hierarchy)
         alerts = service.list(
             state=cast(AlertState | None, state),
             kind=kind,
             min_severity=severity,
-            community=community,
-            building=building,
+            among=among,
             since_ms=since_ms,
             limit=limit,
         )
@@ -269,7 +285,7 @@ def report(
         raise typer.BadParameter(f"a note of 1 to {NOTE_MAX} characters", param_hint="--note")
     ((place, place_id),) = places
     with _service() as service:
-        request = report_request(Registry.load(Settings().registry_path), category=category, place=place,
+        request = report_request(registry_in_service(Settings()), category=category, place=place,
                                  place_id=place_id, note=note, by=by, at_ms=SystemClock().now_ms())
         _print_alert(service.raise_alert(request, by=by, role=CLI_ROLE))
 

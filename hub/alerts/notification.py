@@ -75,6 +75,7 @@ def _head(notification: Notification, schema: str) -> dict[str, Any]:
         "community": a.community,
         "building": a.building,
         "household": a.household,
+        "grid": a.grid,  # its home's grid (网格); None for a building's alert
     }
 
 

@@ -480,14 +480,16 @@ class AlertService:
 
     def list(self, *, state: AlertState | None = None, kind: str | None = None,
              min_severity: str | None = None, community: str | None = None, building: str | None = None,
-             since_ms: int | None = None, limit: int = 100) -> list[Alert]:
-        """Newest first. `min_severity` keeps that severity and higher; `since_ms`: last seen since."""
+             among: tuple[tuple[str, tuple[str, ...]], ...] = (), since_ms: int | None = None,
+             limit: int = 100) -> list[Alert]:
+        """Newest first. `min_severity` keeps that severity and higher; `among`, places at any level as
+        `AlertFilter.among` takes them; `since_ms`: last seen since."""
         with self._lock:
             severities = () if min_severity is None else SEVERITIES[severity_rank(min_severity):]
             return self._store.alerts(AlertFilter(
                 states=() if state is None else (state,), kinds=() if kind is None else (kind,),
                 severities=severities, community=community, building=building, since_ms=since_ms,
-                limit=limit))
+                limit=limit, among=among))
 
     # --- inside a transaction ------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from hub.alerts_cli import app
 from hub.clock import SystemClock
-from tests.alerts.support import alert_service, community_registry, resident_request
+from hub.registry_sources import import_registry
+from tests.alerts.support import alert_service, community_registry, falling_object_request, resident_request
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -22,6 +23,8 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     registry_path = tmp_path / "registry.yaml"
     community_registry().dump(registry_path)
+    if url is not None:  # on PostgreSQL the registry lives in the store, as `hub registry import` puts it
+        import_registry(url, community_registry(), actor="test", what="import", kept=20)
     store_path = tmp_path / "hub.sqlite3"
     service = alert_service(store_path, SystemClock(), store_url=url)
     try:
@@ -46,6 +49,18 @@ def test_list_and_filters(env: dict[str, str]) -> None:
     assert code == 0 and "1 alert(s)" in output and "inactivity" not in output
     code, output = run(env, "list", "--state", "closed")
     assert code != 0 and "closed" in output
+    service = alert_service(Path(env["HUB_STORE_PATH"]), SystemClock(), store_url=env.get("HUB_STORE_URL"))
+    try:
+        service.raise_alert(falling_object_request("e1"))  # the building's: in no grid
+    finally:
+        service.close()
+    # By any of the registry's levels: the grid holds the home's two, the compound the building's too.
+    code, output = run(env, "list", "--grid", "g7")
+    assert code == 0 and "2 alert(s)" in output and "falling_object" not in output, output
+    code, output = run(env, "list", "--compound", "c1", "--community", "sunshine")
+    assert code == 0 and "3 alert(s)" in output, output
+    code, output = run(env, "list", "--grid", "nowhere")
+    assert code == 1 and "there is no grid 'nowhere'" in output, output
 
 
 def test_ack_assign_resolve_and_show(env: dict[str, str]) -> None:

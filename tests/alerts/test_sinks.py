@@ -65,7 +65,7 @@ def sample_notification() -> Notification:
         evidence={"occurrence": 1795400000000, "location": {"lat": 31.2304, "lon": 121.4737}},
         count=2, first_seen_ms=1795400000000, last_seen_ms=1795400030000, tier=1,
         deadline_ms=1795400300000, assigned_to=None, acknowledged_by=None, acknowledged_ms=None,
-        resolved_by=None, resolved_ms=None, outcome=None, note="")
+        resolved_by=None, resolved_ms=None, outcome=None, note="", grid="g7")
     return Notification(alert=alert, event_id=7, reason="raised", tier=1, recipients=(daughter,),
                         recipient=daughter, resident_name="王奶奶", unit="7-2-1402", timezone="Asia/Shanghai")
 
