@@ -3,13 +3,11 @@ small `VisitSource` protocol, so the figures do not depend on how visits are sch
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from typing import Protocol
 
 from hub.alerts.store import AlertStore
-from hub.postgres import PgConnection
-from hub.store import StoreAt
+from hub.store import Store, StoreAt, VisitFilter
 from hub.supervision.figures import FIGURE_ACTIONS, History, Visit
 
 
@@ -20,20 +18,17 @@ class VisitSource(Protocol):
 
 
 class StoredVisits:
-    """The patrol's `visits` table (hub/visits/): each visit's resident, grid, due time, status, when done
-    and by whom; cancelled visits are left out."""
+    """The patrol's visits (hub/visits/), read through the store's own query; cancelled ones left out."""
 
     def __init__(self, store_at: StoreAt) -> None:
         self._store_at = store_at
 
     def visits(self, from_ms: int, to_ms: int) -> list[Visit]:
-        query = ("SELECT resident, grid, due_ms, status, done_ms, recorded_by FROM visits"
-                 " WHERE due_ms >= ? AND due_ms < ? AND status <> 'cancelled' ORDER BY due_ms")
-        if self._store_at.url is not None:
-            with closing(PgConnection(self._store_at.url, read_only=True)) as pg:
-                return [Visit(*row) for row in pg.execute(query, (from_ms, to_ms))]
-        with closing(sqlite3.connect(f"file:{self._store_at.path}?mode=ro", uri=True)) as db:
-            return [Visit(*row) for row in db.execute(query, (from_ms, to_ms))]
+        where = VisitFilter(statuses=("scheduled", "overdue", "done"), due_after_ms=from_ms,
+                            due_before_ms=to_ms - 1, limit=10_000_000)
+        with closing(Store(self._store_at.path, read_only=True, url=self._store_at.url)) as store:
+            return [Visit(v.resident, v.grid, v.due_ms, v.status, v.done_ms, v.recorded_by)
+                    for v in store.visits(where)]
 
 
 def read_history(store_at: StoreAt, visits: VisitSource, from_ms: int, to_ms: int, now_ms: int) -> History:

@@ -87,13 +87,6 @@ class VisitRecordIn(BaseModel):
 # --- who may do what: the hooks role and scope changes extend -------------------------------------------
 
 
-def visible_residents(scope: Scope) -> frozenset[str] | None:
-    """Whose visits a token sees: a caregiver's or grid worker's residents (a grid worker's caregiver token
-    includes the residents of the grids it works: `Scope.of`); None for the other roles (their communities
-    bound them)."""
-    return scope.residents
-
-
 def recording_refusal(scope: Scope, registry: Registry, visit: Visit) -> str | None:
     """Who may record a visit: a worker of the visit's grid (caregiver token), a grid worker token of that
     grid, or an operator or supervisor whose communities hold it. Why not, or None."""
@@ -113,8 +106,11 @@ def recording_refusal(scope: Scope, registry: Registry, visit: Visit) -> str | N
 
 
 def _sees(scope: Scope, visit: Visit) -> bool:
-    residents = visible_residents(scope)
-    return visit.resident in residents if residents is not None else scope.sees_community(visit.community)
+    """A caregiver's or grid worker's residents' visits (a grid worker's caregiver token includes the
+    residents of the grids it works: `Scope.of`); for the other roles, their communities'."""
+    if scope.residents is not None:
+        return visit.resident in scope.residents
+    return scope.sees_community(visit.community)
 
 
 # --- routes --------------------------------------------------------------------------------------------
@@ -150,7 +146,7 @@ def list_visits(  # noqa: PLR0917 - FastAPI passes query parameters by name
         under = frozenset(h.id for h in registry.file.households
                           if hierarchy.household(h.id).at(level) == value)
         households = under if households is None else households & under
-    residents = visible_residents(scope)
+    residents = scope.residents
     if resident is not None:
         if residents is not None and resident not in residents:
             raise forbidden(f"{scope.who} does not see resident {resident}'s visits")
