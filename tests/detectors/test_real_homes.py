@@ -15,7 +15,9 @@ from tests.benchmarks.real_homes import (
     Dataset,
     Home,
     Stream,
+    bound_lines,
     build_streams,
+    forced_false_alarms,
     hub_alerts,
     read_homes,
     score,
@@ -77,6 +79,42 @@ def test_fixed_timeout_alerts_after_each_long_enough_silence() -> None:
                    [Stream("a", "H", 3, 30 * HOUR_S, None), Stream("b", "H", 3, 18 * HOUR_S, None)], 0)
     alerts = timeout_alerts(data, 8)
     assert alerts == {"a": [8 * HOUR_S, 19 * HOUR_S], "b": [8 * HOUR_S]}
+
+
+def test_silences_a_day_long_force_false_alarms_on_whoever_finds_every_collapse_within_a_day() -> None:
+    """The lower bound, by hand: a 72 h window after a 7-day warm-up, a stream of 17 days."""
+    d, h, m = DAY_S, HOUR_S, 60
+    t = np.array([0,                 # the silence to day 8 begins before the warm-up's end: no t0 there
+                  8 * d,             # A: 24.5 h
+                  9 * d + 30 * m,    # B: 24.5 h, its window 30 min after A's: their alerts count once
+                  10 * d + h,        # 1 h
+                  10 * d + 2 * h,    # C: 26 h
+                  11 * d + 4 * h,    # 30 h, but labelled away: no at-home t0
+                  12 * d + 10 * h,   # D: 44 h
+                  14 * d + 6 * h,    # E: 66 h, begun after the last t0 (17 d - 72 h): only with any_t0
+                  17 * d], dtype=np.int64)
+    home = Home("H", t, [("d", "door_sensor", "entrance")] * len(t), [(11 * d + 4 * h, 12 * d)])
+    data = Dataset({"H": home}, [Stream("H-base", "H", len(t), 17 * d, None)], 72 * h)
+    assert forced_false_alarms(data) == {"H": 3}
+    assert forced_false_alarms(data, any_t0=True) == {"H": 4}
+    # Found within 26 h less 2 s, a collapse 1 s after C's first event is found 1 s before the next one,
+    # in the base too; within 26 h less 1 s, perhaps just when it comes. A and B no longer force one.
+    assert forced_false_alarms(data, within_s=26 * h - 2) == {"H": 2}
+    assert forced_false_alarms(data, within_s=26 * h - 1) == {"H": 1}
+    scores = score(data, {})
+    assert scores["H"].days == 10.0
+    assert bound_lines(data, scores).splitlines()[0] == (
+        "H: any detector that finds every collapse within 24 h raises at least 3 false alarms here = 9.00 "
+        "/ resident-month (with a t0 anywhere after the warm-up: 4 = 12.00)")
+
+
+def test_the_lower_bound_on_the_real_homes(homes: dict[str, Home]) -> None:
+    """HouseD's door alone stays shut for 24.3 h from 2003-04-04 13:56 and 24.9 h from 2003-04-09 13:14
+    at home (the second after the last t0 of a 72 h window); HouseB's broken installation is silent 51 h."""
+    door = build_streams(homes, incident_hours=72, entrance_only=True)
+    assert forced_false_alarms(door) == {"HouseC": 0, "HouseD": 1}
+    assert forced_false_alarms(door, any_t0=True) == {"HouseC": 0, "HouseD": 2}
+    assert forced_false_alarms(build_streams(homes)) == {"HouseB": 1, "HouseC": 0, "HouseD": 0, "HouseE": 0}
 
 
 def test_incident_copies_follow_the_protocol(homes: dict[str, Home]) -> None:
