@@ -26,15 +26,18 @@ silence at home that began in each local hour (`silence_longest_h_`), and no sil
 day, plus `silence_extra_s`: what this person has already done, at this time of day, without anything
 being wrong, is not an emergency. A resident known for less than `silence_learning_days` waits
 `silence_prior_s` (the population's answer: a night's sleep and more), and nothing waits past
-`silence_max_s`. Silences that begin at the front door are outings (below), learned apart in the same
-way; in a home without a front-door sensor, outings are learned as what they look like, long daytime
-silences, which is how such a home learns its resident goes out. The room a silence begins in says
-more: after the bedroom at 23:00 a long silence is sleep, after the kitchen at 21:00 it is not. So the
-longest silence is also kept by room class of the reading that began it (`ROOMS`, `room_of`; 4 × 24
-float16 and as many counts) and the floor uses `w · longest after this room + (1 - w) · longest whatever
-the room`, `w = n / (n + silence_room_shrink)`, n the silences begun after this room in those hours: a
-room seen rarely borrows the hour's floor (None: the hour's alone; readings of no known room, such as a
-band's, use the hour's). The score is held under the warning threshold until this floor passes (and
+`silence_max_s`, or `silence_door_only_max_s` for a resident of whom nothing but front-door passages
+has ever been seen (no indoor sensor, no band): there a day at home without opening the door is a plain
+life, not an emergency, so the longest wait is the whole day the door-only track promises. Silences
+that begin at the front door are outings (below), learned apart in the same way; in a home without a
+front-door sensor, outings are learned as what they look like, long daytime silences, which is how
+such a home learns its resident goes out. The room a silence begins in says more: after the bedroom at
+23:00 a long silence is sleep, after the kitchen at 21:00 it is not. So the longest silence is also
+kept by room class of the reading that began it (`ROOMS`, `room_of`; 4 × 24 float16 and as many
+counts) and the floor uses `w · longest after this room + (1 - w) · longest whatever the room`,
+`w = n / (n + silence_room_shrink)`, n the silences begun after this room in those hours: a room seen
+rarely borrows the hour's floor (None: the hour's alone; readings of no known room, such as a band's,
+use the hour's). The score is held under the warning threshold until this floor passes (and
 under critical until `critical_after_s` later), so score, deadline and decision agree; a worn band's
 still run (below) is evidence of its own and may still warn sooner. Measured on real homes:
 docs/detection-on-real-homes.md.
@@ -182,6 +185,11 @@ class InactivityDetector:
         band_min_reports: a still report adds no surprise where fewer reports than this were seen in the
             pooled hours (about three days of 5-minute reports): a new wearer's band says nothing until
             their habit is known, so a new resident asleep at 03:00 is never an emergency for the band.
+        silence_max_s: the longest any silence waits before it warns (the learned floor's cap).
+        silence_door_only_max_s: the same for a resident only ever seen at the front door (no indoor or
+            worn evidence yet): a day in without a passage is ordinary there, so the cap is the day the
+            door-only track promises to notice a collapse within, less a margin for the minute's tick
+            and the delivery.
 
     Learned state (set by `init`/`set_state`, one row per resident; times are epoch ms):
     """
@@ -235,7 +243,7 @@ class InactivityDetector:
                  silence_extra_s: float = 5400.0, silence_room_shrink: float | None = 3.0,
                  silence_learning_days: float = 3.0,
                  silence_prior_s: float = 12 * 3600.0, silence_max_s: float = 20 * 3600.0,
-                 critical_after_s: float = 1800.0) -> None:
+                 silence_door_only_max_s: float = 23.5 * 3600.0, critical_after_s: float = 1800.0) -> None:
         self.prior_events_per_hour = prior_events_per_hour
         self.prior_strength_days = prior_strength_days
         self.warning_surprise = warning_surprise
@@ -272,6 +280,7 @@ class InactivityDetector:
         self.silence_learning_days = silence_learning_days
         self.silence_prior_s = silence_prior_s
         self.silence_max_s = silence_max_s
+        self.silence_door_only_max_s = silence_door_only_max_s
         self.critical_after_s = critical_after_s
 
     # --- setup and checkpoints ---------------------------------------------------------------
@@ -340,7 +349,7 @@ class InactivityDetector:
             "decline_threshold", "decline_learning_days", "decline_smoothing", "decline_min_daily",
             "silence_min_s", "silence_hours_around", "silence_margin", "silence_extra_s",
             "silence_room_shrink", "silence_learning_days", "silence_prior_s", "silence_max_s",
-            "critical_after_s")}
+            "silence_door_only_max_s", "critical_after_s")}
 
     def fingerprint(self) -> str:
         """What a saved state must have been learned with to be restored here: the parameters, the
@@ -562,7 +571,16 @@ class InactivityDetector:
         learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
         floor = (np.where(known & (longest_h > 0), learned, np.nan) if out
                  else np.where(known, learned, self.silence_prior_s))
-        return np.asarray(np.minimum(floor, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
+        return np.asarray(np.minimum(floor, self._max_s(who, longest_h)) / self.sensitivity_[who],
+                          dtype=np.float64)
+
+    def _max_s(self, who: Indices, longest_h: F64) -> F64:
+        """Each resident's cap on the floor: `silence_door_only_max_s` where nothing but the front door has
+        ever been seen of them (every other sign of life, a band's included, sets `last_indoor_ms_`) and
+        they have already been silent longer than `silence_max_s` around that hour; else `silence_max_s`."""
+        door_only = self.last_indoor_ms_[who] == NO_TIME
+        lifted = door_only & (longest_h * 3600.0 >= self.silence_max_s)
+        return np.where(lifted, self.silence_door_only_max_s, self.silence_max_s)
 
     def _in_room_h(self, who: Indices, around: npt.NDArray[np.intp], room: Indices, longest_h: F64,
                    weight: F64 | None = None) -> F64:
@@ -579,7 +597,8 @@ class InactivityDetector:
     def shortest_floor_s(self) -> float:
         """No silence of anyone's warns sooner than this after its last sign of life (the learned floor's
         least value at the highest sensitivity); a worn band's still run aside."""
-        least = min(self.silence_extra_s, self.silence_prior_s, self.silence_max_s)
+        least = min(self.silence_extra_s, self.silence_prior_s, self.silence_max_s,
+                    self.silence_door_only_max_s)
         return least / float(self.sensitivity_.max(initial=1.0))
 
     def floor_bound_s(self, resident_idx: npt.ArrayLike, at_ms: I64) -> F64:
@@ -588,7 +607,9 @@ class InactivityDetector:
         (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
         learned floor once they are known). For a replay that feeds many minutes at once."""
         who = np.asarray(resident_idx, dtype=np.intp)
-        floor = self.silence_floor_s(who, at_ms)
+        # Under the lower cap: a resident seen only at the door so far may be seen indoors next.
+        cap = min(self.silence_max_s, self.silence_door_only_max_s) / self.sensitivity_[who]
+        floor = np.minimum(self.silence_floor_s(who, at_ms), cap)
         if self.silence_room_shrink is not None:
             # Whichever room the silence begins in, as many silences seen there as ever: the floor as the
             # room's longest alone (which only grows), the least over rooms.
@@ -600,7 +621,9 @@ class InactivityDetector:
         in_room_h = self._in_room_h(who, self._hours_around(who, at_ms), np.full(who.shape, room, np.intp),
                                     np.zeros(who.shape), weight=np.ones(who.shape))
         learned = in_room_h * 3600.0 * self.silence_margin + self.silence_extra_s
-        return np.asarray(np.minimum(learned, self.silence_max_s) / self.sensitivity_[who], dtype=np.float64)
+        # The lower of the two caps, as in `floor_bound_s`.
+        cap = min(self.silence_max_s, self.silence_door_only_max_s)
+        return np.asarray(np.minimum(learned, cap) / self.sensitivity_[who], dtype=np.float64)
 
     def _known_for_learning(self, who: Indices) -> Bools:
         """Residents whose own silences have been followed `silence_learning_days`."""
@@ -931,7 +954,8 @@ class InactivityDetector:
         if not (self.silence_min_s > 0 and 0 <= self.silence_hours_around < 12 and self.silence_margin > 0
                 and self.silence_extra_s >= 0 and (self.silence_room_shrink or 0.0) >= 0
                 and self.silence_learning_days >= 0
-                and 0 < self.silence_prior_s <= self.silence_max_s and self.critical_after_s >= 0):
+                and 0 < self.silence_prior_s <= min(self.silence_max_s, self.silence_door_only_max_s)
+                and self.critical_after_s >= 0):
             raise ValueError("silence floor: minimum silence, margin and prior must be positive, hours "
                              "around in 0..11, the prior no longer than the maximum, extra and critical "
                              "delay >= 0")

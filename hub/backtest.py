@@ -327,7 +327,7 @@ def _batch_spans(detector: InactivityDetector) -> _BatchSpans:
     same state, with no evaluation in between that could have raised anything. That holds when
 
     - no deadline set within the batch falls within it: a silence's warning never comes sooner than its
-      learned floor, at least `min(silence_extra_s, silence_prior_s, silence_max_s) / sensitivity` after
+      learned floor, at least `shortest_floor_s` (extra time, prior or a cap, over sensitivity) after
       the last activity (critical comes later still, and only counts once a warning was raised, which
       activity resets): so each resident's activity in the batch is followed by more of it, or by the
       batch's end, within that floor. A not-back deadline comes at least `min(away_after_door_s,

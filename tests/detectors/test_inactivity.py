@@ -473,3 +473,46 @@ def test_a_silence_after_the_kitchen_is_not_judged_by_the_nights_after_the_bedro
     assert detector.floor_bound_s([0], at)[0] <= after_kitchen
     detector.partial_fit([0], [local(14, 21) + MINUTE], [Evidence.INDOOR], [bedroom])
     assert detector.deadline_ms_[0] - (local(14, 21) + MINUTE) >= after_bed * 1000 > after_kitchen_ms + HOUR
+
+
+def test_a_resident_seen_only_at_the_front_door_may_stay_in_a_whole_day_but_not_longer() -> None:
+    """With only a door contact, a day at home without a passage is an ordinary day: where the resident has
+    already been silent longer than `silence_max_s` around that hour, the learned floor's cap is
+    `silence_door_only_max_s` (still inside the day the door-only track promises) until any other sign of
+    life is seen, and `silence_max_s` from then on. A batch of both kinds equals each alone."""
+    days = 14
+    # Out at 10:00 and back at 10:10 every day (two passages), then nothing but the door for a day.
+    passages = np.array([local(d, h) for d in range(days) for h in (10, 10 + 10 / 60)])
+    last = int(passages[-1])
+    # The second resident has the same passages and one indoor reading on the first day.
+    who = np.r_[np.zeros(len(passages)), np.ones(len(passages) + 1)].astype(np.intp)
+    times = np.r_[passages, passages, local(0, 12)]
+    codes = np.r_[np.full(2 * len(passages), Evidence.DOOR), Evidence.INDOOR]
+    together = InactivityDetector().init(2, SHANGHAI)
+    together.partial_fit(who, times, codes)
+    door_only = int(together.silence_door_only_max_s * 1000)
+    assert together.silence_door_only_max_s == 23.5 * 3600 < 24 * 3600, "warned and paged within the day"
+    assert together.deadline_ms_[0] == last + door_only, "the whole-day silences push the floor to its cap"
+    assert together.deadline_ms_[1] == last + int(together.silence_max_s * 1000), "indoor seen: 20 h"
+    for r in (0, 1):
+        alone = InactivityDetector().init(1, SHANGHAI)
+        alone.partial_fit(np.zeros((who == r).sum()), times[who == r], codes[who == r])
+        assert alone.deadline_ms_[0] == together.deadline_ms_[r]
+        due = int(alone.deadline_ms_[0])
+        assert alone.decide(alone.score(due - MINUTE))[0] == NO_SEVERITY
+        assert alone.decide(alone.score(due))[0] == Severity.WARNING.rank
+    # A replay's bound on floors to come stays under the usual cap: an indoor reading may come first.
+    assert together.floor_bound_s([0], np.array([last]))[0] <= together.silence_max_s
+    # A single indoor sign of life: the resident is no longer door-only, and the usual cap applies.
+    together.partial_fit([0], [last + HOUR], [Evidence.INDOOR])
+    at_ten = np.array([last])
+    assert together.silence_floor_s([0], at_ten, out=True)[0] == together.silence_max_s
+    assert together.silence_floor_s([1], at_ten, out=True)[0] == together.silence_max_s
+    assert together.shortest_floor_s() == min(together.silence_extra_s, together.silence_prior_s)
+    # Silent at most 16 h 50 min from 17:10: the floor (1.25 × that + 90 min, 22.5 h) keeps the usual cap.
+    shorter = InactivityDetector().init(1, SHANGHAI)
+    evenings = np.array([local(d, h) for d in range(days) for h in (10, 10 + 10 / 60, 17, 17 + 10 / 60)])
+    shorter.partial_fit(np.zeros(len(evenings)), evenings, np.full(len(evenings), Evidence.DOOR))
+    assert shorter.silence_floor_s([0], np.array([local(days, 17 + 10 / 60)]), out=True)[0] == 20 * 3600
+    with pytest.raises(ValueError, match="prior"):
+        InactivityDetector(silence_door_only_max_s=6 * 3600.0).init(1)
