@@ -35,12 +35,28 @@ against the room floor's grid, leave-one-home-out:
 and an in-sample bound: the floor as the longest silence of the whole recording begun around that hour
 (after the same room), no margin, no extra time, so no false alarm by construction.
 
-    python -m tests.benchmarks.floor_proxy [--leads]
+`--context-leads` measures the third round (docs/detection-on-real-homes.md, "Leads tried (third round)"):
+the room floor conditioned on a context of the event that begins the silence (`contexts`, each known when
+that event happens), a floor per room class and value of the context, shrunk toward the room floor with
+`w = n / (n + context_shrink)`; an event of no known context (a home with no bed mat) keeps the room
+floor. Each feature's in-sample bound (hours around 3, by room and context) and its held-out figures
+against the room floor's grid:
+
+- bed occupied: a bed mat's last event was a press, not a release (homes B and C), as the recording
+  gives it and as told by each device's events alternating start and end (parity; `check_parity`
+  prints where that misreads);
+- start or end: the event is an interval's start (opened, pressed, motion begun) or its end;
+- recent activity: events, or distinct devices, in the 30 or 60 min up to the event, in three bins (or
+  two: quiet or not);
+- after a long silence: the last silence of 3 h (or 2 h) or more ended less than 2 h (or 1 h) ago.
+
+    python -m tests.benchmarks.floor_proxy [--leads | --context-leads]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,16 +76,21 @@ WAKE_BY_H = 18            # a silence over 04:00 that ends later is no night's s
 MIN_NIGHTS = 3            # wake-ups seen before a morning check applies
 TAIL_PRIOR_H, TAIL_PRIOR_N = 2.0, 3.0
 
-Params = dict[str, float | int | None]
+Params = dict[str, float | int | str | None]
 
 
 def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, around: int = 3,
              shrink: float | None = None, room_around: int | None = None, discount_earlier: float = 0.0,
              discount_later: float = 0.0, tail_alpha: float | None = None, tail_u: float = 1.0,
              tail_floor: float = 1.0, evening: int | None = None, wake_margin_h: float = 1.0,
-             wake_q: float = 1.0) -> npt.NDArray[np.float64]:
+             wake_q: float = 1.0, context: str | None = None, context_shrink: float = 3.0
+             ) -> npt.NDArray[np.float64]:
     """Per event, the floor (hours) of a silence begun at it, learned from the silences ended by then."""
     t = home.t
+    # The context of each event (`contexts`; -1: not known, the room floor alone), learned per room class.
+    ctx = contexts(home)[context] if context is not None else np.full(len(t), -1, dtype=np.int64)
+    by_ctx = np.zeros((len(ROOMS), CONTEXT_VALUES, 24))
+    seen_ctx = np.zeros((len(ROOMS), CONTEXT_VALUES, 24))
     room = [room_of(f[2]) for f in home.fields]
     door = [f[2] == "entrance" for f in home.fields]
     hour = (t % rh.DAY_S) // HOUR_S
@@ -90,6 +111,9 @@ def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, aroun
             if not began:
                 by_room[room[i - 1], h] = max(by_room[room[i - 1], h], gap)
                 seen[room[i - 1], h] += 1
+                if (c := ctx[i - 1]) >= 0:
+                    by_ctx[room[i - 1], c, h] = max(by_ctx[room[i - 1], c, h], gap)
+                    seen_ctx[room[i - 1], c, h] += 1
                 if gap >= tail_u:
                     tail_n[h] += 1
                     tail_excess[h] += gap - tail_u
@@ -109,6 +133,11 @@ def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, aroun
             in_room = (np.maximum(by_room[room[i], hours] - discount, 0).max() if room_around is None
                        else by_room[room[i], room_hours].max())
             at_home = w * in_room + (1 - w) * at_home
+            if (c := ctx[i]) >= 0:
+                # Shrunk toward the room floor just computed, as that is toward the hour's.
+                n = seen_ctx[room[i], c, room_hours].sum()
+                w = n / (n + context_shrink)
+                at_home = w * by_ctx[room[i], c, hours].max() + (1 - w) * at_home
         if tail_alpha is None:
             floor = margin * at_home + extra_h
         else:
@@ -128,6 +157,144 @@ def floors_h(home: rh.Home, *, margin: float = 1.25, extra_h: float = 1.5, aroun
             floor = min(floor, ((check if check > t[i] else check + rh.DAY_S) - t[i]) / HOUR_S)
         out[i] = floor
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Context features (`--context-leads`): each event's context, known when it happens (nothing from after it)
+# ----------------------------------------------------------------------------------------------------------
+
+I64 = npt.NDArray[np.int64]
+CONTEXT_VALUES = 3              # values a context feature takes (0, 1, 2); -1: not known
+INTERVAL_KINDS = ("door_sensor", "pressure_sensor", "motion_sensor")  # the reader emits their ends too
+BED_MAT = ("pressure_sensor", "bedroom")
+RECENT_EVENTS_CUTS = (5, 20)    # events in the window: fewer than 5 (quiet), 5-19, 20 or more (busy)
+RECENT_DEVICES_CUTS = (2, 4)    # devices in the window: one, 2-3, 4 or more
+
+
+def ends_by_parity(home: rh.Home) -> npt.NDArray[np.bool_]:
+    """Whether each event is the end of an interval (a door closed, a mat released, motion ended), told as
+    a hub would be told it by nothing but the order of events: a device of an interval kind alternates
+    start and end, every other device only starts."""
+    count: dict[str, int] = {}
+    out = np.zeros(len(home.t), dtype=np.bool_)
+    for i, (device, kind, _) in enumerate(home.fields):
+        if kind in INTERVAL_KINDS:
+            count[device] = count.get(device, 0) + 1
+            out[i] = count[device] % 2 == 0
+    return out
+
+
+def ends_recorded(letter: str) -> npt.NDArray[np.bool_]:
+    """Whether each event of `rh.read_home(letter)` is an interval's end, from the raw intervals (the same
+    events in the same order as the reader builds them), to check the parity above against."""
+    home = rh.read_home(letter)
+    names = rh._names(rh.DATA_DIR / f"house{letter}.sensor_names")
+    table = rh._TABLES[letter]
+    events: list[tuple[int, bool]] = []
+    for start, duration, sid in rh._rows(rh.DATA_DIR / f"house{letter}.sensors"):
+        name = names.get(sid)
+        with_end = name is not None and (table[name] if table is not None else rh._mit_map(name))[2]
+        events.append((start, False))
+        if with_end and duration > 0:
+            events.append((start + duration, True))
+    events.sort(key=lambda e: e[0])       # stable, as the reader's sort: the same order
+    if not np.array_equal([e[0] for e in events], home.t):
+        raise AssertionError(f"House{letter}: the raw intervals do not give the reader's events")
+    return np.array([e[1] for e in events], dtype=np.bool_)
+
+
+def check_parity(homes: dict[str, rh.Home]) -> None:
+    """Print how often parity misreads start and end, and why (zero-length or overlapping intervals)."""
+    for name, home in homes.items():
+        letter = name[-1]
+        wrong = ends_by_parity(home) != ends_recorded(letter)
+        names = rh._names(rh.DATA_DIR / f"house{letter}.sensor_names")
+        intervals: dict[int, list[tuple[int, int]]] = {}
+        for start, duration, sid in rh._rows(rh.DATA_DIR / f"house{letter}.sensors"):
+            intervals.setdefault(sid, []).append((start, duration))
+        zero = overlap = 0
+        for sid, rows in intervals.items():
+            if sid not in names:
+                continue
+            rows.sort()
+            zero += sum(d == 0 for _, d in rows)
+            overlap += sum(b[0] < a[0] + a[1] for a, b in itertools.pairwise(rows))
+        mats = [i for i, f in enumerate(home.fields) if f[1:] == BED_MAT]
+        print(f"  {name}: parity misreads {int(wrong.sum())} of {len(wrong)} events "
+              f"({int(wrong[mats].sum())} of {len(mats)} bed-mat events); raw intervals of length 0: {zero}, "
+              f"overlapping the same sensor's previous one: {overlap}")
+
+
+def _bed_occupied(home: rh.Home, ends: npt.NDArray[np.bool_]) -> I64:
+    """1 while a bed mat is pressed (its last event a start), 0 when none is; -1 in a home with no bed mat."""
+    mats = {f[0] for f in home.fields if f[1:] == BED_MAT}
+    if not mats:
+        return np.full(len(home.t), -1, dtype=np.int64)
+    on = 0                          # intervals of the bed mats begun and not ended (overlaps counted)
+    out = np.empty(len(home.t), dtype=np.int64)
+    for i, (device, _, _) in enumerate(home.fields):
+        if device in mats:
+            on = max(on - 1, 0) if ends[i] else on + 1
+        out[i] = int(on > 0)
+    return out
+
+
+def _recent(home: rh.Home, window_s: int, cuts: tuple[int, int], devices: bool) -> I64:
+    """Events (or distinct devices) in the `window_s` up to each event, itself included, in three bins."""
+    t = home.t
+    first = np.searchsorted(t, t - window_s, side="right")
+    if not devices:
+        counts = np.arange(len(t)) - first + 1
+    else:
+        names = [f[0] for f in home.fields]
+        inside: dict[str, int] = {}
+        counts = np.empty(len(t), dtype=np.int64)
+        lo = 0
+        for i in range(len(t)):
+            inside[names[i]] = inside.get(names[i], 0) + 1
+            while lo < first[i]:
+                if (left := inside[names[lo]] - 1) == 0:
+                    del inside[names[lo]]
+                else:
+                    inside[names[lo]] = left
+                lo += 1
+            counts[i] = len(inside)
+    return np.searchsorted(np.asarray(cuts), counts, side="right").astype(np.int64)
+
+
+def _after_long_silence(home: rh.Home, long_s: int, within_s: int) -> I64:
+    """1 if the last silence of `long_s` or more (an outing too) ended less than `within_s` ago: just up,
+    or just back; 0 otherwise."""
+    t = home.t
+    ended = np.r_[False, np.diff(t) >= long_s]
+    last = np.maximum.accumulate(np.where(ended, np.arange(len(t)), -1))
+    return ((last >= 0) & (t - t[np.maximum(last, 0)] < within_s)).astype(np.int64)
+
+
+_CONTEXTS: dict[tuple[str, int], dict[str, I64]] = {}
+
+
+def contexts(home: rh.Home) -> dict[str, I64]:
+    """Each context feature's value at each event (`--context-leads`), computed once per home."""
+    key = (home.name, len(home.t))
+    if key not in _CONTEXTS:
+        # As recorded (what a contact or mat reports itself: open/closed, pressed/released), and as told
+        # by parity alone (what a hub told only "activity" could infer).
+        parity = ends_by_parity(home)
+        ends = ends_recorded(home.name[-1]) if len(home.t) == len(rh.read_home(home.name[-1]).t) else parity
+        out = {"bed occupied": _bed_occupied(home, ends),
+               "bed occupied (parity)": _bed_occupied(home, parity),
+               "start or end": ends.astype(np.int64), "start or end (parity)": parity.astype(np.int64)}
+        for minutes in (30, 60):
+            out[f"events in {minutes} min"] = _recent(home, 60 * minutes, RECENT_EVENTS_CUTS, False)
+            out[f"devices in {minutes} min"] = _recent(home, 60 * minutes, RECENT_DEVICES_CUTS, True)
+            # Two bins: quiet (fewer than 5 events) or not.
+            out[f"quiet {minutes} min"] = np.minimum(out[f"events in {minutes} min"], 1)
+        for long_h, within_h in ((3, 2), (3, 1), (2, 2)):
+            out[f"{long_h} h silence ended < {within_h} h"] = _after_long_silence(
+                home, long_h * HOUR_S, within_h * HOUR_S)
+        _CONTEXTS[key] = out
+    return _CONTEXTS[key]
 
 
 def home_score(home: rh.Home, data: rh.Dataset, params: Params) -> rh.HomeScore:
@@ -183,19 +350,23 @@ def leave_one_home_out(title: str, grid: Sequence[Params], homes: dict[str, rh.H
               f"{s.median_h:.2f} h, p95 {s.p95_h:.1f} h, FA {s.fa_per_month:.2f}/month ({per_home})")
 
 
-def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset) -> None:
+def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset, context: str | None = None,
+                    arounds: Sequence[int] = (0, 1, 3), by_rooms: Sequence[bool] = (False, True)) -> None:
     """The floor as the longest silence of the whole recording begun around that hour (after the same
-    room; the front door apart), no margin: no false alarm by construction, the least such a floor gives."""
-    for around in (0, 1, 3):
-        for by_room in (False, True):
+    room, and in the same `context` if given; the front door apart), no margin: no false alarm by
+    construction, the least such a floor gives."""
+    for around in arounds:
+        for by_room in by_rooms:
             medians, delays = {}, []
             for name, home in homes.items():
                 t = home.t
                 room = np.array([4 if f[2] == "entrance" else room_of(f[2]) if by_room else 0
                                  for f in home.fields])
+                if context is not None:   # a cell per room and value of the context; the door's unchanged
+                    room = np.where(room == 4, 4, room + (len(ROOMS) + 1) * (contexts(home)[context] + 1))
                 hour = (t % rh.DAY_S) // HOUR_S
                 gap = np.diff(t) / HOUR_S
-                longest = np.zeros((len(ROOMS) + 1, 24))
+                longest = np.zeros(((len(ROOMS) + 1) * (CONTEXT_VALUES + 1), 24))
                 for g in np.nonzero(gap >= MIN_SILENCE_H)[0]:
                     longest[room[g], hour[g]] = max(longest[room[g], hour[g]], gap[g])
                 mine = []
@@ -207,7 +378,8 @@ def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset) -> None:
                         mine.append(min(max((t[i] + floor * HOUR_S - s.t0) / HOUR_S, 0.0), 24.0))
                 medians[name[-1]] = float(np.median(mine))
                 delays += mine
-            print(f"  hours around {around}, {'hour and room' if by_room else 'hour alone'}: median "
+            label = ('hour and room' if by_room else 'hour alone') + (f', {context}' if context else '')
+            print(f"  hours around {around}, {label}: median "
                   f"{np.median(delays):.1f} h, p95 {np.percentile(delays, 95):.1f} h ("
                   + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()) + ")")
 
@@ -215,11 +387,38 @@ def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset) -> None:
 ROOM_DEFAULTS: Params = {"margin": 1.25, "extra_h": 1.5, "around": 3, "shrink": 3}
 
 
+def context_leads() -> None:
+    """Each context feature: its in-sample bound beside the room's, then held out against the room floor's
+    grid (shrinkage 1 apart, as in `--leads`), the feature's own floor shrunk toward the room floor's."""
+    homes = rh.read_homes()
+    data = rh.build_streams(homes)
+    print("parity against the recorded starts and ends:")
+    check_parity(homes)
+    print("in-sample bound (hours around 3, hour and room; no false alarm by construction):")
+    in_sample_bound(homes, data, arounds=(3,), by_rooms=(True,))
+    for context in contexts(next(iter(homes.values()))):
+        in_sample_bound(homes, data, context, arounds=(3,), by_rooms=(True,))
+    rooms: list[Params] = [{"margin": m, "extra_h": e, "around": 3, "shrink": k}
+                           for m in (1.0, 1.25, 1.5) for e in (0.5, 1.0, 1.5) for k in (None, 3, 10)]
+    leave_one_home_out("the room floor alone", rooms, homes, data)
+    for context in contexts(next(iter(homes.values()))):
+        lead: list[Params] = [{"margin": m, "extra_h": e, "around": 3, "shrink": 3, "context": context,
+                               "context_shrink": k}
+                              for m in (1.0, 1.25, 1.5) for e in (1.0, 1.5) for k in (3, 10)]
+        leave_one_home_out(context, rooms + lead, homes, data)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", action="store_true", help="also the leads tried and not built")
-    leads = parser.parse_args(argv).leads
+    parser.add_argument("--context-leads", action="store_true",
+                        help="the third round: the room floor conditioned on context features")
+    args = parser.parse_args(argv)
+    leads = args.leads
+    if args.context_leads:
+        context_leads()
+        return
     homes = rh.read_homes()
     data = rh.build_streams(homes)
     base: list[Params] = [{"margin": m, "extra_h": e, "around": a}
