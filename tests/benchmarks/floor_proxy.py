@@ -32,8 +32,10 @@ against the room floor's grid, leave-one-home-out:
   × k hours shorter (as if it ended at the same time of day), one begun k hours later `discount_later`
   × k shorter;
 
-and an in-sample bound: the floor as the longest silence of the whole recording begun around that hour
-(after the same room), no margin, no extra time, so no false alarm by construction.
+and the two ends of what such a floor can do: learned as it goes with no margin and no extra time (the
+fastest a floor learned from the resident's past can be, its false alarms every new record), and an
+in-sample bound: the floor as the longest silence of the whole recording begun around that hour (after
+the same room), no margin, no extra time, so no false alarm by construction.
 
 `--context-leads` measures the third round (docs/detection-on-real-homes.md, "Leads tried (third round)"):
 the room floor conditioned on a context of the event that begins the silence (`contexts`, each known when
@@ -384,6 +386,19 @@ def in_sample_bound(homes: dict[str, rh.Home], data: rh.Dataset, context: str | 
                   + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()) + ")")
 
 
+def online_no_margin(homes: dict[str, rh.Home], data: rh.Dataset) -> None:
+    """The other end of the trade-off: the floor learned as it goes with no margin and no extra time, so a
+    silence warns the moment it outlasts the longest this resident has had in that context so far. No
+    floor learned from the resident's own past is faster; its false alarms are how often a real life sets
+    a new record in that context."""
+    for around in (3, 1):
+        for shrink in (None, 3.0):
+            params: Params = {"margin": 1.0, "extra_h": 0.0, "around": around, "shrink": shrink}
+            s = rh.summarize(_scores(params, homes, data).values(), 24)
+            print(f"  hours around {around}, {'hour alone' if shrink is None else 'hour and room'}: median "
+                  f"{s.median_h:.2f} h, p95 {s.p95_h:.1f} h, FA {s.fa_per_month:.1f}/month")
+
+
 ROOM_DEFAULTS: Params = {"margin": 1.25, "extra_h": 1.5, "around": 3, "shrink": 3}
 
 
@@ -447,6 +462,8 @@ def main(argv: list[str] | None = None) -> None:
                                 for m in (1.25, 1.5) for e in (1.0, 1.5) for b in (0.0, 0.5, 1.0)
                                 for g in (0.0, 0.5, 1.0) if b or g]
     leave_one_home_out("c) hours around discounted by distance", rooms + discounted, homes, data)
+    print("online, no margin (a warning as soon as a silence outlasts the longest so far in its context):")
+    online_no_margin(homes, data)
     print("in-sample bound (the whole recording's longest, no margin; no false alarm by construction):")
     in_sample_bound(homes, data)
 
