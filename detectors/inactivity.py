@@ -449,12 +449,15 @@ class InactivityDetector:
         minute = t // week.MINUTE_MS
         previous_minute = np.where(self.last_activity_ms_[idx] == NO_TIME, NO_TIME,
                                    self.last_activity_ms_[idx] // week.MINUTE_MS)
-        order = np.lexsort((t, idx))
+        order = _by_resident_then_time(idx, t, self.n_residents)
+        idx_in_order, minute_in_order = idx[order], minute[order]
         opens = np.empty(idx.size, dtype=np.bool_)
-        opens[order] = np.r_[True, (idx[order][1:] != idx[order][:-1])
-                             | (minute[order][1:] != minute[order][:-1])]
+        opens[order] = np.r_[True, (idx_in_order[1:] != idx_in_order[:-1])
+                             | (minute_in_order[1:] != minute_in_order[:-1])]
         counted = opens & (minute != previous_minute) & (code != Evidence.WORN)
-        rows, minutes, _ = _distinct_pairs(idx[counted], minute[counted])
+        # In `order`, the counted readings are distinct (resident, minute) pairs already sorted: no sort.
+        counted_in_order = counted[order]
+        rows, minutes = idx_in_order[counted_in_order], minute_in_order[counted_in_order]
         bins = week.bin_of(week.week_hours(minutes * week.MINUTE_MS, self.utc_offset_s_[rows]))
         np.add.at(self.counts_, (rows, bins), 1.0)
 
@@ -471,7 +474,7 @@ class InactivityDetector:
         # reports was placed in time by `_follow_band`).
         moved = idx[t > self.band_last_ms_[idx]]
         self.band_run_[moved], self.band_run_n_[moved], self.band_run_start_ms_[moved] = 0.0, 0, NO_TIME
-        self._refresh(np.unique(idx))
+        self._refresh(_distinct_sorted(idx_in_order))
         self._count_days(rows, minutes)  # after the refresh: a day is judged against the rhythm as learned
 
     def _learn_silences(self, idx: Indices, t: I64, code: npt.NDArray[np.int8], room: I8, *,
@@ -582,16 +585,15 @@ class InactivityDetector:
         lifted = door_only & (longest_h * 3600.0 >= self.silence_max_s)
         return np.where(lifted, self.silence_door_only_max_s, self.silence_max_s)
 
-    def _in_room_h(self, who: Indices, around: npt.NDArray[np.intp], room: Indices, longest_h: F64,
-                   weight: F64 | None = None) -> F64:
+    def _in_room_h(self, who: Indices, around: npt.NDArray[np.intp], room: Indices, longest_h: F64) -> F64:
         """The longest silence begun after that room class around those hours, shrunk toward `longest_h`
         (the hour's, whatever the room): weighted n / (n + `silence_room_shrink`), n the silences seen
-        there (`weight` instead, if given)."""
+        there."""
         r = np.maximum(room, 0)
         in_room = self.silence_room_h_[who[:, None], r[:, None], around].max(axis=1).astype(np.float64)
         n = self.silence_room_n_[who[:, None], r[:, None], around].sum(axis=1, dtype=np.float64)
         shrink = float(self.silence_room_shrink or 0.0)
-        w = np.where(room >= 0, n / np.maximum(n + shrink, 1e-12), 0.0) if weight is None else weight
+        w = np.where(room >= 0, n / np.maximum(n + shrink, 1e-12), 0.0)
         return np.asarray(w * in_room + (1 - w) * longest_h, dtype=np.float64)
 
     def shortest_floor_s(self) -> float:
@@ -601,29 +603,33 @@ class InactivityDetector:
                     self.silence_door_only_max_s)
         return least / float(self.sensitivity_.max(initial=1.0))
 
-    def floor_bound_s(self, resident_idx: npt.ArrayLike, at_ms: I64) -> F64:
+    def floor_bound_s(self, resident_idx: npt.ArrayLike, at_ms: I64,
+                      room: npt.ArrayLike | None = None) -> F64:
         """A lower bound on the learned floor of a silence begun at `at_ms` by residents `resident_idx`,
-        whatever they do until then: the floor as of now for residents known `silence_learning_days`
-        (the longest silences only grow), `shortest_floor_s` for the others (their prior gives way to the
-        learned floor once they are known). For a replay that feeds many minutes at once."""
+        whatever they do until then: the learned floor as of now (the longest silences only grow), and
+        for residents not yet known `silence_learning_days` the lesser of it and their prior (they may
+        become known meanwhile). `room`: the room class (`room_of`; NO_ROOM: none) of the reading that
+        begins each silence, when it is known; else whichever room it begins in. For a replay that feeds
+        many minutes at once."""
         who = np.asarray(resident_idx, dtype=np.intp)
-        # Under the lower cap: a resident seen only at the door so far may be seen indoors next.
-        cap = min(self.silence_max_s, self.silence_door_only_max_s) / self.sensitivity_[who]
-        floor = np.minimum(self.silence_floor_s(who, at_ms), cap)
+        around = self._hours_around(who, at_ms)
+        longest_h = self.silence_longest_h_[who[:, None], 0, around].max(axis=1).astype(np.float64)
         if self.silence_room_shrink is not None:
-            # Whichever room the silence begins in, as many silences seen there as ever: the floor as the
-            # room's longest alone (which only grows), the least over rooms.
-            floor = np.min([self._room_floor_s(who, at_ms, r) for r in range(len(ROOMS))], axis=0)
-        return np.asarray(np.where(self._known_for_learning(who), floor, self.shortest_floor_s()),
-                          dtype=np.float64)
-
-    def _room_floor_s(self, who: Indices, at_ms: I64, room: int) -> F64:
-        in_room_h = self._in_room_h(who, self._hours_around(who, at_ms), np.full(who.shape, room, np.intp),
-                                    np.zeros(who.shape), weight=np.ones(who.shape))
-        learned = in_room_h * 3600.0 * self.silence_margin + self.silence_extra_s
-        # The lower of the two caps, as in `floor_bound_s`.
+            # After a room, the floor weighs the room's longest silences against the hour's (`_in_room_h`)
+            # by as many as will have been seen there: never below the lesser of the two, and both only
+            # grow. After no known room it is the hour's; the room not given, the least over rooms.
+            by_room = self.silence_room_h_[who[:, None], :, around].max(axis=1).astype(np.float64)
+            if room is None:
+                least_h = by_room.min(axis=1)
+            else:
+                r = np.broadcast_to(np.asarray(room, dtype=np.intp), who.shape)
+                least_h = np.where(r >= 0, by_room[np.arange(who.size), np.maximum(r, 0)], longest_h)
+            longest_h = np.minimum(least_h, longest_h)
+        learned = longest_h * 3600.0 * self.silence_margin + self.silence_extra_s
+        floor = np.where(self._known_for_learning(who), learned, np.minimum(learned, self.silence_prior_s))
+        # Under the lower cap: a resident seen only at the door so far may be seen indoors next.
         cap = min(self.silence_max_s, self.silence_door_only_max_s)
-        return np.asarray(np.minimum(learned, cap) / self.sensitivity_[who], dtype=np.float64)
+        return np.asarray(np.minimum(floor, cap) / self.sensitivity_[who], dtype=np.float64)
 
     def _known_for_learning(self, who: Indices) -> Bools:
         """Residents whose own silences have been followed `silence_learning_days`."""
@@ -641,11 +647,14 @@ class InactivityDetector:
         rows, day = rows[keep], day[keep]
         if rows.size == 0:
             return
-        who = np.unique(rows)
-        counting = self.day_[who] != NO_DAY
-        all_rows = np.concatenate([who[counting], rows])
-        all_days = np.concatenate([self.day_[who[counting]].astype(np.int64), day])
-        weights = np.concatenate([self.day_count_[who[counting]], np.ones(rows.size, np.float32)])
+        who = _distinct_sorted(rows)
+        counting = who[self.day_[who] != NO_DAY]
+        # Each resident's day being counted goes before their minutes (none is of an earlier day): with
+        # `rows` by resident then minute, as `_learn_activity` gives them, the pairs come sorted.
+        at = np.searchsorted(rows, counting) if _in_order(rows) else np.zeros(counting.size, np.intp)
+        all_rows = np.insert(rows, at, counting)
+        all_days = np.insert(day, at, self.day_[counting].astype(np.int64))
+        weights = np.insert(np.ones(rows.size, np.float32), at, self.day_count_[counting])
         pair_rows, pair_days, inverse = _distinct_pairs(all_rows, all_days)
         pairs = np.stack([pair_rows, pair_days], axis=1)
         totals = np.bincount(inverse.ravel(), weights=weights).astype(np.float64)
@@ -972,6 +981,11 @@ def _distinct_pairs(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> t
     low = int(b.min())
     span = int(b.max()) - low + 1
     key = a.astype(np.int64) * span + (b.astype(np.int64) - low)
+    if _in_order(key):  # often so (see `_count_days`): the sort would change nothing
+        new = np.r_[True, key[1:] != key[:-1]]
+        distinct = key[new]
+        inverse = np.cumsum(new) - 1
+        return distinct // span, distinct % span + low, inverse.astype(np.intp, copy=False)
     order = np.argsort(key, kind="stable")
     ordered = key[order]
     new = np.r_[True, ordered[1:] != ordered[:-1]]
@@ -979,6 +993,29 @@ def _distinct_pairs(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> t
     inverse = np.empty(key.size, dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
     return distinct // span, distinct % span + low, inverse
+
+
+def _in_order(values: npt.NDArray[np.integer]) -> bool:
+    return bool(np.all(values[1:] >= values[:-1]))
+
+
+def _distinct_sorted(values: Indices) -> Indices:
+    """`np.unique(values)`, without its sort when they are in order already (they mostly are here)."""
+    if not _in_order(values):
+        return np.unique(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values.copy()
+
+
+def _by_resident_then_time(idx: Indices, t: I64, n_residents: int) -> Indices:
+    """`np.lexsort((t, idx))`: the readings by resident, then time, ties in the order given. A batch
+    already in time order (a replay's, mostly the live hub's) needs only a stable sort by resident,
+    a radix sort on 16-bit keys when there are few enough residents; the lexsort's two passes over the
+    large batches of a replay were much of its time."""
+    if not _in_order(t):
+        return np.lexsort((t, idx))
+    if idx.size and n_residents <= 1 << 16 and int(idx.min()) >= 0:
+        return np.argsort(idx.astype(np.uint16), kind="stable")
+    return np.argsort(idx, kind="stable")
 
 
 class _EarlierCounts:

@@ -149,36 +149,66 @@ def _read_arrow(csv_path: Path, zone: ZoneInfo) -> ActivityLog | None:
         return None
     if table.column_names != HEADER or table.num_rows == 0:
         return None
-    resident = table["resident"].combine_chunks()
-    if pc.any(pc.equal(pc.utf8_length(resident), 0)).as_py():
+    # Residents numbered in order of first appearance (Arrow's dictionary encoding keeps that order, and
+    # encodes every chunk against one dictionary). The string columns are encoded chunk by chunk, never
+    # copied whole: only their few distinct values are looked at.
+    residents = pc.dictionary_encode(table["resident"]).combine_chunks()
+    names = residents.dictionary.to_pylist()
+    if "" in names:
         return None
-    stamps = table["timestamp"].combine_chunks()
+    stamps = table["timestamp"]
     try:  # naive ISO 8601, the usual case: local time in `zone`
-        local = stamps.cast(pa.timestamp("ms")).to_numpy(zero_copy_only=False).astype(np.int64)
+        local = stamps.cast(pa.timestamp("ms")).to_numpy().astype(np.int64)
         t_ms = local - _local_offsets_ms(local, zone)
     except pa.ArrowInvalid:  # offsets among them, or an error whose line `_parse_times` names
         try:
             t_ms = _parse_times(stamps.to_pylist(), zone, csv_path, 2)
         except BacktestError:
             return None
-    # Residents numbered in order of first appearance (Arrow's dictionary encoding keeps that order).
-    residents = pc.dictionary_encode(resident)
-    pairs = pc.dictionary_encode(pc.binary_join_element_wise(
-        table["kind"].combine_chunks(), table["location"].combine_chunks(), ","))
-    codes = np.array([evidence_of(*pair.split(",", 1)) for pair in pairs.dictionary.to_pylist()], np.int8)
-    places = pc.dictionary_encode(table["location"].combine_chunks())
-    rooms = np.array([room_of(place) for place in places.dictionary.to_pylist()], np.int8)
-    return _sorted_log(t_ms, residents.indices.to_numpy().astype(np.intp),
-                       codes[pairs.indices.to_numpy()], rooms[places.indices.to_numpy()],
-                       residents.dictionary.to_pylist(), zone)
+    kinds = pc.dictionary_encode(table["kind"]).combine_chunks()
+    places = pc.dictionary_encode(table["location"]).combine_chunks()
+    place_names = places.dictionary.to_pylist()
+    rooms = np.array([room_of(place) for place in place_names], np.int8)
+    place_at = places.indices.to_numpy()
+    pair, distinct = _pairs(kinds.indices.to_numpy(), place_at, len(place_names))
+    kind_names = kinds.dictionary.to_pylist()
+    # Each distinct (kind, location) classified once. Joined and split at the first comma, as this
+    # reader always has (a kind with a comma in it is no kind the hub knows).
+    codes = np.array([evidence_of(*f"{kind_names[k // len(place_names)]},{place_names[k % len(place_names)]}"
+                                  .split(",", 1)) for k in distinct.tolist()], np.int8)
+    return _sorted_log(t_ms, residents.indices.to_numpy().astype(np.intp), codes[pair], rooms[place_at],
+                       names, zone)
+
+
+def _pairs(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer], b_n: int) -> tuple[I64, I64]:
+    """Pairs of codes (`b` below `b_n`) as the index of each among the distinct pairs, and those pairs as
+    `a * b_n + b`, in order. Few codes make few possible pairs: a table of which occur then stands in
+    for sorting the column."""
+    key = a.astype(np.int64) * b_n + b
+    return _codes(key, (int(a.max()) + 1) * b_n if len(key) else 0)
+
+
+def _codes(key: I64, possible: int) -> tuple[I64, I64]:
+    """Each key's index among the distinct keys (all in 0..possible-1), and the distinct keys in order:
+    `np.unique(key, return_inverse=True)` reversed, without its sort when `possible` is small."""
+    if possible > 4 * len(key) + (1 << 16):
+        distinct, inverse = np.unique(key, return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64), distinct.astype(np.int64)
+    seen = np.zeros(possible, dtype=bool)
+    seen[key] = True
+    distinct = np.flatnonzero(seen)
+    number = np.cumsum(seen, dtype=np.int64) - 1
+    return number[key], distinct.astype(np.int64)
 
 
 def _local_offsets_ms(local_ms: I64, zone: ZoneInfo) -> I64:
     """The zone's UTC offset at each local time, in ms. A zone's offset only changes on the hour: it is
     looked up once per distinct local hour."""
-    hours, inverse = np.unique(local_ms // HOUR_MS, return_inverse=True)
-    offsets_ms = np.array([_local_offset_s(zone, int(h)) * 1000 for h in hours], dtype=np.int64)
-    return np.asarray(offsets_ms[inverse.reshape(-1)], dtype=np.int64)
+    hour = local_ms // HOUR_MS
+    first = int(hour.min()) if len(hour) else 0
+    at, hours = _codes(hour - first, int(hour.max()) - first + 1 if len(hour) else 0)
+    offsets_ms = np.array([_local_offset_s(zone, int(h) + first) * 1000 for h in hours], dtype=np.int64)
+    return np.asarray(offsets_ms[at], dtype=np.int64)
 
 
 def _parse_times(values: list[str], zone: ZoneInfo, csv_path: Path, first_line: int) -> I64:
@@ -247,7 +277,7 @@ def replay(log: ActivityLog, detector: InactivityDetector, out: TextIO, zone: Zo
     evaluations = 0
     task = progress.add_task("replaying", total=len(log.t_ms)) if progress else None
     batches = None if minute_by_minute or not n else _Batches(log, minutes, starts, detector)
-    fed, fed_at = _thinned(log, minutes) if batches is not None and batches.spans.thin else (None, bounds)
+    fed, fed_at = batches.thinned if batches is not None and batches.thinned is not None else (None, bounds)
 
     def next_check() -> I64:
         inactivity = np.where(raised == NO_SEVERITY, detector.deadline_ms_,
@@ -362,33 +392,49 @@ class _Batches:
         self.bounds = np.r_[starts, len(minutes)]
         self.minute_ms = minutes[starts] * MINUTE_MS
         codes = log.evidence
-        still, door, worn = (np.add.reduceat(codes == code, starts) if len(starts) else np.zeros(0, np.intp)
-                             for code in (Evidence.STILL, Evidence.DOOR, Evidence.WORN))
-        self.still, self.door = still > 0, door > 0
-        self.worn_before = np.r_[0, np.cumsum(worn > 0)]  # minutes before each with a worn band's report
+        # Each reading's minute index (32 bits: the gathers below in resident order miss the cache).
+        minute_of = np.repeat(np.arange(len(starts), dtype=np.int32), np.diff(self.bounds))
+        self.still, self.door, worn = (_minutes_with(codes == code, minute_of, len(starts))
+                                       for code in (Evidence.STILL, Evidence.DOOR, Evidence.WORN))
+        self.worn_before = np.r_[0, np.cumsum(worn)]  # minutes before each with a worn band's report
         self.stops = np.flatnonzero(self.still | self.door)  # a batch ends before these
-        # Each resident's activity in time order, as (resident, minute index) keys.
-        minute_of = np.zeros(len(minutes), dtype=np.intp)
-        minute_of[starts[1:]] = 1
-        minute_of = np.cumsum(minute_of)
-        touch = np.flatnonzero(codes != Evidence.CORRIDOR)
-        who = log.resident[touch]
-        small = len(log.residents) <= 1 << 16  # a stable sort of 16-bit keys is a radix sort
-        touch = touch[np.argsort(who.astype(np.uint16) if small else who, kind="stable")]
-        who, minute_index = log.resident[touch].astype(np.int64), minute_of[touch]
+        self.thinned: tuple[ActivityLog, npt.NDArray[np.intp]] | None = None
+        # Each resident's activity (every reading but the corridor's) in time order: a stable sort by
+        # resident, a radix sort on 16-bit keys. Sorted, the residents are each one's count of them.
+        n = len(log.residents)
+        small = n <= 1 << 16
+        by_resident = np.argsort(log.resident.astype(np.uint16) if small else log.resident, kind="stable")
+        coded = codes[by_resident]
+        touched = coded != Evidence.CORRIDOR
+        touch, coded = by_resident[touched], coded[touched]
+        counts = (np.bincount(log.resident, minlength=n)
+                  - np.bincount(log.resident[codes == Evidence.CORRIDOR], minlength=n))
+        who = np.repeat(np.arange(n, dtype=np.int64), counts)
+        minute_index = minute_of[touch]
         self.minutes_n = max(len(starts), 1)
         self.touch_key = who * self.minutes_n + minute_index
-        # Lapses: activity not followed by more of the same resident's within the shortest floor.
+        # Lapses: activity not followed by more of the same resident's within the shortest floor (a
+        # resident's minutes only go forward), and when their next comes (NEVER: none).
         at = self.minute_ms[minute_index]
-        next_ms = np.full(len(touch), NEVER, dtype=np.int64)
         same = who[1:] == who[:-1]
-        next_ms[:-1][same] = at[1:][same]
-        lapse = (next_ms == NEVER) | (next_ms - np.minimum(at, next_ms) > self.spans.quiet)
+        gap = at[1:] - at[:-1]
+        lapse = np.flatnonzero(np.r_[~same | (gap > self.spans.quiet), True][:len(touch)])
+        next_ms = np.full(len(lapse), NEVER, dtype=np.int64)
+        inner = lapse < len(touch) - 1
+        followed = lapse[inner]
+        next_ms[inner] = np.where(same[followed], at[followed + 1], NEVER)
         order = np.argsort(touch[lapse], kind="stable")
         self.lapse_minute = minute_index[lapse][order]
         self.lapse_who = who[lapse][order].astype(np.intp)
         self.lapse_t = log.t_ms[touch[lapse][order]]
-        self.lapse_next_ms = next_ms[lapse][order]
+        self.lapse_room = log.room[touch[lapse][order]]  # the room each silence would begin in
+        self.lapse_next_ms = next_ms[order]
+        # Thinning keeps a reading or two of each resident's minute, and every reading that is not indoor:
+        # worth a copy of the log only if it leaves out at least one reading in eight.
+        distinct = np.count_nonzero(~same | (gap != 0)) + 1 if len(touch) else 0
+        if self.spans.thin and 8 * (len(codes) - len(touch) + distinct) <= 7 * len(codes):
+            indoor = coded == Evidence.INDOOR
+            self.thinned = _thinned(log, touch[indoor], who[indoor], minute_index[indoor], self.bounds)
 
     def thin(self, k: int) -> bool:
         """Whether a batch from minute k may be fed without the readings `_thinned` leaves out."""
@@ -442,7 +488,8 @@ class _Batches:
             return horizon
         detector = self.detector
         who, t_ms = self.lapse_who[lo:hi], self.lapse_t[lo:hi]
-        bound = t_ms + np.floor(detector.floor_bound_s(who, t_ms) * 1000).astype(np.int64)
+        floor_s = detector.floor_bound_s(who, t_ms, room=self.lapse_room[lo:hi])
+        bound = t_ms + np.floor(floor_s * 1000).astype(np.int64)
         late = np.flatnonzero(self.lapse_next_ms[lo:hi] >= bound)
         if late.size == 0:
             return horizon
@@ -454,26 +501,31 @@ class _Batches:
         return min(horizon, int(soonest[stop - 1])) if stop else horizon
 
 
-def _thinned(log: ActivityLog, minutes: I64) -> tuple[ActivityLog, npt.NDArray[np.intp]]:
+def _minutes_with(readings: npt.NDArray[np.bool_], minute_of: npt.NDArray[np.int32], minutes_n: int
+                  ) -> npt.NDArray[np.bool_]:
+    """Which minutes (by index) hold any of `readings`."""
+    has = np.zeros(minutes_n, dtype=bool)
+    has[minute_of[readings]] = True
+    return has
+
+
+def _thinned(log: ActivityLog, indoor: npt.NDArray[np.intp], who: I64, minute: npt.NDArray[np.int32],
+             bounds: npt.NDArray[np.intp]) -> tuple[ActivityLog, npt.NDArray[np.intp]]:
     """The log without the indoor readings that are neither the first nor the last of their resident's in
     their minute, and where each minute starts in it. Fed in a batch without front-door events or still
     reports, a reading in between changes nothing: the active minute is counted once, the resident's
     first reading in the batch ends their silence and their last one is their last activity, and gaps
-    within a minute are shorter than a silence."""
-    indoor = np.flatnonzero(log.evidence == Evidence.INDOOR)
-    key = minutes[indoor] * max(len(log.residents), 1) + log.resident[indoor]
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    change = np.flatnonzero(ordered[1:] != ordered[:-1])
+    within a minute are shorter than a silence. `indoor`: the indoor readings by resident, then time,
+    with their residents and minute indices; `bounds`: where each minute starts, and the log's end."""
+    change = np.flatnonzero((who[1:] != who[:-1]) | (minute[1:] != minute[:-1]))
     keep = log.evidence != Evidence.INDOOR
     if len(indoor):
-        keep[indoor[order[np.r_[0, change + 1]]]] = True
-        keep[indoor[order[np.r_[change, len(indoor) - 1]]]] = True
+        keep[indoor[np.r_[0, change + 1]]] = True
+        keep[indoor[np.r_[change, len(indoor) - 1]]] = True
     at = np.r_[0, np.cumsum(keep)]
-    starts = np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]]) if len(minutes) else np.zeros(0, int)
     thinned = ActivityLog(log.t_ms[keep], log.resident[keep], log.evidence[keep], log.residents,
                           log.utc_offset_s, log.room[keep])
-    return thinned, at[np.r_[starts, len(minutes)]]
+    return thinned, at[bounds]
 
 
 def _distinct(values: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp]:

@@ -19,6 +19,7 @@ from detectors import InactivityDetector
 from hub.backtest import (
     HEADER,
     BacktestError,
+    _Batches,
     _read_arrow,
     _read_csv,
     backtest,
@@ -140,10 +141,10 @@ def test_an_outing_raises_not_back_home_not_inactivity(tmp_path: Path) -> None:
     assert str(after[0]["raised_at"]).startswith("2026-03-09T23:00")
 
 
-def mixed_rows(residents: int = 8, days: int = 8) -> list[str]:
-    """Sensors, bursts within a minute, the corridor, front-door outings, worn bands reporting steps or
-    stillness every ten minutes, one resident silent for a long afternoon, two who collapse (one wearing
-    a band) on the last day and one who goes out that evening and stays out."""
+def mixed_rows(residents: int = 8, days: int = 8, burst: int = 3) -> list[str]:
+    """Sensors, bursts of `burst` readings within a minute, the corridor, front-door outings, worn bands
+    reporting steps or stillness every ten minutes, one resident silent for a long afternoon, two who
+    collapse (one wearing a band) on the last day and one who goes out that evening and stays out."""
     rng = random.Random(7)
     rows: list[tuple[datetime, str]] = []
     for r in range(residents):
@@ -170,7 +171,7 @@ def mixed_rows(residents: int = 8, days: int = 8) -> list[str]:
                 rows.append((moment, f"{name},{name}-pir,motion_sensor,living"))
                 if rng.random() < 0.2:  # a burst: several readings within the minute
                     rows += [(moment + timedelta(seconds=s), f"{name},{name}-mat,pressure_sensor,bed")
-                             for s in sorted(rng.sample(range(1, 50), 3))]
+                             for s in sorted(rng.sample(range(1, 50), burst))]
                 if rng.random() < 0.05:
                     corridor = f"{name},{name}-peep,smart_peephole,entrance"
                     rows.append((moment + timedelta(seconds=7), corridor))
@@ -188,15 +189,21 @@ def mixed_rows(residents: int = 8, days: int = 8) -> list[str]:
     return [f"{moment.isoformat()},{rest}" for moment, rest in rows]
 
 
+@pytest.mark.parametrize("burst", [0, 3])  # 0: too few readings within a minute to feed a thinned log
 @pytest.mark.parametrize("params", [
     {"band_min_reports": 20.0},  # bands judged after a day of reports
     # Short floors and a touchy band: many more deadlines fall due, some brought forward by a band.
     {"band_min_reports": 5.0, "band_warning_surprise": 1.5, "silence_extra_s": 1200.0,
      "silence_prior_s": 7200.0, "away_after_door_s": 600.0, "max_away_s": 5400.0, "silence_min_s": 900.0},
 ])
-def test_batched_replay_raises_what_minute_by_minute_does(tmp_path: Path, params: dict[str, Any]) -> None:
+def test_batched_replay_raises_what_minute_by_minute_does(tmp_path: Path, params: dict[str, Any],
+                                                          burst: int) -> None:
     zone = ZoneInfo("Asia/Shanghai")
-    log = read_log(write(tmp_path / "events.csv", mixed_rows()), zone)
+    log = read_log(write(tmp_path / "events.csv", mixed_rows(burst=burst)), zone)
+    minutes = log.t_ms // 60_000
+    batches = _Batches(log, minutes, np.flatnonzero(np.r_[True, minutes[1:] != minutes[:-1]]),
+                       InactivityDetector(**params).init(len(log.residents), log.utc_offset_s))
+    assert (batches.thinned is not None) == (burst > 0), "both the whole log and the thinned one are fed"
     outputs = []
     for minute_by_minute in (True, False):
         out = io.StringIO()
@@ -208,7 +215,7 @@ def test_batched_replay_raises_what_minute_by_minute_does(tmp_path: Path, params
 
 
 @pytest.mark.parametrize("variant", ["lf", "crlf", "no final newline", "T and offsets", "non-ASCII",
-                                     "quoted"])
+                                     "quoted", "years apart"])
 def test_the_arrow_reader_reads_as_the_csv_module_does(tmp_path: Path, variant: str) -> None:
     rows = mixed_rows(residents=4, days=2)
     if variant == "T and offsets":
@@ -218,6 +225,8 @@ def test_the_arrow_reader_reads_as_the_csv_module_does(tmp_path: Path, variant: 
         rows = [row.replace("T", " ", 1) for row in rows]
     if variant == "non-ASCII":
         rows = [row.replace("r1,", "张三,", 1) for row in rows]
+    if variant == "years apart":  # more hours between them than rows: no table of the hours between
+        rows[4] = rows[4].replace(rows[4][:4], str(int(rows[4][:4]) + 30), 1)
     if variant == "quoted":
         timestamp, resident, _, kind, location = rows[2].split(",")
         rows[2] = f'{timestamp},{resident},"a device, quoted",{kind},{location}'

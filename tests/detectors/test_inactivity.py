@@ -19,7 +19,14 @@ from detectors import (
     state_from_bytes,
     state_to_bytes,
 )
-from detectors.inactivity import NO_ROOM, ROOMS, room_of
+from detectors.inactivity import (
+    NO_ROOM,
+    ROOMS,
+    _by_resident_then_time,
+    _distinct_pairs,
+    _distinct_sorted,
+    room_of,
+)
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -516,3 +523,58 @@ def test_a_resident_seen_only_at_the_front_door_may_stay_in_a_whole_day_but_not_
     assert shorter.silence_floor_s([0], np.array([local(days, 17 + 10 / 60)]), out=True)[0] == 20 * 3600
     with pytest.raises(ValueError, match="prior"):
         InactivityDetector(silence_door_only_max_s=6 * 3600.0).init(1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 6))
+def test_the_floor_bound_holds_whatever_comes_before_the_silence(seed: int, days: int) -> None:
+    """`floor_bound_s` is never later than the deadline of a silence begun at that time, after a reading
+    of that room (or of any room), whatever the resident does until then: a batched replay leans on it."""
+    rng = np.random.default_rng(seed)
+    detector = InactivityDetector().init(1, SHANGHAI)
+
+    def live(start: int, end: int) -> None:
+        """Readings at gaps of minutes, now and then of hours (silences learned), from random rooms,
+        a front-door passage now and then, fed in batches of random size."""
+        gaps = np.where(rng.random(400) < 0.1, rng.integers(HOUR, 12 * HOUR, 400),
+                        rng.integers(MINUTE, 20 * MINUTE, 400))
+        times = start + np.cumsum(gaps)
+        times = times[times < end]
+        rooms = rng.choice([NO_ROOM, *range(len(ROOMS))], len(times))
+        codes = np.where(rng.random(len(times)) < 0.03, Evidence.DOOR, Evidence.INDOOR)
+        for part in np.array_split(np.arange(len(times)), rng.integers(1, 5)):
+            detector.partial_fit(np.zeros(len(part)), times[part], codes[part], rooms[part])
+
+    live(local(0, 7), local(days, 7) + 1)
+    at = local(days, 7) + int(rng.integers(MINUTE, 3 * 24 * HOUR))
+    room = int(rng.choice([NO_ROOM, *range(len(ROOMS))]))
+    bound_s = detector.floor_bound_s([0], np.array([at]), room=[room])[0]
+    assert detector.floor_bound_s([0], np.array([at]))[0] <= bound_s, "whichever room: no later"
+    live(local(days, 7), at)
+    detector.partial_fit([0], [at], [Evidence.INDOOR], [room])
+    assert detector.deadline_ms_[0] >= at + np.floor(bound_s * 1000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([3, 70_000]), st.booleans())
+def test_the_sorts_spared_give_what_the_sorts_would(seed: int, residents: int, in_time_order: bool) -> None:
+    """A batch in time order is put in resident order by one stable sort, not a lexsort, and keys already
+    in order are not sorted again: the same orders and the same distinct values."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 50))
+    idx = rng.integers(0, residents, n).astype(np.intp)
+    t = rng.integers(0, 10, n).astype(np.int64)  # ties in time too
+    if in_time_order:
+        t.sort()
+    np.testing.assert_array_equal(_by_resident_then_time(idx, t, residents), np.lexsort((t, idx)))
+    order = np.lexsort((t, idx))
+    np.testing.assert_array_equal(_distinct_sorted(idx[order]), np.unique(idx))
+    np.testing.assert_array_equal(_distinct_sorted(idx), np.unique(idx))
+    for a, b in ((idx[order], t[order]), (idx, t)):
+        if n:
+            expected_a, expected_b = np.unique(np.stack([a, b], axis=1), axis=0).T
+            got_a, got_b, inverse = _distinct_pairs(a, b)
+            np.testing.assert_array_equal(got_a, expected_a)
+            np.testing.assert_array_equal(got_b, expected_b)
+            np.testing.assert_array_equal(got_a[inverse], a)
+            np.testing.assert_array_equal(got_b[inverse], b)
