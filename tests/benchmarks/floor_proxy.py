@@ -186,30 +186,12 @@ def ends_by_parity(home: rh.Home) -> npt.NDArray[np.bool_]:
     return out
 
 
-def ends_recorded(letter: str) -> npt.NDArray[np.bool_]:
-    """Whether each event of `rh.read_home(letter)` is an interval's end, from the raw intervals (the same
-    events in the same order as the reader builds them), to check the parity above against."""
-    home = rh.read_home(letter)
-    names = rh._names(rh.DATA_DIR / f"house{letter}.sensor_names")
-    table = rh._TABLES[letter]
-    events: list[tuple[int, bool]] = []
-    for start, duration, sid in rh._rows(rh.DATA_DIR / f"house{letter}.sensors"):
-        name = names.get(sid)
-        with_end = name is not None and (table[name] if table is not None else rh._mit_map(name))[2]
-        events.append((start, False))
-        if with_end and duration > 0:
-            events.append((start + duration, True))
-    events.sort(key=lambda e: e[0])       # stable, as the reader's sort: the same order
-    if not np.array_equal([e[0] for e in events], home.t):
-        raise AssertionError(f"House{letter}: the raw intervals do not give the reader's events")
-    return np.array([e[1] for e in events], dtype=np.bool_)
-
-
 def check_parity(homes: dict[str, rh.Home]) -> None:
     """Print how often parity misreads start and end, and why (zero-length or overlapping intervals)."""
     for name, home in homes.items():
         letter = name[-1]
-        wrong = ends_by_parity(home) != ends_recorded(letter)
+        assert home.ends is not None, "a home as read from its recording"
+        wrong = ends_by_parity(home) != home.ends
         names = rh._names(rh.DATA_DIR / f"house{letter}.sensor_names")
         intervals: dict[int, list[tuple[int, int]]] = {}
         for start, duration, sid in rh._rows(rh.DATA_DIR / f"house{letter}.sensors"):
@@ -283,7 +265,7 @@ def contexts(home: rh.Home) -> dict[str, I64]:
         # As recorded (what a contact or mat reports itself: open/closed, pressed/released), and as told
         # by parity alone (what a hub told only "activity" could infer).
         parity = ends_by_parity(home)
-        ends = ends_recorded(home.name[-1]) if len(home.t) == len(rh.read_home(home.name[-1]).t) else parity
+        ends = parity if home.ends is None else home.ends
         out = {"bed occupied": _bed_occupied(home, ends),
                "bed occupied (parity)": _bed_occupied(home, parity),
                "start or end": ends.astype(np.int64), "start or end (parity)": parity.astype(np.int64)}

@@ -111,13 +111,17 @@ class Home:
     t: I64                               # event times (the home's wall clock as epoch s), sorted
     fields: list[tuple[str, str, str]]   # device, kind, location of each event
     away: list[tuple[int, int]]          # labelled times out of the home
+    # Whether each event is the end of an interval (a contact closed, a mat released, motion ended), as
+    # the recording gives it; None where not recorded.
+    ends: npt.NDArray[np.bool_] | None = None
 
     def is_away(self, t: int) -> bool:
         return any(a <= t <= b for a, b in self.away)
 
     def entrance_only(self) -> Home:
         keep = [i for i, f in enumerate(self.fields) if f[2] == "entrance"]
-        return Home(self.name, self.t[keep], [self.fields[i] for i in keep], self.away)
+        return Home(self.name, self.t[keep], [self.fields[i] for i in keep], self.away,
+                    None if self.ends is None else self.ends[keep])
 
 
 def _names(path: Path) -> dict[int, str]:
@@ -140,7 +144,7 @@ def _rows(path: Path) -> Iterator[tuple[int, int, int]]:
 def read_home(letter: str, data_dir: Path = DATA_DIR) -> Home:
     table = _TABLES[letter]
     names = _names(data_dir / f"house{letter}.sensor_names")
-    events: list[tuple[int, str, str, str]] = []
+    events: list[tuple[int, str, str, str, bool]] = []   # time, device, kind, location, an end?
     for start, duration, sid in _rows(data_dir / f"house{letter}.sensors"):
         name = names.get(sid, f"unnamed {sid}")  # a few ids have no name in the release: activity still
         if sid not in names:
@@ -148,16 +152,17 @@ def read_home(letter: str, data_dir: Path = DATA_DIR) -> Home:
         else:
             kind, location, with_end = table[name] if table is not None else _mit_map(name)
         device = f"{letter.lower()}{sid:03d}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        events.append((start, device, kind, location))
+        events.append((start, device, kind, location, False))
         if with_end and duration > 0:
-            events.append((start + duration, device, kind, location))
+            events.append((start + duration, device, kind, location, True))
     events.sort(key=lambda e: e[0])
     activities = _names(data_dir / f"house{letter}.activity_names")
     away = sorted((start, start + duration)
                   for start, duration, aid in _rows(data_dir / f"house{letter}.activities")
                   if activities.get(aid, "").lower().startswith(AWAY_ACTIVITIES))
     times = np.array([e[0] for e in events], dtype=np.int64)
-    return Home(f"House{letter}", times, [e[1:] for e in events], away)
+    return Home(f"House{letter}", times, [e[1:4] for e in events], away,
+                np.array([e[4] for e in events], dtype=np.bool_))
 
 
 def read_homes(letters: str = "BCDE", data_dir: Path = DATA_DIR) -> dict[str, Home]:
